@@ -1,0 +1,72 @@
+"""The interface every multi-task network implements.
+
+A model takes the dataset's two input tensors (standardised numeric features ``[B, n_num]``
+float32 and categorical indices ``[B, n_cat]`` int64, either may have zero columns) and returns
+``{task_name: prediction [B]}``: logits for binary tasks, values for regression tasks.
+
+What loss-weighting strategies need is exposed through methods with a defined meaning rather
+than attributes they hope exist:
+
+- :meth:`forward_shared` also returns the shared representation (MGDA-UB differentiates the
+  per-task losses with respect to it); ``None`` when nothing is shared (``single_task``);
+- :meth:`last_shared_parameters` are the parameters of the last shared layer (GradNorm's W);
+- :meth:`shared_parameters` are all parameters more than one task's loss reaches (PCGrad);
+- :meth:`l0_penalty` is the expected L0 norm of SNR's gates (``None`` for other topologies),
+  which the trainer adds with its weight lambda;
+- :meth:`gate_weights` gives each task's softmax weights over the experts it sees (expert
+  utilisation, as in the PLE paper's figure 8).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from automtl.config import ModelConfig
+
+
+class MTLModel(nn.Module):
+    """Base class of every topology; subclasses register with ``@register_topology``."""
+
+    topology_name: ClassVar[str] = ""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.task_names: list[str] = [t.name for t in config.tasks]
+
+    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs, _ = self.forward_shared(numeric, categorical)
+        return outputs
+
+    def forward_shared(
+        self, numeric: torch.Tensor, categorical: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """Predictions and the shared representation they are computed from."""
+        raise NotImplementedError
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters that receive gradient from more than one task."""
+        raise NotImplementedError
+
+    def last_shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the last shared layer (GradNorm); empty when nothing is shared."""
+        raise NotImplementedError
+
+    def gate_weights(
+        self, numeric: torch.Tensor, categorical: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """``{task: [B, n_experts]}`` softmax weights of each task's (last-level) gate.
+
+        Empty for topologies without gates.
+        """
+        return {}
+
+    def l0_penalty(self) -> torch.Tensor | None:
+        """Expected number of open gates (SNR); ``None`` for topologies without L0 gates."""
+        return None
+
+    def num_parameters(self, trainable_only: bool = True) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create or reuse .venv and install automtl with everything it needs.
+# torch is installed first, pinned to the CPU wheel available offline; the project's
+# range (torch>=2.2,<3) is then already satisfied, so pip downloads no CUDA packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+STAMP=.venv/.automtl-installed
+HASH=$(sha256sum pyproject.toml | cut -c1-16)
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$HASH" ]; then
+  $VPY -m pip install -q --upgrade pip
+  $VPY -m pip install -q "torch==2.13.0"
+  $VPY -m pip install -q -e ".[test,dev]"
+  echo "$HASH" > "$STAMP"
+fi
