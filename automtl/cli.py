@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 #: modules that each add subcommands with ``register(subparsers)``
 COMMAND_MODULES: list[str] = [
+    "automtl.commands.space",
 ]
 
 

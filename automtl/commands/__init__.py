@@ -1,0 +1,1 @@
+"""Subcommand modules of the ``automtl`` CLI, one per part (see ``automtl.cli``)."""
