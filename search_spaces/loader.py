@@ -1,0 +1,92 @@
+"""Load a search space from a preset name, a YAML/JSON file or a dict."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search_spaces.document import parse_document
+from search_spaces.errors import ErrorCollector, SearchSpaceError
+from search_spaces.space import SearchSpace
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a float (as YAML 1.2 does) not a string."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML text the way search-space files are read (``1e-3`` is a float)."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def presets() -> list[str]:
+    """Names of the built-in presets (``search_spaces/presets/*.yaml``)."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str) -> SearchSpace:
+    """The built-in preset ``name``; an unknown name lists the valid ones."""
+    if name not in presets():
+        raise SearchSpaceError([("preset", f"unknown preset {name!r}; valid: {presets()}")])
+    return _from_document(read_yaml((PRESET_DIR / f"{name}.yaml").read_text()), name)
+
+
+def load(source: str | Path | Mapping[str, Any] | SearchSpace) -> SearchSpace:
+    """A validated :class:`SearchSpace` from a preset name, a ``.yaml``/``.yml``/``.json`` path,
+    a document dict, or ``{"preset": NAME}``.
+
+    Raises :class:`SearchSpaceError` listing every problem with its path.
+    """
+    if isinstance(source, SearchSpace):
+        return source
+    if isinstance(source, Mapping):
+        if "preset" in source:
+            return _preset_reference(source)
+        return _from_document(source, None)
+    if isinstance(source, str) and source in presets():
+        return load_preset(source)
+    path = Path(source)
+    if not path.is_file():
+        raise SearchSpaceError([("", f"no preset or file named {str(source)!r}; "
+                                     f"presets: {presets()}")])
+    text = path.read_text()
+    try:
+        document = json.loads(text) if path.suffix.lower() == ".json" else read_yaml(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise SearchSpaceError([("", f"cannot parse {path}: {exc}")]) from None
+    if isinstance(document, Mapping) and "preset" in document:
+        return _preset_reference(document)
+    return _from_document(document, str(path))
+
+
+def _preset_reference(document: Mapping[str, Any]) -> SearchSpace:
+    extra = [str(k) for k in document if k != "preset"]
+    errors = [(k, "a preset reference takes no other keys") for k in extra]
+    name = document["preset"]
+    if not isinstance(name, str) or name not in presets():
+        errors.append(("preset", f"unknown preset {name!r}; valid: {presets()}"))
+    if errors:
+        raise SearchSpaceError(errors)
+    return load_preset(name)
+
+
+def _from_document(document: Any, name: str | None) -> SearchSpace:
+    errors = ErrorCollector()
+    parsed = parse_document(document, errors)
+    errors.raise_if_any()
+    assert parsed is not None
+    return SearchSpace(parsed, document, name=name)

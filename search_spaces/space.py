@@ -1,0 +1,159 @@
+"""The compiled search space: define-by-run sampling with stable hierarchical parameter names."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+from optuna.trial import BaseTrial, FixedTrial
+
+from search_spaces.document import Branch, ParsedSpace, Slot
+from search_spaces.errors import SearchSpaceError
+
+
+class SearchSpace:
+    """A validated search space (build one with :func:`search_spaces.load`).
+
+    :meth:`sample` only calls ``trial.suggest_*``: ``topology`` and ``weighting`` pick the
+    branches (only when there is more than one), then each searched parameter of the chosen
+    branches under its hierarchical name (``ple/levels``, ``architecture/dropout``,
+    ``gradnorm/alpha``, ``optimizer/lr``). The result is a candidate dict
+    (``architecture``/``weighting``/``train``) for :class:`automtl.config.Candidate`.
+    """
+
+    def __init__(self, parsed: ParsedSpace, document: Mapping[str, Any],
+                 name: str | None = None) -> None:
+        self._parsed = parsed
+        self.document: dict[str, Any] = copy.deepcopy(dict(document))
+        self.name = name
+        self.description = parsed.description
+
+    def __repr__(self) -> str:
+        label = f"{self.name!r}, " if self.name else ""
+        return f"SearchSpace({label}topologies={self.topologies}, weightings={self.weightings})"
+
+    @property
+    def topologies(self) -> list[str]:
+        """The allowed topologies, in document order."""
+        return list(self._parsed.topologies)
+
+    @property
+    def weightings(self) -> list[str]:
+        """The allowed loss-weighting strategies, in document order."""
+        return list(self._parsed.weightings)
+
+    def branches(self, section: str) -> list[Branch]:
+        """The resolved branches of ``"topology"`` or ``"weighting"``."""
+        return list({"topology": self._parsed.topologies,
+                     "weighting": self._parsed.weightings}[section].values())
+
+    @property
+    def optimizer_slots(self) -> tuple[Slot, ...]:
+        return self._parsed.optimizer
+
+    def sample(self, trial: BaseTrial) -> dict[str, Any]:
+        """A candidate dict drawn from ``trial`` (only ``trial.suggest_*`` calls, no I/O)."""
+        topology = self._pick(trial, "topology", self._parsed.topologies)
+        candidate: dict[str, Any] = {"architecture": {"topology": topology}}
+        _fill(candidate, trial, self._parsed.topologies[topology].slots)
+        weighting = self._pick(trial, "weighting", self._parsed.weightings)
+        candidate["weighting"] = {"name": weighting, "params": {}}
+        candidate["train"] = candidate.pop("train", {})
+        _fill(candidate, trial, self._parsed.weightings[weighting].slots)
+        _fill(candidate, trial, self._parsed.optimizer)
+        return candidate
+
+    @staticmethod
+    def _pick(trial: BaseTrial, name: str, branches: Mapping[str, Branch]) -> str:
+        names = list(branches)
+        if len(names) == 1:
+            return names[0]
+        return str(trial.suggest_categorical(name, names))
+
+    def fixed_candidate(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Rebuild the candidate of a finished trial from its ``params``.
+
+        Raises :class:`SearchSpaceError` when a parameter is missing, out of its range, or not
+        one this space asks for (the paths are the parameter names).
+        """
+        trial = FixedTrial(dict(params))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # out-of-range values are reported below
+                candidate = self.sample(trial)
+        except ValueError as exc:
+            raise SearchSpaceError([("params", str(exc))]) from None
+        errors = [(name, problem) for name, dist in trial.distributions.items()
+                  if (problem := _outside(params[name], dist))]
+        errors += [(str(name), "not a parameter of this space (for the chosen branches)")
+                   for name in params if name not in trial.params]
+        if errors:
+            raise SearchSpaceError(errors)
+        return candidate
+
+    def check_tasks(self, task_names: Iterable[str]) -> None:
+        """Raise :class:`SearchSpaceError` when ``fixed`` weights name tasks the job lacks."""
+        tasks = list(task_names)
+        errors = []
+        fixed = self._parsed.weightings.get("fixed")
+        for slot in fixed.slots if fixed else ():
+            task = slot.target[-1]
+            if task not in tasks:
+                errors.append((slot.path, f"unknown task {task!r}; the job's tasks: {tasks}"))
+        if errors:
+            raise SearchSpaceError(errors)
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """Every trial parameter this space can ask for, with its one distribution."""
+        out: dict[str, BaseDistribution] = {}
+        for name, choices in (("topology", self.topologies), ("weighting", self.weightings)):
+            if len(choices) > 1:
+                out[name] = CategoricalDistribution(choices)
+        for branch in [*self.branches("topology"), *self.branches("weighting")]:
+            for slot in branch.slots:
+                _merge(out, slot.param.distributions(slot.name))
+        for slot in self._parsed.optimizer:
+            _merge(out, slot.param.distributions(slot.name))
+        return out
+
+    def summary(self) -> Any:
+        """Branch sizes: see :func:`search_spaces.describe.summarize`."""
+        from search_spaces.describe import summarize
+
+        return summarize(self)
+
+    def describe(self, show_fixed: bool = False) -> str:
+        """A printable summary: topologies, weightings, parameters, size of each branch."""
+        from search_spaces.describe import format_summary
+
+        return format_summary(self.summary(), show_fixed=show_fixed)
+
+
+def _fill(candidate: dict[str, Any], trial: BaseTrial, slots: tuple[Slot, ...]) -> None:
+    for slot in slots:
+        node = candidate
+        for key in slot.target[:-1]:
+            node = node.setdefault(key, {})
+        node[slot.target[-1]] = slot.param.suggest(trial, slot.name)
+
+
+def _outside(value: Any, dist: BaseDistribution) -> str | None:
+    low, high = getattr(dist, "low", None), getattr(dist, "high", None)
+    if low is None or high is None:
+        return None
+    if not low <= value <= high:
+        return f"{value} is outside [{low}, {high}]"
+    if isinstance(dist, IntDistribution) and (value - low) % dist.step:
+        return f"{value} is not low {low} plus a multiple of step {dist.step}"
+    return None
+
+
+def _merge(out: dict[str, BaseDistribution], new: dict[str, BaseDistribution]) -> None:
+    for name, dist in new.items():
+        if name in out and out[name] != dist:
+            raise AssertionError(f"parameter {name!r} has two distributions: {out[name]} and "
+                                 f"{dist}")
+        out[name] = dist
