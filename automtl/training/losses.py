@@ -1,0 +1,47 @@
+"""Per-task losses that respect each task's sample space.
+
+A task's loss averages only over the rows where its label is present: BCE-with-logits for
+binary tasks, squared error for regression. Absent rows are neutralised with ``torch.where``
+(their label replaced by 0 before the loss, their loss by 0 after), never by boolean indexing,
+so a NaN label can never reach the loss or its gradient, and shapes stay static. A batch where a
+task has no labelled row contributes a loss of exactly 0 for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from automtl.config import TaskSpec
+from automtl.data.base import SplitTensors
+
+
+def masked_loss(prediction: torch.Tensor, label: torch.Tensor, present: torch.Tensor,
+                task_type: str) -> torch.Tensor:
+    """Mean loss over present rows; ``prediction`` are logits (binary) or values (regression)."""
+    prediction = prediction.float().reshape(-1)
+    present = present.reshape(-1).bool()
+    target = torch.where(present, label.float().reshape(-1), torch.zeros_like(prediction))
+    if task_type == "binary":
+        per_row = F.binary_cross_entropy_with_logits(prediction, target, reduction="none")
+    elif task_type == "regression":
+        per_row = (prediction - target).pow(2)
+    else:
+        raise ValueError(f"unknown task type {task_type!r}; valid: ['binary', 'regression']")
+    per_row = torch.where(present, per_row, torch.zeros_like(per_row))
+    return per_row.sum() / present.sum().clamp_min(1).to(per_row.dtype)
+
+
+def task_losses(outputs: Mapping[str, torch.Tensor], batch: SplitTensors,
+                tasks: Sequence[TaskSpec]) -> dict[str, torch.Tensor]:
+    """``{task: masked loss}`` for every task, reading labels by the batch's task columns."""
+    losses = {}
+    for task in tasks:
+        if task.name not in outputs:
+            raise KeyError(f"the model returned no prediction for task {task.name!r}")
+        column = batch.task_column(task.name)
+        losses[task.name] = masked_loss(outputs[task.name], batch.labels[:, column],
+                                        batch.mask[:, column], task.type)
+    return losses

@@ -1,0 +1,190 @@
+"""The training loop: fit a multi-task model with a loss-weighting strategy, evaluate splits.
+
+Data stays on the device: each epoch draws one permutation from a seeded ``torch.Generator``
+and slices batches by index gathers (no DataLoader, no per-row Python). Early stopping watches
+the validation objective of :func:`automtl.training.metrics.validation_objective` (mean over
+tasks of the primary metric, higher is better) and restores the best epoch's weights.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from automtl.config import TaskSpec, TrainConfig
+from automtl.data.base import SplitTensors
+from automtl.models.base import MTLModel
+from automtl.training.inference import autocast_context, measure_latency_ms, predict
+from automtl.training.losses import task_losses
+from automtl.training.metrics import split_metrics, validation_objective
+from automtl.training.result import EpochRecord, StopTraining, TrainingDivergedError, TrainResult
+from automtl.weighting.base import Weighting, WeightingContext
+
+EpochCallback = Callable[[int, EpochRecord], None]
+
+
+def build_optimizer(config: TrainConfig, model_parameters: Sequence[nn.Parameter],
+                    extra_parameters: Sequence[nn.Parameter]) -> torch.optim.Optimizer:
+    """adam/adamw/sgd (momentum 0.9) over the model (with weight decay) and the weighting's extra parameters
+    (without: decaying uncertainty's log-variances toward 0 would bias the weights)."""
+    groups = [{"params": list(model_parameters), "weight_decay": config.weight_decay}]
+    if extra_parameters:
+        groups.append({"params": list(extra_parameters), "weight_decay": 0.0})
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=config.lr)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
+    raise ValueError(f"optimizer: unknown {config.optimizer!r}; valid: ['adam', 'adamw', 'sgd']")
+
+
+class Trainer:
+    """``Trainer(model, weighting, train_config, device)``; :meth:`fit` then :meth:`evaluate`."""
+
+    def __init__(self, model: MTLModel, weighting: Weighting, train_config: TrainConfig,
+                 device: torch.device | str) -> None:
+        self.model = model
+        self.weighting = weighting
+        self.config = train_config
+        self.device = torch.device(device)
+        self.tasks: list[TaskSpec] = list(getattr(getattr(model, "config", None), "tasks", []))
+
+    def _check_tasks(self, tasks: Sequence[TaskSpec], *splits: SplitTensors) -> None:
+        names = [t.name for t in tasks]
+        if sorted(names) != sorted(self.model.task_names):
+            raise ValueError(f"tasks {names} differ from the model's tasks {self.model.task_names}")
+        if sorted(names) != sorted(self.weighting.task_names):
+            raise ValueError(f"tasks {names} differ from the weighting's tasks "
+                             f"{self.weighting.task_names}")
+        for split in splits:
+            missing = [n for n in names if n not in split.task_names]
+            if missing:
+                raise ValueError(f"split has no label column for task(s) {missing}; "
+                                 f"columns: {list(split.task_names)}")
+
+    def fit(self, train: SplitTensors, valid: SplitTensors, tasks: Sequence[TaskSpec],
+            callback: EpochCallback | None = None,
+            test: SplitTensors | None = None) -> TrainResult:
+        """Train up to ``epochs`` epochs with early stopping; restore the best weights."""
+        cfg = self.config
+        self._check_tasks(tasks, train, valid, *([test] if test is not None else []))
+        if len(train) == 0 or len(valid) == 0:
+            raise ValueError("the train and valid splits must each have at least one row")
+        self.tasks = list(tasks)
+        torch.manual_seed(cfg.seed)  # dropout masks, hard-concrete samples
+        self.weighting.manual_seed(cfg.seed)
+        self.model.to(self.device)
+        self.weighting.to(self.device)
+        train, valid = train.to(self.device), valid.to(self.device)
+        optimizer = build_optimizer(cfg, [p for p in self.model.parameters() if p.requires_grad],
+                                    self.weighting.extra_parameters())
+        generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        history: list[EpochRecord] = []
+        best_objective, best_epoch, best_state = -math.inf, -1, None
+        epochs_without_gain, stopped_early, stopped_by_callback = 0, False, False
+        started = time.perf_counter()
+        for epoch in range(cfg.epochs):
+            epoch_started = time.perf_counter()
+            train_losses, weights = self._train_epoch(train, optimizer, generator, epoch)
+            valid_metrics = self.evaluate(valid)
+            objective = validation_objective(valid_metrics, self.tasks)
+            self.weighting.on_epoch_end(epoch, train_losses, valid_metrics)
+            record = EpochRecord(epoch, train_losses, weights, valid_metrics, objective,
+                                 time.perf_counter() - epoch_started)
+            history.append(record)
+            if math.isfinite(objective) and objective > best_objective:
+                best_objective, best_epoch, epochs_without_gain = objective, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                epochs_without_gain += 1
+            if callback is not None:
+                try:
+                    callback(epoch, record)
+                except StopTraining:
+                    stopped_by_callback = True
+                    break
+            if cfg.early_stopping_patience and epochs_without_gain >= cfg.early_stopping_patience:
+                stopped_early = True
+                break
+        train_time = time.perf_counter() - started
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        else:  # no epoch had a finite objective: keep the last weights
+            best_epoch = len(history) - 1
+        return TrainResult(
+            valid_metrics=self.evaluate(valid),
+            test_metrics=self.evaluate(test) if test is not None else None,
+            primary_metrics={t.name: str(t.metric) for t in self.tasks},
+            num_parameters=self.model.num_parameters(),
+            latency_ms=measure_latency_ms(self.model, valid, self.device, cfg.amp),
+            train_time_s=train_time, epochs=len(history), best_epoch=best_epoch,
+            stopped_early=stopped_early, stopped_by_callback=stopped_by_callback,
+            history=history)
+
+    def _train_epoch(self, train: SplitTensors, optimizer: torch.optim.Optimizer,
+                     generator: torch.Generator, epoch: int
+                     ) -> tuple[dict[str, float], dict[str, float]]:
+        """One pass over ``train``; returns the mean loss and mean weight per task."""
+        cfg, model = self.config, self.model
+        names = [t.name for t in self.tasks]
+        shared = list(model.shared_parameters())
+        shared_ids = {id(p) for p in shared}
+        context_parts = {
+            "shared_parameters": shared,
+            "last_shared_parameters": list(model.last_shared_parameters()),
+            "task_parameters": [p for p in model.parameters()
+                                if p.requires_grad and id(p) not in shared_ids],
+        }
+        columns = [train.task_column(n) for n in names]
+        loss_sums = torch.zeros(len(names), device=self.device)
+        row_counts = torch.zeros(len(names), device=self.device)
+        weight_sums = dict.fromkeys(names, 0.0)
+        batches = 0
+        model.train()
+        order = torch.randperm(len(train), generator=generator, device=self.device)
+        for start in range(0, len(train), cfg.batch_size):
+            batch = train.index(order[start:start + cfg.batch_size])
+            with autocast_context(self.device, cfg.amp):
+                outputs, representation = model.forward_shared(batch.numeric, batch.categorical)
+            losses = task_losses(outputs, batch, self.tasks)
+            optimizer.zero_grad(set_to_none=True)
+            penalty = model.l0_penalty() if cfg.l0_lambda > 0 else None
+            if penalty is not None:
+                (cfg.l0_lambda * penalty.float()).backward(retain_graph=True)
+            context = WeightingContext(epoch=epoch, shared_representation=representation,
+                                       **context_parts)
+            weights = self.weighting.backward(losses, context)
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            present = batch.mask[:, columns].sum(dim=0).float()
+            loss_sums += torch.stack([losses[n].detach() for n in names]) * present
+            row_counts += present
+            for name in names:
+                weight_sums[name] += weights[name]
+            batches += 1
+        means = (loss_sums / row_counts.clamp_min(1)).tolist()
+        bad = [n for n, v in zip(names, means, strict=True) if not math.isfinite(v)]
+        if bad:
+            raise TrainingDivergedError(f"epoch {epoch}: non-finite training loss for task(s) "
+                                        f"{bad}; lower the learning rate or enable grad_clip")
+        return dict(zip(names, means, strict=True)), \
+            {n: w / max(batches, 1) for n, w in weight_sums.items()}
+
+    def predict(self, split: SplitTensors) -> dict[str, torch.Tensor]:
+        """Raw predictions ``{task: [N]}`` (logits for binary tasks) on the device."""
+        self.model.to(self.device)
+        return predict(self.model, split.to(self.device), self.device, self.config.amp)
+
+    def evaluate(self, split: SplitTensors,
+                 tasks: Sequence[TaskSpec] | None = None) -> dict[str, dict[str, float]]:
+        """``{task: {metric: value}}`` on any split (labelled rows only)."""
+        tasks = list(tasks) if tasks is not None else self.tasks
+        if not tasks:
+            raise ValueError("no tasks: pass tasks= or call fit() first")
+        return split_metrics(self.predict(split), split, tasks)
