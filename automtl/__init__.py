@@ -9,6 +9,7 @@ from typing import Any
 _LAZY: dict[str, str] = {
     "Trainer": "automtl.training.trainer",
     "TrainResult": "automtl.training.result",
+    "build_model": "automtl.models",
 }
 
 
