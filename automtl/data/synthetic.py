@@ -1,0 +1,108 @@
+"""Two regression tasks with a controlled correlation: the MMoE paper's synthetic data.
+
+Ma et al., "Modeling Task Relationships in Multi-task Learning with Multi-gate Mixture-of-
+Experts", KDD 2018, section 3.2: orthonormal u1, u2 in R^d; w1 = c·u1,
+w2 = c·(p·u1 + sqrt(1 - p²)·u2); x ~ N(0, I);
+y_i = w_iᵀx + Σ_{j=1..m} sin(α_j·w_iᵀx + β_j) + ε_i with ε_i ~ N(0, 0.01) (variance, so the
+noise std is 0.1). α_j, β_j ~ N(0, 1) are shared by both tasks. The cosine of w1 and w2 is p,
+so the correlation of the linear parts is p and the label correlation falls as p does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from automtl.config import TaskSpec, TaskType
+from automtl.data.errors import DataError
+
+NOISE_VARIANCE = 0.01
+
+
+@dataclass(frozen=True)
+class SyntheticParameters:
+    """The random parameters of one synthetic dataset (same seed, same parameters)."""
+
+    w1: np.ndarray
+    w2: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
+
+
+def _generators(seed: int) -> list[np.random.Generator]:
+    # Independent streams: the weights do not depend on the number of rows drawn.
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
+
+
+def synthetic_parameters(features: int = 100, correlation: float = 0.5, scale: float = 1.0,
+                         sine_terms: int = 10, seed: int = 0) -> SyntheticParameters:
+    """w1, w2 (cosine = ``correlation``, norm = ``scale``) and the shared α, β of the recipe."""
+    if features < 2:
+        raise DataError(f"features must be >= 2 (two orthogonal directions), got {features}",
+                        field="features")
+    if not -1.0 <= correlation <= 1.0:
+        raise DataError(f"correlation must be in [-1, 1], got {correlation}",
+                        field="correlation")
+    if sine_terms < 0:
+        raise DataError(f"sine_terms must be >= 0, got {sine_terms}", field="sine_terms")
+    weights_rng, sine_rng, _, _ = _generators(seed)
+    basis, _ = np.linalg.qr(weights_rng.standard_normal((features, 2)))
+    u1, u2 = basis[:, 0], basis[:, 1]
+    w1 = scale * u1
+    w2 = scale * (correlation * u1 + np.sqrt(1.0 - correlation**2) * u2)
+    alpha = sine_rng.standard_normal(sine_terms)
+    beta = sine_rng.standard_normal(sine_terms)
+    return SyntheticParameters(w1=w1, w2=w2, alpha=alpha, beta=beta)
+
+
+def _nonlinear_label(linear: np.ndarray, params: SyntheticParameters,
+                     noise: np.ndarray) -> np.ndarray:
+    sines = np.sin(np.outer(linear, params.alpha) + params.beta).sum(axis=1)
+    return linear + sines + noise
+
+
+def make_synthetic(rows: int = 20000, features: int = 100, correlation: float = 0.5,
+                   scale: float = 1.0, sine_terms: int = 10, seed: int = 0,
+                   binary: bool = False, categorical: int = 0,
+                   buckets: int = 8) -> pd.DataFrame:
+    """A frame with ``x0..x{features-1}``, labels ``y1``, ``y2`` (MMoE paper, section 3.2).
+
+    Paper names: d = ``features``, p = ``correlation``, c = ``scale``, m = ``sine_terms``.
+    ``binary`` thresholds each label at its median (1 above it, about half the rows).
+    ``categorical`` adds columns ``c0..`` holding ``x0..`` cut into ``buckets`` equal-probability
+    bins of N(0, 1) (strings ``"b0"``..), to exercise embeddings; the labels do not change.
+    """
+    if rows < 1:
+        raise DataError(f"rows must be >= 1, got {rows}", field="rows")
+    if not 0 <= categorical <= features:
+        raise DataError(f"categorical must be in [0, features], got {categorical}",
+                        field="categorical")
+    if buckets < 2:
+        raise DataError(f"buckets must be >= 2, got {buckets}", field="buckets")
+    params = synthetic_parameters(features, correlation, scale, sine_terms, seed)
+    _, _, x_rng, noise_rng = _generators(seed)
+    x = x_rng.standard_normal((rows, features))
+    noise = noise_rng.normal(0.0, np.sqrt(NOISE_VARIANCE), size=(rows, 2))
+    y1 = _nonlinear_label(x @ params.w1, params, noise[:, 0])
+    y2 = _nonlinear_label(x @ params.w2, params, noise[:, 1])
+    if binary:
+        y1 = (y1 > np.median(y1)).astype(np.float64)
+        y2 = (y2 > np.median(y2)).astype(np.float64)
+    columns: dict[str, np.ndarray] = {f"x{i}": x[:, i] for i in range(features)}
+    if categorical:
+        edges = np.array([NormalDist().inv_cdf(k / buckets) for k in range(1, buckets)])
+        names = np.array([f"b{i}" for i in range(buckets)], dtype=object)
+        for i in range(categorical):
+            columns[f"c{i}"] = names[np.searchsorted(edges, x[:, i])]
+    columns["y1"] = y1
+    columns["y2"] = y2
+    return pd.DataFrame(columns)
+
+
+def synthetic_tasks(binary: bool = False) -> list[TaskSpec]:
+    """The two tasks of :func:`make_synthetic` (labels ``y1``, ``y2``)."""
+    kind: TaskType = "binary" if binary else "regression"
+    return [TaskSpec(name="y1", type=kind), TaskSpec(name="y2", type=kind)]
