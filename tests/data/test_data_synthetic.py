@@ -1,0 +1,94 @@
+"""The MMoE paper's synthetic generator (Ma et al. KDD 2018, section 3.2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automtl.data import DataError, TabularDataset, make_synthetic, synthetic_parameters
+from automtl.data.synthetic import NOISE_VARIANCE, synthetic_tasks
+
+
+def test_columns_and_same_seed_same_frame() -> None:
+    a = make_synthetic(rows=500, features=8, correlation=0.3, seed=5)
+    b = make_synthetic(rows=500, features=8, correlation=0.3, seed=5)
+    c = make_synthetic(rows=500, features=8, correlation=0.3, seed=6)
+    assert list(a.columns) == [f"x{i}" for i in range(8)] + ["y1", "y2"]
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["y1"], c["y1"])
+
+
+def test_default_is_the_paper_recipe() -> None:
+    frame = make_synthetic(rows=300, seed=0)
+    assert frame.shape == (300, 102)
+
+
+def test_weights_have_norm_c_and_cosine_p() -> None:
+    params = synthetic_parameters(features=20, correlation=0.7, scale=2.5, seed=1)
+    assert np.linalg.norm(params.w1) == pytest.approx(2.5)
+    assert np.linalg.norm(params.w2) == pytest.approx(2.5)
+    cosine = params.w1 @ params.w2 / (np.linalg.norm(params.w1) * np.linalg.norm(params.w2))
+    assert cosine == pytest.approx(0.7)
+    assert params.alpha.shape == (10,) and params.beta.shape == (10,)
+
+
+def test_labels_follow_the_formula_up_to_the_noise() -> None:
+    rows, features = 4000, 12
+    frame = make_synthetic(rows=rows, features=features, correlation=0.4, sine_terms=5, seed=2)
+    params = synthetic_parameters(features=features, correlation=0.4, sine_terms=5, seed=2)
+    x = frame[[f"x{i}" for i in range(features)]].to_numpy()
+    for w, label in ((params.w1, "y1"), (params.w2, "y2")):
+        linear = x @ w
+        clean = linear + np.sin(np.outer(linear, params.alpha) + params.beta).sum(axis=1)
+        residual = frame[label].to_numpy() - clean
+        assert abs(residual.mean()) < 0.01
+        assert residual.std() == pytest.approx(np.sqrt(NOISE_VARIANCE), rel=0.05)
+
+
+def test_correlation_of_linear_parts_and_labels_increases_with_p() -> None:
+    features, rows = 16, 20000
+    linear_corr, label_corr = [], []
+    for p in (0.1, 0.5, 0.9):
+        frame = make_synthetic(rows=rows, features=features, correlation=p, seed=3)
+        params = synthetic_parameters(features=features, correlation=p, seed=3)
+        x = frame[[f"x{i}" for i in range(features)]].to_numpy()
+        corr = np.corrcoef(x @ params.w1, x @ params.w2)[0, 1]
+        assert corr == pytest.approx(p, abs=0.03)
+        linear_corr.append(corr)
+        label_corr.append(np.corrcoef(frame["y1"], frame["y2"])[0, 1])
+    assert linear_corr[0] < linear_corr[1] < linear_corr[2]
+    assert label_corr[0] < label_corr[2]
+
+
+def test_binarisation_splits_at_the_median() -> None:
+    frame = make_synthetic(rows=2001, features=10, binary=True, seed=4)
+    for label in ("y1", "y2"):
+        assert set(frame[label].unique()) == {0.0, 1.0}
+        assert frame[label].mean() == pytest.approx(0.5, abs=0.001)
+    ds = TabularDataset(frame, synthetic_tasks(binary=True))
+    assert [t.type for t in ds.tasks] == ["binary", "binary"]
+
+
+def test_categorical_columns_bucketise_inputs() -> None:
+    frame = make_synthetic(rows=4000, features=6, categorical=2, buckets=4, seed=0)
+    assert list(frame.columns[6:8]) == ["c0", "c1"]
+    assert set(frame["c0"]) == {"b0", "b1", "b2", "b3"}
+    # equal-probability bins of N(0, 1): each bucket holds about a quarter of the rows
+    assert frame["c0"].value_counts(normalize=True).between(0.2, 0.3).all()
+    # buckets are ordered by x0
+    means = frame.groupby("c0")["x0"].mean()
+    assert list(means.sort_values().index) == ["b0", "b1", "b2", "b3"]
+    plain = make_synthetic(rows=4000, features=6, seed=0)
+    pd.testing.assert_series_equal(frame["y1"], plain["y1"])
+    ds = TabularDataset(frame, synthetic_tasks())
+    assert ds.schema.categorical_names == ["c0", "c1"]
+
+
+def test_invalid_parameters_name_the_field() -> None:
+    with pytest.raises(DataError) as err:
+        make_synthetic(rows=10, correlation=1.5)
+    assert err.value.field == "correlation"
+    with pytest.raises(DataError) as err:
+        make_synthetic(rows=10, features=1)
+    assert err.value.field == "features"
