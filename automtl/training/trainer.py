@@ -29,8 +29,8 @@ EpochCallback = Callable[[int, EpochRecord], None]
 
 def build_optimizer(config: TrainConfig, model_parameters: Sequence[nn.Parameter],
                     extra_parameters: Sequence[nn.Parameter]) -> torch.optim.Optimizer:
-    """adam/adamw/sgd (momentum 0.9) over the model (with weight decay) and the weighting's extra parameters
-    (without: decaying uncertainty's log-variances toward 0 would bias the weights)."""
+    """adam/adamw/sgd (momentum 0.9) over the model (with weight decay) and the weighting's
+    extra parameters (without: decaying uncertainty's log-variances toward 0 would bias them)."""
     groups = [{"params": list(model_parameters), "weight_decay": config.weight_decay}]
     if extra_parameters:
         groups.append({"params": list(extra_parameters), "weight_decay": 0.0})
