@@ -3,8 +3,8 @@ candidate field it fills.
 
 Bounds and defaults are read from the pydantic fields of :mod:`automtl.config`, so the DSL can
 never accept a value the configs reject, and a default documented here is the config's default.
-The tables are per section: topology branches, the shared ``architecture`` section, weighting
-branches and ``optimizer``.
+The tables are per section: topology branches, the shared ``architecture`` section and
+``optimizer``; a weighting branch's parameters are read from the strategy's own ``Params`` model.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import dataclasses
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel
 
 from automtl.config import ArchitectureConfig, SNRConfig, TrainConfig
 
-Kind = Literal["int", "float", "str", "units"]
+Kind = Literal["int", "float", "str", "bool", "units"]
 _OPS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "le": (operator.le, "<="),
         "lt": (operator.lt, "<")}
 
@@ -153,28 +153,52 @@ OPTIMIZER_PARAMS: dict[str, ParamSpec] = _specs(
 
 # -- loss weighting -------------------------------------------------------------------------
 
-
-def _weight_param(key: str, doc: str, default: Any, **bounds: float) -> ParamSpec:
-    return ParamSpec(key=key, target=("weighting", "params", key), kind="float",
-                     default=default, doc=doc, bounds=bounds)
-
-
 #: the ``fixed`` branch: its keys are task names, its values the tasks' weights
 FIXED_WEIGHT = ParamSpec(key="<task>", target=("weighting", "params", "weights"), kind="float",
-                         default=1.0, doc="weight of a task's loss (tasks left out: 1.0)",
+                         default=None, doc="weight of a task's loss (name every task)",
                          bounds={"ge": 0.0})
-
-#: weighting -> the parameters its branch accepts (``fixed`` takes task names instead)
-WEIGHTING_PARAMS: dict[str, dict[str, ParamSpec]] = {
-    "equal": {},
-    "fixed": {},
-    "uncertainty": {},
-    "gradnorm": _specs(_weight_param("alpha", "restoring-force strength alpha", 1.5, ge=0.0)),
-    "dwa": _specs(_weight_param("temperature", "softmax temperature T", 2.0, gt=0.0)),
-    "dtp": _specs(_weight_param("gamma", "focal exponent gamma on the task KPI", 2.0, ge=0.0)),
-    "ple_decay": _specs(_weight_param("gamma", "per-epoch decay ratio gamma", 0.9, gt=0.0,
-                                      le=1.0)),
-    "mgda": {},
-    "pcgrad": {},
-}
 DEFAULT_WEIGHTING = "equal"
+#: bounds a strategy checks in code rather than in its Params fields
+_EXTRA_WEIGHTING_BOUNDS: dict[tuple[str, str], dict[str, float]] = {
+    ("ple_decay", "gamma"): {"gt": 0.0},
+}
+
+
+def _scalar_kind(annotation: Any) -> Kind | None:
+    """The DSL kind of a Params field, or ``None`` when it is not a scalar (a per-task dict)."""
+    if annotation in (bool, int, float):
+        return {bool: "bool", int: "int", float: "float"}[annotation]
+    args = get_args(annotation)
+    if get_origin(annotation) is Literal and all(isinstance(a, str) for a in args):
+        return "str"
+    if float in args and all(a is float or get_origin(a) is dict for a in args):
+        return "float"  # ``float | dict[str, float]``: the one-value-for-every-task form
+    return None
+
+
+def weighting_params(name: str) -> dict[str, ParamSpec]:
+    """The scalar parameters of strategy ``name``, read from its pydantic ``Params`` model, so a
+    new strategy (or a new parameter) is searchable the day it is registered. Per-task dicts are
+    left out (``fixed`` takes task names as its keys instead)."""
+    from automtl.weighting.registry import get_weighting
+
+    if name == "fixed":
+        return {}
+    params_model = get_weighting(name).Params
+    out: dict[str, ParamSpec] = {}
+    for key, info in params_model.model_fields.items():
+        kind = _scalar_kind(info.annotation)
+        if kind is None:
+            continue
+        spec = _from_config(key, params_model, key, ("weighting", "params", key), kind,
+                            info.description or key)
+        extra = _EXTRA_WEIGHTING_BOUNDS.get((name, key))
+        if extra:
+            spec = dataclasses.replace(spec, bounds={**spec.bounds, **extra})
+        out[key] = spec
+    return out
+
+
+def weighting_tables(names: list[str]) -> dict[str, dict[str, ParamSpec]]:
+    """``{strategy: its parameters}`` for the given registered strategies."""
+    return {name: weighting_params(name) for name in names}

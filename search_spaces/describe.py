@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from search_spaces.params import Constant
+from search_spaces.params import Constant, format_value
 
 if TYPE_CHECKING:
     from search_spaces.document import Slot
@@ -94,14 +94,17 @@ def summarize(space: SearchSpace) -> SpaceSummary:
     )
 
 
+def _count(branches: tuple[BranchSummary, ...], one: str, many: str) -> str:
+    names = ", ".join(b.name for b in branches)
+    return f"{len(branches)} {one if len(branches) == 1 else many}: {names}"
+
+
 def format_summary(summary: SpaceSummary, show_fixed: bool = False) -> str:
     """The text ``automtl space show`` prints."""
     title = summary.name or "search space"
     lines = [f"{title}: {summary.description}".rstrip(": ") if summary.description else title,
-             f"{len(summary.topologies)} topologies: "
-             f"{', '.join(b.name for b in summary.topologies)}",
-             f"{len(summary.weightings)} weightings: "
-             f"{', '.join(b.name for b in summary.weightings)}", ""]
+             _count(summary.topologies, "topology", "topologies"),
+             _count(summary.weightings, "weighting", "weightings"), ""]
     header = f"{'section':<10} {'branch':<14} {'searched':>8} {'discrete combos':>16}  " \
              f"{'continuous':>10}"
     lines += [header, "-" * len(header)]
@@ -118,4 +121,65 @@ def format_summary(summary: SpaceSummary, show_fixed: bool = False) -> str:
             lines.append("  (nothing searched)")
         width = max((len(p.name) for p in shown), default=0)
         lines += [f"  {p.name:<{width}}  {p.domain}" for p in shown]
+    return "\n".join(lines)
+
+
+def reference_markdown() -> str:
+    """The parameter reference tables of ``search_spaces/README.md`` (a test keeps them equal),
+    generated from the same tables the validator uses."""
+    from search_spaces.catalog import (
+        OPTIMIZER_PARAMS,
+        SHARED_ARCHITECTURE_PARAMS,
+        TOPOLOGY_PARAMS,
+        ParamSpec,
+        weighting_params,
+    )
+    from search_spaces.document import registered_weightings
+
+    def domain(spec: ParamSpec) -> str:
+        if spec.kind == "str":
+            return ", ".join(spec.choices)
+        if spec.kind == "bool":
+            return "true, false"
+        if spec.kind == "units":
+            return "widths >= 1, at least one layer" if spec.min_layers else \
+                "widths >= 1, `[]` allowed"
+        return spec.bounds_text() or "any"
+
+    def default(spec: ParamSpec) -> str:
+        if spec.default is None:
+            return "none"
+        if isinstance(spec.default, bool):
+            return str(spec.default).lower()
+        return format_value(spec.default) if not isinstance(spec.default, str) \
+            else spec.default
+
+    header = ["| key | kind | default | allowed | meaning | candidate field |",
+              "|---|---|---|---|---|---|"]
+
+    def rows(specs: dict[str, ParamSpec]) -> list[str]:
+        return [f"| `{s.key}` | {s.kind} | `{default(s)}` | {domain(s)} | {s.doc} | "
+                f"`{'.'.join(s.target)}` |" for s in specs.values()]
+
+    seen: dict[str, ParamSpec] = {}
+    for table in TOPOLOGY_PARAMS.values():
+        for key, spec in table.items():
+            seen.setdefault(key, spec)
+    lines = ["**Topology parameters** (which branch takes which key is listed below the table; "
+             "keys marked * may also go in the shared `architecture` section)", ""]
+    lines += header + [row.replace(f"| `{k}` |", f"| `{k}`* |", 1)
+                       if k in SHARED_ARCHITECTURE_PARAMS else row
+                       for k, row in zip(seen, rows(seen), strict=True)]
+    lines += ["", "| topology | keys |", "|---|---|"]
+    lines += [f"| `{t}` | {', '.join(f'`{k}`' for k in table)} |"
+              for t, table in TOPOLOGY_PARAMS.items()]
+    lines += ["", "**Weighting parameters** (read from each strategy's `Params` model; `fixed` "
+              "takes task names as keys, each a weight >= 0, every task named)", ""]
+    lines += ["| weighting | key | kind | default | allowed | meaning |",
+              "|---|---|---|---|---|---|"]
+    for name in registered_weightings():
+        for spec in weighting_params(name).values():
+            lines.append(f"| `{name}` | `{spec.key}` | {spec.kind} | `{default(spec)}` | "
+                         f"{domain(spec)} | {spec.doc} |")
+    lines += ["", "**Optimizer parameters**", ""] + header + rows(OPTIMIZER_PARAMS)
     return "\n".join(lines)

@@ -20,8 +20,8 @@ from search_spaces.catalog import (
     OPTIMIZER_PARAMS,
     SHARED_ARCHITECTURE_PARAMS,
     TOPOLOGY_PARAMS,
-    WEIGHTING_PARAMS,
     ParamSpec,
+    weighting_tables,
 )
 from search_spaces.errors import ErrorCollector, join_path
 from search_spaces.params import Constant, Param
@@ -84,8 +84,10 @@ def parse_document(doc: Any, errors: ErrorCollector) -> ParsedSpace | None:
     description = doc.get("description", "")
     if not isinstance(description, str):
         errors.add("description", f"expected a string, got {type(description).__name__}")
+    topology_owners = {key: [t for t, table in TOPOLOGY_PARAMS.items() if key in table]
+                       for table in TOPOLOGY_PARAMS.values() for key in table}
     shared = _parse_section(doc.get("architecture"), SHARED_ARCHITECTURE_PARAMS,
-                            "architecture", errors, branch_hint=True)
+                            "architecture", errors, owners=topology_owners)
     if "topology" not in doc:
         errors.add("topology", "required: {choose: {TOPOLOGY: {PARAMETER: VALUE, ...}, ...}}")
         topologies: dict[str, Branch] = {}
@@ -96,8 +98,9 @@ def parse_document(doc: Any, errors: ErrorCollector) -> ParsedSpace | None:
         if len(errors) == before:
             _check_shared_used(shared, topologies, errors)
     raw_weighting = doc.get("weighting", {"choose": {DEFAULT_WEIGHTING: {}}})
-    weightings = _parse_choice(raw_weighting, "weighting", WEIGHTING_PARAMS,
-                               registered_weightings(), {}, errors)
+    known_weightings = registered_weightings()
+    weightings = _parse_choice(raw_weighting, "weighting", weighting_tables(known_weightings),
+                               known_weightings, {}, errors)
     optimizer = _parse_section(doc.get("optimizer"), OPTIMIZER_PARAMS, "optimizer", errors)
     if errors:
         return None
@@ -111,7 +114,8 @@ def _default_slot(prefix: str, spec: ParamSpec) -> Slot:
 
 
 def _parse_section(raw: Any, specs: dict[str, ParamSpec], path: str, errors: ErrorCollector,
-                   prefix: str | None = None, branch_hint: bool = False) -> dict[str, Slot]:
+                   prefix: str | None = None,
+                   owners: dict[str, list[str]] | None = None) -> dict[str, Slot]:
     """Slots for the keys a mapping sets explicitly (a branch body or a top-level section)."""
     prefix = prefix or path
     if raw is None:
@@ -124,7 +128,7 @@ def _parse_section(raw: Any, specs: dict[str, ParamSpec], path: str, errors: Err
         kpath = join_path(path, str(key))
         spec = specs.get(key)
         if spec is None:
-            errors.add(kpath, _unknown_parameter(str(key), prefix, specs, branch_hint))
+            errors.add(kpath, _unknown_parameter(str(key), prefix, specs, owners or {}))
             continue
         param = parse_param(value, spec, kpath, errors)
         if param is not None:
@@ -133,12 +137,10 @@ def _parse_section(raw: Any, specs: dict[str, ParamSpec], path: str, errors: Err
 
 
 def _unknown_parameter(key: str, where: str, specs: dict[str, ParamSpec],
-                       branch_hint: bool) -> str:
+                       owners: dict[str, list[str]]) -> str:
     message = f"unknown parameter {key!r} for {where}; valid: {sorted(specs)}"
-    owners = [t for t, table in TOPOLOGY_PARAMS.items() if key in table]
-    owners += [w for w, table in WEIGHTING_PARAMS.items() if key in table]
-    if owners and (branch_hint or where in TOPOLOGY_PARAMS or where in WEIGHTING_PARAMS):
-        message += f" ({key!r} belongs inside the branch of: {', '.join(owners)})"
+    if owners.get(key):
+        message += f" ({key!r} belongs inside the branch of: {', '.join(owners[key])})"
     return message
 
 
@@ -146,9 +148,11 @@ def _parse_choice(raw: Any, section: str, tables: dict[str, dict[str, ParamSpec]
                   registered: list[str], shared: dict[str, Slot],
                   errors: ErrorCollector) -> dict[str, Branch]:
     valid = [name for name in tables if name in registered]
+    owners = {key: [b for b, table in tables.items() if key in table]
+              for table in tables.values() for key in table}
     if not isinstance(raw, Mapping) or "choose" not in raw:
-        errors.add(section, f"expected {{choose: {{{section.upper()}: {{...}}, ...}}}} "
-                            f"with {section}s from {valid}")
+        errors.add(section, f"expected {{choose: {{{section.upper()}: {{...}}, ...}}}}; "
+                            f"valid {section} names: {valid}")
         return {}
     for key in raw:
         if key != "choose":
@@ -167,7 +171,8 @@ def _parse_choice(raw: Any, section: str, tables: dict[str, dict[str, ParamSpec]
         if section == "weighting" and name == "fixed":
             explicit = _parse_fixed_weights(body, bpath, errors)
         else:
-            explicit = _parse_section(body, tables[name], bpath, errors, prefix=name)
+            explicit = _parse_section(body, tables[name], bpath, errors, prefix=name,
+                                      owners=owners)
         slots = [explicit.get(k) or shared.get(k) or _default_slot(name, spec)
                  for k, spec in tables[name].items()]
         slots += [s for k, s in explicit.items() if k not in tables[name]]
@@ -186,6 +191,8 @@ def _parse_fixed_weights(body: Any, path: str, errors: ErrorCollector) -> dict[s
         errors.add(path, f"expected a mapping of task names to weights, got "
                          f"{type(body).__name__}")
         return {}
+    if not body:
+        errors.add(path, "name every task with its weight, e.g. {ctr: 1.0, cvr: 0.5}")
     out: dict[str, Slot] = {}
     for task, value in body.items():
         tpath = join_path(path, str(task))

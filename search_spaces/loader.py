@@ -57,6 +57,8 @@ def load(source: str | Path | Mapping[str, Any] | SearchSpace) -> SearchSpace:
         if "preset" in source:
             return _preset_reference(source)
         return _from_document(source, None)
+    if not isinstance(source, str | Path):
+        return _from_document(source, None)  # reports that a space is a mapping
     if isinstance(source, str) and source in presets():
         return load_preset(source)
     path = Path(source)

@@ -13,8 +13,8 @@ from search_spaces.catalog import (
     OPTIMIZER_PARAMS,
     SHARED_ARCHITECTURE_PARAMS,
     TOPOLOGY_PARAMS,
-    WEIGHTING_PARAMS,
     ParamSpec,
+    weighting_tables,
 )
 from search_spaces.document import TASK_NAME_PATTERN, registered_topologies, registered_weightings
 
@@ -25,6 +25,8 @@ _JSON_BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum",
 def _scalar(spec: ParamSpec) -> dict[str, Any]:
     if spec.kind == "str":
         return {"type": "string", "enum": list(spec.choices)}
+    if spec.kind == "bool":
+        return {"type": "boolean"}
     out: dict[str, Any] = {"type": "integer" if spec.kind == "int" else "number"}
     for name, bound in spec.bounds.items():
         out[_JSON_BOUNDS[name]] = int(bound) if spec.kind == "int" else bound
@@ -92,8 +94,8 @@ def json_schema() -> dict[str, Any]:
 
     topologies = {t: _params_object(TOPOLOGY_PARAMS[t]) for t in TOPOLOGY_PARAMS
                   if t in registered_topologies()}
-    weightings = {w: _params_object(WEIGHTING_PARAMS[w]) for w in WEIGHTING_PARAMS
-                  if w in registered_weightings()}
+    weightings = {w: _params_object(table)
+                  for w, table in weighting_tables(registered_weightings()).items()}
     if "fixed" in weightings:
         weightings["fixed"] = {"type": ["object", "null"], "description": FIXED_WEIGHT.doc,
                                "propertyNames": {"pattern": TASK_NAME_PATTERN},

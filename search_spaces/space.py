@@ -95,14 +95,18 @@ class SearchSpace:
         return candidate
 
     def check_tasks(self, task_names: Iterable[str]) -> None:
-        """Raise :class:`SearchSpaceError` when ``fixed`` weights name tasks the job lacks."""
+        """Raise :class:`SearchSpaceError` when ``fixed`` weights name a task the job lacks or
+        leave one of its tasks out (the runner calls this once the tasks are known)."""
         tasks = list(task_names)
-        errors = []
         fixed = self._parsed.weightings.get("fixed")
-        for slot in fixed.slots if fixed else ():
-            task = slot.target[-1]
-            if task not in tasks:
-                errors.append((slot.path, f"unknown task {task!r}; the job's tasks: {tasks}"))
+        if fixed is None:
+            return
+        named = [slot.target[-1] for slot in fixed.slots]
+        errors = [(slot.path, f"unknown task {slot.target[-1]!r}; the job's tasks: {tasks}")
+                  for slot in fixed.slots if slot.target[-1] not in tasks]
+        missing = [t for t in tasks if t not in named]
+        if missing:
+            errors.append((fixed.path, f"no weight for task(s) {missing}: name every task"))
         if errors:
             raise SearchSpaceError(errors)
 

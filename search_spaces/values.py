@@ -33,7 +33,9 @@ _RANGE_KEYS = {"int": ("int", "log", "step"), "float": ("float", "log", "step"),
 _STACK_KEYS = ("width", "depth", "shrink")
 #: which range keywords each kind of parameter takes
 _KIND_KEYWORDS = {"int": ("int", "categorical"), "float": ("float", "categorical"),
-                  "str": ("categorical",), "units": ("categorical",)}
+                  "str": ("categorical",), "bool": ("categorical",), "units": ("categorical",)}
+_A_KIND = {"int": "an int", "float": "a float", "str": "a string", "bool": "a bool",
+           "units": "a layer-widths", "categorical": "a categorical"}
 
 
 def _is_int(value: Any) -> bool:
@@ -47,7 +49,7 @@ def _is_number(value: Any) -> bool:
 
 def _forms(spec: ParamSpec) -> str:
     forms = {"int": "an integer", "float": "a number", "str": f"one of {list(spec.choices)}",
-             "units": "a layer width or a list of widths"}[spec.kind]
+             "bool": "true or false", "units": "a layer width or a list of widths"}[spec.kind]
     forms += ", " + ", ".join(f"{{{k}: ...}}" for k in _KIND_KEYWORDS[spec.kind])
     if spec.kind == "units":
         forms += ", {width: ..., depth: ...}"
@@ -68,14 +70,14 @@ def parse_param(raw: Any, spec: ParamSpec, path: str, errors: ErrorCollector) ->
         return None
     keyword = keywords[0]
     if keyword not in _KIND_KEYWORDS[spec.kind]:
-        errors.add(path, f"{{{keyword}: ...}} does not fit a {spec.kind} parameter; "
+        errors.add(path, f"{{{keyword}: ...}} does not fit {_A_KIND[spec.kind]} parameter; "
                          f"expected {_forms(spec)}")
         return None
     before = len(errors)
     for key in raw:
         if key not in _RANGE_KEYS[keyword]:
             errors.add(join_path(path, str(key)),
-                       f"unknown key {key!r} in a {keyword} range; valid: "
+                       f"unknown key {key!r} in {_A_KIND[keyword]} range; valid: "
                        f"{list(_RANGE_KEYS[keyword])}")
     if keyword == "categorical":
         param = _parse_categorical(raw["categorical"], spec, path, errors)
@@ -94,6 +96,11 @@ def parse_constant(raw: Any, spec: ParamSpec, path: str, errors: ErrorCollector,
         return raw
     if spec.kind == "units":
         return _parse_units(raw, spec, path, errors, what)
+    if spec.kind == "bool":
+        if not isinstance(raw, bool):
+            errors.add(path, f"expected true or false, got {_describe(raw)}")
+            return None
+        return raw
     if spec.kind == "int" and not _is_int(raw):
         errors.add(path, f"expected an integer, got {_describe(raw)}")
         return None
@@ -178,15 +185,16 @@ def _parse_range(raw: Mapping[str, Any], keyword: str, spec: ParamSpec, path: st
     before = len(errors)
     if low > high:
         errors.add(path, f"low {low} must be <= high {high}")
-    for name, value in (("low", low), ("high", high)):
-        problem = spec.bound_problem(value)
+    low_problem = spec.bound_problem(low)
+    for name, value, problem in (("low", low, low_problem),
+                                 ("high", high, spec.bound_problem(high))):
         if problem:
             errors.add(path, f"{name} {value:g} {problem}")
     log = raw.get("log", False)
     if not isinstance(log, bool):
         errors.add(join_path(path, "log"), f"expected true or false, got {log!r}")
         log = False
-    if log and (low <= 0 or (is_int and low < 1)):
+    if log and not low_problem and (low <= 0 or (is_int and low < 1)):
         errors.add(path, f"log needs low {'>= 1' if is_int else '> 0'}, got {low:g}")
     step = raw.get("step")
     if step is not None:

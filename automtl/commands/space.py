@@ -84,10 +84,15 @@ def _validate(args: argparse.Namespace) -> int:
             _print_errors(args.space, exc.errors)
             return 1
     summary = space.summary()
-    print(f"{args.space}: valid ({len(space.topologies)} topologies, "
-          f"{len(space.weightings)} weightings, {summary.discrete_combinations:,} discrete "
-          f"combinations x up to {summary.max_continuous} continuous dimensions)")
+    print(f"{args.space}: valid ({_plural(len(space.topologies), 'topology', 'topologies')}, "
+          f"{_plural(len(space.weightings), 'weighting', 'weightings')}, "
+          f"{summary.discrete_combinations:,} discrete combinations x up to "
+          f"{summary.max_continuous} continuous dimensions)")
     return 0
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -1,0 +1,106 @@
+"""Presets: listed, loadable by name, and every sampled candidate validates, builds and runs."""
+
+from __future__ import annotations
+
+import math
+
+import jsonschema
+import optuna
+import pytest
+import torch
+
+import search_spaces
+from automtl.config import Candidate, ModelConfig
+from automtl.models import available_topologies, build_model
+from automtl.weighting import available_weightings, build_weighting
+
+PRESETS = ["default", "moe", "ple_depth", "snr", "weighting"]
+
+
+def test_presets_are_listed_and_load_by_name_reference_and_path():
+    assert set(PRESETS) <= set(search_spaces.presets())
+    for name in search_spaces.presets():
+        space = search_spaces.load(name)
+        assert space.name == name and space.description
+        assert search_spaces.load({"preset": name}).document == space.document
+        path = search_spaces.loader.PRESET_DIR / f"{name}.yaml"
+        assert search_spaces.load(path).document == space.document
+
+
+def test_preset_contents():
+    default = search_spaces.load("default")
+    assert sorted(default.topologies) == available_topologies()
+    # fixed weights name tasks, which a task-agnostic preset cannot know
+    assert sorted(default.weightings) == [w for w in available_weightings() if w != "fixed"]
+    assert search_spaces.load("moe").topologies == ["omoe", "mmoe", "cgc", "ple"]
+    ple = search_spaces.load("ple_depth")
+    assert ple.topologies == ["ple"]
+    assert ple.distributions()["ple/levels"] == optuna.distributions.IntDistribution(1, 4)
+    snr = search_spaces.load("snr")
+    assert snr.topologies == ["snr_trans", "snr_avg"]
+    assert snr.distributions()["snr_trans/l0_lambda"].log
+    weighting = search_spaces.load("weighting")
+    assert weighting.topologies == ["mmoe"]
+    searched = set(weighting.distributions())
+    assert "weighting" in searched
+    assert not any(n.startswith(("mmoe/", "architecture/", "optimizer/")) for n in searched)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_random_candidates_validate_build_and_run(preset, inputs, tasks, batch, one_torch_thread):
+    space = search_spaces.load(preset)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    models: dict[str, torch.nn.Module] = {}
+    topologies, weightings = set(), set()
+    numeric, categorical = batch
+    for _ in range(200):
+        trial = study.ask()
+        candidate = Candidate.model_validate(space.sample(trial))
+        # dropout does not change the structure: build each distinct structure once
+        structure = candidate.architecture.model_copy(update={"dropout": 0.0})
+        key = structure.model_dump_json()
+        if key not in models:
+            models[key] = build_model(ModelConfig.from_parts(structure, inputs, tasks)).eval()
+            with torch.no_grad():
+                out = models[key](numeric, categorical)
+            assert set(out) == {"click", "watch"}
+            assert all(v.shape == (8,) and torch.isfinite(v).all() for v in out.values())
+        build_weighting(candidate.weighting, tasks)
+        topologies.add(candidate.architecture.topology)
+        weightings.add(candidate.weighting.name)
+        study.tell(trial, 0.0)
+    assert topologies == set(space.topologies)
+    assert weightings == set(space.weightings)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_dropout_is_applied_as_sampled(preset, inputs, tasks):
+    """The structure cache above ignores dropout; check that a sampled one builds too."""
+    space = search_spaces.load(preset)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    candidate = Candidate.model_validate(space.sample(study.ask()))
+    model = build_model(ModelConfig.from_parts(candidate.architecture, inputs, tasks))
+    rates = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert rates or candidate.architecture.dropout == 0.0
+    assert all(math.isclose(p, candidate.architecture.dropout) for p in rates)
+
+
+def test_json_schema_accepts_presets_and_rejects_malformed():
+    schema = search_spaces.json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for name in search_spaces.presets():
+        validator.validate(search_spaces.load(name).document)
+    validator.validate({"preset": "default"})
+    validator.validate({"topology": {"choose": {"ple": {}}}})
+    for bad in (
+        {"topology": {"choose": {"transformer": {}}}},
+        {"topology": {"choose": {"mmoe": {"levels": 2}}}},
+        {"topology": {"choose": {"mmoe": {"experts": "four"}}}},
+        {"topology": {"choose": {"mmoe": {"experts": {"int": [0, 4]}}}}},
+        {"topology": {"choose": {"mmoe": {}}}, "trials": 3},
+        {"topology": {"choose": {"mmoe": {}}}, "weighting": {"choose": {"gradnorm": {"a": 1}}}},
+        {"preset": "nonesuch"},
+    ):
+        assert not validator.is_valid(bad), bad
+    assert '"$ref"' not in str(schema).replace("'", '"')
