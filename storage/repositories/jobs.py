@@ -1,0 +1,261 @@
+"""Search jobs: submission, the worker queue (claim, heartbeat, takeover), cancel and finish.
+
+Every state change a second worker could race on is one guarded ``UPDATE ... RETURNING``:
+the ``WHERE`` clause re-checks the state the change depends on, so of two concurrent callers at
+most one gets a row back.  On PostgreSQL the candidate row is picked with ``FOR UPDATE SKIP
+LOCKED`` so concurrent claimers take different jobs instead of queueing on one row; SQLite
+serialises writers (WAL + busy timeout) and ignores ``FOR UPDATE``, and the guard does the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import Job, JobStatus
+from storage.types import utcnow
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+class JobProgress(TypedDict, total=False):
+    """Progress counters a worker reports; any subset may be given."""
+
+    trials_finished: int
+    trials_failed: int
+    trials_running: int
+    front_size: int
+    hypervolume: float | None
+
+
+_PROGRESS_FIELDS = tuple(JobProgress.__annotations__)
+
+
+def parse_job_status(value: JobStatus | str) -> JobStatus:
+    """``value`` as a :class:`JobStatus`; an unknown one raises an error listing the valid ones."""
+    try:
+        return JobStatus(value)
+    except ValueError:
+        valid = ", ".join(status.value for status in JobStatus)
+        raise ValueError(f"status: unknown job status {value!r}; valid: {valid}") from None
+
+
+class JobRepository:
+    """Jobs and the worker queue.  Takes a session, never commits: the caller's commit makes a
+    claim, heartbeat or takeover visible (and on PostgreSQL releases the row lock)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- submission and reads -------------------------------------------------------------
+
+    def create(
+        self,
+        owner_id: int,
+        name: str,
+        spec: dict[str, Any],
+        *,
+        dataset_id: int | None = None,
+        study_name: str | None = None,
+    ) -> Job:
+        """A new ``queued`` job; the study name is generated unless given."""
+        job = Job(owner_id=owner_id, name=name, spec=spec, dataset_id=dataset_id)
+        if study_name is not None:
+            job.study_name = study_name
+        self.session.add(job)
+        self.session.flush()
+        return job
+
+    def get(self, job_id: int) -> Job | None:
+        return self.session.get(Job, job_id)
+
+    def refresh(self, job_id: int) -> Job | None:
+        """The job as the database has it now, overwriting any loaded copy."""
+        return self.session.get(Job, job_id, populate_existing=True)
+
+    def get_for_owner(self, job_id: int, owner_id: int) -> Job | None:
+        """The job if it exists and belongs to ``owner_id`` (others' jobs are invisible)."""
+        return self.session.scalar(select(Job).where(Job.id == job_id, Job.owner_id == owner_id))
+
+    def list_for_owner(
+        self,
+        owner_id: int,
+        *,
+        status: JobStatus | str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[Job]:
+        """Newest first, optionally only one status."""
+        query = select(Job).where(Job.owner_id == owner_id)
+        if status is not None:
+            query = query.where(Job.status == parse_job_status(status))
+        query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
+        return self.session.scalars(query).all()
+
+    def list_by_status(self, status: JobStatus | str) -> Sequence[Job]:
+        """Every job in ``status``, oldest first."""
+        query = (
+            select(Job)
+            .where(Job.status == parse_job_status(status))
+            .order_by(Job.created_at, Job.id)
+        )
+        return self.session.scalars(query).all()
+
+    # -- the worker queue ----------------------------------------------------------------
+
+    def _guarded_update(self, where: ColumnElement[bool], values: dict[str, Any]) -> Job | None:
+        statement = (
+            update(Job)
+            .where(where)
+            .values(**values)
+            .returning(Job.id)
+            .execution_options(synchronize_session=False)
+        )
+        job_id = self.session.execute(statement).scalar_one_or_none()
+        return None if job_id is None else self.refresh(job_id)
+
+    def claim_next(self, worker_id: str, *, now: datetime | None = None) -> Job | None:
+        """Atomically take the oldest ``queued`` job for ``worker_id`` and mark it ``running``;
+        ``None`` when the queue is empty or every queued job is being claimed by others."""
+        now = now or utcnow()
+        oldest_queued = (
+            select(Job.id)
+            .where(Job.status == JobStatus.QUEUED)
+            .order_by(Job.created_at, Job.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        return self._guarded_update(
+            (Job.id == oldest_queued) & (Job.status == JobStatus.QUEUED),
+            {
+                "status": JobStatus.RUNNING,
+                "worker_id": worker_id,
+                "started_at": now,
+                "heartbeat_at": now,
+                "attempts": Job.attempts + 1,
+            },
+        )
+
+    def heartbeat(self, job_id: int, worker_id: str, *, now: datetime | None = None) -> bool:
+        """Record that ``worker_id`` is alive on ``job_id``.  ``False`` means the job is no longer
+        this worker's (taken over, finished or cancelled): the worker should stop."""
+        statement = (
+            update(Job)
+            .where(Job.id == job_id, Job.worker_id == worker_id,
+                   Job.status == JobStatus.RUNNING)
+            .values(heartbeat_at=now or utcnow())
+            .returning(Job.id)
+            .execution_options(synchronize_session=False)
+        )
+        return self.session.execute(statement).scalar_one_or_none() is not None
+
+    @staticmethod
+    def _stale(stale_after: float, now: datetime) -> ColumnElement[bool]:
+        if stale_after <= 0:
+            raise ValueError(f"stale_after: must be > 0 seconds, got {stale_after}")
+        cutoff = now - timedelta(seconds=stale_after)
+        return (Job.status == JobStatus.RUNNING) & or_(
+            Job.heartbeat_at.is_(None), Job.heartbeat_at < cutoff
+        )
+
+    def stale_jobs(self, stale_after: float, *, now: datetime | None = None) -> Sequence[Job]:
+        """Running jobs whose heartbeat is older than ``stale_after`` seconds, stalest first."""
+        query = (
+            select(Job)
+            .where(self._stale(stale_after, now or utcnow()))
+            .order_by(Job.heartbeat_at, Job.id)
+        )
+        return self.session.scalars(query).all()
+
+    def take_over(
+        self,
+        job_id: int,
+        worker_id: str,
+        stale_after: float,
+        *,
+        previous_worker_id: str | None = None,
+        now: datetime | None = None,
+    ) -> Job | None:
+        """Reassign a stale running job to ``worker_id`` (fresh heartbeat).  Guarded on the job
+        still being stale (and, if given, still held by ``previous_worker_id``), so of two
+        concurrent takers exactly one gets the job and the other ``None``."""
+        now = now or utcnow()
+        where = (Job.id == job_id) & self._stale(stale_after, now)
+        if previous_worker_id is not None:
+            where = where & (Job.worker_id == previous_worker_id)
+        return self._guarded_update(
+            where, {"worker_id": worker_id, "heartbeat_at": now, "attempts": Job.attempts + 1}
+        )
+
+    def claim_stale(
+        self, worker_id: str, stale_after: float, *, now: datetime | None = None
+    ) -> Job | None:
+        """Take over the stalest running job whose heartbeat is older than ``stale_after``."""
+        now = now or utcnow()
+        stalest = (
+            select(Job.id)
+            .where(self._stale(stale_after, now))
+            .order_by(Job.heartbeat_at, Job.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        return self._guarded_update(
+            (Job.id == stalest) & self._stale(stale_after, now),
+            {"worker_id": worker_id, "heartbeat_at": now, "attempts": Job.attempts + 1},
+        )
+
+    # -- progress, cancel, finish ---------------------------------------------------------
+
+    def update_progress(self, job_id: int, **progress: Unpack[JobProgress]) -> None:
+        """Set any of the progress counters (see :class:`JobProgress`)."""
+        unknown = sorted(set(progress) - set(_PROGRESS_FIELDS))
+        if unknown:
+            raise TypeError(f"unknown progress field(s) {unknown}; valid: {list(_PROGRESS_FIELDS)}")
+        if progress:
+            statement = update(Job).where(Job.id == job_id).values(**progress)
+            self.session.execute(statement.execution_options(synchronize_session=False))
+
+    def request_cancel(self, job_id: int, *, now: datetime | None = None) -> Job | None:
+        """Cancel a job: a queued one becomes ``cancelled`` at once; a running one gets
+        ``cancel_requested`` for its worker to act on; a finished one is left as it is.
+        ``None`` if there is no such job."""
+        now = now or utcnow()
+        self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+            .values(status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+            .values(cancel_requested=True)
+            .execution_options(synchronize_session=False)
+        )
+        return self.refresh(job_id)
+
+    def finish(
+        self,
+        job_id: int,
+        status: JobStatus | str,
+        error: str | None = None,
+        *,
+        worker_id: str | None = None,
+        now: datetime | None = None,
+    ) -> bool:
+        """Move a running job to a terminal status.  With ``worker_id``, only if that worker
+        still holds the job.  ``False`` if nothing changed."""
+        final = parse_job_status(status)
+        if not final.is_terminal:
+            raise ValueError(f"status: {final.value!r} is not a final status")
+        where = (Job.id == job_id) & (Job.status == JobStatus.RUNNING)
+        if worker_id is not None:
+            where = where & (Job.worker_id == worker_id)
+        values = {"status": final, "error": error, "finished_at": now or utcnow()}
+        return self._guarded_update(where, values) is not None

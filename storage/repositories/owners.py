@@ -1,0 +1,84 @@
+"""Owners and their API tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import ApiToken, Owner
+from storage.tokens import generate_token, hash_token
+from storage.types import utcnow
+
+
+class OwnerRepository:
+    """Create and look up owners.  Takes a session, never commits."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create(self, name: str) -> Owner:
+        owner = Owner(name=name)
+        self.session.add(owner)
+        self.session.flush()
+        return owner
+
+    def get(self, owner_id: int) -> Owner | None:
+        return self.session.get(Owner, owner_id)
+
+    def get_by_name(self, name: str) -> Owner | None:
+        return self.session.scalar(select(Owner).where(Owner.name == name))
+
+    def get_or_create(self, name: str) -> Owner:
+        return self.get_by_name(name) or self.create(name)
+
+    def list(self) -> Sequence[Owner]:
+        return self.session.scalars(select(Owner).order_by(Owner.id)).all()
+
+
+class TokenRepository:
+    """Issue, authenticate and revoke API tokens; only their hashes reach the database."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create(self, owner_id: int, name: str) -> tuple[ApiToken, str]:
+        """A new token for ``owner_id``: the row and the plain token, shown to the user once."""
+        plain = generate_token()
+        token = ApiToken(owner_id=owner_id, name=name, token_hash=hash_token(plain))
+        self.session.add(token)
+        self.session.flush()
+        return token, plain
+
+    def get(self, token_id: int) -> ApiToken | None:
+        return self.session.get(ApiToken, token_id)
+
+    def get_by_hash(self, token_hash: str) -> ApiToken | None:
+        return self.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
+
+    def authenticate(self, plain_token: str, *, now: datetime | None = None) -> ApiToken | None:
+        """The live (not revoked) token matching ``plain_token``, with ``last_used_at`` updated;
+        ``None`` for an unknown, empty or revoked token."""
+        if not plain_token:
+            return None
+        token = self.get_by_hash(hash_token(plain_token))
+        if token is None or token.revoked:
+            return None
+        token.last_used_at = now or utcnow()
+        self.session.flush()
+        return token
+
+    def list_for_owner(self, owner_id: int) -> Sequence[ApiToken]:
+        query = select(ApiToken).where(ApiToken.owner_id == owner_id).order_by(ApiToken.id)
+        return self.session.scalars(query).all()
+
+    def revoke(self, token_id: int) -> bool:
+        """Revoke a token; ``False`` if there is no such token."""
+        token = self.get(token_id)
+        if token is None:
+            return False
+        token.revoked = True
+        self.session.flush()
+        return True
