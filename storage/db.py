@@ -90,7 +90,10 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 class Database:
-    """One database: its URL, engine and sessionmaker.  Close it with :meth:`dispose`."""
+    """One database: its URL, engine and sessionmaker.  Close it with :meth:`dispose`.
+
+    Sessions do not expire objects on commit, so rows returned from a ``with db.session()``
+    block stay readable after it (detached, no lazy loads)."""
 
     def __init__(self, url: str | URL, **engine_kwargs: Any) -> None:
         self.url = normalize_url(url)

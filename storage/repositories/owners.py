@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,6 +38,11 @@ class OwnerRepository:
         return self.session.scalars(select(Owner).order_by(Owner.id)).all()
 
 
+#: ``last_used_at`` is refreshed at most this often, so authenticating is usually a pure read
+#: (on SQLite every write takes the database's single write lock)
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
 class TokenRepository:
     """Issue, authenticate and revoke API tokens; only their hashes reach the database."""
 
@@ -59,15 +64,18 @@ class TokenRepository:
         return self.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
 
     def authenticate(self, plain_token: str, *, now: datetime | None = None) -> ApiToken | None:
-        """The live (not revoked) token matching ``plain_token``, with ``last_used_at`` updated;
-        ``None`` for an unknown, empty or revoked token."""
+        """The live (not revoked) token matching ``plain_token``, with ``last_used_at`` updated
+        (to within :data:`LAST_USED_RESOLUTION`); ``None`` for an unknown, empty or revoked
+        token."""
         if not plain_token:
             return None
         token = self.get_by_hash(hash_token(plain_token))
         if token is None or token.revoked:
             return None
-        token.last_used_at = now or utcnow()
-        self.session.flush()
+        now = now or utcnow()
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+            token.last_used_at = now
+            self.session.flush()
         return token
 
     def list_for_owner(self, owner_id: int) -> Sequence[ApiToken]:

@@ -85,6 +85,21 @@ def test_tokens_store_only_a_hash_and_authenticate_by_the_plain_token(
         assert [t.revoked for t in TokenRepository(session).list_for_owner(owner.id)] == [True]
 
 
+def test_token_last_used_is_refreshed_at_most_once_a_minute(db: Database, owner: Owner) -> None:
+    first_use = utcnow()
+    with db.session() as session:
+        _, plain = TokenRepository(session).create(owner.id, "ci")
+        assert TokenRepository(session).authenticate(plain, now=first_use).last_used_at == first_use
+    with db.session() as session:
+        again = TokenRepository(session).authenticate(plain, now=first_use + timedelta(seconds=30))
+        assert again.last_used_at == first_use
+    later = first_use + timedelta(minutes=2)
+    with db.session() as session:
+        assert TokenRepository(session).authenticate(plain, now=later).last_used_at == later
+    with db.session() as session:
+        assert TokenRepository(session).list_for_owner(owner.id)[0].last_used_at == later
+
+
 def test_generated_tokens_are_unique_and_hash_rejects_empty() -> None:
     assert len({generate_token() for _ in range(200)}) == 200
     with pytest.raises(ValueError, match="token"):
