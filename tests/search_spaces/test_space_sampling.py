@@ -224,3 +224,12 @@ def test_every_weighting_parameter_is_accepted_by_its_strategy(tasks):
 
 def test_catalog_covers_every_registered_topology():
     assert sorted(TOPOLOGY_PARAMS) == available_topologies()
+
+
+def test_space_pickles_for_ray_workers():
+    import pickle
+
+    space = search_spaces.load("default")
+    copy = pickle.loads(pickle.dumps(space))
+    for trial, candidate in random_trials(space, 5, seed=8):
+        assert copy.fixed_candidate(trial.params) == candidate
