@@ -3,7 +3,8 @@
 Data stays on the device: each epoch draws one permutation from a seeded ``torch.Generator``
 and slices batches by index gathers (no DataLoader, no per-row Python). Early stopping watches
 the validation objective of :func:`automtl.training.metrics.validation_objective` (mean over
-tasks of the primary metric, higher is better) and restores the best epoch's weights.
+tasks of the primary metric, higher is better) and restores the best epoch's weights; the best
+weights are restored at the end even when early stopping is off (patience 0).
 """
 
 from __future__ import annotations
