@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import search_spaces
 from automtl.cli import main
 
 
@@ -11,7 +12,11 @@ def test_show_prints_topologies_sizes_and_parameters(capsys):
     assert main(["space", "show", "default"]) == 0
     out = capsys.readouterr().out
     assert "9 topologies: single_task, shared_bottom, cross_stitch, omoe, mmoe, cgc, ple" in out
-    assert "topology   ple                   9            2,880           1" in out
+    ple = next(b for b in search_spaces.load("default").summary().topologies if b.name == "ple")
+    # levels 3 x shared 4 x task 2 x expert_units 4 x gate_kind 2 x embedding 3 x activation 2
+    # x towers 2; dropout is the continuous one
+    assert ple.discrete_combinations == 3 * 4 * 2 * 4 * 2 * 3 * 2 * 2
+    assert f"topology   ple                   9 {ple.discrete_combinations:>16,}           1" in out
     assert "float ranges without a step are continuous" in out
     assert "  ple/levels                  int [1, 3]" in out
     assert "= 3" not in out
