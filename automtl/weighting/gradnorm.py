@@ -33,6 +33,7 @@ class GradNormWeighting(Weighting):
     """Learned weights balancing gradient norms on the last shared layer."""
 
     Params = GradNormParams
+    initial_losses: torch.Tensor  # buffer: L_k(0), 0 until recorded
 
     def __init__(self, task_names: Sequence[str], params: GradNormParams | None = None,
                  **kwargs: object) -> None:

@@ -33,6 +33,7 @@ class UncertaintyWeighting(Weighting):
     """Learned per-task log-variances; see the module docstring for the exact loss."""
 
     Params = UncertaintyParams
+    factors: torch.Tensor  # buffer: 1/2 or 1 per task
 
     def __init__(self, task_names: Sequence[str], params: UncertaintyParams | None = None,
                  **kwargs: object) -> None:
