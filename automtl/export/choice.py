@@ -1,0 +1,128 @@
+"""Choosing one trial of a Pareto front, explicitly: a weighted sum of normalised objectives.
+
+Each objective is min-max normalised over the front and oriented so that 1 is the front's best
+and 0 its worst (``(v - min) / (max - min)`` when maximised, ``(max - v) / (max - min)`` when
+minimised; an objective equal on the whole front scores 1 everywhere). A trial's score is the
+weighted sum; the highest score wins, ties going to the lowest trial number. Objectives not
+named in ``--prefer`` keep weight 1 (equal weights by default); weight 0 ignores one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from automtl.jobspec import Objective
+
+DEFAULT_WEIGHT = 1.0
+RULE = ("each objective min-max normalised over the front, oriented so 1 is the front's best and "
+        "0 its worst (1 everywhere when the front does not vary); score = weighted sum; highest "
+        "score wins, ties to the lowest trial number; unnamed objectives weigh 1")
+
+
+def parse_prefer(text: str | None) -> dict[str, float]:
+    """``"ctr=2,cvr=0.5"`` -> ``{"ctr": 2.0, "cvr": 0.5}``; malformed items are errors."""
+    weights: dict[str, float] = {}
+    if not text:
+        return weights
+    for item in text.split(","):
+        name, sep, value = item.strip().partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"--prefer: expected OBJECTIVE=WEIGHT, got {item.strip()!r}")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise ValueError(f"--prefer: weight of {name!r} is not a number: {value!r}") from None
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"--prefer: weight of {name!r} must be finite and >= 0, got {value}")
+        if name in weights:
+            raise ValueError(f"--prefer: {name!r} is given twice")
+        weights[name] = weight
+    return weights
+
+
+@dataclass(frozen=True)
+class ScoredTrial:
+    """A front trial with its objective values, their normalised form and its score."""
+
+    number: int
+    values: dict[str, float]
+    normalised: dict[str, float]
+    score: float
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen front trial and everything needed to see why (written as ``choice.json``)."""
+
+    number: int
+    rule: str
+    weights: dict[str, float]
+    objectives: list[dict[str, Any]]
+    front: list[ScoredTrial]
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def choose_trial(front: Sequence[tuple[int, Mapping[str, float]]],
+                 objectives: Sequence[Objective],
+                 weights: Mapping[str, float] | None = None) -> Choice:
+    """Pick the front trial with the highest weighted sum of normalised objectives.
+
+    ``front`` is ``(trial number, {objective: value})`` per front trial; ``weights`` maps
+    objective names to non-negative weights (missing ones get :data:`DEFAULT_WEIGHT`).
+    """
+    if not front:
+        raise ValueError("the front is empty: no complete trial to choose from")
+    names = [o.name for o in objectives]
+    given = dict(weights or {})
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ValueError(f"--prefer: unknown objective(s) {unknown}; valid: {names}")
+    resolved = {name: float(given.get(name, DEFAULT_WEIGHT)) for name in names}
+    if not any(resolved.values()):
+        raise ValueError("--prefer: every weight is 0; give at least one objective a weight")
+    summary, normalisers = [], {}
+    for objective in objectives:
+        values = [_value(number, values, objective.name) for number, values in front]
+        low, high = min(values), max(values)
+        summary.append({"name": objective.name, "direction": objective.direction,
+                        "min": low, "max": high, "weight": resolved[objective.name]})
+        normalisers[objective.name] = (low, high, objective.direction)
+    scored = []
+    for number, values in front:
+        normalised = {name: _normalise(_value(number, values, name), *normalisers[name])
+                      for name in names}
+        score = sum(resolved[name] * normalised[name] for name in names)
+        scored.append(ScoredTrial(number, {n: float(values[n]) for n in names}, normalised,
+                                  score))
+    best = max(scored, key=lambda t: (t.score, -t.number))
+    ranked = sorted(scored, key=lambda t: (-t.score, t.number))
+    runner_up = next((t for t in ranked if t.number != best.number), None)
+    terms = " + ".join(f"{resolved[n]:g}*{n}" for n in names)
+    reason = (f"trial {best.number} has the highest weighted score {best.score:.4f} "
+              f"({terms}, objectives min-max normalised over the {len(front)}-trial front, "
+              f"1 = best)")
+    if runner_up is not None:
+        reason += f"; next is trial {runner_up.number} with {runner_up.score:.4f}"
+    return Choice(number=best.number, rule=RULE,
+                  weights=resolved, objectives=summary,
+                  front=sorted(scored, key=lambda t: t.number), reason=reason)
+
+
+def _value(number: int, values: Mapping[str, float], name: str) -> float:
+    if name not in values or values[name] is None or not math.isfinite(float(values[name])):
+        raise ValueError(f"front trial {number} has no finite value for objective {name!r}")
+    return float(values[name])
+
+
+def _normalise(value: float, low: float, high: float, direction: str) -> float:
+    if high == low:
+        return 1.0
+    share = (value - low) / (high - low)
+    return share if direction == "maximize" else 1.0 - share

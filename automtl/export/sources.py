@@ -1,0 +1,238 @@
+"""Where an export reads a search from: the service's trial rows or a local search directory.
+
+Both become an :class:`ExportSource` (the job's objectives and one :class:`TrialRecord` per
+trial), from which :func:`select_trial` picks the trial to export (by number, or from the front
+with :func:`~automtl.export.choice.choose_trial`) and :func:`load_artifacts` reads what the
+trainable saved for it (``model.pt``, ``model_config.json``, ``candidate.json``; see
+:mod:`automtl.search.trainable`).
+
+The library never imports ``storage``: :func:`job_source` takes the service's trial rows as
+plain objects with the row attributes, so the CLI and the REST route share this code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from automtl.config import Candidate, ModelConfig
+from automtl.export.choice import Choice, choose_trial
+from automtl.export.errors import (
+    ArtifactMissingError,
+    ExportError,
+    TrialNotFinishedError,
+    TrialNotFoundError,
+)
+from automtl.jobspec import JobSpec, Objective, load_job_spec
+
+COMPLETE = "complete"
+#: files the trainable writes into a trial's artifact directory
+WEIGHTS_FILE, MODEL_CONFIG_FILE, CANDIDATE_FILE = "model.pt", "model_config.json", "candidate.json"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as an export sees it; ``state`` is lowercase (``complete``, ``running``, ...)
+    and ``values`` maps objective names to validation values (complete trials only)."""
+
+    number: int
+    state: str
+    values: dict[str, float] | None = None
+    valid: dict[str, dict[str, float]] = field(default_factory=dict)
+    test: dict[str, dict[str, float]] = field(default_factory=dict)
+    num_params: int | None = None
+    latency_ms: float | None = None
+    artifact: str | None = None
+    on_front: bool = False
+    #: the storage row's primary key, when the trial comes from the service
+    row_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """A search to export from: its objectives, its trials and what to call it."""
+
+    label: str
+    objectives: list[Objective]
+    trials: list[TrialRecord]
+    #: written into ``config.yaml`` (``source:``) and the README: job id, name, study, ...
+    info: dict[str, Any] = field(default_factory=dict)
+    #: where a trial's artifacts are when the recorded path moved: ``<dir>/trial-<n>``
+    artifact_root: Path | None = None
+
+    def trial(self, number: int) -> TrialRecord:
+        for record in self.trials:
+            if record.number == number:
+                return record
+        known = sorted(r.number for r in self.trials)
+        listing = f"its trials are {_ranges(known)}" if known else "it has no trials yet"
+        raise TrialNotFoundError(f"{self.label} has no trial {number}; {listing}")
+
+    @property
+    def front(self) -> list[TrialRecord]:
+        return [r for r in self.trials if r.on_front and r.state == COMPLETE]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The trial to export and, when it was chosen from the front, how."""
+
+    record: TrialRecord
+    choice: Choice | None = None
+
+
+@dataclass(frozen=True)
+class TrialArtifacts:
+    """What the trainable saved for a trial, validated."""
+
+    directory: Path
+    model_config: ModelConfig
+    candidate: Candidate
+    weights_path: Path
+
+
+def select_trial(source: ExportSource, trial: int | None = None,
+                 prefer: Mapping[str, float] | None = None) -> Selection:
+    """Trial ``trial``, or the front trial ``prefer`` weights choose (equal weights default).
+
+    A trial that does not exist raises :class:`TrialNotFoundError`; one that is not complete,
+    or a search without a complete front trial, :class:`TrialNotFinishedError`.
+    """
+    if trial is not None:
+        if prefer:
+            raise ValueError("give either a trial number or --prefer weights, not both")
+        record = source.trial(trial)
+        if record.state != COMPLETE:
+            raise TrialNotFinishedError(
+                f"trial {trial} of {source.label} is {record.state}, not finished: only "
+                "complete trials have weights to export")
+        return Selection(record)
+    front = source.front
+    if not front:
+        finished = [r for r in source.trials if r.state == COMPLETE]
+        detail = ("its complete trials are not marked on a front yet" if finished
+                  else "no trial has finished yet")
+        raise TrialNotFinishedError(f"{source.label} has no Pareto front to choose from: "
+                                    f"{detail}; pass a trial number once one is complete")
+    choice = choose_trial([(r.number, r.values or {}) for r in front], source.objectives, prefer)
+    return Selection(source.trial(choice.number), choice)
+
+
+def load_artifacts(source: ExportSource, record: TrialRecord) -> TrialArtifacts:
+    """Read and validate the saved weights and configs of a complete trial."""
+    candidates = [Path(record.artifact)] if record.artifact else []
+    if source.artifact_root is not None:
+        candidates.append(source.artifact_root / f"trial-{record.number}")
+    directory = next((d for d in candidates if (d / WEIGHTS_FILE).is_file()), None)
+    if directory is None:
+        where = " or ".join(str(d) for d in candidates) or "no artifact path was recorded"
+        raise ArtifactMissingError(f"the saved weights of trial {record.number} of "
+                                   f"{source.label} are missing ({WEIGHTS_FILE} not found in "
+                                   f"{where})")
+    model_config = _read_model(directory / MODEL_CONFIG_FILE, ModelConfig, record, source)
+    candidate = _read_model(directory / CANDIDATE_FILE, Candidate, record, source)
+    return TrialArtifacts(directory, model_config, candidate, directory / WEIGHTS_FILE)
+
+
+def _read_model(path: Path, kind: Any, record: TrialRecord, source: ExportSource) -> Any:
+    if not path.is_file():
+        raise ArtifactMissingError(f"trial {record.number} of {source.label}: {path} is missing")
+    try:
+        return kind.model_validate(json.loads(path.read_text()))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise ExportError(f"trial {record.number} of {source.label}: {path} is not a valid "
+                          f"{kind.__name__}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# the service: trial rows of a job
+
+
+def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
+               rows: Iterable[Any], *, study_name: str | None = None) -> ExportSource:
+    """A service job from its stored spec and trial rows (objects with the attributes of
+    ``storage.Trial``: ``id``, ``number``, ``state``, ``objectives``, ``valid_metrics``,
+    ``test_metrics``, ``num_params``, ``latency_ms``, ``artifact_path``, ``on_front``)."""
+    parsed = load_job_spec(spec)
+    records = []
+    for row in rows:
+        state = getattr(row.state, "value", row.state)
+        records.append(TrialRecord(
+            number=int(row.number), state=str(state).lower(),
+            values=dict(row.objectives) if row.objectives else None,
+            valid=dict(row.valid_metrics or {}), test=dict(row.test_metrics or {}),
+            num_params=row.num_params, latency_ms=row.latency_ms,
+            artifact=row.artifact_path, on_front=bool(row.on_front), row_id=row.id))
+    info = {"job": job_id, "name": name}
+    if study_name:
+        info["study"] = study_name
+    return ExportSource(label=f"job {job_id}", objectives=parsed.objective_list(),
+                        trials=sorted(records, key=lambda r: r.number), info=info)
+
+
+# ---------------------------------------------------------------------------------------------
+# a local search: `automtl search --out DIR`
+
+
+def search_dir_source(directory: str | Path, *, storage_url: str | None = None,
+                      study_name: str | None = None) -> ExportSource:
+    """A search run with ``automtl search --out DIR``: its study (in ``DIR/automtl.db`` unless
+    ``storage_url`` says otherwise) and its artifacts under ``DIR/<study>/trial-<n>``."""
+    import optuna
+
+    from automtl.report.pareto import pareto_front
+    from automtl.search.outcome import outcome_from_trial
+    from automtl.search.study import STUDY_SPEC_ATTR, open_storage
+
+    directory = Path(directory).resolve()
+    if storage_url is None:
+        database = directory / "automtl.db"  # automtl.search.runner.default_storage_url
+        if not database.is_file():
+            raise ExportError(f"{directory} is not a search directory: {database.name} not "
+                              "found (pass the --out of 'automtl search', or --db URL)")
+        storage_url = f"sqlite:///{database}"
+    storage = open_storage(storage_url)
+    names = optuna.get_all_study_names(storage)
+    if study_name is None:
+        if len(names) != 1:
+            raise ExportError(f"{storage_url} holds {len(names)} studies; choose one with "
+                              f"--study: {sorted(names)}")
+        study_name = names[0]
+    elif study_name not in names:
+        raise ExportError(f"no study {study_name!r} in {storage_url}; studies: {sorted(names)}")
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    document = study.user_attrs.get(STUDY_SPEC_ATTR)
+    if document is None:
+        raise ExportError(f"study {study_name!r} was not made by automtl (no job spec stored)")
+    spec = JobSpec.model_validate(document)
+    front = {entry["number"] for entry in pareto_front(study, spec)["trials"]}
+    objective_names = list(spec.objectives)
+    records = []
+    for trial in study.get_trials(deepcopy=False):
+        outcome = outcome_from_trial(trial, objective_names)
+        records.append(TrialRecord(
+            number=outcome.number, state=outcome.state.lower(), values=outcome.values,
+            valid=dict(outcome.valid), test=dict(outcome.test), num_params=outcome.num_params,
+            latency_ms=outcome.latency_ms, artifact=outcome.artifact,
+            on_front=outcome.number in front))
+    return ExportSource(label=f"study {study_name}", objectives=spec.objective_list(),
+                        trials=records,
+                        info={"study": study_name, "name": spec.name,
+                              "search_dir": str(directory)},
+                        artifact_root=directory / study_name)
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
+    spans: list[list[int]] = []
+    for number in numbers:
+        if spans and spans[-1][1] == number - 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
