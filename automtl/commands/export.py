@@ -1,0 +1,135 @@
+"""``automtl export``: write the training bundle of one trial.
+
+From the service's database: ``automtl export JOB [--trial N | --prefer TASK=WEIGHT,...] --out
+DIR`` (``--db URL``, else ``AUTOMTL_DATABASE_URL``, else the service's default SQLite file);
+the export is recorded in the exports table. From a local search (``automtl search --out
+SEARCH``): ``automtl export --search-dir SEARCH [--trial N | --prefer ...] --out DIR``.
+
+Without ``--trial`` the trial is chosen from the Pareto front by a weighted sum of the
+objectives, each min-max normalised over the front (1 = best); ``--prefer`` sets the weights
+(unnamed objectives weigh 1). The choice and its reason are printed and written to the bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from automtl.export import ExportResult, ExportSource
+
+URL_ENV = "AUTOMTL_DATABASE_URL"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export", help="write the training bundle (config, train.py, model.py, weights, "
+                       "TorchScript) of a trial", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("job", nargs="?", type=int, help="job id in the service's database")
+    parser.add_argument("--search-dir", help="export from a local 'automtl search --out' "
+                                             "directory instead of the database")
+    parser.add_argument("--study", help="study name in --search-dir (when it holds several)")
+    choose = parser.add_mutually_exclusive_group()
+    choose.add_argument("--trial", type=int, help="trial number to export")
+    choose.add_argument("--prefer", help="objective weights for choosing among the front, "
+                                         "e.g. ctr=2,cvr=1 (default: equal weights)")
+    parser.add_argument("--out", required=True, help="bundle directory (must be new or empty)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into --out even when it is not empty")
+    parser.add_argument("--db", help=f"database URL (default: ${URL_ENV}, else the service's "
+                                      "default SQLite file); with --search-dir, the study's "
+                                      "storage URL if it is not SEARCH/automtl.db")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from automtl.export import ExportError, export_trial, parse_prefer
+
+    if (args.job is None) == (args.search_dir is None):
+        print("give a JOB id or --search-dir DIR (one of them)", file=sys.stderr)
+        return 2
+    try:
+        prefer = parse_prefer(args.prefer)
+        if args.search_dir is not None:
+            from automtl.export import search_dir_source
+
+            source = search_dir_source(args.search_dir, storage_url=args.db,
+                                       study_name=args.study)
+            result = export_trial(source, args.out, trial=args.trial, prefer=prefer,
+                                  overwrite=args.force)
+        else:
+            source, result = _export_job(args, prefer)
+    except (ExportError, ValueError) as exc:
+        print(f"automtl export: {exc}", file=sys.stderr)
+        return 1
+    _print_result(source, result)
+    return 0
+
+
+def database_url(explicit: str | None) -> str:
+    """``--db``, else ``AUTOMTL_DATABASE_URL``, else the service's default (its settings)."""
+    import os
+
+    if explicit or os.environ.get(URL_ENV):
+        from storage import normalize_url
+
+        return normalize_url(explicit or os.environ[URL_ENV])
+    from api.settings import Settings
+
+    return Settings().resolved_database_url
+
+
+def _export_job(args: argparse.Namespace,
+                prefer: dict[str, float]) -> tuple[ExportSource, ExportResult]:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from automtl.export import ExportError, export_trial, job_source
+    from storage import Database, ExportRepository, JobRepository, TrialRepository
+
+    url = database_url(args.db)
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite" and not Path(str(parsed.database)).is_file():
+        raise ExportError(f"no database at {shown}: pass --db URL (or set {URL_ENV}), or "
+                          "--search-dir for a local search")
+    database = Database(url)
+    try:
+        with database.session() as session:
+            job = JobRepository(session).get(args.job)
+            if job is None:
+                raise ExportError(f"job {args.job} not found in {shown}")
+            source = job_source(job.id, job.name, job.spec,
+                                TrialRepository(session).list_for_job(job.id),
+                                study_name=job.study_name)
+        result = export_trial(source, args.out, trial=args.trial, prefer=prefer,
+                              overwrite=args.force)
+        with database.session() as session:
+            assert result.record.row_id is not None
+            ExportRepository(session).create(job.id, result.record.row_id,
+                                             str(result.directory.resolve()))
+    except SQLAlchemyError as exc:
+        raise ExportError(f"cannot read {shown}: {exc.__class__.__name__}: {exc} (is it an "
+                          "automtl database? 'automtl db upgrade' creates the tables)") from None
+    finally:
+        database.dispose()
+    return source, result
+
+
+def _print_result(source: ExportSource, result: ExportResult) -> None:
+    record = result.record
+    if result.choice is not None:
+        choice = result.choice
+        print(f"chose trial {choice.number} of {source.label} from its "
+              f"{len(choice.front)}-trial front:")
+        print(f"  {choice.reason}")
+        for scored in choice.front:
+            values = "  ".join(f"{k}={v:.4g}" for k, v in scored.values.items())
+            mark = "*" if scored.number == choice.number else " "
+            print(f"  {mark} trial {scored.number:>4}  score {scored.score:.4f}  {values}")
+    else:
+        print(f"exporting trial {record.number} of {source.label}")
+    print(f"wrote {result.directory}: {', '.join(result.files)}")
