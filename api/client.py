@@ -1,0 +1,84 @@
+"""A small httpx client of the REST API, for the ``submit``/``status``/``report`` commands."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+URL_ENV = "AUTOMTL_URL"
+TOKEN_ENV = "AUTOMTL_TOKEN"
+
+
+class ApiClientError(Exception):
+    """A request the server refused: the status code and its ``(path, message)`` problems."""
+
+    def __init__(self, status_code: int, problems: list[tuple[str, str]]) -> None:
+        self.status_code = status_code
+        self.problems = problems
+        lines = [f"{p}: {m}" if p else m for p, m in problems]
+        super().__init__(f"HTTP {status_code}: " + "; ".join(lines))
+
+
+class ApiClient:
+    """``/api/v1`` of a running automtl server, authenticated with a bearer token."""
+
+    def __init__(self, url: str | None = None, token: str | None = None,
+                 timeout: float = 60.0) -> None:
+        self.url = (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        token = token or os.environ.get(TOKEN_ENV)
+        if not token:
+            raise ApiClientError(401, [("", f"no token: pass --token or set {TOKEN_ENV} "
+                                            "(create one with `automtl token create NAME`)")])
+        self._http = httpx.Client(base_url=f"{self.url}/api/v1", timeout=timeout,
+                                  headers={"Authorization": f"Bearer {token}"})
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiClientError(0, [("", f"cannot reach {self.url}: {exc}")]) from None
+        if response.status_code >= 400:
+            raise ApiClientError(response.status_code, _problems(response))
+        return response
+
+    def upload_dataset(self, path: Path, name: str | None = None) -> dict[str, Any]:
+        with path.open("rb") as handle:
+            data = {"name": name} if name else None
+            return self._send("POST", "/datasets", files={"file": (path.name, handle)},
+                              data=data).json()
+
+    def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return self._send("POST", "/jobs", json=spec).json()
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        return self._send("GET", f"/jobs/{job_id}").json()
+
+    def pareto(self, job_id: int, format: str = "json") -> httpx.Response:
+        return self._send("GET", f"/jobs/{job_id}/pareto", params={"format": format})
+
+    def report(self, job_id: int) -> str:
+        return self._send("GET", f"/jobs/{job_id}/report").text
+
+
+def _problems(response: httpx.Response) -> list[tuple[str, str]]:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return [("", response.text[:500] or response.reason_phrase)]
+    if isinstance(detail, list):
+        return [(str(d.get("path", "")), str(d.get("msg", d))) if isinstance(d, dict)
+                else ("", str(d)) for d in detail]
+    return [("", str(detail))]

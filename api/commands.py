@@ -1,0 +1,286 @@
+"""Service commands: ``serve``, ``worker``, ``token create``, and ``submit``/``status``/``report``
+against a running server (``--url`` / ``AUTOMTL_URL``, ``--token`` / ``AUTOMTL_TOKEN``).
+
+``serve`` and ``worker`` read their settings from ``AUTOMTL_*`` variables (see
+:class:`api.settings.Settings`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    serve = subparsers.add_parser("serve", help="run the REST API and one worker",
+                                  description="Apply the migrations, start one worker "
+                                  "subprocess and serve the API (uvicorn). Settings come from "
+                                  "AUTOMTL_* variables; by default a SQLite file and uploads "
+                                  "under ./automtl-data and a local Ray.")
+    serve.add_argument("--host", default=None, help="default: $AUTOMTL_HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default: $AUTOMTL_PORT or 8000")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="serve the API only (run `automtl worker` elsewhere)")
+    serve.set_defaults(handler=_serve)
+
+    worker = subparsers.add_parser("worker", help="run queued search jobs, one at a time",
+                                   description="Claim queued jobs (and take over abandoned "
+                                   "ones) and run them until stopped.")
+    worker.add_argument("--max-jobs", type=int, default=None,
+                        help="exit after running this many jobs")
+    worker.set_defaults(handler=_worker)
+
+    token = subparsers.add_parser("token", help="API tokens")
+    actions = token.add_subparsers(dest="token_command", metavar="ACTION")
+    actions.required = True
+    create = actions.add_parser("create", help="create an owner's token and print it (once)")
+    create.add_argument("name", help="the owner (created when new)")
+    create.add_argument("--db", default=None, help="database URL (default: $AUTOMTL_DATABASE_URL "
+                                                   "or the development SQLite file)")
+    create.add_argument("--label", default=None, help="the token's label (default: NAME)")
+    create.set_defaults(handler=_token_create)
+
+    for name, helptext, handler in (
+            ("submit", "submit a job spec to a running server", _submit),
+            ("status", "show a job's status and progress", _status),
+            ("report", "fetch a job's Pareto front (json, csv) or report page (html)", _report)):
+        parser = subparsers.add_parser(name, help=helptext, description=helptext)
+        parser.add_argument("--url", default=None, help="server (default: $AUTOMTL_URL or "
+                                                        "http://127.0.0.1:8000)")
+        parser.add_argument("--token", default=None, help="default: $AUTOMTL_TOKEN")
+        parser.set_defaults(handler=handler)
+        if name == "submit":
+            parser.add_argument("spec", type=Path, help="job spec (YAML or JSON); a local "
+                                "dataset `path` is uploaded first and replaced by its id")
+        else:
+            parser.add_argument("job", type=int, help="job id")
+        if name == "status":
+            parser.add_argument("--wait", action="store_true",
+                                help="poll until the job ends; exit 1 unless it succeeded")
+            parser.add_argument("--interval", type=float, default=5.0)
+        if name == "report":
+            parser.add_argument("--format", choices=("json", "csv", "html"), default="json")
+            parser.add_argument("--out", type=Path, default=None,
+                                help="write to this file (default: stdout)")
+
+
+# ------------------------------------------------------------------------------ server side
+
+
+def _settings(**overrides: Any) -> Any:
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in error["loc"])
+            print(f"settings: {where + ': ' if where else ''}"
+                  f"{str(error['msg']).removeprefix('Value error, ')}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.main import create_app
+    from storage import upgrade
+
+    settings = _settings(host=args.host, port=args.port)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    app = create_app(settings)
+    supervisor = None if args.no_worker else WorkerProcess(settings.environment())
+    if supervisor is not None:
+        supervisor.start()
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+    return 0
+
+
+class WorkerProcess:
+    """``automtl worker`` as a child process, restarted if it dies while the API serves."""
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        self._env = {**os.environ, **environment, "TUNE_DISABLE_SIGINT_HANDLER": "1"}
+        self._stopping = threading.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(target=self._supervise, name="worker-supervisor",
+                                        daemon=True)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        self._process = subprocess.Popen([sys.executable, "-m", "automtl.cli", "worker"],
+                                         env=self._env)
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(2.0):
+            if self._process is not None and self._process.poll() is not None:
+                print(f"automtl serve: the worker exited ({self._process.returncode}); "
+                      "starting another", file=sys.stderr, flush=True)
+                self._spawn()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self._stopping.set()
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from api.worker import Worker
+    from storage.migrate import is_up_to_date
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s "
+                                                   "%(message)s")
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
+    settings = _settings()
+    if not is_up_to_date(settings.resolved_database_url):
+        print("the database schema is not up to date: run `automtl db upgrade` (or `automtl "
+              "serve`, which applies it)", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    worker = Worker(settings)
+    print(f"automtl worker {worker.worker_id}: waiting for jobs", file=sys.stderr, flush=True)
+    try:
+        worker.run_forever(max_jobs=args.max_jobs)
+    except (KeyboardInterrupt, SystemExit):
+        print(f"automtl worker {worker.worker_id}: stopped", file=sys.stderr, flush=True)
+    finally:
+        worker.close()
+    return 0
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from storage import Database, OwnerRepository, TokenRepository, upgrade
+
+    url = args.db or _settings().resolved_database_url
+    upgrade(url)
+    with Database(url) as database, database.session() as session:
+        owner = OwnerRepository(session).get_or_create(args.name)
+        _, token = TokenRepository(session).create(owner.id, args.label or args.name)
+    print(token)
+    print(f"(a token for {args.name!r}; it is shown only this once: keep it, e.g. "
+          f"export AUTOMTL_TOKEN=...)", file=sys.stderr)
+    return 0
+
+
+# ------------------------------------------------------------------------------ client side
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from api.client import ApiClient
+
+    return ApiClient(args.url, args.token)
+
+
+def _fail(exc: Exception) -> int:
+    problems = getattr(exc, "problems", None) or [("", str(exc))]
+    status = getattr(exc, "status_code", None)
+    print(f"error{f' (HTTP {status})' if status else ''}:", file=sys.stderr)
+    for path, message in problems:
+        print(f"  {path + ': ' if path else ''}{message}", file=sys.stderr)
+    return 1
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from api.client import ApiClientError
+    from search_spaces import read_yaml
+
+    try:
+        text = args.spec.read_text()
+    except OSError as exc:
+        return _fail(exc)
+    spec = json.loads(text) if args.spec.suffix.lower() == ".json" else read_yaml(text)
+    try:
+        with _client(args) as client:
+            dataset = spec.get("dataset") if isinstance(spec, dict) else None
+            if isinstance(dataset, dict) and "path" in dataset and "builtin" not in dataset:
+                local = (args.spec.parent / dataset.pop("path")).resolve()
+                uploaded = client.upload_dataset(local)
+                dataset["id"] = str(uploaded["id"])
+                print(f"uploaded {local} as dataset {uploaded['id']} ({uploaded['rows']} rows)",
+                      file=sys.stderr)
+            job = client.submit(spec)
+    except ApiClientError as exc:
+        return _fail(exc)
+    print(job["id"])
+    print(f"job {job['id']} {job['name']!r} {job['status']}", file=sys.stderr)
+    return 0
+
+
+def _status_line(job: dict[str, Any]) -> str:
+    p = job["progress"]
+    hv = f"{p['hypervolume']:.4g}" if p.get("hypervolume") is not None else "-"
+    elapsed = f"{p['elapsed_s']:.0f}s" if p.get("elapsed_s") is not None else "-"
+    line = (f"job {job['id']} {job['name']!r}: {job['status']}; trials {p['finished']}/"
+            f"{p['budget']} finished, {p['failed']} failed, {p['running']} running; front "
+            f"{p['front_size']}, hypervolume {hv}; elapsed {elapsed}")
+    return line + (f"\n  error: {job['error']}" if job.get("error") else "")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from api.client import ApiClientError
+
+    try:
+        with _client(args) as client:
+            job = client.job(args.job)
+            print(_status_line(job), flush=True)
+            while args.wait and job["status"] not in TERMINAL:
+                time.sleep(args.interval)
+                job = client.job(args.job)
+                print(_status_line(job), flush=True)
+    except ApiClientError as exc:
+        return _fail(exc)
+    return 0 if not args.wait or job["status"] == "succeeded" else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    from api.client import ApiClientError
+
+    try:
+        with _client(args) as client:
+            if args.format == "html":
+                text = client.report(args.job)
+            else:
+                response = client.pareto(args.job, args.format)
+                text = response.text if args.format == "csv" else \
+                    json.dumps(response.json(), indent=2) + "\n"
+    except ApiClientError as exc:
+        return _fail(exc)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,94 @@
+"""``Annotated`` dependencies of the routes: settings, a database session, the current owner.
+
+The session commits when the route returns, before the response is sent (``scope="function"``),
+so a client that got 202 can read what it created; an error rolls it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError, not_found
+from api.settings import Settings
+from storage import Database, Job, JobRepository, Owner, TokenRepository
+
+if TYPE_CHECKING:
+    from optuna.storages import RDBStorage
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.database.session() as session:
+        yield session
+
+
+_bearer = HTTPBearer(auto_error=False, description="a token from `automtl token create NAME`")
+
+
+def current_owner(
+    session: Annotated[Session, Depends(get_session, scope="function")],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Owner:
+    """The owner of the bearer token; 401 when it is missing, unknown or revoked."""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise ApiError.one(401, "Authorization", "missing bearer token: send "
+                           "'Authorization: Bearer <token>' (automtl token create NAME)",
+                           root="header", type_="unauthorized", headers=challenge)
+    token = TokenRepository(session).authenticate(credentials.credentials)
+    if token is None:
+        raise ApiError.one(401, "Authorization", "invalid or revoked token", root="header",
+                           type_="unauthorized", headers=challenge)
+    return token.owner
+
+
+class StudyStorage:
+    """Optuna's RDB storage on the service database, opened once per app.
+
+    It is opened when the app is created, not on a first request: opening creates Optuna's
+    tables when they are missing, which on SQLite would wait for the write lock a request's
+    own session holds."""
+
+    def __init__(self, url: str) -> None:
+        from storage import optuna_storage
+
+        self._storage: RDBStorage = optuna_storage(url)
+
+    def get(self) -> RDBStorage:
+        return self._storage
+
+
+def get_study_storage(request: Request) -> Any:
+    return request.app.state.study_storage.get()
+
+
+def owned_job(
+    job_id: int,
+    session: Annotated[Session, Depends(get_session, scope="function")],
+    owner: Annotated[Owner, Depends(current_owner)],
+) -> Job:
+    """The job ``job_id`` of the caller; 404 when it does not exist or is someone else's."""
+    job = JobRepository(session).get_for_owner(job_id, owner.id)
+    if job is None:
+        raise not_found("job", job_id, "job_id")
+    return job
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+OwnerDep = Annotated[Owner, Depends(current_owner)]
+StudyStorageDep = Annotated[Any, Depends(get_study_storage)]
+OwnedJobDep = Annotated[Job, Depends(owned_job)]

@@ -1,0 +1,69 @@
+"""The FastAPI application: ``create_app(settings)`` includes every resource's router under
+``/api/v1`` (OpenAPI at ``/docs``), installs the error handlers and the upload size limit.
+
+The app never trains: ``POST /jobs`` stores a queued job and a worker (``automtl worker``,
+:mod:`api.worker`) runs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.deps import StudyStorage
+from api.errors import install_error_handlers
+from api.settings import Settings
+from api.uploads import UploadLimit
+from storage import Database
+
+API_PREFIX = "/api/v1"
+
+#: route modules, each exposing ``router``; included under ``/api/v1`` in this order.
+#: ``api.routes.export`` (GET /jobs/{id}/export) is added here by its owner.
+ROUTE_MODULES: list[str] = [
+    "api.routes.health",
+    "api.routes.jobs",
+    "api.routes.trials",
+    "api.routes.pareto",
+    "api.routes.datasets",
+    "api.routes.search_spaces",
+    "api.routes.export",
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API for ``settings`` (default: from the environment). The database must already be
+    migrated (``automtl serve`` does it; ``storage.upgrade(url)``)."""
+    settings = settings or Settings()
+    database = Database(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="automtl",
+        summary="AutoML search over multi-task learning architectures",
+        description="Submit a search job over a tabular dataset with several label columns, "
+                    "follow its progress, read its Pareto front and report. Every endpoint but "
+                    "`/healthz` needs `Authorization: Bearer <token>` "
+                    "(`automtl token create NAME`).",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.study_storage = StudyStorage(settings.resolved_database_url)
+    install_error_handlers(app)
+    for name in ROUTE_MODULES:
+        app.include_router(importlib.import_module(name).router, prefix=API_PREFIX)
+    # /healthz also at the root, where load balancers and orchestrators look for it
+    app.include_router(importlib.import_module("api.routes.health").router,
+                       include_in_schema=False)
+    app.add_middleware(UploadLimit, paths=(f"{API_PREFIX}/datasets",),
+                       limit=settings.max_upload_bytes)
+    return app

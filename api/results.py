@@ -1,0 +1,78 @@
+"""A job's results, read from its Optuna study: the front (JSON/CSV) and the report page.
+
+The study is the durable record of a search, so the front served here is exactly
+``study.best_trials``, also while the job runs; a queued job (no study yet) has an empty front.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import optuna
+
+from automtl.jobspec import JobSpec, load_job_spec
+from storage import Job, TrialRepository
+
+
+def load_study(job: Job, storage: Any) -> optuna.Study | None:
+    """The job's study, or None before a worker has created it."""
+    try:
+        return optuna.load_study(study_name=job.study_name, storage=storage)
+    except KeyError:
+        return None
+
+
+def empty_front(spec: JobSpec) -> dict[str, Any]:
+    """The front of a job whose study does not exist yet."""
+    objectives = spec.objective_list()
+    return {"study": None,
+            "objectives": [{"name": o.name, "direction": o.direction} for o in objectives],
+            "reference_point": {o.name: None for o in objectives},
+            "reference_rule": {o.name: "no trials yet" for o in objectives},
+            "hypervolume": 0.0, "trials": [], "n_trials": 0, "n_failed": 0,
+            "n_infeasible": 0, "n_dominated": 0}
+
+
+def job_front(job: Job, storage: Any) -> dict[str, Any]:
+    """``pareto_front`` of the job's study, with the job's id and status."""
+    from automtl.report.pareto import pareto_front
+
+    spec = load_job_spec(job.spec)
+    study = load_study(job, storage)
+    front = empty_front(spec) if study is None else pareto_front(study, spec)
+    return {"job_id": job.id, "status": job.status.value, **front}
+
+
+def front_csv(front: dict[str, Any]) -> str:
+    """One row per front trial: trial, topology, weighting, objectives, test metrics, costs."""
+    from automtl.report.pareto import front_rows
+
+    rows = front_rows(front)
+    columns = ["trial", "topology", "weighting", *[o["name"] for o in front["objectives"]]]
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def job_report(job: Job, storage: Any, session: Any) -> str:
+    """The report page: the study's trials, with the gate utilisation the worker stored."""
+    from automtl.report.html import build_report_html, report_trials
+
+    spec = load_job_spec(job.spec)
+    front = job_front(job, storage)
+    study = load_study(job, storage)
+    usage = {t.number: t.gate_utilisation for t in TrialRepository(session).list_for_job(job.id)
+             if t.gate_utilisation}
+    trials = report_trials(study, list(spec.objectives), usage) if study is not None else []
+    tasks = [{"name": t.name, "metric": str(t.metric), "direction": t.direction}
+             for t in spec.tasks]
+    progress = f"{front['n_trials']} of {spec.budget.trials} trials complete"
+    subtitle = f"Job {job.id} ({job.status.value}), {progress}, study {job.study_name}"
+    return build_report_html(front, trials, tasks=tasks, title=f"automtl report: {job.name}",
+                             subtitle=subtitle)

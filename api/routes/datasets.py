@@ -1,0 +1,64 @@
+"""``/datasets``: upload a CSV or Parquet table (its schema is detected and returned), list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+
+from api.deps import OwnerDep, SessionDep, SettingsDep
+from api.errors import not_found
+from api.schemas import DatasetPage, DatasetRead, ErrorResponse
+from api.uploads import store_upload
+from storage import DatasetRepository
+
+router = APIRouter(prefix="/datasets", tags=["datasets"],
+                   responses={401: {"model": ErrorResponse}})
+
+
+@router.post("", status_code=201, response_model=DatasetRead,
+             responses={200: {"model": DatasetRead,
+                              "description": "you uploaded the same bytes before: that dataset"},
+                        413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+def upload_dataset(
+    file: Annotated[UploadFile, File(description="a .csv or .parquet table")],
+    owner: OwnerDep, session: SessionDep, settings: SettingsDep, response: Response,
+    name: Annotated[str | None, Form(max_length=200)] = None,
+) -> DatasetRead:
+    """Store the table under the data root (a generated name) and return its detected schema;
+    use its id in a job spec as ``dataset: {id: ID}``."""
+    stored = store_upload(file.file, file.filename, settings.upload_dir,
+                          settings.max_upload_bytes)
+    repository = DatasetRepository(session)
+    existing = repository.find_by_hash(owner.id, stored.content_hash)
+    if existing is not None:
+        stored.path.unlink(missing_ok=True)
+        response.status_code = 200
+        return DatasetRead.of(existing)
+    dataset = repository.create(
+        owner.id, name or file.filename or stored.path.name,
+        storage_path=str(stored.path.relative_to(settings.data_dir.resolve())),
+        content_hash=stored.content_hash, detected_schema=stored.schema,
+        size_bytes=stored.size_bytes)
+    return DatasetRead.of(dataset)
+
+
+@router.get("", response_model=DatasetPage)
+def list_datasets(
+    owner: OwnerDep, session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DatasetPage:
+    """The caller's datasets, newest first."""
+    rows = DatasetRepository(session).list_for_owner(owner.id, limit=limit + 1, offset=offset)
+    return DatasetPage(items=[DatasetRead.of(d) for d in rows[:limit]], limit=limit,
+                       offset=offset, has_more=len(rows) > limit)
+
+
+@router.get("/{dataset_id}", response_model=DatasetRead,
+            responses={404: {"model": ErrorResponse}})
+def get_dataset(dataset_id: int, owner: OwnerDep, session: SessionDep) -> DatasetRead:
+    dataset = DatasetRepository(session).get_for_owner(dataset_id, owner.id)
+    if dataset is None:
+        raise not_found("dataset", dataset_id, "dataset_id")
+    return DatasetRead.of(dataset)

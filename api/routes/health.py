@@ -1,0 +1,24 @@
+"""``/healthz``: the one endpoint without a token; 503 when the database does not answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.deps import DatabaseDep
+from api.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
+def healthz(database: DatabaseDep) -> Health | JSONResponse:
+    try:
+        with database.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        body = Health(status="unavailable", database=f"error: {type(exc).__name__}")
+        return JSONResponse(status_code=503, content=body.model_dump())
+    return Health(status="ok", database=database.dialect)

@@ -1,0 +1,52 @@
+"""``/search-spaces``: the built-in presets, and validation of a search-space document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from api.deps import OwnerDep
+from api.errors import ApiError
+from api.schemas import ErrorResponse, PresetRead, SpaceValidation
+
+router = APIRouter(prefix="/search-spaces", tags=["search spaces"],
+                   responses={401: {"model": ErrorResponse}})
+
+
+@router.get("/presets", response_model=list[PresetRead])
+def list_presets(owner: OwnerDep) -> list[PresetRead]:
+    """Every built-in preset with its document; use one as ``search_space: {preset: NAME}``."""
+    import search_spaces
+
+    out = []
+    for name in search_spaces.presets():
+        space = search_spaces.load_preset(name)
+        out.append(PresetRead(name=name, description=space.description,
+                              topologies=space.topologies, weightings=space.weightings,
+                              document=space.document))
+    return out
+
+
+@router.post("/validate", response_model=SpaceValidation,
+             responses={422: {"model": ErrorResponse,
+                              "description": "every problem of the document with its path"}})
+def validate_space(
+    owner: OwnerDep,
+    document: Annotated[dict[str, Any], Body(
+        description="a search-space document (the DSL) or {preset: NAME}",
+        examples=[{"topology": {"choose": {"mmoe": {"experts": {"int": [2, 8]}}}}}])],
+    tasks: Annotated[list[str] | None, Query(
+        description="the job's task names, to check fixed loss weights against")] = None,
+) -> SpaceValidation:
+    """Validate a search space the way a job's ``search_space`` is validated."""
+    import search_spaces
+
+    try:
+        space = search_spaces.load(document)
+        if tasks:
+            space.check_tasks(tasks)
+    except search_spaces.SearchSpaceError as exc:
+        raise ApiError.invalid(exc.errors) from None
+    return SpaceValidation(valid=True, topologies=space.topologies, weightings=space.weightings,
+                           summary=space.summary().to_dict())

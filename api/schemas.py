@@ -1,0 +1,206 @@
+"""API schemas (what the REST API reads and writes), kept apart from the ORM models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from storage import Dataset, Job, Trial, utcnow
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    path: str
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx answer: one item per problem, with the path of the field at fault."""
+
+    detail: list[ErrorItem]
+
+
+# ------------------------------------------------------------------------------ jobs
+
+
+class JobProgress(BaseModel):
+    """Where a job stands: study-wide trial counts (earlier runs of a resumed job included)."""
+
+    finished: int = Field(description="complete trials (what the budget counts)")
+    failed: int
+    running: int
+    budget: int | None = Field(description="trials to finish")
+    elapsed_s: float | None = Field(description="since a worker first started it")
+    front_size: int
+    hypervolume: float | None
+
+
+class JobRead(BaseModel):
+    id: int
+    name: str
+    status: str
+    dataset_id: int | None
+    study_name: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancel_requested: bool
+    error: str | None
+    attempts: int = Field(description="times a worker claimed or took over the job")
+    progress: JobProgress
+
+    @classmethod
+    def of(cls, job: Job) -> JobRead:
+        end = job.finished_at or utcnow()
+        elapsed = (end - job.started_at).total_seconds() if job.started_at else None
+        budget = (job.spec.get("budget") or {}).get("trials", 20)
+        return cls(
+            id=job.id, name=job.name, status=job.status.value, dataset_id=job.dataset_id,
+            study_name=job.study_name, created_at=job.created_at, started_at=job.started_at,
+            finished_at=job.finished_at, cancel_requested=job.cancel_requested, error=job.error,
+            attempts=job.attempts,
+            progress=JobProgress(finished=job.trials_finished, failed=job.trials_failed,
+                                 running=job.trials_running, budget=budget, elapsed_s=elapsed,
+                                 front_size=job.front_size, hypervolume=job.hypervolume))
+
+
+class JobDetail(JobRead):
+    spec: dict[str, Any] = Field(description="the validated job spec as stored")
+
+    @classmethod
+    def of(cls, job: Job) -> JobDetail:
+        return cls(**JobRead.of(job).model_dump(), spec=job.spec)
+
+
+class JobPage(BaseModel):
+    items: list[JobRead]
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class TrialRead(BaseModel):
+    """One trial as the worker stored it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int
+    state: str
+    params: dict[str, Any]
+    config: dict[str, Any] | None = Field(description="the candidate: architecture, "
+                                                      "weighting, train")
+    valid_metrics: dict[str, Any] | None
+    test_metrics: dict[str, Any] | None
+    objectives: dict[str, Any] | None
+    num_params: int | None
+    latency_ms: float | None
+    train_seconds: float | None
+    total_seconds: float | None
+    artifact_path: str | None
+    error: str | None
+    on_front: bool
+    gate_utilisation: dict[str, Any] | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, trial: Trial) -> TrialRead:
+        data = {name: getattr(trial, name) for name in cls.model_fields}
+        data["state"] = trial.state.value
+        return cls(**data)
+
+
+class TrialPage(BaseModel):
+    items: list[TrialRead]
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class FrontTrial(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    number: int
+    candidate: dict[str, Any] | None
+    values: dict[str, float] = Field(description="objective -> validation value")
+    valid: dict[str, Any] = Field(default_factory=dict)
+    test: dict[str, Any] = Field(default_factory=dict, description="task -> test metrics")
+
+
+class ParetoFront(BaseModel):
+    """The job's Pareto front, read from its Optuna study (also while the job runs)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    job_id: int
+    status: str
+    objectives: list[dict[str, str]]
+    reference_point: dict[str, float | None]
+    hypervolume: float
+    trials: list[FrontTrial]
+    n_trials: int
+    n_dominated: int
+
+
+# ------------------------------------------------------------------------------ datasets
+
+
+class ColumnInfo(BaseModel):
+    name: str
+    dtype: str
+    kind: Literal["numeric", "categorical"] | None
+    missing: int
+    binary: bool | None = Field(None, description="numeric/bool with only 0/1 values: usable "
+                                                  "as a binary label")
+
+
+class DatasetRead(BaseModel):
+    id: int
+    name: str
+    format: str
+    size_bytes: int
+    content_hash: str
+    rows: int
+    columns: list[ColumnInfo]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> DatasetRead:
+        schema = dataset.detected_schema
+        return cls(id=dataset.id, name=dataset.name, format=schema.get("format", "csv"),
+                   size_bytes=dataset.size_bytes, content_hash=dataset.content_hash,
+                   rows=schema["rows"], columns=schema["columns"],
+                   created_at=dataset.created_at)
+
+
+class DatasetPage(BaseModel):
+    items: list[DatasetRead]
+    limit: int
+    offset: int
+    has_more: bool
+
+
+# ------------------------------------------------------------------------------ search spaces
+
+
+class PresetRead(BaseModel):
+    name: str
+    description: str | None
+    topologies: list[str]
+    weightings: list[str]
+    document: dict[str, Any]
+
+
+class SpaceValidation(BaseModel):
+    valid: bool
+    topologies: list[str]
+    weightings: list[str]
+    summary: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: str
+    database: str

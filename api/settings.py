@@ -1,0 +1,104 @@
+"""The service's settings: one pydantic-settings object read from ``AUTOMTL_*`` variables.
+
+Development defaults make ``automtl serve`` work with nothing configured (a SQLite file and
+uploads under ``./automtl-data``, local Ray). Outside development the defaults that are only
+safe on one laptop are refused: ``AUTOMTL_ENV=production`` needs an explicit, non-SQLite
+``AUTOMTL_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every knob of the API and the worker (environment variables ``AUTOMTL_<FIELD>``)."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTOMTL_", extra="ignore",
+                                      validate_default=True)
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<data_dir>/automtl.db "
+                          "(development and test only)")
+    data_dir: Path = Field(Path("automtl-data"), description="uploaded datasets live here")
+    artifact_dir: Path | None = Field(None, description="trial weights; default "
+                                                        "<data_dir>/artifacts")
+    ray_address: str | None = Field(None, description="an existing Ray cluster; default: "
+                                                      "start a local Ray per job")
+    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the local Ray")
+    census_dir: Path | None = Field(None, description="directory with census-income.data/.test "
+                                                      "for the census-income builtin")
+    max_upload_bytes: int = Field(200 * MIB, ge=1, description="largest accepted upload")
+    heartbeat_interval_s: float = Field(5.0, gt=0.0)
+    stale_after_s: float = Field(60.0, gt=0.0, description="a running job whose heartbeat is "
+                                                          "older is taken over")
+    poll_interval_s: float = Field(2.0, gt=0.0, description="worker's wait on an empty queue")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _safe_for_the_environment(self) -> Settings:
+        if self.stale_after_s <= 2 * self.heartbeat_interval_s:
+            raise ValueError(
+                f"stale_after_s ({self.stale_after_s}) must exceed twice heartbeat_interval_s "
+                f"({self.heartbeat_interval_s}), or live jobs would be taken over")
+        if self.database_url is not None:
+            from storage import normalize_url
+
+            normalize_url(self.database_url)  # an unsupported backend is an error here
+        if self.env == "production":
+            if self.database_url is None:
+                raise ValueError("AUTOMTL_DATABASE_URL must be set when AUTOMTL_ENV=production "
+                                 "(e.g. postgresql://user@host/automtl)")
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("AUTOMTL_DATABASE_URL: SQLite is for development only; use "
+                                 "PostgreSQL when AUTOMTL_ENV=production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, normalised (psycopg 3 for PostgreSQL; the SQLite default)."""
+        from storage import normalize_url
+
+        if self.database_url is not None:
+            return normalize_url(self.database_url)
+        return normalize_url(f"sqlite:///{(self.data_dir / 'automtl.db').resolve()}")
+
+    @property
+    def resolved_artifact_dir(self) -> Path:
+        return (self.artifact_dir or self.data_dir / "artifacts").resolve()
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where uploads are stored, under generated names."""
+        return (self.data_dir / "datasets").resolve()
+
+    def environment(self) -> dict[str, str]:
+        """These settings as ``AUTOMTL_*`` variables with resolved paths, for a child process
+        (``automtl serve`` starts its worker with them)."""
+        values = {
+            "AUTOMTL_ENV": self.env,
+            "AUTOMTL_DATABASE_URL": self.resolved_database_url,
+            "AUTOMTL_DATA_DIR": str(self.data_dir.resolve()),
+            "AUTOMTL_ARTIFACT_DIR": str(self.resolved_artifact_dir),
+            "AUTOMTL_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
+            "AUTOMTL_HEARTBEAT_INTERVAL_S": str(self.heartbeat_interval_s),
+            "AUTOMTL_STALE_AFTER_S": str(self.stale_after_s),
+            "AUTOMTL_POLL_INTERVAL_S": str(self.poll_interval_s),
+            "AUTOMTL_HOST": self.host,
+            "AUTOMTL_PORT": str(self.port),
+        }
+        if self.ray_address:
+            values["AUTOMTL_RAY_ADDRESS"] = self.ray_address
+        if self.ray_num_cpus:
+            values["AUTOMTL_RAY_NUM_CPUS"] = str(self.ray_num_cpus)
+        if self.census_dir:
+            values["AUTOMTL_CENSUS_DIR"] = str(self.census_dir.resolve())
+        return values

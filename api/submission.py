@@ -1,0 +1,220 @@
+"""Validate a job spec submitted over REST completely, before anything is stored.
+
+On top of :func:`automtl.jobspec.load_job_spec`, a REST spec may only read the caller's own
+uploads (``dataset: {id: ...}``) or a built-in dataset: a server ``path`` is refused, and the
+census-income builtin reads the server's configured directory (``AUTOMTL_CENSUS_DIR``), never a
+path from the request. Task labels, feature lists and a split column must name columns the
+dataset has. Every problem is reported at once as ``(path, message)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.settings import Settings
+from automtl.jobspec import JobSpec, JobSpecError, load_job_spec
+from storage import Dataset, DatasetRepository
+
+Errors = list[tuple[str, str]]
+_NO_CENSUS = "census-income is not available on this server (AUTOMTL_CENSUS_DIR is not set)"
+
+
+@dataclass(frozen=True)
+class ValidatedJob:
+    """A spec ready to store: the normalised document, the parsed spec, the uploaded dataset."""
+
+    spec: JobSpec
+    document: dict[str, Any]
+    dataset: Dataset | None
+
+
+def validate_submission(document: Any, owner_id: int, session: Session,
+                        settings: Settings) -> ValidatedJob:
+    """The validated job or :class:`JobSpecError` listing every bad field with its path."""
+    if not isinstance(document, Mapping):
+        raise JobSpecError([("", f"a job spec is a JSON object, got {type(document).__name__}")])
+    doc = copy.deepcopy(dict(document))
+    errors: Errors = []
+    dataset_row: Dataset | None = None
+    columns: list[str] | None = None
+    column_info: dict[str, dict[str, Any]] = {}
+    raw = doc.get("dataset")
+    if isinstance(raw, Mapping):
+        raw = dict(raw)
+        doc["dataset"] = raw
+        errors += _server_paths(raw, settings)
+        if "id" in raw and "builtin" not in raw:
+            dataset_row, id_errors = _owned_dataset(raw, owner_id, session)
+            errors += id_errors
+            if dataset_row is not None:
+                column_info = {c["name"]: c for c in dataset_row.detected_schema["columns"]}
+                columns = list(column_info)
+        elif raw.get("builtin") == "synthetic":
+            columns = _synthetic_columns(raw)
+        elif raw.get("builtin") == "census-income":
+            from automtl.data.census import CENSUS_TASKS
+
+            columns = [str(t.label) for t in CENSUS_TASKS]
+    spec: JobSpec | None = None
+    try:
+        spec = load_job_spec(doc)
+    except JobSpecError as exc:
+        errors += [_field_in_path(p, m) for p, m in exc.errors]
+        if not any(p.startswith("search_space") for p, _ in exc.errors):
+            # pydantic skips the spec's cross-field checks (the search space among them)
+            # once a field fails; check the space too, so every problem is reported at once
+            errors += _space_errors(doc)
+    if ("dataset.builtin", _NO_CENSUS) in errors:  # its missing path is the server's, not yours
+        errors = [e for e in errors if e[0] != "dataset.path"]
+    if columns is not None:
+        errors += _column_errors(doc, columns, uploaded=dataset_row is not None)
+        errors += _label_type_errors(doc, column_info)
+    if errors:
+        raise JobSpecError(_unique(errors))
+    assert spec is not None
+    return ValidatedJob(spec=spec, document=json.loads(spec.model_dump_json()),
+                        dataset=dataset_row)
+
+
+def _server_paths(raw: dict[str, Any], settings: Settings) -> Errors:
+    """Refuse server paths; point the census builtin at the configured directory."""
+    if raw.get("builtin") == "census-income":
+        if "path" in raw:
+            return [("dataset.path", "census-income is read from the server's configured "
+                                     "directory (AUTOMTL_CENSUS_DIR); a job cannot give a path")]
+        if settings.census_dir is None:
+            return [("dataset.builtin", _NO_CENSUS)]
+        raw["path"] = str(settings.census_dir.resolve())
+        return []
+    if "path" in raw:
+        return [("dataset.path", "a job submitted over the API cannot read a server path: "
+                                 "upload the file (POST /api/v1/datasets) and use "
+                                 "{id: DATASET_ID}, or a builtin dataset")]
+    return []
+
+
+def _owned_dataset(raw: dict[str, Any], owner_id: int,
+                   session: Session) -> tuple[Dataset | None, Errors]:
+    value = raw["id"]
+    if isinstance(value, bool) or not isinstance(value, int | str) or \
+            not str(value).strip().isdigit():
+        return None, [("dataset.id", f"a dataset id is a number from POST /api/v1/datasets, "
+                                     f"got {value!r}")]
+    raw["id"] = str(int(value))
+    dataset = DatasetRepository(session).get_for_owner(int(value), owner_id)
+    if dataset is None:
+        return None, [("dataset.id", f"dataset {int(value)} not found (upload it with "
+                                     "POST /api/v1/datasets; GET /api/v1/datasets lists yours)")]
+    if raw.get("format") is None:
+        raw["format"] = dataset.detected_schema.get("format")
+    return dataset, []
+
+
+def _synthetic_columns(raw: Mapping[str, Any]) -> list[str] | None:
+    """The columns the synthetic generator makes for these settings (None if they are bad,
+    which the spec validation reports)."""
+    from automtl.data import make_synthetic
+
+    features, categorical = raw.get("features", 100), raw.get("categorical", 0)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+               for v in (features, categorical)) or features < 1:
+        return None
+    frame = make_synthetic(rows=8, features=features, categorical=categorical,
+                           binary=bool(raw.get("binary", True)))
+    return [str(c) for c in frame.columns]
+
+
+def _column_errors(doc: Mapping[str, Any], columns: list[str], *, uploaded: bool) -> Errors:
+    """Task labels, feature lists and the split column must be columns of the dataset."""
+    errors: Errors = []
+    shown = columns if len(columns) <= 20 else columns[:20] + ["..."]
+    tasks = doc.get("tasks")
+    for i, task in enumerate(tasks if isinstance(tasks, list) else []):
+        if not isinstance(task, Mapping):
+            continue
+        key = "label" if task.get("label") is not None else "name"
+        label = task.get(key)
+        if isinstance(label, str) and label not in columns:
+            errors.append((f"tasks[{i}].{key}", f"column {label!r} is not in the dataset; "
+                                                f"its columns: {shown}"))
+    dataset = doc.get("dataset")
+    if not uploaded or not isinstance(dataset, Mapping):
+        return errors
+    features = dataset.get("features")
+    if isinstance(features, Mapping):
+        for kind in ("numeric", "categorical"):
+            names = features.get(kind)
+            for i, name in enumerate(names if isinstance(names, list) else []):
+                if isinstance(name, str) and name not in columns:
+                    errors.append((f"dataset.features.{kind}[{i}]",
+                                   f"column {name!r} is not in the dataset"))
+    split = dataset.get("split")
+    if isinstance(split, Mapping) and isinstance(split.get("column"), str) and \
+            split["column"] not in columns:
+        errors.append(("dataset.split.column", f"column {split['column']!r} is not in the "
+                                               "dataset"))
+    return errors
+
+
+def _label_type_errors(doc: Mapping[str, Any], info: dict[str, dict[str, Any]]) -> Errors:
+    """A binary task needs a 0/1 column, a regression task a numeric one (upload schema)."""
+    errors: Errors = []
+    tasks = doc.get("tasks")
+    for i, task in enumerate(tasks if isinstance(tasks, list) else []):
+        if not isinstance(task, Mapping):
+            continue
+        column = info.get(str(task.get("label") or task.get("name")))
+        if column is None:
+            continue
+        kind = task.get("type", "binary")
+        if kind == "binary" and column.get("binary") is False:
+            errors.append((f"tasks[{i}].type", f"a binary task needs a 0/1 label column; "
+                                               f"{column['name']!r} ({column['dtype']}) holds "
+                                               "other values (use type: regression?)"))
+        elif kind == "regression" and column.get("kind") != "numeric":
+            errors.append((f"tasks[{i}].type", f"a regression task needs a numeric label "
+                                               f"column; {column['name']!r} is "
+                                               f"{column['dtype']}"))
+    return errors
+
+
+def _space_errors(doc: Mapping[str, Any]) -> Errors:
+    from automtl.jobspec import search_space_errors
+
+    space = doc.get("search_space", {"preset": "default"})
+    if not isinstance(space, Mapping):
+        return []  # the spec's own validation reported the type
+    tasks = doc.get("tasks")
+    names = [str(t["name"]) for t in tasks if isinstance(t, Mapping) and "name" in t] \
+        if isinstance(tasks, list) else []
+    return [(f"search_space.{p}" if p else "search_space", m)
+            for p, m in search_space_errors(dict(space), names)]
+
+
+_FIELD_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", re.DOTALL)
+
+
+def _field_in_path(path: str, message: str) -> tuple[str, str]:
+    """``("tasks[0]", "metric: bad")`` -> ``("tasks[0].metric", "bad")``: a model validator
+    names its field at the start of the message; the API reports it in the path."""
+    match = _FIELD_PREFIX.match(message)
+    if match is None:
+        return path, message
+    return (f"{path}.{match.group(1)}" if path else match.group(1)), match.group(2)
+
+
+def _unique(errors: Errors) -> Errors:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for error in errors:
+        if error not in seen:
+            seen.add(error)
+            out.append(error)
+    return out

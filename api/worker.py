@@ -1,0 +1,321 @@
+"""The worker: claims queued jobs one at a time and runs each with ``run_search``.
+
+A claim is one guarded ``UPDATE`` (:meth:`storage.JobRepository.claim_next`), so several workers
+on one PostgreSQL never run the same job. While a job runs, a background thread heartbeats
+every ``heartbeat_interval_s`` (independent of trial completion) and picks up cancel requests;
+:class:`JobCallbacks` stores each trial as it starts and finishes and refreshes the job's
+progress. A worker first takes over running jobs whose heartbeat is older than
+``stale_after_s`` (their worker died) and resumes their study: ``run_search`` marks the dead
+run's trials failed and retries them, and the budget counts only finished trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+
+from api.settings import Settings
+from automtl.search.callbacks import Progress, SearchCallbacks
+from automtl.search.outcome import TrialOutcome, outcome_from_trial
+from storage import (
+    Database,
+    DatasetRepository,
+    Job,
+    JobRepository,
+    JobStatus,
+    TrialRepository,
+    utcnow,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Optuna state name -> trial row state
+_ROW_STATE = {"RUNNING": "running", "WAITING": "running", "COMPLETE": "complete",
+              "FAIL": "failed", "PRUNED": "pruned"}
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Heartbeat:
+    """A daemon thread that records the worker is alive on a job and reads cancel requests.
+
+    ``lost`` turns True when the job is no longer this worker's (taken over or ended);
+    ``cancelled`` when its owner asked to cancel it.
+    """
+
+    def __init__(self, database: Database, job_id: int, worker_id: str, interval: float) -> None:
+        self._database = database
+        self._job_id = job_id
+        self._worker_id = worker_id
+        self._interval = interval
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-job-{job_id}",
+                                        daemon=True)
+        self.lost = False
+        self.cancelled = False
+
+    def beat(self) -> None:
+        with self._database.session() as session:
+            jobs = JobRepository(session)
+            alive = jobs.heartbeat(self._job_id, self._worker_id)
+            job = jobs.refresh(self._job_id)
+            cancel = bool(job is not None and job.cancel_requested)
+        self.lost = self.lost or not alive
+        self.cancelled = self.cancelled or cancel
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval):
+            try:
+                self.beat()
+            except Exception:  # noqa: BLE001 - a database hiccup must not kill the heartbeat
+                logger.exception("heartbeat of job %d failed; retrying", self._job_id)
+
+    def start(self) -> Heartbeat:
+        self.beat()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=self._interval + 5)
+
+
+def outcome_fields(outcome: TrialOutcome) -> dict[str, Any]:
+    """A trial row's columns from a study trial's outcome."""
+    finished = outcome.state not in ("RUNNING", "WAITING")
+    return {
+        "state": _ROW_STATE.get(outcome.state, "failed"),
+        "params": dict(outcome.params),
+        "config": outcome.candidate,
+        "valid_metrics": outcome.valid or None,
+        "test_metrics": outcome.test or None,
+        "objectives": outcome.values,
+        "num_params": outcome.num_params,
+        "latency_ms": outcome.latency_ms,
+        "train_seconds": outcome.train_time_s,
+        "total_seconds": outcome.trial_time_s or outcome.duration_s,
+        "artifact_path": outcome.artifact,
+        "error": outcome.error,
+        "gate_utilisation": getattr(outcome, "gate_utilisation", None),
+        "finished_at": utcnow() if finished else None,
+    }
+
+
+class JobCallbacks(SearchCallbacks):
+    """Writes a running search to SQL: trial rows, front membership, job progress.
+
+    Ray Tune pickles its callbacks into the experiment state; a copy made that way reconnects
+    to the database by URL (as Optuna's RDBStorage does) but has no heartbeat to stop on.
+    """
+
+    def __init__(self, database: Database, job: Job, objective_names: list[str],
+                 heartbeat: Heartbeat | None, stop: threading.Event) -> None:
+        self._database = database
+        self._job_id = job.id
+        self._study_name = job.study_name
+        self._objectives = objective_names
+        self._heartbeat = heartbeat
+        self._stop = stop
+        self._study: Any = None
+        self._synced = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self._database.url, "job_id": self._job_id,
+                "study_name": self._study_name, "objectives": self._objectives}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._database = Database(state["url"])
+        self._job_id = state["job_id"]
+        self._study_name = state["study_name"]
+        self._objectives = state["objectives"]
+        self._heartbeat = None
+        self._stop = threading.Event()
+        self._study = None
+        self._synced = False
+
+    def study(self) -> Any:
+        """The job's study (None until ``run_search`` has created it)."""
+        if self._study is None:
+            import optuna
+
+            from storage import optuna_storage
+
+            try:
+                self._study = optuna.load_study(study_name=self._study_name,
+                                                storage=optuna_storage(self._database.url))
+            except KeyError:
+                return None
+        return self._study
+
+    def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
+        with self._database.session() as session:
+            TrialRepository(session).upsert(self._job_id, number, state="running",
+                                            params=dict(params), created_at=utcnow())
+
+    def on_trial_complete(self, outcome: TrialOutcome) -> None:
+        with self._database.session() as session:
+            trials = TrialRepository(session)
+            trials.upsert(self._job_id, outcome.number, **outcome_fields(outcome))
+            study = self.study()
+            if study is not None:
+                trials.mark_front(self._job_id, [t.number for t in study.best_trials])
+
+    def on_progress(self, progress: Progress) -> None:
+        if not self._synced:  # once per run: fix rows a dead worker left running
+            self.sync()
+        with self._database.session() as session:
+            JobRepository(session).update_progress(
+                self._job_id, trials_finished=progress.finished, trials_failed=progress.failed,
+                trials_running=progress.running, front_size=progress.front_size,
+                hypervolume=progress.hypervolume)
+
+    def should_stop(self) -> bool:
+        beat = self._heartbeat
+        return self._stop.is_set() or (beat is not None and (beat.cancelled or beat.lost))
+
+    def sync(self) -> None:
+        """Make every trial row match the study, and the front flags its best trials."""
+        study = self.study()
+        if study is None:
+            return
+        trials = study.get_trials(deepcopy=False)
+        with self._database.session() as session:
+            rows = TrialRepository(session)
+            for trial in trials:
+                rows.upsert(self._job_id, trial.number,
+                            **outcome_fields(outcome_from_trial(trial, self._objectives)))
+            rows.mark_front(self._job_id, [t.number for t in study.best_trials])
+            JobRepository(session).update_progress(
+                self._job_id,
+                trials_running=sum(t.state.name == "RUNNING" for t in trials),
+                front_size=len(study.best_trials))
+        self._synced = True
+
+
+class Worker:
+    """Runs queued jobs one at a time; see the module docstring."""
+
+    def __init__(self, settings: Settings, worker_id: str | None = None) -> None:
+        self.settings = settings
+        self.worker_id = worker_id or default_worker_id()
+        self.database = Database(settings.resolved_database_url)
+        self.stop = threading.Event()
+
+    def close(self) -> None:
+        self.database.dispose()
+
+    # -- the queue ---------------------------------------------------------------------------
+
+    def claim(self) -> int | None:
+        """Take over the stalest abandoned job, else claim the oldest queued one."""
+        with self.database.session() as session:
+            jobs = JobRepository(session)
+            job = jobs.claim_stale(self.worker_id, self.settings.stale_after_s) or \
+                jobs.claim_next(self.worker_id)
+            if job is None:
+                return None
+            logger.info("worker %s: %s job %d (attempt %d)", self.worker_id,
+                        "took over" if job.attempts > 1 else "claimed", job.id, job.attempts)
+            return job.id
+
+    def run_once(self) -> int | None:
+        """Claim and run one job; its id, or None when there was nothing to do."""
+        job_id = self.claim()
+        if job_id is not None:
+            self.run_job(job_id)
+        return job_id
+
+    def run_forever(self, max_jobs: int | None = None) -> int:
+        """Run jobs until :attr:`stop` is set (or ``max_jobs`` ran); how many ran."""
+        done = 0
+        while not self.stop.is_set() and (max_jobs is None or done < max_jobs):
+            if self.run_once() is None:
+                self.stop.wait(self.settings.poll_interval_s)
+            else:
+                done += 1
+        return done
+
+    # -- one job -----------------------------------------------------------------------------
+
+    def run_job(self, job_id: int) -> None:
+        """Run a job this worker holds and record how it ended."""
+        from automtl.jobspec import load_job_spec
+        from automtl.search import run_search
+
+        with self.database.session() as session:
+            job = JobRepository(session).get(job_id)
+            assert job is not None
+        heartbeat = Heartbeat(self.database, job_id, self.worker_id,
+                              self.settings.heartbeat_interval_s).start()
+        callbacks: JobCallbacks | None = None
+        status, error = JobStatus.FAILED, None
+        try:
+            spec = load_job_spec(job.spec)
+            callbacks = JobCallbacks(self.database, job, list(spec.objectives), heartbeat,
+                                     self.stop)
+            result = run_search(
+                spec, callbacks, storage_url=self.database.url, study_name=job.study_name,
+                artifact_dir=self.settings.resolved_artifact_dir,
+                ray_address=self.settings.ray_address, num_cpus=self.settings.ray_num_cpus,
+                dataset_resolver=self.resolve_dataset)
+            status, error = _final_status(result.stop_reason, result.failed, heartbeat)
+        except (KeyboardInterrupt, SystemExit):
+            self._release(job_id)
+            raise
+        except Exception as exc:  # noqa: BLE001 - the job fails with the error, the worker lives
+            logger.exception("job %d failed", job_id)
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            heartbeat.stop()
+        if callbacks is not None:
+            try:
+                callbacks.sync()
+            except Exception:  # noqa: BLE001 - e.g. the study was never created
+                logger.warning("job %d: could not sync trial rows with the study", job_id,
+                               exc_info=True)
+        if heartbeat.lost:
+            logger.warning("job %d is no longer held by %s; leaving it", job_id, self.worker_id)
+        elif self.stop.is_set() and not heartbeat.cancelled and status != JobStatus.SUCCEEDED:
+            self._release(job_id)
+        else:
+            with self.database.session() as session:
+                JobRepository(session).finish(job_id, status, error, worker_id=self.worker_id)
+            logger.info("job %d %s", job_id, status.value)
+
+    def resolve_dataset(self, dataset_id: str) -> Path:
+        """The file of an uploaded dataset (its path is stored relative to the data root)."""
+        with self.database.session() as session:
+            dataset = DatasetRepository(session).get(int(dataset_id))
+            if dataset is None:
+                raise FileNotFoundError(f"dataset {dataset_id} no longer exists")
+            return self.settings.data_dir.resolve() / dataset.storage_path
+
+    def _release(self, job_id: int) -> None:
+        """Give a job back (worker shutting down): a cleared heartbeat is stale at once, so the
+        next worker takes it over and resumes its study."""
+        with self.database.session() as session:
+            session.execute(update(Job).where(
+                Job.id == job_id, Job.worker_id == self.worker_id,
+                Job.status == JobStatus.RUNNING).values(heartbeat_at=None))
+        logger.info("job %d released by %s", job_id, self.worker_id)
+
+
+def _final_status(stop_reason: str, failed: int,
+                  heartbeat: Heartbeat) -> tuple[JobStatus, str | None]:
+    if stop_reason == "cancelled" and heartbeat.cancelled:
+        return JobStatus.CANCELLED, None
+    if stop_reason == "max_failures":
+        return JobStatus.FAILED, (f"stopped after {failed} failed trials "
+                                  "(budget.max_failures); see the trials' errors")
+    if stop_reason in ("budget", "time_limit"):
+        return JobStatus.SUCCEEDED, None
+    return JobStatus.FAILED, f"the search stopped ({stop_reason})"

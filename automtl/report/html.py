@@ -1,0 +1,333 @@
+"""The search report as one self-contained HTML page (Plotly's JavaScript embedded, no CDN).
+
+:func:`build_report_html` takes plain data: the front dict of
+:func:`automtl.report.pareto.pareto_front`, a list of trial dicts (any state) and the job's
+tasks, so the service (from SQL + the study) and a local CLI (from the study alone, via
+:func:`report_from_study`) render the same page. A trial dict has ``number``, ``state``
+(Optuna's state name), ``values`` (objective -> validation value), ``candidate``, ``valid`` /
+``test`` (task -> metric -> value), ``feasible``, ``params``, ``latency_ms``, ``duration_s``,
+``error`` and ``gate_utilisation`` (task -> mean gate weight per expert, or None).
+
+Sections: the front plotted (element ``id="pareto-front"``), every objective over the trials,
+hypervolume over the trials, the front table with each point's architecture, the MTL gain of
+each front point over the best ``single_task`` trial per task, and the expert utilisation of
+the front's gated models.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.io as pio
+
+from automtl.report import figures
+
+MAX_UTILISATION_POINTS = 6
+#: topologies whose tasks mix experts through softmax gates (MTLModel.gate_weights)
+GATED_TOPOLOGIES = ("omoe", "mmoe", "cgc", "ple")
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
+       color: #1f2933; background: #f5f7fa; }
+main { max-width: 1280px; margin: 0 auto; padding: 24px 32px 48px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 19px; margin: 0 0 6px; }
+.sub { color: #52606d; margin: 0 0 18px; }
+section { background: #fff; border-radius: 8px; padding: 18px 22px; margin: 0 0 20px;
+          box-shadow: 0 1px 3px rgba(0,0,0,.08); }
+.note { color: #52606d; font-size: 14px; margin: 0 0 10px; }
+.stats { display: flex; flex-wrap: wrap; gap: 12px; }
+.stat { background: #f0f4f8; border-radius: 6px; padding: 10px 14px; min-width: 120px; }
+.stat b { display: block; font-size: 20px; }
+.stat span { color: #52606d; font-size: 13px; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { padding: 6px 8px; border-bottom: 1px solid #e4e7eb; text-align: left;
+         vertical-align: top; }
+th { background: #f0f4f8; position: sticky; top: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.gain-pos { color: #0b7a3e; font-weight: 600; }
+.gain-neg { color: #b42318; font-weight: 600; }
+.scroll { overflow-x: auto; }
+"""
+
+
+def build_report_html(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any]], *,
+                      tasks: Sequence[Mapping[str, str]], title: str = "automtl search report",
+                      subtitle: str | None = None,
+                      max_utilisation_points: int = MAX_UTILISATION_POINTS) -> str:
+    """The report page. ``tasks`` are ``{"name", "metric", "direction"}`` of the job's tasks."""
+    front = dict(front)
+    trial_list = [dict(t) for t in trials]
+    plots = _Plots()
+    sections = [
+        _summary(front, trial_list),
+        _section("Pareto front", "Every complete trial by its validation objectives; the "
+                 "non-dominated (Pareto-optimal) trials are highlighted and numbered.",
+                 plots.add(figures.front_figure(front, trial_list), "pareto-front")),
+        _section("Objectives of all trials", "Each objective by trial number; failed trials "
+                 "are marked with x.",
+                 plots.add(figures.objectives_figure(front, trial_list), "objectives")),
+        _section("Hypervolume over trials", _hypervolume_note(front),
+                 plots.add(figures.hypervolume_figure(front, trial_list),
+                           "hypervolume-history")),
+        _section("The front", "Each Pareto-optimal trial with its architecture and training "
+                 "settings, validation objectives and test metrics.", _front_table(front)),
+        _section("MTL gain over single-task baselines", *_gain_section(front, trial_list,
+                                                                        tasks)),
+        _section("Expert utilisation", *_utilisation_section(front, trial_list, plots,
+                                                             max_utilisation_points)),
+    ]
+    head = f"<h1>{_e(title)}</h1>" + (f'<p class="sub">{_e(subtitle)}</p>' if subtitle else "")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
+            f"<body><main>{head}{''.join(sections)}</main></body></html>\n")
+
+
+class _Plots:
+    """Figures as HTML divs; the first one carries Plotly's JavaScript, inline."""
+
+    def __init__(self) -> None:
+        self._first = True
+
+    def add(self, fig: Any, div_id: str) -> str:
+        height = int(fig.layout.height or 450)
+        out = pio.to_html(fig, include_plotlyjs=self._first, full_html=False, div_id=div_id,
+                          default_height=f"{height}px", config={"displaylogo": False})
+        self._first = False
+        return out
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return _e(value)
+
+
+def _section(title: str, note: str, body: str) -> str:
+    note_html = f'<p class="note">{_e(note)}</p>' if note else ""
+    return f"<section><h2>{_e(title)}</h2>{note_html}{body}</section>"
+
+
+def _summary(front: dict[str, Any], trials: list[dict[str, Any]]) -> str:
+    states: dict[str, int] = {}
+    for trial in trials:
+        states[trial.get("state", "?")] = states.get(trial.get("state", "?"), 0) + 1
+    reference = ", ".join(f"{k} = {_fmt(v)}" for k, v in front["reference_point"].items())
+    stats = [("complete trials", front.get("n_trials", states.get("COMPLETE", 0))),
+             ("failed", front.get("n_failed", states.get("FAIL", 0))),
+             ("running", states.get("RUNNING", 0)),
+             ("on the front", len(front["trials"])),
+             ("dominated", front.get("n_dominated", 0)),
+             ("hypervolume", front["hypervolume"])]
+    cells = "".join(f'<div class="stat"><b>{_fmt(v)}</b><span>{_e(k)}</span></div>'
+                    for k, v in stats)
+    objectives = ", ".join(f"{o['name']} ({o['direction']})" for o in front["objectives"])
+    return (f'<section><h2>Summary</h2><p class="note">Objectives (validation split): '
+            f"{_e(objectives)}. Hypervolume reference point: {_e(reference)}.</p>"
+            f'<div class="stats">{cells}</div></section>')
+
+
+def _hypervolume_note(front: dict[str, Any]) -> str:
+    rules = front.get("reference_rule") or {}
+    detail = "; ".join(f"{k}: {v}" for k, v in rules.items())
+    return ("The volume dominated by the feasible complete trials up to each trial, against "
+            f"the final reference point ({detail}).")
+
+
+def architecture_summary(candidate: Mapping[str, Any] | None) -> dict[str, str]:
+    """Topology, experts, layer widths, weighting and optimiser of a candidate, as text."""
+    candidate = candidate or {}
+    arch = candidate.get("architecture") or {}
+    topology = arch.get("topology", "?")
+    experts, units = "", ""
+    if topology in ("omoe", "mmoe"):
+        experts = f"{arch.get('num_shared_experts')} shared"
+        units = f"experts {arch.get('expert_units')}"
+    elif topology in ("cgc", "ple"):
+        experts = f"{arch.get('num_shared_experts')} shared + {arch.get('num_task_experts')}/task"
+        if topology == "ple":
+            experts += f", {arch.get('levels')} levels"
+        units = f"experts {arch.get('expert_units')}"
+    elif topology.startswith("snr"):
+        snr = arch.get("snr") or {}
+        experts = f"{snr.get('layers')} layers x {snr.get('subnetworks')} sub-networks"
+        units = f"sub-networks {arch.get('expert_units')}"
+    else:
+        units = f"bottom {arch.get('bottom_units')}"
+    if arch.get("tower_units") is not None:
+        units += f", towers {arch.get('tower_units')}"
+    weighting = candidate.get("weighting") or {}
+    params = weighting.get("params") or {}
+    weighting_text = str(weighting.get("name", "?"))
+    if params:
+        weighting_text += " (" + ", ".join(f"{k}={_fmt(v)}" for k, v in params.items()) + ")"
+    train = candidate.get("train") or {}
+    lr = train.get("lr")
+    optimiser = f"{train.get('optimizer', '')} lr={lr:.3g}" if isinstance(lr, float) else ""
+    gate = str(arch.get("gate_kind", "")) if topology in GATED_TOPOLOGIES else ""
+    return {"topology": str(topology), "experts": experts, "units": units, "gate": gate,
+            "weighting": weighting_text, "optimiser": optimiser}
+
+
+def _front_table(front: dict[str, Any]) -> str:
+    if not front["trials"]:
+        return '<p class="note">No complete trials yet.</p>'
+    names = [o["name"] for o in front["objectives"]]
+    tests = sorted({(task, metric) for t in front["trials"]
+                    for task, metrics in (t.get("test") or {}).items() for metric in metrics})
+    head = ["trial", "topology", "experts", "layer widths", "gate", "weighting", "optimiser",
+            *names, *[f"test {task} {metric}" for task, metric in tests], "params"]
+    rows = []
+    for entry in front["trials"]:
+        arch = architecture_summary(entry.get("candidate"))
+        cells = [_e(entry["number"]), _e(arch["topology"]), _e(arch["experts"]),
+                 _e(arch["units"]), _e(arch["gate"]), _e(arch["weighting"]),
+                 _e(arch["optimiser"])]
+        cells += [f'<td class="num">{_fmt(entry["values"].get(n))}</td>' for n in names]
+        cells += [f'<td class="num">{_fmt((entry.get("test") or {}).get(task, {}).get(metric))}'
+                  "</td>" for task, metric in tests]
+        cells.append(f'<td class="num">{_fmt(entry.get("params"))}</td>')
+        rows.append("<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>"
+                                     for c in cells) + "</tr>")
+    header = "".join(f"<th>{_e(h)}</th>" for h in head)
+    return (f'<div class="scroll"><table id="front-table"><thead><tr>{header}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def mtl_gains(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any]],
+              tasks: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """Relative improvement of each front point over the best ``single_task`` trial, per task.
+
+    For task t with validation metric m, the baseline b is the best m among complete,
+    feasible ``single_task`` trials; a front point with value v gains ``(v - b) / |b|`` when m
+    is maximised and ``(b - v) / |b|`` when minimised (positive = better than the baseline).
+    Returns ``{"baselines": {task: {"trial", "value"}}, "gains": {number: {task: gain}}}``;
+    empty baselines when no single-task model was trained.
+    """
+    baselines: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        best: tuple[float, int] | None = None
+        for trial in trials:
+            topology = ((trial.get("candidate") or {}).get("architecture") or {}).get("topology")
+            if trial.get("state") != "COMPLETE" or topology != "single_task" or \
+                    not trial.get("feasible", True):
+                continue
+            value = ((trial.get("valid") or {}).get(task["name"]) or {}).get(task["metric"])
+            if value is None:
+                continue
+            better = best is None or (value > best[0] if task["direction"] == "maximize"
+                                      else value < best[0])
+            if better:
+                best = (float(value), int(trial["number"]))
+        if best is not None:
+            baselines[task["name"]] = {"trial": best[1], "value": best[0]}
+    gains: dict[int, dict[str, float | None]] = {}
+    for entry in front["trials"]:
+        row: dict[str, float | None] = {}
+        for task in tasks:
+            base = baselines.get(task["name"])
+            value = ((entry.get("valid") or {}).get(task["name"]) or {}).get(task["metric"])
+            if base is None or value is None or base["value"] == 0:
+                row[task["name"]] = None
+                continue
+            sign = 1.0 if task["direction"] == "maximize" else -1.0
+            row[task["name"]] = sign * (float(value) - base["value"]) / abs(base["value"])
+        gains[int(entry["number"])] = row
+    return {"baselines": baselines, "gains": gains}
+
+
+def _gain_section(front: dict[str, Any], trials: list[dict[str, Any]],
+                  tasks: Sequence[Mapping[str, str]]) -> tuple[str, str]:
+    result = mtl_gains(front, trials, tasks)
+    baselines = result["baselines"]
+    if not baselines:
+        return ("No single_task trial finished, so there is no baseline: add single_task to "
+                "the search space's topologies to measure the gain of sharing.", "")
+    note = ("Relative improvement of each front point's validation metric over the best "
+            "single-task model of the search, per task (positive = multi-task learning helps). "
+            "Baselines: " + "; ".join(
+                f"{t}: trial {b['trial']} ({_fmt(b['value'])})" for t, b in baselines.items()))
+    head = "".join(f"<th>{_e(t['name'])} ({_e(t['metric'])})</th>" for t in tasks)
+    rows = []
+    for entry in front["trials"]:
+        topology = architecture_summary(entry.get("candidate"))["topology"]
+        cells = []
+        for task in tasks:
+            gain = result["gains"][int(entry["number"])].get(task["name"])
+            if gain is None:
+                cells.append('<td class="num"></td>')
+            else:
+                css = "gain-pos" if gain > 0 else ("gain-neg" if gain < 0 else "")
+                cells.append(f'<td class="num {css}">{gain * 100:+.2f}%</td>')
+        rows.append(f"<tr><td>{_e(entry['number'])}</td><td>{_e(topology)}</td>"
+                    f"{''.join(cells)}</tr>")
+    table = (f'<div class="scroll"><table id="mtl-gain"><thead><tr><th>trial</th>'
+             f"<th>topology</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return note, table
+
+
+def _utilisation_section(front: dict[str, Any], trials: list[dict[str, Any]], plots: _Plots,
+                         limit: int) -> tuple[str, str]:
+    usage = {int(t["number"]): t.get("gate_utilisation") for t in trials}
+    points = []
+    for entry in front["trials"]:
+        data = usage.get(int(entry["number"])) or entry.get("gate_utilisation")
+        if data:
+            points.append({"number": entry["number"], "candidate": entry.get("candidate"),
+                           "gate_utilisation": data})
+    if not points:
+        return ("No front point has gates (gate utilisation exists for omoe, mmoe, cgc and "
+                "ple models).", "")
+    shown = points[:limit]
+    note = ("Mean softmax gate weight each task gives each expert on the validation split, "
+            "for the gated models on the front" +
+            (f" (the first {limit} of {len(points)})" if len(points) > limit else "") +
+            ". For cgc/ple, a task's gate mixes its own experts and the shared ones.")
+    return note, plots.add(figures.utilisation_figure(shown), "expert-utilisation")
+
+
+# ---------------------------------------------------------------------------------------------
+# from an Optuna study (the local CLI, and the service with its stored gate utilisation)
+
+
+def report_trials(study: Any, objective_names: list[str],
+                  gate_utilisation: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:
+    """The report's trial dicts from a study; ``gate_utilisation`` (number -> data) fills in
+    what the study does not hold."""
+    from automtl.search.outcome import outcome_from_trial
+
+    out = []
+    for trial in study.get_trials(deepcopy=False):
+        outcome = outcome_from_trial(trial, objective_names)
+        usage = getattr(outcome, "gate_utilisation", None)
+        if usage is None and gate_utilisation is not None:
+            usage = gate_utilisation.get(outcome.number)
+        out.append({"number": outcome.number, "state": outcome.state, "values": outcome.values,
+                    "candidate": outcome.candidate, "valid": outcome.valid,
+                    "test": outcome.test, "feasible": outcome.feasible,
+                    "params": outcome.num_params, "latency_ms": outcome.latency_ms,
+                    "duration_s": outcome.duration_s, "error": outcome.error,
+                    "gate_utilisation": usage})
+    return out
+
+
+def report_from_study(study: Any, spec: Any, *, title: str | None = None,
+                      subtitle: str | None = None,
+                      gate_utilisation: Mapping[int, Any] | None = None) -> str:
+    """The report page of a job's study (``spec`` is its :class:`~automtl.jobspec.JobSpec`)."""
+    from automtl.report.pareto import pareto_front
+
+    front = pareto_front(study, spec)
+    trials = report_trials(study, list(spec.objectives), gate_utilisation)
+    tasks = [{"name": t.name, "metric": str(t.metric), "direction": t.direction}
+             for t in spec.tasks]
+    return build_report_html(front, trials, tasks=tasks,
+                             title=title or f"automtl report: {spec.name}", subtitle=subtitle)
