@@ -1,0 +1,414 @@
+"""The search job specification: what to search, on which data, for which objectives, how long.
+
+A :class:`JobSpec` is read from YAML, JSON or a dict by :func:`load_job_spec`. Unknown keys are
+errors, and every error carries the dotted path of the bad field (``budget.trials``,
+``search_space.topology.ple.levels.high``), so the REST API can answer 422 with them.
+
+``budget.epochs``, when given, overrides the ``train.epochs`` of every sampled candidate, so a
+search space's epoch choices are ignored in favour of one fixed training length per trial.
+``budget.trials`` counts *finished* (complete) trials: failed trials do not use it up, up to
+``budget.max_failures`` of them per run (default: as many as ``trials``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+
+from automtl.config import StrictModel, TaskSpec, metric_direction, validate_task_list
+
+#: cost objectives a job may add to the task metrics; all are minimised
+COST_OBJECTIVES: tuple[str, ...] = ("params", "latency_ms")
+SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "nsga3", "gp", "random")
+_JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class JobSpecError(Exception):
+    """An invalid job spec: ``errors`` is a list of ``(path, message)`` pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(f"{p or '<root>'}: {m}" for p, m in self.errors))
+
+
+# ---------------------------------------------------------------------------------------------
+# dataset
+
+
+class FeatureLists(StrictModel):
+    """Which columns are inputs; a column listed nowhere (and not a label) is ignored."""
+
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+
+
+class SplitFractions(StrictModel):
+    """A seeded random split: these fractions go to valid/test, the rest to train."""
+
+    valid: float = Field(0.1, gt=0.0, lt=1.0)
+    test: float = Field(0.1, ge=0.0, lt=1.0, description="0: no test split")
+
+    @model_validator(mode="after")
+    def _leaves_training_rows(self) -> SplitFractions:
+        if self.valid + self.test >= 1.0:
+            raise ValueError("valid + test must be < 1 so rows are left for training")
+        return self
+
+
+class SplitColumn(StrictModel):
+    """A split given by a column whose values name the split of each row."""
+
+    column: str
+    train: str = "train"
+    valid: str = "valid"
+    test: str = "test"
+
+
+def _split_kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "column" if "column" in value else "fractions"
+    return "column" if isinstance(value, SplitColumn) else "fractions"
+
+
+Split = Annotated[
+    Annotated[SplitFractions, Tag("fractions")] | Annotated[SplitColumn, Tag("column")],
+    Discriminator(_split_kind),
+]
+
+
+class FileDatasetSpec(StrictModel):
+    """A CSV or Parquet file (format from the suffix unless given); features are inferred
+    (numeric vs. other dtypes) when left out."""
+
+    path: str
+    format: Literal["csv", "parquet"] | None = None
+    features: FeatureLists | None = None
+    split: Split = Field(default_factory=SplitFractions)
+
+
+class UploadedDatasetSpec(StrictModel):
+    """A dataset uploaded to the service, resolved to a file by the runner's resolver."""
+
+    id: str
+    format: Literal["csv", "parquet"] | None = None
+    features: FeatureLists | None = None
+    split: Split = Field(default_factory=SplitFractions)
+
+
+class SyntheticDatasetSpec(StrictModel):
+    """The MMoE paper's synthetic two-task data with a controlled task correlation.
+
+    Columns ``x0..x{features-1}`` and labels ``y1``, ``y2`` (Ma et al. KDD 2018, section 4.2).
+    """
+
+    builtin: Literal["synthetic"]
+    rows: int = Field(20000, ge=100)
+    features: int = Field(100, ge=1, description="input dimension d")
+    correlation: float = Field(0.5, ge=-1.0, le=1.0, description="label correlation p")
+    scale: float = Field(1.0, gt=0.0, description="weight-vector scale c")
+    sine_terms: int = Field(10, ge=1, description="number m of sine components")
+    binary: bool = Field(True, description="threshold the labels at their median")
+    categorical: int = Field(0, ge=0, description="extra bucketised columns c0.. (embeddings)")
+    buckets: int = Field(8, ge=2, description="buckets of each categorical column")
+    seed: int = 0
+    split: SplitFractions = Field(default_factory=SplitFractions)
+
+
+class CensusIncomeDatasetSpec(StrictModel):
+    """UCI census-income (KDD 1994/95) from local files (never downloaded at run time).
+
+    ``path`` is the ``census-income.data``/``.test`` file or their directory. Without ``split``
+    the MMoE paper's split is used (``.data`` trains, ``.test`` is halved into valid and test).
+    """
+
+    builtin: Literal["census-income"]
+    path: str
+    split: SplitFractions | None = None
+
+
+def _dataset_kind(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        if "builtin" in value:
+            return f"builtin:{value['builtin']}"
+        if "id" in value:
+            return "uploaded"
+        if "path" in value:
+            return "file"
+        return None
+    if isinstance(value, StrictModel):
+        return {FileDatasetSpec: "file", UploadedDatasetSpec: "uploaded",
+                SyntheticDatasetSpec: "builtin:synthetic",
+                CensusIncomeDatasetSpec: "builtin:census-income"}.get(type(value))
+    return None
+
+
+DATASET_KINDS: tuple[str, ...] = ("file", "uploaded", "builtin:synthetic",
+                                  "builtin:census-income")
+
+DatasetSpec = Annotated[
+    Annotated[FileDatasetSpec, Tag("file")]
+    | Annotated[UploadedDatasetSpec, Tag("uploaded")]
+    | Annotated[SyntheticDatasetSpec, Tag("builtin:synthetic")]
+    | Annotated[CensusIncomeDatasetSpec, Tag("builtin:census-income")],
+    Discriminator(
+        _dataset_kind,
+        custom_error_type="dataset_kind",
+        custom_error_message="expected {path: FILE}, {id: DATASET_ID} or "
+                             "{builtin: synthetic | census-income}",
+    ),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# budget, resources, constraints
+
+
+class Constraints(StrictModel):
+    """Upper bounds a trial must meet to be feasible (infeasible trials never join the front)."""
+
+    params_max: int | None = Field(None, ge=1)
+    latency_ms_max: float | None = Field(None, gt=0.0, description="ms per 1k rows")
+
+
+class Budget(StrictModel):
+    """How much to search; ``trials`` counts finished (complete) trials."""
+
+    trials: int = Field(20, ge=1)
+    concurrency: int = Field(1, ge=1)
+    epochs: int | None = Field(None, ge=1, description="overrides every candidate's epochs")
+    time_limit_s: float | None = Field(None, gt=0.0, description="wall time of one run")
+    max_failures: int | None = Field(None, ge=0, description="failed trials tolerated per run "
+                                                            "(default: trials)")
+
+
+class Resources(StrictModel):
+    """Ray resources of one trial; fractional GPUs let several trials share a card."""
+
+    cpus_per_trial: float = Field(1.0, gt=0.0)
+    gpus_per_trial: float = Field(0.0, ge=0.0)
+
+    @field_validator("gpus_per_trial")
+    @classmethod
+    def _whole_above_one(cls, value: float) -> float:
+        if value > 1.0 and not float(value).is_integer():
+            raise ValueError("a fraction of a GPU must be < 1; above 1 use a whole number")
+        return value
+
+
+class Objective(StrictModel):
+    """One optimised quantity: a task's validation metric or a cost, with its direction."""
+
+    name: str
+    direction: Literal["maximize", "minimize"]
+    metric: str | None = Field(None, description="the task metric; None for costs")
+
+    @property
+    def result_key(self) -> str:
+        """The key the trainable reports this objective under."""
+        return f"objective/{self.name}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the job
+
+
+class JobSpec(StrictModel):
+    """A whole search job; see the module docstring for the semantics of the budget."""
+
+    name: str
+    dataset: DatasetSpec
+    tasks: list[TaskSpec]
+    objectives: list[str] = Field(default_factory=list,
+                                  description="task names and/or params, latency_ms; "
+                                              "default: every task")
+    constraints: Constraints = Field(default_factory=Constraints)
+    search_space: dict[str, Any] = Field(default_factory=lambda: {"preset": "default"})
+    sampler: Literal["tpe", "nsga2", "nsga3", "gp", "random"] = "tpe"
+    budget: Budget = Field(default_factory=Budget)
+    resources: Resources = Field(default_factory=Resources)
+    seed: int = 0
+    testing: dict[str, Any] | None = Field(
+        None, description="test-only failure injection, see automtl.search.testing")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_safe(cls, value: str) -> str:
+        if not _JOB_NAME_RE.match(value):
+            raise ValueError("must start with a letter or digit and contain only letters, "
+                             "digits, '_', '.', '-' (at most 100 characters)")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_field_checks(self) -> JobSpec:
+        errors: list[tuple[str, str]] = []
+        try:
+            validate_task_list(self.tasks)
+        except ValueError as exc:
+            errors.append(("tasks", str(exc)))
+        task_names = [t.name for t in self.tasks]
+        if not self.objectives:
+            object.__setattr__(self, "objectives", list(task_names))
+        valid = task_names + list(COST_OBJECTIVES)
+        for i, name in enumerate(self.objectives):
+            if name not in valid:
+                errors.append((f"objectives[{i}]", f"unknown objective {name!r}; valid: {valid}"))
+            elif self.objectives.index(name) != i:
+                errors.append((f"objectives[{i}]", f"objective {name!r} is listed twice"))
+        if self.testing is not None:
+            from automtl.search.testing import FailureInjection
+
+            try:
+                FailureInjection.model_validate(self.testing)
+            except ValidationError as exc:
+                errors.extend(_prefixed(validation_errors(exc), "testing"))
+        errors.extend(_prefixed(search_space_errors(self.search_space, task_names),
+                                "search_space"))
+        if errors:
+            raise JobSpecError(errors)
+        return self
+
+    @property
+    def study_name(self) -> str:
+        """The Optuna study name of this job: ``automtl-<name>``."""
+        return f"automtl-{self.name}"
+
+    def objective_list(self) -> list[Objective]:
+        """Objectives in study order with their directions (costs are minimised)."""
+        by_name = {t.name: t for t in self.tasks}
+        out = []
+        for name in self.objectives:
+            if name in by_name:
+                metric = str(by_name[name].metric)
+                out.append(Objective(name=name, direction=metric_direction(metric),
+                                     metric=metric))
+            else:
+                out.append(Objective(name=name, direction="minimize"))
+        return out
+
+    def task(self, name: str) -> TaskSpec:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise KeyError(f"unknown task {name!r}; valid: {[t.name for t in self.tasks]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# loading and error paths
+
+
+def _path_of(loc: tuple[int | str, ...]) -> str:
+    """A pydantic location as a path in the DSL's style: ``tasks[1].metric``."""
+    path = ""
+    for part in _without_tags(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path = f"{path}.{part}" if path else str(part)
+    return path
+
+
+def _without_tags(loc: tuple[int | str, ...]) -> list[int | str]:
+    """Drop the union tags pydantic inserts after ``dataset`` and ``split``."""
+    items = list(loc)
+    if len(items) > 1 and items[0] == "dataset" and items[1] in DATASET_KINDS:
+        items.pop(1)
+    for i in range(len(items) - 1, 0, -1):
+        if items[i - 1] == "split" and items[i] in ("fractions", "column"):
+            items.pop(i)
+    return items
+
+
+def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """Pydantic errors as ``(dotted path, message)`` pairs (the "Value error, " prefix removed)."""
+    out = []
+    for err in exc.errors(include_url=False):
+        message = str(err["msg"]).removeprefix("Value error, ")
+        out.append((_path_of(tuple(err["loc"])), message))
+    return out
+
+
+def _prefixed(errors: list[tuple[str, str]], prefix: str) -> list[tuple[str, str]]:
+    return [(f"{prefix}{p}" if p.startswith("[") else (f"{prefix}.{p}" if p else prefix), m)
+            for p, m in errors]
+
+
+def search_space_errors(document: dict[str, Any], task_names: list[str]) -> list[tuple[str, str]]:
+    """Errors of a search-space document (preset reference or inline DSL), paths unprefixed."""
+    import search_spaces
+
+    try:
+        space = search_spaces.load(document)
+    except ValidationError as exc:
+        return validation_errors(exc)
+    except (ValueError, KeyError, FileNotFoundError, TypeError) as exc:
+        return _errors_of(exc)
+    checker = getattr(space, "check_tasks", None)
+    if checker is not None:
+        try:
+            checker(task_names)
+        except (ValueError, KeyError) as exc:
+            return _errors_of(exc)
+    return []
+
+
+def _errors_of(exc: Exception) -> list[tuple[str, str]]:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        errors = errors()
+    if isinstance(errors, list) and errors:
+        out = []
+        for item in errors:
+            if isinstance(item, tuple) and len(item) == 2:
+                out.append((str(item[0]), str(item[1])))
+            elif isinstance(item, Mapping) and "loc" in item:
+                out.append((_path_of(tuple(item["loc"])), str(item.get("msg", item))))
+            else:
+                out.append(("", str(item)))
+        return out
+    return [("", str(exc.args[0]) if exc.args else str(exc))]
+
+
+def load_job_spec(source: str | Path | Mapping[str, Any] | JobSpec) -> JobSpec:
+    """A validated :class:`JobSpec` from a YAML/JSON file path, a YAML/JSON string or a dict.
+
+    Raises :class:`JobSpecError` with every problem found, each with its dotted path.
+    """
+    if isinstance(source, JobSpec):
+        return source
+    document = _read_document(source)
+    if not isinstance(document, Mapping):
+        raise JobSpecError([("", f"a job spec is a mapping, got {type(document).__name__}")])
+    try:
+        return JobSpec.model_validate(dict(document))
+    except ValidationError as exc:
+        raise JobSpecError(validation_errors(exc)) from None
+
+
+def _read_document(source: str | Path | Mapping[str, Any]) -> Any:
+    if isinstance(source, Mapping):
+        return source
+    text: str
+    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
+                                    and Path(source).suffix.lower() in (".yaml", ".yml",
+                                                                        ".json")):
+        path = Path(source)
+        if not path.is_file():
+            raise JobSpecError([("", f"job spec file not found: {path}")])
+        text = path.read_text()
+    else:
+        text = str(source)
+    from search_spaces import read_yaml  # YAML read as search-space files are (1e-3 a float)
+
+    try:
+        if isinstance(source, Path | str) and str(source).lower().endswith(".json"):
+            return json.loads(text)
+        return read_yaml(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise JobSpecError([("", f"cannot parse the job spec: {exc}")]) from None
+

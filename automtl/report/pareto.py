@@ -1,0 +1,187 @@
+"""The Pareto front of a (finished or running) search, read from its Optuna study.
+
+The front is ``study.best_trials`` (Optuna's non-dominated sort, which already leaves out
+infeasible trials); nothing here recomputes dominance. The hypervolume comes from Optuna's own
+exact implementation, ``optuna._hypervolume.compute_hypervolume`` (WFG; 2-D and 3-D special
+cases): Optuna 5 exposes no public function that returns a hypervolume number, only the
+experimental ``optuna.visualization.plot_hypervolume_history`` figure built on that function.
+
+Reference point (stated in the output as ``reference_point`` and ``reference_rule``):
+
+- ``auc`` and ``accuracy``: 0.5, the chance level of a binary classifier;
+- ``r2``: 0.0, the score of predicting the mean;
+- ``params`` / ``latency_ms`` with a constraint: the constraint's bound;
+- anything else (``logloss``, ``mse``, ``rmse``, ``mae``, unconstrained costs): the worst value
+  among feasible complete trials, pushed 10% of the observed range further (10% of its
+  magnitude when all values are equal, 1 when that is 0).
+
+Front points that are worse than the reference in some objective add nothing to the volume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna._hypervolume import compute_hypervolume
+from optuna.trial import FrozenTrial, TrialState
+
+from automtl.jobspec import JobSpec, Objective
+from automtl.search.outcome import (
+    ATTR_ARTIFACT,
+    ATTR_CANDIDATE,
+    ATTR_LATENCY,
+    ATTR_PARAMS,
+    ATTR_TEST,
+    ATTR_VALID,
+    is_feasible,
+)
+
+_FIXED_REFERENCE: dict[str, tuple[float, str]] = {
+    "auc": (0.5, "fixed 0.5: chance-level AUC"),
+    "accuracy": (0.5, "fixed 0.5: chance-level accuracy"),
+    "r2": (0.0, "fixed 0.0: R2 of predicting the mean"),
+}
+_MARGIN = 0.1
+
+
+def reference_point(
+    objectives: list[Objective], spec: JobSpec, feasible: list[FrozenTrial]
+) -> tuple[list[float], list[str]]:
+    """The hypervolume reference point (in the objectives' own directions) and its rules."""
+    bounds = {"params": spec.constraints.params_max,
+              "latency_ms": spec.constraints.latency_ms_max}
+    point: list[float] = []
+    rules: list[str] = []
+    for i, obj in enumerate(objectives):
+        if obj.metric in _FIXED_REFERENCE:
+            value, rule = _FIXED_REFERENCE[obj.metric]
+        elif bounds.get(obj.name) is not None and obj.metric is None:
+            value, rule = float(bounds[obj.name]), f"constraint bound {obj.name}_max"
+        else:
+            value, rule = _nadir_with_margin([t.values[i] for t in feasible], obj.direction)
+        point.append(float(value))
+        rules.append(rule)
+    return point, rules
+
+
+def _nadir_with_margin(values: list[float], direction: str) -> tuple[float, str]:
+    rule = "worst feasible value + 10% of the observed range"
+    if not values:
+        return float("nan"), rule + " (no feasible trials yet)"
+    worst = max(values) if direction == "minimize" else min(values)
+    spread = max(values) - min(values)
+    margin = _MARGIN * (spread if spread > 0 else (abs(worst) if worst != 0 else 10.0))
+    return (worst + margin if direction == "minimize" else worst - margin), rule
+
+
+def hypervolume(values: np.ndarray, directions: list[str], reference: list[float]) -> float:
+    """Volume dominated by ``values`` [n, k] up to ``reference``, via Optuna's implementation."""
+    if values.size == 0 or not np.all(np.isfinite(reference)):
+        return 0.0
+    signs = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    losses = values * signs
+    ref = np.asarray(reference, dtype=float) * signs
+    inside = losses[np.all(losses <= ref, axis=1)]
+    if inside.size == 0:
+        return 0.0
+    return float(compute_hypervolume(inside, ref, assume_pareto=False))
+
+
+def _trial_entry(trial: FrozenTrial, objectives: list[Objective]) -> dict[str, Any]:
+    attrs = trial.user_attrs
+    return {
+        "number": trial.number,
+        "candidate": attrs.get(ATTR_CANDIDATE),
+        "values": {o.name: float(v) for o, v in zip(objectives, trial.values, strict=True)},
+        "valid": attrs.get(ATTR_VALID, {}),
+        "test": attrs.get(ATTR_TEST, {}),
+        "params": attrs.get(ATTR_PARAMS),
+        "latency_ms": attrs.get(ATTR_LATENCY),
+        "artifact": attrs.get(ATTR_ARTIFACT),
+    }
+
+
+def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
+    """The job's front as a JSON-ready dict (the shape of ``GET /jobs/{id}/pareto``).
+
+    Keys: ``objectives`` (name, direction), ``reference_point`` (name -> value),
+    ``reference_rule`` (name -> how it was chosen), ``hypervolume``, ``trials`` (front trials
+    sorted by number: ``number``, ``candidate``, ``values`` objective -> validation value,
+    ``valid`` / ``test`` task -> metrics, ``params``, ``latency_ms``, ``artifact``), and the
+    counts ``n_trials`` (complete), ``n_failed``, ``n_infeasible``, ``n_dominated``.
+    """
+    objectives = spec.objective_list()
+    directions = [d.name.lower() for d in study.directions]
+    if directions != [o.direction for o in objectives]:
+        raise ValueError(f"study {study.study_name!r} has directions {directions}, the job's "
+                         f"objectives need {[o.direction for o in objectives]}")
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    feasible = [t for t in complete if is_feasible(t)]
+    front = sorted(study.best_trials, key=lambda t: t.number)
+    reference, rules = reference_point(objectives, spec, feasible)
+    front_values = np.array([t.values for t in front], dtype=float).reshape(-1, len(objectives))
+    return {
+        "study": study.study_name,
+        "objectives": [{"name": o.name, "direction": o.direction} for o in objectives],
+        "reference_point": {o.name: _json_float(v) for o, v in zip(objectives, reference,
+                                                                  strict=True)},
+        "reference_rule": {o.name: r for o, r in zip(objectives, rules, strict=True)},
+        "hypervolume": hypervolume(front_values, directions, reference),
+        "trials": [_trial_entry(t, objectives) for t in front],
+        "n_trials": len(complete),
+        "n_failed": len(failed),
+        "n_infeasible": len(complete) - len(feasible),
+        "n_dominated": len(feasible) - len(front),
+    }
+
+
+def _json_float(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat row per front trial (for CSV and tables): trial, topology, weighting, values."""
+    rows = []
+    for entry in front["trials"]:
+        candidate = entry.get("candidate") or {}
+        row: dict[str, Any] = {
+            "trial": entry["number"],
+            "topology": candidate.get("architecture", {}).get("topology"),
+            "weighting": candidate.get("weighting", {}).get("name"),
+        }
+        row.update(entry["values"])
+        for task, metrics in sorted(entry.get("test", {}).items()):
+            for metric, value in sorted(metrics.items()):
+                row[f"test_{task}_{metric}"] = value
+        row["params"] = entry.get("params")
+        row["latency_ms"] = entry.get("latency_ms")
+        rows.append(row)
+    return rows
+
+
+def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
+    """One flat row per trial of the study, any state: what was tried and how it ended."""
+    from automtl.search.outcome import outcome_from_trial
+
+    names = list(spec.objectives)
+    front = {t.number for t in study.best_trials}
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        outcome = outcome_from_trial(trial, names)
+        candidate = outcome.candidate or {}
+        row: dict[str, Any] = {
+            "trial": outcome.number, "state": outcome.state,
+            "topology": candidate.get("architecture", {}).get("topology"),
+            "weighting": candidate.get("weighting", {}).get("name"),
+            "on_front": outcome.number in front, "feasible": outcome.feasible,
+        }
+        for name in names:
+            row[name] = (outcome.values or {}).get(name)
+        row.update({"params": outcome.num_params, "latency_ms": outcome.latency_ms,
+                    "train_time_s": outcome.train_time_s, "duration_s": outcome.duration_s,
+                    "error": (outcome.error or "").splitlines()[0] if outcome.error else None})
+        rows.append(row)
+    return rows

@@ -1,0 +1,175 @@
+"""How the caller of a search hears about it as it runs, and how it can stop it.
+
+The library writes nothing but the Optuna study and the trial artifacts; a caller that wants
+more (the service's SQL rows, a progress bar) passes a :class:`SearchCallbacks`. The runner
+adapts it to Ray Tune with :class:`TuneBridge` (a ``ray.tune.Callback`` running in the driver,
+after the searcher has told Optuna, so each :class:`TrialOutcome` is read back from the study)
+and :class:`CancelStopper` (a ``ray.tune.Stopper`` that polls :meth:`SearchCallbacks.should_stop`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from ray import tune
+
+from automtl.jobspec import JobSpec
+from automtl.search.outcome import TrialOutcome, outcome_from_trial
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a search stands: trial counts are study-wide (earlier runs included)."""
+
+    finished: int
+    failed: int
+    running: int
+    budget: int
+    front_size: int
+    hypervolume: float
+    elapsed_s: float
+
+
+class SearchCallbacks:
+    """Hooks a search calls in the driver; every method is optional (the defaults do nothing).
+
+    Exceptions raised by a hook are logged and swallowed: a broken listener does not kill a
+    search whose results are safe in the study anyway.
+    """
+
+    def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
+        """Trial ``number`` started with these Optuna parameters."""
+
+    def on_epoch(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
+        """Trial ``number`` finished an epoch; ``metrics`` are flat (``valid/t1/auc``)."""
+
+    def on_trial_complete(self, outcome: TrialOutcome) -> None:
+        """A trial finished (COMPLETE or FAIL); its outcome as recorded in the study."""
+
+    def on_progress(self, progress: Progress) -> None:
+        """Counts, front size and hypervolume after each trial start and finish."""
+
+    def should_stop(self) -> bool:
+        """Polled by the runner; ``True`` stops the search (running trials are interrupted)."""
+        return False
+
+
+class CancelStopper(tune.Stopper):
+    """Stops the whole experiment when the caller's :meth:`SearchCallbacks.should_stop` says so."""
+
+    def __init__(self, callbacks: SearchCallbacks) -> None:
+        self._callbacks = callbacks
+        self.cancelled = False
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        if not self.cancelled:
+            self.cancelled = bool(_safe(self._callbacks.should_stop, default=False))
+        return self.cancelled
+
+
+class TuneBridge(tune.Callback):
+    """Turns Ray Tune's trial events into :class:`SearchCallbacks` calls, reading the study."""
+
+    def __init__(self, callbacks: SearchCallbacks, spec: JobSpec) -> None:
+        self._callbacks = callbacks
+        self._spec = spec
+        self._searcher: Any = None
+        self._objective_names = list(spec.objectives)
+        self._trials: dict[str, Any] = {}
+        self._front: dict[str, Any] | None = None
+        self._started = time.monotonic()
+        self.train_time_s = 0.0
+
+    def attach(self, searcher: Any) -> None:
+        """The :class:`~automtl.search.searcher.AutoMTLOptunaSearch` whose trials these are."""
+        self._searcher = searcher
+
+    @property
+    def _study(self) -> optuna.Study:
+        return self._searcher.study
+
+    def _number_of(self, trial_id: str) -> int | None:
+        return self._searcher.number_of(trial_id)
+
+    def error_of(self, trial_id: str) -> str | None:
+        """The error text Tune recorded for a trial (when its worker died), if any."""
+        trial = self._trials.get(trial_id)
+        if trial is None:
+            return None
+        error = _safe(trial.get_error, default=None)
+        return str(error)[-4000:] if error else None
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._trials[trial.trial_id] = trial
+        number = self._number_of(trial.trial_id)
+        if number is not None:
+            params = trial.config.get("automtl", {}).get("params", {})
+            _safe(self._callbacks.on_trial_start, number, dict(params))
+        self._progress(refresh=False)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        number = self._number_of(trial.trial_id)
+        if number is None or result.get("automtl/final") or "epoch" not in result:
+            return
+        metrics = {k: v for k, v in result.items()
+                   if isinstance(k, str) and k.startswith(("valid/", "objective/"))}
+        _safe(self._callbacks.on_epoch, number, int(result["epoch"]), metrics)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finished(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finished(trial)
+
+    def report_finished(self, numbers: list[int]) -> None:
+        """Announce trials the runner finished itself (those interrupted by a stop)."""
+        for number in numbers:
+            self._announce(number)
+
+    def _finished(self, trial: Any) -> None:
+        number = self._number_of(trial.trial_id)
+        self._trials.pop(trial.trial_id, None)
+        if number is not None:
+            self._announce(number)
+
+    def _announce(self, number: int) -> None:
+        frozen = self._study.get_trials(deepcopy=False)[number]
+        outcome = outcome_from_trial(frozen, self._objective_names)
+        if outcome.train_time_s:
+            self.train_time_s += outcome.train_time_s
+        _safe(self._callbacks.on_trial_complete, outcome)
+        self._progress()
+
+    def _progress(self, refresh: bool = True) -> None:
+        """Report progress; the front (a read of every trial) is recomputed only when a trial
+        finished (``refresh``), a start reuses the last one."""
+        from automtl.report.pareto import pareto_front
+
+        if refresh or self._front is None:
+            self._front = _safe(pareto_front, self._study, self._spec, default=None)
+        if self._front is None:
+            return
+        progress = Progress(
+            finished=self._front["n_trials"], failed=self._front["n_failed"],
+            running=int(self._searcher.live_trials()), budget=self._spec.budget.trials,
+            front_size=len(self._front["trials"]), hypervolume=self._front["hypervolume"],
+            elapsed_s=time.monotonic() - self._started)
+        _safe(self._callbacks.on_progress, progress)
+
+
+def _safe(function: Any, *args: Any, default: Any = None) -> Any:
+    try:
+        return function(*args)
+    except Exception:  # noqa: BLE001 - a listener's bug must not end the search
+        logger.exception("search callback %s failed", getattr(function, "__name__", function))
+        return default

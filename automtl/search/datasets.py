@@ -1,0 +1,76 @@
+"""Turn a job's dataset section into a :class:`~automtl.data.TabularDataset`.
+
+The runner loads the dataset once, in the driver, before Ray starts: bad data (a missing label
+column, a split without rows) fails the job at once with a :class:`~automtl.data.DataError`
+naming the column, and the encoded tensors then reach every trial through Ray's object store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from automtl.config import TaskSpec
+from automtl.data import DataError, TabularDataset, load_census_income, make_synthetic
+from automtl.jobspec import (
+    CensusIncomeDatasetSpec,
+    DatasetSpec,
+    FileDatasetSpec,
+    SplitColumn,
+    SplitFractions,
+    SyntheticDatasetSpec,
+    UploadedDatasetSpec,
+)
+
+DatasetResolver = Callable[[str], Path]
+
+
+def load_dataset(dataset: DatasetSpec, tasks: Sequence[TaskSpec], seed: int,
+                 dataset_resolver: DatasetResolver | None = None) -> TabularDataset:
+    """The encoded train/valid/test tensors of a job's dataset.
+
+    ``seed`` drives the random split (the synthetic generator has its own ``dataset.seed``).
+    An uploaded dataset (``{id: ...}``) needs ``dataset_resolver`` (id -> file path), which
+    the service provides.
+    """
+    if isinstance(dataset, SyntheticDatasetSpec):
+        frame = make_synthetic(rows=dataset.rows, features=dataset.features,
+                               correlation=dataset.correlation, scale=dataset.scale,
+                               sine_terms=dataset.sine_terms, seed=dataset.seed,
+                               binary=dataset.binary, categorical=dataset.categorical,
+                               buckets=dataset.buckets)
+        return TabularDataset(frame, tasks, valid_fraction=dataset.split.valid,
+                              test_fraction=dataset.split.test, seed=seed)
+    if isinstance(dataset, CensusIncomeDatasetSpec):
+        if dataset.split is None:
+            return load_census_income(dataset.path, tasks, seed=seed)
+        return load_census_income(dataset.path, tasks, seed=seed,
+                                  valid_fraction=dataset.split.valid,
+                                  test_fraction=dataset.split.test)
+    if isinstance(dataset, UploadedDatasetSpec):
+        if dataset_resolver is None:
+            raise DataError(f"dataset {{id: {dataset.id}}} is an uploaded dataset, which only "
+                            "the service can resolve (run_search(..., dataset_resolver=...))",
+                            field="dataset.id")
+        path = Path(dataset_resolver(dataset.id))
+        return _from_file(path, dataset, tasks, seed)
+    if isinstance(dataset, FileDatasetSpec):
+        return _from_file(Path(dataset.path), dataset, tasks, seed)
+    raise TypeError(f"unknown dataset spec {type(dataset).__name__}")
+
+
+def _from_file(path: Path, dataset: FileDatasetSpec | UploadedDatasetSpec,
+               tasks: Sequence[TaskSpec], seed: int) -> TabularDataset:
+    features = dataset.features
+    numeric = features.numeric if features is not None else None
+    categorical = features.categorical if features is not None else None
+    split = dataset.split
+    if isinstance(split, SplitColumn):
+        return TabularDataset(path, tasks, numeric=numeric, categorical=categorical,
+                              split_column=split.column, format=dataset.format,
+                              split_values={"train": split.train, "valid": split.valid,
+                                            "test": split.test})
+    assert isinstance(split, SplitFractions)
+    return TabularDataset(path, tasks, numeric=numeric, categorical=categorical,
+                          valid_fraction=split.valid, test_fraction=split.test, seed=seed,
+                          format=dataset.format)

@@ -1,0 +1,200 @@
+"""The search runner: Ray Tune workers, Optuna's multi-objective sampler, limits and resources.
+
+The three parts are kept apart as in Ray's ``optuna_define_by_run_example``: the trainable
+(:mod:`automtl.search.trainable`), the space function (``SearchSpace.sample``) and this runner,
+which wires them with ``Tuner`` + :class:`~automtl.search.searcher.AutoMTLOptunaSearch` (metric
+and mode lists on the searcher, not on ``TuneConfig``), a ``ConcurrencyLimiter``,
+``tune.with_resources`` (fractional GPUs allowed), ``reuse_actors=True`` and the wall-time
+budget ``TuneConfig.time_budget_s``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optuna.trial import TrialState
+
+from automtl.jobspec import JobSpec, load_job_spec
+from automtl.search.callbacks import CancelStopper, SearchCallbacks, TuneBridge
+from automtl.search.datasets import load_dataset
+from automtl.search.samplers import make_sampler
+from automtl.search.study import check_study, existing_trials, open_storage, recover_study
+from automtl.search.trainable import TrialContext, train_candidate
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ARTIFACT_DIR = "automtl-runs"
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What one :func:`run_search` call did; the front is read from the study afterwards."""
+
+    study_name: str
+    storage_url: str
+    artifact_dir: str
+    front: dict[str, Any]
+    complete: int
+    failed: int
+    stop_reason: str
+    wall_time_s: float
+    train_time_s: float
+    requeued: list[int]
+
+
+def default_storage_url(artifact_dir: str | Path) -> str:
+    """SQLite file ``<artifact_dir>/automtl.db``."""
+    return f"sqlite:///{Path(artifact_dir).resolve() / 'automtl.db'}"
+
+
+def run_search(
+    spec: JobSpec | Mapping[str, Any] | str | Path,
+    callbacks: SearchCallbacks | None = None,
+    *,
+    storage_url: str | None = None,
+    artifact_dir: str | Path = DEFAULT_ARTIFACT_DIR,
+    study_name: str | None = None,
+    ray_address: str | None = None,
+    num_cpus: int | None = None,
+    dataset_resolver: Callable[[str], Path] | None = None,
+) -> SearchResult:
+    """Run (or resume) a whole search and return its front.
+
+    ``storage_url`` is the Optuna RDB URL (default: SQLite in ``artifact_dir``); the study is
+    ``study_name`` or ``automtl-<spec.name>``; weights go to ``<artifact_dir>/<study>/
+    trial-<n>/``. Ray is started locally (``num_cpus`` default: this machine's) unless
+    ``ray_address`` names a cluster; a Ray this call did not start is left running. Calling it
+    again for the same study resumes it: the budget counts COMPLETE trials of the study.
+    """
+    import ray
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+
+    import search_spaces
+
+    started = time.monotonic()
+    spec = load_job_spec(spec)
+    callbacks = callbacks or SearchCallbacks()
+    name = study_name or spec.study_name
+    artifact_root = Path(artifact_dir).resolve()
+    url = storage_url or default_storage_url(artifact_root)
+    artifact_root.mkdir(parents=True, exist_ok=True)
+
+    dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver)
+    space = search_spaces.load(spec.search_space)
+    storage = open_storage(url)
+    # A resumed study gets a sampler seeded past the trials it already has, so the seeded
+    # startup trials of the first run are not proposed again.
+    sampler = make_sampler(spec.sampler, spec.seed + existing_trials(storage, name),
+                           spec.budget.trials)
+    max_failures = spec.budget.max_failures
+    if max_failures is None:
+        max_failures = spec.budget.trials
+
+    bridge = TuneBridge(callbacks, spec)
+    searcher = _make_searcher(space, spec, sampler, name, storage, max_failures,
+                              bridge.error_of)
+    bridge.attach(searcher)
+    study = searcher.study
+    check_study(study, spec)
+    requeued = recover_study(study, storage)
+
+    stop_reason = "budget"
+    if searcher.complete_trials < spec.budget.trials:
+        context = TrialContext(spec=spec, inputs=dataset.schema, train=dataset.train,
+                               valid=dataset.valid, test=dataset.test,
+                               artifact_root=str(artifact_root / name))
+        # Tune's default CSV/JSON/TensorBoard loggers write every result to disk; the study
+        # and the artifacts are the record here, so they are off.
+        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # verbose=0 then prints nothing
+        started_ray = _ensure_ray(ray, ray_address, num_cpus)
+        try:
+            stopper = CancelStopper(callbacks)
+            tuner = tune.Tuner(
+                tune.with_resources(
+                    tune.with_parameters(train_candidate, context=context),
+                    {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial},
+                ),
+                tune_config=tune.TuneConfig(
+                    search_alg=ConcurrencyLimiter(searcher,
+                                                  max_concurrent=spec.budget.concurrency),
+                    num_samples=-1,
+                    time_budget_s=spec.budget.time_limit_s,
+                    reuse_actors=True,
+                    trial_dirname_creator=lambda trial: f"trial-{trial.trial_id}",
+                ),
+                run_config=tune.RunConfig(
+                    name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                    storage_path=str(artifact_root / "ray"),
+                    stop=stopper,
+                    callbacks=[bridge],
+                    failure_config=tune.FailureConfig(max_failures=0),
+                    verbose=0,
+                ),
+            )
+            with _quiet("ray.tune.analysis.experiment_analysis"):
+                tuner.fit()  # (it warns that the disabled loggers left no result files)
+        finally:
+            if stopper.cancelled:
+                stop_reason = "cancelled"
+            elif searcher.stop_reason == "max_failures":
+                stop_reason = "max_failures"
+            elif searcher.complete_trials < spec.budget.trials:
+                stop_reason = "time_limit"
+            bridge.report_finished(searcher.interrupt_live_trials(stop_reason))
+            if started_ray:
+                ray.shutdown()
+
+    from automtl.report.pareto import pareto_front
+
+    front = pareto_front(study, spec)
+    failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+    return SearchResult(
+        study_name=name, storage_url=url, artifact_dir=str(artifact_root / name), front=front,
+        complete=searcher.complete_trials, failed=failed, stop_reason=stop_reason,
+        wall_time_s=time.monotonic() - started, train_time_s=bridge.train_time_s,
+        requeued=requeued)
+
+
+def _make_searcher(space: Any, spec: JobSpec, sampler: Any, name: str, storage: Any,
+                   max_failures: int, error_lookup: Callable[[str], str | None]) -> Any:
+    from automtl.search.searcher import AutoMTLOptunaSearch
+
+    return AutoMTLOptunaSearch(
+        space.sample, spec.objective_list(), sampler=sampler, study_name=name, storage=storage,
+        budget_trials=spec.budget.trials, max_failures=max_failures,
+        constraints=spec.constraints, error_lookup=error_lookup)
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Raise one logger's level to ERROR for the duration of a block."""
+    target = logging.getLogger(logger_name)
+    level = target.level
+    target.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        target.setLevel(level)
+
+
+def _ensure_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
+    """Start a local Ray (or connect to ``address``); True when this call started it."""
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+                 log_to_driver=False)
+    return True

@@ -1,0 +1,251 @@
+"""Ray Tune's ``OptunaSearch``, extended for what an automtl search needs from it.
+
+The installed ``OptunaSearch`` (ray 2.60) already takes a define-by-run ``space`` function, a
+list of metrics/modes, a seeded sampler, an Optuna ``storage`` and a ``study_name`` (it calls
+``create_study(load_if_exists=True)``, so a second run resumes the study). Four things it does
+not do, which this subclass adds with the smallest overrides:
+
+- **Failures.** Its ``on_trial_complete`` tells FAIL only when Tune reports an error with no
+  result, keeps no error message, and with several metrics turns a result without values into
+  ``tell(state=COMPLETE, values=[None, ...])``, which Optuna rejects, leaving the trial RUNNING
+  forever. Here a trial whose result carries an error, a non-finite objective or no final
+  report (stopped by the wall-time budget or a cancel) is told FAIL, with the reason in the
+  ``automtl:error`` user attribute.
+- **Constraints.** Before a result is told, the constraint values (e.g. ``params - params_max``)
+  are set with ``Trial.set_constraint``, which every sampler and ``Study.best_trials`` read.
+- **Records.** The sampled candidate and the trial's metrics, costs and artifact path are stored
+  as user attributes, so the study alone describes the search.
+- **Budget.** The budget counts COMPLETE trials of the study (including those of earlier runs),
+  so failed trials are replaced, up to ``max_failures`` per run; ``suggest`` returns ``None``
+  (wait) or ``FINISHED`` accordingly, and Tune runs with ``num_samples=-1``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from automtl.jobspec import Constraints, Objective
+from automtl.search.outcome import (
+    ATTR_ARTIFACT,
+    ATTR_CANDIDATE,
+    ATTR_EPOCHS,
+    ATTR_ERROR,
+    ATTR_INTERRUPTED,
+    ATTR_LATENCY,
+    ATTR_PARAMS,
+    ATTR_TEST,
+    ATTR_TRAIN_TIME,
+    ATTR_TRIAL_TIME,
+    ATTR_VALID,
+    finite_or_none,
+)
+from automtl.search.trainable import (
+    CONFIG_KEY,
+    KEY_ARTIFACT,
+    KEY_EPOCHS,
+    KEY_ERROR,
+    KEY_FINAL,
+    KEY_LATENCY,
+    KEY_PARAMS,
+    KEY_TEST,
+    KEY_TRAIN_TIME,
+    KEY_TRIAL_TIME,
+    KEY_VALID,
+    unflatten_metrics,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class AutoMTLOptunaSearch(OptunaSearch):
+    """Multi-objective ``OptunaSearch`` with failures, constraints, records and a budget.
+
+    ``space`` is ``SearchSpace.sample``: it only calls ``trial.suggest_*`` and returns the
+    candidate dict. ``error_lookup(trial_id)`` returns the error text Tune recorded for a trial
+    whose worker died (so it can be stored in the study).
+    """
+
+    def __init__(
+        self,
+        space: Callable[[optuna.trial.BaseTrial], dict[str, Any]],
+        objectives: list[Objective],
+        *,
+        sampler: optuna.samplers.BaseSampler,
+        study_name: str,
+        storage: optuna.storages.BaseStorage,
+        budget_trials: int,
+        max_failures: int,
+        constraints: Constraints | None = None,
+        error_lookup: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self._objectives = list(objectives)
+        self._budget_trials = budget_trials
+        self._max_failures = max_failures
+        self._constraints = constraints or Constraints()
+        self._error_lookup = error_lookup
+        self._numbers: dict[str, int] = {}
+        self.failures_this_run = 0
+        self.stop_reason: str | None = None
+        super().__init__(
+            space=space,
+            metric=[o.result_key for o in objectives],
+            mode=["max" if o.direction == "maximize" else "min" for o in objectives],
+            sampler=sampler,
+            study_name=study_name,
+            storage=storage,
+        )
+        self._complete = len(self.study.get_trials(deepcopy=False,
+                                                   states=(TrialState.COMPLETE,)))
+
+    @property
+    def study(self) -> optuna.Study:
+        return self._ot_study
+
+    @property
+    def complete_trials(self) -> int:
+        """COMPLETE trials in the study, earlier runs included."""
+        return self._complete
+
+    def live_trials(self) -> int:
+        return len(self._ot_trials) - len(self._completed_trials)
+
+    def number_of(self, trial_id: str) -> int | None:
+        return self._numbers.get(trial_id)
+
+    # ------------------------------------------------------------------ Tune's checkpoints
+
+    def save(self, checkpoint_path: str) -> None:
+        """Tune snapshots the searcher regularly; the Optuna study already is the durable state
+        (a new :func:`~automtl.search.run_search` resumes from it), so only its name is saved,
+        instead of pickling the study, the space and the driver-side hooks every few seconds."""
+        with open(checkpoint_path, "w") as handle:
+            json.dump({"study_name": self._study_name}, handle)
+
+    def restore(self, checkpoint_path: str) -> None:
+        raise NotImplementedError("resume a search with run_search on the same study, not with "
+                                  "Tune's experiment restore")
+
+    # ------------------------------------------------------------------ suggestions
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        live = self.live_trials()
+        if self._complete >= self._budget_trials:
+            self.stop_reason = self.stop_reason or "budget"
+            return Searcher.FINISHED
+        if self.failures_this_run >= self._max_failures:
+            self.stop_reason = "max_failures"
+            return Searcher.FINISHED if live == 0 else None
+        if self._complete + live >= self._budget_trials:
+            return None  # wait: a running trial may still fail and need a replacement
+        ot_trial = self._ot_study.ask()
+        try:
+            candidate = self._space(ot_trial)
+        except Exception as exc:  # noqa: BLE001 - a sampling error fails this trial only
+            ot_trial.set_user_attr(ATTR_ERROR, f"sampling failed: {type(exc).__name__}: {exc}")
+            self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+            self.failures_this_run += 1
+            logger.warning("trial %d: sampling failed: %s", ot_trial.number, exc)
+            return None
+        ot_trial.set_user_attr(ATTR_CANDIDATE, candidate)
+        self._ot_trials[trial_id] = ot_trial
+        self._numbers[trial_id] = ot_trial.number
+        return {CONFIG_KEY: {"number": ot_trial.number, "params": dict(ot_trial.params),
+                             "candidate": candidate}}
+
+    # ------------------------------------------------------------------ results
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        """Multi-objective studies take no intermediate values (no pruning)."""
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
+                          error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        self._completed_trials.add(trial_id)
+        values, reason, interrupted = self._judge(trial_id, result, error)
+        if result is not None:
+            self._record(ot_trial, result)
+        if values is None:
+            ot_trial.set_user_attr(ATTR_ERROR, reason)
+            if interrupted:
+                ot_trial.set_user_attr(ATTR_INTERRUPTED, True)
+            self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+            if not interrupted:
+                self.failures_this_run += 1
+            return
+        self._set_constraints(ot_trial, result or {})
+        self._ot_study.tell(ot_trial, values, state=TrialState.COMPLETE)
+        self._complete += 1
+
+    def interrupt_live_trials(self, reason: str) -> list[int]:
+        """Tell FAIL (interrupted) every trial still running; their numbers.
+
+        When a stopper or the wall-time budget ends an experiment, Tune stops the running
+        trials without telling the searcher, which would leave them RUNNING in the study.
+        """
+        numbers = []
+        for trial_id, ot_trial in self._ot_trials.items():
+            if trial_id in self._completed_trials:
+                continue
+            self._completed_trials.add(trial_id)
+            ot_trial.set_user_attr(ATTR_ERROR, f"interrupted before it finished ({reason})")
+            ot_trial.set_user_attr(ATTR_INTERRUPTED, True)
+            self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+            numbers.append(ot_trial.number)
+        return numbers
+
+    def _judge(self, trial_id: str, result: dict[str, Any] | None,
+               error: bool) -> tuple[list[float] | None, str, bool]:
+        """(values, failure reason, interrupted): values is None for a failed trial."""
+        if error:
+            detail = self._error_lookup(trial_id) if self._error_lookup else None
+            return None, detail or "the trial's worker failed (see the Ray Tune error file)", \
+                False
+        if not result or not result.get(KEY_FINAL):
+            return None, "interrupted before it finished (wall-time budget or cancel)", True
+        if result.get(KEY_ERROR):
+            return None, str(result[KEY_ERROR]), False
+        values = []
+        for objective in self._objectives:
+            value = finite_or_none(result.get(objective.result_key))
+            if value is None:
+                return None, (f"objective {objective.name!r} is "
+                              f"{result.get(objective.result_key)!r} (not a finite number)"), \
+                    False
+            values.append(value)
+        return values, "", False
+
+    @staticmethod
+    def _record(ot_trial: optuna.Trial, result: dict[str, Any]) -> None:
+        nested = unflatten_metrics(result)
+        if nested.get(KEY_VALID):
+            ot_trial.set_user_attr(ATTR_VALID, nested[KEY_VALID])
+        if nested.get(KEY_TEST):
+            ot_trial.set_user_attr(ATTR_TEST, nested[KEY_TEST])
+        for key, attr in ((KEY_PARAMS, ATTR_PARAMS), (KEY_LATENCY, ATTR_LATENCY),
+                          (KEY_TRAIN_TIME, ATTR_TRAIN_TIME), (KEY_TRIAL_TIME, ATTR_TRIAL_TIME),
+                          (KEY_EPOCHS, ATTR_EPOCHS),
+                          (KEY_ARTIFACT, ATTR_ARTIFACT)):
+            if result.get(key) is not None and (key == KEY_ARTIFACT
+                                                or finite_or_none(result[key]) is not None):
+                ot_trial.set_user_attr(attr, result[key])
+
+    def _set_constraints(self, ot_trial: optuna.Trial, result: dict[str, Any]) -> None:
+        bounds = {"params_max": (KEY_PARAMS, self._constraints.params_max),
+                  "latency_ms_max": (KEY_LATENCY, self._constraints.latency_ms_max)}
+        for name, (key, bound) in bounds.items():
+            if bound is None:
+                continue
+            value = finite_or_none(result.get(key))
+            # A cost that could not be measured counts as violating its bound.
+            violation = (value - bound) if value is not None else float(bound)
+            ot_trial.set_constraint(name, violation)

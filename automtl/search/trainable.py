@@ -1,0 +1,197 @@
+"""The Ray Tune trainable: candidate config -> build -> train -> report, nothing else.
+
+Every trial of a job shares one :class:`TrialContext` (the job spec, the input schema and the
+split tensors), which the runner ships once through Ray's object store with
+``tune.with_parameters``; a reused actor gets it from the store, never by reloading the data.
+
+What reaches Tune (flat keys, also what the searcher reads):
+
+- each epoch: ``epoch``, ``valid/<task>/<metric>``, ``objective/<name>`` (latency is NaN until
+  it is measured at the end), ``automtl/final: False``;
+- at the end: the same plus ``test/<task>/<metric>``, ``cost/params``, ``cost/latency_ms``,
+  ``train_time_s`` (the training loop), ``trial_time_s`` (all of this function: build, train,
+  evaluate, measure, save), ``epochs_trained``, ``artifact`` and ``automtl/final: True``;
+- on failure (an exception, out of memory, a non-finite objective): ``automtl/final: True`` and
+  ``automtl/error`` (type, message and traceback), objectives NaN. The trial then ends
+  normally, so the actor survives for the next trial and the searcher tells Optuna FAIL.
+
+Weights go to ``<artifact_root>/trial-<number>/model.pt`` (a ``state_dict``) next to
+``candidate.json`` and ``model_config.json`` (rebuild with ``build_model(ModelConfig(...))``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from automtl.config import Candidate, InputSchema, ModelConfig
+from automtl.data.base import SplitTensors
+from automtl.jobspec import JobSpec
+from automtl.training.result import EpochRecord
+
+#: the config key under which the searcher's suggestion reaches the trainable
+CONFIG_KEY = "automtl"
+KEY_FINAL = "automtl/final"
+KEY_ERROR = "automtl/error"
+KEY_VALID = "valid"
+KEY_TEST = "test"
+KEY_PARAMS = "cost/params"
+KEY_LATENCY = "cost/latency_ms"
+KEY_TRAIN_TIME = "train_time_s"
+KEY_TRIAL_TIME = "trial_time_s"
+KEY_EPOCHS = "epochs_trained"
+KEY_ARTIFACT = "artifact"
+COST_KEYS = {"params": KEY_PARAMS, "latency_ms": KEY_LATENCY}
+
+Report = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of one job shares (picklable; shipped once via the object store)."""
+
+    spec: JobSpec
+    inputs: InputSchema
+    train: SplitTensors
+    valid: SplitTensors
+    test: SplitTensors | None
+    artifact_root: str
+
+
+def flatten_metrics(prefix: str, metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """``{"t1": {"auc": 0.7}}`` -> ``{"<prefix>/t1/auc": 0.7}``."""
+    return {f"{prefix}/{task}/{name}": float(value)
+            for task, values in metrics.items() for name, value in values.items()}
+
+
+def unflatten_metrics(result: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """The ``valid/...`` and ``test/...`` keys of a flat result as ``{split: {task: {metric}}}``."""
+    out: dict[str, dict[str, dict[str, float]]] = {KEY_VALID: {}, KEY_TEST: {}}
+    for key, value in result.items():
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] in out:
+            out[parts[0]].setdefault(parts[1], {})[parts[2]] = float(value)
+    return out
+
+
+def objective_values(spec: JobSpec, valid: dict[str, dict[str, float]],
+                     costs: dict[str, float]) -> dict[str, float]:
+    """``objective/<name>`` -> value: the task's validation metric or the cost."""
+    out = {}
+    for objective in spec.objective_list():
+        if objective.metric is not None:
+            value = valid.get(objective.name, {}).get(objective.metric, math.nan)
+        else:
+            value = costs.get(objective.name, math.nan)
+        out[objective.result_key] = float(value)
+    return out
+
+
+def failure_result(spec: JobSpec, exc: BaseException) -> dict[str, Any]:
+    """The final report of a trial that failed with ``exc``."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    result: dict[str, Any] = {KEY_FINAL: True,
+                              KEY_ERROR: f"{type(exc).__name__}: {exc}\n{text[-4000:]}"}
+    result.update({o.result_key: math.nan for o in spec.objective_list()})
+    return result
+
+
+def trial_candidate(candidate: dict[str, Any], spec: JobSpec, number: int) -> Candidate:
+    """The sampled candidate with the job's epoch override and a per-trial seed applied."""
+    parsed = Candidate.model_validate(candidate)
+    if spec.budget.epochs is not None:
+        parsed.train.epochs = spec.budget.epochs
+    parsed.train.seed = spec.seed + number
+    return parsed
+
+
+def trial_device(spec: JobSpec) -> torch.device:
+    """CUDA when the job gives trials GPUs (Ray sets the visible devices), else the CPU."""
+    if spec.resources.gpus_per_trial > 0:
+        if not torch.cuda.is_available():
+            raise RuntimeError("resources.gpus_per_trial > 0 but this worker sees no CUDA device")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
+              report: Report) -> dict[str, Any]:
+    """Train one candidate, ``report`` each epoch, save the weights; the final result."""
+    from automtl.models.registry import build_model
+    from automtl.search.testing import FailureInjection
+    from automtl.training.trainer import Trainer
+    from automtl.weighting import build_weighting
+
+    started = time.perf_counter()
+    spec = context.spec
+    torch.set_num_threads(max(1, int(spec.resources.cpus_per_trial)))
+    parsed = trial_candidate(candidate, spec, number)
+    injection = FailureInjection.model_validate(spec.testing) if spec.testing else None
+    if injection is not None:
+        injection.check(parsed, 0)
+    model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks)
+    torch.manual_seed(parsed.train.seed)
+    model = build_model(model_config)
+    num_params = model.num_parameters()  # before training: the reported cost
+    weighting = build_weighting(parsed.weighting, spec.tasks, seed=parsed.train.seed)
+    trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
+
+    def on_epoch(epoch: int, record: EpochRecord) -> None:
+        if injection is not None:
+            injection.check(parsed, epoch + 1)
+        costs = {"params": float(num_params), "latency_ms": math.nan}
+        report({"epoch": epoch + 1, KEY_FINAL: False,
+                **flatten_metrics(KEY_VALID, record.valid_metrics),
+                **objective_values(spec, record.valid_metrics, costs)})
+
+    result = trainer.fit(context.train, context.valid, spec.tasks, callback=on_epoch,
+                         test=context.test)
+    valid = result.valid_metrics
+    if injection is not None and injection.mode == "nan" and injection.applies_to(parsed):
+        valid = {task: {m: math.nan for m in values} for task, values in valid.items()}
+    costs = {"params": float(num_params), "latency_ms": float(result.latency_ms)}
+    objectives = objective_values(spec, valid, costs)
+    bad = [k for k, v in objectives.items() if not math.isfinite(v)]
+    if bad:
+        raise FloatingPointError(f"non-finite objective(s) {bad}: training diverged")
+    artifact = save_artifacts(Path(context.artifact_root) / f"trial-{number}", model, parsed,
+                              model_config)
+    return {KEY_FINAL: True, **flatten_metrics(KEY_VALID, valid),
+            **flatten_metrics(KEY_TEST, result.test_metrics or {}), **objectives,
+            KEY_PARAMS: num_params, KEY_LATENCY: float(result.latency_ms),
+            KEY_TRAIN_TIME: float(result.train_time_s),
+            KEY_TRIAL_TIME: time.perf_counter() - started,
+            KEY_EPOCHS: int(result.epochs), KEY_ARTIFACT: str(artifact)}
+
+
+def save_artifacts(directory: Path, model: torch.nn.Module, candidate: Candidate,
+                   model_config: ModelConfig) -> Path:
+    """Write ``model.pt`` (state_dict on CPU), ``candidate.json`` and ``model_config.json``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save(state, directory / "model.pt")
+    (directory / "candidate.json").write_text(json.dumps(candidate.model_dump(mode="json"),
+                                                         indent=2))
+    (directory / "model_config.json").write_text(
+        json.dumps(model_config.model_dump(mode="json"), indent=2))
+    return directory
+
+
+def train_candidate(config: dict[str, Any], context: TrialContext) -> None:
+    """Ray Tune function trainable: run one trial, turning any failure into a final result."""
+    from ray import tune
+
+    info = config[CONFIG_KEY]
+    try:
+        final = run_trial(info["candidate"], int(info["number"]), context, tune.report)
+    except Exception as exc:  # noqa: BLE001 - recorded as the trial's failure, search goes on
+        final = failure_result(context.spec, exc)
+    tune.report(final)

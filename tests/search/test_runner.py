@@ -1,0 +1,258 @@
+"""Whole searches through Ray Tune on tiny synthetic data (one local Ray for the module)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+import search_spaces
+from automtl.config import ModelConfig
+from automtl.models.registry import build_model
+from automtl.search import Progress, SearchCallbacks, TrialOutcome, run_search
+from automtl.search.outcome import ATTR_CANDIDATE, ATTR_ERROR, ATTR_RETRY_OF
+from automtl.search.study import open_storage
+
+pytestmark = pytest.mark.slow
+
+#: small, fast candidates; bottom_units make shared_bottom's size vary 10x (for constraints)
+SPACE = {
+    "topology": {"choose": {"shared_bottom": {"bottom_units": {"categorical": [[8], [64, 64]]}},
+                            "mmoe": {"experts": {"int": [2, 3]}}}},
+    "architecture": {"expert_units": [8], "tower_units": [8], "embedding_dim": 4},
+    "weighting": {"choose": {"equal": {}, "uncertainty": {}}},
+    "optimizer": {"lr": {"float": [3e-3, 3e-2], "log": True}, "batch_size": 256, "epochs": 1},
+}
+PARAMS_MAX = 1500
+
+
+def make_spec(name: str, trials: int, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "seed": 3,
+            "dataset": {"builtin": "synthetic", "rows": 2000, "features": 8},
+            "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}],
+            "objectives": ["t1", "t2"], "search_space": SPACE,
+            "budget": {"trials": trials, "concurrency": 2}, **extra}
+
+
+class Recorder(SearchCallbacks):
+    def __init__(self) -> None:
+        self.started: list[int] = []
+        self.outcomes: list[TrialOutcome] = []
+        self.progress: list[Progress] = []
+        self.epochs: list[tuple[int, int]] = []
+
+    def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
+        self.started.append(number)
+
+    def on_epoch(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
+        self.epochs.append((number, epoch))
+
+    def on_trial_complete(self, outcome: TrialOutcome) -> None:
+        self.outcomes.append(outcome)
+
+    def on_progress(self, progress: Progress) -> None:
+        self.progress.append(progress)
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def enqueue(url: str, study_name: str, params: dict[str, Any]) -> None:
+    """Put a candidate first in line (Optuna's enqueue_trial), as a user could."""
+    study = optuna.create_study(storage=open_storage(url), study_name=study_name,
+                                directions=["maximize", "maximize"], load_if_exists=True)
+    study.enqueue_trial(params)
+
+
+@pytest.fixture(scope="module")
+def searched(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """6 trials, concurrency 2, two objectives, params_max that the enqueued wide
+    shared-bottom candidate exceeds."""
+    out = tmp_path_factory.mktemp("search")
+    url = f"sqlite:///{out / 'optuna.db'}"
+    enqueue(url, "automtl-e2e", {"topology": "shared_bottom", "weighting": "equal",
+                                 "shared_bottom/bottom_units": "64-64", "optimizer/lr": 0.01})
+    recorder = Recorder()
+    spec = make_spec("e2e", 6, constraints={"params_max": PARAMS_MAX})
+    result = run_search(spec, recorder, storage_url=url, artifact_dir=out)
+    study = optuna.load_study(study_name=result.study_name, storage=open_storage(url))
+    return {"result": result, "study": study, "recorder": recorder, "spec": spec}
+
+
+def test_search_finishes_its_budget(searched: dict[str, Any]) -> None:
+    result, study = searched["result"], searched["study"]
+    assert result.complete == 6 and result.stop_reason == "budget"
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 6
+    assert len({t.number for t in complete}) == 6
+
+
+def test_front_is_the_studys_best_trials(searched: dict[str, Any]) -> None:
+    front, study = searched["result"].front, searched["study"]
+    assert [t["number"] for t in front["trials"]] == sorted(t.number for t in study.best_trials)
+    assert front["objectives"] == [{"name": "t1", "direction": "maximize"},
+                                   {"name": "t2", "direction": "maximize"}]
+    assert front["reference_point"] == {"t1": 0.5, "t2": 0.5}
+    assert front["hypervolume"] > 0
+    for entry in front["trials"]:
+        trial = study.trials[entry["number"]]
+        assert entry["values"] == {"t1": trial.values[0], "t2": trial.values[1]}
+        assert entry["candidate"] == trial.user_attrs[ATTR_CANDIDATE]
+
+
+def test_every_finished_trial_has_metrics_and_loadable_weights(searched: dict[str, Any]) -> None:
+    study = searched["study"]
+    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+        attrs = trial.user_attrs
+        for split in ("automtl:valid", "automtl:test"):
+            assert set(attrs[split]) == {"t1", "t2"}
+            assert 0.0 <= attrs[split]["t1"]["auc"] <= 1.0
+        assert trial.values[0] == attrs["automtl:valid"]["t1"]["auc"]
+        directory = Path(attrs["automtl:artifact"])
+        assert directory.name == f"trial-{trial.number}"
+        config = ModelConfig.model_validate(
+            json.loads((directory / "model_config.json").read_text()))
+        assert config.topology == attrs[ATTR_CANDIDATE]["architecture"]["topology"]
+        model = build_model(config)
+        state = torch.load(directory / "model.pt")
+        model.load_state_dict(state, strict=True)
+        assert model.num_parameters() == attrs["automtl:params"]
+        for name, tensor in model.state_dict().items():
+            assert torch.equal(tensor, state[name])
+
+
+def test_constraint_keeps_infeasible_trials_off_the_front(searched: dict[str, Any]) -> None:
+    study, front = searched["study"], searched["result"].front
+    big = study.trials[0]  # the enqueued 64-64 shared bottom
+    assert big.state == TrialState.COMPLETE
+    assert big.user_attrs["automtl:params"] > PARAMS_MAX
+    assert big.constraints["params_max"] > 0
+    assert front["n_infeasible"] >= 1
+    assert 0 not in [t["number"] for t in front["trials"]]
+    assert all(t["params"] <= PARAMS_MAX for t in front["trials"])
+
+
+def test_callbacks_heard_every_trial(searched: dict[str, Any]) -> None:
+    recorder, study = searched["recorder"], searched["study"]
+    numbers = sorted(t.number for t in study.trials)
+    assert sorted(recorder.started) == numbers
+    assert sorted(o.number for o in recorder.outcomes) == numbers
+    assert sorted(recorder.epochs) == [(n, 1) for n in numbers]  # one epoch each
+    assert all(o.complete and o.artifact and o.test for o in recorder.outcomes)
+    last = recorder.progress[-1]
+    assert (last.finished, last.failed, last.running, last.budget) == (6, 0, 0, 6)
+    assert last.front_size == len(searched["result"].front["trials"])
+
+
+def test_resume_continues_to_the_budget_without_rerunning(
+        local_ray: None, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    first = run_search(make_spec("resume", 3), storage_url=url, artifact_dir=tmp_path)
+    assert first.complete == 3
+    study = optuna.load_study(study_name="automtl-resume", storage=open_storage(url))
+    before = {t.number: (t.values, t.params) for t in study.trials}
+    # A process that died mid-trial leaves a RUNNING trial behind.
+    dead = study.ask()
+    search_spaces.load(SPACE).sample(dead)
+    dead_params = dict(dead.params)
+
+    second = run_search(make_spec("resume", 6), storage_url=url, artifact_dir=tmp_path)
+    assert second.requeued == [dead.number]
+    study = optuna.load_study(study_name="automtl-resume", storage=open_storage(url))
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 6
+    for number, (values, params) in before.items():  # the first run's trials are untouched
+        assert (study.trials[number].values, study.trials[number].params) == (values, params)
+    assert study.trials[dead.number].state == TrialState.FAIL
+    assert "interrupted" in study.trials[dead.number].user_attrs[ATTR_ERROR]
+    retries = [t for t in complete if t.user_attrs.get(ATTR_RETRY_OF) == dead.number]
+    assert len(retries) == 1 and retries[0].params == dead_params
+    new = [t for t in complete if t.number not in before]
+    assert len(new) == 3
+    assert all(t.params != p for t in new for _, p in before.values())  # nothing re-run
+
+
+def test_failing_candidates_are_recorded_and_the_search_goes_on(
+        local_ray: None, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    enqueue(url, "automtl-fail", {"topology": "shared_bottom", "weighting": "equal",
+                                  "shared_bottom/bottom_units": "8", "optimizer/lr": 0.01})
+    recorder = Recorder()
+    spec = make_spec("fail", 4, testing={"fail_topologies": ["shared_bottom"]})
+    spec["budget"]["max_failures"] = 20  # TPE's random start draws shared_bottom half the time
+    result = run_search(spec, recorder, storage_url=url, artifact_dir=tmp_path)
+    study = optuna.load_study(study_name="automtl-fail", storage=open_storage(url))
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert result.complete == 4 and len(complete) == 4  # failures do not use up the budget
+    assert len(failed) == result.failed >= 1
+    for trial in failed:
+        assert trial.user_attrs[ATTR_CANDIDATE]["architecture"]["topology"] == "shared_bottom"
+        assert "InjectedFailure" in trial.user_attrs[ATTR_ERROR]
+    assert all(t.user_attrs[ATTR_CANDIDATE]["architecture"]["topology"] == "mmoe"
+               for t in complete)
+    front_numbers = {t["number"] for t in result.front["trials"]}
+    assert front_numbers and front_numbers <= {t.number for t in complete}
+    failed_outcomes = [o for o in recorder.outcomes if o.state == "FAIL"]
+    assert sorted(o.number for o in failed_outcomes) == sorted(t.number for t in failed)
+    assert all("InjectedFailure" in (o.error or "") for o in failed_outcomes)
+
+
+def test_cli_search_writes_front_and_trials(local_ray: None, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from automtl.cli import main
+
+    spec_path = tmp_path / "job.yaml"
+    spec_path.write_text(yaml.safe_dump(make_spec("cli", 2)))
+    out = tmp_path / "out"
+    assert main(["search", str(spec_path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    front = json.loads((out / "front.json").read_text())
+    assert set(front) >= {"objectives", "reference_point", "hypervolume", "trials",
+                          "n_trials", "n_dominated"}
+    assert front["n_trials"] == 2
+    front_csv = (out / "front.csv").read_text().splitlines()
+    assert front_csv[0].startswith("trial,topology,weighting,t1,t2")
+    assert len(front_csv) == 1 + len(front["trials"])
+    trials_csv = (out / "trials.csv").read_text().splitlines()
+    assert len(trials_csv) == 3 and ",COMPLETE," in trials_csv[1]
+    assert "[  2/2]" in printed
+    table = printed.split("Pareto front", 1)[1].splitlines()
+    assert table[1].split() == ["trial", "topology", "weighting", "t1", "t2"]
+    first_cells = [line.split()[0] for line in table[3:] if line.strip()]
+    assert [str(t["number"]) for t in front["trials"]] == first_cells[:len(front["trials"])]
+
+
+def test_should_stop_cancels_the_search(local_ray: None, tmp_path: Path) -> None:
+    class CancelAfterFirst(Recorder):
+        def should_stop(self) -> bool:
+            return bool(self.outcomes)
+
+    recorder = CancelAfterFirst()
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    result = run_search(make_spec("cancel", 6), recorder, storage_url=url,
+                        artifact_dir=tmp_path)
+    assert result.stop_reason == "cancelled"
+    assert 1 <= result.complete < 6
+    study = optuna.load_study(study_name="automtl-cancel", storage=open_storage(url))
+    # nothing is left RUNNING: a trial cut short is FAIL and marked interrupted (retried later)
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    for trial in study.get_trials(states=(TrialState.FAIL,)):
+        assert trial.user_attrs["automtl:interrupted"] is True

@@ -1,0 +1,114 @@
+"""The trainable without Ray: one candidate trained, reported, saved; failures become results."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from automtl.config import ModelConfig
+from automtl.jobspec import load_job_spec
+from automtl.models.registry import build_model
+from automtl.search.datasets import load_dataset
+from automtl.search.testing import InjectedFailure
+from automtl.search.trainable import (
+    TrialContext,
+    failure_result,
+    run_trial,
+    trial_candidate,
+    unflatten_metrics,
+)
+
+CANDIDATE = {
+    "architecture": {"topology": "mmoe", "num_shared_experts": 2, "expert_units": [8],
+                     "tower_units": [8], "embedding_dim": 4},
+    "weighting": {"name": "equal", "params": {}},
+    "train": {"lr": 0.01, "batch_size": 256, "epochs": 5},
+}
+
+
+def _context(tmp_path: Path, **overrides: Any) -> TrialContext:
+    spec = load_job_spec({
+        "name": "tr", "dataset": {"builtin": "synthetic", "rows": 1000, "features": 6},
+        "tasks": [{"name": "t1", "label": "y1"},
+                  {"name": "t2", "label": "y2", "metric": "logloss"}],
+        "objectives": ["t1", "t2", "params"], "budget": {"epochs": 2}, **overrides})
+    data = load_dataset(spec.dataset, spec.tasks, spec.seed)
+    return TrialContext(spec=spec, inputs=data.schema, train=data.train, valid=data.valid,
+                        test=data.test, artifact_root=str(tmp_path))
+
+
+def test_trial_reports_each_epoch_and_a_complete_final_result(tmp_path: Path) -> None:
+    context = _context(tmp_path)
+    reports: list[dict[str, Any]] = []
+    result = run_trial(CANDIDATE, 3, context, reports.append)
+    # budget.epochs (2) overrides the candidate's 5 epochs
+    assert [r["epoch"] for r in reports] == [1, 2] and result["epochs_trained"] == 2
+    assert all(not r["automtl/final"] and "objective/t1" in r for r in reports)
+    assert result["automtl/final"] is True
+    nested = unflatten_metrics(result)
+    assert set(nested["valid"]) == {"t1", "t2"} and set(nested["test"]) == {"t1", "t2"}
+    assert result["objective/t1"] == nested["valid"]["t1"]["auc"]
+    assert result["objective/t2"] == nested["valid"]["t2"]["logloss"]
+    assert result["objective/params"] == result["cost/params"] > 0
+    assert result["cost/latency_ms"] > 0 and result["train_time_s"] > 0
+
+
+def test_saved_weights_rebuild_the_evaluated_model(tmp_path: Path) -> None:
+    context = _context(tmp_path)
+    result = run_trial(CANDIDATE, 0, context, lambda _: None)
+    directory = Path(result["artifact"])
+    assert directory == tmp_path / "trial-0"
+    config = ModelConfig.model_validate(json.loads((directory / "model_config.json").read_text()))
+    model = build_model(config)
+    state = torch.load(directory / "model.pt")
+    model.load_state_dict(state, strict=True)
+    from automtl.training.inference import predict
+    from automtl.training.metrics import split_metrics
+
+    model.eval()
+    metrics = split_metrics(predict(model, context.valid, torch.device("cpu"), False),
+                            context.valid, context.spec.tasks)
+    assert metrics["t1"]["auc"] == pytest.approx(result["valid/t1/auc"])
+    candidate = json.loads((directory / "candidate.json").read_text())
+    assert candidate["train"]["epochs"] == 2 and candidate["architecture"]["topology"] == "mmoe"
+
+
+def test_injected_failure_raises_after_the_given_epoch(tmp_path: Path) -> None:
+    context = _context(tmp_path, testing={"fail_topologies": ["mmoe"], "after_epochs": 1})
+    reports: list[dict[str, Any]] = []
+    with pytest.raises(InjectedFailure, match="mmoe"):
+        run_trial(CANDIDATE, 0, context, reports.append)
+    assert reports == []  # raised in the first epoch's callback, before its report
+    other = {**CANDIDATE, "architecture": {**CANDIDATE["architecture"],
+                                           "topology": "shared_bottom"}}
+    assert run_trial(other, 1, context, reports.append)["automtl/final"] is True
+
+
+def test_non_finite_objectives_fail_the_trial(tmp_path: Path) -> None:
+    context = _context(tmp_path, testing={"fail_topologies": ["mmoe"], "mode": "nan"})
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        run_trial(CANDIDATE, 0, context, lambda _: None)
+    assert not (tmp_path / "trial-0").exists()  # nothing saved for a failed trial
+
+
+def test_failure_result_carries_the_error_and_nan_objectives(tmp_path: Path) -> None:
+    spec = _context(tmp_path).spec
+    try:
+        raise MemoryError("out of memory")
+    except MemoryError as exc:
+        result = failure_result(spec, exc)
+    assert result["automtl/final"] is True
+    assert result["automtl/error"].startswith("MemoryError: out of memory")
+    assert "Traceback" in result["automtl/error"]
+    assert all(math.isnan(result[f"objective/{n}"]) for n in ("t1", "t2", "params"))
+
+
+def test_trial_candidate_applies_epochs_and_seed(tmp_path: Path) -> None:
+    spec = _context(tmp_path).spec
+    candidate = trial_candidate(CANDIDATE, spec, number=7)
+    assert candidate.train.epochs == 2 and candidate.train.seed == spec.seed + 7
