@@ -14,6 +14,7 @@ from collections.abc import Sequence
 #: modules that each add subcommands with ``register(subparsers)``
 COMMAND_MODULES: list[str] = [
     "automtl.commands.space",
+    "automtl.commands.search",
     "storage.commands",
     "api.commands",
 ]
