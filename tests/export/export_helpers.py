@@ -3,6 +3,7 @@ trainable's artifact layout, and export sources built from such trials."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,19 @@ SMALL: dict[str, Any] = dict(embedding_dim=3, expert_units=[8], bottom_units=[8]
                              tower_units=[4], gate_units=[4], num_shared_experts=2,
                              num_task_experts=1, levels=2, dropout=0.1,
                              snr={"layers": 2, "subnetworks": 2})
+
+
+@dataclass(frozen=True)
+class Service:
+    """The service database of ``tests/export/conftest.py``'s ``service`` fixture."""
+
+    url: str
+    settings: Any
+    alice_token: str
+    bob_token: str
+    job_id: int
+    #: trial number -> (model, candidate) of the trained trials
+    trained: dict[int, Any]
 
 
 def make_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
