@@ -105,6 +105,9 @@ def _serve(args: argparse.Namespace) -> int:
     supervisor = None if args.no_worker else WorkerProcess(settings.environment())
     if supervisor is not None:
         supervisor.start()
+    # uvicorn re-raises a SIGTERM it caught once it has shut down; with the default handler
+    # that would kill this process before the `finally` below stops the worker (and its Ray)
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     finally:
