@@ -15,6 +15,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: list[str] = [
     "automtl.commands.space",
     "automtl.commands.search",
+    "automtl.commands.export",
     "storage.commands",
     "api.commands",
 ]
