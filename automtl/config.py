@@ -281,3 +281,13 @@ class Candidate(StrictModel):
     architecture: ArchitectureConfig = Field(default_factory=ArchitectureConfig)
     weighting: WeightingConfig = Field(default_factory=WeightingConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+def __getattr__(name: str) -> object:
+    # The job spec lives in automtl.jobspec (it imports this module); re-exported lazily here
+    # so ``from automtl.config import JobSpec`` works without an import cycle.
+    if name in ("JobSpec", "JobSpecError", "load_job_spec"):
+        from automtl import jobspec
+
+        return getattr(jobspec, name)
+    raise AttributeError(f"module 'automtl.config' has no attribute {name!r}")
