@@ -22,6 +22,7 @@ ATTR_TRAIN_TIME = "automtl:train_time_s"
 ATTR_TRIAL_TIME = "automtl:trial_time_s"
 ATTR_EPOCHS = "automtl:epochs"
 ATTR_ARTIFACT = "automtl:artifact"
+ATTR_UTILISATION = "automtl:gate_utilisation"
 ATTR_ERROR = "automtl:error"
 ATTR_INTERRUPTED = "automtl:interrupted"
 ATTR_RETRY_OF = "automtl:retry_of"
@@ -46,7 +47,8 @@ class TrialOutcome:
     """One finished trial: its state, what was sampled, what it scored and what it cost.
 
     ``values`` maps each objective name to its validation value (``None`` unless COMPLETE);
-    ``valid`` and ``test`` map task name -> {metric: value}; ``error`` is set for FAIL trials.
+    ``valid`` and ``test`` map task name -> {metric: value}; ``gate_utilisation`` maps task name
+    -> mean gate weight per expert (gated topologies); ``error`` is set for FAIL trials.
     """
 
     number: int
@@ -63,6 +65,7 @@ class TrialOutcome:
     duration_s: float | None = None
     epochs: int | None = None
     artifact: str | None = None
+    gate_utilisation: dict[str, list[float]] | None = None
     error: str | None = None
     feasible: bool = True
     interrupted: bool = False
@@ -96,6 +99,7 @@ def outcome_from_trial(trial: FrozenTrial, objective_names: list[str]) -> TrialO
         duration_s=duration,
         epochs=attrs.get(ATTR_EPOCHS),
         artifact=attrs.get(ATTR_ARTIFACT),
+        gate_utilisation=attrs.get(ATTR_UTILISATION),
         error=attrs.get(ATTR_ERROR),
         feasible=is_feasible(trial),
         interrupted=bool(attrs.get(ATTR_INTERRUPTED, False)),

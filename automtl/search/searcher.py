@@ -44,6 +44,7 @@ from automtl.search.outcome import (
     ATTR_TEST,
     ATTR_TRAIN_TIME,
     ATTR_TRIAL_TIME,
+    ATTR_UTILISATION,
     ATTR_VALID,
     finite_or_none,
 )
@@ -58,6 +59,7 @@ from automtl.search.trainable import (
     KEY_TEST,
     KEY_TRAIN_TIME,
     KEY_TRIAL_TIME,
+    KEY_UTILISATION,
     KEY_VALID,
     unflatten_metrics,
 )
@@ -238,6 +240,11 @@ class AutoMTLOptunaSearch(OptunaSearch):
             if result.get(key) is not None and (key == KEY_ARTIFACT
                                                 or finite_or_none(result[key]) is not None):
                 ot_trial.set_user_attr(attr, result[key])
+        prefix = f"{KEY_UTILISATION}/"
+        utilisation = {k[len(prefix):]: [float(w) for w in v] for k, v in result.items()
+                       if k.startswith(prefix)}
+        if utilisation:
+            ot_trial.set_user_attr(ATTR_UTILISATION, utilisation)
 
     def _set_constraints(self, ot_trial: optuna.Trial, result: dict[str, Any]) -> None:
         bounds = {"params_max": (KEY_PARAMS, self._constraints.params_max),

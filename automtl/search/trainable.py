@@ -10,7 +10,8 @@ What reaches Tune (flat keys, also what the searcher reads):
   it is measured at the end), ``automtl/final: False``;
 - at the end: the same plus ``test/<task>/<metric>``, ``cost/params``, ``cost/latency_ms``,
   ``train_time_s`` (the training loop), ``trial_time_s`` (all of this function: build, train,
-  evaluate, measure, save), ``epochs_trained``, ``artifact`` and ``automtl/final: True``;
+  evaluate, measure, save), ``epochs_trained``, ``artifact``, ``gate_utilisation/<task>`` (mean
+  gate weight per expert on the valid split, gated topologies only) and ``automtl/final: True``;
 - on failure (an exception, out of memory, a non-finite objective): ``automtl/final: True`` and
   ``automtl/error`` (type, message and traceback), objectives NaN. The trial then ends
   normally, so the actor survives for the next trial and the searcher tells Optuna FAIL.
@@ -49,6 +50,7 @@ KEY_TRAIN_TIME = "train_time_s"
 KEY_TRIAL_TIME = "trial_time_s"
 KEY_EPOCHS = "epochs_trained"
 KEY_ARTIFACT = "artifact"
+KEY_UTILISATION = "gate_utilisation"
 COST_KEYS = {"params": KEY_PARAMS, "latency_ms": KEY_LATENCY}
 
 Report = Callable[[dict[str, Any]], None]
@@ -126,6 +128,7 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
               report: Report) -> dict[str, Any]:
     """Train one candidate, ``report`` each epoch, save the weights; the final result."""
     from automtl.models.registry import build_model
+    from automtl.report.utilisation import expert_utilisation
     from automtl.search.testing import FailureInjection
     from automtl.training.trainer import Trainer
     from automtl.weighting import build_weighting
@@ -162,6 +165,7 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     bad = [k for k, v in objectives.items() if not math.isfinite(v)]
     if bad:
         raise FloatingPointError(f"non-finite objective(s) {bad}: training diverged")
+    utilisation = expert_utilisation(model, context.valid)
     artifact = save_artifacts(Path(context.artifact_root) / f"trial-{number}", model, parsed,
                               model_config)
     return {KEY_FINAL: True, **flatten_metrics(KEY_VALID, valid),
@@ -169,7 +173,8 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
             KEY_PARAMS: num_params, KEY_LATENCY: float(result.latency_ms),
             KEY_TRAIN_TIME: float(result.train_time_s),
             KEY_TRIAL_TIME: time.perf_counter() - started,
-            KEY_EPOCHS: int(result.epochs), KEY_ARTIFACT: str(artifact)}
+            KEY_EPOCHS: int(result.epochs), KEY_ARTIFACT: str(artifact),
+            **{f"{KEY_UTILISATION}/{task}": weights for task, weights in utilisation.items()}}
 
 
 def save_artifacts(directory: Path, model: torch.nn.Module, candidate: Candidate,

@@ -44,7 +44,8 @@ def final(t1: float = 0.7, t2: float = 0.5, params: int = 10) -> dict[str, Any]:
     return {"automtl/final": True, "objective/t1": t1, "objective/t2": t2,
             "valid/t1/auc": t1, "valid/t2/logloss": t2, "test/t1/auc": t1 - 0.01,
             "test/t2/logloss": t2 + 0.01, "cost/params": params, "cost/latency_ms": 0.5,
-            "train_time_s": 1.0, "epochs_trained": 2, "artifact": "/a/trial-0"}
+            "train_time_s": 1.0, "epochs_trained": 2, "artifact": "/a/trial-0",
+            "gate_utilisation/t1": [0.25, 0.75], "gate_utilisation/t2": [0.5, 0.5]}
 
 
 def test_suggestion_carries_number_params_and_candidate(tmp_path: Any) -> None:
@@ -68,6 +69,8 @@ def test_complete_result_is_told_with_values_records_and_constraint(tmp_path: An
     assert trial.user_attrs[ATTR_VALID] == {"t1": {"auc": 0.7}, "t2": {"logloss": 0.5}}
     assert trial.user_attrs[ATTR_TEST]["t1"]["auc"] == pytest.approx(0.69)
     assert trial.user_attrs[ATTR_PARAMS] == 1500
+    assert trial.user_attrs["automtl:gate_utilisation"] == {"t1": [0.25, 0.75],
+                                                           "t2": [0.5, 0.5]}
     assert trial.constraints == {"params_max": 500.0}  # params - params_max > 0: infeasible
     assert searcher.complete_trials == 1
 

@@ -56,6 +56,9 @@ def test_trial_reports_each_epoch_and_a_complete_final_result(tmp_path: Path) ->
     assert result["objective/t2"] == nested["valid"]["t2"]["logloss"]
     assert result["objective/params"] == result["cost/params"] > 0
     assert result["cost/latency_ms"] > 0 and result["train_time_s"] > 0
+    for task in ("t1", "t2"):  # mmoe with 2 experts: each task's mean gate weights sum to 1
+        weights = result[f"gate_utilisation/{task}"]
+        assert len(weights) == 2 and sum(weights) == pytest.approx(1.0)
 
 
 def test_saved_weights_rebuild_the_evaluated_model(tmp_path: Path) -> None:
