@@ -1,0 +1,28 @@
+"""Multi-task networks: building blocks, one module per topology, and a registry.
+
+Importing this package registers every built-in topology; :func:`build_model` turns a
+:class:`~automtl.config.ModelConfig` into the network it describes.
+"""
+
+from __future__ import annotations
+
+from automtl.models import (  # noqa: F401  (importing registers the topologies)
+    cgc,
+    cross_stitch,
+    mmoe,
+    omoe,
+    ple,
+    shared_bottom,
+    single_task,
+    snr,
+)
+from automtl.models.base import MTLModel
+from automtl.models.registry import (
+    available_topologies,
+    build_model,
+    get_topology,
+    register_topology,
+)
+
+__all__ = ["MTLModel", "available_topologies", "build_model", "get_topology",
+           "register_topology"]

@@ -1,0 +1,161 @@
+"""Building blocks shared by every topology: input layer, MLP, batched experts, gates, towers.
+
+The experts of one layer are stored as one weight tensor ``[E, in, out]`` and evaluated with one
+batched matmul (``einsum``), never a Python loop over expert modules, so MMoE with 16 experts
+costs one kernel per layer rather than sixteen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from automtl.config import InputSchema
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    """The activation module for a config name; an unknown name lists the valid ones."""
+    try:
+        return _ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"activation: unknown {name!r}; valid: {sorted(_ACTIVATIONS)}") from None
+
+
+class InputLayer(nn.Module):
+    """Numeric features (already standardised by the data layer) concatenated with one
+    ``nn.Embedding`` of ``embedding_dim`` per categorical feature (index 0 = out of vocabulary).
+    """
+
+    def __init__(self, schema: InputSchema, embedding_dim: int) -> None:
+        super().__init__()
+        self.num_numeric = len(schema.numeric)
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(f.cardinality, embedding_dim) for f in schema.categorical)
+        self.output_dim = self.num_numeric + len(schema.categorical) * embedding_dim
+
+    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        parts = [numeric] if self.num_numeric else []
+        for column, embedding in enumerate(self.embeddings):
+            parts.append(embedding(categorical[:, column]))
+        return torch.cat(parts, dim=1)
+
+
+class MLP(nn.Sequential):
+    """``Linear -> activation -> dropout`` for each width in ``units`` (no output layer)."""
+
+    def __init__(self, in_dim: int, units: Sequence[int], activation: str,
+                 dropout: float = 0.0) -> None:
+        layers: list[nn.Module] = []
+        for width in units:
+            layers += [nn.Linear(in_dim, width), make_activation(activation)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            in_dim = width
+        super().__init__(*layers)
+        self.output_dim = in_dim
+
+
+def _uniform_fan_in(tensor: torch.Tensor, fan_in: int) -> None:
+    # nn.Linear's default init (kaiming_uniform with a=sqrt(5)) is U(-1/sqrt(fan_in), +).
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    nn.init.uniform_(tensor, -bound, bound)
+
+
+class Experts(nn.Module):
+    """``num_experts`` MLPs of identical shape, each layer one batched matmul.
+
+    The input is either ``[B, in]`` (every expert sees the same input, one ``[B, in] x
+    [in, E*out]`` product) or ``[B, E, in]`` (each expert its own input, a batched matmul over
+    experts); the output is ``[B, E, units[-1]]``. Initialised like ``nn.Linear`` per expert.
+    """
+
+    def __init__(self, num_experts: int, in_dim: int, units: Sequence[int], activation: str,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        if not units:
+            raise ValueError("expert_units: at least one layer is required")
+        self.num_experts = num_experts
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for width in units:
+            weight = torch.empty(num_experts, in_dim, width)
+            bias = torch.empty(num_experts, width)
+            _uniform_fan_in(weight, in_dim)
+            _uniform_fan_in(bias, in_dim)
+            self.weights.append(nn.Parameter(weight))
+            self.biases.append(nn.Parameter(bias))
+            in_dim = width
+        self.activation = make_activation(activation)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.output_dim = in_dim
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        hidden = inputs
+        for weight, bias in zip(self.weights, self.biases, strict=True):
+            if hidden.dim() == 2:  # rank is static under tracing: shared input
+                hidden = torch.einsum("bi,eio->beo", hidden, weight)
+            else:
+                hidden = torch.einsum("bei,eio->beo", hidden, weight)
+            hidden = self.dropout(self.activation(hidden + bias))
+        return hidden
+
+    def last_layer_parameters(self) -> list[nn.Parameter]:
+        return [self.weights[-1], self.biases[-1]]
+
+
+class Gate(nn.Module):
+    """Softmax weights over ``num_experts`` experts from a gate input (Ma et al. KDD 2018).
+
+    ``kind="linear"`` is one linear layer, ``"mlp"`` a small MLP of ``units`` before it; the
+    logits are divided by ``temperature``. A gate over a single expert has no parameters (its
+    softmax is constantly 1, so a linear layer there would never receive gradient).
+    """
+
+    def __init__(self, in_dim: int, num_experts: int, kind: str, units: Sequence[int],
+                 activation: str, temperature: float = 1.0) -> None:
+        super().__init__()
+        if num_experts < 1:
+            raise ValueError("a gate needs at least one expert")
+        if kind not in ("linear", "mlp"):
+            raise ValueError(f"gate_kind: unknown {kind!r}; valid: ['linear', 'mlp']")
+        self.num_experts = num_experts
+        self.temperature = float(temperature)
+        self.layers: nn.Module | None = None
+        if num_experts > 1:
+            hidden = MLP(in_dim, units if kind == "mlp" else [], activation)
+            self.layers = nn.Sequential(hidden, nn.Linear(hidden.output_dim, num_experts))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.layers is None:
+            return inputs.new_ones(inputs.shape[0], 1)
+        return torch.softmax(self.layers(inputs) / self.temperature, dim=-1)
+
+
+def mix(weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+    """Gate-weighted sum of expert outputs: ``[B, E]`` x ``[B, E, D]`` -> ``[B, D]``."""
+    return torch.einsum("be,bed->bd", weights, experts)
+
+
+class Tower(nn.Module):
+    """A task's head: an MLP of ``tower_units`` ending in one output, returned as ``[B]``."""
+
+    def __init__(self, in_dim: int, units: Sequence[int], activation: str,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.hidden = MLP(in_dim, units, activation, dropout)
+        self.output = nn.Linear(self.hidden.output_dim, 1)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.output(self.hidden(inputs)).squeeze(-1)
