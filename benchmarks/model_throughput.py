@@ -1,0 +1,108 @@
+"""Parameter count and training throughput of every registered topology.
+
+One training step is forward + per-task losses + backward + an Adam step on a batch of random
+rows (default 1024 rows, 20 standardised numeric features, one binary and one regression task,
+default architecture sizes, CPU). Throughput is rows per second over the timed steps; the best
+of ``--repeats`` runs is kept, since other processes sharing the cores only ever slow a run.
+
+    python -m benchmarks.model_throughput
+    python -m benchmarks.model_throughput --threads 1 --steps 20 --categorical 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from automtl.config import CategoricalFeature, InputSchema, ModelConfig, NumericFeature, TaskSpec
+from automtl.models import MTLModel, available_topologies, build_model
+
+TASKS = [TaskSpec(name="click"), TaskSpec(name="watch_time", type="regression")]
+#: rows besides each topology's defaults: PLE's default (levels=1) is CGC
+EXTRA_ROWS: list[tuple[str, str, dict[str, Any]]] = [("ple levels=2", "ple", {"levels": 2})]
+
+
+def make_schema(numeric: int, categorical: int, vocabulary: int) -> InputSchema:
+    return InputSchema(
+        numeric=[NumericFeature(name=f"x{i}") for i in range(numeric)],
+        categorical=[CategoricalFeature(name=f"c{i}", vocabulary=[str(v) for v in
+                                                                  range(vocabulary)])
+                     for i in range(categorical)])
+
+
+def train_step(model: MTLModel, optimizer: torch.optim.Optimizer, numeric: torch.Tensor,
+               categorical: torch.Tensor, labels: dict[str, torch.Tensor]) -> None:
+    outputs = model(numeric, categorical)
+    loss = (F.binary_cross_entropy_with_logits(outputs["click"], labels["click"])
+            + F.mse_loss(outputs["watch_time"], labels["watch_time"]))
+    penalty = model.l0_penalty()
+    if penalty is not None:
+        loss = loss + 1e-4 * penalty
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def measure(model: MTLModel, schema: InputSchema, batch_size: int, steps: int, warmup: int,
+            repeats: int) -> float:
+    """Best rows/s over ``repeats`` runs of ``steps`` timed training steps."""
+    gen = torch.Generator().manual_seed(0)
+    numeric = torch.randn(batch_size, len(schema.numeric), generator=gen)
+    categorical = torch.stack([torch.randint(0, f.cardinality, (batch_size,), generator=gen)
+                               for f in schema.categorical], dim=1) if schema.categorical \
+        else torch.zeros(batch_size, 0, dtype=torch.long)
+    labels = {"click": torch.randint(0, 2, (batch_size,), generator=gen).float(),
+              "watch_time": torch.randn(batch_size, generator=gen)}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(warmup):
+        train_step(model, optimizer, numeric, categorical, labels)
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            train_step(model, optimizer, numeric, categorical, labels)
+        best = max(best, steps * batch_size / (time.perf_counter() - start))
+    return best
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--numeric", type=int, default=20, help="numeric features")
+    parser.add_argument("--categorical", type=int, default=0, help="categorical features")
+    parser.add_argument("--vocabulary", type=int, default=100, help="categories per feature")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per repeat")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    schema = make_schema(args.numeric, args.categorical, args.vocabulary)
+    rows = [(name, name, {}) for name in available_topologies()] + EXTRA_ROWS
+
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; batch "
+          f"{args.batch_size}, {args.numeric} numeric + {args.categorical} categorical "
+          f"features, tasks {[t.name for t in TASKS]}")
+    print(f"| {'topology':<14} | {'parameters':>10} | {'train rows/s':>12} | {'ms/step':>8} |")
+    print(f"|{'-' * 16}|{'-' * 11}:|{'-' * 13}:|{'-' * 9}:|")
+    for label, topology, overrides in rows:
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(topology=topology, inputs=schema, tasks=TASKS,
+                                        **overrides))
+        rate = measure(model, schema, args.batch_size, args.steps, args.warmup, args.repeats)
+        print(f"| {label:<14} | {model.num_parameters():>10,} | {rate:>12,.0f} | "
+              f"{1000 * args.batch_size / rate:>8.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
