@@ -59,6 +59,12 @@ def _run(args: argparse.Namespace) -> int:
     print()
     print(f"study {result.study_name}: {result.complete} complete, {result.failed} failed, "
           f"stopped by {result.stop_reason}, wall time {result.wall_time_s:.1f}s")
+    slots = result.wall_time_s * spec.budget.concurrency
+    if slots > 0 and result.train_time_s > 0:
+        print(f"training loops took {result.train_time_s:.1f}s summed over this run's trials: "
+              f"{1 - result.train_time_s / slots:.0%} of wall time x concurrency "
+              f"({spec.budget.concurrency}) went to everything else (startup, evaluation, "
+              "orchestration)")
     print(f"Pareto front ({len(rows)} trials, hypervolume {result.front['hypervolume']:.6g}, "
           f"reference {result.front['reference_point']}):")
     columns = ["trial", "topology", "weighting", *spec.objectives]

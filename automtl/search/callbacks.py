@@ -60,6 +60,12 @@ class SearchCallbacks:
         return False
 
 
+#: Tune pickles its run config (callbacks, stopper) into ``tuner.pkl`` for ``Tuner.restore``,
+#: which automtl does not use (a search resumes through ``run_search`` and its study). So the
+#: driver-side hooks pickle to this note, and a caller's callbacks need not be picklable.
+_UNPICKLED_NOTE = {"note": "driver-side automtl hook; not restorable through Tune"}
+
+
 class CancelStopper(tune.Stopper):
     """Stops the whole experiment when the caller's :meth:`SearchCallbacks.should_stop` says so."""
 
@@ -69,6 +75,12 @@ class CancelStopper(tune.Stopper):
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         return False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return _UNPICKLED_NOTE
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(SearchCallbacks())  # type: ignore[misc]
 
     def stop_all(self) -> bool:
         if not self.cancelled:
@@ -88,6 +100,13 @@ class TuneBridge(tune.Callback):
         self._front: dict[str, Any] | None = None
         self._started = time.monotonic()
         self.train_time_s = 0.0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return _UNPICKLED_NOTE
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._callbacks = SearchCallbacks()
+        self._searcher, self._trials, self._front = None, {}, None
 
     def attach(self, searcher: Any) -> None:
         """The :class:`~automtl.search.searcher.AutoMTLOptunaSearch` whose trials these are."""

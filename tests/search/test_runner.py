@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,10 @@ def make_spec(name: str, trials: int, **extra: Any) -> dict[str, Any]:
 
 
 class Recorder(SearchCallbacks):
+    """Records every call; holds a lock, so it cannot be pickled (nor need it be)."""
+
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.started: list[int] = []
         self.outcomes: list[TrialOutcome] = []
         self.progress: list[Progress] = []
