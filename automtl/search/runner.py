@@ -116,8 +116,9 @@ def run_search(
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # verbose=0 then prints nothing
         started_ray = _ensure_ray(ray, ray_address, num_cpus)
+        stopper = CancelStopper(callbacks)
+        stop_reason = "error"  # until Tune returns
         try:
-            stopper = CancelStopper(callbacks)
             tuner = tune.Tuner(
                 tune.with_resources(
                     tune.with_parameters(train_candidate, context=context),
@@ -142,13 +143,8 @@ def run_search(
             )
             with _quiet("ray.tune.analysis.experiment_analysis"):
                 tuner.fit()  # (it warns that the disabled loggers left no result files)
+            stop_reason = _stop_reason(stopper, searcher, spec.budget.trials)
         finally:
-            if stopper.cancelled:
-                stop_reason = "cancelled"
-            elif searcher.stop_reason == "max_failures":
-                stop_reason = "max_failures"
-            elif searcher.complete_trials < spec.budget.trials:
-                stop_reason = "time_limit"
             bridge.report_finished(searcher.interrupt_live_trials(stop_reason))
             if started_ray:
                 ray.shutdown()
@@ -162,6 +158,17 @@ def run_search(
         complete=searcher.complete_trials, failed=failed, stop_reason=stop_reason,
         wall_time_s=time.monotonic() - started, train_time_s=bridge.train_time_s,
         requeued=requeued)
+
+
+def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int) -> str:
+    """Why Tune returned: ``budget``, ``cancelled``, ``max_failures`` or ``time_limit``."""
+    if stopper.cancelled:
+        return "cancelled"
+    if searcher.stop_reason == "max_failures":
+        return "max_failures"
+    if searcher.complete_trials < budget:
+        return "time_limit"
+    return "budget"
 
 
 def _make_searcher(space: Any, spec: JobSpec, sampler: Any, name: str, storage: Any,

@@ -2,7 +2,9 @@
 
 ``tpe`` (default) is multivariate TPE with ``group=True``: it models the parameters of each
 conditional branch (e.g. ``ple/levels`` only when the topology is ``ple``) jointly within the
-group of trials that sampled that branch, so conditional search spaces are searched properly.
+group of trials that sampled that branch, so conditional search spaces are searched properly;
+``constant_liar=True`` counts running trials as bad results, so concurrent workers are not all
+sent to the same region.
 ``nsga2``, ``nsga3`` and ``gp`` only model the *intersection* search space (the parameters that
 every trial has); in a conditional space the branch-specific parameters are sampled at random
 by their independent sampler. ``random`` samples everything uniformly.
