@@ -105,7 +105,7 @@ def outcome_fields(outcome: TrialOutcome) -> dict[str, Any]:
         "total_seconds": outcome.trial_time_s or outcome.duration_s,
         "artifact_path": outcome.artifact,
         "error": outcome.error,
-        "gate_utilisation": getattr(outcome, "gate_utilisation", None),
+        "gate_utilisation": outcome.gate_utilisation,
         "finished_at": utcnow() if finished else None,
     }
 

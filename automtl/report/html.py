@@ -307,7 +307,7 @@ def report_trials(study: Any, objective_names: list[str],
     out = []
     for trial in study.get_trials(deepcopy=False):
         outcome = outcome_from_trial(trial, objective_names)
-        usage = getattr(outcome, "gate_utilisation", None)
+        usage = outcome.gate_utilisation
         if usage is None and gate_utilisation is not None:
             usage = gate_utilisation.get(outcome.number)
         out.append({"number": outcome.number, "state": outcome.state, "values": outcome.values,

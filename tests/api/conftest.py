@@ -1,0 +1,52 @@
+"""API fixtures: settings on a fresh SQLite file per test, a TestClient, tokens, uploads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_support import create_token, make_settings, tiny_csv
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.settings import Settings
+from storage import upgrade
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    settings = make_settings(tmp_path)
+    upgrade(settings.resolved_database_url)
+    return settings
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def alice(settings: Settings) -> dict[str, str]:
+    return create_token(settings, "alice")
+
+
+@pytest.fixture
+def bob(settings: Settings) -> dict[str, str]:
+    return create_token(settings, "bob")
+
+
+@pytest.fixture
+def upload(client: TestClient) -> Callable[..., dict[str, Any]]:
+    """Upload a table as ``headers``' owner; returns the response JSON (asserting success)."""
+
+    def _upload(headers: dict[str, str], content: bytes | None = None,
+                filename: str = "tiny.csv") -> dict[str, Any]:
+        response = client.post("/api/v1/datasets", headers=headers,
+                               files={"file": (filename, content or tiny_csv(), "text/csv")})
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    return _upload

@@ -1,0 +1,227 @@
+"""``/jobs`` routes: submit (complete validation, REST-only dataset rules), list, get, cancel,
+and the 401/404/409/422 answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from api_support import TINY_SPACE, create_token, make_settings, paths_of, tiny_spec
+from fastapi.testclient import TestClient
+
+from api.settings import Settings
+from automtl.jobspec import load_job_spec
+from storage import Database, JobRepository, JobStatus
+
+
+def submit(client: TestClient, headers: dict[str, str], spec: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/api/v1/jobs", headers=headers, json=spec)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def test_submit_stores_a_queued_job_with_the_validated_spec(client, alice, upload, settings):
+    dataset = upload(alice)
+    job = submit(client, alice, tiny_spec({"id": dataset["id"]}))
+    assert job["status"] == "queued" and job["dataset_id"] == dataset["id"]
+    assert job["progress"]["budget"] == 4 and job["progress"]["finished"] == 0
+    detail = client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()
+    # stored normalised: defaults filled, the id a string, the format from the upload
+    assert detail["spec"]["objectives"] == ["y1", "y2"]
+    assert detail["spec"]["dataset"]["id"] == str(dataset["id"])
+    assert detail["spec"]["dataset"]["format"] == "csv"
+    assert load_job_spec(detail["spec"]).search_space == TINY_SPACE
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        row = JobRepository(session).get(job["id"])
+        assert row is not None and row.status == JobStatus.QUEUED
+
+
+def test_every_endpoint_but_healthz_needs_a_token(client):
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/api/v1/healthz").json()["status"] == "ok"
+    for method, path in [("POST", "/api/v1/jobs"), ("GET", "/api/v1/jobs"),
+                         ("GET", "/api/v1/jobs/1"), ("POST", "/api/v1/jobs/1/cancel"),
+                         ("GET", "/api/v1/jobs/1/trials"), ("GET", "/api/v1/jobs/1/pareto"),
+                         ("GET", "/api/v1/jobs/1/report"), ("GET", "/api/v1/datasets"),
+                         ("POST", "/api/v1/datasets"), ("GET", "/api/v1/search-spaces/presets"),
+                         ("POST", "/api/v1/search-spaces/validate")]:
+        response = client.request(method, path)
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.json()["detail"][0]["loc"] == ["header", "Authorization"]
+    bad = client.get("/api/v1/jobs", headers={"Authorization": "Bearer amtl_not-a-token"})
+    assert bad.status_code == 401 and "invalid" in bad.json()["detail"][0]["msg"]
+
+
+def test_another_owners_job_is_404_everywhere(client, alice, bob, upload):
+    job = submit(client, alice, tiny_spec({"id": upload(alice)["id"]}))
+    for method, suffix in [("GET", ""), ("POST", "/cancel"), ("GET", "/trials"),
+                           ("GET", "/pareto"), ("GET", "/pareto?format=csv"), ("GET", "/report")]:
+        response = client.request(method, f"/api/v1/jobs/{job['id']}{suffix}", headers=bob)
+        assert response.status_code == 404, (suffix, response.text)
+        assert response.json()["detail"][0]["loc"] == ["path", "job_id"]
+    assert client.get("/api/v1/jobs", headers=bob).json()["items"] == []
+    missing = client.get("/api/v1/jobs/999", headers=alice)
+    assert missing.status_code == 404 and "job 999 not found" in missing.json()["detail"][0]["msg"]
+
+
+def test_an_invalid_spec_is_422_with_the_path_of_every_bad_field(client, alice, upload):
+    dataset = upload(alice)
+    spec = tiny_spec({"id": dataset["id"]}, budget={"trials": 0},
+                     search_space={"topology": {"choose": {"hydra": {}}}},
+                     tasks=[{"name": "y1", "metric": "mse"}, {"name": "nope"}])
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422
+    paths = paths_of(response)
+    assert "budget.trials" in paths
+    assert "search_space.topology.choose.hydra" in paths
+    assert "tasks[0].metric" in paths
+    assert "tasks[1].name" in paths  # the label column 'nope' is not in the upload
+    item = response.json()["detail"][paths.index("budget.trials")]
+    assert item["loc"] == ["body", "budget", "trials"]
+    assert client.get("/api/v1/jobs", headers=alice).json()["items"] == []  # nothing stored
+
+
+def test_a_label_missing_from_the_uploaded_dataset_is_422(client, alice, upload):
+    dataset = upload(alice)
+    spec = tiny_spec({"id": dataset["id"]}, tasks=[{"name": "ctr", "label": "clicked"},
+                                                   {"name": "y2"}])
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422
+    assert paths_of(response) == ["tasks[0].label"]
+    assert "'clicked' is not in the dataset" in response.json()["detail"][0]["msg"]
+
+
+def test_feature_and_split_columns_must_exist_and_labels_fit_the_task_type(client, alice,
+                                                                           upload):
+    dataset = upload(alice)
+    spec = tiny_spec({"id": dataset["id"], "features": {"numeric": ["x0", "x99"]},
+                      "split": {"column": "fold"}},
+                     tasks=[{"name": "y1"}, {"name": "x1"}])
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422
+    assert sorted(paths_of(response)) == ["dataset.features.numeric[1]", "dataset.split.column",
+                                          "tasks[1].type"]  # x1 is not 0/1: not binary
+
+
+def test_a_server_path_is_refused_over_rest(client, alice, tmp_path):
+    table = tmp_path / "secret.csv"
+    table.write_bytes(b"a,b\n1,0\n")
+    response = client.post("/api/v1/jobs", headers=alice,
+                           json=tiny_spec({"path": str(table)}))
+    assert response.status_code == 422
+    assert paths_of(response) == ["dataset.path"]
+    assert "upload the file" in response.json()["detail"][0]["msg"]
+
+
+def test_a_dataset_of_another_owner_cannot_be_used(client, alice, bob, upload):
+    theirs = upload(bob)
+    response = client.post("/api/v1/jobs", headers=alice, json=tiny_spec({"id": theirs["id"]}))
+    assert response.status_code == 422
+    assert paths_of(response) == ["dataset.id"]
+    assert "not found" in response.json()["detail"][0]["msg"]
+    bad = client.post("/api/v1/jobs", headers=alice, json=tiny_spec({"id": "../etc/passwd"}))
+    assert bad.status_code == 422 and paths_of(bad) == ["dataset.id"]
+
+
+def test_census_income_reads_only_the_configured_directory(client, alice, tmp_path):
+    census = {"builtin": "census-income"}
+    tasks = [{"name": "income_over_50k"}, {"name": "never_married"}]
+    unconfigured = client.post("/api/v1/jobs", headers=alice,
+                               json=tiny_spec(census, tasks=tasks))
+    assert unconfigured.status_code == 422 and paths_of(unconfigured) == ["dataset.builtin"]
+    with_path = client.post("/api/v1/jobs", headers=alice,
+                            json=tiny_spec({**census, "path": "/etc"}, tasks=tasks))
+    assert with_path.status_code == 422 and paths_of(with_path) == ["dataset.path"]
+
+    settings = make_settings(tmp_path, census_dir=tmp_path / "census")
+    from api.main import create_app
+
+    with TestClient(create_app(settings)) as configured:
+        headers = create_token(settings, "carol")
+        job = submit(configured, headers, tiny_spec(census, tasks=tasks))
+        spec = configured.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()["spec"]
+        assert spec["dataset"]["path"] == str((tmp_path / "census").resolve())
+        wrong = configured.post("/api/v1/jobs", headers=headers,
+                                json=tiny_spec(census, tasks=[{"name": "salary"}]))
+        assert wrong.status_code == 422 and paths_of(wrong) == ["tasks[0].name"]
+
+
+def test_synthetic_builtin_labels_are_checked(client, alice):
+    ok = submit(client, alice, tiny_spec({"builtin": "synthetic", "rows": 500, "features": 4}))
+    assert ok["status"] == "queued"
+    bad = client.post("/api/v1/jobs", headers=alice,
+                      json=tiny_spec({"builtin": "synthetic"}, tasks=[{"name": "y3"}]))
+    assert bad.status_code == 422 and paths_of(bad) == ["tasks[0].name"]
+
+
+def test_a_body_that_is_not_an_object_is_422(client, alice):
+    response = client.post("/api/v1/jobs", headers=alice, json=[1, 2])
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body"]
+    text = client.post("/api/v1/jobs", headers={**alice, "Content-Type": "application/json"},
+                       content=b"{not json")
+    assert text.status_code == 422
+
+
+def test_list_is_newest_first_paginated_and_filtered(client, alice, upload, settings):
+    dataset = {"id": upload(alice)["id"]}
+    ids = [submit(client, alice, tiny_spec(dataset, name=f"job-{i}"))["id"] for i in range(3)]
+    page = client.get("/api/v1/jobs?limit=2", headers=alice).json()
+    assert [j["id"] for j in page["items"]] == [ids[2], ids[1]] and page["has_more"]
+    rest = client.get("/api/v1/jobs?limit=2&offset=2", headers=alice).json()
+    assert [j["id"] for j in rest["items"]] == [ids[0]] and not rest["has_more"]
+    client.post(f"/api/v1/jobs/{ids[1]}/cancel", headers=alice)
+    cancelled = client.get("/api/v1/jobs?status=cancelled", headers=alice).json()["items"]
+    assert [j["id"] for j in cancelled] == [ids[1]]
+    queued = client.get("/api/v1/jobs?status=queued", headers=alice).json()["items"]
+    assert [j["id"] for j in queued] == [ids[2], ids[0]]
+    bad = client.get("/api/v1/jobs?status=done", headers=alice)
+    assert bad.status_code == 422 and paths_of(bad) == ["status"]
+
+
+def test_cancel_a_queued_job_at_once_and_refuse_a_finished_one(client, alice, upload,
+                                                               settings: Settings):
+    job = submit(client, alice, tiny_spec({"id": upload(alice)["id"]}))
+    cancelled = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled" and cancelled.json()["cancel_requested"]
+    again = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice)
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+
+    other = submit(client, alice, tiny_spec({"builtin": "synthetic"}, name="done"))
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        jobs = JobRepository(session)
+        assert jobs.claim_next("w1") is not None
+        assert jobs.finish(other["id"], JobStatus.SUCCEEDED, worker_id="w1")
+    refused = client.post(f"/api/v1/jobs/{other['id']}/cancel", headers=alice)
+    assert refused.status_code == 409
+    assert "already succeeded" in refused.json()["detail"][0]["msg"]
+
+
+def test_a_running_job_gets_a_cancel_request(client, alice, settings):
+    job = submit(client, alice, tiny_spec({"builtin": "synthetic"}))
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        assert JobRepository(session).claim_next("w1") is not None
+    response = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice).json()
+    assert response["status"] == "running" and response["cancel_requested"] is True
+
+
+def test_a_queued_job_has_an_empty_front_and_a_report(client, alice):
+    job = submit(client, alice, tiny_spec({"builtin": "synthetic"}))
+    front = client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=alice).json()
+    assert front["trials"] == [] and front["hypervolume"] == 0.0
+    assert [o["name"] for o in front["objectives"]] == ["y1", "y2"]
+    csv = client.get(f"/api/v1/jobs/{job['id']}/pareto?format=csv", headers=alice)
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.strip() == "trial,topology,weighting,y1,y2"
+    report = client.get(f"/api/v1/jobs/{job['id']}/report", headers=alice)
+    assert report.status_code == 200 and 'id="pareto-front"' in report.text
+    assert client.get(f"/api/v1/jobs/{job['id']}/trials", headers=alice).json()["items"] == []
+
+
+@pytest.mark.parametrize("fmt", ["xml", ""])
+def test_an_unknown_pareto_format_is_422(client, alice, fmt):
+    job = submit(client, alice, tiny_spec({"builtin": "synthetic"}))
+    response = client.get(f"/api/v1/jobs/{job['id']}/pareto?format={fmt}", headers=alice)
+    assert response.status_code == 422 and paths_of(response) == ["format"]

@@ -1,0 +1,177 @@
+"""A real tiny search, run once for the module by the worker in this process, read back through
+the API: job progress, trials, the Pareto front (JSON and CSV, checked against the Optuna study)
+and the report page (also rendered in headless Chromium when it is installed)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import optuna
+import pytest
+from api_support import create_token, make_settings, tiny_csv, tiny_spec
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.worker import Worker
+from storage import optuna_storage, upgrade
+
+pytestmark = pytest.mark.slow
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """A 4-trial job (single-task baseline vs MMoE) that the worker ran to completion."""
+    root = tmp_path_factory.mktemp("results")
+    settings = make_settings(root)
+    upgrade(settings.resolved_database_url)
+    headers = create_token(settings, "alice")
+    with TestClient(create_app(settings)) as client:
+        dataset = client.post("/api/v1/datasets", headers=headers,
+                              files={"file": ("tiny.csv", tiny_csv())}).json()
+        job = client.post("/api/v1/jobs", headers=headers,
+                          json=tiny_spec({"id": dataset["id"]})).json()
+        worker = Worker(settings)
+        try:
+            assert worker.run_once() == job["id"]
+            assert worker.run_once() is None  # the queue is empty now
+        finally:
+            worker.close()
+        study = optuna.load_study(study_name=job["study_name"],
+                                  storage=optuna_storage(settings.resolved_database_url))
+        yield SimpleNamespace(client=client, headers=headers, job_id=job["id"], study=study,
+                              root=root)
+
+
+def _get(ns: SimpleNamespace, suffix: str) -> Any:
+    response = ns.client.get(f"/api/v1/jobs/{ns.job_id}{suffix}", headers=ns.headers)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_the_job_succeeded_with_its_budget_of_trials(finished):
+    job = _get(finished, "").json()
+    assert job["status"] == "succeeded" and job["error"] is None and job["attempts"] == 1
+    progress = job["progress"]
+    assert progress["finished"] == progress["budget"] == 4
+    assert progress["failed"] == 0 and progress["running"] == 0
+    front = _get(finished, "/pareto").json()
+    assert progress["front_size"] == len(front["trials"]) > 0
+    assert progress["hypervolume"] == pytest.approx(front["hypervolume"])
+    assert progress["elapsed_s"] > 0 and job["finished_at"] >= job["started_at"]
+
+
+def test_trials_carry_parameters_metrics_costs_and_durations(finished):
+    page = _get(finished, "/trials").json()
+    trials = page["items"]
+    assert [t["number"] for t in trials] == [0, 1, 2, 3] and not page["has_more"]
+    study_trials = {t.number: t for t in finished.study.trials}
+    for trial in trials:
+        assert trial["state"] == "complete" and trial["error"] is None
+        assert trial["params"] == study_trials[trial["number"]].params
+        assert trial["config"]["architecture"]["topology"] in ("single_task", "mmoe")
+        assert set(trial["valid_metrics"]) == {"y1", "y2"}
+        assert set(trial["test_metrics"]) == {"y1", "y2"}
+        assert trial["objectives"] == dict(zip(["y1", "y2"], study_trials[trial["number"]].values,
+                                               strict=True))
+        assert trial["num_params"] > 0 and trial["latency_ms"] > 0
+        assert 0 < trial["train_seconds"] <= trial["total_seconds"]
+        assert Path(trial["artifact_path"], "model.pt").is_file()
+        assert trial["finished_at"] is not None
+    front = {t.number for t in finished.study.best_trials}
+    assert {t["number"] for t in trials if t["on_front"]} == front
+    assert len(_get(finished, "/trials?state=complete").json()["items"]) == 4
+    assert _get(finished, "/trials?state=failed").json()["items"] == []
+    first = _get(finished, "/trials?limit=3").json()
+    assert len(first["items"]) == 3 and first["has_more"]
+    assert [t["number"] for t in _get(finished, "/trials?limit=3&offset=3").json()["items"]] == [3]
+
+
+def test_gated_trials_store_their_expert_utilisation(finished):
+    trials = _get(finished, "/trials").json()["items"]
+    mmoe = [t for t in trials if t["config"]["architecture"]["topology"] == "mmoe"]
+    assert mmoe, "the seeded random sampler draws MMoE"
+    for trial in mmoe:
+        usage = trial["gate_utilisation"]
+        experts = trial["config"]["architecture"]["num_shared_experts"]
+        assert set(usage) == {"y1", "y2"}
+        assert all(len(w) == experts and sum(w) == pytest.approx(1.0, abs=1e-4)
+                   for w in usage.values())
+    single = [t for t in trials if t["config"]["architecture"]["topology"] == "single_task"]
+    assert all(not t["gate_utilisation"] for t in single)
+
+
+def test_the_front_is_the_studys_best_trials(finished):
+    front = _get(finished, "/pareto").json()
+    best = sorted(finished.study.best_trials, key=lambda t: t.number)
+    assert [t["number"] for t in front["trials"]] == [t.number for t in best]
+    for entry, trial in zip(front["trials"], best, strict=True):
+        assert list(entry["values"].values()) == pytest.approx(trial.values)
+        assert entry["candidate"]["architecture"]["topology"] in ("single_task", "mmoe")
+        assert set(entry["test"]) == {"y1", "y2"} and "auc" in entry["test"]["y1"]
+    assert front["objectives"] == [{"name": "y1", "direction": "maximize"},
+                                   {"name": "y2", "direction": "maximize"}]
+    assert front["reference_point"] == {"y1": 0.5, "y2": 0.5}
+    assert front["n_dominated"] == 4 - len(best) and front["status"] == "succeeded"
+
+
+def test_the_front_as_csv_matches_the_json(finished):
+    front = _get(finished, "/pareto").json()
+    response = _get(finished, "/pareto?format=csv")
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [int(r["trial"]) for r in rows] == [t["number"] for t in front["trials"]]
+    for row, entry in zip(rows, front["trials"], strict=True):
+        assert float(row["y1"]) == pytest.approx(entry["values"]["y1"])
+        assert float(row["y2"]) == pytest.approx(entry["values"]["y2"])
+        assert float(row["test_y1_auc"]) == pytest.approx(entry["test"]["y1"]["auc"])
+        assert row["topology"] == entry["candidate"]["architecture"]["topology"]
+
+
+def test_the_report_page_shows_the_front_gains_and_utilisation(finished):
+    page = _get(finished, "/report").text
+    trials = _get(finished, "/trials").json()["items"]
+    assert 'id="pareto-front"' in page and 'id="hypervolume-history"' in page
+    assert page.count("plotly.js v") == 1  # embedded once
+    assert not re.search(r"<script[^>]+src=", page)  # nothing loaded from a CDN
+    front = _get(finished, "/pareto").json()
+    table = page[page.index('id="front-table"'):]
+    for entry in front["trials"]:
+        assert f"<td>{entry['number']}</td>" in table
+    single = [t for t in trials if t["config"]["architecture"]["topology"] == "single_task"]
+    assert single, "the seeded random sampler draws a single-task baseline"
+    best = max(single, key=lambda t: t["valid_metrics"]["y1"]["auc"])
+    assert f"y1: trial {best['number']} " in page  # the baseline named in the gain section
+    gated_front = any(t["on_front"] and t["gate_utilisation"] for t in trials)
+    assert ('id="expert-utilisation"' in page) == gated_front
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(),
+                    reason="headless Chromium is not installed (/usr/bin/chromium); "
+                           "scripts/test.sh installs Debian's chromium")
+def test_the_report_renders_in_headless_chromium(finished, tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(_get(finished, "/report").text)
+    common = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+              "--no-first-run", "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+              "--window-size=1400,2400"]
+    screenshot = tmp_path / "report.png"
+    subprocess.run([*common, f"--screenshot={screenshot}", page.as_uri()], check=True,
+                   capture_output=True, timeout=120)
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert screenshot.stat().st_size > 10_000
+    dom = subprocess.run([*common, "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+                         check=True, capture_output=True, timeout=120, text=True).stdout
+    # Plotly's script ran: the front's div became a plot with an SVG inside
+    assert 'id="pareto-front"' in dom
+    div = dom[dom.index('id="pareto-front"') - 200:dom.index('id="pareto-front"') + 200]
+    assert "js-plotly-plot" in div
+    assert "main-svg" in dom
