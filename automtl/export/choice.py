@@ -87,10 +87,11 @@ def choose_trial(front: Sequence[tuple[int, Mapping[str, float]]],
     resolved = {name: float(given.get(name, DEFAULT_WEIGHT)) for name in names}
     if not any(resolved.values()):
         raise ValueError("--prefer: every weight is 0; give at least one objective a weight")
-    summary, normalisers = [], {}
+    summary: list[dict[str, Any]] = []
+    normalisers: dict[str, tuple[float, float, str]] = {}
     for objective in objectives:
-        values = [_value(number, values, objective.name) for number, values in front]
-        low, high = min(values), max(values)
+        column = [_value(number, values, objective.name) for number, values in front]
+        low, high = min(column), max(column)
         summary.append({"name": objective.name, "direction": objective.direction,
                         "min": low, "max": high, "weight": resolved[objective.name]})
         normalisers[objective.name] = (low, high, objective.direction)

@@ -33,7 +33,7 @@ class BundleConfig(NamedTuple):
 class BundleDocument(StrictModel):
     """The schema of ``config.yaml``; ``source`` says where the trial came from (informative)."""
 
-    format: Literal["automtl-bundle/1"] = BUNDLE_FORMAT
+    format: Literal["automtl-bundle/1"] = "automtl-bundle/1"
     source: dict[str, Any] = Field(default_factory=dict)
     model: ModelConfig
     weighting: WeightingConfig

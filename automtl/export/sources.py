@@ -28,7 +28,7 @@ from automtl.export.errors import (
     TrialNotFinishedError,
     TrialNotFoundError,
 )
-from automtl.jobspec import JobSpec, Objective, load_job_spec
+from automtl.jobspec import JobSpec, JobSpecError, Objective, load_job_spec
 
 COMPLETE = "complete"
 #: files the trainable writes into a trial's artifact directory
@@ -158,7 +158,10 @@ def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
     """A service job from its stored spec and trial rows (objects with the attributes of
     ``storage.Trial``: ``id``, ``number``, ``state``, ``objectives``, ``valid_metrics``,
     ``test_metrics``, ``num_params``, ``latency_ms``, ``artifact_path``, ``on_front``)."""
-    parsed = load_job_spec(spec)
+    try:
+        parsed = load_job_spec(spec)
+    except JobSpecError as exc:
+        raise ExportError(f"job {job_id}: its stored spec no longer validates: {exc}") from None
     records = []
     for row in rows:
         state = getattr(row.state, "value", row.state)

@@ -112,3 +112,26 @@ def test_select_trial_from_the_front() -> None:
         select_trial(source(record(0, None, state="running", values=None, on_front=False)))
     with pytest.raises(TrialNotFoundError, match="it has no trials yet"):
         select_trial(source(), 0)
+
+
+def test_job_source_reads_service_rows() -> None:
+    from types import SimpleNamespace
+
+    from export_helpers import TASKS
+
+    from automtl.export import ExportError, job_source
+
+    spec = {"name": "j", "dataset": {"path": "d.csv"}, "objectives": ["click", "watch"],
+            "tasks": [t.model_dump(exclude_none=True) for t in TASKS]}
+    row = SimpleNamespace(id=11, number=0, state=SimpleNamespace(value="complete"),
+                          objectives={"click": 0.7, "watch": 1.0},
+                          valid_metrics={"click": {"auc": 0.7}}, test_metrics=None,
+                          num_params=10, latency_ms=None, artifact_path="/a/trial-0",
+                          on_front=True)
+    source = job_source(5, "j", spec, [row], study_name="automtl-x")
+    assert [o.name for o in source.objectives] == ["click", "watch"]
+    (record,) = source.trials
+    assert (record.state, record.row_id, record.artifact) == ("complete", 11, "/a/trial-0")
+    assert source.front == [record] and source.info["study"] == "automtl-x"
+    with pytest.raises(ExportError, match="job 5: its stored spec no longer validates"):
+        job_source(5, "j", {**spec, "objectives": ["nope"]}, [row])
