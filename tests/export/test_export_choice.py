@@ -3,13 +3,17 @@ constructed front, and the errors for trials that do not exist or have not finis
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
-from export_helpers import record, source
+from export_helpers import TASKS, record, source
 
 from automtl.export import (
+    ExportError,
     TrialNotFinishedError,
     TrialNotFoundError,
     choose_trial,
+    job_source,
     parse_prefer,
     select_trial,
 )
@@ -115,12 +119,6 @@ def test_select_trial_from_the_front() -> None:
 
 
 def test_job_source_reads_service_rows() -> None:
-    from types import SimpleNamespace
-
-    from export_helpers import TASKS
-
-    from automtl.export import ExportError, job_source
-
     spec = {"name": "j", "dataset": {"path": "d.csv"}, "objectives": ["click", "watch"],
             "tasks": [t.model_dump(exclude_none=True) for t in TASKS]}
     row = SimpleNamespace(id=11, number=0, state=SimpleNamespace(value="complete"),
