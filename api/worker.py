@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import uuid
@@ -258,6 +259,7 @@ class Worker:
                               self.settings.heartbeat_interval_s).start()
         callbacks: JobCallbacks | None = None
         status, error = JobStatus.FAILED, None
+        sigterm = signal.getsignal(signal.SIGTERM)
         try:
             spec = load_job_spec(job.spec)
             callbacks = JobCallbacks(self.database, job, list(spec.objectives), heartbeat,
@@ -276,6 +278,7 @@ class Worker:
             error = f"{type(exc).__name__}: {exc}"
         finally:
             heartbeat.stop()
+            _restore_sigterm(sigterm)
         if callbacks is not None:
             try:
                 callbacks.sync()
@@ -307,6 +310,14 @@ class Worker:
                 Job.id == job_id, Job.worker_id == self.worker_id,
                 Job.status == JobStatus.RUNNING).values(heartbeat_at=None))
         logger.info("job %d released by %s", job_id, self.worker_id)
+
+
+def _restore_sigterm(handler: Any) -> None:
+    """Install the worker's SIGTERM handler again after a job. Ray's core worker resets SIGTERM
+    to the default action at the C level when it shuts down (Python's ``signal`` does not see
+    it), so without this a worker that ran a job dies on SIGTERM without stopping cleanly."""
+    if callable(handler) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _final_status(stop_reason: str, failed: int,
