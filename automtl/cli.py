@@ -18,6 +18,7 @@ COMMAND_MODULES: list[str] = [
     "automtl.commands.export",
     "storage.commands",
     "api.commands",
+    "automtl.commands.demo",
 ]
 
 
