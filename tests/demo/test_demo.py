@@ -1,0 +1,144 @@
+"""``automtl demo`` end to end with a tiny budget: a real server, worker and Ray, in a subprocess.
+
+Every process the demo starts inherits ``DEMO_TEST_RUN=<uuid>`` from the test, so the test can
+check on its own (through ``/proc``) that none is left afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from automtl.commands.demo_service import marked_processes
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")]
+
+TEST_MARKER = "DEMO_TEST_RUN"
+BUNDLE_FILES = {"config.yaml", "train.py", "model.py", "weights.pt", "model.ts", "README.md"}
+
+
+def _demo(out: Path, *args: str) -> tuple[list[str], dict[str, str], str]:
+    marker = uuid.uuid4().hex
+    env = {**os.environ, TEST_MARKER: marker, "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "disabled"}
+    command = [sys.executable, "-m", "automtl.cli", "demo", "--out", str(out), *args]
+    return command, env, marker
+
+
+def _no_process_left(marker: str) -> list[tuple[int, str]]:
+    deadline = time.monotonic() + 10
+    while (left := marked_processes(marker, TEST_MARKER)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
+def _bundle_dir(out: Path) -> Path:
+    (bundle,) = (out / "bundle").iterdir()
+    return bundle
+
+
+def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    command, env, marker = _demo(out, "--trials", "3", "--epochs", "1", "--rows", "3000")
+    try:
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        left = _no_process_left(marker)
+        for pid, _ in left:
+            os.kill(pid, signal.SIGKILL)
+    stdout = result.stdout
+    assert result.returncode == 0, stdout + result.stderr
+    assert left == [], f"processes left after the demo: {left}"
+
+    # the steps, the progress lines and the front table
+    for step in range(1, 10):
+        assert f"[{step}/9]" in stdout
+    assert "succeeded trials 3/3 finished" in stdout
+    assert "trial  topology" in stdout and "valid y1 auc" in stdout and "test y2 auc" in stdout
+    front = json.loads((out / "pareto.json").read_text())
+    assert front["status"] == "succeeded" and front["n_trials"] == 3
+    assert front["trials"], "the front is empty"
+    for trial in front["trials"]:  # every front trial is a row of the printed table
+        assert any(line.split()[:1] == [str(trial["number"])] for line in stdout.splitlines()
+                   if line.startswith("      ")), trial["number"]
+    assert (out / "front.csv").read_text().startswith("trial,topology,weighting")
+
+    # the report, the bundle, and train.py's one epoch on the uploaded CSV
+    report = (out / "report.html").read_text()
+    assert 'id="pareto-front"' in report
+    bundle = _bundle_dir(out)
+    assert BUNDLE_FILES <= {p.name for p in bundle.iterdir()}
+    assert "best epoch 1 of 1" in stdout
+    metrics = json.loads((out / "bundle-trained" / "metrics.json").read_text())
+    assert metrics["epochs"] == 1
+    assert set(metrics["valid"]) == {"y1", "y2"}
+    assert all(0.0 < metrics["test"][task]["auc"] <= 1.0 for task in ("y1", "y2"))
+    assert (out / "bundle-trained" / "weights.pt").stat().st_size > 0
+
+    # the service really ran: an upload, a SQLite file, a clean shutdown of the worker
+    assert len(list((out / "service" / "datasets").iterdir())) == 1
+    assert (out / "automtl.db").stat().st_size > 0
+    log = (out / "server.log").read_text()
+    assert '"POST /api/v1/datasets HTTP/1.1" 201' in log
+    assert "job 1 succeeded" in log
+    assert "waiting for jobs" in log and ": stopped" in log  # the worker shut down cleanly
+    assert "shutdown: clean" in stdout
+    # the artefact list names what is there
+    listing = stdout[stdout.index("artefacts in"):]
+    for name in ("report.html", "bundle.zip", "pareto.json", "data/synthetic.csv", "server.log"):
+        assert name in listing and (out / name).exists()
+    assert "wall time" in stdout
+
+
+def test_demo_keep_serving_serves_until_interrupted(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    command, env, marker = _demo(out, "--trials", "1", "--epochs", "1", "--rows", "1000",
+                                 "--concurrency", "1", "--keep-serving")
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout],  # type: ignore[union-attr]
+                     daemon=True).start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 600
+        while not any("keeps running at" in line for line in seen):
+            assert time.monotonic() < deadline and process.poll() is None, "".join(seen)
+            try:
+                seen.append(lines.get(timeout=1.0))
+            except queue.Empty:
+                pass
+        url = next(line for line in seen if "keeps running at" in line).split(
+            "keeps running at ")[1].split()[0]
+        token = (out / "token.txt").read_text().strip()
+        jobs = httpx.get(f"{url}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"},
+                         timeout=30).json()
+        assert [(j["id"], j["status"]) for j in jobs["items"]] == [(1, "succeeded")]
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        assert process.wait(timeout=120) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        left = _no_process_left(marker)
+        for pid, _ in left:
+            os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    while not lines.empty():
+        seen.append(lines.get())
+    assert left == [], f"processes left after the demo: {left}"
+    assert any("shutdown: clean" in line for line in seen), "".join(seen)
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{url}/healthz", timeout=5)

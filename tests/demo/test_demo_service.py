@@ -1,0 +1,127 @@
+"""The demo's process and output-directory handling, without a real server."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from automtl.commands.demo_service import (
+    MARKER_ENV,
+    OUTPUT_MARKER,
+    DemoError,
+    ServiceProcess,
+    free_port,
+    marked_processes,
+    prepare_output_dir,
+    service_environment,
+)
+
+pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")
+
+
+def test_prepare_output_dir_creates_and_marks(tmp_path: Path) -> None:
+    out = tmp_path / "a" / "demo"
+    assert prepare_output_dir(out) is False
+    assert (out / OUTPUT_MARKER).is_file()
+
+
+def test_prepare_output_dir_empties_an_earlier_demo(tmp_path: Path) -> None:
+    prepare_output_dir(tmp_path / "demo")
+    (tmp_path / "demo" / "report.html").write_text("old")
+    (tmp_path / "demo" / "bundle").mkdir()
+    (tmp_path / "demo" / "bundle" / "train.py").write_text("old")
+    assert prepare_output_dir(tmp_path / "demo") is True
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [OUTPUT_MARKER]
+
+
+def test_prepare_output_dir_refuses_foreign_files(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep me")
+    with pytest.raises(DemoError, match="not empty and was not written by automtl demo"):
+        prepare_output_dir(tmp_path)
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DemoError, match="not a directory"):
+        prepare_output_dir(tmp_path / "file")
+
+
+def test_free_port_can_be_bound() -> None:
+    port = free_port()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))
+
+
+def test_service_environment_drops_inherited_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOMTL_DATABASE_URL", "postgresql://elsewhere/db")
+    monkeypatch.setenv("AUTOMTL_RAY_ADDRESS", "cluster:6379")
+    env = service_environment({"AUTOMTL_DATA_DIR": "/x"})
+    assert {k for k in env if k.startswith("AUTOMTL_")} == {"AUTOMTL_DATA_DIR"}
+    assert env["RAY_USAGE_STATS_ENABLED"] == "0"
+    assert env["PATH"]
+
+
+def test_marked_processes_finds_only_marked_ones() -> None:
+    marker = uuid.uuid4().hex
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    marked = subprocess.Popen(sleep, env={MARKER_ENV: marker})
+    unmarked = subprocess.Popen(sleep, env={MARKER_ENV: "other"})
+    try:
+        found = marked_processes(marker)
+        assert [pid for pid, _ in found] == [marked.pid]
+        assert "time.sleep(60)" in found[0][1]
+    finally:
+        for process in (marked, unmarked):
+            process.kill()
+            process.wait()
+    assert marked_processes(marker) == []
+
+
+# A "server" that ignores SIGTERM and, like Ray, starts a child in a session of its own.
+STUBBORN = textwrap.dedent("""
+    import signal, subprocess, sys, time
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    subprocess.Popen([sys.executable, "-c",
+                      "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                      "time.sleep(120)"], start_new_session=True)
+    print("started", flush=True)
+    time.sleep(120)
+""")
+
+
+def test_stop_kills_what_ignores_sigterm_even_outside_the_group(tmp_path: Path) -> None:
+    service = ServiceProcess({"PATH": "/usr/bin:/bin"}, "127.0.0.1", free_port(),
+                             tmp_path / "server.log", command=[sys.executable, "-c", STUBBORN])
+    service.start()
+    for _ in range(100):
+        if len(marked_processes(service.marker)) == 2:
+            break
+        subprocess.run(["sleep", "0.1"], check=True)
+    assert len(marked_processes(service.marker)) == 2
+    killed = service.stop(grace=0.5, settle=0.5)
+    assert any("time.sleep(120)" in line for line in killed)  # the grandchild had to be killed
+    assert service.wait_for_leftovers(timeout=5.0) == []
+    assert not service.running()
+
+
+def test_stop_is_clean_when_the_server_exits_on_sigterm(tmp_path: Path) -> None:
+    service = ServiceProcess({"PATH": "/usr/bin:/bin"}, "127.0.0.1", free_port(),
+                             tmp_path / "server.log",
+                             command=[sys.executable, "-c", "import time; time.sleep(120)"])
+    service.start()
+    assert service.running()
+    assert service.stop(grace=10.0, settle=1.0) == []
+    assert marked_processes(service.marker) == []
+
+
+def test_wait_healthy_reports_a_server_that_died(tmp_path: Path) -> None:
+    service = ServiceProcess({"PATH": "/usr/bin:/bin"}, "127.0.0.1", free_port(),
+                             tmp_path / "server.log",
+                             command=[sys.executable, "-c", "print('boom'); raise SystemExit(3)"])
+    service.start()
+    with pytest.raises(DemoError, match=r"exited \(3\)[\s\S]*boom"):
+        service.wait_healthy(timeout=30.0)

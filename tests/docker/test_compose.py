@@ -1,0 +1,175 @@
+"""docker/compose.yaml, docker/entrypoint.sh and docker/Dockerfile checked against the code they
+run, without a Docker engine: every role is a real command, every setting one the code reads."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from docker_files import (
+    ROOT,
+    automtl_services,
+    compose,
+    dockerfile_instructions,
+    entrypoint_roles,
+    entrypoint_variables,
+)
+
+from api.settings import Settings
+from automtl.cli import build_parser
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def _setting_variables() -> set[str]:
+    prefix = Settings.model_config["env_prefix"]
+    return {f"{prefix}{name}".upper() for name in Settings.model_fields}
+
+
+def test_compose_has_the_production_services() -> None:
+    services = compose()["services"]
+    assert {"postgres", "migrate", "api", "worker"} <= set(services)
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:")
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in postgres["volumes"])
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    # migrations run once, after PostgreSQL is healthy; the API and the workers wait for them
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name, service in automtl_services().items():
+        if name in ("migrate", "ray-node"):
+            continue
+        assert service["depends_on"]["migrate"]["condition"] == \
+            "service_completed_successfully", name
+    assert "/healthz" in " ".join(services["api"]["healthcheck"]["test"])
+
+
+def test_every_service_runs_a_role_of_the_entrypoint() -> None:
+    roles = entrypoint_roles()
+    for name, service in automtl_services().items():
+        command = service["command"]
+        assert command[0] in roles, f"{name}: {command[0]!r} is not an entrypoint role"
+
+
+@pytest.mark.parametrize("role", ["migrate", "api", "worker"])
+def test_entrypoint_roles_are_real_automtl_subcommands(role: str) -> None:
+    command = entrypoint_roles()[role]
+    assert command[0] == "automtl"
+    args = build_parser().parse_args(command[1:])  # SystemExit on an unknown command or option
+    assert callable(args.handler)
+
+
+def test_ray_node_role_uses_real_ray_start_options() -> None:
+    command = entrypoint_roles()["ray-node"]
+    assert command[:2] == ["ray", "start"]
+    help_text = subprocess.run([str(VENV_BIN / "ray"), "start", "--help"], capture_output=True,
+                               text=True, check=True).stdout
+    for option in command[2:]:
+        assert option.split("=")[0] in help_text, option
+    head_options = re.findall(r"(--[a-z-]+)", _head_start_line())
+    assert head_options and all(option in help_text for option in head_options)
+
+
+def _head_start_line() -> str:
+    text = (ROOT / "docker" / "entrypoint.sh").read_text().replace("\\\n", " ")
+    return next(line for line in text.splitlines() if "ray start --head" in line)
+
+
+def test_every_variable_the_compose_file_sets_is_read() -> None:
+    settings = _setting_variables()
+    entrypoint_only = entrypoint_variables() - settings
+    assert entrypoint_only == {"AUTOMTL_RAY_HEAD", "AUTOMTL_RAY_PORT"}
+    for name, service in automtl_services().items():
+        for variable in service.get("environment", {}):
+            assert variable.startswith("AUTOMTL_"), f"{name}: {variable}"
+            assert variable in settings | entrypoint_only, \
+                f"{name}: {variable} is read by neither api.settings.Settings nor the entrypoint"
+
+
+def test_the_compose_settings_are_a_valid_production_configuration(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    services = compose()["services"]
+    postgres = services["postgres"]["environment"]
+    for name, service in automtl_services().items():
+        if name == "ray-node":
+            continue
+        for variable in [v for v in os.environ if v.startswith("AUTOMTL_")]:
+            monkeypatch.delenv(variable)
+        for variable, value in service["environment"].items():
+            monkeypatch.setenv(variable, str(value))
+        settings = Settings()
+        assert settings.env == "production"
+        url = settings.resolved_database_url
+        assert url == (f"postgresql+psycopg://{postgres['POSTGRES_USER']}:"
+                       f"{postgres['POSTGRES_PASSWORD']}@postgres:5432/"
+                       f"{postgres['POSTGRES_DB']}"), name
+
+
+def test_gpu_profile_reserves_gpus_and_builds_cuda_torch() -> None:
+    services = compose()["services"]
+    gpu = services["worker-gpu"]
+    assert gpu["profiles"] == ["gpu"]
+    assert gpu["command"] == ["worker"]
+    device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert gpu["build"]["args"]["TORCH_VARIANT"].startswith("cu")
+    assert gpu["build"]["dockerfile"] == "docker/Dockerfile"
+    # the extra workers and Ray nodes join the CPU worker's Ray head
+    port = services["worker"]["environment"]["AUTOMTL_RAY_PORT"]
+    for name in ("worker-extra", "ray-node"):
+        assert services[name]["environment"]["AUTOMTL_RAY_ADDRESS"] == f"worker:{port}"
+        assert services[name]["profiles"] == ["scale"]
+
+
+def test_dockerfile_installs_torch_explicitly_and_runs_as_a_user() -> None:
+    instructions = dockerfile_instructions()
+    args = dict(a.split("=", 1) for k, a in instructions if k == "ARG" and "=" in a)
+    assert args["TORCH_VARIANT"] == "cpu"
+    bootstrap = (ROOT / "scripts" / "bootstrap.sh").read_text()
+    assert f'"torch=={args["TORCH_VERSION"]}"' in bootstrap  # the same torch as the venv
+    runs = [a for k, a in instructions if k == "RUN"]
+    torch_run = next(r for r in runs if "torch==" in r)
+    assert "${TORCH_VARIANT}" in torch_run and "--index-url" in torch_run
+    assert runs.index(torch_run) < runs.index(next(r for r in runs if "pip install ." in r))
+    users = [a for k, a in instructions if k == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert ("ENTRYPOINT", '["automtl-entrypoint"]') in instructions
+    assert ("COPY", "docker/entrypoint.sh /usr/local/bin/automtl-entrypoint") in instructions
+
+
+def test_dockerfile_copies_every_package_and_its_data(tmp_path: Path) -> None:
+    """A wheel built from exactly what the Dockerfile copies holds every package with its data
+    files (presets, migrations, export templates)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = [p.rstrip("*") for p in
+                pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
+    source = tmp_path / "src"
+    source.mkdir()
+    for keyword, arguments in dockerfile_instructions():
+        if keyword == "COPY" and not arguments.startswith("docker/"):
+            *items, _ = arguments.split()
+            for item in items:
+                path = ROOT / item
+                if path.is_dir():
+                    shutil.copytree(path, source / item,
+                                    ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy(path, source / item)
+    assert sorted(packages) == sorted(p.name for p in source.iterdir() if p.is_dir())
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path / "wheel"), str(source)], check=True,
+                   capture_output=True)
+    names = zipfile.ZipFile(next((tmp_path / "wheel").glob("*.whl"))).namelist()
+    for package in packages:
+        assert f"{package}/__init__.py" in names
+    for expected in ("search_spaces/presets/default.yaml", "storage/migrations/env.py",
+                     "automtl/export/templates/train.py.tmpl"):
+        assert expected in names
+    versions = [n for n in names if n.startswith("storage/migrations/versions/")]
+    assert versions
