@@ -187,6 +187,7 @@ def utilisation_figure(points: list[dict[str, Any]]) -> go.Figure:
             text=[[f"{v:.2f}" if v is not None else "" for v in row] for row in z],
             texttemplate="%{text}", hovertemplate="task %{y}, %{x}: %{z:.3f}<extra></extra>"),
             row=1, col=col)
+    fig.update_yaxes(autorange="reversed")  # the first task on top
     return _styled(fig, height=120 + 60 * max(len(p["gate_utilisation"]) for p in points))
 
 

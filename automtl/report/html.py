@@ -73,7 +73,8 @@ def build_report_html(front: Mapping[str, Any], trials: Sequence[Mapping[str, An
                  plots.add(figures.hypervolume_figure(front, trial_list),
                            "hypervolume-history")),
         _section("The front", "Each Pareto-optimal trial with its architecture and training "
-                 "settings, validation objectives and test metrics.", _front_table(front)),
+                 "settings, validation objectives and each task's metric on the test split.",
+                 _front_table(front, tasks)),
         _section("MTL gain over single-task baselines", *_gain_section(front, trial_list,
                                                                         tasks)),
         _section("Expert utilisation", *_utilisation_section(front, trial_list, plots,
@@ -177,12 +178,13 @@ def architecture_summary(candidate: Mapping[str, Any] | None) -> dict[str, str]:
             "weighting": weighting_text, "optimiser": optimiser}
 
 
-def _front_table(front: dict[str, Any]) -> str:
+def _front_table(front: dict[str, Any], tasks: Sequence[Mapping[str, str]]) -> str:
     if not front["trials"]:
         return '<p class="note">No complete trials yet.</p>'
     names = [o["name"] for o in front["objectives"]]
-    tests = sorted({(task, metric) for t in front["trials"]
-                    for task, metrics in (t.get("test") or {}).items() for metric in metrics})
+    tests = [(t["name"], t["metric"]) for t in tasks
+             if any(t["metric"] in (e.get("test") or {}).get(t["name"], {})
+                    for e in front["trials"])]
     head = ["trial", "topology", "experts", "layer widths", "gate", "weighting", "optimiser",
             *names, *[f"test {task} {metric}" for task, metric in tests], "params"]
     rows = []

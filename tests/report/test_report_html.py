@@ -107,6 +107,7 @@ def test_the_page_has_every_section_and_embeds_plotly(search):
     table = page[page.index('id="front-table"'):page.index("</table>",
                                                             page.index('id="front-table"'))]
     assert "mmoe" in table and "3 shared" in table and "ple" in table and "2 levels" in table
+    assert "<th>test ctr auc</th>" in table  # each task's own metric on the test split
     assert "+4.17%" in page  # trial 2's ctr gain over trial 1
 
 
