@@ -35,18 +35,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo-output"),
                         help="output directory (default: ./demo-output; emptied first when an "
                              "earlier demo wrote it)")
-    parser.add_argument("--trials", type=int, default=12, help="trials to finish (default: 12)")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs per trial (default: 2)")
+    parser.add_argument("--trials", type=int, default=60, help="trials to finish (default: 60)")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per trial (default: 5)")
     parser.add_argument("--concurrency", type=int, default=2,
                         help="trials at a time (default: 2)")
-    parser.add_argument("--rows", type=int, default=10000,
-                        help="rows of the synthetic dataset (default: 10000)")
+    parser.add_argument("--rows", type=int, default=20000,
+                        help="rows of the synthetic dataset (default: 20000)")
     parser.add_argument("--correlation", type=float, default=0.2,
                         help="label correlation of the synthetic tasks (default: 0.2)")
     parser.add_argument("--preset", default="default", help="search-space preset")
     parser.add_argument("--census", type=Path, default=None, metavar="PATH",
-                        help="use census-income (directory with census-income.data/.test) "
-                             "instead of the synthetic data")
+                        help="use census-income (a directory with census-income.data and "
+                             ".test) instead of the synthetic data; about 15 times the rows, "
+                             "so fewer --trials keep the run short")
     parser.add_argument("--port", type=int, default=None,
                         help="server port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--keep-serving", action="store_true",
@@ -124,7 +125,7 @@ def run_demo(args: argparse.Namespace) -> int:
     env = service_environment(settings)
 
     demo.step(1, "database: apply the migrations")
-    _check_call(["db", "upgrade", "--url", url], env, "applying the migrations")
+    _check_output(["db", "upgrade", "--url", url], env, "applying the migrations")
     demo.note(f"{url} is at the latest schema")
     demo.keep(database, "SQLite database: jobs, trials, tokens and the Optuna study")
 
@@ -132,16 +133,17 @@ def run_demo(args: argparse.Namespace) -> int:
     service = ServiceProcess(env, "127.0.0.1", port, demo.keep(out / "server.log",
                                                                 "server and worker log"))
     demo.step(2, f"server: automtl serve on {service.url} (API + one worker, local Ray)")
-    killed: list[str] = []
     try:
         service.start()
         demo.note(f"ready in {service.wait_healthy():.1f}s (pid {service.pid}; log "
                   f"{_rel(service.log_path, out)})")
         demo.keep(out / "service", "uploads and trial weights (AUTOMTL_DATA_DIR)")
-        _search_and_export(demo, service.url, env, url)
+        job_id = _search_and_export(demo, service.url, env, url)
         if args.keep_serving:
-            print(f"\nThe server keeps running at {service.url} (OpenAPI: {service.url}/docs; "
-                  f"token in {_rel(out / 'token.txt', out)}). Ctrl-C stops it.", flush=True)
+            print(f"\nThe server keeps running at {service.url} (OpenAPI: {service.url}/docs)."
+                  f" Try, in another shell:\n  export AUTOMTL_URL={service.url} "
+                  f"AUTOMTL_TOKEN=$(cat {out / 'token.txt'})\n  automtl status {job_id}; "
+                  f"automtl report {job_id} --format csv\nCtrl-C stops it.", flush=True)
             try:
                 service.wait()
             except KeyboardInterrupt:
@@ -161,7 +163,8 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _search_and_export(demo: Demo, base_url: str, env: dict[str, str], db_url: str) -> None:
+def _search_and_export(demo: Demo, base_url: str, env: dict[str, str], db_url: str) -> int:
+    """Steps 3 to 9 against the running server; the job's id."""
     from automtl.commands.demo_service import DemoError
 
     args, out = demo.args, demo.out
@@ -207,6 +210,7 @@ def _search_and_export(demo: Demo, base_url: str, env: dict[str, str], db_url: s
                                                 "metrics.json")
     _stream([sys.executable, "train.py", "--data", str(data_file), "--epochs", "1",
              "--out", str(trained)], bundle, env, "running the bundle's train.py")
+    return int(job["id"])
 
 
 def _client(base_url: str, token: str) -> Any:
@@ -274,9 +278,11 @@ def _job_spec(args: argparse.Namespace, dataset: dict[str, Any],
             "resources": {"cpus_per_trial": 1}, "seed": 0}
 
 
-def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0) -> dict[str, Any]:
-    """Poll ``GET /jobs/{id}`` until the job ends, printing a line whenever progress changes."""
-    last = None
+def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0,
+            every: float = 10.0) -> dict[str, Any]:
+    """Poll ``GET /jobs/{id}`` until the job ends; print a line when the status changes, and
+    when the progress has changed at most once per ``every`` seconds."""
+    last_line, last_status, last_time = None, None, 0.0
     while True:
         job = _call(client.job, job_id, what="reading the job")
         p = job["progress"]
@@ -284,9 +290,10 @@ def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0) -> dict
         line = (f"{job['status']:<9} trials {p['finished']}/{p['budget']} finished, "
                 f"{p['failed']} failed, {p['running']} running; front {p['front_size']}, "
                 f"hypervolume {hv}")
-        if line != last:
+        now = time.monotonic()
+        if job["status"] != last_status or (line != last_line and now - last_time >= every):
             demo.note(f"[{demo.elapsed():>6}] {line}")
-            last = line
+            last_line, last_status, last_time = line, job["status"], now
         if job["status"] in TERMINAL:
             return job
         time.sleep(interval)
@@ -326,10 +333,6 @@ def _export(demo: Demo, client: Any, job_id: int) -> Path:
               f"unzipped to {_rel(bundle, out)}/:")
     demo.note("  " + "  ".join(sorted(p.name for p in bundle.iterdir())))
     return bundle
-
-
-def _check_call(args: list[str], env: dict[str, str], what: str) -> None:
-    _check_output(args, env, what)
 
 
 def _check_output(args: list[str], env: dict[str, str], what: str) -> str:

@@ -67,9 +67,10 @@ def prepare_output_dir(path: Path) -> bool:
 
 
 def service_environment(settings: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment without inherited ``AUTOMTL_*`` settings (the demo needs
-    nothing configured), plus ``settings`` and Ray's quiet local defaults."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOMTL_")}
+    """This process's environment without inherited ``AUTOMTL_*`` settings or ``RAY_ADDRESS``
+    (the demo runs on nothing configured), plus ``settings`` and Ray's quiet local defaults."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AUTOMTL_") and k != "RAY_ADDRESS"}
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     env.setdefault("RAY_AUTH_MODE", "disabled")
     env.update(settings)
@@ -190,7 +191,7 @@ def marked_processes(marker: str, variable: str = MARKER_ENV) -> list[tuple[int,
     (Linux ``/proc``; empty where there is no ``/proc``)."""
     proc = Path("/proc")
     needle = f"{variable}={marker}".encode()
-    found = []
+    found: list[tuple[int, str]] = []
     if not proc.is_dir():
         return found
     for entry in proc.iterdir():

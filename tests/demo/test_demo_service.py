@@ -59,8 +59,10 @@ def test_free_port_can_be_bound() -> None:
 def test_service_environment_drops_inherited_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOMTL_DATABASE_URL", "postgresql://elsewhere/db")
     monkeypatch.setenv("AUTOMTL_RAY_ADDRESS", "cluster:6379")
+    monkeypatch.setenv("RAY_ADDRESS", "cluster:6379")
     env = service_environment({"AUTOMTL_DATA_DIR": "/x"})
     assert {k for k in env if k.startswith("AUTOMTL_")} == {"AUTOMTL_DATA_DIR"}
+    assert "RAY_ADDRESS" not in env
     assert env["RAY_USAGE_STATS_ENABLED"] == "0"
     assert env["PATH"]
 
