@@ -1,0 +1,162 @@
+"""Training throughput of MMoE and PLE: automtl against DeepCTR-Torch and torch-rechub.
+
+Same data (automtl's encoded splits), same sizes (MMoE: 8 experts of 64 units, towers of 32;
+PLE: 2 levels of 2 shared + 2 per-task experts of 64 units, towers of 32; linear gates;
+embeddings of 8), same optimiser (Adam, lr 1e-3, no weight decay or L2), batch size, epochs and
+torch threads (default 1, what a search trial gets; ``--threads 2`` for both cores). Rows/s
+counts the training epochs only (data preparation and validation excluded; the fastest epoch,
+since other processes only ever slow one); the validation AUC of each model after the last
+epoch shows that speed is not bought with a worse model. Two datasets: the MMoE paper's
+synthetic recipe (d numeric features, two binary tasks) and a generated Criteo-shaped one (13
+numeric + 26 categorical features).
+
+    python -m benchmarks.peer_throughput                 # defaults: 100k rows, CPU
+    python -m benchmarks.peer_throughput --quick         # smoke run, about a minute
+    python -m benchmarks.peer_throughput --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import torch
+
+from benchmarks.common import (
+    DatasetChoice,
+    base_parser,
+    machine_line,
+    ratio,
+    resolve_device,
+    setup_threads,
+    synthetic_categorical,
+    synthetic_dense,
+    write_table,
+)
+from benchmarks.peers import PEERS, TRAINERS, missing_peer
+from benchmarks.runs import ModelSizes, RunResult, train_automtl
+
+TOOLS = ("automtl", *PEERS)
+DATASETS = ("synthetic", "categorical")
+TOPOLOGIES = ("mmoe", "ple")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000,
+                        help="rows per dataset, split 80/10/10 (default: %(default)s)")
+    parser.add_argument("--features", type=int, default=100,
+                        help="numeric features of the synthetic dataset (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[512, 4096])
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--models", nargs="+", choices=TOPOLOGIES, default=list(TOPOLOGIES))
+    parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
+    # one thread: what a search trial gets (resources.cpus_per_trial = 1), and steady on a
+    # shared machine, where two spinning OpenMP threads lose whole time slices to others
+    parser.set_defaults(threads=1)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rows, args.epochs = min(args.rows, 3000), 1
+    return args
+
+
+def make_dataset(name: str, args: argparse.Namespace) -> DatasetChoice:
+    if name == "synthetic":
+        return synthetic_dense(args.rows, features=args.features, seed=args.seed)
+    return synthetic_categorical(args.rows, seed=args.seed)
+
+
+def run_one(tool: str, choice: DatasetChoice, topology: str, batch_size: int,
+            args: argparse.Namespace, device: torch.device) -> RunResult:
+    sizes = ModelSizes()
+    if tool == "automtl":
+        return train_automtl(choice.data, topology, sizes, batch_size, args.epochs, args.lr,
+                             device, args.seed)
+    return TRAINERS[tool](choice.data, topology, sizes, batch_size, args.epochs, args.lr,
+                          device, args.seed)
+
+
+def run_row(result: RunResult, dataset: str, baseline: RunResult | None) -> dict[str, Any]:
+    """One run in the detail table (per-task AUC, parameters, ratio against automtl)."""
+    row: dict[str, Any] = {"dataset": dataset, "model": result.topology,
+                           "batch": result.batch_size, "tool": result.tool,
+                           "parameters": result.parameters,
+                           "train_s": round(result.train_seconds, 3),
+                           "rows_per_s_mean": round(result.mean_rows_per_second, 1),
+                           "rows_per_s_best": round(result.rows_per_second, 1)}
+    for task, value in result.valid_auc.items():
+        row[f"auc_{task}"] = round(value, 4)
+    row["automtl_speedup"] = round(ratio(baseline.rows_per_second, result.rows_per_second), 2) \
+        if baseline is not None else float("nan")
+    return row
+
+
+def summary_row(dataset: str, topology: str, batch_size: int,
+                results: dict[str, RunResult]) -> dict[str, Any]:
+    """One (dataset, model, batch) in the side-by-side table."""
+    ours = results.get("automtl")
+    row: dict[str, Any] = {"dataset": dataset, "model": topology, "batch": batch_size}
+    for tool in TOOLS:
+        run = results.get(tool)
+        row[f"{tool} rows/s"] = round(run.rows_per_second, 1) if run else float("nan")
+    for tool in PEERS:
+        run = results.get(tool)
+        row[f"automtl/{tool}"] = round(ratio(ours.rows_per_second, run.rows_per_second), 2) \
+            if ours and run else float("nan")
+    for tool in TOOLS:
+        run = results.get(tool)
+        row[f"AUC {tool}"] = round(run.mean_auc, 4) if run else float("nan")
+    return row
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    args = parse_args(argv)
+    device = resolve_device(args.device)
+    setup_threads(args.threads)
+    skipped = {tool: reason for tool in args.tools if tool in PEERS
+               for reason in [missing_peer(tool)] if reason}
+    tools = [t for t in args.tools if t not in skipped]
+    for tool, reason in skipped.items():
+        print(f"skipping {tool}: {reason}", flush=True)
+    summary: list[dict[str, Any]] = []
+    detail: list[dict[str, Any]] = []
+    descriptions = []
+    started = time.perf_counter()
+    for name in args.datasets:
+        choice = make_dataset(name, args)
+        descriptions.append(f"{choice.name}: {choice.description}")
+        for topology in args.models:
+            for batch_size in args.batch_sizes:
+                results: dict[str, RunResult] = {}
+                for tool in tools:
+                    results[tool] = run_one(tool, choice, topology, batch_size, args, device)
+                    print(f"  {name} {topology} batch {batch_size} {tool}: "
+                          f"{results[tool].rows_per_second:,.0f} rows/s, valid AUC "
+                          f"{results[tool].mean_auc:.4f}", flush=True)
+                baseline = results.get("automtl")
+                detail += [run_row(r, name, baseline) for r in results.values()]
+                summary.append(summary_row(name, topology, batch_size, results))
+    machine = machine_line(device)
+    notes = [*descriptions,
+             f"{args.epochs} epoch(s) each, Adam lr {args.lr}, no weight decay/L2; rows/s = "
+             "training rows / seconds of the fastest training epoch (data preparation and "
+             "validation excluded; the detail table also has the mean over epochs); AUC = mean "
+             "validation AUC of the two tasks after the last epoch.",
+             "automtl/<peer> > 1 means automtl trains faster. DeepCTR-Torch initialises dense "
+             "layers N(0, 1e-4) and its gates have no bias; torch-rechub puts BatchNorm after "
+             "every linear layer (gates included): the parameter counts differ by that much.",
+             *[f"{tool} skipped: {reason}" for tool, reason in skipped.items()],
+             f"total wall time {time.perf_counter() - started:.0f} s"]
+    write_table(summary, args.out, "peer_throughput",
+                "Training throughput and validation AUC: automtl vs DeepCTR-Torch vs "
+                "torch-rechub", machine, notes)
+    write_table(detail, args.out, "peer_throughput_runs", "Every training run (detail)",
+                machine, notes[:1 + len(descriptions)])
+    return summary
+
+
+if __name__ == "__main__":
+    main()
