@@ -1,0 +1,70 @@
+"""benchmarks.search_quality and benchmarks.search_overhead: helpers and --quick runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import search_overhead, search_quality
+from benchmarks.search_quality import dominates, front, hypervolume_of
+
+
+def test_hypervolume_uses_the_fixed_chance_level_reference():
+    assert hypervolume_of([]) == 0.0
+    assert hypervolume_of([[0.7, 0.8]]) == pytest.approx(0.2 * 0.3)
+    # two points: the union of their rectangles above (0.5, 0.5)
+    assert hypervolume_of([[0.7, 0.6], [0.6, 0.7]]) == pytest.approx(0.02 + 0.02 - 0.01)
+    assert hypervolume_of([[0.4, 0.9]]) == 0.0  # worse than chance on one task adds nothing
+
+
+def test_dominance_and_front():
+    assert dominates([0.7, 0.7], [0.7, 0.6]) and not dominates([0.7, 0.7], [0.7, 0.7])
+    assert not dominates([0.8, 0.5], [0.6, 0.6])
+    assert front([[0.8, 0.5], [0.6, 0.6], [0.6, 0.55], [0.5, 0.9]]) == \
+        [[0.8, 0.5], [0.6, 0.6], [0.5, 0.9]]
+
+
+def test_budget_points_keep_complete_trials_within_the_budget():
+    study = {"trials": [(0, [0.6, 0.6]), (1, None), (2, [0.7, float("nan")]), (3, [0.8, 0.8])]}
+    assert search_quality.budget_points(study, 3) == [[0.6, 0.6]]
+    assert search_quality.budget_points(study, 4) == [[0.6, 0.6], [0.8, 0.8]]
+
+
+@pytest.mark.slow
+def test_search_quality_quick_run(tmp_path):
+    quality, baselines = search_quality.main(["--quick", "--out", str(tmp_path)])
+    assert {(r["sampler"], r["trials"]) for r in quality} == {
+        (s, b) for s in ("tpe", "nsga2", "random") for b in (3, 6)}
+    by_key = {(r["sampler"], r["trials"]): r for r in quality}
+    for sampler in ("tpe", "nsga2", "random"):
+        # a front can only grow with more trials
+        assert by_key[(sampler, 6)]["HV seed 0"] >= by_key[(sampler, 3)]["HV seed 0"] >= 0.0
+        assert 0.5 <= by_key[(sampler, 6)]["best AUC y1"] <= 1.0
+    assert [b["baseline"] for b in baselines] == list(search_quality.BASELINES)
+    for row in baselines:
+        assert row["params"] > 0 and 0.0 < row["AUC y1"] <= 1.0
+        assert row["dominated by tpe@6"] in ("0/1 seeds", "1/1 seeds")
+    for name in ("search_quality", "search_quality_baselines"):
+        assert (tmp_path / f"{name}.csv").exists()
+        assert "reference point [0.5, 0.5]" in (tmp_path / f"{name}.md").read_text()
+
+
+@pytest.mark.slow
+def test_search_overhead_quick_run_through_ray(tmp_path):
+    rows = search_overhead.main(["--quick", "--out", str(tmp_path)])
+    (summary,) = rows
+    assert summary["trials complete"] == 4 and summary["failed"] == 0
+    assert 0 < summary["sum training s"] < summary["search wall s"] * summary["concurrency"]
+    assert 0.0 < summary["share outside training"] < 1.0
+    assert summary["overhead per trial s"] > 0
+    text = (tmp_path / "search_overhead_breakdown.md").read_text()
+    assert "training (Trainer.fit" in text and "outside trials" in text
+
+
+def test_breakdown_parts_add_up_to_the_worker_time():
+    raw = {"wall": 10.0, "train": 6.0, "trial": 9.0, "complete": 3}
+    rows = search_overhead.breakdown(raw, concurrency=2)
+    parts, total = rows[:-1], rows[-1]
+    assert total["worker_s"] == 20.0
+    assert sum(p["worker_s"] for p in parts) == pytest.approx(20.0)
+    assert sum(p["share"] for p in parts) == pytest.approx(1.0)
+    assert parts[0]["per_trial_s"] == pytest.approx(2.0)
