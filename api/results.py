@@ -35,12 +35,13 @@ def empty_front(spec: JobSpec) -> dict[str, Any]:
             "n_infeasible": 0, "n_dominated": 0}
 
 
-def job_front(job: Job, storage: Any) -> dict[str, Any]:
-    """``pareto_front`` of the job's study, with the job's id and status."""
+def job_front(job: Job, storage: Any, study: optuna.Study | None = None) -> dict[str, Any]:
+    """``pareto_front`` of the job's study (loaded unless given), with the job's id and
+    status."""
     from automtl.report.pareto import pareto_front
 
     spec = load_job_spec(job.spec)
-    study = load_study(job, storage)
+    study = study or load_study(job, storage)
     front = empty_front(spec) if study is None else pareto_front(study, spec)
     return {"job_id": job.id, "status": job.status.value, **front}
 
@@ -65,8 +66,8 @@ def job_report(job: Job, storage: Any, session: Any) -> str:
     from automtl.report.html import build_report_html, report_trials
 
     spec = load_job_spec(job.spec)
-    front = job_front(job, storage)
     study = load_study(job, storage)
+    front = job_front(job, storage, study)
     usage = {t.number: t.gate_utilisation for t in TrialRepository(session).list_for_job(job.id)
              if t.gate_utilisation}
     trials = report_trials(study, list(spec.objectives), usage) if study is not None else []

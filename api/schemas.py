@@ -56,7 +56,7 @@ class JobRead(BaseModel):
     def of(cls, job: Job) -> JobRead:
         end = job.finished_at or utcnow()
         elapsed = (end - job.started_at).total_seconds() if job.started_at else None
-        budget = (job.spec.get("budget") or {}).get("trials", 20)
+        budget = (job.spec.get("budget") or {}).get("trials")  # stored specs are normalised
         return cls(
             id=job.id, name=job.name, status=job.status.value, dataset_id=job.dataset_id,
             study_name=job.study_name, created_at=job.created_at, started_at=job.started_at,

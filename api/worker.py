@@ -239,7 +239,13 @@ class Worker:
         """Run jobs until :attr:`stop` is set (or ``max_jobs`` ran); how many ran."""
         done = 0
         while not self.stop.is_set() and (max_jobs is None or done < max_jobs):
-            if self.run_once() is None:
+            try:
+                job_id = self.run_once()
+            except Exception:  # noqa: BLE001 - e.g. the database is briefly unreachable
+                logger.exception("worker %s: claiming or running a job failed; retrying",
+                                 self.worker_id)
+                job_id = None
+            if job_id is None:
                 self.stop.wait(self.settings.poll_interval_s)
             else:
                 done += 1
