@@ -155,6 +155,9 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_results(client, alice, 
     try:
         wait_for(lambda: client.get(f"/api/v1/jobs/{job['id']}/trials?state=complete",
                                     headers=alice).json()["items"], 240, "a finished trial")
+        running = client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=alice).json()
+        assert running["status"] == "running"  # the front answers while the job runs
+        assert running["n_trials"] >= 1 and running["trials"]
         cancel = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice)
         assert cancel.status_code == 200 and cancel.json()["cancel_requested"]
         thread.join(timeout=240)
