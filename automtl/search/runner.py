@@ -11,6 +11,7 @@ budget ``TuneConfig.time_budget_s``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -176,9 +177,19 @@ def _make_searcher(space: Any, spec: JobSpec, sampler: Any, name: str, storage: 
     from automtl.search.searcher import AutoMTLOptunaSearch
 
     return AutoMTLOptunaSearch(
-        space.sample, spec.objective_list(), sampler=sampler, study_name=name, storage=storage,
+        functools.partial(_sample_for_job, space, spec), spec.objective_list(),
+        sampler=sampler, study_name=name, storage=storage,
         budget_trials=spec.budget.trials, max_failures=max_failures,
         constraints=spec.constraints, error_lookup=error_lookup)
+
+
+def _sample_for_job(space: Any, spec: JobSpec, trial: Any) -> dict[str, Any]:
+    """The candidate as the trial trains it (the job's epoch override and per-trial seed
+    applied), so the study and the service store what was actually trained."""
+    from automtl.search.trainable import trial_candidate
+
+    sampled = space.sample(trial)
+    return trial_candidate(sampled, spec, trial.number).model_dump(mode="json")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,29 @@
+"""The candidate a search records is the one its trial trains (job overrides applied)."""
+
+from __future__ import annotations
+
+import optuna
+
+import search_spaces
+from automtl.config import Candidate
+from automtl.jobspec import load_job_spec
+from automtl.search.runner import _sample_for_job
+
+
+def test_recorded_candidate_carries_the_budget_epochs_and_trial_seed() -> None:
+    space_doc = {"topology": {"choose": {"mmoe": {}}},
+                 "optimizer": {"epochs": 2, "lr": {"float": [1e-3, 1e-2]}}}
+    spec = load_job_spec({
+        "name": "override", "seed": 7,
+        "dataset": {"builtin": "synthetic", "rows": 500, "features": 4},
+        "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}],
+        "objectives": ["t1", "t2"], "search_space": space_doc,
+        "budget": {"trials": 2, "epochs": 5}})
+    space = search_spaces.load(space_doc)
+    trial = optuna.trial.FixedTrial({"optimizer/lr": 0.005}, number=4)
+
+    recorded = Candidate.model_validate(_sample_for_job(space, spec, trial))
+
+    assert recorded.train.epochs == 5          # the budget's override, not the space's 2
+    assert recorded.train.seed == 7 + 4        # the job seed plus the trial number
+    assert recorded.train.lr == 0.005
