@@ -36,12 +36,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--cpus", type=int, default=2, help="CPUs given to Ray")
     parser.add_argument("--concurrency", type=int, default=2, help="trials at a time")
-    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--features", type=int, default=100)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--sampler", default="tpe")
     parser.add_argument("--storage", default=None,
                         help="Optuna RDB URL (default: a SQLite file in a temporary directory)")
+    # trials set their own threads (resources.cpus_per_trial: 1); the driver matches them
+    parser.set_defaults(threads=1)
     args = parser.parse_args(argv)
     if args.device != "cpu":
         parser.error("--device: the search benchmarks run trials on the CPU")
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     notes = [f"{args.trials} trials requested, sampler {args.sampler}; synthetic data "
              f"{args.rows} rows x {args.features} features (correlation 0.5), 2 binary tasks, "
              f"{args.epochs} epoch(s) per trial; compact space (single_task, shared_bottom, "
-             "mmoe, ple; small sizes; searched lr and batch size); 1 CPU per trial.",
+             "mmoe, ple; small sizes; searched dropout, lr and batch size); 1 CPU per trial.",
              "worker time = search wall time x concurrency; share outside training = "
              "1 - summed training / worker time; overhead per trial = (worker time - summed "
              "training) / complete trials.",

@@ -31,7 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import base_parser, machine_line, setup_threads, write_table
+from benchmarks.common import (
+    available_cores,
+    base_parser,
+    machine_line,
+    setup_threads,
+    write_table,
+)
 from benchmarks.search_setup import job_spec
 
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -58,22 +64,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="trial counts at which the hypervolume is read")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--samplers", nargs="+", choices=SAMPLERS, default=list(SAMPLERS))
-    parser.add_argument("--rows", type=int, default=4000)
+    parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--features", type=int, default=100)
     parser.add_argument("--correlation", type=float, default=0.5)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--baseline-lr", type=float, default=3e-3,
-                        help="baselines' learning rate (default: mid of the searched range)")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--baseline-lrs", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2],
+                        help="learning rates tried for each baseline; the best on validation "
+                             "is kept, as a user tuning by hand would")
     parser.add_argument("--baseline-batch", type=int, default=256)
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=int, default=available_cores(),
                         help="studies run in parallel, one torch thread each (default: cores)")
+    parser.set_defaults(threads=1)  # what every trial runs with (resources.cpus_per_trial: 1)
     args = parser.parse_args(argv)
     if args.device != "cpu":
         parser.error("--device: the search benchmarks run trials on the CPU")
     if args.quick:
         args.budgets, args.seeds, args.rows, args.epochs = [3, 6], 1, 1500, 1
+        args.baseline_lrs = args.baseline_lrs[:2]
     args.budgets = sorted(set(args.budgets))
-    args.workers = args.workers or args.threads
     return args
 
 
@@ -83,7 +91,8 @@ def _spec(args: dict[str, Any], sampler: str, seed: int) -> Any:
     return load_job_spec(job_spec(f"quality-{sampler}-{seed}", trials=max(args["budgets"]),
                                   rows=args["rows"], features=args["features"],
                                   correlation=args["correlation"], epochs=args["epochs"],
-                                  sampler=sampler, seed=seed))
+                                  sampler=sampler, seed=seed,
+                                  cpus_per_trial=args["threads"]))
 
 
 def _context(spec: Any, artifact_root: str) -> Any:
@@ -132,24 +141,35 @@ def run_study(sampler: str, seed: int, args: dict[str, Any]) -> dict[str, Any]:
             "seconds": time.perf_counter() - started}
 
 
-def run_baseline(name: str, seed: int, args: dict[str, Any]) -> dict[str, Any]:
-    """One hand-configured baseline on the same split and trainable as the seed's studies."""
+def run_baseline(name: str, seed: int, lr: float, args: dict[str, Any]) -> dict[str, Any]:
+    """One hand-configured baseline at one learning rate, on the same split and with the same
+    trial function as the seed's studies."""
     from automtl.search.trainable import run_trial
 
     spec = _spec(args, "tpe", seed)
     candidate = {"architecture": BASELINES[name], "weighting": {"name": "equal"},
-                 "train": {"lr": args["baseline_lr"], "batch_size": args["baseline_batch"],
+                 "train": {"lr": lr, "batch_size": args["baseline_batch"],
                            "epochs": args["epochs"]}}
     with tempfile.TemporaryDirectory(prefix="automtl-bench-") as root:
         result = run_trial(candidate, 0, _context(spec, root), lambda r: None)
-    return {"name": name, "seed": seed, "values": _values(spec, result),
+    return {"name": name, "seed": seed, "lr": lr, "values": _values(spec, result),
             "params": int(result["cost/params"])}
 
 
-def _worker_init() -> None:
+def best_lr(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (baseline, seed), the run whose learning rate gave the best mean validation AUC."""
+    best: dict[tuple[str, int], dict[str, Any]] = {}
+    for run in runs:
+        key = (run["name"], run["seed"])
+        if key not in best or sum(run["values"]) > sum(best[key]["values"]):
+            best[key] = run
+    return list(best.values())
+
+
+def _worker_init(threads: int) -> None:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
 
 
 def hypervolume_of(points: list[list[float]]) -> float:
@@ -212,7 +232,9 @@ def baseline_rows(baselines: list[dict[str, Any]], studies: list[dict[str, Any]]
             "AUC y1": round(statistics.fmean(b["values"][0] for b in runs), 4),
             "AUC y2": round(statistics.fmean(b["values"][1] for b in runs), 4),
             "HV of the point": round(statistics.fmean(hypervolume_of([b["values"]])
-                                                      for b in runs), 5)}
+                                                      for b in runs), 5),
+            "chosen lr": " / ".join(f"{b['lr']:g}" for b in sorted(runs,
+                                                                   key=lambda b: b["seed"]))}
         for sampler in args.samplers:
             beaten = 0
             for b in runs:
@@ -228,18 +250,18 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict
     args = parse_args(argv)
     setup_threads(args.threads)
     shared = {k: getattr(args, k) for k in ("budgets", "rows", "features", "correlation",
-                                            "epochs", "baseline_lr", "baseline_batch")}
+                                            "epochs", "baseline_batch", "threads")}
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn"),
-                             initializer=_worker_init) as pool:
+                             initializer=_worker_init, initargs=(args.threads,)) as pool:
         study_jobs = [pool.submit(run_study, sampler, seed, shared)
                       for seed in range(args.seed, args.seed + args.seeds)
                       for sampler in args.samplers]
-        baseline_jobs = [pool.submit(run_baseline, name, seed, shared)
+        baseline_jobs = [pool.submit(run_baseline, name, seed, lr, shared)
                          for seed in range(args.seed, args.seed + args.seeds)
-                         for name in BASELINES]
+                         for name in BASELINES for lr in args.baseline_lrs]
         studies = [job.result() for job in study_jobs]
-        baselines = [job.result() for job in baseline_jobs]
+        baselines = best_lr([job.result() for job in baseline_jobs])
     wall = time.perf_counter() - started
     for study in studies:
         failed = sum(values is None for _, values in study["trials"])
@@ -258,15 +280,17 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict
              f"reference point {REFERENCE} for every sampler, seed and budget.",
              "in-process Optuna ask/tell with automtl's trial function, compiled space and "
              "objectives (no Ray, in-memory study); see search_overhead for Ray's share.",
-             f"{args.workers} studies at a time, one torch thread each; wall time "
+             f"{args.workers} studies at a time, {args.threads} torch thread(s) each; wall time "
              f"{wall:.0f} s."]
     quality = quality_rows(studies, args)
     write_table(quality, args.out, "search_quality",
                 "Search quality: hypervolume by sampler and trial budget", machine, notes)
     base = baseline_rows(baselines, studies, args)
-    base_notes = [f"baselines: equal weighting, Adam lr {args.baseline_lr}, batch "
-                  f"{args.baseline_batch}, {args.epochs} epoch(s), trained with the same trial "
-                  "function on each seed's split; AUCs and HV are means over seeds.",
+    lrs = ", ".join(f"{lr:g}" for lr in args.baseline_lrs)
+    base_notes = [f"baselines: equal weighting, Adam, batch {args.baseline_batch}, "
+                  f"{args.epochs} epoch(s), trained with the same trial function on each "
+                  f"seed's split at lr {lrs}; the lr with the best mean validation AUC is kept "
+                  "(chosen lr, per seed); AUCs and HV are means over seeds.",
                   f"dominated: some trial among the first {max(args.budgets)} of that "
                   "sampler's study (same seed) is at least as good on both AUCs and better on "
                   "one.", notes[2]]
