@@ -10,10 +10,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 VPY=.venv/bin/python
 STAMP=.venv/.automtl-installed
-HASH=$(sha256sum pyproject.toml | cut -c1-16)
+HASH=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$HASH" ]; then
   $VPY -m pip install -q --upgrade pip
   $VPY -m pip install -q "torch==2.13.0"
-  $VPY -m pip install -q -e ".[test,dev]"
+  # bench: the peers (DeepCTR-Torch, torch-rechub) so the benchmark smoke tests cover them too;
+  # they are small pure-Python packages and never runtime dependencies of automtl.
+  $VPY -m pip install -q -e ".[test,dev,bench]"
   echo "$HASH" > "$STAMP"
 fi
