@@ -87,7 +87,7 @@ def machine_line(device: torch.device | str = "cpu") -> str:
         where = f"{torch.cuda.get_device_name(device)} (host: {cpu_model()})"
     load = f"; 1-min load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     return (f"{available_cores()} CPU cores, {where}; torch {torch.__version__}, "
-            f"{torch.get_num_threads()} torch threads; device {device}; "
+            f"torch threads: {torch.get_num_threads()}; device {device}; "
             f"python {platform.python_version()}{load}")
 
 

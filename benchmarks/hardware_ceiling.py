@@ -194,8 +194,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
              "float32 matmul at the same thread count."]
     write_table(rows, args.out, "hardware_ceiling",
                 "Hardware ceiling: MMoE training FLOP/s against torch.matmul",
-                machine_line(device).replace(f"{torch.get_num_threads()} torch threads",
-                                             "torch threads per row"), notes)
+                machine_line(device).replace(f"torch threads: {torch.get_num_threads()}",
+                                             "torch threads: per row"), notes)
     return rows
 
 if __name__ == "__main__":

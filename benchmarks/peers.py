@@ -20,8 +20,10 @@ import contextlib
 import importlib.util
 import io
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from unittest import mock
 
 import numpy as np
 import torch
@@ -79,13 +81,33 @@ def _device_name(device: torch.device) -> str:
 
 # --------------------------------------------------------------------------------- DeepCTR
 
+def _import_deepctr_offline() -> None:
+    """Import deepctr_torch without its import-time PyPI version check: the check runs in a
+    thread calling ``requests.get`` (no timeout) and prints; here the call fails at once and
+    the thread is joined before the benchmark goes on."""
+    import sys
+
+    if "deepctr_torch" in sys.modules:
+        return
+    import requests
+
+    before = set(threading.enumerate())
+    offline = mock.patch.object(requests, "get",
+                                side_effect=OSError("benchmarks: no version check"))
+    with offline, _quiet():
+        import deepctr_torch  # noqa: F401
+
+        for thread in set(threading.enumerate()) - before:
+            thread.join(timeout=10)
+
+
 def train_deepctr(data: TabularDataset, topology: str, sizes: ModelSizes, batch_size: int,
                   epochs: int, lr: float, device: torch.device, seed: int) -> RunResult:
     """``deepctr_torch.models.MMOE`` / ``PLE`` trained with its own ``fit``."""
-    with _quiet():  # importing deepctr_torch starts a thread that checks PyPI for a newer version
-        from deepctr_torch.callbacks import Callback
-        from deepctr_torch.inputs import DenseFeat, SparseFeat
-        from deepctr_torch.models import MMOE, PLE
+    _import_deepctr_offline()
+    from deepctr_torch.callbacks import Callback
+    from deepctr_torch.inputs import DenseFeat, SparseFeat
+    from deepctr_torch.models import MMOE, PLE
 
     features: list[object] = []
     if data.schema.numeric:

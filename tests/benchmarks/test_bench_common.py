@@ -44,7 +44,7 @@ def test_ratio_is_nan_without_a_denominator():
 def test_machine_line_names_cores_torch_and_threads():
     line = machine_line("cpu")
     assert "CPU cores" in line and torch.__version__ in line
-    assert f"{torch.get_num_threads()} torch threads" in line
+    assert f"torch threads: {torch.get_num_threads()}" in line
 
 
 def test_generated_datasets_have_the_promised_columns():
