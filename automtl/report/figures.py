@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from optuna._hypervolume import compute_hypervolume
 from plotly.subplots import make_subplots
+
+from automtl.report.pareto import hypervolume
 
 FRONT_COLOUR = "#d62728"
 OTHER_COLOUR = "#9aa5b1"
@@ -133,18 +134,12 @@ def hypervolume_history(front: dict[str, Any],
     reference = [front["reference_point"].get(n) for n in names]
     if any(r is None for r in reference):
         return []
-    signs = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
-    ref = np.asarray(reference, dtype=float) * signs
     history = []
-    inside: list[np.ndarray] = []
+    feasible: list[list[float]] = []
     for trial in complete_trials(trials):
-        loss = np.array([float(trial["values"][n]) for n in names]) * signs
-        if trial.get("feasible", True) and np.all(loss <= ref):
-            inside.append(loss)
-        # assume_pareto=False: earlier points may be dominated (Optuna's 2-D shortcut is
-        # wrong for a set that is not a front)
-        volume = float(compute_hypervolume(np.array(inside), ref, assume_pareto=False)) \
-            if inside else 0.0
+        if trial.get("feasible", True):
+            feasible.append([float(trial["values"][n]) for n in names])
+        volume = hypervolume(np.array(feasible), directions, reference) if feasible else 0.0
         history.append((trial["number"], volume))
     return history
 
