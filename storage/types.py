@@ -8,8 +8,9 @@ JSONB on PostgreSQL.
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
@@ -54,3 +55,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 def json_type() -> TypeEngine[Any]:
     """JSON on every backend, JSONB on PostgreSQL; Python ``None`` is stored as SQL NULL."""
     return JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def parse_enum(enum_class: type[E], value: E | str, field: str, label: str) -> E:
+    """``value`` as a member of ``enum_class``; an unknown one raises an error naming ``field``
+    and listing the valid values."""
+    try:
+        return enum_class(value)
+    except ValueError:
+        valid = ", ".join(str(member.value) for member in enum_class)
+        raise ValueError(f"{field}: unknown {label} {value!r}; valid: {valid}") from None

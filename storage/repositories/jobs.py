@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Job, JobStatus
-from storage.types import utcnow
+from storage.types import parse_enum, utcnow
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -37,11 +37,7 @@ _PROGRESS_FIELDS = tuple(JobProgress.__annotations__)
 
 def parse_job_status(value: JobStatus | str) -> JobStatus:
     """``value`` as a :class:`JobStatus`; an unknown one raises an error listing the valid ones."""
-    try:
-        return JobStatus(value)
-    except ValueError:
-        valid = ", ".join(status.value for status in JobStatus)
-        raise ValueError(f"status: unknown job status {value!r}; valid: {valid}") from None
+    return parse_enum(JobStatus, value, "status", "job status")
 
 
 class JobRepository:

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import Trial, TrialState
+from storage.types import parse_enum
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -42,11 +43,7 @@ _TRIAL_FIELDS = tuple(TrialFields.__annotations__)
 
 def parse_trial_state(value: TrialState | str) -> TrialState:
     """``value`` as a :class:`TrialState`; an unknown one raises an error listing the valid ones."""
-    try:
-        return TrialState(value)
-    except ValueError:
-        valid = ", ".join(state.value for state in TrialState)
-        raise ValueError(f"state: unknown trial state {value!r}; valid: {valid}") from None
+    return parse_enum(TrialState, value, "state", "trial state")
 
 
 class TrialRepository:
