@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from automtl._lazy import lazy_getattr
 
 #: public name -> module that defines it; imported on first access so ``import automtl`` stays
 #: light (torch is loaded only when a training name is used)
@@ -13,9 +13,4 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'automtl' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from automtl._lazy import lazy_getattr
+
 TaskType = Literal["binary", "regression"]
 Activation = Literal["relu", "gelu", "silu", "tanh", "leaky_relu", "elu"]
 GateKind = Literal["linear", "mlp"]
@@ -283,11 +285,7 @@ class Candidate(StrictModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
 
 
-def __getattr__(name: str) -> object:
-    # The job spec lives in automtl.jobspec (it imports this module); re-exported lazily here
-    # so ``from automtl.config import JobSpec`` works without an import cycle.
-    if name in ("JobSpec", "JobSpecError", "load_job_spec"):
-        from automtl import jobspec
-
-        return getattr(jobspec, name)
-    raise AttributeError(f"module 'automtl.config' has no attribute {name!r}")
+# The job spec lives in automtl.jobspec (it imports this module); re-exported lazily here so
+# ``from automtl.config import JobSpec`` works without an import cycle.
+__getattr__ = lazy_getattr(__name__, {name: "automtl.jobspec" for name in
+                                      ("JobSpec", "JobSpecError", "load_job_spec")})

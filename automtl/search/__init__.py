@@ -6,7 +6,9 @@ names are imported lazily so that light users (job-spec validation, reports) do 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from automtl._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from automtl.search.callbacks import Progress, SearchCallbacks
@@ -24,9 +26,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'automtl.search' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _WHERE)
