@@ -31,6 +31,7 @@ class TrialFields(TypedDict, total=False):
     train_seconds: float | None
     total_seconds: float | None
     artifact_path: str | None
+    ray_node_id: str | None
     error: str | None
     on_front: bool
     gate_utilisation: dict[str, Any] | None
