@@ -192,6 +192,27 @@ class Resources(StrictModel):
 
     cpus_per_trial: float = Field(1.0, gt=0.0)
     gpus_per_trial: float = Field(0.0, ge=0.0)
+    custom: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ray custom resources per trial, e.g. {gpu_like: 1}: only a worker whose "
+                    "Ray cluster has a node with them claims the job")
+
+    @field_validator("custom")
+    @classmethod
+    def _custom_names(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, amount in value.items():
+            if name.upper() in ("CPU", "GPU", "MEMORY", "OBJECT_STORE_MEMORY") or \
+                    name.startswith("node:"):
+                raise ValueError(f"{name!r}: not a custom resource (use cpus_per_trial / "
+                                 "gpus_per_trial for CPUs and GPUs)")
+            if amount < 0:
+                raise ValueError(f"{name}: must be >= 0, got {amount:g}")
+        return value
+
+    def ray_request(self) -> dict[str, Any]:
+        """One trial's request for ``tune.with_resources``."""
+        return {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial,
+                "custom_resources": dict(self.custom)}
 
     @field_validator("gpus_per_trial")
     @classmethod

@@ -60,10 +60,11 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobDetail)
-def get_job(job: OwnedJobDep) -> JobDetail:
+def get_job(job: OwnedJobDep, session: SessionDep, settings: SettingsDep) -> JobDetail:
     """Status and progress: finished/failed/running trials, budget, elapsed time, front size,
-    hypervolume."""
-    return JobDetail.of(job)
+    hypervolume; for a queued job that no live worker can serve, ``waiting_reason`` says why."""
+    reason = JobRepository(session).waiting_reason(job, settings.stale_after_s)
+    return JobDetail.of(job, reason)
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead,

@@ -22,6 +22,7 @@ ATTR_TRAIN_TIME = "automtl:train_time_s"
 ATTR_TRIAL_TIME = "automtl:trial_time_s"
 ATTR_EPOCHS = "automtl:epochs"
 ATTR_ARTIFACT = "automtl:artifact"
+ATTR_NODE = "automtl:ray_node_id"
 ATTR_UTILISATION = "automtl:gate_utilisation"
 ATTR_ERROR = "automtl:error"
 ATTR_INTERRUPTED = "automtl:interrupted"
@@ -65,6 +66,7 @@ class TrialOutcome:
     duration_s: float | None = None
     epochs: int | None = None
     artifact: str | None = None
+    ray_node_id: str | None = None
     gate_utilisation: dict[str, list[float]] | None = None
     error: str | None = None
     feasible: bool = True
@@ -99,6 +101,7 @@ def outcome_from_trial(trial: FrozenTrial, objective_names: list[str]) -> TrialO
         duration_s=duration,
         epochs=attrs.get(ATTR_EPOCHS),
         artifact=attrs.get(ATTR_ARTIFACT),
+        ray_node_id=attrs.get(ATTR_NODE),
         gate_utilisation=attrs.get(ATTR_UTILISATION),
         error=attrs.get(ATTR_ERROR),
         feasible=is_feasible(trial),

@@ -123,7 +123,7 @@ def run_search(
             tuner = tune.Tuner(
                 tune.with_resources(
                     tune.with_parameters(train_candidate, context=context),
-                    {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial},
+                    spec.resources.ray_request(),
                 ),
                 tune_config=tune.TuneConfig(
                     search_alg=ConcurrencyLimiter(searcher,
@@ -144,7 +144,8 @@ def run_search(
             )
             with _quiet("ray.tune.analysis.experiment_analysis"):
                 tuner.fit()  # (it warns that the disabled loggers left no result files)
-            stop_reason = _stop_reason(stopper, searcher, spec.budget.trials)
+            stop_reason = _stop_reason(stopper, searcher, spec.budget.trials,
+                                       spec.budget.time_limit_s)
         finally:
             bridge.report_finished(searcher.interrupt_live_trials(stop_reason))
             if started_ray:
@@ -161,14 +162,17 @@ def run_search(
         requeued=requeued)
 
 
-def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int) -> str:
-    """Why Tune returned: ``budget``, ``cancelled``, ``max_failures`` or ``time_limit``."""
+def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int,
+                 time_limit_s: float | None) -> str:
+    """Why Tune returned: ``budget``, ``cancelled``, ``max_failures``, ``time_limit`` (only
+    when the spec set one) or ``incomplete`` (Tune gave up early on its own, e.g. no node of
+    the cluster could hold a trial's resources)."""
     if stopper.cancelled:
         return "cancelled"
     if searcher.stop_reason == "max_failures":
         return "max_failures"
     if searcher.complete_trials < budget:
-        return "time_limit"
+        return "time_limit" if time_limit_s is not None else "incomplete"
     return "budget"
 
 
@@ -213,6 +217,8 @@ def _ensure_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                 log_to_driver=False)
+        # "local": a Ray of its own even when `ray start` runs a cluster on this machine (with
+        # no address, ray.init() would join the latest such cluster instead)
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
+                 include_dashboard=False, log_to_driver=False)
     return True

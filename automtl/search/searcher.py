@@ -43,6 +43,7 @@ from automtl.search.outcome import (
     ATTR_ERROR,
     ATTR_INTERRUPTED,
     ATTR_LATENCY,
+    ATTR_NODE,
     ATTR_PARAMS,
     ATTR_TEST,
     ATTR_TRAIN_TIME,
@@ -58,6 +59,7 @@ from automtl.search.trainable import (
     KEY_ERROR,
     KEY_FINAL,
     KEY_LATENCY,
+    KEY_NODE,
     KEY_PARAMS,
     KEY_TEST,
     KEY_TRAIN_TIME,
@@ -239,8 +241,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
         for key, attr in ((KEY_PARAMS, ATTR_PARAMS), (KEY_LATENCY, ATTR_LATENCY),
                           (KEY_TRAIN_TIME, ATTR_TRAIN_TIME), (KEY_TRIAL_TIME, ATTR_TRIAL_TIME),
                           (KEY_EPOCHS, ATTR_EPOCHS),
-                          (KEY_ARTIFACT, ATTR_ARTIFACT)):
-            if result.get(key) is not None and (key == KEY_ARTIFACT
+                          (KEY_ARTIFACT, ATTR_ARTIFACT), (KEY_NODE, ATTR_NODE)):
+            if result.get(key) is not None and (key in (KEY_ARTIFACT, KEY_NODE)
                                                 or finite_or_none(result[key]) is not None):
                 ot_trial.set_user_attr(attr, result[key])
         prefix = f"{KEY_UTILISATION}/"

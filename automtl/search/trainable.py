@@ -50,6 +50,8 @@ KEY_TRAIN_TIME = "train_time_s"
 KEY_TRIAL_TIME = "trial_time_s"
 KEY_EPOCHS = "epochs_trained"
 KEY_ARTIFACT = "artifact"
+#: the Ray node the trial ran on (``ray.get_runtime_context().get_node_id()``)
+KEY_NODE = "ray_node_id"
 KEY_UTILISATION = "gate_utilisation"
 COST_KEYS = {"params": KEY_PARAMS, "latency_ms": KEY_LATENCY}
 
@@ -199,4 +201,13 @@ def train_candidate(config: dict[str, Any], context: TrialContext) -> None:
         final = run_trial(info["candidate"], int(info["number"]), context, tune.report)
     except Exception as exc:  # noqa: BLE001 - recorded as the trial's failure, search goes on
         final = failure_result(context.spec, exc)
-    tune.report(final)
+    tune.report({**final, KEY_NODE: _ray_node_id()})
+
+
+def _ray_node_id() -> str | None:
+    """The id of the Ray node this trial runs on (None outside a Ray worker)."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    return str(ray.get_runtime_context().get_node_id())

@@ -225,3 +225,32 @@ def test_an_unknown_pareto_format_is_422(client, alice, fmt):
     job = submit(client, alice, tiny_spec({"builtin": "synthetic"}))
     response = client.get(f"/api/v1/jobs/{job['id']}/pareto?format={fmt}", headers=alice)
     assert response.status_code == 422 and paths_of(response) == ["format"]
+
+
+def test_a_gpu_job_no_worker_can_serve_says_why_it_waits(client, alice, settings):
+    from automtl_storage import WorkerRepository
+
+    spec = {**tiny_spec({"builtin": "synthetic"}),
+            "resources": {"cpus_per_trial": 1, "gpus_per_trial": 1}}
+    job = submit(client, alice, spec)
+    detail = client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()
+    assert detail["status"] == "queued" and "none is registered" in detail["waiting_reason"]
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        WorkerRepository(session).register("cpu-box:1", "cpu-box", [{"CPU": 2, "GPU": 0}])
+    detail = client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()
+    reason = detail["waiting_reason"]
+    assert "no registered worker can serve this job" in reason
+    assert "{CPU: 1, GPU: 1}" in reason and "cpu-box:1: {CPU: 2, GPU: 0}" in reason
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        assert JobRepository(session).claim_next("cpu-box:1",
+                                                 nodes=[{"CPU": 2, "GPU": 0}]) is None
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()["status"] == "queued"
+
+
+def test_custom_resources_in_a_spec_are_validated_by_name(client, alice):
+    spec = {**tiny_spec({"builtin": "synthetic"}),
+            "resources": {"custom": {"GPU": 1, "gpu_like": -1}}}
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422
+    text = response.text
+    assert "resources" in text and "custom" in text
