@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from automtl.export.bundle import ExportResult, export_trial, write_bundle, zip_bundle
+    from automtl.export.cache import CachedBundle, cached_bundle_zip
     from automtl.export.choice import Choice, choose_trial, parse_prefer
     from automtl.export.config_file import BundleConfig, load_bundle_config, save_bundle_config
     from automtl.export.errors import (
@@ -34,6 +35,8 @@ _WHERE = {
     "export_trial": "automtl.export.bundle",
     "write_bundle": "automtl.export.bundle",
     "zip_bundle": "automtl.export.bundle",
+    "CachedBundle": "automtl.export.cache",
+    "cached_bundle_zip": "automtl.export.cache",
     "Choice": "automtl.export.choice",
     "choose_trial": "automtl.export.choice",
     "parse_prefer": "automtl.export.choice",
@@ -57,6 +60,7 @@ __all__ = [
     "ArtifactMissingError",
     "BundleConfig",
     "BundleConfigError",
+    "CachedBundle",
     "Choice",
     "ExportError",
     "ExportResult",
@@ -64,6 +68,7 @@ __all__ = [
     "TrialNotFinishedError",
     "TrialNotFoundError",
     "TrialRecord",
+    "cached_bundle_zip",
     "choose_trial",
     "export_trial",
     "job_source",
