@@ -15,8 +15,10 @@ from automtl.weighting import (
     register_weighting,
 )
 
-BUILT_IN = ["dtp", "dwa", "equal", "fixed", "gradnorm", "mgda", "pcgrad", "ple_decay",
-            "uncertainty"]
+BUILT_IN = ["aligned_mtl", "cagrad", "db_mtl", "dtp", "dwa", "equal", "excess_mtl", "fairgrad",
+            "famo", "fixed", "gls", "graddrop", "gradnorm", "gradvac", "imtl", "mgda", "moco",
+            "modo", "nash_mtl", "pcgrad", "ple_decay", "rlw", "sdmgrad", "stch", "uncertainty",
+            "upgrad"]
 
 
 def test_every_built_in_strategy_is_registered() -> None:
