@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+from pydantic import Field
 
 from automtl.weighting.base import WeightingContext, WeightingParams
 from automtl.weighting.gradient import Combination, GradientWeighting, GradOn
@@ -23,7 +24,7 @@ from automtl.weighting.registry import register_weighting
 
 
 class GradDropParams(WeightingParams):
-    grad_on: GradOn = "representation"
+    grad_on: GradOn = Field("representation", description="where per-task gradients are taken")
 
 
 def graddrop_direction(grads: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ class MGDAParams(WeightingParams):
     normalization: Literal["none", "l2", "loss", "loss+"] = "none"
     max_iter: int = Field(250, ge=1, description="Frank-Wolfe iterations (3+ tasks)")
     tolerance: float = Field(1e-5, gt=0.0)
-    grad_on: GradOn = "representation"
+    grad_on: GradOn = Field("representation", description="where per-task gradients are taken")
 
 
 def normalize_gradients(grads: torch.Tensor, losses: torch.Tensor, kind: str) -> torch.Tensor:
