@@ -116,7 +116,8 @@ def describe(params: dict[str, Any]) -> str:
     return "; ".join(f"{k}={v}" for k, v in params.items()).replace("'", "")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run the table; returns its rows."""
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--correlations", default="0.5,0.0",
@@ -126,7 +127,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--steps", type=int, default=40, help="timed steps per strategy")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.epochs, args.seeds, args.steps = 800, 1, 1, 3
     setup_threads(args.threads)
@@ -170,6 +171,7 @@ def main() -> None:
                f"step: median of {args.steps} training steps (forward, the strategy's backward, "
                f"Adam step) at batch {args.batch_size}, relative to equal weighting timed "
                f"just before it (median {1000 * statistics.median(baselines):.2f} ms)"])
+    return rows
 
 
 if __name__ == "__main__":
