@@ -14,6 +14,7 @@ matrix keeps it solvable (the update then shrinks toward 0). ``max_weight`` caps
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import cvxpy as cp
@@ -41,10 +42,16 @@ class NashProblem:
         self.problem = cp.Problem(cp.Minimize(objective), [self.alpha <= max_weight])
 
     def solve(self, gram: np.ndarray) -> np.ndarray:
+        """``alpha`` [K]; an "optimal_inaccurate" status (an ill-conditioned Gram matrix, e.g.
+        nearly parallel gradients) is accepted, anything else raises ``RuntimeError``."""
         self.root.value = psd_root(torch.from_numpy(gram)).numpy()
-        self.problem.solve(solver=cp.CLARABEL)
-        if self.alpha.value is None:
-            raise RuntimeError(f"nash_mtl: the solver returned {self.problem.status}")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            self.problem.solve(solver=cp.CLARABEL)
+        if self.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) \
+                or self.alpha.value is None:
+            raise RuntimeError(f"weighting 'nash_mtl': the solver returned "
+                               f"{self.problem.status!r} for the Gram matrix {gram.tolist()}")
         return np.asarray(self.alpha.value, dtype=np.float64)
 
 
