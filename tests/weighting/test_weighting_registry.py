@@ -75,3 +75,11 @@ def test_losses_must_cover_every_task() -> None:
     param = torch.nn.Parameter(torch.ones(1))
     with pytest.raises(KeyError, match="'b'"):
         weighting.backward({"a": param.sum()}, WeightingContext())
+
+
+def test_labelled_counts_must_name_every_task() -> None:
+    weighting = build_weighting(WeightingConfig(name="equal"), ["a", "b"])
+    param = torch.nn.Parameter(torch.ones(1))
+    with pytest.raises(KeyError, match=r"context.labelled lacks task\(s\) \['b'\]"):
+        weighting.backward({"a": param.sum(), "b": param.sum()},
+                           WeightingContext(labelled={"a": 3}))
