@@ -108,6 +108,10 @@ class TrialRead(BaseModel):
     error: str | None
     on_front: bool
     gate_utilisation: dict[str, Any] | None
+    pruned_epoch: int | None = Field(None, description="epoch at which MO-ASHA stopped a "
+                                                       "pruned trial")
+    rung_values: dict[str, Any] | None = Field(
+        None, description="MO-ASHA rung epoch -> objective values at that rung")
     created_at: datetime
     finished_at: datetime | None
 

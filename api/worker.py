@@ -11,6 +11,7 @@ run's trials failed and retries them, and the budget counts only finished trials
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -123,6 +124,8 @@ def outcome_fields(outcome: TrialOutcome, artifact_root: Path | None = None) -> 
         "ray_node_id": outcome.ray_node_id,
         "error": outcome.error,
         "gate_utilisation": outcome.gate_utilisation,
+        "pruned_epoch": outcome.pruned_epoch,
+        "rung_values": outcome.rungs,
         "finished_at": utcnow() if finished else None,
     }
 
@@ -316,7 +319,9 @@ class Worker:
                 spec, callbacks, storage_url=self.database.url, study_name=job.study_name,
                 artifact_dir=self.settings.resolved_artifact_dir,
                 ray_address=self.settings.ray_address, num_cpus=self.settings.ray_num_cpus,
-                dataset_resolver=self.resolve_dataset)
+                dataset_resolver=self.resolve_dataset,
+                warm_start_resolver=functools.partial(self.resolve_warm_start,
+                                                      owner_id=job.owner_id))
             status, error = _final_status(result.stop_reason, result.failed, heartbeat)
         except (KeyboardInterrupt, SystemExit):
             self._release(job_id)
@@ -341,6 +346,18 @@ class Worker:
             with self.database.session() as session:
                 JobRepository(session).finish(job_id, status, error, worker_id=self.worker_id)
             logger.info("job %d %s", job_id, status.value)
+
+    def resolve_warm_start(self, warm: Any, *, owner_id: int) -> tuple[str, str]:
+        """The study of the job a spec's ``warm_start.job`` names (the same owner's only);
+        a local ``directory`` is refused: the service reads no worker-local folders."""
+        if warm.job is None:
+            raise ValueError("warm_start.directory: the service warm-starts from a job id "
+                             "(warm_start.job), not a folder")
+        with self.database.session() as session:
+            source = JobRepository(session).get(int(warm.job))
+            if source is None or source.owner_id != owner_id:
+                raise ValueError(f"warm_start.job: no job {warm.job} of this owner")
+            return self.database.url, source.study_name
 
     def resolve_dataset(self, dataset_id: str) -> Path:
         """The file of an uploaded dataset (its path is stored relative to the data root)."""

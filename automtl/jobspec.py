@@ -6,8 +6,8 @@ errors, and every error carries the dotted path of the bad field (``budget.trial
 
 ``budget.epochs``, when given, overrides the ``train.epochs`` of every sampled candidate, so a
 search space's epoch choices are ignored in favour of one fixed training length per trial.
-``budget.trials`` counts *finished* (complete) trials: failed trials do not use it up, up to
-``budget.max_failures`` of them per run (default: as many as ``trials``).
+``budget.trials`` counts *finished* (complete or pruned) trials: failed trials do not use it up,
+up to ``budget.max_failures`` of them per run (default: as many as ``trials``).
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ class Constraints(StrictModel):
 
 
 class Budget(StrictModel):
-    """How much to search; ``trials`` counts finished (complete) trials."""
+    """How much to search; ``trials`` counts finished (complete or pruned) trials."""
 
     trials: int = Field(20, ge=1)
     concurrency: int = Field(1, ge=1)
@@ -222,6 +222,54 @@ class Resources(StrictModel):
         return value
 
 
+class SchedulerSpec(StrictModel):
+    """Early stopping of dominated trials: ``mo_asha`` (multi-objective asynchronous successive
+    halving, Schmucker et al. 2021, see :mod:`automtl.search.mo_asha`) or ``none``.
+
+    Rungs are at epochs ``grace_epochs * reduction_factor**k`` below a trial's epoch count;
+    at each, a trial continues only if it ranks in the top ``1/reduction_factor`` of the
+    trials that reached it. Stopped trials are stored as ``pruned`` and count toward
+    ``budget.trials``.
+    """
+
+    name: Literal["mo_asha", "none"] = "none"
+    grace_epochs: int = Field(1, ge=1, description="epoch of the first rung")
+    reduction_factor: int = Field(3, ge=2, description="eta: 1/eta of a rung is promoted")
+
+
+class ConfirmSpec(StrictModel):
+    """Re-train the front, the best single-task and each topology's best candidate with
+    ``seeds`` seeds after the search and report their test-split metrics and the MTL gains
+    with confidence intervals (:mod:`automtl.search.confirm`); 0 turns it off."""
+
+    seeds: int = Field(0, ge=0, le=20, description="seeds per candidate; 0: off")
+
+    @field_validator("seeds")
+    @classmethod
+    def _interval_needs_two(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("a gain interval needs at least 2 seeds (0 turns confirmation off)")
+        return value
+
+
+class WarmStartSpec(StrictModel):
+    """Start from an earlier search's front (:mod:`automtl.search.warm_start`): a job of the
+    service (``job``) or a local search output folder (``directory``, with ``study`` when its
+    database holds several)."""
+
+    job: int | None = Field(None, ge=1, description="a job id of the same owner (service)")
+    directory: str | None = Field(None, description="a local `automtl search --out` folder")
+    study: str | None = Field(None, description="the study in directory's database")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WarmStartSpec:
+        if (self.job is None) == (self.directory is None):
+            raise ValueError("give exactly one of job or directory")
+        if self.study is not None and self.directory is None:
+            raise ValueError("study only goes with directory")
+        return self
+
+
 class Objective(StrictModel):
     """One optimised quantity: a task's validation metric or a cost, with its direction."""
 
@@ -252,6 +300,9 @@ class JobSpec(StrictModel):
     search_space: dict[str, Any] = Field(default_factory=lambda: {"preset": "default"})
     sampler: Literal["tpe", "nsga2", "nsga3", "gp", "random"] = "tpe"
     budget: Budget = Field(default_factory=Budget)
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
+    confirm: ConfirmSpec = Field(default_factory=ConfirmSpec)
+    warm_start: WarmStartSpec | None = None
     resources: Resources = Field(default_factory=Resources)
     seed: int = 0
     testing: dict[str, Any] | None = Field(

@@ -191,6 +191,10 @@ class Trial(Base):
     on_front: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: mean gate weights per task and expert, for MoE topologies
     gate_utilisation: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    #: the epoch at which MO-ASHA stopped a ``pruned`` trial
+    pruned_epoch: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: rung epoch -> objective values there, for every MO-ASHA rung the trial reached
+    rung_values: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 

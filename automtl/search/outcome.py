@@ -27,6 +27,8 @@ ATTR_UTILISATION = "automtl:gate_utilisation"
 ATTR_ERROR = "automtl:error"
 ATTR_INTERRUPTED = "automtl:interrupted"
 ATTR_RETRY_OF = "automtl:retry_of"
+ATTR_PRUNED_EPOCH = "automtl:pruned_epoch"
+ATTR_RUNGS = "automtl:rungs"
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -50,6 +52,8 @@ class TrialOutcome:
     ``values`` maps each objective name to its validation value (``None`` unless COMPLETE);
     ``valid`` and ``test`` map task name -> {metric: value}; ``gate_utilisation`` maps task name
     -> mean gate weight per expert (gated topologies); ``error`` is set for FAIL trials.
+    ``pruned_epoch`` is the epoch at which MO-ASHA stopped a PRUNED trial and ``rungs`` maps
+    each rung epoch the trial reached to its objective values there.
     """
 
     number: int
@@ -71,6 +75,8 @@ class TrialOutcome:
     error: str | None = None
     feasible: bool = True
     interrupted: bool = False
+    pruned_epoch: int | None = None
+    rungs: dict[str, dict[str, float]] | None = None
 
     @property
     def complete(self) -> bool:
@@ -106,4 +112,6 @@ def outcome_from_trial(trial: FrozenTrial, objective_names: list[str]) -> TrialO
         error=attrs.get(ATTR_ERROR),
         feasible=is_feasible(trial),
         interrupted=bool(attrs.get(ATTR_INTERRUPTED, False)),
+        pruned_epoch=attrs.get(ATTR_PRUNED_EPOCH),
+        rungs=attrs.get(ATTR_RUNGS),
     )

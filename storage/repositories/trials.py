@@ -35,6 +35,8 @@ class TrialFields(TypedDict, total=False):
     error: str | None
     on_front: bool
     gate_utilisation: dict[str, Any] | None
+    pruned_epoch: int | None
+    rung_values: dict[str, Any] | None
     created_at: datetime
     finished_at: datetime | None
 

@@ -254,3 +254,32 @@ def test_custom_resources_in_a_spec_are_validated_by_name(client, alice):
     assert response.status_code == 422
     text = response.text
     assert "resources" in text and "custom" in text
+
+
+def test_warm_start_names_one_of_the_owners_jobs(client, alice, bob, upload):
+    dataset = upload(alice)
+    earlier = submit(client, alice, tiny_spec({"id": dataset["id"]}))
+    later = submit(client, alice, {**tiny_spec({"id": dataset["id"]}),
+                                   "warm_start": {"job": earlier["id"]}})
+    detail = client.get(f"/api/v1/jobs/{later['id']}", headers=alice).json()
+    assert detail["spec"]["warm_start"]["job"] == earlier["id"]
+    bobs = upload(bob)
+    other = client.post("/api/v1/jobs", headers=bob, json={
+        **tiny_spec({"id": bobs["id"]}), "warm_start": {"job": earlier["id"]}})
+    assert other.status_code == 422 and paths_of(other) == ["warm_start.job"]
+    folder = client.post("/api/v1/jobs", headers=alice, json={
+        **tiny_spec({"id": dataset["id"]}), "warm_start": {"directory": "/tmp"}})
+    assert folder.status_code == 422 and paths_of(folder) == ["warm_start.directory"]
+    both = client.post("/api/v1/jobs", headers=alice, json={
+        **tiny_spec({"id": dataset["id"]}), "warm_start": {"job": 1, "directory": "/tmp"}})
+    assert both.status_code == 422 and paths_of(both) == ["warm_start"]
+
+
+def test_scheduler_and_confirm_fields_are_validated_with_their_paths(client, alice, upload):
+    dataset = upload(alice)
+    bad = client.post("/api/v1/jobs", headers=alice, json={
+        **tiny_spec({"id": dataset["id"]}),
+        "scheduler": {"name": "hyperband", "reduction_factor": 1}, "confirm": {"seeds": 1}})
+    assert bad.status_code == 422
+    assert sorted(paths_of(bad)) == ["confirm.seeds", "scheduler.name",
+                                     "scheduler.reduction_factor"]
