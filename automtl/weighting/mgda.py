@@ -41,14 +41,14 @@ def normalize_gradients(grads: torch.Tensor, losses: torch.Tensor, kind: str) ->
 
 
 @register_weighting("mgda")
-class MGDAWeighting(Weighting):
+class MGDAWeighting(Weighting[MGDAParams]):
     """Min-norm (Pareto-stationary) weights from gradients on the shared representation."""
 
     Params = MGDAParams
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        p: MGDAParams = self.params  # type: ignore[assignment]
+        p: MGDAParams = self.params
         shared = context.shared_representation
         if shared is None:
             return weighted_backward(self, losses, [1.0 / self.num_tasks] * self.num_tasks)

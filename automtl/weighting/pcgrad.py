@@ -11,12 +11,14 @@ weight is 1 (the method changes directions, not weights).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
 from automtl.weighting.base import (
     Weighting,
     WeightingContext,
+    WeightingParams,
     accumulate_grads,
     flat_grads,
     unflatten_like,
@@ -40,12 +42,12 @@ def project_conflicting(grads: torch.Tensor, generator: torch.Generator) -> torc
 
 
 @register_weighting("pcgrad")
-class PCGradWeighting(Weighting):
+class PCGradWeighting(Weighting[WeightingParams]):
     """Projecting conflicting gradients on the shared parameters, then summing them."""
 
     def __init__(self, task_names: Sequence[str], params: object = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.generator = torch.Generator().manual_seed(self.seed)
 
     def manual_seed(self, seed: int) -> None:

@@ -13,7 +13,7 @@ from automtl.config import Candidate
 from automtl.models import available_topologies
 from automtl.weighting import available_weightings, build_weighting
 from search_spaces import SearchSpaceError
-from search_spaces.catalog import TOPOLOGY_PARAMS
+from search_spaces.catalog import topology_tables
 
 ISSUE_EXAMPLE = """
 topology:
@@ -78,7 +78,7 @@ def test_minimal_space_is_a_fixed_ple_with_defaults():
     assert candidate.weighting.name == "equal" and candidate.train == defaults.train
 
 
-@pytest.mark.parametrize("topology", sorted(TOPOLOGY_PARAMS))
+@pytest.mark.parametrize("topology", sorted(topology_tables()))
 def test_fixed_trial_round_trip_for_every_topology(topology):
     space = search_spaces.load("default")
     for trial, candidate in random_trials(space, 5, seed=3, enqueue=[{"topology": topology}] * 5):
@@ -223,7 +223,7 @@ def test_every_weighting_parameter_is_accepted_by_its_strategy(tasks):
 
 
 def test_catalog_covers_every_registered_topology():
-    assert sorted(TOPOLOGY_PARAMS) == available_topologies()
+    assert sorted(topology_tables()) == available_topologies()
 
 
 def test_space_pickles_for_ray_workers():
