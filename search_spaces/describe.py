@@ -161,17 +161,23 @@ def reference_markdown() -> str:
         return [f"| `{s.key}` | {s.kind} | `{default(s)}` | {domain(s)} | {s.doc} | "
                 f"`{'.'.join(s.target)}` |" for s in specs.values()]
 
+    def rows_labelled(specs: dict[str, ParamSpec]) -> list[str]:
+        return [f"| `{label}` | {s.kind} | `{default(s)}` | {domain(s)} | {s.doc} | "
+                f"`{'.'.join(s.target)}` |" for label, s in specs.items()]
+
     tables = topology_tables()
     shared = shared_architecture_params()
+    # one row per key; a key two topologies define differently gets a row per definition
     seen: dict[str, ParamSpec] = {}
-    for table in tables.values():
+    for topology, table in tables.items():
         for key, spec in table.items():
-            seen.setdefault(key, spec)
+            if seen.setdefault(key, spec) != spec:
+                seen.setdefault(f"{key} ({topology})", spec)
     lines = ["**Topology parameters** (which branch takes which key is listed below the table; "
              "keys marked * may also go in the shared `architecture` section)", ""]
     lines += header + [row.replace(f"| `{k}` |", f"| `{k}`* |", 1)
                        if k in shared else row
-                       for k, row in zip(seen, rows(seen), strict=True)]
+                       for k, row in zip(seen, rows_labelled(seen), strict=True)]
     lines += ["", "| topology | keys |", "|---|---|"]
     lines += [f"| `{t}` | {', '.join(f'`{k}`' for k in table)} |"
               for t, table in tables.items()]
