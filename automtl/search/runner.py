@@ -27,6 +27,7 @@ from automtl.search.callbacks import CancelStopper, SearchCallbacks, TuneBridge
 from automtl.search.datasets import load_dataset
 from automtl.search.samplers import make_sampler
 from automtl.search.study import check_study, existing_trials, open_storage, recover_study
+from automtl.search.testing import FailureInjection
 from automtl.search.trainable import TrialContext, train_candidate
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def run_search(
     ray_address: str | None = None,
     num_cpus: int | None = None,
     dataset_resolver: Callable[[str], Path] | None = None,
+    failure_injection: FailureInjection | None = None,
 ) -> SearchResult:
     """Run (or resume) a whole search and return its front.
 
@@ -73,12 +75,14 @@ def run_search(
     trial-<n>/``. Ray is started locally (``num_cpus`` default: this machine's) unless
     ``ray_address`` names a cluster; a Ray this call did not start is left running. Calling it
     again for the same study resumes it: the budget counts COMPLETE trials of the study.
+    ``failure_injection`` is for test suites only (:mod:`automtl.search.testing`).
+
+    A :class:`JobSpec` given here is used as is (validated and its space compiled once, when
+    it was built); a mapping, path or text is validated here.
     """
     import ray
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
-
-    import search_spaces
 
     started = time.monotonic()
     spec = load_job_spec(spec)
@@ -89,7 +93,7 @@ def run_search(
     artifact_root.mkdir(parents=True, exist_ok=True)
 
     dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver)
-    space = search_spaces.load(spec.search_space)
+    space = spec.space  # compiled when the spec was validated
     storage = open_storage(url)
     # A resumed study gets a sampler seeded past the trials it already has, so the seeded
     # startup trials of the first run are not proposed again.
@@ -111,7 +115,8 @@ def run_search(
     if searcher.complete_trials < spec.budget.trials:
         context = TrialContext(spec=spec, inputs=dataset.schema, train=dataset.train,
                                valid=dataset.valid, test=dataset.test,
-                               artifact_root=str(artifact_root / name))
+                               artifact_root=str(artifact_root / name),
+                               failure_injection=failure_injection)
         # Tune's default CSV/JSON/TensorBoard loggers write every result to disk; the study
         # and the artifacts are the record here, so they are off.
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
