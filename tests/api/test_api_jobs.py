@@ -254,7 +254,6 @@ def test_failure_injection_is_not_accepted_over_rest(client, alice, upload):
 
 def test_a_submitted_spec_is_validated_and_compiled_once(client, alice, upload, monkeypatch):
     import search_spaces
-
     from automtl.jobspec import JobSpec
 
     dataset = upload(alice)
