@@ -27,8 +27,10 @@ from automtl._lazy import lazy_getattr
 TaskType = Literal["binary", "regression"]
 Activation = Literal["relu", "gelu", "silu", "tanh", "leaky_relu", "elu"]
 
+Direction = Literal["maximize", "minimize"]
+
 #: metric name -> (task types it applies to, direction of optimisation)
-METRICS: dict[str, tuple[tuple[str, ...], str]] = {
+METRICS: dict[str, tuple[tuple[str, ...], Direction]] = {
     "auc": (("binary",), "maximize"),
     "logloss": (("binary",), "minimize"),
     "accuracy": (("binary",), "maximize"),
@@ -48,7 +50,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-def metric_direction(metric: str) -> str:
+def metric_direction(metric: str) -> Direction:
     """``"maximize"`` or ``"minimize"`` for a metric name."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; valid: {sorted(METRICS)}")
@@ -83,7 +85,7 @@ class TaskSpec(StrictModel):
             object.__setattr__(self, "label", self.name)
         if self.metric is None:
             object.__setattr__(self, "metric", DEFAULT_METRIC[self.type])
-        types, _ = METRICS.get(self.metric, ((), ""))
+        types = METRICS[self.metric][0] if self.metric in METRICS else ()
         if self.metric not in METRICS:
             raise ValueError(f"metric: unknown metric {self.metric!r}; valid: {sorted(METRICS)}")
         if self.type not in types:

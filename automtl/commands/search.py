@@ -12,7 +12,10 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from automtl.search import SearchCallbacks
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +48,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  {path or '<root>'}: {message}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    result = run_search(spec, _ProgressPrinter(spec.objectives), storage_url=args.db,
+    printer = cast("SearchCallbacks", _ProgressPrinter(spec.objectives))  # duck-typed
+    result = run_search(spec, printer, storage_url=args.db,
                         artifact_dir=out, ray_address=args.ray_address, num_cpus=args.num_cpus)
 
     import optuna

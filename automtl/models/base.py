@@ -31,7 +31,7 @@ class MTLModel(nn.Module):
     """Base class of every topology; subclasses register with ``@register_topology``."""
 
     topology_name: ClassVar[str] = ""
-    #: the topology's own settings model (set by ``@register_topology(name, params=...)``)
+    #: the topology's own settings model (set when the topology registers)
     Params: ClassVar[type[TopologyParams]] = TopologyParams
 
     def __init__(self, config: ModelConfig) -> None:

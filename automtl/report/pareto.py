@@ -58,7 +58,7 @@ def reference_point(
         if obj.metric in _FIXED_REFERENCE:
             value, rule = _FIXED_REFERENCE[obj.metric]
         elif bounds.get(obj.name) is not None and obj.metric is None:
-            value, rule = float(bounds[obj.name]), f"constraint bound {obj.name}_max"
+            value, rule = float(bounds[obj.name] or 0.0), f"constraint bound {obj.name}_max"
         else:
             value, rule = _nadir_with_margin([t.values[i] for t in feasible], obj.direction)
         point.append(float(value))

@@ -45,7 +45,7 @@ def project_conflicting(grads: torch.Tensor, generator: torch.Generator) -> torc
 class PCGradWeighting(Weighting[WeightingParams]):
     """Projecting conflicting gradients on the shared parameters, then summing them."""
 
-    def __init__(self, task_names: Sequence[str], params: object = None,
+    def __init__(self, task_names: Sequence[str], params: WeightingParams | None = None,
                  **kwargs: Any) -> None:
         super().__init__(task_names, params, **kwargs)
         self.generator = torch.Generator().manual_seed(self.seed)
