@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from automtl.config import ArchitectureConfig, TopologyParams, TrainConfig
 
 Kind = Literal["int", "float", "str", "bool", "units"]
+_SCALAR_KINDS: dict[Any, Kind] = {bool: "bool", int: "int", float: "float"}
 _OPS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "le": (operator.le, "<="),
         "lt": (operator.lt, "<")}
 
@@ -103,7 +104,7 @@ _REQUIRED_LAYERS = frozenset({"expert_units", "bottom_units"})
 
 def _field_kind(annotation: Any) -> Kind:
     if annotation in (bool, int, float):
-        return {bool: "bool", int: "int", float: "float"}[annotation]
+        return _SCALAR_KINDS[annotation]
     if get_origin(annotation) is list:
         return "units"
     if get_origin(annotation) is Literal:
@@ -191,7 +192,7 @@ _EXTRA_WEIGHTING_BOUNDS: dict[tuple[str, str], dict[str, float]] = {
 def _scalar_kind(annotation: Any) -> Kind | None:
     """The DSL kind of a Params field, or ``None`` when it is not a scalar (a per-task dict)."""
     if annotation in (bool, int, float):
-        return {bool: "bool", int: "int", float: "float"}[annotation]
+        return _SCALAR_KINDS[annotation]
     args = get_args(annotation)
     if get_origin(annotation) is Literal and all(isinstance(a, str) for a in args):
         return "str"
