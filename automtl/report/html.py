@@ -290,7 +290,7 @@ def report_trials(study: Any, objective_names: list[str],
                   gate_utilisation: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:
     """The report's trial dicts from a study; ``gate_utilisation`` (number -> data) fills in
     what the study does not hold."""
-    from automtl.search.outcome import outcome_from_trial
+    from automtl.trial_record import outcome_from_trial
 
     out = []
     for trial in study.get_trials(deepcopy=False):

@@ -28,7 +28,7 @@ from optuna._hypervolume import compute_hypervolume
 from optuna.trial import FrozenTrial, TrialState
 
 from automtl.jobspec import JobSpec, Objective
-from automtl.search.outcome import (
+from automtl.trial_record import (
     ATTR_ARTIFACT,
     ATTR_CANDIDATE,
     ATTR_LATENCY,
@@ -164,7 +164,7 @@ def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
 
 def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
     """One flat row per trial of the study, any state: what was tried and how it ended."""
-    from automtl.search.outcome import outcome_from_trial
+    from automtl.trial_record import outcome_from_trial
 
     names = list(spec.objectives)
     front = {t.number for t in study.best_trials}

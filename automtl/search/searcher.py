@@ -36,21 +36,6 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from automtl.jobspec import Constraints, Objective
-from automtl.search.outcome import (
-    ATTR_ARTIFACT,
-    ATTR_CANDIDATE,
-    ATTR_EPOCHS,
-    ATTR_ERROR,
-    ATTR_INTERRUPTED,
-    ATTR_LATENCY,
-    ATTR_PARAMS,
-    ATTR_TEST,
-    ATTR_TRAIN_TIME,
-    ATTR_TRIAL_TIME,
-    ATTR_UTILISATION,
-    ATTR_VALID,
-    finite_or_none,
-)
 from automtl.search.trainable import (
     CONFIG_KEY,
     KEY_ARTIFACT,
@@ -65,6 +50,21 @@ from automtl.search.trainable import (
     KEY_UTILISATION,
     KEY_VALID,
     unflatten_metrics,
+)
+from automtl.trial_record import (
+    ATTR_ARTIFACT,
+    ATTR_CANDIDATE,
+    ATTR_EPOCHS,
+    ATTR_ERROR,
+    ATTR_INTERRUPTED,
+    ATTR_LATENCY,
+    ATTR_PARAMS,
+    ATTR_TEST,
+    ATTR_TRAIN_TIME,
+    ATTR_TRIAL_TIME,
+    ATTR_UTILISATION,
+    ATTR_VALID,
+    finite_or_none,
 )
 
 logger = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ import search_spaces
 from automtl.config import ModelConfig
 from automtl.models.registry import build_model
 from automtl.search import Progress, SearchCallbacks, TrialOutcome, run_search
-from automtl.search.outcome import ATTR_CANDIDATE, ATTR_ERROR, ATTR_RETRY_OF
 from automtl.search.study import open_storage
 from automtl.search.testing import FailureInjection
+from automtl.trial_record import ATTR_CANDIDATE, ATTR_ERROR, ATTR_RETRY_OF
 
 pytestmark = pytest.mark.slow
 
