@@ -44,4 +44,4 @@ class FixedWeighting(Weighting[FixedParams]):
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        return weighted_backward(self, losses, self.weights)
+        return weighted_backward(self, losses, self.weights, context)
