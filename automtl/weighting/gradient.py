@@ -59,7 +59,8 @@ class Combination:
     direction: torch.Tensor | None = None
 
 
-GP = TypeVar("GP", bound=GradientParams)
+#: a strategy's Params; those without ``grad_on`` (parameters-only methods) use the parameters
+GP = TypeVar("GP", bound=WeightingParams)
 
 
 class GradientWeighting(Weighting[GP], Generic[GP]):
@@ -72,7 +73,7 @@ class GradientWeighting(Weighting[GP], Generic[GP]):
     @property
     def grad_on(self) -> str:
         return "parameters" if self.parameters_only else \
-            str(self.params.grad_on)
+            str(getattr(self.params, "grad_on", "parameters"))
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor,
                 active: Sequence[int]) -> Combination:
