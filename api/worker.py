@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import update
 
 from automtl.search.callbacks import Progress, SearchCallbacks
-from automtl.search.outcome import TrialOutcome, outcome_from_trial
+from automtl.trial_record import TrialOutcome, outcome_from_trial
 from automtl_api.settings import Settings
 from automtl_api.worker_resources import advertised_nodes
 from automtl_storage import (

@@ -16,16 +16,29 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from automtl.config import StrictModel, TaskSpec, metric_direction, validate_task_list
 
+if TYPE_CHECKING:
+    from search_spaces import SearchSpace
+
 #: cost objectives a job may add to the task metrics; all are minimised
 COST_OBJECTIVES: tuple[str, ...] = ("params", "latency_ms")
-SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "nsga3", "gp", "random")
+#: the Optuna samplers a job may name (the one list: automtl.search.samplers builds them)
+SamplerName = Literal["tpe", "nsga2", "nsga3", "gp", "random"]
+SAMPLERS: tuple[str, ...] = get_args(SamplerName)
 _JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -298,15 +311,16 @@ class JobSpec(StrictModel):
                                               "default: every task")
     constraints: Constraints = Field(default_factory=Constraints)
     search_space: dict[str, Any] = Field(default_factory=lambda: {"preset": "default"})
-    sampler: Literal["tpe", "nsga2", "nsga3", "gp", "random"] = "tpe"
+    sampler: SamplerName = "tpe"
     budget: Budget = Field(default_factory=Budget)
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     confirm: ConfirmSpec = Field(default_factory=ConfirmSpec)
     warm_start: WarmStartSpec | None = None
     resources: Resources = Field(default_factory=Resources)
     seed: int = 0
-    testing: dict[str, Any] | None = Field(
-        None, description="test-only failure injection, see automtl.search.testing")
+
+    #: the search space compiled while the spec was validated (once per process; see ``space``)
+    _space: SearchSpace | None = PrivateAttr(default=None)
 
     @field_validator("name")
     @classmethod
@@ -332,18 +346,22 @@ class JobSpec(StrictModel):
                 errors.append((f"objectives[{i}]", f"unknown objective {name!r}; valid: {valid}"))
             elif self.objectives.index(name) != i:
                 errors.append((f"objectives[{i}]", f"objective {name!r} is listed twice"))
-        if self.testing is not None:
-            from automtl.search.testing import FailureInjection
-
-            try:
-                FailureInjection.model_validate(self.testing)
-            except ValidationError as exc:
-                errors.extend(_prefixed(validation_errors(exc), "testing"))
-        errors.extend(_prefixed(search_space_errors(self.search_space, task_names),
-                                "search_space"))
+        space, space_errors = compile_search_space(self.search_space, task_names)
+        errors.extend(_prefixed(space_errors, "search_space"))
         if errors:
             raise JobSpecError(errors)
+        self._space = space
         return self
+
+    @property
+    def space(self) -> SearchSpace:
+        """The compiled search space: compiled once, when this spec was validated."""
+        if self._space is None:  # e.g. a spec built with model_construct
+            space, errors = compile_search_space(self.search_space, [t.name for t in self.tasks])
+            if space is None:
+                raise JobSpecError(_prefixed(errors, "search_space"))
+            self._space = space
+        return self._space
 
     @property
     def study_name(self) -> str:
@@ -410,23 +428,30 @@ def _prefixed(errors: list[tuple[str, str]], prefix: str) -> list[tuple[str, str
             for p, m in errors]
 
 
-def search_space_errors(document: dict[str, Any], task_names: list[str]) -> list[tuple[str, str]]:
-    """Errors of a search-space document (preset reference or inline DSL), paths unprefixed."""
+def compile_search_space(document: dict[str, Any], task_names: list[str]
+                         ) -> tuple[SearchSpace | None, list[tuple[str, str]]]:
+    """The compiled space of a search-space document (preset reference or inline DSL) for
+    these tasks, or ``None`` and its errors (paths unprefixed)."""
     import search_spaces
 
     try:
         space = search_spaces.load(document)
     except ValidationError as exc:
-        return validation_errors(exc)
+        return None, validation_errors(exc)
     except (ValueError, KeyError, FileNotFoundError, TypeError) as exc:
-        return _errors_of(exc)
+        return None, _errors_of(exc)
     checker = getattr(space, "check_tasks", None)
     if checker is not None:
         try:
             checker(task_names)
         except (ValueError, KeyError) as exc:
-            return _errors_of(exc)
-    return []
+            return None, _errors_of(exc)
+    return space, []
+
+
+def search_space_errors(document: dict[str, Any], task_names: list[str]) -> list[tuple[str, str]]:
+    """Errors of a search-space document (preset reference or inline DSL), paths unprefixed."""
+    return compile_search_space(document, task_names)[1]
 
 
 def _errors_of(exc: Exception) -> list[tuple[str, str]]:

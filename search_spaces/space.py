@@ -41,6 +41,12 @@ class SearchSpace:
         self.name = name
         self.description = parsed.description
 
+    def __eq__(self, other: object) -> bool:
+        """Spaces compiled from equal documents are equal (a job spec compares its space)."""
+        if not isinstance(other, SearchSpace):
+            return NotImplemented
+        return self.document == other.document and self.name == other.name
+
     def __repr__(self) -> str:
         label = f"{self.name!r}, " if self.name else ""
         return f"SearchSpace({label}topologies={self.topologies}, weightings={self.weightings})"

@@ -12,7 +12,10 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from automtl.search import SearchCallbacks
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,10 +50,10 @@ def _run(args: argparse.Namespace) -> int:
     from automtl.search.study import SpecChangedError
 
     out = Path(args.out)
+    printer = cast("SearchCallbacks", _ProgressPrinter(spec.objectives))  # duck-typed
     try:
-        result = run_search(spec, _ProgressPrinter(spec.objectives), storage_url=args.db,
-                            artifact_dir=out, ray_address=args.ray_address,
-                            num_cpus=args.num_cpus)
+        result = run_search(spec, printer, storage_url=args.db, artifact_dir=out,
+                            ray_address=args.ray_address, num_cpus=args.num_cpus)
     except SpecChangedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

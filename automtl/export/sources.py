@@ -206,8 +206,8 @@ def search_dir_source(directory: str | Path, *, storage_url: str | None = None,
     import optuna
 
     from automtl.report.pareto import pareto_front
-    from automtl.search.outcome import outcome_from_trial
     from automtl.search.study import STUDY_SPEC_ATTR, open_storage
+    from automtl.trial_record import outcome_from_trial
 
     directory = Path(directory).resolve()
     if storage_url is None:

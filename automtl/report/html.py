@@ -23,10 +23,10 @@ from typing import Any
 import plotly.io as pio
 
 from automtl.report import figures
+from automtl.report.architecture import topology_summary
 
 MAX_UTILISATION_POINTS = 6
 #: topologies whose tasks mix experts through softmax gates (MTLModel.gate_weights)
-GATED_TOPOLOGIES = ("omoe", "mmoe", "cgc", "ple")
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
@@ -152,21 +152,8 @@ def architecture_summary(candidate: Mapping[str, Any] | None) -> dict[str, str]:
     candidate = candidate or {}
     arch = candidate.get("architecture") or {}
     topology = arch.get("topology", "?")
-    experts, units = "", ""
-    if topology in ("omoe", "mmoe"):
-        experts = f"{arch.get('num_shared_experts')} shared"
-        units = f"experts {arch.get('expert_units')}"
-    elif topology in ("cgc", "ple"):
-        experts = f"{arch.get('num_shared_experts')} shared + {arch.get('num_task_experts')}/task"
-        if topology == "ple":
-            experts += f", {arch.get('levels')} levels"
-        units = f"experts {arch.get('expert_units')}"
-    elif topology.startswith("snr"):
-        snr = arch.get("snr") or {}
-        experts = f"{snr.get('layers')} layers x {snr.get('subnetworks')} sub-networks"
-        units = f"sub-networks {arch.get('expert_units')}"
-    else:
-        units = f"bottom {arch.get('bottom_units')}"
+    own = topology_summary(arch)
+    experts, units = own["experts"], own["units"]
     if arch.get("tower_units") is not None:
         units += f", towers {arch.get('tower_units')}"
     weighting = candidate.get("weighting") or {}
@@ -177,8 +164,7 @@ def architecture_summary(candidate: Mapping[str, Any] | None) -> dict[str, str]:
     train = candidate.get("train") or {}
     lr = train.get("lr")
     optimiser = f"{train.get('optimizer', '')} lr={lr:.3g}" if isinstance(lr, float) else ""
-    gate = str(arch.get("gate_kind", "")) if topology in GATED_TOPOLOGIES else ""
-    return {"topology": str(topology), "experts": experts, "units": units, "gate": gate,
+    return {"topology": str(topology), "experts": experts, "units": units, "gate": own["gate"],
             "weighting": weighting_text, "optimiser": optimiser}
 
 
@@ -374,7 +360,7 @@ def report_trials(study: Any, objective_names: list[str],
                   gate_utilisation: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:
     """The report's trial dicts from a study; ``gate_utilisation`` (number -> data) fills in
     what the study does not hold."""
-    from automtl.search.outcome import outcome_from_trial
+    from automtl.trial_record import outcome_from_trial
 
     out = []
     for trial in study.get_trials(deepcopy=False):

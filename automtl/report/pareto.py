@@ -30,7 +30,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automtl.jobspec import JobSpec, Objective
-from automtl.search.outcome import (
+from automtl.trial_record import (
     ATTR_ARTIFACT,
     ATTR_CANDIDATE,
     ATTR_LATENCY,
@@ -60,7 +60,7 @@ def reference_point(
         if obj.metric in _FIXED_REFERENCE:
             value, rule = _FIXED_REFERENCE[obj.metric]
         elif bounds.get(obj.name) is not None and obj.metric is None:
-            value, rule = float(bounds[obj.name]), f"constraint bound {obj.name}_max"
+            value, rule = float(bounds[obj.name] or 0.0), f"constraint bound {obj.name}_max"
         else:
             value, rule = _nadir_with_margin([t.values[i] for t in feasible], obj.direction)
         point.append(float(value))
@@ -169,7 +169,7 @@ def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
 
 def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
     """One flat row per trial of the study, any state: what was tried and how it ended."""
-    from automtl.search.outcome import outcome_from_trial
+    from automtl.trial_record import outcome_from_trial
 
     names = list(spec.objectives)
     front = {t.number for t in study.best_trials}

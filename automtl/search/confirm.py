@@ -46,7 +46,7 @@ Train = Callable[[dict[str, Any], int], dict[str, dict[str, float]]]
 
 
 def _topology(trial: optuna.trial.FrozenTrial) -> str | None:
-    from automtl.search.outcome import ATTR_CANDIDATE
+    from automtl.trial_record import ATTR_CANDIDATE
 
     candidate = trial.user_attrs.get(ATTR_CANDIDATE) or {}
     return candidate.get("architecture", {}).get("topology")
@@ -59,7 +59,7 @@ def select_candidates(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]
     topology); a trial can hold several.
     """
     from automtl.report.pareto import hypervolume, reference_point
-    from automtl.search.outcome import is_feasible
+    from automtl.trial_record import is_feasible
 
     objectives = spec.objective_list()
     directions = [o.direction for o in objectives]
@@ -166,7 +166,7 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
     ``spec.seed + 10_000 + k`` (never a seed the search used). A failed run counts as NaN
     for that seed (left out of the means and gains, the count shown).
     """
-    from automtl.search.outcome import ATTR_CANDIDATE
+    from automtl.trial_record import ATTR_CANDIDATE
 
     candidates = select_candidates(study, spec)
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}

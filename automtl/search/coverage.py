@@ -79,7 +79,7 @@ def topology_summary(study: optuna.Study, objectives: list[Objective]) -> dict[s
     COMPLETE feasible trials (validation values, each objective in its own direction), so a
     user can see which topologies were tried and how far each got, not only the front.
     """
-    from automtl.search.outcome import ATTR_CANDIDATE, is_feasible
+    from automtl.trial_record import ATTR_CANDIDATE, is_feasible
 
     out: dict[str, dict[str, Any]] = {}
     for trial in study.get_trials(deepcopy=False):

@@ -28,6 +28,7 @@ from automtl.search.coverage import enqueue_coverage, topology_summary
 from automtl.search.datasets import load_dataset
 from automtl.search.samplers import make_sampler
 from automtl.search.study import check_study, existing_trials, open_storage, recover_study
+from automtl.search.testing import FailureInjection
 from automtl.search.trainable import TrialContext, train_candidate
 from automtl.search.warm_start import WarmStartResolver, enqueue_warm_start, resolve_directory
 
@@ -72,6 +73,7 @@ def run_search(
     num_cpus: int | None = None,
     dataset_resolver: Callable[[str], Path] | None = None,
     warm_start_resolver: WarmStartResolver | None = None,
+    failure_injection: FailureInjection | None = None,
 ) -> SearchResult:
     """Run (or resume) a whole search and return its front.
 
@@ -88,12 +90,15 @@ def run_search(
     :class:`~automtl.search.study.SpecChangedError` when the study exists but was made by a
     spec that differs in a field of :data:`~automtl.search.fingerprint.IDENTITY_FIELDS` (its
     message names them).
+
+    ``failure_injection`` is for test suites only (:mod:`automtl.search.testing`).
+
+    A :class:`JobSpec` given here is used as is (validated and its space compiled once, when
+    it was built); a mapping, path or text is validated here.
     """
     import ray
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
-
-    import search_spaces
 
     started = time.monotonic()
     spec = load_job_spec(spec)
@@ -104,7 +109,7 @@ def run_search(
     artifact_root.mkdir(parents=True, exist_ok=True)
 
     dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver)
-    space = search_spaces.load(spec.search_space)
+    space = spec.space  # compiled when the spec was validated
     storage = open_storage(url)
     # A resumed study gets a sampler seeded past the trials it already has, so the seeded
     # startup trials of the first run are not proposed again.
@@ -131,7 +136,8 @@ def run_search(
     stop_reason = "budget"
     context = TrialContext(spec=spec, inputs=dataset.schema, train=dataset.train,
                            valid=dataset.valid, test=dataset.test,
-                           artifact_root=str(artifact_root / name))
+                           artifact_root=str(artifact_root / name),
+                           failure_injection=failure_injection)
     if searcher.complete_trials < spec.budget.trials:
         # Tune's default CSV/JSON/TensorBoard loggers write every result to disk; the study
         # and the artifacts are the record here, so they are off.

@@ -40,7 +40,23 @@ from ray.tune.search.optuna import OptunaSearch
 
 from automtl.jobspec import Constraints, Objective
 from automtl.search.mo_asha import MOASHAScheduler
-from automtl.search.outcome import (
+from automtl.search.trainable import (
+    CONFIG_KEY,
+    KEY_ARTIFACT,
+    KEY_EPOCHS,
+    KEY_ERROR,
+    KEY_FINAL,
+    KEY_LATENCY,
+    KEY_NODE,
+    KEY_PARAMS,
+    KEY_TEST,
+    KEY_TRAIN_TIME,
+    KEY_TRIAL_TIME,
+    KEY_UTILISATION,
+    KEY_VALID,
+    unflatten_metrics,
+)
+from automtl.trial_record import (
     ATTR_ARTIFACT,
     ATTR_CANDIDATE,
     ATTR_EPOCHS,
@@ -57,22 +73,6 @@ from automtl.search.outcome import (
     ATTR_UTILISATION,
     ATTR_VALID,
     finite_or_none,
-)
-from automtl.search.trainable import (
-    CONFIG_KEY,
-    KEY_ARTIFACT,
-    KEY_EPOCHS,
-    KEY_ERROR,
-    KEY_FINAL,
-    KEY_LATENCY,
-    KEY_NODE,
-    KEY_PARAMS,
-    KEY_TEST,
-    KEY_TRAIN_TIME,
-    KEY_TRIAL_TIME,
-    KEY_UTILISATION,
-    KEY_VALID,
-    unflatten_metrics,
 )
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from sqlalchemy import event
 
 from automtl.jobspec import JobSpec
-from automtl.search.outcome import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_RETRY_OF
+from automtl.trial_record import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_RETRY_OF
 
 STUDY_SPEC_ATTR = "automtl:spec"
 STUDY_OBJECTIVES_ATTR = "automtl:objectives"

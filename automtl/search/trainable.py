@@ -37,6 +37,7 @@ import torch
 from automtl.config import Candidate, InputSchema, ModelConfig
 from automtl.data.base import SplitTensors
 from automtl.jobspec import JobSpec
+from automtl.search.testing import FailureInjection
 from automtl.training.result import EpochRecord
 
 #: the config key under which the searcher's suggestion reaches the trainable
@@ -70,6 +71,8 @@ class TrialContext:
     valid: SplitTensors
     test: SplitTensors | None
     artifact_root: str
+    #: test-only failure injection (:mod:`automtl.search.testing`); never part of a job spec
+    failure_injection: FailureInjection | None = None
 
 
 def flatten_metrics(prefix: str, metrics: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -133,7 +136,6 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     """Train one candidate, ``report`` each epoch, save the weights; the final result."""
     from automtl.models.registry import build_model
     from automtl.report.utilisation import expert_utilisation
-    from automtl.search.testing import FailureInjection
     from automtl.training.trainer import Trainer
     from automtl.weighting import build_weighting
 
@@ -141,7 +143,7 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     spec = context.spec
     torch.set_num_threads(max(1, int(spec.resources.cpus_per_trial)))
     parsed = trial_candidate(candidate, spec, number)
-    injection = FailureInjection.model_validate(spec.testing) if spec.testing else None
+    injection = context.failure_injection
     if injection is not None:
         injection.check(parsed, 0)
     model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks)

@@ -283,3 +283,51 @@ def test_scheduler_and_confirm_fields_are_validated_with_their_paths(client, ali
     assert bad.status_code == 422
     assert sorted(paths_of(bad)) == ["confirm.seeds", "scheduler.name",
                                      "scheduler.reduction_factor"]
+
+
+def test_openapi_documents_every_field_of_the_job_body_with_an_example(client):
+    """The POST /jobs body is JobSpec itself in /openapi.json, not a bare object."""
+    from automtl.jobspec import JobSpec
+
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/JobSpec"}
+    assert body["example"]["tasks"] and body["example"]["dataset"] == {"id": "1"}
+    components = schema["components"]["schemas"]
+    assert set(components["JobSpec"]["properties"]) == set(JobSpec.model_fields)
+    assert components["JobSpec"]["additionalProperties"] is False
+    assert components["Budget"]["properties"]["trials"]["type"] == "integer"
+    text = str(components["JobSpec"])
+    for referenced in ("TaskSpec", "Budget", "Resources", "Constraints"):
+        assert f"#/components/schemas/{referenced}" in text and referenced in components
+
+
+def test_failure_injection_is_not_accepted_over_rest(client, alice, upload):
+    """``testing`` (test-only failure injection) is no spec field: a client gets 422."""
+    dataset = upload(alice)
+    spec = {**tiny_spec({"id": dataset["id"]}), "testing": {"fail_topologies": ["mmoe"]}}
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422 and paths_of(response) == ["testing"]
+
+
+def test_a_submitted_spec_is_validated_and_compiled_once(client, alice, upload, monkeypatch):
+    import search_spaces
+    from automtl.jobspec import JobSpec
+
+    dataset = upload(alice)
+    compiled: list[object] = []
+    validated: list[object] = []
+    real_load, real_validate = search_spaces.load, JobSpec.model_validate
+
+    def counting_load(*args: Any, **kwargs: Any) -> Any:
+        compiled.append(args)
+        return real_load(*args, **kwargs)
+
+    def counting_validate(*args: Any, **kwargs: Any) -> JobSpec:
+        validated.append(args)
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(search_spaces, "load", counting_load)
+    monkeypatch.setattr(JobSpec, "model_validate", counting_validate)
+    submit(client, alice, tiny_spec({"id": dataset["id"]}))
+    assert (len(validated), len(compiled)) == (1, 1)

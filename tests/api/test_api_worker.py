@@ -248,7 +248,7 @@ def test_a_killed_workers_job_is_finished_by_another_with_no_trial_lost(tmp_path
 
 def test_a_pruned_trial_row_keeps_its_epoch_and_rung_values() -> None:
     """What the trial list shows for an MO-ASHA-stopped trial."""
-    from automtl.search.outcome import TrialOutcome
+    from automtl.trial_record import TrialOutcome
     from automtl_api.schemas import TrialRead
     from automtl_api.worker import outcome_fields
 

@@ -14,7 +14,7 @@ from automtl.search.confirm import (
     run_confirmation,
     select_candidates,
 )
-from automtl.search.outcome import ATTR_CANDIDATE
+from automtl.trial_record import ATTR_CANDIDATE
 
 SPEC = {"name": "s", "dataset": {"builtin": "synthetic", "rows": 200},
         "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}],

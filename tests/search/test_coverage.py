@@ -16,8 +16,8 @@ from automtl.search.coverage import (
     enqueue_coverage,
     topology_summary,
 )
-from automtl.search.outcome import ATTR_CANDIDATE
 from automtl.search.samplers import make_sampler
+from automtl.trial_record import ATTR_CANDIDATE
 
 SPEC = {"name": "s", "dataset": {"builtin": "synthetic", "rows": 200},
         "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}]}

@@ -17,14 +17,14 @@ from optuna.trial import TrialState
 from automtl.search import run_search
 from automtl.search.confirm import confirmation_of
 from automtl.search.coverage import ATTR_COVERAGE
-from automtl.search.outcome import (
+from automtl.search.study import SpecChangedError, open_storage
+from automtl.search.warm_start import ATTR_WARM_START
+from automtl.trial_record import (
     ATTR_CANDIDATE,
     ATTR_PRUNED_EPOCH,
     ATTR_RUNGS,
     outcome_from_trial,
 )
-from automtl.search.study import SpecChangedError, open_storage
-from automtl.search.warm_start import ATTR_WARM_START
 
 pytestmark = pytest.mark.slow
 

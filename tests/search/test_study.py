@@ -9,8 +9,8 @@ import pytest
 from optuna.trial import TrialState
 
 from automtl.jobspec import load_job_spec
-from automtl.search.outcome import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_RETRY_OF
 from automtl.search.study import check_study, existing_trials, open_storage, recover_study
+from automtl.trial_record import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_RETRY_OF
 
 SPEC = {"name": "s", "dataset": {"builtin": "synthetic", "rows": 200},
         "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}]}

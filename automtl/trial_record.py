@@ -1,4 +1,5 @@
-"""What a finished trial left in the Optuna study, read back as a :class:`TrialOutcome`.
+"""The stored record of a trial: what a finished trial left in the Optuna study, read back as a
+:class:`TrialOutcome`. The one module search, report, export and the API read it through.
 
 The study is the durable record of a search: the searcher stores the sampled candidate and the
 trial's metrics, costs, artifact path and error as user attributes under the keys below, so a
