@@ -116,3 +116,14 @@ def outcome_from_trial(trial: FrozenTrial, objective_names: list[str]) -> TrialO
         pruned_epoch=attrs.get(ATTR_PRUNED_EPOCH),
         rungs=attrs.get(ATTR_RUNGS),
     )
+
+
+#: study attribute holding the confirmation stage's summary (automtl.search.confirm)
+STUDY_CONFIRMATION_ATTR = "automtl:confirmation"
+
+
+def confirmation_of(study: Any) -> dict[str, Any] | None:
+    """The stored confirmation summary of an Optuna study, or ``None`` when it was not
+    confirmed (written by :func:`automtl.search.confirm.run_confirmation`)."""
+    value = study.user_attrs.get(STUDY_CONFIRMATION_ATTR)
+    return value if isinstance(value, dict) else None

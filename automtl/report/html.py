@@ -382,7 +382,7 @@ def report_from_study(study: Any, spec: Any, *, title: str | None = None,
                       gate_utilisation: Mapping[int, Any] | None = None) -> str:
     """The report page of a job's study (``spec`` is its :class:`~automtl.jobspec.JobSpec`)."""
     from automtl.report.pareto import pareto_front
-    from automtl.search.confirm import confirmation_of
+    from automtl.trial_record import confirmation_of
 
     front = pareto_front(study, spec)
     trials = report_trials(study, list(spec.objectives), gate_utilisation)

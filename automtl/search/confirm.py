@@ -38,8 +38,11 @@ import optuna
 from optuna.trial import TrialState
 
 from automtl.jobspec import JobSpec
+from automtl.trial_record import STUDY_CONFIRMATION_ATTR, confirmation_of
 
-STUDY_CONFIRMATION_ATTR = "automtl:confirmation"
+__all__ = ["STUDY_CONFIRMATION_ATTR", "confirmation_of", "paired_gain", "run_confirmation",
+           "select_candidates", "summarize"]
+
 CONFIDENCE = 0.95
 
 Train = Callable[[dict[str, Any], int], dict[str, dict[str, float]]]
@@ -192,9 +195,3 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
         deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
     study.set_user_attr(STUDY_CONFIRMATION_ATTR, summary)
     return summary
-
-
-def confirmation_of(study: optuna.Study) -> dict[str, Any] | None:
-    """The stored confirmation of a study, or ``None`` when it was not confirmed."""
-    value = study.user_attrs.get(STUDY_CONFIRMATION_ATTR)
-    return value if isinstance(value, dict) else None
