@@ -23,6 +23,7 @@ ATTR_TRIAL_TIME = "automtl:trial_time_s"
 ATTR_EPOCHS = "automtl:epochs"
 ATTR_ARTIFACT = "automtl:artifact"
 ATTR_UTILISATION = "automtl:gate_utilisation"
+ATTR_CURVE = "automtl:learning_curve"
 ATTR_ERROR = "automtl:error"
 ATTR_INTERRUPTED = "automtl:interrupted"
 ATTR_RETRY_OF = "automtl:retry_of"
@@ -48,7 +49,9 @@ class TrialOutcome:
 
     ``values`` maps each objective name to its validation value (``None`` unless COMPLETE);
     ``valid`` and ``test`` map task name -> {metric: value}; ``gate_utilisation`` maps task name
-    -> mean gate weight per expert (gated topologies); ``error`` is set for FAIL trials.
+    -> mean gate weight per expert (gated topologies); ``learning_curve`` maps ``"epoch"`` and
+    each ``"<task>/<metric>"`` to its per-epoch validation values (1-based epochs, ``None`` for
+    a non-finite value); ``error`` is set for FAIL trials.
     """
 
     number: int
@@ -66,6 +69,7 @@ class TrialOutcome:
     epochs: int | None = None
     artifact: str | None = None
     gate_utilisation: dict[str, list[float]] | None = None
+    learning_curve: dict[str, list[float | None]] | None = None
     error: str | None = None
     feasible: bool = True
     interrupted: bool = False
@@ -100,6 +104,7 @@ def outcome_from_trial(trial: FrozenTrial, objective_names: list[str]) -> TrialO
         epochs=attrs.get(ATTR_EPOCHS),
         artifact=attrs.get(ATTR_ARTIFACT),
         gate_utilisation=attrs.get(ATTR_UTILISATION),
+        learning_curve=attrs.get(ATTR_CURVE),
         error=attrs.get(ATTR_ERROR),
         feasible=is_feasible(trial),
         interrupted=bool(attrs.get(ATTR_INTERRUPTED, False)),
