@@ -80,6 +80,7 @@ class JobPage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    total: int = Field(description="how many items match, over all pages")
 
 
 class TrialRead(BaseModel):
@@ -118,6 +119,7 @@ class TrialPage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    total: int = Field(description="how many items match, over all pages")
 
 
 class FrontTrial(BaseModel):
@@ -137,7 +139,7 @@ class ParetoFront(BaseModel):
 
     job_id: int
     status: str
-    objectives: list[dict[str, str]]
+    objectives: list[dict[str, str | None]]
     reference_point: dict[str, float | None]
     hypervolume: float
     trials: list[FrontTrial]
@@ -181,6 +183,7 @@ class DatasetPage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    total: int = Field(description="how many items match, over all pages")
 
 
 # ------------------------------------------------------------------------------ search spaces

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from automtl_api.deps import OwnedJobDep, OwnerDep, SessionDep, SettingsDep
 from automtl_api.errors import ApiError
@@ -27,7 +27,7 @@ _EXAMPLE = {
 }
 
 
-@router.post("", status_code=202, response_model=JobRead,
+@router.post("", status_code=202, response_model=JobRead, summary="Submit a search job",
              responses={422: {"model": ErrorResponse,
                               "description": "the spec is invalid: every bad field's path"}})
 def submit_job(
@@ -35,17 +35,20 @@ def submit_job(
         description="A job spec (see automtl.jobspec.JobSpec). `dataset` is `{id: N}` (an "
                     "upload of yours) or `{builtin: synthetic | census-income}`; never a path.",
         examples=[_EXAMPLE])],
-    owner: OwnerDep, session: SessionDep, settings: SettingsDep,
+    owner: OwnerDep, session: SessionDep, settings: SettingsDep, request: Request,
+    response: Response,
 ) -> JobRead:
-    """Validate the spec completely and queue the job; a worker runs it."""
+    """Validate the spec completely and queue the job; a worker runs it. The ``Location``
+    header is the new job's URL (``GET`` it for status and progress)."""
     validated = validate_submission(document, owner.id, session, settings)
     job = JobRepository(session).create(
         owner.id, validated.spec.name, validated.document,
         dataset_id=validated.dataset.id if validated.dataset is not None else None)
+    response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
     return JobRead.of(job)
 
 
-@router.get("", response_model=JobPage)
+@router.get("", response_model=JobPage, summary="List your jobs")
 def list_jobs(
     owner: OwnerDep, session: SessionDep,
     status: Annotated[StatusFilter | None, Query(description="only jobs in this status")] = None,
@@ -55,18 +58,19 @@ def list_jobs(
     """The caller's jobs, newest first."""
     jobs = JobRepository(session).list_for_owner(owner.id, status=status, limit=limit + 1,
                                                  offset=offset)
+    total = JobRepository(session).count_for_owner(owner.id, status=status)
     return JobPage(items=[JobRead.of(j) for j in jobs[:limit]], limit=limit, offset=offset,
-                   has_more=len(jobs) > limit)
+                   has_more=len(jobs) > limit, total=total)
 
 
-@router.get("/{job_id}", response_model=JobDetail)
+@router.get("/{job_id}", response_model=JobDetail, summary="A job's status and progress")
 def get_job(job: OwnedJobDep) -> JobDetail:
     """Status and progress: finished/failed/running trials, budget, elapsed time, front size,
     hypervolume."""
     return JobDetail.of(job)
 
 
-@router.post("/{job_id}/cancel", response_model=JobRead,
+@router.post("/{job_id}/cancel", response_model=JobRead, summary="Cancel a job",
              responses={409: {"model": ErrorResponse, "description": "the job already ended"}})
 def cancel_job(job: OwnedJobDep, session: SessionDep) -> JobRead:
     """A queued job is cancelled at once; a running one stops its trials and ends
