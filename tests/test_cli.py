@@ -4,14 +4,16 @@ ones the issue quotes: a missing CSV, a missing label column, bad YAML (search a
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from automtl.cli import build_parser, main
-from automtl.commands.console import run_command
+from automtl.commands.console import SearchProgress, run_command
 
 SPEC = """name: errors
 dataset: {{path: {path}}}
@@ -99,3 +101,37 @@ def test_version_and_help():
     text = search.format_help()
     assert "``" not in text
     assert "(default: automtl-runs)" in text  # --out's default is shown
+
+
+def _outcome(number: int) -> SimpleNamespace:
+    return SimpleNamespace(
+        number=number, state="COMPLETE", values={"ctr": 0.71, "cvr": 0.65}, error=None,
+        candidate={"architecture": {"topology": "mmoe", "num_shared_experts": 4},
+                   "weighting": {"name": "gradnorm"}, "train": {"lr": 0.003}})
+
+
+def _progress(finished: int) -> SimpleNamespace:
+    return SimpleNamespace(finished=finished, failed=0, running=1, front_size=finished,
+                           elapsed_s=10.0 * finished)
+
+
+def test_the_progress_bar_shows_count_eta_and_each_trial():
+    stream = io.StringIO()
+    progress = SearchProgress(["ctr", "cvr"], 4, stream=stream, disable=False)
+    for number in range(2):
+        progress.on_trial_complete(_outcome(number))
+        progress.on_progress(_progress(number + 1))
+    progress.close()
+    text = stream.getvalue()
+    assert "2/4" in text and "%|" in text  # the bar and its count
+    assert "trial    1 COMPLETE mmoe/gradnorm experts=4 lr=0.003 | ctr=0.71 cvr=0.65" in text
+
+
+def test_without_a_terminal_each_trial_line_carries_count_and_eta():
+    stream = io.StringIO()
+    progress = SearchProgress(["ctr", "cvr"], 4, stream=stream, disable=True)
+    progress.on_trial_complete(_outcome(0))
+    progress.on_progress(_progress(1))
+    line = stream.getvalue().strip()
+    assert line.startswith("[1/4] trial    0 COMPLETE mmoe/gradnorm")
+    assert line.endswith("00:10 elapsed, ETA 00:30")  # 10 s per trial, 3 to go

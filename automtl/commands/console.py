@@ -91,20 +91,23 @@ def apply_help_format(parser: argparse.ArgumentParser) -> None:
 
 class SearchProgress:
     """A :class:`~automtl.search.SearchCallbacks` (duck-typed, so ``--help`` needs no Ray)
-    drawing a tqdm bar over the trial budget with its ETA, and the latest finished trial with
-    its objectives and main parameters above it (one line per trial, kept in the scrollback)."""
+    drawing a tqdm bar over the trial budget with its ETA, and one line per finished trial
+    (topology, main parameters, objectives) above it. When the stream is not a terminal (a log
+    file, CI) tqdm draws nothing, and each trial's line carries the count, elapsed time and ETA
+    instead."""
 
     def __init__(self, objectives: list[str], budget: int, *, stream: TextIO | None = None,
                  disable: bool | None = None) -> None:
         from tqdm import tqdm
 
         self._objectives = objectives
+        self._budget = budget
         self._stream = stream or sys.stderr
         self._bar = tqdm(total=budget, unit="trial", file=self._stream, dynamic_ncols=True,
                          disable=disable, desc="search",
                          bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
                                     "[{elapsed}<{remaining}] {postfix}")
-        self._finished = 0
+        self._pending: str | None = None
 
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
         pass
@@ -113,14 +116,30 @@ class SearchProgress:
         pass
 
     def on_trial_complete(self, outcome: Any) -> None:
-        self._bar.write(trial_line(outcome), file=self._stream)
+        self._pending = trial_line(outcome)
 
     def on_progress(self, progress: Any) -> None:
+        from tqdm import tqdm
+
         done = int(progress.finished)
-        if done > self._bar.n:
-            self._bar.update(done - self._bar.n)
-        self._bar.set_postfix_str(f"failed {progress.failed}, running {progress.running}, "
-                                  f"front {progress.front_size}", refresh=True)
+        status = (f"failed {progress.failed}, running {progress.running}, "
+                  f"front {progress.front_size}")
+        if self._bar.disable:
+            if self._pending is not None:
+                elapsed = float(progress.elapsed_s)
+                eta = (tqdm.format_interval(elapsed / done * (self._budget - done))
+                       if 0 < done < self._budget else "-")
+                width = len(str(self._budget))
+                print(f"[{done:>{width}}/{self._budget}] {self._pending} | {status}, "
+                      f"{tqdm.format_interval(elapsed)} elapsed, ETA {eta}",
+                      file=self._stream, flush=True)
+        else:
+            if self._pending is not None:
+                self._bar.write(self._pending, file=self._stream)
+            if done > self._bar.n:
+                self._bar.update(done - self._bar.n)
+            self._bar.set_postfix_str(status, refresh=True)
+        self._pending = None
 
     def should_stop(self) -> bool:
         return False

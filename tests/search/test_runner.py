@@ -239,10 +239,11 @@ def test_cli_search_writes_front_and_trials(local_ray: None, tmp_path: Path,
     trials_csv = (out / "trials.csv").read_text().splitlines()
     assert len(trials_csv) == 3 and ",COMPLETE," in trials_csv[1]
     assert "param:topology" in trials_csv[0].split(",")  # every searched parameter
-    # progress went to stderr: the bar at 2/2 and one line per trial with its topology
-    assert "2/2" in captured.err
-    assert sum(1 for line in captured.err.splitlines()
-               if line.startswith("trial") and "COMPLETE" in line and " | t1=" in line) == 2
+    # progress went to stderr (not a terminal here, so no bar): one line per trial with the
+    # count, its topology and objectives, and the ETA
+    lines = [line for line in captured.err.splitlines() if "COMPLETE" in line]
+    assert [line.split("]")[0] for line in lines] == ["[1/2", "[2/2"]
+    assert all(" | t1=" in line and "ETA" in line for line in lines)
     table = printed.split("Pareto front", 1)[1].splitlines()
     assert [c.strip() for c in table[1].split("  ") if c.strip()] == [
         "trial", "topology", "experts", "layer widths", "weighting", "optimiser", "params",
