@@ -109,8 +109,8 @@ def test_search_finishes_its_budget(searched: dict[str, Any]) -> None:
 def test_front_is_the_studys_best_trials(searched: dict[str, Any]) -> None:
     front, study = searched["result"].front, searched["study"]
     assert [t["number"] for t in front["trials"]] == sorted(t.number for t in study.best_trials)
-    assert front["objectives"] == [{"name": "t1", "direction": "maximize"},
-                                   {"name": "t2", "direction": "maximize"}]
+    assert front["objectives"] == [{"name": "t1", "direction": "maximize", "metric": "auc"},
+                                   {"name": "t2", "direction": "maximize", "metric": "auc"}]
     assert front["reference_point"] == {"t1": 0.5, "t2": 0.5}
     assert front["hypervolume"] > 0
     for entry in front["trials"]:
