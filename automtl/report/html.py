@@ -96,8 +96,9 @@ def build_report_html(front: Mapping[str, Any], trials: Sequence[Mapping[str, An
                            "hypervolume-history")),
         _importance_section(importances, plots),
         _section("Parallel coordinates", "One line per complete trial across the searched "
-                 "parameters and the objectives, coloured by the first objective; drag along "
-                 "an axis to filter. n/a: the trial's topology has no such parameter.",
+                 "parameters most trials sampled and the objectives, coloured by the first "
+                 "objective; drag along an axis to filter. n/a: the trial's topology has no "
+                 "such parameter.",
                  plots.add(panels.parallel_figure(front, trial_list), "parallel-coordinates")
                  if figures.complete_trials(trial_list) else
                  '<p class="note">No complete trials yet.</p>'),

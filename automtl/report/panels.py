@@ -30,6 +30,8 @@ FENCE = 1.5
 #: assumed plot size in pixels and text size, to keep point labels apart
 _PLOT_PX = (1100.0, 400.0)
 _CHAR_PX = (7.0, 14.0)
+#: half the size of a front marker, in pixels
+_MARKER_PX = 8.0
 
 
 def topology_of(trial: Mapping[str, Any]) -> str:
@@ -83,7 +85,7 @@ def label_positions(points: Sequence[tuple[float, float]], labels: Sequence[str]
     sx = _PLOT_PX[0] / ((x_range[1] - x_range[0]) or 1.0)
     sy = _PLOT_PX[1] / ((y_range[1] - y_range[0]) or 1.0)
     pixels = [((x - x_range[0]) * sx, (y - y_range[0]) * sy) for x, y in points]
-    marker = 7.0
+    marker = _MARKER_PX
     taken: list[tuple[float, float, float, float]] = [
         (px - marker, py - marker, px + marker, py + marker) for px, py in pixels]
     out = []
@@ -152,13 +154,16 @@ def zoomed_front_figure(front: Mapping[str, Any],
         labels = [str(t["number"]) for t in best]
         points = [(t["values"][names[0]], t["values"][names[1]]) for t in best]
         positions = label_positions(points, labels, x_view, y_view)
-        shown = [(p, lab, pos) for p, lab, pos in zip(points, labels, positions, strict=True)
-                 if pos]
-        fig.add_trace(go.Scatter(
-            x=[p[0] for p, _, _ in shown], y=[p[1] for p, _, _ in shown], mode="text",
-            text=[lab for _, lab, _ in shown], textposition=[pos for _, _, pos in shown],
-            textfont={"size": 12, "color": "#1f2933"}, hoverinfo="skip", showlegend=False,
-            name="front labels"))
+        offsets = {name: (dx, dy) for name, dx, dy in _POSITIONS}
+        for (x, y), label, position in zip(points, labels, positions, strict=True):
+            if not position:
+                continue  # no room: the number stays in the hover text
+            dx, dy = offsets[position]
+            width = _CHAR_PX[0] * len(label)
+            fig.add_annotation(x=x, y=y, text=label, showarrow=False,
+                               xshift=dx * (_MARKER_PX + width / 2 + 2),
+                               yshift=dy * (_MARKER_PX + _CHAR_PX[1] / 2 + 1),
+                               font={"size": 12, "color": "#1f2933"})
     fig.update_layout(xaxis_title=axis_title(objectives[0]),
                       yaxis_title=axis_title(objectives[1]))
     if x_zoom or y_zoom:
@@ -205,8 +210,10 @@ def _topology_key(name: str) -> tuple[int, str]:
 def param_importances(study: Any, objectives: Sequence[Mapping[str, Any]]
                       ) -> dict[str, dict[str, float]] | str:
     """Each objective's parameter importances, ``{objective label: {param: importance}}``
-    (each objective's importances sum to 1), from Optuna's default evaluator: fANOVA on a
-    random forest (Hutter, Hoos & Leyton-Brown, ICML 2014).
+    (each objective's importances sum to 1), from Optuna's fANOVA evaluator on a random
+    forest (Hutter, Hoos & Leyton-Brown, ICML 2014), seeded so a report is reproducible. (Optuna
+    5's default, PED-ANOVA, looks only at the top 10% of trials: with a few dozen trials that
+    is one or two, and every objective got the same answer.)
 
     Optuna evaluates the parameters every complete trial has (a conditional parameter, e.g.
     ``ple/levels``, counts only when every trial sampled it). Returns a sentence saying why
@@ -225,7 +232,8 @@ def param_importances(study: Any, objectives: Sequence[Mapping[str, Any]]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result = optuna.importance.get_param_importances(
-                    study, target=lambda t, i=index: t.values[i])
+                    study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+                    target=lambda t, i=index: t.values[i])
         except (RuntimeError, ValueError) as exc:
             return f"Optuna could not evaluate importances: {exc}"
         if not result:
@@ -254,16 +262,26 @@ def importance_figure(importances: Mapping[str, Mapping[str, float]]) -> go.Figu
 # parallel coordinates over the searched parameters
 
 NOT_SAMPLED = "n/a"
+#: at most this many parameter axes (those sampled by the most trials, at least half of them)
+MAX_PARALLEL_PARAMS = 10
 
 
 def parameter_dimensions(trials: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Plotly ``Parcoords`` dimensions, one per searched parameter of the trials.
 
-    Numbers stay numbers; categories become their index with the names as ticks. A trial
+    Only parameters sampled by at least half of the trials, at most ``MAX_PARALLEL_PARAMS``
+    of them (the trials table lists all). Numbers stay numbers; categories become their index
+    with the names as ticks. A trial
     that did not sample a conditional parameter gets the tick ``"n/a"`` (a value below the
     sampled ones), since a parallel-coordinates line needs a value on every axis.
     """
-    names = sorted({k for t in trials for k in (t.get("search_params") or {})})
+    counts: dict[str, int] = {}
+    for trial in trials:
+        for key in trial.get("search_params") or {}:
+            counts[key] = counts.get(key, 0) + 1
+    # the parameters most trials sampled (a branch's own ones only clutter the plot)
+    common = [k for k, n in counts.items() if n * 2 >= len(trials)]
+    names = sorted(sorted(common, key=lambda k: -counts[k])[:MAX_PARALLEL_PARAMS])
     dimensions = []
     for name in names:
         raw = [(t.get("search_params") or {}).get(name) for t in trials]
@@ -356,5 +374,8 @@ def learning_curve_figure(front: Mapping[str, Any], trials: Sequence[Mapping[str
                 hovertemplate=f"trial {trial['number']} ({topology})<br>epoch %{{x}}: "
                               "%{y:.4g}<extra></extra>"), row=1, col=col)
             shown_legend.add(legend)
-        fig.update_xaxes(title_text="epoch", tickformat="d", row=1, col=col)
-    return _styled(fig, height=420)
+        fig.update_xaxes(title_text="epoch", tickmode="linear", tick0=1, dtick=1, row=1, col=col)
+    fig = _styled(fig, height=440)
+    fig.update_layout(legend={"orientation": "h", "y": 1.2, "x": 0},
+                      margin={"l": 60, "r": 30, "t": 90, "b": 60})
+    return fig

@@ -13,6 +13,7 @@ import pytest
 from automtl.report.html import build_report_html
 from automtl.report.panels import (
     _CHAR_PX,
+    _MARKER_PX,
     _PLOT_PX,
     NOT_SAMPLED,
     focus_range,
@@ -93,6 +94,10 @@ def test_the_front_figure_starts_zoomed_with_a_full_view_button(search):
     assert labels == ["Zoom to the front", "Full view"]
     full = fig.layout.updatemenus[0].buttons[1].args[0]
     assert full == {"xaxis.autorange": True, "yaxis.autorange": True}
+    # each front point is labelled by its number, beside (not on) its marker
+    labels = {a.text: a for a in fig.layout.annotations if a.text.isdigit()}
+    assert set(labels) <= {"1", "2", "3", "5"} and len(labels) >= 3
+    assert all(abs(a.xshift or 0) + abs(a.yshift or 0) > _MARKER_PX for a in labels.values())
 
 
 def test_points_are_coloured_by_topology_and_axes_name_task_metric_and_split(search):
@@ -121,8 +126,8 @@ def _boxes(points, labels, positions, x_range, y_range):
             continue
         dx, dy = offsets[position]
         w, h = _CHAR_PX[0] * len(label), _CHAR_PX[1]
-        cx = (x - x_range[0]) * sx + dx * (7 + w / 2 + 2)
-        cy = (y - y_range[0]) * sy + dy * (7 + h / 2 + 1)
+        cx = (x - x_range[0]) * sx + dx * (_MARKER_PX + w / 2 + 2)
+        cy = (y - y_range[0]) * sy + dy * (_MARKER_PX + h / 2 + 1)
         boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
     return boxes
 
@@ -146,13 +151,17 @@ def test_conditional_parameters_get_an_na_value_in_parallel_coordinates(search):
     _, trials = search
     complete = [t for t in trials if t["state"] == "COMPLETE"]
     dims = {d["label"]: d for d in parameter_dimensions(complete)}
-    experts = dims["mmoe/experts"]
-    assert experts["ticktext"][0] == NOT_SAMPLED
-    assert experts["values"].count(experts["tickvals"][0]) == len(complete) - 2
+    assert "mmoe/experts" not in dims  # sampled by 2 of 6 trials: left to the trials table
     topology = dims["topology"]
     assert sorted(topology["ticktext"]) == sorted({t["search_params"]["topology"]
                                                     for t in complete})
     assert len(topology["values"]) == len(complete)
+    # sampled by 3 of 4 trials: an axis, where the fourth trial sits at "n/a"
+    common = [_trial(n, "mmoe", 0.7, 1.0, params={"experts": 2 + n}) for n in range(3)]
+    common.append(_trial(3, "single_task", 0.7, 1.0, params={"lr": 0.1}))
+    experts = {d["label"]: d for d in parameter_dimensions(common)}["experts"]
+    assert experts["ticktext"][0] == NOT_SAMPLED
+    assert experts["values"][3] == experts["tickvals"][0] < min(experts["values"][:3])
 
 
 def test_learning_curves_plot_one_line_per_trial_and_task():
