@@ -62,6 +62,7 @@ def test_a_bad_spec_exits_2_with_the_problem(tmp_path, capsys, text):
     assert main(["search", str(spec), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     _assert_one_line_error(err)
+    assert len(err.strip().splitlines()) == 1  # YAML's multi-line message too
     assert not (tmp_path / "out").exists()
 
 

@@ -41,11 +41,17 @@ def describe_user_error(exc: BaseException) -> list[str]:
     problems = getattr(exc, "errors", None)
     if isinstance(problems, list) and problems and all(
             isinstance(p, tuple) and len(p) == 2 for p in problems):
-        return [f"{path}: {message}" if path else str(message) for path, message in problems]
+        return [f"{path}: {_one_line(message)}" if path else _one_line(message)
+                for path, message in problems]
     field = getattr(exc, "field", None)
     message = str(exc).strip() or type(exc).__name__
     first = message.splitlines()[0]
     return [f"{field}: {first}" if field and field not in first else first]
+
+
+def _one_line(message: object) -> str:
+    """A (possibly multi-line, e.g. YAML's) message on one line."""
+    return " ".join(str(message).split())
 
 
 def run_command(handler: Callable[[Any], int | None], args: Any,
