@@ -23,13 +23,14 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 
 from automtl.config import TrainConfig, WeightingConfig
 from automtl.data import TabularDataset
+from automtl.models.base import MTLModel
 from automtl.training import Trainer
 from automtl.weighting import build_weighting
 from benchmarks.common import (
@@ -71,7 +72,7 @@ def minimal_loop_rows_per_s(data: TabularDataset, topology: str, batch: int, epo
                             device: torch.device, seed: int) -> float:
     """The baseline: the same model and data, nothing but forward, loss, backward, step."""
     torch.manual_seed(seed)
-    model = automtl_model(data, topology, ModelSizes()).to(device)
+    model = cast(MTLModel, automtl_model(data, topology, ModelSizes())).to(device)
     train = data.train.to(device)
     names = [t.name for t in TASKS]
     columns = [train.task_column(n) for n in names]
@@ -99,7 +100,7 @@ def minimal_loop_rows_per_s(data: TabularDataset, topology: str, batch: int, epo
 def make_trainer(data: TabularDataset, topology: str, weighting: str, batch: int, epochs: int,
                  device: torch.device, seed: int) -> Trainer:
     torch.manual_seed(seed)
-    model = automtl_model(data, topology, ModelSizes())
+    model = cast(MTLModel, automtl_model(data, topology, ModelSizes()))
     config = TrainConfig(optimizer="adam", lr=1e-3, batch_size=batch, epochs=epochs,
                          early_stopping_patience=0, seed=seed)
     return Trainer(model, build_weighting(WeightingConfig(name=weighting), TASKS, seed=seed),

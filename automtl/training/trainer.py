@@ -26,6 +26,8 @@ from automtl.training.result import EpochRecord, StopTraining, TrainingDivergedE
 from automtl.weighting.base import Weighting, WeightingContext
 
 EpochCallback = Callable[[int, EpochRecord], None]
+#: ``forward_shared``'s signature: ``(numeric, categorical) -> (outputs, representation)``
+SharedForward = Callable[..., tuple[dict[str, torch.Tensor], torch.Tensor | None]]
 
 
 def build_optimizer(config: TrainConfig, model_parameters: Sequence[nn.Parameter],
@@ -54,8 +56,7 @@ class Trainer:
         self.config = train_config
         self.device = torch.device(device)
         self.tasks: list[TaskSpec] = list(getattr(getattr(model, "config", None), "tasks", []))
-        self._compiled_forward: Callable[..., tuple[dict[str, torch.Tensor], torch.Tensor]] \
-            | None = None
+        self._compiled_forward: SharedForward | None = None
 
     def _check_tasks(self, tasks: Sequence[TaskSpec], *splits: SplitTensors) -> None:
         names = [t.name for t in tasks]
@@ -182,7 +183,7 @@ class Trainer:
         return dict(zip(names, means, strict=True)), \
             {n: w / max(batches, 1) for n, w in weight_sums.items()}
 
-    def _training_forward(self) -> Callable[..., tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    def _training_forward(self) -> SharedForward:
         """``model.forward_shared``, compiled once per trainer when ``config.compile`` (the
         compiled graph is reused by every later epoch; the last, shorter batch of an epoch costs
         one recompile with a dynamic batch dimension)."""
