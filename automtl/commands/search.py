@@ -15,10 +15,10 @@ import argparse
 import csv
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    pass
+    from automtl.search import SearchCallbacks
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +52,8 @@ def _run(args: argparse.Namespace) -> int:
     progress = SearchProgress(list(spec.objectives), spec.budget.trials,
                               disable=True if args.no_progress else None)
     try:
-        result = run_search(spec, progress, storage_url=args.db, artifact_dir=out,
+        result = run_search(spec, cast("SearchCallbacks", progress),  # duck-typed callbacks
+                            storage_url=args.db, artifact_dir=out,
                             ray_address=args.ray_address, num_cpus=args.num_cpus)
     finally:  # a SpecChangedError (a changed spec for an existing study) ends with exit 2
         progress.close()

@@ -9,6 +9,7 @@ Like :mod:`automtl.report.figures`, each function takes plain data (the front di
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -167,10 +168,12 @@ def zoomed_front_figure(front: Mapping[str, Any],
     fig.update_layout(xaxis_title=axis_title(objectives[0]),
                       yaxis_title=axis_title(objectives[1]))
     if x_zoom or y_zoom:
-        zoom = {"xaxis.range": x_zoom or _span(xs), "yaxis.range": y_zoom or _span(ys),
+        x_range: Sequence[float] = x_zoom or _span(xs)
+        y_range: Sequence[float] = y_zoom or _span(ys)
+        zoom = {"xaxis.range": x_range, "yaxis.range": y_range,
                 "xaxis.autorange": False, "yaxis.autorange": False}
-        fig.update_xaxes(range=zoom["xaxis.range"])
-        fig.update_yaxes(range=zoom["yaxis.range"])
+        fig.update_xaxes(range=x_range)
+        fig.update_yaxes(range=y_range)
         fig.update_layout(updatemenus=[{
             "type": "buttons", "direction": "right", "x": 1.0, "xanchor": "right", "y": 1.16,
             "showactive": True, "active": 0,
@@ -178,7 +181,7 @@ def zoomed_front_figure(front: Mapping[str, Any],
                         {"label": "Full view", "method": "relayout",
                          "args": [{"xaxis.autorange": True, "yaxis.autorange": True}]}]}])
         hidden = sum(1 for x, y in zip(xs, ys, strict=True)
-                     if not (_within(x, zoom["xaxis.range"]) and _within(y, zoom["yaxis.range"])))
+                     if not (_within(x, x_range) and _within(y, y_range)))
         fig.add_annotation(text=f"zoomed: {hidden} outlying trial(s) outside the view "
                                 "(\"Full view\" or double-click shows all)",
                            showarrow=False, xref="paper", yref="paper", x=0, y=-0.2,
@@ -234,7 +237,7 @@ def param_importances(study: Any, objectives: Sequence[Mapping[str, Any]]
                 result = optuna.importance.get_param_importances(
                     study, evaluator=optuna.importance.FanovaImportanceEvaluator(
                         n_trees=FANOVA_TREES, max_depth=FANOVA_DEPTH, seed=0),
-                    target=lambda t, i=index: t.values[i])
+                    target=functools.partial(_objective_value, index=index))
         except (RuntimeError, ValueError) as exc:
             return f"Optuna could not evaluate importances: {exc}"
         if not result:
@@ -384,3 +387,8 @@ def learning_curve_figure(front: Mapping[str, Any], trials: Sequence[Mapping[str
     fig.update_layout(legend={"orientation": "h", "y": 1.2, "x": 0},
                       margin={"l": 60, "r": 30, "t": 90, "b": 60})
     return fig
+
+
+def _objective_value(trial: Any, *, index: int) -> float:
+    """Objective ``index`` of a finished trial (the target of one importance evaluation)."""
+    return float(trial.values[index])

@@ -122,8 +122,9 @@ def topology_summary(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any
             name = objective["name"]
             scored = [t for t in done if t["values"].get(name) is not None]
             if scored:
-                pick = (max if objective["direction"] == "maximize" else min)(
-                    scored, key=lambda t, n=name: t["values"][n])
+                values = [float(t["values"][name]) for t in scored]
+                best = (max if objective["direction"] == "maximize" else min)(values)
+                pick = scored[values.index(best)]
                 row["best"][name] = {"trial": pick["number"], "value": pick["values"][name]}
         out.append(row)
     return out
