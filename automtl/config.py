@@ -18,6 +18,7 @@ from automtl._lazy import lazy_getattr
 TaskType = Literal["binary", "regression"]
 Activation = Literal["relu", "gelu", "silu", "tanh", "leaky_relu", "elu"]
 GateKind = Literal["linear", "mlp"]
+Normalization = Literal["none", "batch", "layer"]
 
 #: metric name -> (task types it applies to, direction of optimisation)
 METRICS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -161,6 +162,28 @@ class SNRConfig(StrictModel):
     beta: float = Field(2 / 3, gt=0.0, description="hard-concrete temperature")
     gamma: float = Field(-0.1, lt=0.0, description="stretch interval lower end")
     zeta: float = Field(1.1, gt=1.0, description="stretch interval upper end")
+    init_drop_rate: float = Field(
+        0.5, gt=0.0, lt=1.0,
+        description="initial probability that a gate is closed: log_alpha starts at "
+                    "log((1 - p) / p) (Louizos et al.'s droprate_init; 0.5 gives log_alpha 0)")
+    l0_warmup_epochs: float = Field(
+        1.0, ge=0.0, le=100.0,
+        description="epochs over which the L0 weight ramps linearly from 0 to l0_lambda, so the "
+                    "network learns which connections matter before the penalty closes gates "
+                    "(without it, a lambda that prunes at all closes every gate at once)")
+    gate_lr: float | None = Field(
+        0.1, gt=0.0, le=10.0,
+        description="learning rate of the gates' log_alpha (None: the model's lr); the gates "
+                    "must travel about 2.4 in log_alpha to close, which at lr 1e-3 takes "
+                    "thousands of Adam steps")
+
+
+class CrossStitchConfig(StrictModel):
+    """Cross-stitch networks (Misra et al. CVPR 2016): options of the per-task columns."""
+
+    share_embeddings: bool = Field(
+        False, description="one input layer (embeddings) for every column; off in the paper, "
+                           "where the columns are separate networks joined only by stitch units")
 
 
 class ArchitectureConfig(StrictModel):
@@ -174,14 +197,19 @@ class ArchitectureConfig(StrictModel):
     - ``cgc``, ``ple``: ``num_shared_experts`` + ``num_task_experts`` per task, ``levels`` (ple);
     - ``snr_trans``, ``snr_avg``: ``snr`` (sub-networks of ``expert_units`` each).
 
-    Every topology uses ``embedding_dim``, ``tower_units``, ``activation``, ``dropout``; gated
-    ones use ``gate_kind``, ``gate_units`` and ``gate_temperature``.
+    Every topology uses ``embedding_dim``, ``tower_units``, ``activation``, ``dropout`` and
+    ``normalization`` (``batch`` / ``layer`` put BatchNorm / LayerNorm between each hidden
+    linear layer and its activation, in bottoms, experts, sub-networks and towers, as
+    torch-rechub's MLP does with BatchNorm; gates are never normalised); gated ones use
+    ``gate_kind``, ``gate_units`` and ``gate_temperature``; ``cross_stitch`` uses
+    ``cross_stitch.share_embeddings``.
     """
 
     topology: str = "mmoe"
     embedding_dim: int = Field(8, ge=1, le=256)
     activation: Activation = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    normalization: Normalization = "none"
     bottom_units: list[int] = Field(default_factory=lambda: [128, 64])
     num_shared_experts: int = Field(4, ge=0, le=64)
     num_task_experts: int = Field(1, ge=0, le=16)
@@ -192,6 +220,7 @@ class ArchitectureConfig(StrictModel):
     tower_units: list[int] = Field(default_factory=lambda: [32])
     levels: int = Field(1, ge=1, le=8)
     snr: SNRConfig = Field(default_factory=SNRConfig)
+    cross_stitch: CrossStitchConfig = Field(default_factory=CrossStitchConfig)
 
     @field_validator("bottom_units", "expert_units", "tower_units", "gate_units")
     @classmethod
@@ -264,7 +293,9 @@ class TrainConfig(StrictModel):
     batch_size: int = Field(1024, ge=1)
     epochs: int = Field(5, ge=1)
     early_stopping_patience: int = Field(2, ge=0, description="0 disables early stopping")
-    l0_lambda: float = Field(1e-4, ge=0.0, description="weight of the SNR expected-L0 penalty")
+    l0_lambda: float = Field(
+        0.1, ge=0.0, description="weight of the SNR L0 penalty, the expected share of open "
+                                 "connections (0..1); about 0.1-1 prunes, 0 never does")
     grad_clip: float | None = Field(None, gt=0.0)
     amp: bool = Field(False, description="bf16 autocast on CUDA")
     seed: int = 0

@@ -113,19 +113,29 @@ TASK_EXPERTS = _arch("task_experts", "num_task_experts", "int", "experts per tas
 LEVELS = _arch("levels", "levels", "int", "extraction levels (stacked CGC layers)")
 L0_LAMBDA = _train("l0_lambda", "l0_lambda", "float", "weight of the expected-L0 penalty")
 
-_COMMON = (EMBEDDING_DIM, ACTIVATION, DROPOUT, TOWER_UNITS)
+NORMALIZATION = _arch("normalization", "normalization", "str", "BatchNorm / LayerNorm after "
+                      "each hidden linear layer (none, batch, layer)")
+SHARE_EMBEDDINGS = ParamSpec(
+    key="share_embeddings", target=("architecture", "cross_stitch", "share_embeddings"),
+    kind="bool", default=False, doc="one input layer for every cross-stitch column (the paper: "
+    "separate)")
+
+_COMMON = (EMBEDDING_DIM, ACTIVATION, DROPOUT, NORMALIZATION, TOWER_UNITS)
 _GATES = (GATE_KIND, GATE_UNITS, GATE_TEMPERATURE)
 _SNR = (EXPERT_UNITS, _snr("layers", "layers of sub-networks"),
         _snr("subnetworks", "sub-networks per layer"),
         _snr("beta", "hard-concrete temperature beta"),
         _snr("gamma", "hard-concrete stretch lower end gamma"),
-        _snr("zeta", "hard-concrete stretch upper end zeta"), L0_LAMBDA)
+        _snr("zeta", "hard-concrete stretch upper end zeta"),
+        _snr("init_drop_rate", "initial probability that a gate is closed"),
+        _snr("l0_warmup_epochs", "epochs over which the L0 weight ramps up from 0"),
+        _snr("gate_lr", "learning rate of the gates' log_alpha"), L0_LAMBDA)
 
 #: topology -> the parameters its branch accepts (the shared ``architecture`` ones included)
 TOPOLOGY_PARAMS: dict[str, dict[str, ParamSpec]] = {
     "single_task": _specs(BOTTOM_UNITS, *_COMMON),
     "shared_bottom": _specs(BOTTOM_UNITS, *_COMMON),
-    "cross_stitch": _specs(BOTTOM_UNITS, *_COMMON),
+    "cross_stitch": _specs(BOTTOM_UNITS, SHARE_EMBEDDINGS, *_COMMON),
     "omoe": _specs(EXPERTS, EXPERT_UNITS, *_GATES, *_COMMON),
     "mmoe": _specs(EXPERTS, EXPERT_UNITS, *_GATES, *_COMMON),
     "cgc": _specs(SHARED_EXPERTS, TASK_EXPERTS, EXPERT_UNITS, *_GATES, *_COMMON),

@@ -37,7 +37,7 @@ class ExtractionLayer(nn.Module):
         self.common_input = common_input
         total = num_tasks * self.num_task_experts + self.num_shared_experts
         self.experts = Experts(total, in_dim, config.expert_units, config.activation,
-                               config.dropout)
+                               config.dropout, config.normalization)
 
         def gate(num_experts: int) -> Gate:
             return Gate(in_dim, num_experts, config.gate_kind, config.gate_units,

@@ -24,7 +24,7 @@ class MMoE(ModularMTL):
         self.inputs = self.make_input()
         in_dim = self.inputs.output_dim
         self.experts = Experts(config.num_shared_experts, in_dim, config.expert_units,
-                               config.activation, config.dropout)
+                               config.activation, config.dropout, config.normalization)
         self.gates = nn.ModuleList(
             Gate(in_dim, config.num_shared_experts, config.gate_kind, config.gate_units,
                  config.activation, config.gate_temperature)

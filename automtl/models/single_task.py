@@ -23,7 +23,7 @@ class _Column(nn.Module):
         super().__init__()
         self.inputs = InputLayer(config.inputs, config.embedding_dim)
         self.bottom = MLP(self.inputs.output_dim, config.bottom_units, config.activation,
-                          config.dropout)
+                          config.dropout, config.normalization)
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
         return self.bottom(self.inputs(numeric, categorical))
