@@ -23,8 +23,10 @@ from pydantic import Discriminator, Field, Tag, ValidationError, field_validator
 
 from automtl.config import StrictModel, TaskSpec, metric_direction, validate_task_list
 
-#: cost objectives a job may add to the task metrics; all are minimised
-COST_OBJECTIVES: tuple[str, ...] = ("params", "latency_ms")
+#: cost objectives a job may add to the task metrics; all are minimised. ``effective_params``
+#: counts only the parameters a prediction still depends on (SNR's pruned connections and
+#: sub-networks excluded; equal to ``params`` for topologies that do not prune)
+COST_OBJECTIVES: tuple[str, ...] = ("params", "latency_ms", "effective_params")
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "nsga3", "gp", "random")
 _JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 

@@ -31,8 +31,10 @@ from automtl.jobspec import JobSpec, Objective
 from automtl.search.outcome import (
     ATTR_ARTIFACT,
     ATTR_CANDIDATE,
+    ATTR_EFFECTIVE_PARAMS,
     ATTR_LATENCY,
     ATTR_PARAMS,
+    ATTR_SPARSITY,
     ATTR_TEST,
     ATTR_VALID,
     is_feasible,
@@ -99,6 +101,8 @@ def _trial_entry(trial: FrozenTrial, objectives: list[Objective]) -> dict[str, A
         "test": attrs.get(ATTR_TEST, {}),
         "params": attrs.get(ATTR_PARAMS),
         "latency_ms": attrs.get(ATTR_LATENCY),
+        "effective_params": attrs.get(ATTR_EFFECTIVE_PARAMS),
+        "sparsity": attrs.get(ATTR_SPARSITY),
         "artifact": attrs.get(ATTR_ARTIFACT),
     }
 
@@ -158,6 +162,8 @@ def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
                 row[f"test_{task}_{metric}"] = value
         row["params"] = entry.get("params")
         row["latency_ms"] = entry.get("latency_ms")
+        row["effective_params"] = entry.get("effective_params")
+        row["sparsity"] = entry.get("sparsity")
         rows.append(row)
     return rows
 
@@ -181,6 +187,7 @@ def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
         for name in names:
             row[name] = (outcome.values or {}).get(name)
         row.update({"params": outcome.num_params, "latency_ms": outcome.latency_ms,
+                    "effective_params": outcome.effective_params, "sparsity": outcome.sparsity,
                     "train_time_s": outcome.train_time_s, "duration_s": outcome.duration_s,
                     "error": (outcome.error or "").splitlines()[0] if outcome.error else None})
         rows.append(row)

@@ -18,6 +18,8 @@ ATTR_VALID = "automtl:valid"
 ATTR_TEST = "automtl:test"
 ATTR_PARAMS = "automtl:params"
 ATTR_LATENCY = "automtl:latency_ms"
+ATTR_EFFECTIVE_PARAMS = "automtl:effective_params"
+ATTR_SPARSITY = "automtl:sparsity"
 ATTR_TRAIN_TIME = "automtl:train_time_s"
 ATTR_TRIAL_TIME = "automtl:trial_time_s"
 ATTR_EPOCHS = "automtl:epochs"
@@ -48,7 +50,9 @@ class TrialOutcome:
 
     ``values`` maps each objective name to its validation value (``None`` unless COMPLETE);
     ``valid`` and ``test`` map task name -> {metric: value}; ``gate_utilisation`` maps task name
-    -> mean gate weight per expert (gated topologies); ``error`` is set for FAIL trials.
+    -> mean gate weight per expert (gated topologies); ``sparsity`` is SNR's share of closed
+    connections and ``effective_params`` the parameters left after pruning; ``error`` is set
+    for FAIL trials.
     """
 
     number: int
@@ -60,6 +64,8 @@ class TrialOutcome:
     test: dict[str, dict[str, float]] = field(default_factory=dict)
     num_params: int | None = None
     latency_ms: float | None = None
+    effective_params: int | None = None
+    sparsity: float | None = None
     train_time_s: float | None = None
     trial_time_s: float | None = None
     duration_s: float | None = None
@@ -94,6 +100,8 @@ def outcome_from_trial(trial: FrozenTrial, objective_names: list[str]) -> TrialO
         test=attrs.get(ATTR_TEST, {}),
         num_params=attrs.get(ATTR_PARAMS),
         latency_ms=attrs.get(ATTR_LATENCY),
+        effective_params=attrs.get(ATTR_EFFECTIVE_PARAMS),
+        sparsity=attrs.get(ATTR_SPARSITY),
         train_time_s=attrs.get(ATTR_TRAIN_TIME),
         trial_time_s=attrs.get(ATTR_TRIAL_TIME),
         duration_s=duration,

@@ -39,11 +39,13 @@ from automtl.jobspec import Constraints, Objective
 from automtl.search.outcome import (
     ATTR_ARTIFACT,
     ATTR_CANDIDATE,
+    ATTR_EFFECTIVE_PARAMS,
     ATTR_EPOCHS,
     ATTR_ERROR,
     ATTR_INTERRUPTED,
     ATTR_LATENCY,
     ATTR_PARAMS,
+    ATTR_SPARSITY,
     ATTR_TEST,
     ATTR_TRAIN_TIME,
     ATTR_TRIAL_TIME,
@@ -54,11 +56,13 @@ from automtl.search.outcome import (
 from automtl.search.trainable import (
     CONFIG_KEY,
     KEY_ARTIFACT,
+    KEY_EFFECTIVE_PARAMS,
     KEY_EPOCHS,
     KEY_ERROR,
     KEY_FINAL,
     KEY_LATENCY,
     KEY_PARAMS,
+    KEY_SPARSITY,
     KEY_TEST,
     KEY_TRAIN_TIME,
     KEY_TRIAL_TIME,
@@ -239,6 +243,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
         for key, attr in ((KEY_PARAMS, ATTR_PARAMS), (KEY_LATENCY, ATTR_LATENCY),
                           (KEY_TRAIN_TIME, ATTR_TRAIN_TIME), (KEY_TRIAL_TIME, ATTR_TRIAL_TIME),
                           (KEY_EPOCHS, ATTR_EPOCHS),
+                          (KEY_EFFECTIVE_PARAMS, ATTR_EFFECTIVE_PARAMS),
+                          (KEY_SPARSITY, ATTR_SPARSITY),
                           (KEY_ARTIFACT, ATTR_ARTIFACT)):
             if result.get(key) is not None and (key == KEY_ARTIFACT
                                                 or finite_or_none(result[key]) is not None):
