@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=10,
                         help="epochs of the correlation sweep (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--peer-rows", type=int, default=20_000)
+    parser.add_argument("--peer-rows", type=int, default=10_000)
     parser.add_argument("--peer-epochs", type=int, nargs="+", default=[1, 3, 10])
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.0, 0.1, 0.3, 1.0])
     # one thread: steady on a shared machine, and what a search trial gets

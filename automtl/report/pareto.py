@@ -147,7 +147,9 @@ def _json_float(value: float) -> float | None:
 
 
 def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per front trial (for CSV and tables): trial, topology, weighting, values."""
+    """One flat row per front trial (for CSV and tables): trial, topology, weighting, values;
+    ``effective_params`` and ``sparsity`` too when a front trial pruned (SNR)."""
+    pruning = any(entry.get("sparsity") is not None for entry in front["trials"])
     rows = []
     for entry in front["trials"]:
         candidate = entry.get("candidate") or {}
@@ -162,8 +164,9 @@ def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
                 row[f"test_{task}_{metric}"] = value
         row["params"] = entry.get("params")
         row["latency_ms"] = entry.get("latency_ms")
-        row["effective_params"] = entry.get("effective_params")
-        row["sparsity"] = entry.get("sparsity")
+        if pruning:
+            row["effective_params"] = entry.get("effective_params")
+            row["sparsity"] = entry.get("sparsity")
         rows.append(row)
     return rows
 
@@ -187,8 +190,10 @@ def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
         for name in names:
             row[name] = (outcome.values or {}).get(name)
         row.update({"params": outcome.num_params, "latency_ms": outcome.latency_ms,
-                    "effective_params": outcome.effective_params, "sparsity": outcome.sparsity,
                     "train_time_s": outcome.train_time_s, "duration_s": outcome.duration_s,
                     "error": (outcome.error or "").splitlines()[0] if outcome.error else None})
+        if outcome.sparsity is not None:
+            row.update({"effective_params": outcome.effective_params,
+                        "sparsity": outcome.sparsity})
         rows.append(row)
     return rows
