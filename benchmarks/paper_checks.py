@@ -275,8 +275,11 @@ def cross_stitch(args: argparse.Namespace, device: torch.device) -> list[dict[st
             run = train(data, TASKS, architecture, config, device)
             results[share]["auc"].append(mean_metric(run.result.test_metrics or {}, "auc"))
             results[share]["params"].append(run.model.num_parameters())
+    paired = [after - before for after, before
+              in zip(results[False]["auc"], results[True]["auc"], strict=True)]
     return [{"input layer": "shared (before)" if share else "per column (paper, after)",
-             "test AUC": fmt(cell["auc"]), "params": int(cell["params"][0])}
+             "test AUC": fmt(cell["auc"]), "params": int(cell["params"][0]),
+             "AUC - shared, same seed": fmt([0.0] * len(paired) if share else paired)}
             for share, cell in results.items()]
 
 

@@ -173,13 +173,15 @@ class Trainer:
                 step = epoch * steps_per_epoch + batches + 1
                 ramp = min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0
                 (cfg.l0_lambda * ramp * penalty.float()).backward(retain_graph=True)
+            present = batch.mask[:, columns].sum(dim=0).float()
             context = WeightingContext(epoch=epoch, shared_representation=representation,
+                                       labelled=dict(zip(names, present.int().tolist(),
+                                                         strict=True)),
                                        **context_parts)
             weights = self.weighting.backward(losses, context)
             if cfg.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
-            present = batch.mask[:, columns].sum(dim=0).float()
             loss_sums += torch.stack([losses[n].detach() for n in names]) * present
             row_counts += present
             for name in names:

@@ -12,10 +12,10 @@ training weights). The per-batch measure comes from the task's own training loss
 - regression tasks: ``exp(-L_k)`` with ``L_k`` the mean squared error (1 for a perfect fit).
 
 The weights used for a batch come from the KPIs of the batches before it (every weight is 1
-on the first batch); a task whose loss is not finite in a batch (no labelled rows) keeps its
-KPI. KPIs are clamped to [1e-4, 1 - 1e-4] so that every weight is finite and positive; with
-``normalize`` the weights are rescaled to sum to the task count (raw priorities are small,
-e.g. 0.045 at a KPI of 0.8 with gamma 1).
+on the first batch); a task without labelled rows in a batch (or a non-finite loss) keeps its
+KPI and gets weight 0 in that batch. KPIs are clamped to [1e-4, 1 - 1e-4] so that every
+weight is finite and positive; with ``normalize`` the weights are rescaled to sum to the task
+count (raw priorities are small, e.g. 0.045 at a KPI of 0.8 with gamma 1).
 """
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ class DTPWeighting(Weighting):
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        used = weighted_backward(self, losses, self.weights)
-        self.update_kpis({t: float(losses[t].detach()) for t in self.task_names})
+        used = weighted_backward(self, losses, self.weights, context)
+        present = self.present(context)  # a task without labelled rows keeps its KPI
+        self.update_kpis({t: float(losses[t].detach()) if ok else math.nan
+                          for t, ok in zip(self.task_names, present, strict=True)})
         return used
