@@ -12,7 +12,10 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from automtl.search import SearchCallbacks
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,9 +47,16 @@ def _run(args: argparse.Namespace) -> int:
         for path, message in exc.errors:
             print(f"  {path or '<root>'}: {message}", file=sys.stderr)
         return 2
+    from automtl.search.study import SpecChangedError
+
     out = Path(args.out)
-    result = run_search(spec, _ProgressPrinter(spec.objectives), storage_url=args.db,
-                        artifact_dir=out, ray_address=args.ray_address, num_cpus=args.num_cpus)
+    printer = cast("SearchCallbacks", _ProgressPrinter(spec.objectives))  # duck-typed
+    try:
+        result = run_search(spec, printer, storage_url=args.db, artifact_dir=out,
+                            ray_address=args.ray_address, num_cpus=args.num_cpus)
+    except SpecChangedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     import optuna
 
@@ -69,7 +79,14 @@ def _run(args: argparse.Namespace) -> int:
           f"reference {result.front['reference_point']}):")
     columns = ["trial", "topology", "weighting", *spec.objectives]
     print(format_table([{c: r.get(c) for c in columns} for r in rows], columns))
-    print(f"\nwrote {out / 'front.json'}, {out / 'front.csv'}, {out / 'trials.csv'}")
+    topology_rows = topology_table_rows(result.topologies or {}, spec.objectives)
+    (out / "topologies.json").write_text(json.dumps(result.topologies or {}, indent=2))
+    print(f"\nper topology ({result.coverage_trials} coverage startup trials this run; best "
+          "validation value per objective, trial number in brackets):")
+    print(format_table(topology_rows, ["topology", "trials", "complete", "pruned", "failed",
+                                       *spec.objectives]))
+    print(f"\nwrote {out / 'front.json'}, {out / 'front.csv'}, {out / 'trials.csv'}, "
+          f"{out / 'topologies.json'}")
     return 0
 
 
@@ -104,6 +121,21 @@ class _ProgressPrinter:
 
     def should_stop(self) -> bool:
         return False
+
+
+def topology_table_rows(topologies: dict[str, Any],
+                        objectives: list[str]) -> list[dict[str, Any]]:
+    """Rows of the per-topology table: counts, then ``best (trial n)`` per objective."""
+    rows = []
+    for topology, summary in topologies.items():
+        row: dict[str, Any] = {"topology": topology,
+                               **{k: summary[k] for k in ("trials", "complete", "pruned",
+                                                          "failed")}}
+        for name in objectives:
+            best = summary["best"].get(name)
+            row[name] = f"{best['value']:.4g} (#{best['trial']})" if best else None
+        rows.append(row)
+    return rows
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

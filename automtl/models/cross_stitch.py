@@ -6,8 +6,8 @@ One column of ``bottom_units`` layers per task (all columns of a layer are one b
 elsewhere) so training starts close to independent columns.
 
 As in the paper, the columns are separate networks joined only by the stitch units: each
-column has its own input layer (its own categorical embeddings). ``cross_stitch.
-share_embeddings`` gives all columns one input layer instead (fewer parameters, and the
+column has its own input layer (its own categorical embeddings). ``share_embeddings`` (in
+:class:`CrossStitchParams`) gives all columns one input layer instead (fewer parameters, and the
 embeddings then learn from every task directly).
 """
 
@@ -16,11 +16,13 @@ from __future__ import annotations
 from typing import cast
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import Experts, InputLayer
 from automtl.models.modular import ModularMTL, Representation
+from automtl.models.params import BottomParams
 from automtl.models.registry import register_topology
 
 SELF_WEIGHT = 0.9
@@ -36,19 +38,29 @@ def initial_stitch(num_tasks: int) -> torch.Tensor:
     return alpha
 
 
-@register_topology("cross_stitch")
+class CrossStitchParams(BottomParams):
+    """Cross-stitch's settings: the per-task columns' ``bottom_units`` and whether the columns
+    share one input layer. The previous format's nested ``cross_stitch: {...}`` is read too."""
+
+    # off in the paper, where the columns are separate networks joined only by stitch units
+    share_embeddings: bool = Field(
+        False, description="one input layer (embeddings) for every column (the paper: one each)")
+
+
+@register_topology("cross_stitch", params=CrossStitchParams)
 class CrossStitch(ModularMTL):
     """Per-task columns mixed by a cross-stitch unit after every layer."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        self.share_embeddings = config.cross_stitch.share_embeddings
+        params = cast("CrossStitchParams", config.params)
+        self.share_embeddings = params.share_embeddings
         count = 1 if self.share_embeddings else self.num_towers
         self.inputs = nn.ModuleList(self.make_input() for _ in range(count))
         in_dim = cast(InputLayer, self.inputs[0]).output_dim
         self.columns = nn.ModuleList()
         self.stitches = nn.ParameterList()
-        for width in config.bottom_units:
+        for width in params.bottom_units:
             self.columns.append(Experts(self.num_towers, in_dim, [width], config.activation,
                                         config.dropout, config.normalization))
             self.stitches.append(nn.Parameter(initial_stitch(self.num_towers)))

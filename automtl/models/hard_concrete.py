@@ -8,7 +8,7 @@ Training samples ``u ~ U(0, 1)`` per example and gate,
 differentiable in ``log_alpha``.
 
 ``log_alpha`` starts at ``log((1 - p) / p)`` for the configured initial drop rate ``p``
-(``SNRConfig.init_drop_rate``, Louizos et al.'s ``droprate_init``; 0.5 puts it at 0), small
+(``SNRParams.init_drop_rate``, Louizos et al.'s ``droprate_init``; 0.5 puts it at 0), small
 noise added. An evaluation gate is exactly 0 once ``sigmoid(log_alpha) <= -gamma / (zeta -
 gamma)``, i.e. ``log_alpha <= -2.398`` for the defaults; from an initial drop rate of 0.1
 (``log_alpha = 2.197``) a gate had to travel 4.6, which Adam at ``lr`` 1e-3 never did within a
@@ -18,11 +18,13 @@ few epochs, so nothing was ever pruned.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from automtl.config import SNRConfig
+if TYPE_CHECKING:  # a type only: the exported model.py needs no settings class
+    from automtl.models.snr import SNRParams
 
 _EPS = 1e-6
 #: standard deviation of the noise around the initial log_alpha (Louizos et al. use 1e-2)
@@ -32,7 +34,7 @@ INIT_NOISE = 1e-2
 class HardConcreteGates(nn.Module):
     """A ``[num_inputs, num_outputs]`` matrix of gates with learnable ``log_alpha``."""
 
-    def __init__(self, num_inputs: int, num_outputs: int, snr: SNRConfig) -> None:
+    def __init__(self, num_inputs: int, num_outputs: int, snr: SNRParams) -> None:
         super().__init__()
         self.beta, self.gamma, self.zeta = float(snr.beta), float(snr.gamma), float(snr.zeta)
         rate = float(snr.init_drop_rate)
@@ -79,7 +81,7 @@ class GatedConnection(nn.Module):
     """
 
     def __init__(self, num_inputs: int, num_outputs: int, dim: int, transform: bool,
-                 snr: SNRConfig) -> None:
+                 snr: SNRParams) -> None:
         super().__init__()
         self.gates = HardConcreteGates(num_inputs, num_outputs, snr)
         self.weight: nn.Parameter | None = None

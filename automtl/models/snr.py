@@ -1,4 +1,4 @@
-"""Sub-network routing (SNR, Ma et al. AAAI 2019): ``snr.layers`` layers of ``snr.subnetworks``
+"""Sub-network routing (SNR, Ma et al. AAAI 2019): ``layers`` layers of ``subnetworks``
 sub-networks (each an MLP of ``expert_units``) wired by hard-concrete binary codes z.
 
 The first layer reads the input features; every later sub-network reads the z-gated
@@ -10,7 +10,7 @@ combination of the last layer. ``snr_trans`` gives every connection a transforma
 the number of gates), which the trainer adds with weight ``l0_lambda``: lambda is then in
 loss units per "every connection open" whatever the network's size, so one searched range
 fits every size (a count grows with layers x sub-networks^2 and made lambda size-dependent).
-The gates' ``log_alpha`` get their own learning rate ``snr.gate_lr`` (:meth:`gate_parameters`).
+The gates' ``log_alpha`` get their own learning rate ``params.gate_lr`` (:meth:`gate_parameters`).
 After training, :meth:`sparsity` is the share of connections whose evaluation gate is exactly 0
 and :meth:`effective_parameters` the parameters that still reach a prediction.
 """
@@ -20,13 +20,45 @@ from __future__ import annotations
 from typing import ClassVar, cast
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.hard_concrete import GatedConnection
 from automtl.models.layers import Experts
 from automtl.models.modular import ModularMTL, Representation
+from automtl.models.params import ExpertParams
 from automtl.models.registry import register_topology
+
+
+class SNRParams(ExpertParams):
+    """SNR's settings (Ma et al. AAAI 2019): ``layers`` layers of ``subnetworks`` sub-networks of
+    ``expert_units``, and the hard-concrete distribution's beta, gamma, zeta (Louizos et al.
+    ICLR 2018), the gates' initial drop rate, own learning rate and the L0 warm-up. The
+    previous format's nested ``snr: {...}`` is read too (converted)."""
+
+    layers: int = Field(2, ge=1, le=6, description="layers of sub-networks")
+    subnetworks: int = Field(3, ge=1, le=32, description="sub-networks per layer")
+    beta: float = Field(2 / 3, gt=0.0, description="hard-concrete temperature beta")
+    gamma: float = Field(-0.1, lt=0.0, description="hard-concrete stretch lower end gamma")
+    zeta: float = Field(1.1, gt=1.0, description="hard-concrete stretch upper end zeta")
+    # log_alpha starts at log((1 - p) / p) (Louizos et al.'s droprate_init; 0.5 gives 0)
+    init_drop_rate: float = Field(0.5, gt=0.0, lt=1.0,
+                                  description="initial probability that a gate is closed")
+    # without a warm-up, a lambda that prunes at all closes every gate at once: the network
+    # first learns which connections matter, then the penalty closes gates
+    l0_warmup_epochs: float = Field(1.0, ge=0.0, le=100.0,
+                                    description="epochs over which the L0 weight ramps up "
+                                                "linearly from 0 to l0_lambda")
+    # the gates must travel about 2.4 in log_alpha to close, which at lr 1e-3 takes thousands
+    # of Adam steps
+    gate_lr: float | None = Field(0.1, gt=0.0, le=10.0,
+                                  description="learning rate of the gates' log_alpha (None: "
+                                              "the model's lr)")
+
+    def summary(self) -> dict[str, str]:
+        return {"experts": f"{self.layers} layers x {self.subnetworks} sub-networks",
+                "units": f"sub-networks {self.expert_units}", "gate": ""}
 
 
 class SubNetworkRouting(ModularMTL):
@@ -36,7 +68,7 @@ class SubNetworkRouting(ModularMTL):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        snr = config.snr
+        snr = cast("SNRParams", config.params)
         count = snr.subnetworks
         self.inputs = self.make_input()
         in_dim = self.inputs.output_dim
@@ -46,7 +78,7 @@ class SubNetworkRouting(ModularMTL):
             if layer > 0:
                 self.connections.append(
                     GatedConnection(count, count, in_dim, self.transform, snr))
-            experts = Experts(count, in_dim, config.expert_units, config.activation,
+            experts = Experts(count, in_dim, snr.expert_units, config.activation,
                               config.dropout, config.normalization)
             self.subnetworks.append(experts)
             in_dim = experts.output_dim
@@ -77,10 +109,10 @@ class SubNetworkRouting(ModularMTL):
         return [r.gates.log_alpha for r in self._routes()]
 
     def gate_lr(self) -> float | None:
-        return self.config.snr.gate_lr
+        return cast("SNRParams", self.config.params).gate_lr
 
     def l0_warmup_epochs(self) -> float:
-        return self.config.snr.l0_warmup_epochs
+        return cast("SNRParams", self.config.params).l0_warmup_epochs
 
     @torch.no_grad()
     def sparsity(self) -> float:
@@ -118,14 +150,14 @@ class SubNetworkRouting(ModularMTL):
         return cast(Experts, self.subnetworks[-1]).last_layer_parameters()
 
 
-@register_topology("snr_trans")
+@register_topology("snr_trans", params=SNRParams)
 class SNRTrans(SubNetworkRouting):
     """SNR-Trans: each connection ``i -> j`` is ``z_ij W_ij``."""
 
     transform = True
 
 
-@register_topology("snr_avg")
+@register_topology("snr_avg", params=SNRParams)
 class SNRAverage(SubNetworkRouting):
     """SNR-Aver: a sub-network's input is the z-weighted sum of the previous outputs."""
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -58,20 +59,20 @@ def batch_kpi(loss: float) -> float:
 
 
 @register_weighting("dtp")
-class DTPWeighting(Weighting):
+class DTPWeighting(Weighting[DTPParams]):
     """Focal-loss-style task priorities from a moving average of a training-side KPI."""
 
     Params = DTPParams
 
     def __init__(self, task_names: Sequence[str], params: DTPParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.kpis: dict[str, float] = {}
         self.weights = [1.0] * self.num_tasks
 
     def update_kpis(self, losses: Mapping[str, float]) -> None:
         """Fold one batch's task losses into the moving-average KPIs and recompute weights."""
-        p: DTPParams = self.params  # type: ignore[assignment]
+        p: DTPParams = self.params
         for task in self.task_names:
             loss = float(losses[task])
             if not math.isfinite(loss):

@@ -26,8 +26,10 @@ from automtl.config import (
 )
 from automtl.data import TabularDataset, make_synthetic, synthetic_tasks
 from automtl.models import MTLModel, build_model
+from automtl.models.cross_stitch import CrossStitchParams
 from automtl.models.hard_concrete import GatedConnection, HardConcreteGates
 from automtl.models.layers import Experts, RowSafeBatchNorm1d
+from automtl.models.snr import SNRParams
 from automtl.training import Trainer
 from automtl.training.trainer import build_optimizer
 from automtl.weighting import build_weighting
@@ -61,14 +63,14 @@ def gates_of(model: MTLModel) -> list[HardConcreteGates]:
 
 @pytest.mark.parametrize("rate", [0.5, 0.2, 0.9])
 def test_log_alpha_starts_from_the_configured_drop_rate(rate: float) -> None:
-    model = make_model("snr_trans", snr={"init_drop_rate": rate})
+    model = make_model("snr_trans", init_drop_rate=rate)
     values = torch.cat([g.log_alpha.detach().flatten() for g in gates_of(model)])
     assert float(values.mean()) == pytest.approx(math.log((1 - rate) / rate), abs=0.01)
     assert float(values.std()) < 0.05
 
 
 def test_sparsity_and_effective_parameters_count_closed_connections() -> None:
-    model = make_model("snr_trans", snr={"layers": 2, "subnetworks": 3}, expert_units=[8])
+    model = make_model("snr_trans", layers=2, subnetworks=3, expert_units=[8])
     total = model.num_parameters()
     gate_params = sum(g.log_alpha.numel() for g in gates_of(model))
     assert model.sparsity() == 0.0
@@ -102,7 +104,7 @@ def test_other_topologies_report_no_sparsity_and_all_parameters() -> None:
 
 
 def test_gates_get_their_own_learning_rate_without_weight_decay() -> None:
-    model = make_model("snr_avg", snr={"gate_lr": 0.25})
+    model = make_model("snr_avg", gate_lr=0.25)
     config = TrainConfig(lr=1e-3, weight_decay=0.01)
     optimizer = build_optimizer(config, list(model.parameters()), [], model.gate_parameters(),
                                 model.gate_lr())
@@ -111,7 +113,7 @@ def test_gates_get_their_own_learning_rate_without_weight_decay() -> None:
     assert {id(p) for p in gates["params"]} == gate_ids
     assert gates["lr"] == 0.25 and gates["weight_decay"] == 0.0
     assert main["lr"] == 1e-3 and not gate_ids & {id(p) for p in main["params"]}
-    default = make_model("snr_avg", snr={"gate_lr": None})
+    default = make_model("snr_avg", gate_lr=None)
     optimizer = build_optimizer(config, list(default.parameters()), [],
                                 default.gate_parameters(), default.gate_lr())
     assert optimizer.param_groups[1]["lr"] == 1e-3
@@ -151,8 +153,9 @@ def test_the_l0_weight_ramps_up_over_the_warm_up() -> None:
     gate_lr, l0_lambda, warmup = 0.5, 10.0, 100.0
     for epochs in (0.0, warmup):
         torch.manual_seed(0)
-        architecture = ArchitectureConfig(topology="snr_avg", expert_units=[4], tower_units=[],
-                                          snr={"l0_warmup_epochs": epochs, "gate_lr": gate_lr})
+        architecture = ArchitectureConfig(
+            topology="snr_avg", tower_units=[],
+            params=SNRParams(expert_units=[4], l0_warmup_epochs=epochs, gate_lr=gate_lr))
         model = build_model(ModelConfig.from_parts(architecture, data.schema, BINARY))
         before = torch.cat([g.log_alpha.detach().flatten().clone() for g in gates_of(model)])
         config = TrainConfig(optimizer="sgd", lr=1e-3, batch_size=400, epochs=1,
@@ -162,7 +165,7 @@ def test_the_l0_weight_ramps_up_over_the_warm_up() -> None:
         after = torch.cat([g.log_alpha.detach().flatten() for g in gates_of(model)])
         moved[epochs] = after - before
     assert before is not None
-    snr = ArchitectureConfig().snr
+    snr = SNRParams()
     p = torch.sigmoid(before - snr.beta * math.log(-snr.gamma / snr.zeta))
     penalty_grad = p * (1 - p) / before.numel()  # d(mean open probability) / d log_alpha
     ramp = 1.0 / warmup  # first step of a 100-epoch warm-up of one step per epoch
@@ -227,7 +230,7 @@ def test_an_unknown_normalization_names_the_field_and_the_valid_values() -> None
 
 def test_cross_stitch_columns_have_their_own_input_layers_by_default() -> None:
     separate = make_model("cross_stitch")
-    shared = make_model("cross_stitch", cross_stitch={"share_embeddings": True})
+    shared = make_model("cross_stitch", params=CrossStitchParams(share_embeddings=True))
     assert len(separate.inputs) == 2 and len(shared.inputs) == 1
     assert separate.inputs[0].embeddings[0] is not separate.inputs[1].embeddings[0]
     embedding = 6 * 8  # 5 values + out-of-vocabulary, embedding_dim 8
@@ -247,5 +250,25 @@ def test_cross_stitch_columns_have_their_own_input_layers_by_default() -> None:
 
 
 def test_share_embeddings_is_rejected_for_unknown_keys() -> None:
-    with pytest.raises(ValidationError, match="cross_stitch"):
-        ArchitectureConfig(cross_stitch={"share_embedding": True})
+    with pytest.raises(ValidationError, match="share_embedding"):
+        ArchitectureConfig(topology="cross_stitch", params={"share_embedding": True})
+    with pytest.raises(ValidationError, match="cross_stitch"):  # the previous nested form
+        ArchitectureConfig(topology="cross_stitch", cross_stitch={"share_embedding": True})
+
+
+def test_the_previous_nested_forms_of_the_new_settings_are_converted() -> None:
+    """Candidates written before the topologies owned their settings nested SNR's under ``snr``
+    and cross-stitch's under ``cross_stitch``; flat ones (the DSL's) land in ``params`` too."""
+    stitch = ArchitectureConfig(topology="cross_stitch", cross_stitch={"share_embeddings": True})
+    assert stitch.params == CrossStitchParams(share_embeddings=True)
+    snr = ArchitectureConfig.model_validate(
+        {"topology": "snr_trans", "normalization": "batch", "num_shared_experts": 4,
+         "snr": {"layers": 1, "init_drop_rate": 0.2, "gate_lr": None}, "l0_warmup_epochs": 3})
+    assert snr.normalization == "batch"
+    assert snr.params == SNRParams(layers=1, init_drop_rate=0.2, gate_lr=None,
+                                   l0_warmup_epochs=3)
+    # another topology ignores both sections, as its model never read them
+    mmoe = ArchitectureConfig(topology="mmoe", snr={"layers": 1},
+                              cross_stitch={"share_embeddings": True})
+    assert "layers" not in mmoe.params.model_dump()
+    assert ArchitectureConfig.model_validate(snr.model_dump()) == snr
