@@ -83,6 +83,7 @@ class JobPage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    total: int = Field(description="how many items match, over all pages")
 
 
 class TrialRead(BaseModel):
@@ -127,6 +128,7 @@ class TrialPage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    total: int = Field(description="how many items match, over all pages")
 
 
 class FrontTrial(BaseModel):
@@ -146,7 +148,7 @@ class ParetoFront(BaseModel):
 
     job_id: int
     status: str
-    objectives: list[dict[str, str]]
+    objectives: list[dict[str, str | None]]
     reference_point: dict[str, float | None]
     hypervolume: float
     trials: list[FrontTrial]
@@ -190,6 +192,7 @@ class DatasetPage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    total: int = Field(description="how many items match, over all pages")
 
 
 # ------------------------------------------------------------------------------ search spaces

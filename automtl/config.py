@@ -349,6 +349,10 @@ class TrainConfig(StrictModel):
                                  "connections (0..1); about 0.1-1 prunes, 0 never does")
     grad_clip: float | None = Field(None, gt=0.0)
     amp: bool = Field(False, description="bf16 autocast on CUDA")
+    compile: bool = Field(False, description="torch.compile the model's training forward "
+                          "(a one-off compile per trial; off by default: on the CPU it "
+                          "does not pay for the presets' trial lengths, see "
+                          "benchmarks/trial_options.py)")
     seed: int = 0
 
     @field_validator("lr", "weight_decay", "l0_lambda")
