@@ -26,6 +26,7 @@ from automtl._lazy import lazy_getattr
 
 TaskType = Literal["binary", "regression"]
 Activation = Literal["relu", "gelu", "silu", "tanh", "leaky_relu", "elu"]
+Normalization = Literal["none", "batch", "layer"]
 
 Direction = Literal["maximize", "minimize"]
 
@@ -190,7 +191,16 @@ class TopologyParams(StrictModel):
 #: topology's fields move into ``params``, the others (which its model never read) are dropped.
 LEGACY_TOPOLOGY_FIELDS = frozenset({
     "bottom_units", "num_shared_experts", "num_task_experts", "expert_units", "gate_kind",
-    "gate_units", "gate_temperature", "levels", "snr"})
+    "gate_units", "gate_temperature", "levels", "snr", "cross_stitch"})
+#: legacy fields that nested a topology's settings (``snr: {layers: ...}``, ``cross_stitch:
+#: {share_embeddings: ...}``) -> the settings they held. For a topology whose ``Params`` has
+#: all of them, the section's keys move into ``params`` (an unknown key is then reported); for
+#: the others the section is dropped, as their models never read it.
+LEGACY_NESTED_FIELDS: dict[str, frozenset[str]] = {
+    "snr": frozenset({"layers", "subnetworks", "beta", "gamma", "zeta", "init_drop_rate",
+                      "l0_warmup_epochs", "gate_lr"}),
+    "cross_stitch": frozenset({"share_embeddings"}),
+}
 
 
 def topology_params_class(topology: str) -> type[TopologyParams]:
@@ -216,6 +226,10 @@ class ArchitectureConfig(StrictModel):
     chosen topology's own typed settings (its registered :class:`TopologyParams` subclass, e.g.
     :class:`automtl.models.mmoe.MMoEParams`).
 
+    ``normalization`` is common too: ``batch`` / ``layer`` put BatchNorm / LayerNorm between
+    each hidden linear layer and its activation, in bottoms, experts, sub-networks and towers, as
+    torch-rechub's MLP does with BatchNorm; gates are never normalised.
+
     Input may also be the flat form the DSL samples and the previous format stored (the
     topology's fields beside the common ones); it is converted on read (see
     :data:`LEGACY_TOPOLOGY_FIELDS`). Unknown topology or fields raise a validation error that
@@ -226,6 +240,7 @@ class ArchitectureConfig(StrictModel):
     embedding_dim: int = Field(8, ge=1, le=256)
     activation: Activation = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    normalization: Normalization = "none"
     tower_units: list[int] = Field(default_factory=lambda: [32])
     params: SerializeAsAny[TopologyParams] = Field(default_factory=TopologyParams)
 
@@ -245,10 +260,10 @@ class ArchitectureConfig(StrictModel):
         own = dict(own) if isinstance(own, dict) else own
         if not isinstance(own, dict):
             return data
-        legacy_snr = data.pop("snr", None)
-        if isinstance(legacy_snr, dict):  # the old format nested SNR's settings under ``snr``
-            for key, value in legacy_snr.items():
-                if key in params_cls.model_fields:
+        for section, fields in LEGACY_NESTED_FIELDS.items():  # ``snr: {...}`` and the like
+            legacy = data.pop(section, None)
+            if isinstance(legacy, dict) and fields <= params_cls.model_fields.keys():
+                for key, value in legacy.items():
                     own.setdefault(key, value)
         for key in list(data):
             if key in cls.model_fields:
@@ -329,7 +344,9 @@ class TrainConfig(StrictModel):
     batch_size: int = Field(1024, ge=1)
     epochs: int = Field(5, ge=1)
     early_stopping_patience: int = Field(2, ge=0, description="0 disables early stopping")
-    l0_lambda: float = Field(1e-4, ge=0.0, description="weight of the SNR expected-L0 penalty")
+    l0_lambda: float = Field(
+        0.1, ge=0.0, description="weight of the SNR L0 penalty, the expected share of open "
+                                 "connections (0..1); about 0.1-1 prunes, 0 never does")
     grad_clip: float | None = Field(None, gt=0.0)
     amp: bool = Field(False, description="bf16 autocast on CUDA")
     compile: bool = Field(False, description="torch.compile the model's training forward "

@@ -34,8 +34,10 @@ from automtl.config import StrictModel, TaskSpec, metric_direction, validate_tas
 if TYPE_CHECKING:
     from search_spaces import SearchSpace
 
-#: cost objectives a job may add to the task metrics; all are minimised
-COST_OBJECTIVES: tuple[str, ...] = ("params", "latency_ms")
+#: cost objectives a job may add to the task metrics; all are minimised. ``effective_params``
+#: counts only the parameters a prediction still depends on (SNR's pruned connections and
+#: sub-networks excluded; equal to ``params`` for topologies that do not prune)
+COST_OBJECTIVES: tuple[str, ...] = ("params", "latency_ms", "effective_params")
 #: the Optuna samplers a job may name (the one list: automtl.search.samplers builds them)
 SamplerName = Literal["tpe", "nsga2", "nsga3", "gp", "random"]
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)

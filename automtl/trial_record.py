@@ -19,6 +19,8 @@ ATTR_VALID = "automtl:valid"
 ATTR_TEST = "automtl:test"
 ATTR_PARAMS = "automtl:params"
 ATTR_LATENCY = "automtl:latency_ms"
+ATTR_EFFECTIVE_PARAMS = "automtl:effective_params"
+ATTR_SPARSITY = "automtl:sparsity"
 ATTR_TRAIN_TIME = "automtl:train_time_s"
 ATTR_TRIAL_TIME = "automtl:trial_time_s"
 ATTR_EPOCHS = "automtl:epochs"
@@ -55,7 +57,8 @@ class TrialOutcome:
     ``valid`` and ``test`` map task name -> {metric: value}; ``gate_utilisation`` maps task name
     -> mean gate weight per expert (gated topologies); ``learning_curve`` maps ``"epoch"`` and
     each ``"<task>/<metric>"`` to its per-epoch validation values (1-based epochs, ``None`` for
-    a non-finite value); ``error`` is set for FAIL trials.
+    a non-finite value); ``sparsity`` is SNR's share of closed connections and
+    ``effective_params`` the parameters left after pruning; ``error`` is set for FAIL trials.
     ``pruned_epoch`` is the epoch at which MO-ASHA stopped a PRUNED trial and ``rungs`` maps
     each rung epoch the trial reached to its objective values there.
     """
@@ -69,6 +72,8 @@ class TrialOutcome:
     test: dict[str, dict[str, float]] = field(default_factory=dict)
     num_params: int | None = None
     latency_ms: float | None = None
+    effective_params: int | None = None
+    sparsity: float | None = None
     train_time_s: float | None = None
     trial_time_s: float | None = None
     duration_s: float | None = None
@@ -107,6 +112,8 @@ def outcome_from_trial(trial: FrozenTrial, objective_names: list[str]) -> TrialO
         test=attrs.get(ATTR_TEST, {}),
         num_params=attrs.get(ATTR_PARAMS),
         latency_ms=attrs.get(ATTR_LATENCY),
+        effective_params=attrs.get(ATTR_EFFECTIVE_PARAMS),
+        sparsity=attrs.get(ATTR_SPARSITY),
         train_time_s=attrs.get(ATTR_TRAIN_TIME),
         trial_time_s=attrs.get(ATTR_TRIAL_TIME),
         duration_s=duration,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel
@@ -97,20 +98,27 @@ TOWER_UNITS = _arch("tower_units", "tower_units", "units", "hidden layers of eac
                     "(none: a linear tower)")
 L0_LAMBDA = _train("l0_lambda", "l0_lambda", "float", "weight of the expected-L0 penalty")
 
-_COMMON = (EMBEDDING_DIM, ACTIVATION, DROPOUT, TOWER_UNITS)
+NORMALIZATION = _arch("normalization", "normalization", "str", "BatchNorm / LayerNorm after "
+                      "each hidden linear layer (none, batch, layer)")
+
+_COMMON = (EMBEDDING_DIM, ACTIVATION, DROPOUT, NORMALIZATION, TOWER_UNITS)
 #: list-of-widths fields that need at least one layer
 _REQUIRED_LAYERS = frozenset({"expert_units", "bottom_units"})
 
 
 def _field_kind(annotation: Any) -> Kind:
+    if get_origin(annotation) in (Union, UnionType):  # ``float | None``: None keeps the default
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        if len(options) == 1:
+            annotation = options[0]
     if annotation in (bool, int, float):
         return _SCALAR_KINDS[annotation]
     if get_origin(annotation) is list:
         return "units"
     if get_origin(annotation) is Literal:
         return "str"
-    raise TypeError(f"a topology parameter must be int, float, bool, a Literal of strings or "
-                    f"list[int]; got {annotation!r}")
+    raise TypeError(f"a topology parameter must be int, float, bool, a Literal of strings, "
+                    f"list[int] or one of these or None; got {annotation!r}")
 
 
 def _topology_specs(params: type[TopologyParams]) -> list[ParamSpec]:

@@ -11,8 +11,9 @@ than attributes they hope exist:
   per-task losses with respect to it); ``None`` when nothing is shared (``single_task``);
 - :meth:`last_shared_parameters` are the parameters of the last shared layer (GradNorm's W);
 - :meth:`shared_parameters` are all parameters more than one task's loss reaches (PCGrad);
-- :meth:`l0_penalty` is the expected L0 norm of SNR's gates (``None`` for other topologies),
-  which the trainer adds with its weight lambda;
+- :meth:`l0_penalty` is SNR's expected share of open gates (``None`` for other topologies),
+  which the trainer adds with its weight lambda; :meth:`gate_parameters` are trained at
+  :meth:`gate_lr`; :meth:`sparsity` / :meth:`effective_parameters` report what was pruned;
 - :meth:`gate_weights` gives each task's softmax weights over the experts it sees (expert
   utilisation, as in the PLE paper's figure 8).
 """
@@ -69,6 +70,28 @@ class MTLModel(nn.Module):
     def l0_penalty(self) -> torch.Tensor | None:
         """Expected number of open gates (SNR); ``None`` for topologies without L0 gates."""
         return None
+
+    def gate_parameters(self) -> list[nn.Parameter]:
+        """Parameters trained at :meth:`gate_lr` instead of the model's learning rate (SNR's
+        hard-concrete ``log_alpha``); empty for other topologies."""
+        return []
+
+    def gate_lr(self) -> float | None:
+        """Learning rate of :meth:`gate_parameters` (``None``: the model's own)."""
+        return None
+
+    def l0_warmup_epochs(self) -> float:
+        """Epochs over which the trainer ramps the L0 weight up from 0 (SNR)."""
+        return 0.0
+
+    def sparsity(self) -> float | None:
+        """Share of L0 gates that are exactly 0 at evaluation (SNR); ``None`` without gates."""
+        return None
+
+    def effective_parameters(self) -> int:
+        """Parameters a prediction still depends on (pruned ones excluded); all of them for
+        topologies that do not prune."""
+        return self.num_parameters()
 
     def num_parameters(self, trainable_only: bool = True) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

@@ -66,7 +66,7 @@ class ExtractionLayer(nn.Module):
         self.common_input = common_input
         total = num_tasks * self.num_task_experts + self.num_shared_experts
         self.experts = Experts(total, in_dim, params.expert_units, config.activation,
-                               config.dropout)
+                               config.dropout, config.normalization)
 
         def gate(num_experts: int) -> Gate:
             return Gate(in_dim, num_experts, params.gate_kind, params.gate_units,

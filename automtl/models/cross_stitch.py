@@ -4,6 +4,11 @@ One column of ``bottom_units`` layers per task (all columns of a layer are one b
 :class:`Experts`); after each layer the columns are mixed by a learned ``[T, T]`` matrix alpha,
 ``h'_t = sum_s alpha_ts h_s``, initialised near identity (0.9 on the diagonal, 0.1 / (T - 1)
 elsewhere) so training starts close to independent columns.
+
+As in the paper, the columns are separate networks joined only by the stitch units: each
+column has its own input layer (its own categorical embeddings). ``share_embeddings`` (in
+:class:`CrossStitchParams`) gives all columns one input layer instead (fewer parameters, and the
+embeddings then learn from every task directly).
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 from typing import cast
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
-from automtl.models.layers import Experts
+from automtl.models.layers import Experts, InputLayer
 from automtl.models.modular import ModularMTL, Representation
 from automtl.models.params import BottomParams
 from automtl.models.registry import register_topology
@@ -32,30 +38,45 @@ def initial_stitch(num_tasks: int) -> torch.Tensor:
     return alpha
 
 
-@register_topology("cross_stitch", params=BottomParams)
+class CrossStitchParams(BottomParams):
+    """Cross-stitch's settings: the per-task columns' ``bottom_units`` and whether the columns
+    share one input layer. The previous format's nested ``cross_stitch: {...}`` is read too."""
+
+    # off in the paper, where the columns are separate networks joined only by stitch units
+    share_embeddings: bool = Field(
+        False, description="one input layer (embeddings) for every column (the paper: one each)")
+
+
+@register_topology("cross_stitch", params=CrossStitchParams)
 class CrossStitch(ModularMTL):
     """Per-task columns mixed by a cross-stitch unit after every layer."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        params = cast("BottomParams", config.params)
-        self.inputs = self.make_input()
-        in_dim = self.inputs.output_dim
+        params = cast("CrossStitchParams", config.params)
+        self.share_embeddings = params.share_embeddings
+        count = 1 if self.share_embeddings else self.num_towers
+        self.inputs = nn.ModuleList(self.make_input() for _ in range(count))
+        in_dim = cast(InputLayer, self.inputs[0]).output_dim
         self.columns = nn.ModuleList()
         self.stitches = nn.ParameterList()
         for width in params.bottom_units:
             self.columns.append(Experts(self.num_towers, in_dim, [width], config.activation,
-                                        config.dropout))
+                                        config.dropout, config.normalization))
             self.stitches.append(nn.Parameter(initial_stitch(self.num_towers)))
             in_dim = width
         self.heads = self.make_heads(in_dim)
 
     def represent(self, numeric: torch.Tensor, categorical: torch.Tensor) -> Representation:
-        hidden = self.inputs(numeric, categorical)
+        if self.share_embeddings:
+            hidden = self.inputs[0](numeric, categorical)                     # [B, in]
+        else:  # each column its own input layer
+            hidden = torch.stack([layer(numeric, categorical) for layer in self.inputs],
+                                 dim=1)                                         # [B, T, in]
         unstitched = hidden
         for column, alpha in zip(self.columns, self.stitches, strict=True):
-            unstitched = column(hidden)
-            hidden = torch.einsum("ts,bsd->btd", alpha, unstitched)
+            unstitched = column(hidden)                                     # [B, T, D]
+            hidden = torch.einsum("ts,bsd->btd", alpha, unstitched)         # [B, T, D]
         return list(hidden.unbind(1)), unstitched, []
 
     def shared_modules(self) -> list[nn.Module]:

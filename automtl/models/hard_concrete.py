@@ -6,6 +6,13 @@ Training samples ``u ~ U(0, 1)`` per example and gate,
 0, 1)``; evaluation uses the deterministic estimator ``clip(sigmoid(log_alpha) (zeta - gamma)
 + gamma, 0, 1)``. The expected L0 norm ``sum sigmoid(log_alpha - beta log(-gamma / zeta))`` is
 differentiable in ``log_alpha``.
+
+``log_alpha`` starts at ``log((1 - p) / p)`` for the configured initial drop rate ``p``
+(``SNRParams.init_drop_rate``, Louizos et al.'s ``droprate_init``; 0.5 puts it at 0), small
+noise added. An evaluation gate is exactly 0 once ``sigmoid(log_alpha) <= -gamma / (zeta -
+gamma)``, i.e. ``log_alpha <= -2.398`` for the defaults; from an initial drop rate of 0.1
+(``log_alpha = 2.197``) a gate had to travel 4.6, which Adam at ``lr`` 1e-3 never did within a
+few epochs, so nothing was ever pruned.
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ from torch import nn
 if TYPE_CHECKING:  # a type only: the exported model.py needs no settings class
     from automtl.models.snr import SNRParams
 
-#: initial probability that a gate is closed; log_alpha starts at log((1 - p) / p)
-INITIAL_CLOSED_RATE = 0.1
 _EPS = 1e-6
+#: standard deviation of the noise around the initial log_alpha (Louizos et al. use 1e-2)
+INIT_NOISE = 1e-2
 
 
 class HardConcreteGates(nn.Module):
@@ -30,8 +37,10 @@ class HardConcreteGates(nn.Module):
     def __init__(self, num_inputs: int, num_outputs: int, snr: SNRParams) -> None:
         super().__init__()
         self.beta, self.gamma, self.zeta = float(snr.beta), float(snr.gamma), float(snr.zeta)
-        mean = math.log(1 - INITIAL_CLOSED_RATE) - math.log(INITIAL_CLOSED_RATE)
-        self.log_alpha = nn.Parameter(torch.empty(num_inputs, num_outputs).normal_(mean, 1e-2))
+        rate = float(snr.init_drop_rate)
+        mean = math.log(1 - rate) - math.log(rate)
+        self.log_alpha = nn.Parameter(
+            torch.empty(num_inputs, num_outputs).normal_(mean, INIT_NOISE))
 
     def forward(self, like: torch.Tensor) -> torch.Tensor:
         """Gate values ``[B, num_inputs, num_outputs]`` for the batch ``like`` belongs to."""
@@ -49,10 +58,19 @@ class HardConcreteGates(nn.Module):
         s = torch.sigmoid(self.log_alpha)
         return (s * (self.zeta - self.gamma) + self.gamma).clamp(0.0, 1.0)
 
+    def open_probability(self) -> torch.Tensor:
+        """``P(z != 0)`` per gate, ``[num_inputs, num_outputs]`` (differentiable in
+        ``log_alpha``); its sum is the expected L0 norm."""
+        shift = self.beta * math.log(-self.gamma / self.zeta)
+        return torch.sigmoid(self.log_alpha - shift)
+
     def expected_l0(self) -> torch.Tensor:
         """Expected number of non-zero gates (differentiable in ``log_alpha``)."""
-        shift = self.beta * math.log(-self.gamma / self.zeta)
-        return torch.sigmoid(self.log_alpha - shift).sum()
+        return self.open_probability().sum()
+
+    def closed(self) -> torch.Tensor:
+        """``[num_inputs, num_outputs]`` bool: the gates that are exactly 0 at evaluation."""
+        return self.deterministic() == 0
 
 
 class GatedConnection(nn.Module):
@@ -71,6 +89,13 @@ class GatedConnection(nn.Module):
             bound = 1.0 / math.sqrt(dim)
             self.weight = nn.Parameter(
                 torch.empty(num_inputs, num_outputs, dim, dim).uniform_(-bound, bound))
+
+    def pruned_parameters(self) -> int:
+        """Transformation weights of the closed connections (0 for SNR-Aver)."""
+        if self.weight is None:
+            return 0
+        dim = self.weight.shape[-1]
+        return int(self.gates.closed().sum().item()) * dim * dim
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         if self.training:  # one z sample per example and connection

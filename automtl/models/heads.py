@@ -50,7 +50,8 @@ class TaskHeads(nn.Module):
         # A ModuleList, not a ModuleDict: task names such as "training" or "keys" would clash
         # with nn.Module / ModuleDict attributes.
         self.towers = nn.ModuleList(
-            Tower(in_dim, config.tower_units, config.activation, config.dropout)
+            Tower(in_dim, config.tower_units, config.activation, config.dropout,
+                  config.normalization)
             for _ in self.tower_tasks)
 
     def forward(self, representations: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -58,14 +58,51 @@ class InputLayer(nn.Module):
         return torch.cat(parts, dim=1)
 
 
+NORMALIZATIONS = ("none", "batch", "layer")
+
+
+def _check_normalization(name: str) -> None:
+    if name not in NORMALIZATIONS:
+        raise ValueError(f"normalization: unknown {name!r}; valid: {list(NORMALIZATIONS)}")
+
+
+class RowSafeBatchNorm1d(nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` over ``[B, C]`` that normalises a one-row training batch with the
+    running statistics (batch statistics of one row are undefined, and plain BatchNorm raises
+    on them). The trainer does not drop the last, possibly one-row, batch of an epoch."""
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.training and inputs.shape[0] == 1:
+            return nn.functional.batch_norm(inputs, self.running_mean, self.running_var,
+                                            self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(inputs)
+
+
+def make_normalization(name: str, width: int) -> nn.Module | None:
+    """``BatchNorm1d`` / ``LayerNorm`` of ``width`` features for ``"batch"`` / ``"layer"``;
+    ``None`` for ``"none"``. An unknown name lists the valid ones."""
+    _check_normalization(name)
+    if name == "batch":
+        return RowSafeBatchNorm1d(width)
+    if name == "layer":
+        return nn.LayerNorm(width)
+    return None
+
+
 class MLP(nn.Sequential):
-    """``Linear -> activation -> dropout`` for each width in ``units`` (no output layer)."""
+    """``Linear -> [norm] -> activation -> dropout`` for each width in ``units`` (no output
+    layer). ``normalization`` is ``"none"``, ``"batch"`` (BatchNorm1d, as torch-rechub's MLP)
+    or ``"layer"`` (LayerNorm, Ba et al. 2016); input ``[B, in]``, output ``[B, units[-1]]``."""
 
     def __init__(self, in_dim: int, units: Sequence[int], activation: str,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, normalization: str = "none") -> None:
         layers: list[nn.Module] = []
         for width in units:
-            layers += [nn.Linear(in_dim, width), make_activation(activation)]
+            layers.append(nn.Linear(in_dim, width))
+            norm = make_normalization(normalization, width)
+            if norm is not None:
+                layers.append(norm)
+            layers.append(make_activation(activation))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             in_dim = width
@@ -79,22 +116,52 @@ def _uniform_fan_in(tensor: torch.Tensor, fan_in: int) -> None:
     nn.init.uniform_(tensor, -bound, bound)
 
 
+class ExpertNorm(nn.Module):
+    """Normalisation of ``[B, E, D]`` expert activations, separately per expert, exactly as if
+    each expert were an MLP with its own ``BatchNorm1d(D)`` / ``LayerNorm(D)``."""
+
+    def __init__(self, kind: str, num_experts: int, width: int) -> None:
+        super().__init__()
+        _check_normalization(kind)
+        if kind == "none":
+            raise ValueError("ExpertNorm needs 'batch' or 'layer'")
+        self.kind = kind
+        self.num_experts, self.width = num_experts, width
+        if kind == "batch":  # per expert and unit: one BatchNorm over the E*D columns
+            self.batch_norm = RowSafeBatchNorm1d(num_experts * width)
+        else:
+            self.weight = nn.Parameter(torch.ones(num_experts, width))
+            self.bias = nn.Parameter(torch.zeros(num_experts, width))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        if self.kind == "batch":
+            flat = hidden.reshape(hidden.shape[0], -1)            # [B, E*D]
+            return self.batch_norm(flat).view_as(hidden)          # [B, E, D]
+        normed = nn.functional.layer_norm(hidden, (self.width,))  # [B, E, D]
+        return normed * self.weight + self.bias
+
+
 class Experts(nn.Module):
     """``num_experts`` MLPs of identical shape, each layer one batched matmul.
 
     The input is either ``[B, in]`` (every expert sees the same input, one ``[B, in] x
     [in, E*out]`` product) or ``[B, E, in]`` (each expert its own input, a batched matmul over
-    experts); the output is ``[B, E, units[-1]]``. Initialised like ``nn.Linear`` per expert.
+    experts); the output is ``[B, E, units[-1]]``. Initialised like ``nn.Linear`` per expert
+    (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), what DeepCTR-Torch's and torch-rechub's ``nn.Linear``
+    experts get too). ``normalization`` (``none`` / ``batch`` / ``layer``) goes between each
+    linear layer and its activation, per expert (:class:`ExpertNorm`).
     """
 
     def __init__(self, num_experts: int, in_dim: int, units: Sequence[int], activation: str,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, normalization: str = "none") -> None:
         super().__init__()
         if not units:
             raise ValueError("expert_units: at least one layer is required")
+        _check_normalization(normalization)
         self.num_experts = num_experts
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
+        self.norms = nn.ModuleList()
         for width in units:
             weight = torch.empty(num_experts, in_dim, width)
             bias = torch.empty(num_experts, width)
@@ -102,6 +169,8 @@ class Experts(nn.Module):
             _uniform_fan_in(bias, in_dim)
             self.weights.append(nn.Parameter(weight))
             self.biases.append(nn.Parameter(bias))
+            self.norms.append(nn.Identity() if normalization == "none"
+                              else ExpertNorm(normalization, num_experts, width))
             in_dim = width
         self.activation = make_activation(activation)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
@@ -109,13 +178,17 @@ class Experts(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         hidden = inputs
-        for weight, bias in zip(self.weights, self.biases, strict=True):
+        for weight, bias, norm in zip(self.weights, self.biases, self.norms, strict=True):
             if hidden.dim() == 2:  # rank is static under tracing: shared input
-                hidden = torch.einsum("bi,eio->beo", hidden, weight)
+                hidden = torch.einsum("bi,eio->beo", hidden, weight)    # [B, E, out]
             else:
-                hidden = torch.einsum("bei,eio->beo", hidden, weight)
-            hidden = self.dropout(self.activation(hidden + bias))
+                hidden = torch.einsum("bei,eio->beo", hidden, weight)   # [B, E, out]
+            hidden = self.dropout(self.activation(norm(hidden + bias)))
         return hidden
+
+    def parameters_per_expert(self) -> int:
+        """Trainable parameters of one expert (weights, biases and its normalisation)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad) // self.num_experts
 
     def last_layer_parameters(self) -> list[nn.Parameter]:
         return [self.weights[-1], self.biases[-1]]
@@ -155,12 +228,13 @@ def mix(weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
 
 
 class Tower(nn.Module):
-    """A task's head: an MLP of ``tower_units`` ending in one output, returned as ``[B]``."""
+    """A task's head: an MLP of ``tower_units`` (normalised like the rest of the network)
+    ending in one output, returned as ``[B]``."""
 
     def __init__(self, in_dim: int, units: Sequence[int], activation: str,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, normalization: str = "none") -> None:
         super().__init__()
-        self.hidden = MLP(in_dim, units, activation, dropout)
+        self.hidden = MLP(in_dim, units, activation, dropout, normalization)
         self.output = nn.Linear(self.hidden.output_dim, 1)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:

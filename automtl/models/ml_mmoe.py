@@ -47,7 +47,7 @@ class MultiLevelMMoE(ModularMTL):
         for level in range(params.levels):
             consumers = count if level < params.levels - 1 else self.num_towers
             experts.append(Experts(count, in_dim, params.expert_units, config.activation,
-                                   config.dropout))
+                                   config.dropout, config.normalization))
             gates.append(nn.ModuleList(
                 Gate(features_dim, count, params.gate_kind, params.gate_units,
                      config.activation, params.gate_temperature)

@@ -28,7 +28,7 @@ class OMoE(ModularMTL):
         self.inputs = self.make_input()
         in_dim = self.inputs.output_dim
         self.experts = Experts(params.num_shared_experts, in_dim, params.expert_units,
-                               config.activation, config.dropout)
+                               config.activation, config.dropout, config.normalization)
         self.gate = Gate(in_dim, params.num_shared_experts, params.gate_kind, params.gate_units,
                          config.activation, params.gate_temperature)
         self.heads = self.make_heads(self.experts.output_dim)

@@ -24,7 +24,7 @@ class SharedBottom(ModularMTL):
         params = cast("BottomParams", config.params)
         self.inputs = self.make_input()
         self.bottom = MLP(self.inputs.output_dim, params.bottom_units, config.activation,
-                          config.dropout)
+                          config.dropout, config.normalization)
         self.heads = self.make_heads(self.bottom.output_dim)
 
     def represent(self, numeric: torch.Tensor, categorical: torch.Tensor) -> Representation:

@@ -27,7 +27,7 @@ class _Column(nn.Module):
         params = cast("BottomParams", config.params)
         self.inputs = InputLayer(config.inputs, config.embedding_dim)
         self.bottom = MLP(self.inputs.output_dim, params.bottom_units, config.activation,
-                          config.dropout)
+                          config.dropout, config.normalization)
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
         return self.bottom(self.inputs(numeric, categorical))

@@ -1,11 +1,18 @@
-"""Sub-network routing (SNR, Ma et al. AAAI 2019): ``snr.layers`` layers of ``snr.subnetworks``
+"""Sub-network routing (SNR, Ma et al. AAAI 2019): ``layers`` layers of ``subnetworks``
 sub-networks (each an MLP of ``expert_units``) wired by hard-concrete binary codes z.
 
 The first layer reads the input features; every later sub-network reads the z-gated
 combination of the previous layer's outputs, and each task's tower reads its own z-gated
 combination of the last layer. ``snr_trans`` gives every connection a transformation matrix,
-``snr_avg`` sums the gated outputs directly. :meth:`l0_penalty` is the expected number of open
-connections, which the trainer adds with weight ``l0_lambda``.
+``snr_avg`` sums the gated outputs directly.
+
+:meth:`l0_penalty` is the expected SHARE of open connections (the expected L0 norm divided by
+the number of gates), which the trainer adds with weight ``l0_lambda``: lambda is then in
+loss units per "every connection open" whatever the network's size, so one searched range
+fits every size (a count grows with layers x sub-networks^2 and made lambda size-dependent).
+The gates' ``log_alpha`` get their own learning rate ``params.gate_lr`` (:meth:`gate_parameters`).
+After training, :meth:`sparsity` is the share of connections whose evaluation gate is exactly 0
+and :meth:`effective_parameters` the parameters that still reach a prediction.
 """
 
 from __future__ import annotations
@@ -27,13 +34,27 @@ from automtl.models.registry import register_topology
 class SNRParams(ExpertParams):
     """SNR's settings (Ma et al. AAAI 2019): ``layers`` layers of ``subnetworks`` sub-networks of
     ``expert_units``, and the hard-concrete distribution's beta, gamma, zeta (Louizos et al.
-    ICLR 2018). The previous format's nested ``snr: {...}`` is read too (converted)."""
+    ICLR 2018), the gates' initial drop rate, own learning rate and the L0 warm-up. The
+    previous format's nested ``snr: {...}`` is read too (converted)."""
 
     layers: int = Field(2, ge=1, le=6, description="layers of sub-networks")
     subnetworks: int = Field(3, ge=1, le=32, description="sub-networks per layer")
     beta: float = Field(2 / 3, gt=0.0, description="hard-concrete temperature beta")
     gamma: float = Field(-0.1, lt=0.0, description="hard-concrete stretch lower end gamma")
     zeta: float = Field(1.1, gt=1.0, description="hard-concrete stretch upper end zeta")
+    # log_alpha starts at log((1 - p) / p) (Louizos et al.'s droprate_init; 0.5 gives 0)
+    init_drop_rate: float = Field(0.5, gt=0.0, lt=1.0,
+                                  description="initial probability that a gate is closed")
+    # without a warm-up, a lambda that prunes at all closes every gate at once: the network
+    # first learns which connections matter, then the penalty closes gates
+    l0_warmup_epochs: float = Field(1.0, ge=0.0, le=100.0,
+                                    description="epochs over which the L0 weight ramps up "
+                                                "linearly from 0 to l0_lambda")
+    # the gates must travel about 2.4 in log_alpha to close, which at lr 1e-3 takes thousands
+    # of Adam steps
+    gate_lr: float | None = Field(0.1, gt=0.0, le=10.0,
+                                  description="learning rate of the gates' log_alpha (None: "
+                                              "the model's lr)")
 
     def summary(self) -> dict[str, str]:
         return {"experts": f"{self.layers} layers x {self.subnetworks} sub-networks",
@@ -58,7 +79,7 @@ class SubNetworkRouting(ModularMTL):
                 self.connections.append(
                     GatedConnection(count, count, in_dim, self.transform, snr))
             experts = Experts(count, in_dim, snr.expert_units, config.activation,
-                              config.dropout)
+                              config.dropout, config.normalization)
             self.subnetworks.append(experts)
             in_dim = experts.output_dim
         self.task_routes = nn.ModuleList(
@@ -76,9 +97,48 @@ class SubNetworkRouting(ModularMTL):
                      categorical: torch.Tensor) -> dict[str, torch.Tensor]:
         return {}  # z codes are not softmax weights; see l0_penalty / the routes' gates
 
+    def _routes(self) -> list[GatedConnection]:
+        return [cast(GatedConnection, r) for r in [*self.connections, *self.task_routes]]
+
     def l0_penalty(self) -> torch.Tensor:
-        routes = [cast(GatedConnection, r) for r in [*self.connections, *self.task_routes]]
-        return torch.stack([route.gates.expected_l0() for route in routes]).sum()
+        """Expected share of open connections, in [0, 1] (differentiable)."""
+        probabilities = [r.gates.open_probability().reshape(-1) for r in self._routes()]
+        return torch.cat(probabilities).mean()
+
+    def gate_parameters(self) -> list[nn.Parameter]:
+        return [r.gates.log_alpha for r in self._routes()]
+
+    def gate_lr(self) -> float | None:
+        return cast("SNRParams", self.config.params).gate_lr
+
+    def l0_warmup_epochs(self) -> float:
+        return cast("SNRParams", self.config.params).l0_warmup_epochs
+
+    @torch.no_grad()
+    def sparsity(self) -> float:
+        """Share of connections (z codes) that are exactly 0 at evaluation, in [0, 1]."""
+        closed = [r.gates.closed().reshape(-1) for r in self._routes()]
+        return float(torch.cat(closed).float().mean().item())
+
+    @torch.no_grad()
+    def effective_parameters(self) -> int:
+        """Trainable parameters minus those no prediction depends on at evaluation: the
+        transformation matrices of closed connections, the sub-networks whose every outgoing
+        connection is closed, and the gates' log_alpha themselves (folded into the weights)."""
+        total = self.num_parameters()
+        pruned = sum(r.pruned_parameters() for r in self._routes())
+        pruned += sum(p.numel() for p in self.gate_parameters())
+        outgoing = [*[cast(GatedConnection, c) for c in self.connections], None]
+        for layer, subnetworks in enumerate(self.subnetworks):
+            experts = cast(Experts, subnetworks)
+            if outgoing[layer] is not None:
+                closed = outgoing[layer].gates.closed()  # type: ignore[union-attr]
+            else:
+                closed = torch.cat([cast(GatedConnection, r).gates.closed()
+                                    for r in self.task_routes], dim=1)
+            dead = int(closed.all(dim=1).sum().item())
+            pruned += dead * experts.parameters_per_expert()
+        return total - pruned
 
     def shared_modules(self) -> list[nn.Module]:
         return [self.inputs, self.subnetworks, self.connections]

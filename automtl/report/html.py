@@ -234,6 +234,9 @@ def _front_table(front: dict[str, Any], tasks: Sequence[Mapping[str, str]]) -> s
                     for e in front["trials"])]
     head = ["trial", "topology", "experts", "layer widths", "gate", "weighting", "optimiser",
             *names, *[f"test {task} {metric}" for task, metric in tests], "params"]
+    pruning = any(e.get("sparsity") is not None for e in front["trials"])
+    if pruning:  # SNR trials: the share of closed connections and what is left
+        head += ["closed connections", "effective params"]
     rows = []
     for entry in front["trials"]:
         arch = architecture_summary(entry.get("candidate"))
@@ -244,6 +247,9 @@ def _front_table(front: dict[str, Any], tasks: Sequence[Mapping[str, str]]) -> s
         cells += [f'<td class="num">{_fmt((entry.get("test") or {}).get(task, {}).get(metric))}'
                   "</td>" for task, metric in tests]
         cells.append(f'<td class="num">{_fmt(entry.get("params"))}</td>')
+        if pruning:
+            cells += [f'<td class="num">{_fmt(entry.get(key))}</td>'
+                      for key in ("sparsity", "effective_params")]
         rows.append("<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>"
                                      for c in cells) + "</tr>")
     header = "".join(f"<th>{_e(h)}</th>" for h in head)

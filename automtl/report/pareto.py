@@ -22,6 +22,7 @@ Front points that are worse than the reference in some objective add nothing to 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import moocore
@@ -33,8 +34,10 @@ from automtl.jobspec import JobSpec, Objective
 from automtl.trial_record import (
     ATTR_ARTIFACT,
     ATTR_CANDIDATE,
+    ATTR_EFFECTIVE_PARAMS,
     ATTR_LATENCY,
     ATTR_PARAMS,
+    ATTR_SPARSITY,
     ATTR_TEST,
     ATTR_VALID,
     is_feasible,
@@ -78,7 +81,8 @@ def _nadir_with_margin(values: list[float], direction: str) -> tuple[float, str]
     return (worst + margin if direction == "minimize" else worst - margin), rule
 
 
-def hypervolume(values: np.ndarray, directions: list[str], reference: list[float]) -> float:
+def hypervolume(values: np.ndarray, directions: Sequence[str], reference: list[float]
+                ) -> float:
     """Volume dominated by ``values`` [n, k] (objective units) up to ``reference`` [k], in the
     product of the objectives' units; ``directions`` says which way each objective improves.
     Points worse than the reference in some objective add nothing. Via ``moocore.hypervolume``
@@ -104,6 +108,8 @@ def _trial_entry(trial: FrozenTrial, objectives: list[Objective]) -> dict[str, A
         "test": attrs.get(ATTR_TEST, {}),
         "params": attrs.get(ATTR_PARAMS),
         "latency_ms": attrs.get(ATTR_LATENCY),
+        "effective_params": attrs.get(ATTR_EFFECTIVE_PARAMS),
+        "sparsity": attrs.get(ATTR_SPARSITY),
         "artifact": attrs.get(ATTR_ARTIFACT),
     }
 
@@ -149,7 +155,9 @@ def _json_float(value: float) -> float | None:
 
 
 def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per front trial (for CSV and tables): trial, topology, weighting, values."""
+    """One flat row per front trial (for CSV and tables): trial, topology, weighting, values;
+    ``effective_params`` and ``sparsity`` too when a front trial pruned (SNR)."""
+    pruning = any(entry.get("sparsity") is not None for entry in front["trials"])
     rows = []
     for entry in front["trials"]:
         candidate = entry.get("candidate") or {}
@@ -164,6 +172,9 @@ def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
                 row[f"test_{task}_{metric}"] = value
         row["params"] = entry.get("params")
         row["latency_ms"] = entry.get("latency_ms")
+        if pruning:
+            row["effective_params"] = entry.get("effective_params")
+            row["sparsity"] = entry.get("sparsity")
         rows.append(row)
     return rows
 
@@ -201,6 +212,9 @@ def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
         row.update({"params": outcome.num_params, "latency_ms": outcome.latency_ms,
                     "train_time_s": outcome.train_time_s, "duration_s": outcome.duration_s,
                     "error": (outcome.error or "").splitlines()[0] if outcome.error else None})
+        if outcome.sparsity is not None:
+            row.update({"effective_params": outcome.effective_params,
+                        "sparsity": outcome.sparsity})
         row.update({f"{PARAM_PREFIX}{k}": v for k, v in sorted(outcome.params.items())})
         rows.append(row)
     return rows

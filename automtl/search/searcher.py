@@ -43,12 +43,14 @@ from automtl.search.mo_asha import MOASHAScheduler
 from automtl.search.trainable import (
     CONFIG_KEY,
     KEY_ARTIFACT,
+    KEY_EFFECTIVE_PARAMS,
     KEY_EPOCHS,
     KEY_ERROR,
     KEY_FINAL,
     KEY_LATENCY,
     KEY_NODE,
     KEY_PARAMS,
+    KEY_SPARSITY,
     KEY_TEST,
     KEY_TRAIN_TIME,
     KEY_TRIAL_TIME,
@@ -60,6 +62,7 @@ from automtl.trial_record import (
     ATTR_ARTIFACT,
     ATTR_CANDIDATE,
     ATTR_CURVE,
+    ATTR_EFFECTIVE_PARAMS,
     ATTR_EPOCHS,
     ATTR_ERROR,
     ATTR_INTERRUPTED,
@@ -68,6 +71,7 @@ from automtl.trial_record import (
     ATTR_PARAMS,
     ATTR_PRUNED_EPOCH,
     ATTR_RUNGS,
+    ATTR_SPARSITY,
     ATTR_TEST,
     ATTR_TRAIN_TIME,
     ATTR_TRIAL_TIME,
@@ -286,6 +290,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
         for key, attr in ((KEY_PARAMS, ATTR_PARAMS), (KEY_LATENCY, ATTR_LATENCY),
                           (KEY_TRAIN_TIME, ATTR_TRAIN_TIME), (KEY_TRIAL_TIME, ATTR_TRIAL_TIME),
                           (KEY_EPOCHS, ATTR_EPOCHS),
+                          (KEY_EFFECTIVE_PARAMS, ATTR_EFFECTIVE_PARAMS),
+                          (KEY_SPARSITY, ATTR_SPARSITY),
                           (KEY_ARTIFACT, ATTR_ARTIFACT), (KEY_NODE, ATTR_NODE)):
             if result.get(key) is not None and (key in (KEY_ARTIFACT, KEY_NODE)
                                                 or finite_or_none(result[key]) is not None):

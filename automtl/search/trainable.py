@@ -10,9 +10,11 @@ What reaches Tune (flat keys, also what the searcher reads):
   ``valid/<task>/<metric>``, ``objective/<name>`` (latency is NaN until it is measured at the
   end), ``automtl/final: False``; a scheduler (MO-ASHA) may stop the trial after any of them;
 - at the end: the same plus ``test/<task>/<metric>``, ``cost/params``, ``cost/latency_ms``,
-  ``train_time_s`` (the training loop), ``trial_time_s`` (all of this function: build, train,
-  evaluate, measure, save), ``epochs_trained``, ``artifact``, ``gate_utilisation/<task>`` (mean
-  gate weight per expert on the valid split, gated topologies only) and ``automtl/final: True``;
+  ``cost/effective_params`` (parameters a prediction still depends on after SNR pruning),
+  ``sparsity`` (SNR only: share of closed connections), ``train_time_s`` (the training
+  loop), ``trial_time_s`` (all of this function: build, train, evaluate, measure, save),
+  ``epochs_trained``, ``artifact``, ``gate_utilisation/<task>`` (mean gate weight per expert
+  on the valid split, gated topologies only) and ``automtl/final: True``;
 - on failure (an exception, out of memory, a non-finite objective): ``automtl/final: True`` and
   ``automtl/error`` (type, message and traceback), objectives NaN. The trial then ends
   normally, so the actor survives for the next trial and the searcher tells Optuna FAIL.
@@ -48,6 +50,8 @@ KEY_VALID = "valid"
 KEY_TEST = "test"
 KEY_PARAMS = "cost/params"
 KEY_LATENCY = "cost/latency_ms"
+KEY_EFFECTIVE_PARAMS = "cost/effective_params"
+KEY_SPARSITY = "sparsity"
 KEY_TRAIN_TIME = "train_time_s"
 KEY_TRIAL_TIME = "trial_time_s"
 KEY_EPOCHS = "epochs_trained"
@@ -56,7 +60,8 @@ KEY_ARTIFACT = "artifact"
 KEY_NODE = "ray_node_id"
 KEY_UTILISATION = "gate_utilisation"
 KEY_EPOCHS_TOTAL = "epochs_total"
-COST_KEYS = {"params": KEY_PARAMS, "latency_ms": KEY_LATENCY}
+COST_KEYS = {"params": KEY_PARAMS, "latency_ms": KEY_LATENCY,
+             "effective_params": KEY_EFFECTIVE_PARAMS}
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -160,7 +165,8 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
         if injection is not None:
             injection.check(parsed, epoch + 1)
         trained_s += record.seconds
-        costs = {"params": float(num_params), "latency_ms": math.nan}
+        costs = {"params": float(num_params), "latency_ms": math.nan,
+                 "effective_params": float(model.effective_parameters())}
         report({"epoch": epoch + 1, KEY_FINAL: False, KEY_EPOCHS_TOTAL: parsed.train.epochs,
                 KEY_TRAIN_TIME: trained_s,
                 **flatten_metrics(KEY_VALID, record.valid_metrics),
@@ -171,7 +177,10 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     valid = result.valid_metrics
     if injection is not None and injection.mode == "nan" and injection.applies_to(parsed):
         valid = {task: {m: math.nan for m in values} for task, values in valid.items()}
-    costs = {"params": float(num_params), "latency_ms": float(result.latency_ms)}
+    effective_params = model.effective_parameters()  # of the restored (best) weights
+    sparsity = model.sparsity()
+    costs = {"params": float(num_params), "latency_ms": float(result.latency_ms),
+             "effective_params": float(effective_params)}
     objectives = objective_values(spec, valid, costs)
     bad = [k for k, v in objectives.items() if not math.isfinite(v)]
     if bad:
@@ -182,6 +191,8 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     return {KEY_FINAL: True, **flatten_metrics(KEY_VALID, valid),
             **flatten_metrics(KEY_TEST, result.test_metrics or {}), **objectives,
             KEY_PARAMS: num_params, KEY_LATENCY: float(result.latency_ms),
+            KEY_EFFECTIVE_PARAMS: effective_params,
+            **({KEY_SPARSITY: sparsity} if sparsity is not None else {}),
             KEY_TRAIN_TIME: float(result.train_time_s),
             KEY_TRIAL_TIME: time.perf_counter() - started,
             KEY_EPOCHS: int(result.epochs), KEY_ARTIFACT: str(artifact),

@@ -31,10 +31,21 @@ SharedForward = Callable[..., tuple[dict[str, torch.Tensor], torch.Tensor | None
 
 
 def build_optimizer(config: TrainConfig, model_parameters: Sequence[nn.Parameter],
-                    extra_parameters: Sequence[nn.Parameter]) -> torch.optim.Optimizer:
+                    extra_parameters: Sequence[nn.Parameter],
+                    gate_parameters: Sequence[nn.Parameter] = (),
+                    gate_lr: float | None = None) -> torch.optim.Optimizer:
     """adam/adamw/sgd (momentum 0.9) over the model (with weight decay) and the weighting's
-    extra parameters (without: decaying uncertainty's log-variances toward 0 would bias them)."""
-    groups = [{"params": list(model_parameters), "weight_decay": config.weight_decay}]
+    extra parameters (without: decaying uncertainty's log-variances toward 0 would bias them).
+
+    ``gate_parameters`` (SNR's log_alpha, :meth:`MTLModel.gate_parameters`) form their own
+    group at ``gate_lr`` (the model's lr when ``None``) without weight decay, and are left out
+    of the model group."""
+    gate_ids = {id(p) for p in gate_parameters}
+    groups: list[dict] = [{"params": [p for p in model_parameters if id(p) not in gate_ids],
+                           "weight_decay": config.weight_decay}]
+    if gate_parameters:
+        groups.append({"params": list(gate_parameters), "weight_decay": 0.0,
+                       "lr": gate_lr if gate_lr is not None else config.lr})
     if extra_parameters:
         groups.append({"params": list(extra_parameters), "weight_decay": 0.0})
     if config.optimizer == "adam":
@@ -86,7 +97,8 @@ class Trainer:
         self.weighting.to(self.device)
         train, valid = train.to(self.device), valid.to(self.device)
         optimizer = build_optimizer(cfg, [p for p in self.model.parameters() if p.requires_grad],
-                                    self.weighting.extra_parameters())
+                                    self.weighting.extra_parameters(),
+                                    self.model.gate_parameters(), self.model.gate_lr())
         generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         history: list[EpochRecord] = []
         best_objective, best_epoch, best_state = -math.inf, -1, None
@@ -149,6 +161,8 @@ class Trainer:
         row_counts = torch.zeros(len(names), device=self.device)
         weight_sums = dict.fromkeys(names, 0.0)
         batches = 0
+        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        warmup_steps = model.l0_warmup_epochs() * steps_per_epoch
         forward = self._training_forward()
         model.train()
         order = torch.randperm(len(train), generator=generator, device=self.device)
@@ -159,8 +173,10 @@ class Trainer:
             losses = task_losses(outputs, batch, self.tasks)
             optimizer.zero_grad(set_to_none=True)
             penalty = model.l0_penalty() if cfg.l0_lambda > 0 else None
-            if penalty is not None:
-                (cfg.l0_lambda * penalty.float()).backward(retain_graph=True)
+            if penalty is not None:  # the L0 weight ramps up over the model's warm-up
+                step = epoch * steps_per_epoch + batches + 1
+                ramp = min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0
+                (cfg.l0_lambda * ramp * penalty.float()).backward(retain_graph=True)
             present = batch.mask[:, columns].sum(dim=0).float()
             context = WeightingContext(epoch=epoch, shared_representation=representation,
                                        labelled=dict(zip(names, present.int().tolist(),

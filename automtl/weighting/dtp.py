@@ -2,25 +2,27 @@
 
 Each task gets the focal-style priority ``w_k = -(1 - kappa_k)^gamma * log(kappa_k)`` from a
 key performance indicator ``kappa_k`` in [0, 1]: the harder a task currently is (low KPI), the
-larger its weight. The KPI is the running (exponentially smoothed, factor ``smoothing``)
-validation metric, updated at each epoch end:
+larger its weight. As in the paper, the KPI is a moving average over training iterations,
+``kappa_k <- smoothing * kpi_k(batch) + (1 - smoothing) * kappa_k``, of a training-side
+measure, never of the validation split (which judges the trial and must not steer its
+training weights). The per-batch measure comes from the task's own training loss ``L_k``:
 
-- binary tasks: the validation AUC;
-- regression tasks: ``clip(r2, 0, 1)`` (``regression_kpi="r2"``) or ``exp(-mse)``
-  (``regression_kpi="exp_mse"``).
+- binary tasks: ``exp(-L_k)`` with ``L_k`` the mean log loss, the geometric mean of the
+  probabilities given to the true labels (1 for a perfect model, 0.5 for a coin);
+- regression tasks: ``exp(-L_k)`` with ``L_k`` the mean squared error (1 for a perfect fit).
 
-The task type is read from the TaskSpecs when given, else from the metrics present (``auc`` ->
-binary, ``r2`` -> regression). KPIs are clamped to [1e-4, 1 - 1e-4] so that every weight is
-finite and positive; with ``normalize`` the weights are rescaled to sum to the task count
-(the raw priorities are small, e.g. 0.045 at an AUC of 0.8 with gamma 1). Until the first
-validation result every weight is 1.
+The weights used for a batch come from the KPIs of the batches before it (every weight is 1
+on the first batch); a task without labelled rows in a batch (or a non-finite loss) keeps its
+KPI and gets weight 0 in that batch. KPIs are clamped to [1e-4, 1 - 1e-4] so that every
+weight is finite and positive; with ``normalize`` the weights are rescaled to sum to the task
+count (raw priorities are small, e.g. 0.045 at a KPI of 0.8 with gamma 1).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -33,9 +35,9 @@ KPI_EPS = 1e-4
 
 class DTPParams(WeightingParams):
     gamma: float = Field(1.0, ge=0.0, description="focusing parameter")
-    smoothing: float = Field(0.5, gt=0.0, le=1.0,
-                             description="weight of the newest KPI in the running average")
-    regression_kpi: Literal["r2", "exp_mse"] = "r2"
+    smoothing: float = Field(0.1, gt=0.0, le=1.0,
+                             description="weight of the newest batch's KPI in the moving "
+                                         "average over training batches")
     normalize: bool = True
 
 
@@ -51,9 +53,14 @@ def dtp_weights(kpis: Sequence[float], gamma: float, normalize: bool) -> list[fl
     return weights
 
 
+def batch_kpi(loss: float) -> float:
+    """The training-side KPI of one batch from its task loss: ``exp(-loss)`` in (0, 1]."""
+    return math.exp(-max(loss, 0.0))
+
+
 @register_weighting("dtp")
 class DTPWeighting(Weighting[DTPParams]):
-    """Focal-loss-style task priorities from the running validation KPI."""
+    """Focal-loss-style task priorities from a moving average of a training-side KPI."""
 
     Params = DTPParams
 
@@ -63,29 +70,14 @@ class DTPWeighting(Weighting[DTPParams]):
         self.kpis: dict[str, float] = {}
         self.weights = [1.0] * self.num_tasks
 
-    def kpi(self, task: str, metrics: Mapping[str, float]) -> float:
-        """The KPI of one task from its validation metrics."""
-        p: DTPParams = self.params
-        kind = self.task_types[task] if self.task_types else \
-            "binary" if "auc" in metrics else "regression" if "r2" in metrics else None
-        if kind == "binary":
-            return float(metrics["auc"])
-        if kind == "regression":
-            if p.regression_kpi == "r2":
-                return min(max(float(metrics["r2"]), 0.0), 1.0)
-            return math.exp(-float(metrics["mse"]))
-        raise ValueError(f"weighting 'dtp': task {task!r} has neither 'auc' nor 'r2' among its "
-                         f"validation metrics {sorted(metrics)}")
-
-    def on_epoch_end(self, epoch: int, train_losses: Mapping[str, float],
-                     valid_metrics: Mapping[str, Mapping[str, float]]) -> None:
+    def update_kpis(self, losses: Mapping[str, float]) -> None:
+        """Fold one batch's task losses into the moving-average KPIs and recompute weights."""
         p: DTPParams = self.params
         for task in self.task_names:
-            if task not in valid_metrics:
-                raise KeyError(f"weighting 'dtp': no validation metrics for task {task!r}")
-            value = self.kpi(task, valid_metrics[task])
-            if not math.isfinite(value):
-                continue  # e.g. AUC undefined on a one-class split: keep the previous KPI
+            loss = float(losses[task])
+            if not math.isfinite(loss):
+                continue  # no labelled rows of this task in the batch: keep its KPI
+            value = batch_kpi(loss)
             previous = self.kpis.get(task)
             self.kpis[task] = value if previous is None else \
                 p.smoothing * value + (1.0 - p.smoothing) * previous
@@ -95,4 +87,8 @@ class DTPWeighting(Weighting[DTPParams]):
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        return weighted_backward(self, losses, self.weights, context)
+        used = weighted_backward(self, losses, self.weights, context)
+        present = self.present(context)  # a task without labelled rows keeps its KPI
+        self.update_kpis({t: float(losses[t].detach()) if ok else math.nan
+                          for t, ok in zip(self.task_names, present, strict=True)})
+        return used

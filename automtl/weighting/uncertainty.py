@@ -1,12 +1,22 @@
 """Homoscedastic-uncertainty weighting (Kendall, Gal & Cipolla, CVPR 2018).
 
 Each task k has a learnable log-variance ``s_k = log sigma_k^2``, trained by the model's
-optimiser (:meth:`extra_parameters`). The combined loss is
+optimiser (:meth:`extra_parameters`) without weight decay and starting at
+``init_log_variance`` (default 0, i.e. sigma_k = 1, as in the paper's code and LibMTL). The
+combined loss is
 
 - ``form="uniform"`` (default): ``sum_k 1/2 exp(-s_k) L_k + 1/2 s_k`` for every task, i.e. the
-  paper's regression likelihood (eq. 7) applied to all tasks, as LibMTL's UW does;
-- ``form="paper"``: eq. 7 for regression tasks and the classification approximation (eq. 10),
+  paper's regression likelihood (eq. 7, Gaussian, ``1/(2 sigma^2) L + log sigma``) applied to
+  binary tasks too, as LibMTL's UW does;
+- ``form="paper"``: eq. 7 for regression tasks and the paper's classification approximation
+  (eq. 10, a softmax scaled by ``1/sigma^2``: ``1/sigma^2 L + log sigma``), i.e.
   ``exp(-s_k) L_k + 1/2 s_k``, for binary tasks. Needs the task types (TaskSpecs).
+
+For a binary task the two forms differ only on the way to equilibrium: at the optimum of
+``s_k`` for a fixed loss ``L_k`` the uniform form has ``exp(s_k) = L_k`` and the paper form
+``exp(s_k) = 2 L_k``, so both give the loss the weight ``1 / (2 L_k)``; from ``s_k = 0`` the
+paper form starts at weight 1 and the uniform form at 1/2. ``benchmarks/paper_checks.py``
+compares the two on the same data.
 
 The reported weight of task k is its factor on ``L_k``: ``1/2 exp(-s_k)`` or ``exp(-s_k)``.
 """
@@ -17,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from automtl.weighting.base import Weighting, WeightingContext, WeightingParams
@@ -24,8 +35,9 @@ from automtl.weighting.registry import register_weighting
 
 
 class UncertaintyParams(WeightingParams):
-    form: Literal["uniform", "paper"] = "uniform"
-    init_log_variance: float = 0.0
+    form: Literal["uniform", "paper"] = Field(
+        "uniform", description="uniform: eq. 7 for every task; paper: eq. 10 for binary tasks")
+    init_log_variance: float = Field(0.0, description="initial log sigma^2 of every task")
 
 
 @register_weighting("uncertainty")

@@ -30,12 +30,17 @@ def test_old_candidates_convert_to_common_fields_plus_the_topologys_own(topology
     candidate = Candidate.model_validate(old)
     dumped = candidate.model_dump(mode="json")["architecture"]
     own = set(get_topology(topology).Params.model_fields)
-    assert set(dumped) == {"topology", "embedding_dim", "activation", "dropout", "tower_units",
-                           "params"}
+    assert set(dumped) == {"topology", "embedding_dim", "activation", "dropout",
+                           "normalization", "tower_units", "params"}
+    assert dumped["normalization"] == "none"  # the old format had no normalisation
     assert set(dumped["params"]) == own
+    params_cls = get_topology(topology).Params
     for key in own:  # every value the old candidate chose survives the conversion
-        old_value = old["architecture"].get(key, (old["architecture"].get("snr") or {}).get(key))
-        assert dumped["params"][key] == old_value
+        nested = old["architecture"].get("snr") or {}
+        if key in old["architecture"] or key in nested:
+            assert dumped["params"][key] == old["architecture"].get(key, nested.get(key))
+        else:  # a setting added later (issue 15's SNR ones): its default
+            assert dumped["params"][key] == params_cls.model_fields[key].get_default()
     # the converted form reads back to the same candidate
     assert Candidate.model_validate(candidate.model_dump(mode="json")) == candidate
 
@@ -59,7 +64,7 @@ def test_old_bundle_config_loads_and_is_rewritten_without_other_topologies_field
     assert bundle.model.topology == "snr_avg"
     assert bundle.model.params.model_dump() == {  # the old nested ``snr`` section, converted
         "expert_units": [16], "layers": 3, "subnetworks": 2, "beta": 0.5, "gamma": -0.1,
-        "zeta": 1.1}
+        "zeta": 1.1, "init_drop_rate": 0.5, "l0_warmup_epochs": 1.0, "gate_lr": 0.1}
     path = save_bundle_config(tmp_path / "config.yaml", bundle)
     written = yaml.safe_load(path.read_text())["model"]
     assert not set(written) & LEGACY_TOPOLOGY_FIELDS  # no bottom_units, gate_*, levels, ...

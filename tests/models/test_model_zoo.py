@@ -51,10 +51,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "wide": dict(activation="gelu", dropout=0.1, gate_kind="mlp", gate_units=[8],
                  gate_temperature=2.0, expert_units=[16, 8], bottom_units=[16, 8],
                  tower_units=[8], embedding_dim=4, levels=3, num_shared_experts=2,
-                 num_task_experts=2, snr={"layers": 3, "subnetworks": 2}),
+                 num_task_experts=2, snr={"layers": 3, "subnetworks": 2},
+                 normalization="batch"),
     "edge": dict(schema=NUMERIC_ONLY, num_shared_experts=1, num_task_experts=0, levels=2,
                  expert_units=[8], bottom_units=[8], tower_units=[],
-                 snr={"layers": 1, "subnetworks": 1}),
+                 snr={"layers": 1, "subnetworks": 1}, normalization="layer",
+                 cross_stitch={"share_embeddings": True}),
 }
 #: so the default suite exercises PLE's inner levels (levels=1 is CGC, tested separately)
 DEFAULT_EXTRA: dict[str, dict[str, Any]] = {"ple": {"levels": 2}}
@@ -438,8 +440,9 @@ def test_l0_penalty_is_the_expected_l0_with_gradients(topology: str) -> None:
     penalty = model.l0_penalty()
     assert penalty is not None and penalty.dim() == 0
     shift = 0.5 * math.log(0.1 / 1.1)
-    expected = sum(1 / (1 + math.exp(-(a - shift))) for g in gates
-                   for a in g.log_alpha.detach().double().flatten().tolist())
+    alphas = [a for g in gates for a in g.log_alpha.detach().double().flatten().tolist()]
+    # the expected L0 norm divided by the number of gates: the expected share of open gates
+    expected = sum(1 / (1 + math.exp(-(a - shift))) for a in alphas) / len(alphas)
     assert float(penalty.detach()) == pytest.approx(expected, rel=1e-5)
     penalty.backward()
     for gate in gates:

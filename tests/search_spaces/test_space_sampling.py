@@ -64,10 +64,11 @@ def test_issue_example_loads_and_maps_to_candidate_fields():
                                  "optimizer/batch_size": 512})
     assert snr["train"]["l0_lambda"] == 1e-5
     # SNR's own settings are read from its Params (flat in the sampled candidate)
-    assert {k: snr["architecture"][k] for k in ("layers", "subnetworks", "beta", "gamma",
-                                                 "zeta")} == {"layers": 2, "subnetworks": 3,
-                                                              "beta": 2 / 3, "gamma": -0.1,
-                                                              "zeta": 1.1}
+    keys = ("layers", "subnetworks", "beta", "gamma", "zeta", "init_drop_rate",
+            "l0_warmup_epochs", "gate_lr")
+    assert {k: snr["architecture"][k] for k in keys} == {
+        "layers": 2, "subnetworks": 3, "beta": 2 / 3, "gamma": -0.1, "zeta": 1.1,
+        "init_drop_rate": 0.5, "l0_warmup_epochs": 1.0, "gate_lr": 0.1}
     for candidate in (mmoe, ple, snr):
         Candidate.model_validate(candidate)
 

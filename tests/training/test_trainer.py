@@ -218,16 +218,14 @@ def test_regression_tasks_with_dtp(dataset: TabularDataset) -> None:
     assert set(result.valid_metrics["y1"]) == {"mse", "rmse", "mae", "r2"}
     assert all_finite(result.valid_metrics)
     assert result.primary_metrics == {"y1": "mse", "y2": "mse"}
-    # DTP's weights are 1 until the first validation, then follow the running KPI clip(r2)
-    assert result.history[0].weights == {"y1": 1.0, "y2": 1.0}
-    running: list[float] = []
-    for record in result.history[:-1]:
-        kpis = [min(max(record.valid_metrics[t]["r2"], 0.0), 1.0) for t in ("y1", "y2")]
-        running = kpis if not running else \
-            [0.5 * k + 0.5 * r for k, r in zip(kpis, running, strict=True)]
-    assert min(running) > 0.0
-    expected = dtp_weights(running, gamma=1.0, normalize=True)
-    assert list(result.history[-1].weights.values()) == pytest.approx(expected)
+    # DTP's weights are 1 on the first batch, then follow the training-side KPI
+    # (exp(-mse) of each batch, moving average): never the validation metrics
+    assert all(math.isfinite(w) and w > 0 for r in result.history for w in r.weights.values())
+    assert result.history[0].weights != {"y1": 1.0, "y2": 1.0}
+    kpis = trainer.weighting.kpis
+    assert set(kpis) == {"y1", "y2"} and all(0.0 < k < 1.0 for k in kpis.values())
+    expected = dtp_weights([kpis["y1"], kpis["y2"]], gamma=1.0, normalize=True)
+    assert trainer.weighting.weights == pytest.approx(expected)
 
 
 def test_esmm_product_task_trains(dataset: TabularDataset) -> None:

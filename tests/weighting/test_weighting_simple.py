@@ -108,28 +108,37 @@ def test_dtp_weights_match_the_focal_formula() -> None:
          2 * 0.16 * math.log(0.6) / (0.01 * math.log(0.9) + 0.16 * math.log(0.6))])
 
 
-def test_dtp_prioritises_the_task_with_the_lower_kpi() -> None:
+def test_dtp_prioritises_the_task_with_the_higher_training_loss() -> None:
     tasks = [TaskSpec(name="a"), TaskSpec(name="b", type="regression")]
     weighting = build("dtp", {"smoothing": 1.0, "normalize": False}, tasks)
-    x, losses = two_losses()
+    x, losses = two_losses(0.1, 0.5)  # a: 0.1, b: 0.5 at x = 1
     assert weighting.backward(losses, WeightingContext()) == {"a": 1.0, "b": 1.0}
-    weighting.on_epoch_end(0, {}, {"a": {"auc": 0.9, "logloss": 0.3},
-                                   "b": {"mse": 0.5, "r2": 0.6}})
-    x, losses = two_losses()
+    x, losses = two_losses(0.1, 0.5)
     weights = weighting.backward(losses, WeightingContext())
+    kappa_a, kappa_b = math.exp(-0.1), math.exp(-0.5)
     assert weights["b"] > weights["a"]
-    assert weights == {"a": pytest.approx(-0.1 * math.log(0.9)),
-                       "b": pytest.approx(-0.4 * math.log(0.6))}
+    assert weights == {"a": pytest.approx(-(1 - kappa_a) * math.log(kappa_a)),
+                       "b": pytest.approx(-(1 - kappa_b) * math.log(kappa_b))}
 
 
-def test_dtp_smooths_the_kpi_and_reads_the_type_from_metrics_without_task_specs() -> None:
-    weighting = build("dtp", {"smoothing": 0.5, "normalize": False,
-                              "regression_kpi": "exp_mse"})
-    weighting.on_epoch_end(0, {}, {"a": {"auc": 0.8}, "b": {"mse": 1.0, "r2": 0.0}})
-    weighting.on_epoch_end(1, {}, {"a": {"auc": 0.6}, "b": {"mse": 1.0, "r2": 0.0}})
-    assert weighting.kpis == {"a": pytest.approx(0.7), "b": pytest.approx(math.exp(-1.0))}
-    with pytest.raises(ValueError, match="neither 'auc' nor 'r2'"):
-        weighting.on_epoch_end(2, {}, {"a": {"accuracy": 0.5}, "b": {"r2": 0.0}})
+def test_dtp_kpi_is_a_moving_average_over_training_batches_never_validation() -> None:
+    weighting = build("dtp", {"smoothing": 0.5, "normalize": False})
+    for scale_a in (0.2, 0.6):
+        _, losses = two_losses(scale_a, 1.0)
+        weighting.backward(losses, WeightingContext())
+    assert weighting.kpis == {"a": pytest.approx(0.5 * math.exp(-0.6) + 0.5 * math.exp(-0.2)),
+                              "b": pytest.approx(math.exp(-1.0))}
+    before = dict(weighting.kpis), list(weighting.weights)
+    # validation results reach on_epoch_end: they must not move the KPI or the weights
+    weighting.on_epoch_end(0, {"a": 0.1, "b": 0.1}, {"a": {"auc": 0.99}, "b": {"auc": 0.51}})
+    assert (weighting.kpis, weighting.weights) == before
+
+
+def test_dtp_keeps_the_kpi_of_a_task_without_a_finite_loss_in_the_batch() -> None:
+    weighting = build("dtp", {"smoothing": 1.0, "normalize": False})
+    weighting.update_kpis({"a": 0.5, "b": 0.5})
+    weighting.update_kpis({"a": float("nan"), "b": 1.0})
+    assert weighting.kpis == {"a": pytest.approx(math.exp(-0.5)), "b": pytest.approx(math.exp(-1))}
 
 
 def test_ple_decay_follows_its_schedule() -> None:

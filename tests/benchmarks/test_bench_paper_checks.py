@@ -1,0 +1,75 @@
+"""benchmarks.paper_checks --quick: every section runs and prints its table with intervals."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks import paper_checks
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("paper_checks")
+    return paper_checks.main(["--quick", "--out", str(out)]), out
+
+
+def test_every_section_writes_its_table(quick_run):
+    tables, out = quick_run
+    assert set(tables) == set(paper_checks.SECTIONS)
+    for section in paper_checks.SECTIONS:
+        text = (out / f"paper_checks_{section}.md").read_text()
+        assert "Machine: " in text and "seeds 0..1" in text or section == "peers"
+        assert (out / f"paper_checks_{section}.csv").exists()
+
+
+def test_correlation_sweep_covers_the_papers_models_and_correlations(quick_run):
+    rows = quick_run[0]["correlation"]
+    assert [r["correlation"] for r in rows] == list(paper_checks.CORRELATIONS)
+    for row in rows:
+        for model in paper_checks.CORRELATION_MODELS:
+            mean, _, half = row[f"{model} test MSE"].partition(" ± ")
+            assert float(mean) > 0 and float(half) >= 0
+        # equal sizes: the shared bottom is sized to the MMoE's parameter count
+        shared_bottom, _, mmoe = (int(p) for p in row["params sb/omoe/mmoe"].split("/"))
+        assert shared_bottom == pytest.approx(mmoe, rel=0.01)
+
+
+def test_snr_sweep_reports_sparsity_against_lambda_zero(quick_run):
+    rows = quick_run[0]["snr"]
+    assert [r["l0_lambda"] for r in rows] == [0.0, 0.3]
+    assert rows[0]["closed connections"].startswith("0.000")
+    assert rows[0]["AUC drop vs lambda 0"].startswith("0.0000")
+    for row in rows:
+        assert 0.0 <= float(row["closed connections"].split(" ")[0]) <= 1.0
+
+
+def test_peer_table_has_automtl_with_and_without_batchnorm(quick_run):
+    rows = quick_run[0]["peers"]
+    assert {(r["dataset"], r["model"]) for r in rows} == {
+        (d, m) for d in ("synthetic", "categorical") for m in ("mmoe", "ple")}
+    for row in rows:
+        assert 0.0 < row["automtl none"] <= 1.0 and 0.0 < row["automtl batch"] <= 1.0
+        assert math.isfinite(row["best automtl - best peer"]) or \
+            "deepctr-torch" not in row and "torch-rechub" not in row
+
+
+def test_cross_stitch_and_uncertainty_compare_both_variants(quick_run):
+    tables = quick_run[0]
+    stitch = tables["cross_stitch"]
+    assert [r["input layer"] for r in stitch] == ["shared (before)", "per column (paper, after)"]
+    assert stitch[1]["params"] > stitch[0]["params"]  # one embedding table per column
+    forms = tables["uncertainty"]
+    assert [r["form"] for r in forms] == ["uniform", "paper"]
+    # from log-variance 0 the paper form weighs the binary task about twice as much
+    assert float(forms[1]["last-epoch weight y1"].split(" ")[0]) > \
+        1.5 * float(forms[0]["last-epoch weight y1"].split(" ")[0])
+
+
+def test_bad_arguments_exit_with_usage_errors():
+    with pytest.raises(SystemExit) as error:
+        paper_checks.parse_args(["--seeds", "0"])
+    assert error.value.code == 2
