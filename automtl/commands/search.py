@@ -44,9 +44,17 @@ def _run(args: argparse.Namespace) -> int:
         for path, message in exc.errors:
             print(f"  {path or '<root>'}: {message}", file=sys.stderr)
         return 2
+    from automtl.data import DataError
+
     out = Path(args.out)
-    result = run_search(spec, _ProgressPrinter(spec.objectives), storage_url=args.db,
-                        artifact_dir=out, ray_address=args.ray_address, num_cpus=args.num_cpus)
+    try:
+        result = run_search(spec, _ProgressPrinter(spec.objectives), storage_url=args.db,
+                            artifact_dir=out, ray_address=args.ray_address,
+                            num_cpus=args.num_cpus)
+    except DataError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        print(f"the data of {args.spec} cannot be searched{where}: {exc}", file=sys.stderr)
+        return 2
 
     import optuna
 
@@ -81,6 +89,9 @@ class _ProgressPrinter:
         self._objectives = objectives
         self._pending: str | None = None
 
+    def on_dataset(self, summary: dict[str, Any]) -> None:
+        print(format_dataset_summary(summary), flush=True)
+
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
         pass
 
@@ -104,6 +115,26 @@ class _ProgressPrinter:
 
     def should_stop(self) -> bool:
         return False
+
+
+def format_dataset_summary(summary: dict[str, Any]) -> str:
+    """The detected schema (one line per feature: kind and why) and labelled rows per task."""
+    lines = ["features (kind: why):"]
+    for feature in summary["features"]:
+        extra = ""
+        if "vocabulary" in feature:
+            extra += f", vocabulary {feature['vocabulary']}"
+        if "missing_indicator" in feature:
+            extra += f", missing -> train mean + {feature['missing_indicator']}"
+        lines.append(f"  {feature['name']}: {feature['kind']} ({feature['reason']}{extra})")
+    sizes = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
+    strat = summary.get("stratified_on")
+    lines.append(f"splits: {sizes}" + (f" (stratified on {strat})" if strat else ""))
+    for row in summary["tasks"]:
+        positives = f", {row['positives']} positive" if "positives" in row else ""
+        lines.append(f"  task {row['task']} {row['split']}: {row['labelled']} labelled"
+                     f"{positives}")
+    return "\n".join(lines)
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

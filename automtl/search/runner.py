@@ -23,7 +23,7 @@ from typing import Any
 from optuna.trial import TrialState
 
 from automtl.jobspec import JobSpec, load_job_spec
-from automtl.search.callbacks import CancelStopper, SearchCallbacks, TuneBridge
+from automtl.search.callbacks import CancelStopper, SearchCallbacks, TuneBridge, _safe
 from automtl.search.datasets import load_dataset
 from automtl.search.samplers import make_sampler
 from automtl.search.study import check_study, existing_trials, open_storage, recover_study
@@ -89,6 +89,9 @@ def run_search(
     artifact_root.mkdir(parents=True, exist_ok=True)
 
     dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver)
+    on_dataset = getattr(callbacks, "on_dataset", None)
+    if on_dataset is not None:
+        _safe(on_dataset, dataset.summary())
     space = search_spaces.load(spec.search_space)
     storage = open_storage(url)
     # A resumed study gets a sampler seeded past the trials it already has, so the seeded

@@ -37,7 +37,10 @@ class WeightingContext:
     ``shared_parameters`` are ``model.shared_parameters()`` (PCGrad), ``last_shared_parameters``
     the last shared layer (GradNorm's W), ``task_parameters`` every other trainable model
     parameter, ``shared_representation`` the tensor from ``model.forward_shared`` (MGDA-UB; None
-    when nothing is shared) and ``epoch`` the 0-based epoch.
+    when nothing is shared), ``epoch`` the 0-based epoch and ``labelled`` a ``[num_tasks]`` bool
+    tensor in ``task_names`` order on the loss device: whether each task has at least one
+    labelled row in this batch (None: every task has). A task that has none has a loss of
+    exactly 0 and no gradient; a strategy should leave it out (weight 0).
     """
 
     epoch: int = 0
@@ -45,6 +48,7 @@ class WeightingContext:
     last_shared_parameters: Sequence[nn.Parameter] = ()
     task_parameters: Sequence[nn.Parameter] = ()
     shared_representation: torch.Tensor | None = None
+    labelled: torch.Tensor | None = None
 
 
 class Weighting(nn.Module, ABC):
