@@ -151,7 +151,12 @@ class ParetoFront(BaseModel):
 class ColumnInfo(BaseModel):
     name: str
     dtype: str
-    kind: Literal["numeric", "categorical"] | None
+    kind: Literal["numeric", "categorical"] | None = Field(
+        description="how the column is used as a feature when features are inferred")
+    reason: str | None = Field(None, description="why it gets that kind (e.g. 'integer codes: "
+                                                 "12 distinct values in 5000 rows')")
+    numeric: bool | None = Field(None, description="numeric dtype: usable as a regression label")
+    distinct: int | None = Field(None, description="distinct present values")
     missing: int
     binary: bool | None = Field(None, description="numeric/bool with only 0/1 values: usable "
                                                   "as a binary label")

@@ -119,6 +119,7 @@ def feature_kind(series: pd.Series) -> Literal["numeric", "categorical"] | None:
 def detect_schema(data: pd.DataFrame | str | Path,
                   format: TableFormat | None = None) -> dict[str, Any]:
     """Row count and, per column, its name, dtype, inferred kind, the reason for that kind,
+    whether its dtype is numeric (a regression label may be an integer column read as codes),
     its number of distinct and of missing values.
 
     ``kind`` is what :class:`~automtl.data.TabularDataset` would infer for a feature column
@@ -130,8 +131,11 @@ def detect_schema(data: pd.DataFrame | str | Path,
     for name in frame.columns:
         series = frame[name]
         decision = infer_feature(series, str(name))
+        numeric = bool(ptypes.is_numeric_dtype(series.dtype)
+                       and not ptypes.is_complex_dtype(series.dtype))
         columns.append({"name": str(name), "dtype": str(series.dtype), "kind": decision.kind,
-                        "reason": decision.reason, "distinct": int(series.nunique()),
+                        "reason": decision.reason, "numeric": numeric,
+                        "distinct": int(series.nunique()),
                         "missing": int(series.isna().sum())})
     return {"rows": int(len(frame)), "columns": columns}
 
