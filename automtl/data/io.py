@@ -39,7 +39,7 @@ def read_table(path: str | Path, format: TableFormat | None = None) -> pd.DataFr
     if not path.is_file():
         raise DataError(f"no such file: {str(path)!r}", field="path")
     try:
-        return pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+        return pd.read_csv(path) if fmt == "csv" else _read_parquet(path)
     except (OSError, ValueError, ImportError) as exc:
         raise DataError(f"cannot read {str(path)!r} as {fmt}: {exc}", field="path") from exc
 
@@ -109,6 +109,25 @@ def infer_feature(series: pd.Series, name: str | None = None) -> FeatureDecision
     if ptypes.is_object_dtype(dtype) or ptypes.is_string_dtype(dtype):
         return FeatureDecision("categorical", "text values")
     return FeatureDecision(None, f"dtype {dtype} is neither numeric nor categorical")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet file as a DataFrame with about one copy of the data at the peak: pyarrow frees
+    each column as it is converted (``self_destruct``, one block per column) and its memory pool
+    hands the freed memory back; ``pd.read_parquet`` holds the Arrow table and the frame at once
+    (2.5x the frame's size after the read, measured in benchmarks/data_load.py)."""
+    import pyarrow as pa
+    import pyarrow.lib as palib
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except palib.ArrowException as exc:
+        raise ValueError(str(exc)) from exc
+    frame = table.to_pandas(self_destruct=True, split_blocks=True)
+    del table
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def feature_kind(series: pd.Series) -> Literal["numeric", "categorical"] | None:
