@@ -276,6 +276,8 @@ class Worker:
                 ray_address=self.settings.ray_address, num_cpus=self.settings.ray_num_cpus,
                 dataset_resolver=self.resolve_dataset)
             status, error = _final_status(result.stop_reason, result.failed, heartbeat)
+            if error is not None and result.constraints:
+                error = f"{error}; {result.constraints}"
         except (KeyboardInterrupt, SystemExit):
             self._release(job_id)
             raise
@@ -333,6 +335,9 @@ def _final_status(stop_reason: str, failed: int,
     if stop_reason == "max_failures":
         return JobStatus.FAILED, (f"stopped after {failed} failed trials "
                                   "(budget.max_failures); see the trials' errors")
+    if stop_reason == "infeasible":
+        return JobStatus.FAILED, ("every recent candidate violates a constraint known before "
+                                  "training (none was trained)")
     if stop_reason in ("budget", "time_limit"):
         return JobStatus.SUCCEEDED, None
     return JobStatus.FAILED, f"the search stopped ({stop_reason})"

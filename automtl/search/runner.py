@@ -48,6 +48,8 @@ class SearchResult:
     wall_time_s: float
     train_time_s: float
     requeued: list[int]
+    #: e.g. "0 of 12 trials meet params_max 5,000 (smallest 10,546)"; None without params_max
+    constraints: str | None = None
 
 
 def default_storage_url(artifact_dir: str | Path) -> str:
@@ -104,7 +106,7 @@ def run_search(
 
     bridge = TuneBridge(callbacks, spec)
     searcher = _make_searcher(space, spec, sampler, name, storage, max_failures,
-                              bridge.error_of)
+                              bridge.error_of, dataset.schema)
     bridge.attach(searcher)
     study = searcher.study
     check_study(study, spec)
@@ -154,6 +156,7 @@ def run_search(
                 ray.shutdown()
 
     from automtl.report.pareto import pareto_front
+    from automtl.search.feasibility import constraint_summary
 
     front = pareto_front(study, spec)
     failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
@@ -161,7 +164,7 @@ def run_search(
         study_name=name, storage_url=url, artifact_dir=str(artifact_root / name), front=front,
         complete=searcher.complete_trials, failed=failed, stop_reason=stop_reason,
         wall_time_s=time.monotonic() - started, train_time_s=bridge.train_time_s,
-        requeued=requeued)
+        requeued=requeued, constraints=constraint_summary(study, spec.constraints))
 
 
 def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int) -> str:
@@ -170,29 +173,45 @@ def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int) -> str:
         return "cancelled"
     if searcher.stop_reason == "max_failures":
         return "max_failures"
+    if searcher.stop_reason == "infeasible":
+        return "infeasible"
     if searcher.complete_trials < budget:
         return "time_limit"
     return "budget"
 
 
 def _make_searcher(space: Any, spec: JobSpec, sampler: Any, name: str, storage: Any,
-                   max_failures: int, error_lookup: Callable[[str], str | None]) -> Any:
+                   max_failures: int, error_lookup: Callable[[str], str | None],
+                   inputs: Any = None) -> Any:
     from automtl.search.searcher import AutoMTLOptunaSearch
 
     return AutoMTLOptunaSearch(
-        functools.partial(_sample_for_job, space, spec), spec.objective_list(),
+        functools.partial(_sample_for_job, space, spec, inputs), spec.objective_list(),
         sampler=sampler, study_name=name, storage=storage,
         budget_trials=spec.budget.trials, max_failures=max_failures,
         constraints=spec.constraints, error_lookup=error_lookup)
 
 
-def _sample_for_job(space: Any, spec: JobSpec, trial: Any) -> dict[str, Any]:
+def _sample_for_job(space: Any, spec: JobSpec, inputs: Any, trial: Any) -> dict[str, Any]:
     """The candidate as the trial trains it (the job's epoch override and per-trial seed
-    applied), so the study and the service store what was actually trained."""
+    applied), so the study and the service store what was actually trained. With the input
+    schema known, its parameter count is stored and checked against ``params_max`` here
+    (:class:`~automtl.search.feasibility.InfeasibleCandidate`: never trained)."""
+    from automtl.search.feasibility import ATTR_STATIC_PARAMS, check_static_constraints
     from automtl.search.trainable import trial_candidate
 
     sampled = space.sample(trial)
-    return trial_candidate(sampled, spec, trial.number).model_dump(mode="json")
+    candidate = trial_candidate(sampled, spec, trial.number)
+    if inputs is not None:
+        try:
+            params = check_static_constraints(candidate, inputs, spec.tasks, spec.constraints)
+        except Exception as exc:
+            costs = getattr(exc, "costs", None)
+            if costs is not None:
+                trial.set_user_attr(ATTR_STATIC_PARAMS, int(costs["params"]))
+            raise
+        trial.set_user_attr(ATTR_STATIC_PARAMS, params)
+    return candidate.model_dump(mode="json")
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from automtl.jobspec import Constraints, Objective
+from automtl.search.feasibility import ATTR_INFEASIBLE, InfeasibleCandidate
 from automtl.search.outcome import (
     ATTR_ARTIFACT,
     ATTR_CANDIDATE,
@@ -98,6 +99,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
         self._error_lookup = error_lookup
         self._numbers: dict[str, int] = {}
         self.failures_this_run = 0
+        #: candidates refused at sampling since the last one that was trained
+        self.infeasible_in_a_row = 0
         self.stop_reason: str | None = None
         super().__init__(
             space=space,
@@ -145,6 +148,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
         if self._complete >= self._budget_trials:
             self.stop_reason = self.stop_reason or "budget"
             return Searcher.FINISHED
+        if self.stop_reason == "infeasible":
+            return Searcher.FINISHED if live == 0 else None
         if self.failures_this_run >= self._max_failures:
             self.stop_reason = "max_failures"
             return Searcher.FINISHED if live == 0 else None
@@ -153,17 +158,36 @@ class AutoMTLOptunaSearch(OptunaSearch):
         ot_trial = self._ot_study.ask()
         try:
             candidate = self._space(ot_trial)
+        except InfeasibleCandidate as exc:
+            return self._infeasible(ot_trial, exc, live)
         except Exception as exc:  # noqa: BLE001 - a sampling error fails this trial only
             ot_trial.set_user_attr(ATTR_ERROR, f"sampling failed: {type(exc).__name__}: {exc}")
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
             self.failures_this_run += 1
             logger.warning("trial %d: sampling failed: %s", ot_trial.number, exc)
             return None
+        self.infeasible_in_a_row = 0
         ot_trial.set_user_attr(ATTR_CANDIDATE, candidate)
         self._ot_trials[trial_id] = ot_trial
         self._numbers[trial_id] = ot_trial.number
         return {CONFIG_KEY: {"number": ot_trial.number, "params": dict(ot_trial.params),
                              "candidate": candidate}}
+
+    def _infeasible(self, ot_trial: optuna.Trial, exc: InfeasibleCandidate,
+                    live: int) -> str | None:
+        """Tell Optuna the candidate is infeasible without training it: its constraint values
+        set and the trial PRUNED (TPE ranks it with the infeasible trials). After as many in a
+        row as ``max_failures`` allows (at least 10), the search stops (``infeasible``)."""
+        for name, violation in exc.violations.items():
+            ot_trial.set_constraint(name, violation)
+        ot_trial.set_user_attr(ATTR_INFEASIBLE, str(exc))
+        self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
+        self.infeasible_in_a_row += 1
+        logger.info("trial %d: %s", ot_trial.number, exc)
+        if self.infeasible_in_a_row >= max(self._max_failures, 10):
+            self.stop_reason = "infeasible"
+            return Searcher.FINISHED if live == 0 else None
+        return None
 
     # ------------------------------------------------------------------ results
 
