@@ -186,13 +186,14 @@ def _make_searcher(space: Any, spec: JobSpec, sampler: Any, name: str, storage: 
     from automtl.search.searcher import AutoMTLOptunaSearch
 
     return AutoMTLOptunaSearch(
-        functools.partial(_sample_for_job, space, spec, inputs), spec.objective_list(),
+        functools.partial(_sample_for_job, space, spec, inputs=inputs), spec.objective_list(),
         sampler=sampler, study_name=name, storage=storage,
         budget_trials=spec.budget.trials, max_failures=max_failures,
         constraints=spec.constraints, error_lookup=error_lookup)
 
 
-def _sample_for_job(space: Any, spec: JobSpec, inputs: Any, trial: Any) -> dict[str, Any]:
+def _sample_for_job(space: Any, spec: JobSpec, trial: Any,
+                    inputs: Any = None) -> dict[str, Any]:
     """The candidate as the trial trains it (the job's epoch override and per-trial seed
     applied), so the study and the service store what was actually trained. With the input
     schema known, its parameter count is stored and checked against ``params_max`` here
