@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _settings(**overrides: Any) -> Any:
     from pydantic import ValidationError
 
-    from api.settings import Settings
+    from automtl_api.settings import Settings
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -95,8 +95,8 @@ def _settings(**overrides: Any) -> Any:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.main import create_app
-    from storage import upgrade
+    from automtl_api.main import create_app
+    from automtl_storage import upgrade
 
     settings = _settings(host=args.host, port=args.port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -161,8 +161,8 @@ class WorkerProcess:
 def _worker(args: argparse.Namespace) -> int:
     import logging
 
-    from api.worker import Worker
-    from storage.migrate import is_up_to_date
+    from automtl_api.worker import Worker
+    from automtl_storage.migrate import is_up_to_date
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s "
                                                    "%(message)s")
@@ -185,7 +185,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _token_create(args: argparse.Namespace) -> int:
-    from storage import Database, OwnerRepository, TokenRepository, upgrade
+    from automtl_storage import Database, OwnerRepository, TokenRepository, upgrade
 
     url = args.db or _settings().resolved_database_url
     upgrade(url)
@@ -202,7 +202,7 @@ def _token_create(args: argparse.Namespace) -> int:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from api.client import ApiClient
+    from automtl_api.client import ApiClient
 
     return ApiClient(args.url, args.token)
 
@@ -217,7 +217,7 @@ def _fail(exc: Exception) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from api.client import ApiClientError
+    from automtl_api.client import ApiClientError
     from search_spaces import read_yaml
 
     try:
@@ -253,7 +253,7 @@ def _status_line(job: dict[str, Any]) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from api.client import ApiClientError
+    from automtl_api.client import ApiClientError
 
     try:
         with _client(args) as client:
@@ -269,7 +269,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from api.client import ApiClientError
+    from automtl_api.client import ApiClientError
 
     try:
         with _client(args) as client:

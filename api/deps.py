@@ -13,9 +13,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.errors import ApiError, not_found
-from api.settings import Settings
-from storage import Database, Job, JobRepository, Owner, TokenRepository
+from automtl_api.errors import ApiError, not_found
+from automtl_api.settings import Settings
+from automtl_storage import Database, Job, JobRepository, Owner, TokenRepository
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage
@@ -62,7 +62,7 @@ class StudyStorage:
     own session holds."""
 
     def __init__(self, url: str) -> None:
-        from storage import optuna_storage
+        from automtl_storage import optuna_storage
 
         self._storage: RDBStorage = optuna_storage(url)
 

@@ -13,24 +13,24 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.deps import StudyStorage
-from api.errors import install_error_handlers
-from api.settings import Settings
-from api.uploads import UploadLimit
-from storage import Database
+from automtl_api.deps import StudyStorage
+from automtl_api.errors import install_error_handlers
+from automtl_api.settings import Settings
+from automtl_api.uploads import UploadLimit
+from automtl_storage import Database
 
 API_PREFIX = "/api/v1"
 
 #: route modules, each exposing ``router``; included under ``/api/v1`` in this order.
 #: ``api.routes.export`` (GET /jobs/{id}/export) is added here by its owner.
 ROUTE_MODULES: list[str] = [
-    "api.routes.health",
-    "api.routes.jobs",
-    "api.routes.trials",
-    "api.routes.pareto",
-    "api.routes.datasets",
-    "api.routes.search_spaces",
-    "api.routes.export",
+    "automtl_api.routes.health",
+    "automtl_api.routes.jobs",
+    "automtl_api.routes.trials",
+    "automtl_api.routes.pareto",
+    "automtl_api.routes.datasets",
+    "automtl_api.routes.search_spaces",
+    "automtl_api.routes.export",
 ]
 
 
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for name in ROUTE_MODULES:
         app.include_router(importlib.import_module(name).router, prefix=API_PREFIX)
     # /healthz also at the root, where load balancers and orchestrators look for it
-    app.include_router(importlib.import_module("api.routes.health").router,
+    app.include_router(importlib.import_module("automtl_api.routes.health").router,
                        include_in_schema=False)
     app.add_middleware(UploadLimit, paths=(f"{API_PREFIX}/datasets",),
                        limit=settings.max_upload_bytes)

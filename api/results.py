@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 
 from automtl.jobspec import JobSpec, load_job_spec
-from storage import Job, TrialRepository
+from automtl_storage import Job, TrialRepository
 
 
 def load_study(job: Job, storage: Any) -> optuna.Study | None:

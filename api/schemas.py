@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage import Dataset, Job, Trial, utcnow
+from automtl_storage import Dataset, Job, Trial, utcnow
 
 
 class ErrorItem(BaseModel):

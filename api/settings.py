@@ -50,7 +50,7 @@ class Settings(BaseSettings):
                 f"stale_after_s ({self.stale_after_s}) must exceed twice heartbeat_interval_s "
                 f"({self.heartbeat_interval_s}), or live jobs would be taken over")
         if self.database_url is not None:
-            from storage import normalize_url
+            from automtl_storage import normalize_url
 
             normalize_url(self.database_url)  # an unsupported backend is an error here
         if self.env == "production":
@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         """The database URL, normalised (psycopg 3 for PostgreSQL; the SQLite default)."""
-        from storage import normalize_url
+        from automtl_storage import normalize_url
 
         if self.database_url is not None:
             return normalize_url(self.database_url)

@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.settings import Settings
 from automtl.jobspec import JobSpec, JobSpecError, load_job_spec
-from storage import Dataset, DatasetRepository
+from automtl_api.settings import Settings
+from automtl_storage import Dataset, DatasetRepository
 
 Errors = list[tuple[str, str]]
 _NO_CENSUS = "census-income is not available on this server (AUTOMTL_CENSUS_DIR is not set)"

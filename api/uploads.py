@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from api.errors import ApiError
+from automtl_api.errors import ApiError
 
 CHUNK_BYTES = 1024 * 1024
 #: room for multipart boundaries and part headers on top of the file itself

@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlalchemy import update
 
-from api.settings import Settings
 from automtl.search.callbacks import Progress, SearchCallbacks
 from automtl.search.outcome import TrialOutcome, outcome_from_trial
-from storage import (
+from automtl_api.settings import Settings
+from automtl_storage import (
     Database,
     DatasetRepository,
     Job,
@@ -148,7 +148,7 @@ class JobCallbacks(SearchCallbacks):
         if self._study is None:
             import optuna
 
-            from storage import optuna_storage
+            from automtl_storage import optuna_storage
 
             try:
                 self._study = optuna.load_study(study_name=self._study_name,

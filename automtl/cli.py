@@ -16,8 +16,8 @@ COMMAND_MODULES: list[str] = [
     "automtl.commands.space",
     "automtl.commands.search",
     "automtl.commands.export",
-    "storage.commands",
-    "api.commands",
+    "automtl_storage.commands",
+    "automtl_api.commands",
     "automtl.commands.demo",
 ]
 

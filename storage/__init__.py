@@ -7,11 +7,32 @@ Independent of the rest of automtl: nothing here imports ``automtl`` or ``api``.
 
 from __future__ import annotations
 
-from storage.base import Base
-from storage.db import Database, create_engine_for, normalize_url, session_factory, session_scope
-from storage.migrate import VERSION_TABLE, current_revision, downgrade, head_revision, upgrade
-from storage.models import ApiToken, Dataset, Export, Job, JobStatus, Owner, Trial, TrialState
-from storage.repositories import (
+from automtl_storage.base import Base
+from automtl_storage.db import (
+    Database,
+    create_engine_for,
+    normalize_url,
+    session_factory,
+    session_scope,
+)
+from automtl_storage.migrate import (
+    VERSION_TABLE,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
+from automtl_storage.models import (
+    ApiToken,
+    Dataset,
+    Export,
+    Job,
+    JobStatus,
+    Owner,
+    Trial,
+    TrialState,
+)
+from automtl_storage.repositories import (
     DatasetRepository,
     ExportRepository,
     JobRepository,
@@ -19,9 +40,9 @@ from storage.repositories import (
     TokenRepository,
     TrialRepository,
 )
-from storage.studies import optuna_storage
-from storage.tokens import generate_token, hash_token
-from storage.types import utcnow
+from automtl_storage.studies import optuna_storage
+from automtl_storage.tokens import generate_token, hash_token
+from automtl_storage.types import utcnow
 
 __all__ = [
     "VERSION_TABLE",

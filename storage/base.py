@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from storage.types import UTCDateTime, json_type
+from automtl_storage.types import UTCDateTime, json_type
 
 TABLE_PREFIX = "automtl_"
 

@@ -42,7 +42,7 @@ def _display(url: str) -> str:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
-    from storage import migrate
+    from automtl_storage import migrate
 
     url = _url(args)
     if url is None:
@@ -60,7 +60,7 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 
 def _current(args: argparse.Namespace) -> int:
-    from storage import migrate
+    from automtl_storage import migrate
 
     url = _url(args)
     if url is None:

@@ -17,9 +17,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, make_url
 
-import storage.models  # noqa: F401  (registers every table on Base.metadata)
-from storage.base import Base
-from storage.db import create_engine_for, normalize_url
+import automtl_storage.models  # noqa: F401  (registers every table on Base.metadata)
+from automtl_storage.base import Base
+from automtl_storage.db import create_engine_for, normalize_url
 
 #: Alembic's version table for our migrations (Optuna's RDB storage uses ``alembic_version``)
 VERSION_TABLE = "automtl_alembic_version"

@@ -27,8 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from storage.base import Base
-from storage.types import utcnow
+from automtl_storage.base import Base
+from automtl_storage.types import utcnow
 
 
 class JobStatus(str, enum.Enum):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
-from storage.db import SQLITE_BUSY_TIMEOUT_MS, normalize_url
+from automtl_storage.db import SQLITE_BUSY_TIMEOUT_MS, normalize_url
 
 if TYPE_CHECKING:
     from optuna.storages import RDBStorage

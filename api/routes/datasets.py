@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
-from api.deps import OwnerDep, SessionDep, SettingsDep
-from api.errors import not_found
-from api.schemas import DatasetPage, DatasetRead, ErrorResponse
-from api.uploads import store_upload
-from storage import DatasetRepository
+from automtl_api.deps import OwnerDep, SessionDep, SettingsDep
+from automtl_api.errors import not_found
+from automtl_api.schemas import DatasetPage, DatasetRead, ErrorResponse
+from automtl_api.uploads import store_upload
+from automtl_storage import DatasetRepository
 
 router = APIRouter(prefix="/datasets", tags=["datasets"],
                    responses={401: {"model": ErrorResponse}})

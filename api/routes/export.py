@@ -16,10 +16,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from api.deps import OwnedJobDep, SessionDep, SettingsDep
-from api.errors import ApiError
-from api.schemas import ErrorResponse
-from storage import ExportRepository, TrialRepository, utcnow
+from automtl_api.deps import OwnedJobDep, SessionDep, SettingsDep
+from automtl_api.errors import ApiError
+from automtl_api.schemas import ErrorResponse
+from automtl_storage import ExportRepository, TrialRepository, utcnow
 
 router = APIRouter(prefix="/jobs", tags=["export"],
                    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})

@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import DatabaseDep
-from api.schemas import Health
+from automtl_api.deps import DatabaseDep
+from automtl_api.schemas import Health
 
 router = APIRouter(tags=["health"])
 

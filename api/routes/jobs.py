@@ -6,11 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 
-from api.deps import OwnedJobDep, OwnerDep, SessionDep, SettingsDep
-from api.errors import ApiError
-from api.schemas import ErrorResponse, JobDetail, JobPage, JobRead
-from api.submission import validate_submission
-from storage import JobRepository, JobStatus
+from automtl_api.deps import OwnedJobDep, OwnerDep, SessionDep, SettingsDep
+from automtl_api.errors import ApiError
+from automtl_api.schemas import ErrorResponse, JobDetail, JobPage, JobRead
+from automtl_api.submission import validate_submission
+from automtl_storage import JobRepository, JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"],
                    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import OwnedJobDep, SessionDep, StudyStorageDep
-from api.results import front_csv, job_front, job_report
-from api.schemas import ErrorResponse, ParetoFront
+from automtl_api.deps import OwnedJobDep, SessionDep, StudyStorageDep
+from automtl_api.results import front_csv, job_front, job_report
+from automtl_api.schemas import ErrorResponse, ParetoFront
 
 router = APIRouter(prefix="/jobs", tags=["results"],
                    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from api.deps import OwnerDep
-from api.errors import ApiError
-from api.schemas import ErrorResponse, PresetRead, SpaceValidation
+from automtl_api.deps import OwnerDep
+from automtl_api.errors import ApiError
+from automtl_api.schemas import ErrorResponse, PresetRead, SpaceValidation
 
 router = APIRouter(prefix="/search-spaces", tags=["search spaces"],
                    responses={401: {"model": ErrorResponse}})

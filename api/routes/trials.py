@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import OwnedJobDep, SessionDep
-from api.schemas import ErrorResponse, TrialPage, TrialRead
-from storage import TrialRepository
+from automtl_api.deps import OwnedJobDep, SessionDep
+from automtl_api.schemas import ErrorResponse, TrialPage, TrialRead
+from automtl_storage import TrialRepository
 
 router = APIRouter(prefix="/jobs", tags=["trials"],
                    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})

@@ -214,7 +214,7 @@ def _search_and_export(demo: Demo, base_url: str, env: dict[str, str], db_url: s
 
 
 def _client(base_url: str, token: str) -> Any:
-    from api.client import ApiClient
+    from automtl_api.client import ApiClient
 
     class DemoClient(ApiClient):
         """The CLI's REST client plus the export download."""
@@ -226,8 +226,8 @@ def _client(base_url: str, token: str) -> Any:
 
 
 def _call(method: Callable[..., Any], *args: Any, what: str) -> Any:
-    from api.client import ApiClientError
     from automtl.commands.demo_service import DemoError
+    from automtl_api.client import ApiClientError
 
     try:
         return method(*args)

@@ -74,10 +74,10 @@ def database_url(explicit: str | None) -> str:
     import os
 
     if explicit or os.environ.get(URL_ENV):
-        from storage import normalize_url
+        from automtl_storage import normalize_url
 
         return normalize_url(explicit or os.environ[URL_ENV])
-    from api.settings import Settings
+    from automtl_api.settings import Settings
 
     return Settings().resolved_database_url
 
@@ -88,7 +88,7 @@ def _export_job(args: argparse.Namespace,
     from sqlalchemy.exc import SQLAlchemyError
 
     from automtl.export import ExportError, export_trial, job_source
-    from storage import Database, ExportRepository, JobRepository, TrialRepository
+    from automtl_storage import Database, ExportRepository, JobRepository, TrialRepository
 
     url = database_url(args.db)
     parsed = make_url(url)

@@ -14,9 +14,9 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection, text
 
-from storage.base import Base
-from storage.db import create_engine_for
-from storage.migrate import VERSION_TABLE, include_name, include_object
+from automtl_storage.base import Base
+from automtl_storage.db import create_engine_for
+from automtl_storage.migrate import VERSION_TABLE, include_name, include_object
 
 #: arbitrary constant key of the PostgreSQL advisory lock held while migrating
 _ADVISORY_LOCK_KEY = 0x6175746F6D746C  # "automtl"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from storage.repositories.datasets import DatasetRepository
-from storage.repositories.exports import ExportRepository
-from storage.repositories.jobs import JobProgress, JobRepository, parse_job_status
-from storage.repositories.owners import OwnerRepository, TokenRepository
-from storage.repositories.trials import TrialFields, TrialRepository, parse_trial_state
+from automtl_storage.repositories.datasets import DatasetRepository
+from automtl_storage.repositories.exports import ExportRepository
+from automtl_storage.repositories.jobs import JobProgress, JobRepository, parse_job_status
+from automtl_storage.repositories.owners import OwnerRepository, TokenRepository
+from automtl_storage.repositories.trials import TrialFields, TrialRepository, parse_trial_state
 
 __all__ = [
     "DatasetRepository",

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Dataset
+from automtl_storage.models import Dataset
 
 
 class DatasetRepository:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Export
+from automtl_storage.models import Export
 
 
 class ExportRepository:

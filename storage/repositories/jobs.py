@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Job, JobStatus
-from storage.types import parse_enum, utcnow
+from automtl_storage.models import Job, JobStatus
+from automtl_storage.types import parse_enum, utcnow
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import ApiToken, Owner
-from storage.tokens import generate_token, hash_token
-from storage.types import utcnow
+from automtl_storage.models import ApiToken, Owner
+from automtl_storage.tokens import generate_token, hash_token
+from automtl_storage.types import utcnow
 
 
 class OwnerRepository:

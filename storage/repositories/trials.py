@@ -10,8 +10,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.models import Trial, TrialState
-from storage.types import parse_enum
+from automtl_storage.models import Trial, TrialState
+from automtl_storage.types import parse_enum
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

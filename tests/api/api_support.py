@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from api.settings import Settings
-from storage import Database, OwnerRepository, TokenRepository
+from automtl_api.settings import Settings
+from automtl_storage import Database, OwnerRepository, TokenRepository
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

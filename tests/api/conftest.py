@@ -10,9 +10,9 @@ import pytest
 from api_support import create_token, make_settings, tiny_csv
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from api.settings import Settings
-from storage import upgrade
+from automtl_api.main import create_app
+from automtl_api.settings import Settings
+from automtl_storage import upgrade
 
 
 @pytest.fixture

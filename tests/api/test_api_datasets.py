@@ -10,8 +10,8 @@ import pandas as pd
 from api_support import create_token, make_settings, paths_of, tiny_csv
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from storage import Database, DatasetRepository, upgrade
+from automtl_api.main import create_app
+from automtl_storage import Database, DatasetRepository, upgrade
 
 
 def test_upload_detects_the_schema_and_stores_the_file_under_a_generated_name(

@@ -20,7 +20,7 @@ import optuna
 import pytest
 from api_support import TINY_SPACE, tiny_csv
 
-from storage import optuna_storage
+from automtl_storage import optuna_storage
 
 pytestmark = pytest.mark.slow
 

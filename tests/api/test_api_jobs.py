@@ -9,9 +9,9 @@ import pytest
 from api_support import TINY_SPACE, create_token, make_settings, paths_of, tiny_spec
 from fastapi.testclient import TestClient
 
-from api.settings import Settings
 from automtl.jobspec import load_job_spec
-from storage import Database, JobRepository, JobStatus
+from automtl_api.settings import Settings
+from automtl_storage import Database, JobRepository, JobStatus
 
 
 def submit(client: TestClient, headers: dict[str, str], spec: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +135,7 @@ def test_census_income_reads_only_the_configured_directory(client, alice, tmp_pa
     assert with_path.status_code == 422 and paths_of(with_path) == ["dataset.path"]
 
     settings = make_settings(tmp_path, census_dir=tmp_path / "census")
-    from api.main import create_app
+    from automtl_api.main import create_app
 
     with TestClient(create_app(settings)) as configured:
         headers = create_token(settings, "carol")

@@ -18,9 +18,9 @@ import pytest
 from api_support import create_token, make_settings, tiny_csv, tiny_spec
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from api.worker import Worker
-from storage import optuna_storage, upgrade
+from automtl_api.main import create_app
+from automtl_api.worker import Worker
+from automtl_storage import optuna_storage, upgrade
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from api.settings import Settings
+from automtl_api.settings import Settings
 
 _VARIABLES = ("AUTOMTL_ENV", "AUTOMTL_DATABASE_URL", "AUTOMTL_DATA_DIR", "AUTOMTL_ARTIFACT_DIR",
               "AUTOMTL_CENSUS_DIR", "AUTOMTL_MAX_UPLOAD_BYTES", "AUTOMTL_RAY_ADDRESS",

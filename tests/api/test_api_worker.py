@@ -20,10 +20,10 @@ import pytest
 from api_support import create_token, make_settings, tiny_csv, tiny_spec
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from api.settings import Settings
-from api.worker import Heartbeat, JobCallbacks, Worker
-from storage import (
+from automtl_api.main import create_app
+from automtl_api.settings import Settings
+from automtl_api.worker import Heartbeat, JobCallbacks, Worker
+from automtl_storage import (
     Database,
     JobRepository,
     JobStatus,

@@ -21,8 +21,8 @@ from docker_files import (
     entrypoint_variables,
 )
 
-from api.settings import Settings
 from automtl.cli import build_parser
+from automtl_api.settings import Settings
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -147,8 +147,10 @@ def test_dockerfile_copies_every_package_and_its_data(tmp_path: Path) -> None:
     files (presets, migrations, export templates)."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    packages = [p.rstrip("*") for p in
-                pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
+    setuptools_table = pyproject["tool"]["setuptools"]
+    package_dir = setuptools_table["package-dir"]
+    # the source folders of the top-level packages (automtl_api lives in api/, ...)
+    packages = [package_dir.get(p, p) for p in setuptools_table["packages"] if "." not in p]
     source = tmp_path / "src"
     source.mkdir()
     for keyword, arguments in dockerfile_instructions():
@@ -166,10 +168,11 @@ def test_dockerfile_copies_every_package_and_its_data(tmp_path: Path) -> None:
                     "-q", "-w", str(tmp_path / "wheel"), str(source)], check=True,
                    capture_output=True)
     names = zipfile.ZipFile(next((tmp_path / "wheel").glob("*.whl"))).namelist()
-    for package in packages:
-        assert f"{package}/__init__.py" in names
-    for expected in ("search_spaces/presets/default.yaml", "storage/migrations/env.py",
+    for package in setuptools_table["packages"]:
+        assert f"{package.replace('.', '/')}/__init__.py" in names
+    for expected in ("search_spaces/presets/default.yaml", "automtl_storage/migrations/env.py",
                      "automtl/export/templates/train.py.tmpl"):
         assert expected in names
-    versions = [n for n in names if n.startswith("storage/migrations/versions/")]
+    assert not any(n.startswith(("api/", "storage/")) for n in names)  # no generic top-level name
+    versions = [n for n in names if n.startswith("automtl_storage/migrations/versions/")]
     assert versions

@@ -60,7 +60,7 @@ def test_migrate_role_applies_the_migrations(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     current = _entrypoint("automtl", "db", "current", env=env)  # the pass-through role
     assert current.returncode == 0, current.stderr
-    from storage.migrate import head_revision
+    from automtl_storage.migrate import head_revision
 
     assert head_revision() in current.stdout
 

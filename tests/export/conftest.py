@@ -32,8 +32,8 @@ def job_spec() -> dict[str, Any]:
 
 @pytest.fixture
 def service(tmp_path: Path, trained_trials: dict[int, Any]) -> Service:
-    from api.settings import Settings
-    from storage import (
+    from automtl_api.settings import Settings
+    from automtl_storage import (
         Database,
         JobRepository,
         OwnerRepository,

@@ -20,7 +20,7 @@ from automtl.export.bundle import BUNDLE_FILES
 
 @pytest.fixture
 def client(service: Service) -> Iterator[TestClient]:
-    from api.main import create_app
+    from automtl_api.main import create_app
 
     with TestClient(create_app(service.settings)) as test_client:
         yield test_client
@@ -33,7 +33,7 @@ def _get(client: TestClient, service: Service, query: str = "", token: str | Non
 
 
 def _exports(service: Service) -> list[tuple[int, int, str]]:
-    from storage import Database, ExportRepository, Trial
+    from automtl_storage import Database, ExportRepository, Trial
 
     with Database(service.url) as database, database.session() as session:
         rows = ExportRepository(session).list_for_job(service.job_id)

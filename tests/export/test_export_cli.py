@@ -14,7 +14,7 @@ from automtl.export import load_bundle_config
 
 
 def _exports(service: Service) -> list[tuple[int, str]]:
-    from storage import Database, ExportRepository, Trial
+    from automtl_storage import Database, ExportRepository, Trial
 
     with Database(service.url) as database, database.session() as session:
         return [(session.get(Trial, e.trial_id).number, e.location)

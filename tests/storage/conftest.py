@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from storage import Database, Owner, OwnerRepository, upgrade
+from automtl_storage import Database, Owner, OwnerRepository, upgrade
 
 
 @pytest.fixture

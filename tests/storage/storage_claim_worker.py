@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from storage import Database, JobRepository
+from automtl_storage import Database, JobRepository
 
 
 def claim_until_empty(url: str, worker_id: str, ready: Any, results: Any) -> None:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from storage_claim_worker import claim_until_empty
 
-from storage import Database, Job, JobRepository, JobStatus, Owner, utcnow
+from automtl_storage import Database, Job, JobRepository, JobStatus, Owner, utcnow
 
 NUM_JOBS = 50
 SPEC = {"budget": {"trials": 4}}

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from storage import Database, Job, Owner, OwnerRepository, create_engine_for, normalize_url
+from automtl_storage import Database, Job, Owner, OwnerRepository, create_engine_for, normalize_url
 
 
 @pytest.mark.parametrize(

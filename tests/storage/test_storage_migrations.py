@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from automtl.cli import main as automtl_main
-from storage import (
+from automtl_storage import (
     VERSION_TABLE,
     Base,
     create_engine_for,
@@ -25,7 +25,7 @@ from storage import (
     optuna_storage,
     upgrade,
 )
-from storage.migrate import include_name, include_object
+from automtl_storage.migrate import include_name, include_object
 
 OUR_TABLES = set(Base.metadata.tables)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -148,7 +148,7 @@ def test_downgrade_to_base_removes_only_our_tables(database_url: str) -> None:
 
 def test_concurrent_upgrades_from_two_processes_both_succeed(database_url: str) -> None:
     """The API and a worker may both migrate at start; the second waits, then finds head."""
-    code = "import sys; from storage import upgrade; upgrade(sys.argv[1])"
+    code = "import sys; from automtl_storage import upgrade; upgrade(sys.argv[1])"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     processes = [subprocess.Popen([sys.executable, "-c", code, database_url], env=env,
                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from storage import (
+from automtl_storage import (
     ApiToken,
     Database,
     Dataset,
