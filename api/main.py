@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -66,4 +67,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        include_in_schema=False)
     app.add_middleware(UploadLimit, paths=(f"{API_PREFIX}/datasets",),
                        limit=settings.max_upload_bytes)
+    _document_job_spec(app)
     return app
+
+
+def _document_job_spec(app: FastAPI) -> None:
+    """Put the JobSpec schema (the ``POST /jobs`` body) into /openapi.json's components."""
+    from automtl_api.routes.jobs import job_spec_components
+
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, component in job_spec_components().items():
+                schemas.setdefault(name, component)
+            body = schema["paths"][f"{API_PREFIX}/jobs"]["post"]["requestBody"]
+            body["content"]["application/json"]["schema"] = {
+                "$ref": "#/components/schemas/JobSpec"}  # not the raw dict FastAPI reads
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

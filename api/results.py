@@ -75,5 +75,8 @@ def job_report(job: Job, storage: Any, session: Any) -> str:
              for t in spec.tasks]
     progress = f"{front['n_trials']} of {spec.budget.trials} trials complete"
     subtitle = f"Job {job.id} ({job.status.value}), {progress}, study {job.study_name}"
+    from automtl.trial_record import confirmation_of
+
+    confirmation = confirmation_of(study) if study is not None else None
     return build_report_html(front, trials, tasks=tasks, title=f"automtl report: {job.name}",
-                             subtitle=subtitle)
+                             subtitle=subtitle, confirmation=confirmation)

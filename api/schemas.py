@@ -69,10 +69,13 @@ class JobRead(BaseModel):
 
 class JobDetail(JobRead):
     spec: dict[str, Any] = Field(description="the validated job spec as stored")
+    waiting_reason: str | None = Field(
+        None, description="why a queued job is not running: no live worker, or none whose Ray "
+                          "nodes can hold one of its trials (null when some worker can)")
 
     @classmethod
-    def of(cls, job: Job) -> JobDetail:
-        return cls(**JobRead.of(job).model_dump(), spec=job.spec)
+    def of(cls, job: Job, waiting_reason: str | None = None) -> JobDetail:
+        return cls(**JobRead.of(job).model_dump(), spec=job.spec, waiting_reason=waiting_reason)
 
 
 class JobPage(BaseModel):
@@ -99,10 +102,16 @@ class TrialRead(BaseModel):
     latency_ms: float | None
     train_seconds: float | None
     total_seconds: float | None
-    artifact_path: str | None
+    artifact_path: str | None = Field(description="the trial's artifact folder, relative to the "
+                                                   "service's artifact directory")
+    ray_node_id: str | None = Field(None, description="the Ray node the trial ran on")
     error: str | None
     on_front: bool
     gate_utilisation: dict[str, Any] | None
+    pruned_epoch: int | None = Field(None, description="epoch at which MO-ASHA stopped a "
+                                                       "pruned trial")
+    rung_values: dict[str, Any] | None = Field(
+        None, description="MO-ASHA rung epoch -> objective values at that rung")
     created_at: datetime
     finished_at: datetime | None
 

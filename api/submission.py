@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from automtl.jobspec import JobSpec, JobSpecError, load_job_spec
 from automtl_api.settings import Settings
-from automtl_storage import Dataset, DatasetRepository
+from automtl_storage import Dataset, DatasetRepository, JobRepository
 
 Errors = list[tuple[str, str]]
 _NO_CENSUS = "census-income is not available on this server (AUTOMTL_CENSUS_DIR is not set)"
@@ -76,6 +76,8 @@ def validate_submission(document: Any, owner_id: int, session: Session,
     if columns is not None:
         errors += _column_errors(doc, columns, uploaded=dataset_row is not None)
         errors += _label_type_errors(doc, column_info)
+    if spec is not None and spec.warm_start is not None:
+        errors += _warm_start_errors(spec.warm_start, owner_id, session)
     if not errors and spec is not None and dataset_row is not None:
         errors += _data_errors(spec, dataset_row, settings)
     if errors:
@@ -123,6 +125,17 @@ def _server_paths(raw: dict[str, Any], settings: Settings) -> Errors:
         return [("dataset.path", "a job submitted over the API cannot read a server path: "
                                  "upload the file (POST /api/v1/datasets) and use "
                                  "{id: DATASET_ID}, or a builtin dataset")]
+    return []
+
+
+def _warm_start_errors(warm: Any, owner_id: int, session: Session) -> Errors:
+    """``warm_start`` over REST names one of the owner's jobs, never a server folder."""
+    if warm.directory is not None:
+        return [("warm_start.directory", "a job submitted over the API warm-starts from one "
+                                         "of your jobs: {job: JOB_ID}, not a server folder")]
+    source = JobRepository(session).get(int(warm.job))
+    if source is None or source.owner_id != owner_id:
+        return [("warm_start.job", f"job {warm.job} not found (GET /api/v1/jobs lists yours)")]
     return []
 
 

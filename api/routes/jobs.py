@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 
+from automtl.jobspec import JobSpec
 from automtl_api.deps import OwnedJobDep, OwnerDep, SessionDep, SettingsDep
 from automtl_api.errors import ApiError
 from automtl_api.schemas import ErrorResponse, JobDetail, JobPage, JobRead
@@ -26,18 +27,36 @@ _EXAMPLE = {
     "budget": {"trials": 20, "epochs": 3},
 }
 
+#: ``POST /jobs``'s body in /openapi.json: the JobSpec model itself (every field, its bounds and
+#: defaults), as ``#/components/schemas/JobSpec`` (see :func:`job_spec_components`)
+_BODY_OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/JobSpec"}, "example": _EXAMPLE}},
+    "description": "A job spec. `dataset` is `{id: N}` (an upload of yours) or "
+                   "`{builtin: synthetic | census-income}`; never a path."}}
 
-@router.post("", status_code=202, response_model=JobRead,
+
+def job_spec_components() -> dict[str, Any]:
+    """JobSpec's JSON schema and the schemas it refers to, keyed for ``components.schemas``."""
+    schema = JobSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.pop("$defs", {})
+    components["JobSpec"] = schema
+    return components
+
+
+@router.post("", status_code=202, response_model=JobRead, openapi_extra=_BODY_OPENAPI,
              responses={422: {"model": ErrorResponse,
                               "description": "the spec is invalid: every bad field's path"}})
 def submit_job(
-    document: Annotated[dict[str, Any], Body(
-        description="A job spec (see automtl.jobspec.JobSpec). `dataset` is `{id: N}` (an "
-                    "upload of yours) or `{builtin: synthetic | census-income}`; never a path.",
-        examples=[_EXAMPLE])],
+    document: Annotated[dict[str, Any], Body(include_in_schema=False)],
     owner: OwnerDep, session: SessionDep, settings: SettingsDep,
 ) -> JobRead:
-    """Validate the spec completely and queue the job; a worker runs it."""
+    """Validate the spec completely and queue the job; a worker runs it.
+
+    The body is the :class:`~automtl.jobspec.JobSpec` documented in /openapi.json. It is
+    parsed by the route rather than by FastAPI so that the spec's errors and the checks
+    against the dataset's columns are reported together, each with its path; the spec is
+    validated once (and its search space compiled once) in this process.
+    """
     validated = validate_submission(document, owner.id, session, settings)
     job = JobRepository(session).create(
         owner.id, validated.spec.name, validated.document,
@@ -60,10 +79,11 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobDetail)
-def get_job(job: OwnedJobDep) -> JobDetail:
+def get_job(job: OwnedJobDep, session: SessionDep, settings: SettingsDep) -> JobDetail:
     """Status and progress: finished/failed/running trials, budget, elapsed time, front size,
-    hypervolume."""
-    return JobDetail.of(job)
+    hypervolume; for a queued job that no live worker can serve, ``waiting_reason`` says why."""
+    reason = JobRepository(session).waiting_reason(job, settings.stale_after_s)
+    return JobDetail.of(job, reason)
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead,

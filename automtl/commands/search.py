@@ -12,7 +12,10 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from automtl.search import SearchCallbacks
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,15 +48,19 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  {path or '<root>'}: {message}", file=sys.stderr)
         return 2
     from automtl.data import DataError
+    from automtl.search.study import SpecChangedError
 
     out = Path(args.out)
+    printer = cast("SearchCallbacks", _ProgressPrinter(spec.objectives))  # duck-typed
     try:
-        result = run_search(spec, _ProgressPrinter(spec.objectives), storage_url=args.db,
-                            artifact_dir=out, ray_address=args.ray_address,
-                            num_cpus=args.num_cpus)
+        result = run_search(spec, printer, storage_url=args.db, artifact_dir=out,
+                            ray_address=args.ray_address, num_cpus=args.num_cpus)
     except DataError as exc:
         where = f" ({exc.field})" if exc.field else ""
         print(f"the data of {args.spec} cannot be searched{where}: {exc}", file=sys.stderr)
+        return 2
+    except SpecChangedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
     import optuna
@@ -79,7 +86,14 @@ def _run(args: argparse.Namespace) -> int:
           f"reference {result.front['reference_point']}):")
     columns = ["trial", "topology", "weighting", *spec.objectives]
     print(format_table([{c: r.get(c) for c in columns} for r in rows], columns))
-    print(f"\nwrote {out / 'front.json'}, {out / 'front.csv'}, {out / 'trials.csv'}")
+    topology_rows = topology_table_rows(result.topologies or {}, spec.objectives)
+    (out / "topologies.json").write_text(json.dumps(result.topologies or {}, indent=2))
+    print(f"\nper topology ({result.coverage_trials} coverage startup trials this run; best "
+          "validation value per objective, trial number in brackets):")
+    print(format_table(topology_rows, ["topology", "trials", "complete", "pruned", "failed",
+                                       *spec.objectives]))
+    print(f"\nwrote {out / 'front.json'}, {out / 'front.csv'}, {out / 'trials.csv'}, "
+          f"{out / 'topologies.json'}")
     return 0
 
 
@@ -137,6 +151,21 @@ def format_dataset_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  task {row['task']} {row['split']}: {row['labelled']} labelled"
                      f"{positives}")
     return "\n".join(lines)
+
+
+def topology_table_rows(topologies: dict[str, Any],
+                        objectives: list[str]) -> list[dict[str, Any]]:
+    """Rows of the per-topology table: counts, then ``best (trial n)`` per objective."""
+    rows = []
+    for topology, summary in topologies.items():
+        row: dict[str, Any] = {"topology": topology,
+                               **{k: summary[k] for k in ("trials", "complete", "pruned",
+                                                          "failed")}}
+        for name in objectives:
+            best = summary["best"].get(name)
+            row[name] = f"{best['value']:.4g} (#{best['trial']})" if best else None
+        rows.append(row)
+    return rows
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

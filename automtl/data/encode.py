@@ -143,7 +143,7 @@ def fit_schema(train: pd.DataFrame, numeric: Sequence[str], categorical: Sequenc
     column, so the frame is never copied whole. Raises :class:`DataError` naming the column.
     """
     if rows is not None:
-        train = _RowView(train, rows)  # type: ignore[assignment]
+        train = _RowView(train, rows)
     if missing not in ("impute", "error"):
         raise DataError(f"missing must be 'impute' or 'error', got {missing!r}", field="missing")
     if not numeric and not categorical:
@@ -345,10 +345,10 @@ def encode_parts(frame: pd.DataFrame, schema: InputSchema, tasks: Sequence[TaskS
             weights = {key: np.ones((len(rows), len(tasks)), dtype=np.float32)
                        for key, rows in parts.items()}
             for j, task in enumerate(tasks):
-                values = weight_values(frame, task)
-                if values is not None:
+                row_weights = weight_values(frame, task)
+                if row_weights is not None:
                     for key, rows in parts.items():
-                        weights[key][:, j] = values if whole[key] else values[rows]
+                        weights[key][:, j] = row_weights if whole[key] else row_weights[rows]
     return {key: SplitTensors(numeric=torch.from_numpy(arrays["numeric"]),
                               categorical=torch.from_numpy(arrays["categorical"]),
                               labels=torch.from_numpy(arrays["labels"]),

@@ -23,10 +23,10 @@ from typing import Any
 import plotly.io as pio
 
 from automtl.report import figures
+from automtl.report.architecture import topology_summary
 
 MAX_UTILISATION_POINTS = 6
 #: topologies whose tasks mix experts through softmax gates (MTLModel.gate_weights)
-GATED_TOPOLOGIES = ("omoe", "mmoe", "cgc", "ple")
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
@@ -56,8 +56,11 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 def build_report_html(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any]], *,
                       tasks: Sequence[Mapping[str, str]], title: str = "automtl search report",
                       subtitle: str | None = None,
-                      max_utilisation_points: int = MAX_UTILISATION_POINTS) -> str:
-    """The report page. ``tasks`` are ``{"name", "metric", "direction"}`` of the job's tasks."""
+                      max_utilisation_points: int = MAX_UTILISATION_POINTS,
+                      confirmation: Mapping[str, Any] | None = None) -> str:
+    """The report page. ``tasks`` are ``{"name", "metric", "direction"}`` of the job's tasks;
+    ``confirmation`` is the stored multi-seed confirmation (:mod:`automtl.search.confirm`),
+    which the MTL-gain section then reports instead of the single-run validation values."""
     front = dict(front)
     trial_list = [dict(t) for t in trials]
     plots = _Plots()
@@ -75,8 +78,9 @@ def build_report_html(front: Mapping[str, Any], trials: Sequence[Mapping[str, An
         _section("The front", "Each Pareto-optimal trial with its architecture and training "
                  "settings, validation objectives and each task's metric on the test split.",
                  _front_table(front, tasks)),
-        _section("MTL gain over single-task baselines", *_gain_section(front, trial_list,
-                                                                        tasks)),
+        _section("MTL gain over single-task baselines",
+                 *(_confirmed_gain_section(confirmation, tasks) if confirmation
+                   else _gain_section(front, trial_list, tasks))),
         _section("Expert utilisation", *_utilisation_section(front, trial_list, plots,
                                                              max_utilisation_points)),
     ]
@@ -148,21 +152,8 @@ def architecture_summary(candidate: Mapping[str, Any] | None) -> dict[str, str]:
     candidate = candidate or {}
     arch = candidate.get("architecture") or {}
     topology = arch.get("topology", "?")
-    experts, units = "", ""
-    if topology in ("omoe", "mmoe"):
-        experts = f"{arch.get('num_shared_experts')} shared"
-        units = f"experts {arch.get('expert_units')}"
-    elif topology in ("cgc", "ple"):
-        experts = f"{arch.get('num_shared_experts')} shared + {arch.get('num_task_experts')}/task"
-        if topology == "ple":
-            experts += f", {arch.get('levels')} levels"
-        units = f"experts {arch.get('expert_units')}"
-    elif topology.startswith("snr"):
-        snr = arch.get("snr") or {}
-        experts = f"{snr.get('layers')} layers x {snr.get('subnetworks')} sub-networks"
-        units = f"sub-networks {arch.get('expert_units')}"
-    else:
-        units = f"bottom {arch.get('bottom_units')}"
+    own = topology_summary(arch)
+    experts, units = own["experts"], own["units"]
     if arch.get("tower_units") is not None:
         units += f", towers {arch.get('tower_units')}"
     weighting = candidate.get("weighting") or {}
@@ -173,8 +164,7 @@ def architecture_summary(candidate: Mapping[str, Any] | None) -> dict[str, str]:
     train = candidate.get("train") or {}
     lr = train.get("lr")
     optimiser = f"{train.get('optimizer', '')} lr={lr:.3g}" if isinstance(lr, float) else ""
-    gate = str(arch.get("gate_kind", "")) if topology in GATED_TOPOLOGIES else ""
-    return {"topology": str(topology), "experts": experts, "units": units, "gate": gate,
+    return {"topology": str(topology), "experts": experts, "units": units, "gate": own["gate"],
             "weighting": weighting_text, "optimiser": optimiser}
 
 
@@ -253,8 +243,10 @@ def _gain_section(front: dict[str, Any], trials: list[dict[str, Any]],
     if not baselines:
         return ("No single_task trial finished, so there is no baseline: add single_task to "
                 "the search space's topologies to measure the gain of sharing.", "")
-    note = ("Relative improvement of each front point's validation metric over the best "
-            "single-task model of the search, per task (positive = multi-task learning helps). "
+    note = ("Not confirmed: relative improvement of each front point's validation metric over "
+            "the best single-task model of the search, per task (positive = multi-task learning "
+            "helps), from one training run each on the split that also chose the front, so a "
+            "small gain may be seed noise. Set confirm.seeds to measure it on the test split. "
             "Baselines: " + "; ".join(
                 f"{t}: trial {b['trial']} ({_fmt(b['value'])})" for t, b in baselines.items()))
     head = "".join(f"<th>{_e(t['name'])} ({_e(t['metric'])})</th>" for t in tasks)
@@ -274,6 +266,70 @@ def _gain_section(front: dict[str, Any], trials: list[dict[str, Any]],
     table = (f'<div class="scroll"><table id="mtl-gain"><thead><tr><th>trial</th>'
              f"<th>topology</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
     return note, table
+
+
+def _confirmed_gain_section(confirmation: Mapping[str, Any],
+                            tasks: Sequence[Mapping[str, str]]) -> tuple[str, str]:
+    """The MTL gain from the multi-seed confirmation: per front point and task the mean paired
+    difference to the single-task baseline on the test split, its interval, p-value and the
+    baseline's seed-to-seed spread, with "within noise" said plainly."""
+    seeds = confirmation.get("seeds")
+    level = float(confirmation.get("confidence", 0.95))
+    gains = confirmation.get("gains") or []
+    candidates = confirmation.get("candidates") or []
+    if confirmation.get("baseline_trial") is None:
+        return ("Confirmed with " f"{seeds} seeds, but no single_task trial finished, so there "
+                "is no baseline: add single_task to the search space's topologies.",
+                _confirmed_table(candidates, tasks))
+    note = (f"Confirmed: each front point, the best single-task model (trial "
+            f"{confirmation['baseline_trial']}, same epochs) and each topology's best were "
+            f"trained again with {seeds} seeds and scored on the test split, which the search "
+            "never used. Gain = mean over seeds of the paired difference to the single-task "
+            f"model (positive = multi-task learning helps), with its {level:.0%} Student-t "
+            "interval and paired t-test p-value; 'noise' is the single-task model's "
+            "seed-to-seed standard deviation. A gain whose interval contains 0 is within noise: "
+            "the data do not show that sharing helps or hurts.")
+    rows = []
+    for gain in gains:
+        within = gain.get("within_noise")
+        verdict = ("within noise" if within else
+                   ("better than single-task" if gain["gain"] > 0 else "worse than single-task")
+                   if within is not None else "no interval")
+        css = "" if within or within is None else ("gain-pos" if gain["gain"] > 0 else
+                                                   "gain-neg")
+        interval = (f"[{_fmt(gain['ci_low'])}, {_fmt(gain['ci_high'])}]"
+                    if gain.get("ci_low") is not None else "")
+        rows.append(
+            f"<tr><td>{_e(gain['trial'])}</td><td>{_e(gain['topology'])}</td>"
+            f"<td>{_e(gain['task'])} ({_e(gain['metric'])})</td>"
+            f'<td class="num {css}">{gain["gain"]:+.4f}</td><td class="num">{_e(interval)}</td>'
+            f'<td class="num">{_fmt(gain.get("p_value"))}</td>'
+            f'<td class="num">{_fmt(gain.get("baseline_std"))}</td>'
+            f"<td>{_e(gain['seeds'])}</td><td>{_e(verdict)}</td></tr>")
+    table = ('<div class="scroll"><table id="mtl-gain"><thead><tr><th>trial</th>'
+             "<th>topology</th><th>task</th><th>gain (test)</th>"
+             f"<th>{level:.0%} interval</th><th>p</th><th>noise (sd)</th><th>seeds</th>"
+             f"<th>verdict</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return note, table + _confirmed_table(candidates, tasks)
+
+
+def _confirmed_table(candidates: Sequence[Mapping[str, Any]],
+                     tasks: Sequence[Mapping[str, str]]) -> str:
+    """Each confirmed candidate's test metric per task: mean ± sd over the seeds."""
+    head = "".join(f"<th>{_e(t['name'])} ({_e(t['metric'])})</th>" for t in tasks)
+    rows = []
+    for item in candidates:
+        cells = []
+        for task in tasks:
+            entry = (item.get("test") or {}).get(task["name"]) or {}
+            mean, std = entry.get("mean"), entry.get("std")
+            cells.append(f'<td class="num">{_fmt(mean)}'
+                         f"{' ± ' + _fmt(std) if std is not None else ''}</td>")
+        rows.append(f"<tr><td>{_e(item['trial'])}</td><td>{_e(item.get('topology'))}</td>"
+                    f"<td>{_e(', '.join(item.get('roles', [])))}</td>{''.join(cells)}</tr>")
+    return ('<div class="scroll"><table id="confirmed"><thead><tr><th>trial</th>'
+            f"<th>topology</th><th>role</th>{head}</tr></thead><tbody>{''.join(rows)}"
+            "</tbody></table></div>")
 
 
 def _utilisation_section(front: dict[str, Any], trials: list[dict[str, Any]], plots: _Plots,
@@ -304,7 +360,7 @@ def report_trials(study: Any, objective_names: list[str],
                   gate_utilisation: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:
     """The report's trial dicts from a study; ``gate_utilisation`` (number -> data) fills in
     what the study does not hold."""
-    from automtl.search.outcome import outcome_from_trial
+    from automtl.trial_record import outcome_from_trial
 
     out = []
     for trial in study.get_trials(deepcopy=False):
@@ -326,10 +382,12 @@ def report_from_study(study: Any, spec: Any, *, title: str | None = None,
                       gate_utilisation: Mapping[int, Any] | None = None) -> str:
     """The report page of a job's study (``spec`` is its :class:`~automtl.jobspec.JobSpec`)."""
     from automtl.report.pareto import pareto_front
+    from automtl.trial_record import confirmation_of
 
     front = pareto_front(study, spec)
     trials = report_trials(study, list(spec.objectives), gate_utilisation)
     tasks = [{"name": t.name, "metric": str(t.metric), "direction": t.direction}
              for t in spec.tasks]
     return build_report_html(front, trials, tasks=tasks,
-                             title=title or f"automtl report: {spec.name}", subtitle=subtitle)
+                             title=title or f"automtl report: {spec.name}", subtitle=subtitle,
+                             confirmation=confirmation_of(study))

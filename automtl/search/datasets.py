@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from automtl.config import TaskSpec
 from automtl.data import DataError, TabularDataset, load_census_income, make_synthetic
@@ -65,7 +66,7 @@ def _from_file(path: Path, dataset: FileDatasetSpec | UploadedDatasetSpec,
     numeric = features.numeric if features is not None else None
     categorical = features.categorical if features is not None else None
     split = dataset.split
-    options = {"numeric": numeric, "categorical": categorical, "format": dataset.format,
+    options: dict[str, Any] = {"numeric": numeric, "categorical": categorical, "format": dataset.format,
                "missing": dataset.missing, "max_vocabulary": dataset.vocabulary.max_size,
                "min_frequency": dataset.vocabulary.min_frequency}
     if isinstance(split, SplitColumn):

@@ -19,11 +19,14 @@ from optuna.trial import TrialState
 
 from automtl.config import Candidate, InputSchema, ModelConfig, TaskSpec
 from automtl.jobspec import Constraints
+from automtl.trial_record import ATTR_INFEASIBLE
 
-#: user attribute with the reason a trial was infeasible at sampling (never trained)
-ATTR_INFEASIBLE = "automtl:infeasible"
 #: user attribute with the parameter count measured at sampling
 ATTR_STATIC_PARAMS = "automtl:static_params"
+
+
+__all__ = ["ATTR_INFEASIBLE", "ATTR_STATIC_PARAMS", "InfeasibleCandidate",
+           "check_static_constraints", "constraint_summary", "static_params"]
 
 
 class InfeasibleCandidate(Exception):  # noqa: N818 - a verdict, not a failure

@@ -56,14 +56,15 @@ def task_losses(outputs: Mapping[str, torch.Tensor], batch: SplitTensors,
     return losses
 
 
-def labelled_tasks(batch: SplitTensors, task_names: Sequence[str]) -> torch.Tensor:
-    """[len(task_names)] bool on the batch's device: whether each task has at least one
-    labelled row (of positive weight) in the batch. No host sync (it stays a tensor).
+def labelled_tasks(batch: SplitTensors, task_names: Sequence[str]) -> dict[str, int]:
+    """``{task: rows}``: how many labelled rows (of positive sample weight) each task has in
+    the batch, the ``WeightingContext.labelled`` the Trainer passes to the weighting.
 
-    A task that is False has a loss of exactly 0 and no gradient in this batch.
+    A task with 0 has a loss of exactly 0 and no gradient in this batch.
     """
     present = batch.mask
     if batch.weights is not None:
         present = present & (batch.weights > 0)
     columns = [batch.task_column(name) for name in task_names]
-    return present[:, columns].any(dim=0)
+    counts = present[:, columns].sum(dim=0).tolist()
+    return dict(zip(task_names, (int(c) for c in counts), strict=True))

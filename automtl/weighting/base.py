@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Generic, TypeVar, cast
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -37,10 +37,10 @@ class WeightingContext:
     ``shared_parameters`` are ``model.shared_parameters()`` (PCGrad), ``last_shared_parameters``
     the last shared layer (GradNorm's W), ``task_parameters`` every other trainable model
     parameter, ``shared_representation`` the tensor from ``model.forward_shared`` (MGDA-UB; None
-    when nothing is shared), ``epoch`` the 0-based epoch and ``labelled`` a ``[num_tasks]`` bool
-    tensor in ``task_names`` order on the loss device: whether each task has at least one
-    labelled row in this batch (None: every task has). A task that has none has a loss of
-    exactly 0 and no gradient; a strategy should leave it out (weight 0).
+    when nothing is shared), ``epoch`` the 0-based epoch and ``labelled`` ``{task: rows}``: the
+    number of labelled rows (of positive sample weight) each task has in this batch (None: every
+    task has some; :meth:`Weighting.present` reads it). A task with 0 has a loss of exactly 0
+    and no gradient; a strategy leaves it out (weight 0).
     """
 
     epoch: int = 0
@@ -48,23 +48,30 @@ class WeightingContext:
     last_shared_parameters: Sequence[nn.Parameter] = ()
     task_parameters: Sequence[nn.Parameter] = ()
     shared_representation: torch.Tensor | None = None
-    labelled: torch.Tensor | None = None
+    labelled: Mapping[str, int] | None = None
 
 
-class Weighting(nn.Module, ABC):
-    """Base class of every strategy; subclasses register with ``@register_weighting``."""
+P = TypeVar("P", bound=WeightingParams)
+
+
+class Weighting(nn.Module, ABC, Generic[P]):
+    """Base class of every strategy; subclasses register with ``@register_weighting``.
+
+    A strategy subclasses ``Weighting[ItsParams]`` and sets ``Params = ItsParams``, so
+    ``self.params`` is typed as its own parameter model.
+    """
 
     weighting_name: ClassVar[str] = ""
     #: the pydantic model that validates ``WeightingConfig.params`` for this strategy
     Params: ClassVar[type[WeightingParams]] = WeightingParams
 
-    def __init__(self, task_names: Sequence[str], params: WeightingParams | None = None, *,
+    def __init__(self, task_names: Sequence[str], params: P | None = None, *,
                  task_types: Mapping[str, str] | None = None, seed: int = 0) -> None:
         super().__init__()
         if not task_names:
             raise ValueError("a weighting needs at least one task")
         self.task_names: list[str] = list(task_names)
-        self.params = params if params is not None else self.Params()
+        self.params: P = params if params is not None else cast(P, self.Params())
         self.task_types: dict[str, str] | None = dict(task_types) if task_types else None
         self.seed = seed
 
@@ -93,6 +100,18 @@ class Weighting(nn.Module, ABC):
         """Reseed any randomness the strategy uses (PCGrad's projection order)."""
         self.seed = seed
 
+    def present(self, context: WeightingContext) -> list[bool]:
+        """Per task (``task_names`` order): does the batch have a labelled row for it?
+
+        Raises ``KeyError`` when ``context.labelled`` lacks a task.
+        """
+        if context.labelled is None:
+            return [True] * self.num_tasks
+        missing = [t for t in self.task_names if t not in context.labelled]
+        if missing:
+            raise KeyError(f"context.labelled lacks task(s) {missing}")
+        return [int(context.labelled[t]) > 0 for t in self.task_names]
+
     def stacked(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The losses as one ``[num_tasks]`` tensor in ``task_names`` order."""
         missing = [t for t in self.task_names if t not in losses]
@@ -107,10 +126,16 @@ class Weighting(nn.Module, ABC):
 
 
 def weighted_backward(weighting: Weighting, losses: Mapping[str, torch.Tensor],
-                      weights: torch.Tensor | Sequence[float]) -> dict[str, float]:
-    """Backpropagate ``sum_k w_k L_k`` for fixed (non-differentiated) weights."""
+                      weights: torch.Tensor | Sequence[float],
+                      context: WeightingContext | None = None) -> dict[str, float]:
+    """Backpropagate ``sum_k w_k L_k`` for fixed (non-differentiated) weights.
+
+    With a ``context``, a task without labelled rows in the batch gets weight 0.
+    """
     stacked = weighting.stacked(losses)
     w = torch.as_tensor(weights, dtype=stacked.dtype, device=stacked.device).detach()
+    if context is not None:
+        w = w * torch.tensor(weighting.present(context), dtype=w.dtype, device=w.device)
     (w * stacked).sum().backward()
     return weighting.as_dict(w)
 

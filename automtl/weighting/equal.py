@@ -6,14 +6,14 @@ from collections.abc import Mapping
 
 import torch
 
-from automtl.weighting.base import Weighting, WeightingContext, weighted_backward
+from automtl.weighting.base import Weighting, WeightingContext, WeightingParams, weighted_backward
 from automtl.weighting.registry import register_weighting
 
 
 @register_weighting("equal")
-class EqualWeighting(Weighting):
+class EqualWeighting(Weighting[WeightingParams]):
     """``sum_k L_k``; the baseline every other strategy is compared with."""
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        return weighted_backward(self, losses, [1.0] * self.num_tasks)
+        return weighted_backward(self, losses, [1.0] * self.num_tasks, context)

@@ -14,6 +14,7 @@ shared layer (``single_task``) gives nothing to balance: the weights then stay w
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -29,16 +30,16 @@ class GradNormParams(WeightingParams):
 
 
 @register_weighting("gradnorm")
-class GradNormWeighting(Weighting):
+class GradNormWeighting(Weighting[GradNormParams]):
     """Learned weights balancing gradient norms on the last shared layer."""
 
     Params = GradNormParams
     initial_losses: torch.Tensor  # buffer: L_k(0), 0 until recorded
 
     def __init__(self, task_names: Sequence[str], params: GradNormParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
-        p: GradNormParams = self.params  # type: ignore[assignment]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
+        p: GradNormParams = self.params
         self.loss_weights = nn.Parameter(torch.ones(self.num_tasks))
         self.register_buffer("initial_losses", torch.zeros(self.num_tasks))
         self.optimizer = torch.optim.Adam([self.loss_weights], lr=p.lr)
@@ -46,15 +47,19 @@ class GradNormWeighting(Weighting):
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
         stacked = self.stacked(losses)
-        used = self.loss_weights.detach().clone()
+        present = torch.tensor(self.present(context), device=stacked.device)
+        used = self.loss_weights.detach().clone() * present
         shared = [p for p in context.last_shared_parameters if p.requires_grad]
-        if shared:
-            self._update_weights(stacked, shared)
+        if shared and int(present.sum()) > 1:
+            active = present.nonzero().flatten()
+            self._update_weights(stacked, shared, active)
         (used * stacked).sum().backward()
         return self.as_dict(used)
 
-    def _update_weights(self, stacked: torch.Tensor, shared: Sequence[nn.Parameter]) -> None:
-        p: GradNormParams = self.params  # type: ignore[assignment]
+    def _update_weights(self, stacked: torch.Tensor, shared: Sequence[nn.Parameter],
+                        active: torch.Tensor) -> None:
+        """One Adam step on the weights of the ``active`` (labelled) tasks only."""
+        p: GradNormParams = self.params
         detached = stacked.detach().float()
         unset = (self.initial_losses <= 0) & (detached > 0)
         self.initial_losses.copy_(torch.where(unset, detached, self.initial_losses))
@@ -67,8 +72,9 @@ class GradNormWeighting(Weighting):
         ratios = torch.where(self.initial_losses > 0,
                              detached / self.initial_losses.clamp_min(1e-12),
                              torch.ones_like(detached))
+        ratios, norms = ratios[active], norms[active]
         inverse_rate = ratios / ratios.mean().clamp_min(1e-12)
-        weighted_norms = self.loss_weights * norms
+        weighted_norms = self.loss_weights[active] * norms
         target = (weighted_norms.mean() * inverse_rate.pow(p.alpha)).detach()
         gradnorm_loss = (weighted_norms - target).abs().sum()
         self.optimizer.zero_grad(set_to_none=True)

@@ -21,7 +21,7 @@ from automtl.data import encode_frame
 from automtl.export import load_bundle_config
 from automtl.export.standalone import load_module
 from automtl.models import build_model
-from automtl.search.outcome import outcome_from_trial
+from automtl.trial_record import outcome_from_trial
 
 pytestmark = pytest.mark.slow  # starts Ray
 

@@ -18,8 +18,9 @@ import search_spaces
 from automtl.config import ModelConfig
 from automtl.models.registry import build_model
 from automtl.search import Progress, SearchCallbacks, TrialOutcome, run_search
-from automtl.search.outcome import ATTR_CANDIDATE, ATTR_ERROR, ATTR_RETRY_OF
 from automtl.search.study import open_storage
+from automtl.search.testing import FailureInjection
+from automtl.trial_record import ATTR_CANDIDATE, ATTR_ERROR, ATTR_RETRY_OF
 
 pytestmark = pytest.mark.slow
 
@@ -205,9 +206,11 @@ def test_failing_candidates_are_recorded_and_the_search_goes_on(
     enqueue(url, "automtl-fail", {"topology": "shared_bottom", "weighting": "equal",
                                   "shared_bottom/bottom_units": "8", "optimizer/lr": 0.01})
     recorder = Recorder()
-    spec = make_spec("fail", 4, testing={"fail_topologies": ["shared_bottom"]})
+    spec = make_spec("fail", 4)
     spec["budget"]["max_failures"] = 20  # TPE's random start draws shared_bottom half the time
-    result = run_search(spec, recorder, storage_url=url, artifact_dir=tmp_path)
+    injection = FailureInjection(fail_topologies=["shared_bottom"])  # test code, not the spec
+    result = run_search(spec, recorder, storage_url=url, artifact_dir=tmp_path,
+                        failure_injection=injection)
     study = optuna.load_study(study_name="automtl-fail", storage=open_storage(url))
     failed = study.get_trials(states=(TrialState.FAIL,))
     complete = study.get_trials(states=(TrialState.COMPLETE,))
