@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from automtl_api.deps import StudyStorage
 from automtl_api.errors import install_error_handlers
+from automtl_api.routes.assets import install_offline_docs
 from automtl_api.settings import Settings
 from automtl_api.uploads import UploadLimit
 from automtl_storage import Database
@@ -32,6 +33,26 @@ ROUTE_MODULES: list[str] = [
     "automtl_api.routes.datasets",
     "automtl_api.routes.search_spaces",
     "automtl_api.routes.export",
+    "automtl_api.routes.assets",
+]
+
+
+#: the OpenAPI tags in the order /docs shows them, each with what its routes are for
+OPENAPI_TAGS: list[dict[str, str]] = [
+    {"name": "jobs", "description": "Submit a search job (202 with a `Location`), list your "
+                                    "jobs, read one's status and progress, cancel it."},
+    {"name": "trials", "description": "Every trial of a job: sampled candidate, per-task "
+                                      "metrics, costs, durations, errors."},
+    {"name": "results", "description": "The Pareto front (JSON or CSV) and the HTML report, "
+                                       "read from the job's Optuna study, also while it runs."},
+    {"name": "export", "description": "A front trial as a training bundle for your own code."},
+    {"name": "datasets", "description": "Upload tabular data (CSV, Parquet) for jobs to "
+                                        "search on; list your uploads."},
+    {"name": "search spaces", "description": "The built-in search-space presets and "
+                                             "validation of your own."},
+    {"name": "assets", "description": "Public static files (Plotly, the docs' scripts), so "
+                                      "the report and /docs need no internet."},
+    {"name": "health", "description": "Liveness and database readiness."},
 ]
 
 
@@ -55,11 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "(`automtl token create NAME`).",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served offline by install_offline_docs below
+        openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
     app.state.database = database
     app.state.study_storage = StudyStorage(settings.resolved_database_url)
     install_error_handlers(app)
+    install_offline_docs(app, API_PREFIX)
     for name in ROUTE_MODULES:
         app.include_router(importlib.import_module(name).router, prefix=API_PREFIX)
     # /healthz also at the root, where load balancers and orchestrators look for it

@@ -83,6 +83,7 @@ class JobPage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    total: int = Field(description="how many items match, over all pages")
 
 
 class TrialRead(BaseModel):
@@ -105,7 +106,9 @@ class TrialRead(BaseModel):
     artifact_path: str | None = Field(description="the trial's artifact folder, relative to the "
                                                    "service's artifact directory")
     ray_node_id: str | None = Field(None, description="the Ray node the trial ran on")
-    error: str | None
+    error: str | None = Field(description="why a failed trial failed, or why a pruned trial "
+                                           "without pruned_epoch was refused at sampling "
+                                           "(a static constraint such as params_max)")
     on_front: bool
     gate_utilisation: dict[str, Any] | None
     pruned_epoch: int | None = Field(None, description="epoch at which MO-ASHA stopped a "
@@ -127,6 +130,7 @@ class TrialPage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    total: int = Field(description="how many items match, over all pages")
 
 
 class FrontTrial(BaseModel):
@@ -146,7 +150,7 @@ class ParetoFront(BaseModel):
 
     job_id: int
     status: str
-    objectives: list[dict[str, str]]
+    objectives: list[dict[str, str | None]]
     reference_point: dict[str, float | None]
     hypervolume: float
     trials: list[FrontTrial]
@@ -195,6 +199,7 @@ class DatasetPage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    total: int = Field(description="how many items match, over all pages")
 
 
 # ------------------------------------------------------------------------------ search spaces

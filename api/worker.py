@@ -122,7 +122,9 @@ def outcome_fields(outcome: TrialOutcome, artifact_root: Path | None = None) -> 
         "total_seconds": outcome.trial_time_s or outcome.duration_s,
         "artifact_path": stored_artifact(outcome.artifact, artifact_root),
         "ray_node_id": outcome.ray_node_id,
-        "error": outcome.error,
+        # a PRUNED row refused at sampling (never trained) says why here; one MO-ASHA stopped
+        # has a pruned_epoch instead
+        "error": outcome.error or outcome.infeasible,
         "gate_utilisation": outcome.gate_utilisation,
         "pruned_epoch": outcome.pruned_epoch,
         "rung_values": outcome.rungs,

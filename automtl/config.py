@@ -376,6 +376,10 @@ class TrainConfig(StrictModel):
     l0_lambda: float = Field(1e-4, ge=0.0, description="weight of the SNR expected-L0 penalty")
     grad_clip: float | None = Field(None, gt=0.0)
     amp: bool = Field(False, description="bf16 autocast on CUDA")
+    compile: bool = Field(False, description="torch.compile the model's training forward "
+                          "(a one-off compile per trial; off by default: on the CPU it "
+                          "does not pay for the presets' trial lengths, see "
+                          "benchmarks/trial_options.py)")
     seed: int = 0
 
     @field_validator("lr", "weight_decay", "l0_lambda")

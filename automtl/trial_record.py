@@ -25,6 +25,7 @@ ATTR_EPOCHS = "automtl:epochs"
 ATTR_ARTIFACT = "automtl:artifact"
 ATTR_NODE = "automtl:ray_node_id"
 ATTR_UTILISATION = "automtl:gate_utilisation"
+ATTR_CURVE = "automtl:learning_curve"
 ATTR_ERROR = "automtl:error"
 ATTR_INTERRUPTED = "automtl:interrupted"
 ATTR_RETRY_OF = "automtl:retry_of"
@@ -55,7 +56,9 @@ class TrialOutcome:
 
     ``values`` maps each objective name to its validation value (``None`` unless COMPLETE);
     ``valid`` and ``test`` map task name -> {metric: value}; ``gate_utilisation`` maps task name
-    -> mean gate weight per expert (gated topologies); ``error`` is set for FAIL trials.
+    -> mean gate weight per expert (gated topologies); ``learning_curve`` maps ``"epoch"`` and
+    each ``"<task>/<metric>"`` to its per-epoch validation values (1-based epochs, ``None`` for
+    a non-finite value); ``error`` is set for FAIL trials.
     ``pruned_epoch`` is the epoch at which MO-ASHA stopped a PRUNED trial and ``rungs`` maps
     each rung epoch the trial reached to its objective values there. ``infeasible`` is set (the
     reason) for a PRUNED trial refused at sampling by a static constraint and never trained.
@@ -77,6 +80,7 @@ class TrialOutcome:
     artifact: str | None = None
     ray_node_id: str | None = None
     gate_utilisation: dict[str, list[float]] | None = None
+    learning_curve: dict[str, list[float | None]] | None = None
     error: str | None = None
     feasible: bool = True
     interrupted: bool = False
@@ -115,6 +119,7 @@ def outcome_from_trial(trial: FrozenTrial, objective_names: list[str]) -> TrialO
         artifact=attrs.get(ATTR_ARTIFACT),
         ray_node_id=attrs.get(ATTR_NODE),
         gate_utilisation=attrs.get(ATTR_UTILISATION),
+        learning_curve=attrs.get(ATTR_CURVE),
         error=attrs.get(ATTR_ERROR),
         feasible=is_feasible(trial),
         interrupted=bool(attrs.get(ATTR_INTERRUPTED, False)),

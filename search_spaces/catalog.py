@@ -174,6 +174,7 @@ OPTIMIZER_PARAMS: dict[str, ParamSpec] = _specs(
     _train("early_stopping_patience", "early_stopping_patience", "int",
            "epochs without improvement before stopping (0: never)"),
     _train("grad_clip", "grad_clip", "float", "gradient-norm clipping (default: none)"),
+    _train("compile", "compile", "bool", "torch.compile the model for the trial (default: off)"),
 )
 
 # -- loss weighting -------------------------------------------------------------------------

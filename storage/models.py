@@ -8,6 +8,7 @@ the validated spec, status, progress, and per trial the candidate, its metrics a
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -70,6 +71,14 @@ def _enum_column(enum_class: type[enum.Enum], name: str) -> Enum:
 def new_study_name() -> str:
     """A study name that never collides, even with studies left from an earlier database."""
     return f"automtl-{uuid.uuid4().hex}"
+
+
+def job_study_name(job_id: int, job_name: str) -> str:
+    """``automtl-job12-ctr-cvr-1a2b3c4d``: the job's id and name (so optuna-dashboard's study
+    list says which job it is) and a random suffix, so a job id reused after a database reset
+    never resumes an old study. The name part keeps ``[A-Za-z0-9_.-]``, at most 60 chars."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", job_name).strip("-")[:60] or "job"
+    return f"automtl-job{job_id}-{slug}-{uuid.uuid4().hex[:8]}"
 
 
 class Owner(Base):

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/jobs", tags=["export"],
 
 
 @router.get(
-    "/{job_id}/export", response_class=FileResponse,
+    "/{job_id}/export", response_class=FileResponse, summary="A trial as a training bundle",
     responses={200: {"content": {"application/zip": {}},
                       "description": "a zip: config.yaml, train.py, model.py, weights.pt, "
                                      "model.ts, README.md (and choice.json)"},

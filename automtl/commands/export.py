@@ -76,9 +76,9 @@ def _run(args: argparse.Namespace) -> int:
                                   overwrite=args.force)
         else:
             source, result = _export_job(args, prefer)
-    except (ExportError, ValueError) as exc:
+    except (ExportError, ValueError) as exc:  # bad input: a user error, nothing written
         print(f"automtl export: {exc}", file=sys.stderr)
-        return 1
+        return 2
     _print_result(source, result)
     return 0
 

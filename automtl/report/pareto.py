@@ -130,7 +130,8 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
     front_values = np.array([t.values for t in front], dtype=float).reshape(-1, len(objectives))
     return {
         "study": study.study_name,
-        "objectives": [{"name": o.name, "direction": o.direction} for o in objectives],
+        "objectives": [{"name": o.name, "direction": o.direction, "metric": o.metric}
+                       for o in objectives],
         "reference_point": {o.name: _json_float(v) for o, v in zip(objectives, reference,
                                                                   strict=True)},
         "reference_rule": {o.name: r for o, r in zip(objectives, rules, strict=True)},
@@ -167,8 +168,20 @@ def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+#: the column prefix of a searched (Optuna) parameter in :func:`trial_rows`
+PARAM_PREFIX = "param:"
+
+
+def objective_label(objective: dict[str, Any], split: str = "valid") -> str:
+    """``"ctr auc (valid)"`` for a task objective, ``"params"`` for a cost: what a user reads
+    on an axis or in optuna-dashboard."""
+    metric = objective.get("metric")
+    return f"{objective['name']} {metric} ({split})" if metric else str(objective["name"])
+
+
 def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
-    """One flat row per trial of the study, any state: what was tried and how it ended."""
+    """One flat row per trial of the study, any state: what was tried and how it ended, then
+    each searched parameter as a ``param:<name>`` column (empty where it was not sampled)."""
     from automtl.trial_record import outcome_from_trial
 
     names = list(spec.objectives)
@@ -188,5 +201,6 @@ def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
         row.update({"params": outcome.num_params, "latency_ms": outcome.latency_ms,
                     "train_time_s": outcome.train_time_s, "duration_s": outcome.duration_s,
                     "error": (outcome.error or "").splitlines()[0] if outcome.error else None})
+        row.update({f"{PARAM_PREFIX}{k}": v for k, v in sorted(outcome.params.items())})
         rows.append(row)
     return rows

@@ -65,7 +65,7 @@ def select_candidates(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]
     from automtl.trial_record import is_feasible
 
     objectives = spec.objective_list()
-    directions = [o.direction for o in objectives]
+    directions: list[str] = [str(o.direction) for o in objectives]
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if is_feasible(t) and t.values is not None]
     reference, _ = reference_point(objectives, spec, complete)
@@ -177,6 +177,8 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
     started = time.monotonic()
     for item in candidates:
         candidate = by_number[item["trial"]].user_attrs.get(ATTR_CANDIDATE)
+        if not isinstance(candidate, dict):
+            raise ValueError(f"trial {item['trial']} has no stored candidate to confirm")
         runs = []
         for k in range(spec.confirm.seeds):
             try:

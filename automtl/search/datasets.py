@@ -66,9 +66,10 @@ def _from_file(path: Path, dataset: FileDatasetSpec | UploadedDatasetSpec,
     numeric = features.numeric if features is not None else None
     categorical = features.categorical if features is not None else None
     split = dataset.split
-    options: dict[str, Any] = {"numeric": numeric, "categorical": categorical, "format": dataset.format,
-               "missing": dataset.missing, "max_vocabulary": dataset.vocabulary.max_size,
-               "min_frequency": dataset.vocabulary.min_frequency}
+    options: dict[str, Any] = {
+        "numeric": numeric, "categorical": categorical, "format": dataset.format,
+        "missing": dataset.missing, "max_vocabulary": dataset.vocabulary.max_size,
+        "min_frequency": dataset.vocabulary.min_frequency}
     if isinstance(split, SplitColumn):
         return TabularDataset(path, tasks, split_column=split.column,
                               split_values={"train": split.train, "valid": split.valid,

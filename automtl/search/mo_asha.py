@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -71,7 +71,8 @@ def selection_order(losses: np.ndarray) -> np.ndarray:
     for rank in np.unique(ranks):
         members = [SimpleNamespace(number=int(i), values=list(losses[i]))
                    for i in np.flatnonzero(ranks == rank)]
-        for number, distance in _calc_crowding_distance(members).items():
+        # duck-typed: Optuna reads only .number and .values of each member
+        for number, distance in _calc_crowding_distance(cast(Any, members)).items():
             crowding[number] = distance
     # lexsort sorts by the last key first: rank ascending, then crowding descending
     return np.lexsort((-crowding, ranks))

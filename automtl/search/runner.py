@@ -108,13 +108,13 @@ def run_search(
     name = study_name or spec.study_name
     artifact_root = Path(artifact_dir).resolve()
     url = storage_url or default_storage_url(artifact_root)
-    artifact_root.mkdir(parents=True, exist_ok=True)
-
+    # bad input (data, search space) fails before anything is written
     dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver)
     on_dataset = getattr(callbacks, "on_dataset", None)
     if on_dataset is not None:
         _safe(on_dataset, dataset.summary())
     space = spec.space  # compiled when the spec was validated
+    artifact_root.mkdir(parents=True, exist_ok=True)
     storage = open_storage(url)
     # A resumed study gets a sampler seeded past the trials it already has, so the seeded
     # startup trials of the first run are not proposed again.

@@ -60,6 +60,7 @@ from automtl.search.trainable import (
 from automtl.trial_record import (
     ATTR_ARTIFACT,
     ATTR_CANDIDATE,
+    ATTR_CURVE,
     ATTR_EPOCHS,
     ATTR_ERROR,
     ATTR_INTERRUPTED,
@@ -108,6 +109,7 @@ class AutoMTLOptunaSearch(OptunaSearch):
         self._error_lookup = error_lookup
         self._scheduler = scheduler
         self._numbers: dict[str, int] = {}
+        self._curves: dict[str, dict[str, list[float | None]]] = {}
         self.failures_this_run = 0
         #: candidates refused at sampling since the last one that was trained
         self.infeasible_in_a_row = 0
@@ -207,7 +209,17 @@ class AutoMTLOptunaSearch(OptunaSearch):
     # ------------------------------------------------------------------ results
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        """Multi-objective studies take no intermediate values (no pruning)."""
+        """Keep the epoch's validation metrics for the trial's learning curve (stored when the
+        trial ends); multi-objective studies take no intermediate values."""
+        if result.get(KEY_FINAL) or "epoch" not in result:
+            return
+        curve = self._curves.setdefault(trial_id, {"epoch": []})
+        curve["epoch"].append(int(result["epoch"]))
+        length = len(curve["epoch"])
+        for task, metrics in unflatten_metrics(result)[KEY_VALID].items():
+            for metric, value in metrics.items():
+                series = curve.setdefault(f"{task}/{metric}", [None] * (length - 1))
+                series.append(finite_or_none(value))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
@@ -226,6 +238,9 @@ class AutoMTLOptunaSearch(OptunaSearch):
         values, reason, interrupted = self._judge(trial_id, result, error)
         if result is not None:
             self._record(ot_trial, result)
+        curve = self._curves.pop(trial_id, None)
+        if curve and curve["epoch"]:
+            ot_trial.set_user_attr(ATTR_CURVE, curve)
         if values is None:
             ot_trial.set_user_attr(ATTR_ERROR, reason)
             if interrupted:

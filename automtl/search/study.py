@@ -11,6 +11,7 @@ the trials a previous run interrupted (wall-time budget or cancel). Each is retr
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import optuna
@@ -105,6 +106,19 @@ def check_study(study: optuna.Study, spec: JobSpec) -> None:
     if stored_fingerprint is None:
         study.set_user_attr(STUDY_FINGERPRINT_ATTR, fingerprint)
         study.set_user_attr(STUDY_IDENTITY_ATTR, identity)
+    set_metric_names(study, spec)
+
+
+def set_metric_names(study: optuna.Study, spec: JobSpec) -> None:
+    """Name the objectives (``"ctr auc (valid)"``) so optuna-dashboard and
+    ``study.trials_dataframe()`` show them instead of "Objective 0/1"."""
+    from automtl.report.pareto import objective_label
+
+    names = [objective_label(o.model_dump()) for o in spec.objective_list()]
+    if study.metric_names != names:
+        with warnings.catch_warnings():  # set_metric_names is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
 
 
 def recover_study(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:

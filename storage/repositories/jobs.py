@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from automtl_storage.models import Job, JobStatus
+from automtl_storage.models import Job, JobStatus, job_study_name
 from automtl_storage.repositories.workers import WorkerRepository
 from automtl_storage.resources import NodeResources, fits, job_requirement, unserved_reason
 from automtl_storage.types import parse_enum, utcnow
@@ -68,12 +68,17 @@ class JobRepository:
         dataset_id: int | None = None,
         study_name: str | None = None,
     ) -> Job:
-        """A new ``queued`` job; the study name is generated unless given."""
+        """A new ``queued`` job; the study name is generated unless given: ``automtl-job<id>-
+        <name>-<8 hex>`` (:func:`~automtl_storage.models.job_study_name`), so optuna-dashboard
+        says which job a study belongs to."""
         job = Job(owner_id=owner_id, name=name, spec=spec, dataset_id=dataset_id)
         if study_name is not None:
             job.study_name = study_name
         self.session.add(job)
         self.session.flush()
+        if study_name is None:
+            job.study_name = job_study_name(job.id, name)
+            self.session.flush()
         return job
 
     def get(self, job_id: int) -> Job | None:
@@ -101,6 +106,13 @@ class JobRepository:
             query = query.where(Job.status == parse_job_status(status))
         query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
         return self.session.scalars(query).all()
+
+    def count_for_owner(self, owner_id: int, *, status: JobStatus | str | None = None) -> int:
+        """How many jobs :meth:`list_for_owner` pages through."""
+        query = select(func.count()).select_from(Job).where(Job.owner_id == owner_id)
+        if status is not None:
+            query = query.where(Job.status == parse_job_status(status))
+        return int(self.session.scalar(query) or 0)
 
     def list_by_status(self, status: JobStatus | str) -> Sequence[Job]:
         """Every job in ``status``, oldest first."""

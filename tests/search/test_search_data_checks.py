@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 
 from automtl.cli import main
-from automtl.commands.search import format_dataset_summary
+from automtl.commands.console import format_dataset_summary
 from automtl.config import TaskSpec
 from automtl.data import TabularDataset
 

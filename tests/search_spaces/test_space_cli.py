@@ -37,7 +37,7 @@ def test_show_json_matches_the_summary(capsys):
 def test_validate_reports_every_error_and_fails(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("topology: {choose: {ple: {levels: 0}, mmoe: {foo: 1}}}\n")
-    assert main(["space", "validate", str(bad)]) == 1
+    assert main(["space", "validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: 2 error(s)" in err
     assert "topology.choose.ple.levels: value 0 must be >= 1" in err
@@ -50,7 +50,7 @@ def test_validate_checks_fixed_weights_against_tasks(tmp_path, capsys):
                     "weighting: {choose: {fixed: {ctr: 1.0, cvr: 0.5}}}\n")
     assert main(["space", "validate", str(path), "--tasks", "ctr,cvr"]) == 0
     assert "valid (1 topology, 1 weighting" in capsys.readouterr().out
-    assert main(["space", "validate", str(path), "--tasks", "ctr,ctcvr"]) == 1
+    assert main(["space", "validate", str(path), "--tasks", "ctr,ctcvr"]) == 2
     err = capsys.readouterr().err
     assert "weighting.choose.fixed.cvr: unknown task 'cvr'" in err
     assert "no weight for task(s) ['ctcvr']" in err
