@@ -19,6 +19,7 @@ from automtl.search.feasibility import (
 )
 from automtl.search.runner import _make_searcher
 from automtl.search.trainable import CONFIG_KEY
+from automtl.trial_record import outcome_from_trial
 
 
 def _setup(params_max: int):
@@ -33,7 +34,7 @@ def _setup(params_max: int):
     space = search_spaces.load(spec.search_space)
     storage = optuna.storages.InMemoryStorage()
     searcher = _make_searcher(space, spec, optuna.samplers.RandomSampler(seed=0), "s", storage,
-                              3, lambda _: None, dataset.schema)
+                              3, lambda _: None, inputs=dataset.schema)
     return searcher, dataset, spec
 
 
@@ -52,6 +53,13 @@ def test_candidates_over_params_max_are_refused_at_sampling_and_the_search_stops
                                                      "not trained")
     assert constraint_summary(searcher.study, spec.constraints) == \
         f"0 of 10 trials meet params_max 500 (smallest {smallest:,})"
+    # PRUNED here means refused at sampling, not stopped by MO-ASHA: no budget used, and the
+    # stored record says why (no pruned_epoch)
+    assert searcher.complete_trials == 0
+    names = [o.name for o in spec.objective_list()]
+    outcome = outcome_from_trial(trials[0], names)
+    assert outcome.infeasible == trials[0].user_attrs[ATTR_INFEASIBLE]
+    assert outcome.pruned_epoch is None
 
 
 def test_a_feasible_candidate_is_suggested_with_its_counted_parameters() -> None:
