@@ -106,7 +106,9 @@ class TrialRead(BaseModel):
     artifact_path: str | None = Field(description="the trial's artifact folder, relative to the "
                                                    "service's artifact directory")
     ray_node_id: str | None = Field(None, description="the Ray node the trial ran on")
-    error: str | None
+    error: str | None = Field(description="why a failed trial failed, or why a pruned trial "
+                                           "without pruned_epoch was refused at sampling "
+                                           "(a static constraint such as params_max)")
     on_front: bool
     gate_utilisation: dict[str, Any] | None
     pruned_epoch: int | None = Field(None, description="epoch at which MO-ASHA stopped a "
@@ -162,7 +164,12 @@ class ParetoFront(BaseModel):
 class ColumnInfo(BaseModel):
     name: str
     dtype: str
-    kind: Literal["numeric", "categorical"] | None
+    kind: Literal["numeric", "categorical"] | None = Field(
+        description="how the column is used as a feature when features are inferred")
+    reason: str | None = Field(None, description="why it gets that kind (e.g. 'integer codes: "
+                                                 "12 distinct values in 5000 rows')")
+    numeric: bool | None = Field(None, description="numeric dtype: usable as a regression label")
+    distinct: int | None = Field(None, description="distinct present values")
     missing: int
     binary: bool | None = Field(None, description="numeric/bool with only 0/1 values: usable "
                                                   "as a binary label")

@@ -78,11 +78,37 @@ def validate_submission(document: Any, owner_id: int, session: Session,
         errors += _label_type_errors(doc, column_info)
     if spec is not None and spec.warm_start is not None:
         errors += _warm_start_errors(spec.warm_start, owner_id, session)
+    if not errors and spec is not None and dataset_row is not None:
+        errors += _data_errors(spec, dataset_row, settings)
     if errors:
         raise JobSpecError(_unique(errors))
     assert spec is not None
     return ValidatedJob(spec=spec, document=json.loads(spec.model_dump_json()),
                         dataset=dataset_row)
+
+
+def _data_errors(spec: JobSpec, dataset: Dataset, settings: Settings) -> Errors:
+    """The pre-trial data checks on an uploaded dataset (every task labelled, with both classes
+    for a binary task, in the train and valid splits; label values; features), so a job whose
+    trials could only fail is refused with 422 instead of failing after the queue."""
+    from automtl.data import DataError
+    from automtl.search.datasets import load_dataset
+
+    try:
+        load_dataset(spec.dataset, spec.tasks, spec.seed,
+                     lambda _: settings.data_dir.resolve() / dataset.storage_path)
+    except DataError as exc:
+        return [(_data_error_path(spec, exc), str(exc))]
+    return []
+
+
+def _data_error_path(spec: JobSpec, exc: Any) -> str:
+    """The spec path a DataError points at: the task whose label column it names, else the
+    dataset field."""
+    for i, task in enumerate(spec.tasks):
+        if exc.column is not None and exc.column in (task.label, task.weight):
+            return f"tasks[{i}]"
+    return f"dataset.{exc.field}" if exc.field and exc.field != exc.column else "dataset"
 
 
 def _server_paths(raw: dict[str, Any], settings: Settings) -> Errors:
@@ -191,7 +217,7 @@ def _label_type_errors(doc: Mapping[str, Any], info: dict[str, dict[str, Any]]) 
             errors.append((f"tasks[{i}].type", f"a binary task needs a 0/1 label column; "
                                                f"{column['name']!r} ({column['dtype']}) holds "
                                                "other values (use type: regression?)"))
-        elif kind == "regression" and column.get("kind") != "numeric":
+        elif kind == "regression" and not column.get("numeric", column.get("kind") == "numeric"):
             errors.append((f"tasks[{i}].type", f"a regression task needs a numeric label "
                                                f"column; {column['name']!r} is "
                                                f"{column['dtype']}"))

@@ -122,7 +122,9 @@ def outcome_fields(outcome: TrialOutcome, artifact_root: Path | None = None) -> 
         "total_seconds": outcome.trial_time_s or outcome.duration_s,
         "artifact_path": stored_artifact(outcome.artifact, artifact_root),
         "ray_node_id": outcome.ray_node_id,
-        "error": outcome.error,
+        # a PRUNED row refused at sampling (never trained) says why here; one MO-ASHA stopped
+        # has a pruned_epoch instead
+        "error": outcome.error or outcome.infeasible,
         "gate_utilisation": outcome.gate_utilisation,
         "pruned_epoch": outcome.pruned_epoch,
         "rung_values": outcome.rungs,
@@ -323,6 +325,8 @@ class Worker:
                 warm_start_resolver=functools.partial(self.resolve_warm_start,
                                                       owner_id=job.owner_id))
             status, error = _final_status(result.stop_reason, result.failed, heartbeat)
+            if error is not None and result.constraints:
+                error = f"{error}; {result.constraints}"
         except (KeyboardInterrupt, SystemExit):
             self._release(job_id)
             raise
@@ -392,6 +396,9 @@ def _final_status(stop_reason: str, failed: int,
     if stop_reason == "max_failures":
         return JobStatus.FAILED, (f"stopped after {failed} failed trials "
                                   "(budget.max_failures); see the trials' errors")
+    if stop_reason == "infeasible":
+        return JobStatus.FAILED, ("every recent candidate violates a constraint known before "
+                                  "training (none was trained)")
     if stop_reason in ("budget", "time_limit"):
         return JobStatus.SUCCEEDED, None
     if stop_reason == "incomplete":

@@ -25,6 +25,10 @@ from pydantic import (
 from automtl._lazy import lazy_getattr
 
 TaskType = Literal["binary", "regression"]
+#: how a regression label is transformed before it is standardised (``log1p``: skewed, >= 0)
+LabelTransform = Literal["none", "log1p"]
+#: missing numeric feature values: impute (train mean + indicator) or refuse
+MissingPolicy = Literal["impute", "error"]
 Activation = Literal["relu", "gelu", "silu", "tanh", "leaky_relu", "elu"]
 Normalization = Literal["none", "batch", "layer"]
 
@@ -72,6 +76,11 @@ class TaskSpec(StrictModel):
     type: TaskType = "binary"
     metric: str | None = None
     product_of: list[str] | None = None
+    transform: LabelTransform = Field(
+        "none", description="regression only: log1p trains on log(1 + y) (y must be >= 0)")
+    weight: str | None = Field(
+        None, description="a column of non-negative per-row weights for this task's loss and "
+                          "metrics (importance or dwell-time weighting); missing weight = 0")
 
     @field_validator("name")
     @classmethod
@@ -93,6 +102,8 @@ class TaskSpec(StrictModel):
             valid = sorted(m for m, (t, _) in METRICS.items() if self.type in t)
             raise ValueError(f"metric: {self.metric!r} does not apply to {self.type} tasks; "
                              f"valid: {valid}")
+        if self.transform != "none" and self.type != "regression":
+            raise ValueError(f"transform: {self.transform!r} applies to regression tasks only")
         if self.product_of is not None:
             if self.type != "binary":
                 raise ValueError("product_of: only binary tasks can be a product (ESMM)")
@@ -125,11 +136,23 @@ def validate_task_list(tasks: list[TaskSpec]) -> list[TaskSpec]:
 
 
 class NumericFeature(StrictModel):
-    """A numeric column, standardised with train-split statistics: (x - mean) / std."""
+    """A numeric column, standardised with train-split statistics: (x - mean) / std.
+
+    A missing value is replaced by ``fill`` (the train mean, raw units) before standardising.
+    With ``indicator_of`` set, the feature is not a column of the data but the 0/1 missing
+    indicator of that column (``mean`` 0, ``std`` 1: it enters the network as 0 or 1).
+    """
 
     name: str
     mean: float = 0.0
     std: float = 1.0
+    fill: float = 0.0
+    indicator_of: str | None = None
+
+    @property
+    def source(self) -> str:
+        """The data column this feature reads."""
+        return self.indicator_of or self.name
 
 
 class CategoricalFeature(StrictModel):
@@ -143,11 +166,31 @@ class CategoricalFeature(StrictModel):
         return len(self.vocabulary) + 1
 
 
+class LabelScaling(StrictModel):
+    """How a regression task's label is scaled for training: ``(t(y) - mean) / std`` with ``t``
+    the task's ``transform``; predictions are mapped back with the inverse, so metrics and
+    exported predictions are in the label's original units."""
+
+    task: str
+    transform: LabelTransform = "none"
+    mean: float = 0.0
+    std: float = 1.0
+
+
 class InputSchema(StrictModel):
-    """What the network sees: the feature columns with their preprocessing statistics."""
+    """What the network sees: the feature columns with their preprocessing statistics, and
+    the train-split scaling of each regression label (``labels``)."""
 
     numeric: list[NumericFeature] = Field(default_factory=list)
     categorical: list[CategoricalFeature] = Field(default_factory=list)
+    labels: list[LabelScaling] = Field(default_factory=list)
+    missing: MissingPolicy = "impute"
+
+    def label_scaling(self, task: str) -> LabelScaling | None:
+        for scaling in self.labels:
+            if scaling.task == task:
+                return scaling
+        return None
 
     @model_validator(mode="after")
     def _not_empty(self) -> InputSchema:
@@ -157,7 +200,8 @@ class InputSchema(StrictModel):
 
     @property
     def numeric_names(self) -> list[str]:
-        return [f.name for f in self.numeric]
+        """The data columns read as numbers (missing indicators are not columns)."""
+        return [f.name for f in self.numeric if f.indicator_of is None]
 
     @property
     def categorical_names(self) -> list[str]:

@@ -97,14 +97,26 @@ Split = Annotated[
 ]
 
 
+class VocabularyCap(StrictModel):
+    """How large a categorical feature's vocabulary may grow: values seen on fewer than
+    ``min_frequency`` train rows, and all but the ``max_size`` most frequent, share the
+    out-of-vocabulary index, so an id column cannot blow up memory."""
+
+    max_size: int = Field(50_000, ge=1)
+    min_frequency: int = Field(1, ge=1)
+
+
 class FileDatasetSpec(StrictModel):
     """A CSV or Parquet file (format from the suffix unless given); features are inferred
-    (numeric vs. other dtypes) when left out."""
+    (integer codes and id-like names categorical, see the README) when left out. ``missing``
+    numeric values are imputed with the train mean plus an indicator, or refused (``error``)."""
 
     path: str
     format: Literal["csv", "parquet"] | None = None
     features: FeatureLists | None = None
     split: Split = Field(default_factory=SplitFractions)
+    missing: Literal["impute", "error"] = "impute"
+    vocabulary: VocabularyCap = Field(default_factory=VocabularyCap)
 
 
 class UploadedDatasetSpec(StrictModel):
@@ -114,6 +126,8 @@ class UploadedDatasetSpec(StrictModel):
     format: Literal["csv", "parquet"] | None = None
     features: FeatureLists | None = None
     split: Split = Field(default_factory=SplitFractions)
+    missing: Literal["impute", "error"] = "impute"
+    vocabulary: VocabularyCap = Field(default_factory=VocabularyCap)
 
 
 class SyntheticDatasetSpec(StrictModel):

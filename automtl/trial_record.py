@@ -32,6 +32,9 @@ ATTR_ERROR = "automtl:error"
 ATTR_INTERRUPTED = "automtl:interrupted"
 ATTR_RETRY_OF = "automtl:retry_of"
 ATTR_PRUNED_EPOCH = "automtl:pruned_epoch"
+#: user attribute with the reason a candidate was refused at sampling (a static constraint such
+#: as params_max): the trial is PRUNED but was never trained, unlike one MO-ASHA stopped
+ATTR_INFEASIBLE = "automtl:infeasible"
 ATTR_RUNGS = "automtl:rungs"
 
 
@@ -60,7 +63,8 @@ class TrialOutcome:
     a non-finite value); ``sparsity`` is SNR's share of closed connections and
     ``effective_params`` the parameters left after pruning; ``error`` is set for FAIL trials.
     ``pruned_epoch`` is the epoch at which MO-ASHA stopped a PRUNED trial and ``rungs`` maps
-    each rung epoch the trial reached to its objective values there.
+    each rung epoch the trial reached to its objective values there. ``infeasible`` is set (the
+    reason) for a PRUNED trial refused at sampling by a static constraint and never trained.
     """
 
     number: int
@@ -87,6 +91,7 @@ class TrialOutcome:
     interrupted: bool = False
     pruned_epoch: int | None = None
     rungs: dict[str, dict[str, float]] | None = None
+    infeasible: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -127,6 +132,7 @@ def outcome_from_trial(trial: FrozenTrial, objective_names: list[str]) -> TrialO
         interrupted=bool(attrs.get(ATTR_INTERRUPTED, False)),
         pruned_epoch=attrs.get(ATTR_PRUNED_EPOCH),
         rungs=attrs.get(ATTR_RUNGS),
+        infeasible=attrs.get(ATTR_INFEASIBLE),
     )
 
 

@@ -116,6 +116,10 @@ class SearchProgress:
                                     "[{elapsed}<{remaining}] {postfix}")
         self._pending: str | None = None
 
+    def on_dataset(self, summary: dict[str, Any]) -> None:
+        """The detected schema and labelled rows per task, printed before the first trial."""
+        self._bar.write(format_dataset_summary(summary), file=self._stream)
+
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
         pass
 
@@ -155,6 +159,26 @@ class SearchProgress:
         self._bar.close()
 
 
+def format_dataset_summary(summary: dict[str, Any]) -> str:
+    """The detected schema (one line per feature: kind and why) and labelled rows per task."""
+    lines = ["features (kind: why):"]
+    for feature in summary["features"]:
+        extra = ""
+        if "vocabulary" in feature:
+            extra += f", vocabulary {feature['vocabulary']}"
+        if "missing_indicator" in feature:
+            extra += f", missing -> train mean + {feature['missing_indicator']}"
+        lines.append(f"  {feature['name']}: {feature['kind']} ({feature['reason']}{extra})")
+    sizes = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
+    strat = summary.get("stratified_on")
+    lines.append(f"splits: {sizes}" + (f" (stratified on {strat})" if strat else ""))
+    for row in summary["tasks"]:
+        positives = f", {row['positives']} positive" if "positives" in row else ""
+        lines.append(f"  task {row['task']} {row['split']}: {row['labelled']} labelled"
+                     f"{positives}")
+    return "\n".join(lines)
+
+
 def trial_line(outcome: Any) -> str:
     """``trial 7 COMPLETE mmoe/gradnorm experts=4 lr=0.003 | ctr=0.71 watch=1.8`` (or the
     error's first line for a failed trial)."""
@@ -172,5 +196,6 @@ def trial_line(outcome: Any) -> str:
     if outcome.values:
         result = " ".join(f"{k}={v:.4g}" for k, v in outcome.values.items())
     else:
-        result = (outcome.error or "").splitlines()[0][:80] if outcome.error else ""
+        reason = outcome.error or getattr(outcome, "infeasible", None)  # FAIL / refused
+        result = reason.splitlines()[0][:80] if reason else ""
     return f"trial {outcome.number:>4} {outcome.state:<8} {' '.join(parts)} | {result}"

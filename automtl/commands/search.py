@@ -70,6 +70,8 @@ def _run(args: argparse.Namespace) -> int:
     print()
     print(f"study {result.study_name}: {result.complete} complete, {result.failed} failed, "
           f"stopped by {result.stop_reason}, wall time {result.wall_time_s:.1f}s")
+    if result.constraints:
+        print(result.constraints)
     slots = result.wall_time_s * spec.budget.concurrency
     if slots > 0 and result.train_time_s > 0:
         print(f"training loops took {result.train_time_s:.1f}s summed over this run's trials: "

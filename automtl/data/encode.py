@@ -8,16 +8,26 @@ distinct category value, never once per row.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from pandas.api import types as ptypes
 
-from automtl.config import CategoricalFeature, InputSchema, NumericFeature, TaskSpec
+from automtl.config import (
+    CategoricalFeature,
+    InputSchema,
+    LabelScaling,
+    MissingPolicy,
+    NumericFeature,
+    TaskSpec,
+)
 from automtl.data.base import SplitTensors
 from automtl.data.errors import DataError, preview
+
+#: name suffix of the 0/1 missing-indicator feature of a numeric column
+INDICATOR_SUFFIX = "__missing"
 
 
 def _category_text(value: object) -> str:
@@ -43,10 +53,36 @@ def category_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     return np.asarray(codes, dtype=np.int64), texts
 
 
-def fit_vocabulary(series: pd.Series) -> list[str]:
-    """Sorted distinct category strings of the (train) rows; missing values are not included."""
-    _, texts = category_codes(series)
-    return sorted(set(texts))
+#: default cap on a categorical feature's vocabulary (the most frequent train values are kept)
+MAX_VOCABULARY = 50_000
+#: default minimum number of train rows a category value needs to get its own index
+MIN_FREQUENCY = 1
+
+
+def fit_vocabulary(series: pd.Series, max_size: int | None = MAX_VOCABULARY,
+                   min_frequency: int = MIN_FREQUENCY) -> list[str]:
+    """Sorted distinct category strings of the (train) rows; missing values are not included.
+
+    Only values seen on at least ``min_frequency`` rows are kept, and at most ``max_size`` of
+    them (the most frequent; ties go to the smaller string), so an id column cannot blow up the
+    embedding table: every other value encodes to the out-of-vocabulary index 0.
+    """
+    if max_size is not None and max_size < 1:
+        raise DataError(f"max_vocabulary must be >= 1, got {max_size}", field="max_vocabulary")
+    if min_frequency < 1:
+        raise DataError(f"min_frequency must be >= 1, got {min_frequency}",
+                        field="min_frequency")
+    codes, texts = category_codes(series)
+    if not texts:
+        return []
+    counts = np.bincount(codes[codes >= 0], minlength=len(texts))
+    merged: dict[str, int] = {}
+    for text, count in zip(texts, counts.tolist(), strict=True):
+        merged[text] = merged.get(text, 0) + count
+    kept = [(count, text) for text, count in merged.items() if count >= min_frequency]
+    if max_size is not None and len(kept) > max_size:
+        kept = sorted(kept, key=lambda item: (-item[0], item[1]))[:max_size]
+    return sorted(text for _, text in kept)
 
 
 def encode_categorical(series: pd.Series, vocabulary: Sequence[str]) -> np.ndarray:
@@ -83,30 +119,116 @@ def _finite_numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
     if missing.any():
         first = frame.index[int(np.argmax(missing))]
         raise DataError(f"numeric feature {column!r} has {int(missing.sum())} missing (NaN) "
-                        f"value(s), first at row {first!r}; impute or drop them first",
+                        f"value(s), first at row {first!r}; impute or drop them first "
+                        "(missing: impute does it with the train mean and an indicator)",
                         column=column)
     return values
 
 
-def fit_schema(train: pd.DataFrame, numeric: Sequence[str],
-               categorical: Sequence[str]) -> InputSchema:
-    """Standardisation statistics and vocabularies from the train rows only.
+def fit_schema(train: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str],
+               tasks: Sequence[TaskSpec] = (), *, missing: MissingPolicy = "impute",
+               max_vocabulary: int | None = MAX_VOCABULARY,
+               min_frequency: int = MIN_FREQUENCY,
+               rows: np.ndarray | None = None) -> InputSchema:
+    """Standardisation statistics, imputation values, vocabularies and regression-label
+    scaling from the train rows only.
 
-    ``std`` is the population standard deviation; a column constant on the train rows keeps
-    ``std = 1`` so it encodes to ``x - mean`` instead of dividing by zero.
+    ``std`` is the population standard deviation of the present values; a column constant on
+    the train rows keeps ``std = 1`` so it encodes to ``x - mean`` instead of dividing by zero.
+    With ``missing="impute"`` (the usual tabular practice) a missing numeric value becomes the
+    train mean, and every column with a missing train value gets a 0/1 indicator feature
+    ``<column>__missing`` right after it; ``missing="error"`` refuses missing values. Each
+    regression task gets a :class:`LabelScaling` (its ``transform``, then the train mean/std).
+    ``rows`` (positional indices) selects the train rows of a larger ``train`` frame column by
+    column, so the frame is never copied whole. Raises :class:`DataError` naming the column.
     """
+    if rows is not None:
+        train = _RowView(train, rows)
+    if missing not in ("impute", "error"):
+        raise DataError(f"missing must be 'impute' or 'error', got {missing!r}", field="missing")
     if not numeric and not categorical:
         raise DataError("no feature columns: list numeric or categorical features",
                         field="features")
     numeric_features = []
     for name in numeric:
-        values = _finite_numeric(train, name)
-        mean = float(values.mean()) if len(values) else 0.0
-        std = float(values.std()) if len(values) else 0.0
-        numeric_features.append(NumericFeature(name=name, mean=mean, std=std if std > 0 else 1.0))
-    categorical_features = [CategoricalFeature(name=name, vocabulary=fit_vocabulary(train[name]))
-                            for name in categorical]
-    return InputSchema(numeric=numeric_features, categorical=categorical_features)
+        if missing == "error":
+            values = _finite_numeric(train, name)
+        else:
+            values = numeric_values(train[name], name)
+        absent = np.isnan(values)
+        present = values[~absent]
+        if len(values) and not len(present):
+            raise DataError(f"numeric feature {name!r} has no value on the train rows",
+                            column=name)
+        mean = float(present.mean()) if len(present) else 0.0
+        std = float(present.std()) if len(present) else 0.0
+        numeric_features.append(NumericFeature(name=name, mean=mean,
+                                               std=std if std > 0 else 1.0, fill=mean))
+        if absent.any():
+            numeric_features.append(NumericFeature(name=f"{name}{INDICATOR_SUFFIX}",
+                                                   indicator_of=name))
+    categorical_features = [
+        CategoricalFeature(name=name, vocabulary=fit_vocabulary(train[name], max_vocabulary,
+                                                                min_frequency))
+        for name in categorical]
+    return InputSchema(numeric=numeric_features, categorical=categorical_features,
+                       labels=[fit_label_scaling(train, task) for task in tasks
+                               if task.type == "regression"],
+                       missing=missing)
+
+
+class _RowView:
+    """``frame.iloc[rows]`` one column at a time (``view[name]``), for :func:`fit_schema`."""
+
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray) -> None:
+        self.frame, self.rows = frame, rows
+        self.index = frame.index[rows]
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return self.frame[name].iloc[self.rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def fit_label_scaling(train: pd.DataFrame, task: TaskSpec) -> LabelScaling:
+    """A regression task's train-split label statistics after its ``transform``."""
+    values = transform_labels(label_values(train[str(task.label)], task), task.transform, task)
+    present = values[~np.isnan(values)]
+    mean = float(present.mean()) if len(present) else 0.0
+    std = float(present.std()) if len(present) else 0.0
+    return LabelScaling(task=task.name, transform=task.transform, mean=mean,
+                        std=std if std > 0 else 1.0)
+
+
+def transform_labels(values: np.ndarray, transform: str, task: TaskSpec) -> np.ndarray:
+    """``log1p`` labels (NaN kept); a negative label under ``log1p`` is an error naming it."""
+    if transform == "none":
+        return values
+    if transform == "log1p":
+        negative = values < 0
+        if negative.any():
+            raise DataError(f"task {task.name!r}: transform log1p needs labels >= 0, label "
+                            f"column {task.label!r} has {int(negative.sum())} negative value(s) "
+                            f"{preview(values[negative])}", column=str(task.label))
+        return np.log1p(values)
+    raise DataError(f"task {task.name!r}: unknown transform {transform!r}; valid: "
+                    "['log1p', 'none']", field="transform")
+
+
+def scale_labels(values: np.ndarray, scaling: LabelScaling | None, task: TaskSpec) -> np.ndarray:
+    """Raw labels -> training units: ``(transform(y) - mean) / std`` (NaN stays NaN)."""
+    if scaling is None:
+        return values
+    return (transform_labels(values, scaling.transform, task) - scaling.mean) / scaling.std
+
+
+def unscale_labels(values: np.ndarray, scaling: LabelScaling | None) -> np.ndarray:
+    """Training units -> the label's original units (the inverse of :func:`scale_labels`)."""
+    if scaling is None:
+        return values
+    out = values * scaling.std + scaling.mean
+    return np.expm1(out) if scaling.transform == "log1p" else out
 
 
 def label_values(series: pd.Series, task: TaskSpec) -> np.ndarray:
@@ -136,47 +258,115 @@ def label_values(series: pd.Series, task: TaskSpec) -> np.ndarray:
     return values
 
 
-def encode_labels(frame: pd.DataFrame, tasks: Sequence[TaskSpec]) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, mask)`` [N, n_tasks]: missing labels become 0 with mask False."""
-    labels = np.zeros((len(frame), len(tasks)), dtype=np.float32)
-    mask = np.zeros((len(frame), len(tasks)), dtype=bool)
-    for j, task in enumerate(tasks):
-        column = str(task.label)
-        if column not in frame.columns:
-            raise DataError(f"label column {column!r} of task {task.name!r} is not in the data",
-                            column=column)
-        values = label_values(frame[column], task)
-        present = ~np.isnan(values)
-        labels[:, j] = np.where(present, values, 0.0)
-        mask[:, j] = present
-    return labels, mask
+def weight_values(frame: pd.DataFrame, task: TaskSpec) -> np.ndarray | None:
+    """A task's per-row weights (float64, missing = 0), or None when it has no weight column.
+
+    Weights must be finite and >= 0; anything else is an error naming the column.
+    """
+    if task.weight is None:
+        return None
+    if task.weight not in frame.columns:
+        raise DataError(f"weight column {task.weight!r} of task {task.name!r} is not in the "
+                        "data", column=task.weight)
+    values = numeric_values(frame[task.weight], task.weight, what="weight column")
+    values = np.where(np.isnan(values), 0.0, values)
+    if (values < 0).any():
+        raise DataError(f"weight column {task.weight!r} of task {task.name!r} has negative "
+                        f"values {preview(values[values < 0])}", column=task.weight)
+    return values
+
+
+def _check_columns(frame: pd.DataFrame, schema: InputSchema) -> None:
+    missing = [name for name in schema.numeric_names + schema.categorical_names
+               if name not in frame.columns]
+    if missing:
+        raise DataError(f"feature column {missing[0]!r} is not in the data "
+                        f"(missing: {missing})", column=missing[0])
+
+
+def _numeric_column(frame: pd.DataFrame, feature: NumericFeature, schema: InputSchema,
+                    cache: dict[str, np.ndarray]) -> np.ndarray:
+    """One encoded numeric column (float64, every row): imputed and standardised, or the 0/1
+    missing indicator of its source column."""
+    source = feature.source
+    if source not in cache:
+        cache.clear()  # only the previous column is ever needed again (its indicator)
+        cache[source] = (_finite_numeric(frame, source) if schema.missing == "error"
+                         else numeric_values(frame[source], source))
+    values = cache[source]
+    if feature.indicator_of is not None:
+        return np.isnan(values).astype(np.float64)
+    return (np.where(np.isnan(values), feature.fill, values) - feature.mean) / feature.std
+
+
+def encode_parts(frame: pd.DataFrame, schema: InputSchema, tasks: Sequence[TaskSpec],
+                 parts: Mapping[str, np.ndarray], *, labels: bool = True
+                 ) -> dict[str, SplitTensors]:
+    """Encode the rows of each part (positional indices into ``frame``) straight into that
+    part's tensors: each column is converted once and scattered, so the peak memory is the
+    encoded tensors plus one column, never a second copy of everything.
+
+    Same preprocessing as :func:`encode_frame`. Raises :class:`DataError` naming the column.
+    """
+    _check_columns(frame, schema)
+    names = tuple(t.name for t in tasks)
+    out: dict[str, dict[str, np.ndarray]] = {
+        key: {"numeric": np.empty((len(rows), len(schema.numeric)), dtype=np.float32),
+              "categorical": np.empty((len(rows), len(schema.categorical)), dtype=np.int64),
+              "labels": np.zeros((len(rows), len(tasks)), dtype=np.float32),
+              "mask": np.zeros((len(rows), len(tasks)), dtype=bool)}
+        for key, rows in parts.items()}
+    whole = {key: len(rows) == len(frame) and bool((rows == np.arange(len(frame))).all())
+             for key, rows in parts.items()}
+
+    def scatter(target: str, column: int, values: np.ndarray) -> None:
+        for key, rows in parts.items():
+            out[key][target][:, column] = values if whole[key] else values[rows]
+
+    cache: dict[str, np.ndarray] = {}
+    for j, feature in enumerate(schema.numeric):
+        scatter("numeric", j, _numeric_column(frame, feature, schema, cache))
+    cache.clear()
+    for j, cat in enumerate(schema.categorical):
+        scatter("categorical", j, encode_categorical(frame[cat.name], cat.vocabulary))
+    weights: dict[str, np.ndarray] | None = None
+    if labels:
+        for j, task in enumerate(tasks):
+            column = str(task.label)
+            if column not in frame.columns:
+                raise DataError(f"label column {column!r} of task {task.name!r} is not in the "
+                                "data", column=column)
+            values = scale_labels(label_values(frame[column], task),
+                                  schema.label_scaling(task.name), task)
+            present = ~np.isnan(values)
+            scatter("labels", j, np.where(present, values, 0.0))
+            scatter("mask", j, present)
+        if any(task.weight is not None for task in tasks):
+            weights = {key: np.ones((len(rows), len(tasks)), dtype=np.float32)
+                       for key, rows in parts.items()}
+            for j, task in enumerate(tasks):
+                row_weights = weight_values(frame, task)
+                if row_weights is not None:
+                    for key, rows in parts.items():
+                        weights[key][:, j] = row_weights if whole[key] else row_weights[rows]
+    return {key: SplitTensors(numeric=torch.from_numpy(arrays["numeric"]),
+                              categorical=torch.from_numpy(arrays["categorical"]),
+                              labels=torch.from_numpy(arrays["labels"]),
+                              mask=torch.from_numpy(arrays["mask"]), task_names=names,
+                              weights=None if weights is None
+                              else torch.from_numpy(weights[key]))
+            for key, arrays in out.items()}
 
 
 def encode_frame(frame: pd.DataFrame, schema: InputSchema, tasks: Sequence[TaskSpec], *,
                  labels: bool = True) -> SplitTensors:
     """Encode a frame with a stored schema: the exact preprocessing of the training tensors.
 
-    With ``labels=False`` the label columns are not read (prediction on unlabelled data): labels
-    are 0 and every mask is False. Extra columns are ignored; a missing feature column is an error.
+    Numeric features are imputed (schema ``missing="impute"``) and standardised, categories
+    looked up, regression labels scaled with the schema's :class:`LabelScaling`. With
+    ``labels=False`` the label columns are not read (prediction on unlabelled data): labels
+    are 0 and every mask is False. Extra columns are ignored; a missing feature column is an
+    error.
     """
-    missing = [name for name in schema.numeric_names + schema.categorical_names
-               if name not in frame.columns]
-    if missing:
-        raise DataError(f"feature column {missing[0]!r} is not in the data "
-                        f"(missing: {missing})", column=missing[0])
-    rows = len(frame)
-    numeric = np.empty((rows, len(schema.numeric)), dtype=np.float32)
-    for j, feature in enumerate(schema.numeric):
-        numeric[:, j] = (_finite_numeric(frame, feature.name) - feature.mean) / feature.std
-    categorical = np.empty((rows, len(schema.categorical)), dtype=np.int64)
-    for j, cat in enumerate(schema.categorical):
-        categorical[:, j] = encode_categorical(frame[cat.name], cat.vocabulary)
-    if labels:
-        label_array, mask = encode_labels(frame, tasks)
-    else:
-        label_array = np.zeros((rows, len(tasks)), dtype=np.float32)
-        mask = np.zeros((rows, len(tasks)), dtype=bool)
-    return SplitTensors(numeric=torch.from_numpy(numeric),
-                        categorical=torch.from_numpy(categorical),
-                        labels=torch.from_numpy(label_array), mask=torch.from_numpy(mask),
-                        task_names=tuple(t.name for t in tasks))
+    return encode_parts(frame, schema, tasks, {"all": np.arange(len(frame))},
+                        labels=labels)["all"]

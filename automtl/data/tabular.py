@@ -9,23 +9,41 @@ import numpy as np
 import pandas as pd
 import torch
 
-from automtl.config import InputSchema, TaskSpec, validate_task_list
+from automtl.config import InputSchema, MissingPolicy, TaskSpec, validate_task_list
 from automtl.data.base import SplitTensors
-from automtl.data.encode import encode_frame, fit_schema
+from automtl.data.checks import TaskCounts, check_splits, stratification_classes
+from automtl.data.encode import (
+    MAX_VOCABULARY,
+    MIN_FREQUENCY,
+    encode_frame,
+    encode_parts,
+    fit_schema,
+    label_values,
+)
 from automtl.data.errors import DataError
-from automtl.data.io import TableFormat, check_unique_columns, feature_kind, read_table
+from automtl.data.io import (
+    FeatureDecision,
+    TableFormat,
+    check_unique_columns,
+    infer_feature,
+    read_table,
+)
 from automtl.data.split import SPLITS, split_by_column, split_by_fractions
 
 
 def resolve_features(frame: pd.DataFrame, reserved: Sequence[str],
                      numeric: Sequence[str] | None, categorical: Sequence[str] | None,
-                     exclude: Sequence[str] = ()) -> tuple[list[str], list[str]]:
-    """The numeric and categorical feature columns, listed or inferred from dtypes.
+                     exclude: Sequence[str] = (),
+                     decisions: dict[str, FeatureDecision] | None = None
+                     ) -> tuple[list[str], list[str]]:
+    """The numeric and categorical feature columns, listed or inferred.
 
-    With both lists None every column that is not ``reserved`` (labels, split column) or
-    ``exclude``\\ d is a feature: numeric dtypes numeric; bool/object/string/category categorical.
-    Given lists are used as is (None counts as empty); a listed column must exist and must not be
-    a label or the split column.
+    With both lists None every column that is not ``reserved`` (labels, weights, split column)
+    or ``exclude``\\ d is a feature, its kind inferred by
+    :func:`~automtl.data.io.infer_feature` (integer codes and id-like names are categorical);
+    each decision and its reason is written into ``decisions`` when given. Given lists are used
+    as is (None counts as empty); a listed column must exist and must not be a label or the
+    split column.
     """
     columns = list(frame.columns)
     for name in exclude:
@@ -36,12 +54,14 @@ def resolve_features(frame: pd.DataFrame, reserved: Sequence[str],
         for name in columns:
             if name in reserved or name in exclude:
                 continue
-            kind = feature_kind(frame[name])
-            if kind is None:
+            decision = infer_feature(frame[name], name)
+            if decision.kind is None:
                 raise DataError(f"column {name!r} has dtype {frame[name].dtype} that is neither "
                                 "numeric nor categorical; convert it, exclude it or list the "
                                 "features", column=name)
-            inferred[kind].append(name)
+            inferred[decision.kind].append(name)
+            if decisions is not None:
+                decisions[name] = decision
         return inferred["numeric"], inferred["categorical"]
     numeric_list, categorical_list = list(numeric or []), list(categorical or [])
     seen: set[str] = set()
@@ -54,6 +74,9 @@ def resolve_features(frame: pd.DataFrame, reserved: Sequence[str],
         if name in seen:
             raise DataError(f"feature column {name!r} is listed twice", column=name)
         seen.add(name)
+        if decisions is not None:
+            kind = "numeric" if name in numeric_list else "categorical"
+            decisions[name] = FeatureDecision(kind, f"listed as {kind}")  # type: ignore[arg-type]
     return numeric_list, categorical_list
 
 
@@ -62,10 +85,18 @@ class TabularDataset:
 
     ``data`` is a DataFrame or a CSV/Parquet path; ``tasks`` name a label column each (type
     binary or regression; NaN = row outside the task's sample space). Rows are split either by
-    ``valid_fraction``/``test_fraction`` with ``seed``, or by ``split_column`` whose values name
-    the split (``split_values`` maps train/valid/test to them). Numeric features are
-    standardised and vocabularies built from the train rows only. Everything is encoded once
-    with :func:`~automtl.data.encode.encode_frame`, which also encodes new data for an export.
+    ``valid_fraction``/``test_fraction`` with ``seed`` (stratified on the rarest binary task
+    unless ``stratify=False``), or by ``split_column`` whose values name the split
+    (``split_values`` maps train/valid/test to them). Numeric features are imputed
+    (``missing``) and standardised, vocabularies built (capped by ``max_vocabulary`` and
+    ``min_frequency``) and regression labels scaled from the train rows only. Everything is
+    encoded once with :func:`~automtl.data.encode.encode_parts`, the same preprocessing that
+    :func:`~automtl.data.encode.encode_frame` applies to new data for an export. The splits are
+    then checked (:func:`~automtl.data.checks.check_splits`): a task without labelled rows, or
+    a binary task with one class, in the train or valid split is a :class:`DataError`.
+
+    ``feature_decisions`` holds each feature column's kind and the reason for it,
+    ``task_counts`` the labelled rows (and positives) per task and split.
     """
 
     def __init__(self, data: pd.DataFrame | str | Path, tasks: Sequence[TaskSpec], *,
@@ -73,7 +104,9 @@ class TabularDataset:
                  categorical: Sequence[str] | None = None, exclude: Sequence[str] = (),
                  valid_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0,
                  split_column: str | None = None, split_values: Mapping[str, str] | None = None,
-                 format: TableFormat | None = None) -> None:
+                 format: TableFormat | None = None, missing: MissingPolicy = "impute",
+                 max_vocabulary: int | None = MAX_VOCABULARY,
+                 min_frequency: int = MIN_FREQUENCY, stratify: bool = True) -> None:
         frame = data if isinstance(data, pd.DataFrame) else read_table(data, format)
         frame = frame.rename(columns=str)
         check_unique_columns(frame)
@@ -86,7 +119,14 @@ class TabularDataset:
             if column not in frame.columns:
                 raise DataError(f"label column {column!r} of task {task.name!r} is not in the "
                                 "data", column=column)
-        reserved = list(labels)
+        weights = [t.weight for t in self.tasks if t.weight is not None]
+        for task in self.tasks:
+            if task.weight is not None and task.weight not in frame.columns:
+                raise DataError(f"weight column {task.weight!r} of task {task.name!r} is not in "
+                                "the data", column=task.weight)
+        reserved = list(labels) + weights
+        #: the task whose classes stratified the random split (None: not stratified)
+        self.stratified_on: str | None = None
         if split_column is not None:
             if split_column not in frame.columns:
                 raise DataError(f"split column {split_column!r} is not in the data",
@@ -97,27 +137,62 @@ class TabularDataset:
             reserved.append(split_column)
             rows = split_by_column(frame[split_column], split_column, split_values)
         else:
-            rows = split_by_fractions(len(frame), valid_fraction, test_fraction, seed)
+            classes = None
+            if stratify:
+                values = {t.name: label_values(frame[str(t.label)], t)
+                          for t in self.tasks if t.type == "binary"}
+                self.stratified_on, classes = stratification_classes(values, self.tasks)
+            rows = split_by_fractions(len(frame), valid_fraction, test_fraction, seed,
+                                      stratify=classes)
+        #: column -> how it is used as a feature and why (inferred or listed)
+        self.feature_decisions: dict[str, FeatureDecision] = {}
         self.numeric_columns, self.categorical_columns = resolve_features(
-            frame, reserved, numeric, categorical, exclude)
+            frame, reserved, numeric, categorical, exclude, self.feature_decisions)
         #: positional row indices of each split in the source frame (each in row order)
         self.split_rows: dict[str, np.ndarray] = rows
-        self.schema: InputSchema = fit_schema(frame.iloc[rows["train"]], self.numeric_columns,
-                                              self.categorical_columns)
-        everything = encode_frame(frame, self.schema, self.tasks)
-        self.splits: dict[str, SplitTensors] = {
-            name: everything.index(torch.from_numpy(rows[name]))
-            for name in SPLITS if len(rows[name])
-        }
-        self._check_task_rows()
+        self.schema: InputSchema = fit_schema(
+            frame, self.numeric_columns, self.categorical_columns, self.tasks,
+            missing=missing, max_vocabulary=max_vocabulary, min_frequency=min_frequency,
+            rows=rows["train"])
+        self.splits: dict[str, SplitTensors] = encode_parts(
+            frame, self.schema, self.tasks,
+            {name: rows[name] for name in SPLITS if len(rows[name])})
+        #: labelled rows (and positives) per task and split, checked before any trial
+        self.task_counts: list[TaskCounts] = check_splits(self.splits, self.tasks)
 
-    def _check_task_rows(self) -> None:
-        for name in ("train", "valid"):
-            counts = self.splits[name].mask.sum(dim=0).tolist()
-            for task, count in zip(self.tasks, counts, strict=True):
-                if count == 0:
-                    raise DataError(f"task {task.name!r} has no labelled rows in the {name} "
-                                    f"split (label column {task.label!r})", column=task.label)
+    def summary(self) -> dict[str, object]:
+        """The detected schema and the pre-trial checks as plain data (JSON-able): each feature
+        column's kind and reason, split sizes, the stratifying task, and per task and split the
+        labelled rows (and positives)."""
+        vocab = {c.name: len(c.vocabulary) for c in self.schema.categorical}
+        indicators = {f.indicator_of: f.name for f in self.schema.numeric if f.indicator_of}
+        return {
+            "features": [{"name": name, "kind": d.kind, "reason": d.reason,
+                          **({"vocabulary": vocab[name]} if name in vocab else {}),
+                          **({"missing_indicator": indicators[name]}
+                             if name in indicators else {})}
+                         for name, d in self.feature_decisions.items()],
+            "splits": {name: len(split) for name, split in self.splits.items()},
+            "stratified_on": self.stratified_on,
+            "tasks": [{"task": c.task, "split": c.split, "labelled": c.labelled,
+                       **({"positives": c.positives} if c.positives is not None else {})}
+                      for c in self.task_counts],
+            "label_scaling": [s.model_dump() for s in self.schema.labels],
+        }
+
+    def describe_features(self) -> list[str]:
+        """One line per feature column: its kind and why (for the CLI and logs)."""
+        lines = []
+        for name, decision in self.feature_decisions.items():
+            line = f"{name}: {decision.kind} ({decision.reason})"
+            cat = next((c for c in self.schema.categorical if c.name == name), None)
+            if cat is not None:
+                line += f", vocabulary {len(cat.vocabulary)}"
+            num = next((f for f in self.schema.numeric if f.indicator_of == name), None)
+            if num is not None:
+                line += f", missing values imputed with the train mean + indicator {num.name}"
+            lines.append(line)
+        return lines
 
     @property
     def input_schema(self) -> InputSchema:

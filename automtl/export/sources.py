@@ -153,6 +153,22 @@ def _read_model(path: Path, kind: Any, record: TrialRecord, source: ExportSource
 # the service: trial rows of a job
 
 
+def data_rule(spec: JobSpec) -> dict[str, Any]:
+    """How the search split and prepared its rows, for the bundle's ``train.py``:
+    ``{"data": {"split": {...}, "seed": S, "missing": ..., "vocabulary": {...}}}``
+    (``split`` is ``{"column": ..., "train": ..., ...}`` or ``{"valid": f, "test": f}``)."""
+    dataset = spec.dataset
+    split = getattr(dataset, "split", None)
+    rule: dict[str, Any] = {"seed": spec.seed}
+    if split is not None:
+        rule["split"] = split.model_dump(mode="json")
+    for key in ("missing", "vocabulary"):
+        value = getattr(dataset, key, None)
+        if value is not None:
+            rule[key] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+    return {"data": rule}
+
+
 def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
                rows: Iterable[Any], *, study_name: str | None = None,
                artifact_root: str | Path | None = None) -> ExportSource:
@@ -179,7 +195,7 @@ def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
             num_params=row.num_params, latency_ms=row.latency_ms,
             artifact=_under_root(row.artifact_path, root), on_front=bool(row.on_front),
             row_id=row.id))
-    info = {"job": job_id, "name": name}
+    info: dict[str, Any] = {"job": job_id, "name": name, **data_rule(parsed)}
     if study_name:
         info["study"] = study_name
     fallback = root / study_name if root is not None and study_name else None
@@ -243,7 +259,7 @@ def search_dir_source(directory: str | Path, *, storage_url: str | None = None,
     return ExportSource(label=f"study {study_name}", objectives=spec.objective_list(),
                         trials=records,
                         info={"study": study_name, "name": spec.name,
-                              "search_dir": str(directory)},
+                              "search_dir": str(directory), **data_rule(spec)},
                         artifact_root=directory / study_name)
 
 

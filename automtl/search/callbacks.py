@@ -43,6 +43,11 @@ class SearchCallbacks:
     search whose results are safe in the study anyway.
     """
 
+    def on_dataset(self, summary: dict[str, Any]) -> None:
+        """The dataset was loaded and passed its checks, before any trial: the detected schema
+        (each feature's kind and why), split sizes and labelled rows per task and split
+        (:meth:`automtl.data.TabularDataset.summary`)."""
+
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
         """Trial ``number`` started with these Optuna parameters."""
 

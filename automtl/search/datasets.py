@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from automtl.config import TaskSpec
 from automtl.data import DataError, TabularDataset, load_census_income, make_synthetic
@@ -65,12 +66,14 @@ def _from_file(path: Path, dataset: FileDatasetSpec | UploadedDatasetSpec,
     numeric = features.numeric if features is not None else None
     categorical = features.categorical if features is not None else None
     split = dataset.split
+    options: dict[str, Any] = {
+        "numeric": numeric, "categorical": categorical, "format": dataset.format,
+        "missing": dataset.missing, "max_vocabulary": dataset.vocabulary.max_size,
+        "min_frequency": dataset.vocabulary.min_frequency}
     if isinstance(split, SplitColumn):
-        return TabularDataset(path, tasks, numeric=numeric, categorical=categorical,
-                              split_column=split.column, format=dataset.format,
+        return TabularDataset(path, tasks, split_column=split.column,
                               split_values={"train": split.train, "valid": split.valid,
-                                            "test": split.test})
+                                            "test": split.test}, **options)
     assert isinstance(split, SplitFractions)
-    return TabularDataset(path, tasks, numeric=numeric, categorical=categorical,
-                          valid_fraction=split.valid, test_fraction=split.test, seed=seed,
-                          format=dataset.format)
+    return TabularDataset(path, tasks, valid_fraction=split.valid, test_fraction=split.test,
+                          seed=seed, **options)

@@ -23,7 +23,7 @@ from typing import Any
 from optuna.trial import TrialState
 
 from automtl.jobspec import JobSpec, load_job_spec
-from automtl.search.callbacks import CancelStopper, SearchCallbacks, TuneBridge
+from automtl.search.callbacks import CancelStopper, SearchCallbacks, TuneBridge, _safe
 from automtl.search.coverage import enqueue_coverage, topology_summary
 from automtl.search.datasets import load_dataset
 from automtl.search.samplers import make_sampler
@@ -55,6 +55,8 @@ class SearchResult:
     topologies: dict[str, Any] | None = None
     confirmation: dict[str, Any] | None = None
     warm_started: list[int] | None = None
+    #: e.g. "0 of 12 trials meet params_max 5,000 (smallest 10,546)"; None without params_max
+    constraints: str | None = None
 
 
 def default_storage_url(artifact_dir: str | Path) -> str:
@@ -108,6 +110,9 @@ def run_search(
     url = storage_url or default_storage_url(artifact_root)
     # bad input (data, search space) fails before anything is written
     dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver)
+    on_dataset = getattr(callbacks, "on_dataset", None)
+    if on_dataset is not None:
+        _safe(on_dataset, dataset.summary())
     space = spec.space  # compiled when the spec was validated
     artifact_root.mkdir(parents=True, exist_ok=True)
     storage = open_storage(url)
@@ -122,7 +127,7 @@ def run_search(
     bridge = TuneBridge(callbacks, spec)
     scheduler = make_scheduler(spec)
     searcher = _make_searcher(space, spec, sampler, name, storage, max_failures,
-                              bridge.error_of, scheduler)
+                              bridge.error_of, scheduler, dataset.schema)
     bridge.attach(searcher)
     study = searcher.study
     check_study(study, spec)
@@ -193,6 +198,7 @@ def run_search(
             on_progress=logger.info)
 
     from automtl.report.pareto import pareto_front
+    from automtl.search.feasibility import constraint_summary
 
     front = pareto_front(study, spec)
     failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
@@ -201,7 +207,8 @@ def run_search(
         complete=searcher.complete_trials, failed=failed, stop_reason=stop_reason,
         wall_time_s=time.monotonic() - started, train_time_s=bridge.train_time_s,
         requeued=requeued, coverage_trials=coverage, warm_started=warm,
-        topologies=topology_summary(study, spec.objective_list()), confirmation=confirmation)
+        topologies=topology_summary(study, spec.objective_list()), confirmation=confirmation,
+        constraints=constraint_summary(study, spec.constraints))
 
 
 def _confirm_one(candidate: dict[str, Any], seed: int, *, context: Any,
@@ -223,6 +230,8 @@ def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int,
         return "cancelled"
     if searcher.stop_reason == "max_failures":
         return "max_failures"
+    if searcher.stop_reason == "infeasible":
+        return "infeasible"
     if searcher.complete_trials < budget:
         return "time_limit" if time_limit_s is not None else "incomplete"
     return "budget"
@@ -247,23 +256,37 @@ def make_scheduler(spec: JobSpec) -> Any:
 
 def _make_searcher(space: Any, spec: JobSpec, sampler: Any, name: str, storage: Any,
                    max_failures: int, error_lookup: Callable[[str], str | None],
-                   scheduler: Any = None) -> Any:
+                   scheduler: Any = None, inputs: Any = None) -> Any:
     from automtl.search.searcher import AutoMTLOptunaSearch
 
     return AutoMTLOptunaSearch(
-        functools.partial(_sample_for_job, space, spec), spec.objective_list(),
+        functools.partial(_sample_for_job, space, spec, inputs=inputs), spec.objective_list(),
         sampler=sampler, study_name=name, storage=storage,
         budget_trials=spec.budget.trials, max_failures=max_failures,
         constraints=spec.constraints, error_lookup=error_lookup, scheduler=scheduler)
 
 
-def _sample_for_job(space: Any, spec: JobSpec, trial: Any) -> dict[str, Any]:
+def _sample_for_job(space: Any, spec: JobSpec, trial: Any,
+                    inputs: Any = None) -> dict[str, Any]:
     """The candidate as the trial trains it (the job's epoch override and per-trial seed
-    applied), so the study and the service store what was actually trained."""
+    applied), so the study and the service store what was actually trained. With the input
+    schema known, its parameter count is stored and checked against ``params_max`` here
+    (:class:`~automtl.search.feasibility.InfeasibleCandidate`: never trained)."""
+    from automtl.search.feasibility import ATTR_STATIC_PARAMS, check_static_constraints
     from automtl.search.trainable import trial_candidate
 
     sampled = space.sample(trial)
-    return trial_candidate(sampled, spec, trial.number).model_dump(mode="json")
+    candidate = trial_candidate(sampled, spec, trial.number)
+    if inputs is not None:
+        try:
+            params = check_static_constraints(candidate, inputs, spec.tasks, spec.constraints)
+        except Exception as exc:
+            costs = getattr(exc, "costs", None)
+            if costs is not None:
+                trial.set_user_attr(ATTR_STATIC_PARAMS, int(costs["params"]))
+            raise
+        trial.set_user_attr(ATTR_STATIC_PARAMS, params)
+    return candidate.model_dump(mode="json")
 
 
 @contextlib.contextmanager

@@ -39,6 +39,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from automtl.jobspec import Constraints, Objective
+from automtl.search.feasibility import ATTR_INFEASIBLE, InfeasibleCandidate
 from automtl.search.mo_asha import MOASHAScheduler
 from automtl.search.trainable import (
     CONFIG_KEY,
@@ -114,6 +115,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
         self._numbers: dict[str, int] = {}
         self._curves: dict[str, dict[str, list[float | None]]] = {}
         self.failures_this_run = 0
+        #: candidates refused at sampling since the last one that was trained
+        self.infeasible_in_a_row = 0
         self.stop_reason: str | None = None
         super().__init__(
             space=space,
@@ -123,8 +126,12 @@ class AutoMTLOptunaSearch(OptunaSearch):
             study_name=study_name,
             storage=storage,
         )
-        self._complete = len(self.study.get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        # PRUNED counts when MO-ASHA stopped a trained trial, not when a candidate was refused
+        # at sampling (ATTR_INFEASIBLE: never trained, so it uses no budget)
+        self._complete = sum(
+            1 for t in self.study.get_trials(
+                deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+            if ATTR_INFEASIBLE not in t.user_attrs)
 
     @property
     def study(self) -> optuna.Study:
@@ -132,8 +139,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
 
     @property
     def complete_trials(self) -> int:
-        """COMPLETE and PRUNED trials in the study (what the budget counts), earlier runs
-        included."""
+        """COMPLETE and MO-ASHA-PRUNED trials in the study (what the budget counts), earlier
+        runs included; candidates refused at sampling (PRUNED, infeasible) are not counted."""
         return self._complete
 
     def live_trials(self) -> int:
@@ -162,6 +169,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
         if self._complete >= self._budget_trials:
             self.stop_reason = self.stop_reason or "budget"
             return Searcher.FINISHED
+        if self.stop_reason == "infeasible":
+            return Searcher.FINISHED if live == 0 else None
         if self.failures_this_run >= self._max_failures:
             self.stop_reason = "max_failures"
             return Searcher.FINISHED if live == 0 else None
@@ -170,17 +179,36 @@ class AutoMTLOptunaSearch(OptunaSearch):
         ot_trial = self._ot_study.ask()
         try:
             candidate = self._space(ot_trial)
+        except InfeasibleCandidate as exc:
+            return self._infeasible(ot_trial, exc, live)
         except Exception as exc:  # noqa: BLE001 - a sampling error fails this trial only
             ot_trial.set_user_attr(ATTR_ERROR, f"sampling failed: {type(exc).__name__}: {exc}")
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
             self.failures_this_run += 1
             logger.warning("trial %d: sampling failed: %s", ot_trial.number, exc)
             return None
+        self.infeasible_in_a_row = 0
         ot_trial.set_user_attr(ATTR_CANDIDATE, candidate)
         self._ot_trials[trial_id] = ot_trial
         self._numbers[trial_id] = ot_trial.number
         return {CONFIG_KEY: {"number": ot_trial.number, "params": dict(ot_trial.params),
                              "candidate": candidate}}
+
+    def _infeasible(self, ot_trial: optuna.Trial, exc: InfeasibleCandidate,
+                    live: int) -> str | None:
+        """Tell Optuna the candidate is infeasible without training it: its constraint values
+        set and the trial PRUNED (TPE ranks it with the infeasible trials). After as many in a
+        row as ``max_failures`` allows (at least 10), the search stops (``infeasible``)."""
+        for name, violation in exc.violations.items():
+            ot_trial.set_constraint(name, violation)
+        ot_trial.set_user_attr(ATTR_INFEASIBLE, str(exc))
+        self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
+        self.infeasible_in_a_row += 1
+        logger.info("trial %d: %s", ot_trial.number, exc)
+        if self.infeasible_in_a_row >= max(self._max_failures, 10):
+            self.stop_reason = "infeasible"
+            return Searcher.FINISHED if live == 0 else None
+        return None
 
     # ------------------------------------------------------------------ results
 

@@ -118,12 +118,30 @@ def failure_result(spec: JobSpec, exc: BaseException) -> dict[str, Any]:
     return result
 
 
-def trial_candidate(candidate: dict[str, Any], spec: JobSpec, number: int) -> Candidate:
-    """The sampled candidate with the job's epoch override and a per-trial seed applied."""
+#: a trial takes at least this many optimiser steps per epoch (see :func:`fit_batch_size`)
+MIN_STEPS_PER_EPOCH = 20
+#: ... but never batches smaller than this
+MIN_BATCH_SIZE = 32
+
+
+def fit_batch_size(batch_size: int, train_rows: int | None) -> int:
+    """The sampled batch size, lowered so an epoch has at least :data:`MIN_STEPS_PER_EPOCH`
+    steps (never below :data:`MIN_BATCH_SIZE`): the presets' 512-2048 would leave a few
+    thousand train rows with 2-6 updates per epoch and every candidate under-trained."""
+    if train_rows is None:
+        return batch_size
+    return max(1, min(batch_size, max(MIN_BATCH_SIZE, train_rows // MIN_STEPS_PER_EPOCH)))
+
+
+def trial_candidate(candidate: dict[str, Any], spec: JobSpec, number: int,
+                    train_rows: int | None = None) -> Candidate:
+    """The sampled candidate with the job's epoch override, a per-trial seed and the batch
+    size fitted to ``train_rows`` (:func:`fit_batch_size`) applied."""
     parsed = Candidate.model_validate(candidate)
     if spec.budget.epochs is not None:
         parsed.train.epochs = spec.budget.epochs
     parsed.train.seed = spec.seed + number
+    parsed.train.batch_size = fit_batch_size(parsed.train.batch_size, train_rows)
     return parsed
 
 
@@ -147,7 +165,7 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     started = time.perf_counter()
     spec = context.spec
     torch.set_num_threads(max(1, int(spec.resources.cpus_per_trial)))
-    parsed = trial_candidate(candidate, spec, number)
+    parsed = trial_candidate(candidate, spec, number, len(context.train))
     injection = context.failure_injection
     if injection is not None:
         injection.check(parsed, 0)
@@ -172,8 +190,10 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
                 **flatten_metrics(KEY_VALID, record.valid_metrics),
                 **objective_values(spec, record.valid_metrics, costs)})
 
+    task_names = {t.name for t in spec.tasks}
     result = trainer.fit(context.train, context.valid, spec.tasks, callback=on_epoch,
-                         test=context.test)
+                         test=context.test,
+                         objectives=[o for o in spec.objectives if o in task_names])
     valid = result.valid_metrics
     if injection is not None and injection.mode == "nan" and injection.applies_to(parsed):
         valid = {task: {m: math.nan for m in values} for task, values in valid.items()}

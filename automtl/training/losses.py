@@ -4,7 +4,9 @@ A task's loss averages only over the rows where its label is present: BCE-with-l
 binary tasks, squared error for regression. Absent rows are neutralised with ``torch.where``
 (their label replaced by 0 before the loss, their loss by 0 after), never by boolean indexing,
 so a NaN label can never reach the loss or its gradient, and shapes stay static. A batch where a
-task has no labelled row contributes a loss of exactly 0 for it.
+task has no labelled row contributes a loss of exactly 0 for it; :func:`labelled_tasks` tells a
+weighting which tasks those are. With per-row task weights (``TaskSpec.weight``) the loss is
+the weighted mean ``sum(w * loss) / sum(w)`` over present rows.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from automtl.data.base import SplitTensors
 
 
 def masked_loss(prediction: torch.Tensor, label: torch.Tensor, present: torch.Tensor,
-                task_type: str) -> torch.Tensor:
-    """Mean loss over present rows; ``prediction`` are logits (binary) or values (regression)."""
+                task_type: str, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """(Weighted) mean loss over present rows; ``prediction`` [B] are logits (binary) or
+    values (regression, in training units), ``weight`` [B] optional non-negative row weights."""
     prediction = prediction.float().reshape(-1)
     present = present.reshape(-1).bool()
+    if weight is not None:
+        present = present & (weight.reshape(-1) > 0)
     target = torch.where(present, label.float().reshape(-1), torch.zeros_like(prediction))
     if task_type == "binary":
         per_row = F.binary_cross_entropy_with_logits(prediction, target, reduction="none")
@@ -31,7 +36,10 @@ def masked_loss(prediction: torch.Tensor, label: torch.Tensor, present: torch.Te
     else:
         raise ValueError(f"unknown task type {task_type!r}; valid: ['binary', 'regression']")
     per_row = torch.where(present, per_row, torch.zeros_like(per_row))
-    return per_row.sum() / present.sum().clamp_min(1).to(per_row.dtype)
+    if weight is None:
+        return per_row.sum() / present.sum().clamp_min(1).to(per_row.dtype)
+    w = torch.where(present, weight.float().reshape(-1), torch.zeros_like(per_row))
+    return (per_row * w).sum() / w.sum().clamp_min(1e-12)
 
 
 def task_losses(outputs: Mapping[str, torch.Tensor], batch: SplitTensors,
@@ -42,6 +50,21 @@ def task_losses(outputs: Mapping[str, torch.Tensor], batch: SplitTensors,
         if task.name not in outputs:
             raise KeyError(f"the model returned no prediction for task {task.name!r}")
         column = batch.task_column(task.name)
-        losses[task.name] = masked_loss(outputs[task.name], batch.labels[:, column],
-                                        batch.mask[:, column], task.type)
+        losses[task.name] = masked_loss(
+            outputs[task.name], batch.labels[:, column], batch.mask[:, column], task.type,
+            None if batch.weights is None else batch.weights[:, column])
     return losses
+
+
+def labelled_tasks(batch: SplitTensors, task_names: Sequence[str]) -> dict[str, int]:
+    """``{task: rows}``: how many labelled rows (of positive sample weight) each task has in
+    the batch, the ``WeightingContext.labelled`` the Trainer passes to the weighting.
+
+    A task with 0 has a loss of exactly 0 and no gradient in this batch.
+    """
+    present = batch.mask
+    if batch.weights is not None:
+        present = present & (batch.weights > 0)
+    columns = [batch.task_column(name) for name in task_names]
+    counts = present[:, columns].sum(dim=0).tolist()
+    return dict(zip(task_names, (int(c) for c in counts), strict=True))

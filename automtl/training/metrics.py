@@ -1,13 +1,17 @@
 """Per-task evaluation metrics (scikit-learn), computed only over rows with a present label.
 
 Every metric of :data:`automtl.config.METRICS` that applies to the task type is computed.
+Regression predictions and labels are mapped back to the label's original units (the
+schema's :class:`~automtl.config.LabelScaling`) before any metric, and per-row task weights
+(``TaskSpec.weight``) are scikit-learn's ``sample_weight``.
 Undefined values are NaN, never a made-up number: all metrics when a task has no labelled row,
 AUC when only one class is present, r2 with fewer than two rows.
 
 The validation objective used for early stopping is the mean over tasks of each task's
 primary metric (``TaskSpec.metric``) oriented so that higher is better (minimised metrics are
 negated). Mixed scales (an AUC next to an MSE) weigh as they come; it only has to rank epochs
-of one run.
+of one run. A task that is not an objective (``objectives``) and whose metric is undefined
+(NaN) is left out of it, so an auxiliary task cannot stop early stopping short.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import numpy as np
 import torch
 from sklearn import metrics as skm
 
-from automtl.config import METRICS, TaskSpec, metric_direction
+from automtl.config import METRICS, InputSchema, TaskSpec, metric_direction
 from automtl.data.base import SplitTensors
+from automtl.data.encode import unscale_labels
 
 
 def metric_names(task_type: str) -> list[str]:
@@ -32,61 +37,84 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # stable for large |x|
 
 
-def binary_metrics(y_true: np.ndarray, logits: np.ndarray) -> dict[str, float]:
-    if y_true.size == 0:
+def binary_metrics(y_true: np.ndarray, logits: np.ndarray,
+                   weight: np.ndarray | None = None) -> dict[str, float]:
+    if y_true.size == 0 or (weight is not None and not weight.sum() > 0):
         return {name: math.nan for name in metric_names("binary")}
     prob = _sigmoid(logits.astype(np.float64))
     one_class = np.unique(y_true).size < 2
     return {
-        "auc": math.nan if one_class else float(skm.roc_auc_score(y_true, prob)),
-        "logloss": float(skm.log_loss(y_true, np.clip(prob, 1e-7, 1 - 1e-7), labels=[0, 1])),
-        "accuracy": float(skm.accuracy_score(y_true, prob >= 0.5)),
+        "auc": math.nan if one_class else float(skm.roc_auc_score(y_true, prob,
+                                                                  sample_weight=weight)),
+        "logloss": float(skm.log_loss(y_true, np.clip(prob, 1e-7, 1 - 1e-7), labels=[0, 1],
+                                      sample_weight=weight)),
+        "accuracy": float(skm.accuracy_score(y_true, prob >= 0.5, sample_weight=weight)),
     }
 
 
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    if y_true.size == 0:
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray,
+                       weight: np.ndarray | None = None) -> dict[str, float]:
+    if y_true.size == 0 or (weight is not None and not weight.sum() > 0):
         return {name: math.nan for name in metric_names("regression")}
-    mse = float(skm.mean_squared_error(y_true, y_pred))
+    mse = float(skm.mean_squared_error(y_true, y_pred, sample_weight=weight))
     return {
         "mse": mse,
         "rmse": math.sqrt(mse),
-        "mae": float(skm.mean_absolute_error(y_true, y_pred)),
-        "r2": float(skm.r2_score(y_true, y_pred)) if y_true.size >= 2 else math.nan,
+        "mae": float(skm.mean_absolute_error(y_true, y_pred, sample_weight=weight)),
+        "r2": float(skm.r2_score(y_true, y_pred, sample_weight=weight))
+        if y_true.size >= 2 else math.nan,
     }
 
 
-def task_metrics(task_type: str, y_true: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
-    """Metrics of one task on labelled rows only (``y_true``/``prediction`` already masked)."""
+def task_metrics(task_type: str, y_true: np.ndarray, prediction: np.ndarray,
+                 weight: np.ndarray | None = None) -> dict[str, float]:
+    """Metrics of one task on labelled rows only (``y_true``/``prediction`` already masked),
+    optionally weighted per row (``weight``, scikit-learn's ``sample_weight``)."""
     if task_type == "binary":
-        return binary_metrics(y_true.astype(np.int64), prediction)
+        return binary_metrics(y_true.astype(np.int64), prediction, weight)
     if task_type == "regression":
-        return regression_metrics(y_true.astype(np.float64), prediction.astype(np.float64))
+        return regression_metrics(y_true.astype(np.float64), prediction.astype(np.float64),
+                                  weight)
     raise ValueError(f"unknown task type {task_type!r}; valid: ['binary', 'regression']")
 
 
 def split_metrics(predictions: Mapping[str, torch.Tensor], split: SplitTensors,
-                  tasks: Sequence[TaskSpec]) -> dict[str, dict[str, float]]:
-    """``{task: {metric: value}}`` from raw predictions over every row of ``split``."""
-    labels = split.labels.detach().float().cpu().numpy()
+                  tasks: Sequence[TaskSpec],
+                  inputs: InputSchema | None = None) -> dict[str, dict[str, float]]:
+    """``{task: {metric: value}}`` from raw predictions over every row of ``split``.
+
+    ``inputs`` carries the regression labels' scaling: predictions and labels are mapped back
+    to original units with it (None: both are used as they are).
+    """
+    labels = split.labels.detach().double().cpu().numpy()
     mask = split.mask.detach().bool().cpu().numpy()
+    weights = None if split.weights is None else split.weights.detach().double().cpu().numpy()
     out = {}
     for task in tasks:
         column = split.task_column(task.name)
         present = mask[:, column]
-        prediction = predictions[task.name].detach().float().cpu().numpy().reshape(-1)
-        out[task.name] = task_metrics(task.type, labels[present, column], prediction[present])
+        prediction = predictions[task.name].detach().double().cpu().numpy().reshape(-1)
+        y_true, y_pred = labels[present, column], prediction[present]
+        scaling = inputs.label_scaling(task.name) if inputs is not None else None
+        if task.type == "regression" and scaling is not None:
+            y_true, y_pred = unscale_labels(y_true, scaling), unscale_labels(y_pred, scaling)
+        weight = None if weights is None or task.weight is None else weights[present, column]
+        out[task.name] = task_metrics(task.type, y_true, y_pred, weight)
     return out
 
 
 def validation_objective(metrics: Mapping[str, Mapping[str, float]],
-                         tasks: Sequence[TaskSpec]) -> float:
+                         tasks: Sequence[TaskSpec],
+                         objectives: Sequence[str] | None = None) -> float:
     """Mean over tasks of the primary metric, negated where it is minimised (higher = better).
 
-    NaN when any task's primary metric is NaN.
+    ``objectives`` names the tasks that are search objectives (None: every task). NaN when an
+    objective task's primary metric is NaN; a NaN metric of any other task is left out.
     """
     values = []
     for task in tasks:
         value = float(metrics[task.name][str(task.metric)])
+        if math.isnan(value) and objectives is not None and task.name not in objectives:
+            continue
         values.append(value if metric_direction(str(task.metric)) == "maximize" else -value)
-    return float(np.mean(values))
+    return float(np.mean(values)) if values else math.nan

@@ -20,7 +20,7 @@ from automtl.config import TaskSpec, TrainConfig
 from automtl.data.base import SplitTensors
 from automtl.models.base import MTLModel
 from automtl.training.inference import autocast_context, measure_latency_ms, predict
-from automtl.training.losses import task_losses
+from automtl.training.losses import labelled_tasks, task_losses
 from automtl.training.metrics import split_metrics, validation_objective
 from automtl.training.result import EpochRecord, StopTraining, TrainingDivergedError, TrainResult
 from automtl.weighting.base import Weighting, WeightingContext
@@ -84,8 +84,13 @@ class Trainer:
 
     def fit(self, train: SplitTensors, valid: SplitTensors, tasks: Sequence[TaskSpec],
             callback: EpochCallback | None = None,
-            test: SplitTensors | None = None) -> TrainResult:
-        """Train up to ``epochs`` epochs with early stopping; restore the best weights."""
+            test: SplitTensors | None = None,
+            objectives: Sequence[str] | None = None) -> TrainResult:
+        """Train up to ``epochs`` epochs with early stopping; restore the best weights.
+
+        ``objectives`` names the tasks the search optimises (None: all); an undefined (NaN)
+        validation metric of any other task does not count against an epoch.
+        """
         cfg = self.config
         self._check_tasks(tasks, train, valid, *([test] if test is not None else []))
         if len(train) == 0 or len(valid) == 0:
@@ -108,7 +113,7 @@ class Trainer:
             epoch_started = time.perf_counter()
             train_losses, weights = self._train_epoch(train, optimizer, generator, epoch)
             valid_metrics = self.evaluate(valid)
-            objective = validation_objective(valid_metrics, self.tasks)
+            objective = validation_objective(valid_metrics, self.tasks, objectives)
             self.weighting.on_epoch_end(epoch, train_losses, valid_metrics)
             record = EpochRecord(epoch, train_losses, weights, valid_metrics, objective,
                                  time.perf_counter() - epoch_started)
@@ -179,8 +184,7 @@ class Trainer:
                 (cfg.l0_lambda * ramp * penalty.float()).backward(retain_graph=True)
             present = batch.mask[:, columns].sum(dim=0).float()
             context = WeightingContext(epoch=epoch, shared_representation=representation,
-                                       labelled=dict(zip(names, present.int().tolist(),
-                                                         strict=True)),
+                                       labelled=labelled_tasks(batch, names),
                                        **context_parts)
             weights = self.weighting.backward(losses, context)
             if cfg.grad_clip is not None:
@@ -216,8 +220,10 @@ class Trainer:
 
     def evaluate(self, split: SplitTensors,
                  tasks: Sequence[TaskSpec] | None = None) -> dict[str, dict[str, float]]:
-        """``{task: {metric: value}}`` on any split (labelled rows only)."""
+        """``{task: {metric: value}}`` on any split (labelled rows only); regression metrics
+        in the labels' original units (the model config's label scaling)."""
         tasks = list(tasks) if tasks is not None else self.tasks
         if not tasks:
             raise ValueError("no tasks: pass tasks= or call fit() first")
-        return split_metrics(self.predict(split), split, tasks)
+        inputs = getattr(getattr(self.model, "config", None), "inputs", None)
+        return split_metrics(self.predict(split), split, tasks, inputs)

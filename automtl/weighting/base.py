@@ -37,7 +37,10 @@ class WeightingContext:
     ``shared_parameters`` are ``model.shared_parameters()`` (PCGrad), ``last_shared_parameters``
     the last shared layer (GradNorm's W), ``task_parameters`` every other trainable model
     parameter, ``shared_representation`` the tensor from ``model.forward_shared`` (MGDA-UB; None
-    when nothing is shared) and ``epoch`` the 0-based epoch.
+    when nothing is shared), ``epoch`` the 0-based epoch and ``labelled`` ``{task: rows}``: the
+    number of labelled rows (of positive sample weight) each task has in this batch (None: every
+    task has some; :meth:`Weighting.present` reads it). A task with 0 has a loss of exactly 0
+    and no gradient; a strategy leaves it out (weight 0).
     """
 
     epoch: int = 0

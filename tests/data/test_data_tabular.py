@@ -68,8 +68,8 @@ def test_vocabulary_from_train_split_and_unseen_categories_map_to_zero() -> None
 
 def test_integral_floats_and_ints_share_a_category() -> None:
     """A code column read as int in training and as float (with NaN) later maps identically."""
-    schema_frame = pd.DataFrame({"code": [3, 5, 7, 3], "y": [0, 1, 0, 1],
-                                 "split": ["train", "train", "train", "valid"]})
+    schema_frame = pd.DataFrame({"code": [3, 5, 7, 3, 5], "y": [0, 1, 0, 1, 0],
+                                 "split": ["train", "train", "train", "valid", "valid"]})
     ds = TabularDataset(schema_frame, [TaskSpec(name="y")], categorical=["code"],
                         split_column="split")
     assert ds.schema.categorical[0].vocabulary == ["3", "5", "7"]
@@ -84,8 +84,12 @@ def test_nan_labels_give_mask_false_and_label_zero() -> None:
         raw = frame[["click", "watch"]].to_numpy()[ds.split_rows[name]]
         np.testing.assert_array_equal(split.mask.numpy(), ~np.isnan(raw))
         assert (split.labels[~split.mask] == 0).all()
+        scaling = ds.schema.label_scaling("watch")
+        assert scaling is not None and ds.schema.label_scaling("click") is None
+        expected = raw.copy()
+        expected[:, 1] = (raw[:, 1] - scaling.mean) / scaling.std  # regression: standardised
         np.testing.assert_allclose(split.labels[split.mask].numpy(),
-                                   raw[~np.isnan(raw)].astype(np.float32))
+                                   expected[~np.isnan(raw)].astype(np.float32), rtol=1e-5)
 
 
 def test_bool_binary_labels_with_missing_values() -> None:
@@ -197,7 +201,7 @@ def test_nan_in_numeric_feature_is_named() -> None:
     frame = _frame()
     frame.loc[150, "price"] = np.nan
     with pytest.raises(DataError, match="'price'.*NaN") as err:
-        TabularDataset(frame, TASKS)
+        TabularDataset(frame, TASKS, missing="error")
     assert err.value.column == "price"
 
 

@@ -58,8 +58,11 @@ def test_export_returns_a_zip_of_the_bundle(client: TestClient, service: Service
     bundle = tmp_path / folder
     config = yaml.safe_load((bundle / "config.yaml").read_text())
     assert config["model"]["topology"] == "shared_bottom"
-    assert config["source"] == {"job": service.job_id, "name": "export-job",
-                                "study": config["source"]["study"], "trial": 1}
+    source = dict(config["source"])
+    data = source.pop("data")  # the search's split rule, for train.py (issue 19 item 8)
+    assert source == {"job": service.job_id, "name": "export-job", "study": source["study"],
+                      "trial": 1}
+    assert set(data) >= {"seed", "split"}
     model, _ = service.trained[1]
     state = torch.load(bundle / "weights.pt", weights_only=True)
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())

@@ -22,6 +22,7 @@ from export_helpers import TASKS, dataset, make_frame, quick_trial, record, sour
 
 from automtl.config import ModelConfig
 from automtl.data import TabularDataset, encode_frame
+from automtl.data.encode import unscale_labels
 from automtl.export import export_trial, load_bundle_config
 from automtl.export.bundle import BUNDLE_FILES
 from automtl.export.standalone import extract, load_module, model_source
@@ -136,9 +137,16 @@ def test_preprocess_matches_the_training_encoding(data: TabularDataset, tmp_path
     assert torch.equal(module.preprocess(rows)[1], expected.categorical)
     with pytest.raises(KeyError, match="'x2'"):
         module.preprocess(frame.drop(columns=["x2"]))
-    frame.loc[3, "x1"] = float("nan")
+    frame.loc[3, "x1"] = float("nan")  # imputed with the train mean, as encode_frame does
+    expected = encode_frame(frame, data.schema, TASKS, labels=False)
+    assert torch.equal(module.preprocess(frame)[0], expected.numeric)
+    assert expected.numeric[3, 1] == pytest.approx((data.schema.numeric[1].fill
+                                                    - data.schema.numeric[1].mean)
+                                                   / data.schema.numeric[1].std)
+    refusing = _model_config("mmoe", data).model_dump(mode="json")
+    refusing["inputs"]["missing"] = "error"
     with pytest.raises(ValueError, match="'x1' is missing in row 3"):
-        module.preprocess(frame)
+        module.preprocess(frame, refusing)
 
 
 _TORCH_ONLY = """
@@ -185,6 +193,8 @@ def test_model_py_runs_with_torch_alone(data: TabularDataset, tmp_path: Path) ->
     with torch.no_grad():
         logits = model(encoded.numeric, encoded.categorical)
     kinds = {t.name: t.type for t in TASKS}
+    assert data.schema.label_scaling("watch") is not None  # regression: back to label units
     for name, value in logits.items():
-        expected = torch.sigmoid(value) if kinds[name] == "binary" else value
-        torch.testing.assert_close(scores[name], expected, rtol=0, atol=TOLERANCE)
+        expected = torch.sigmoid(value) if kinds[name] == "binary" else torch.from_numpy(
+            unscale_labels(value.double().numpy(), data.schema.label_scaling(name))).float()
+        torch.testing.assert_close(scores[name], expected, rtol=1e-6, atol=TOLERANCE)

@@ -83,3 +83,29 @@ def test_train_script_can_keep_the_bundle_schema_and_warm_start(bundle: Path,
         [sys.executable, str(bundle / "train.py"), "--data", str(parquet), "--init",
          str(bundle / "weights.pt")], capture_output=True, text=True, timeout=300)
     assert completed.returncode != 0 and "--init needs --keep-schema" in completed.stderr
+
+
+def test_train_script_splits_by_the_search_rule_unless_told_to_resplit(
+        tmp_path: Path) -> None:
+    """Issue 19 item 8: the search used a split column, so train.py uses it too."""
+    import numpy as np
+
+    from automtl.export.sources import ExportSource
+
+    data = dataset(make_frame(300, seed=1))
+    _, _, result = train_trial(data, tmp_path / "trial-1", "shared_bottom")
+    rule = {"data": {"seed": 3, "split": {"column": "fold", "train": "a", "valid": "b",
+                                          "test": "c"}, "missing": "impute"}}
+    split_source = ExportSource(label="job 8", objectives=source().objectives,
+                                trials=[record(1, tmp_path / "trial-1", result)],
+                                info={"job": 8, **rule})
+    bundle = export_trial(split_source, tmp_path / "bundle", trial=1).directory
+    frame = make_frame(500, seed=11)
+    frame["fold"] = np.where(np.arange(500) < 350, "a", np.where(np.arange(500) < 450, "b", "c"))
+    csv = tmp_path / "user.csv"
+    frame.to_csv(csv, index=False)
+    stdout, metrics = _train(bundle, csv, tmp_path / "by-rule")
+    assert "split: column 'fold', as in the search" in stdout
+    assert "350 train rows" in stdout and "test/click" in metrics
+    stdout, _ = _train(bundle, csv, tmp_path / "resplit", "--resplit")
+    assert "as in the search" not in stdout and "400 train rows" in stdout

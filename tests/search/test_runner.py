@@ -142,19 +142,27 @@ def test_every_finished_trial_has_metrics_and_loadable_weights(searched: dict[st
 
 
 def test_constraint_keeps_infeasible_trials_off_the_front(searched: dict[str, Any]) -> None:
-    study, front = searched["study"], searched["result"].front
+    """Issue 19 item 6: a candidate over params_max is refused at sampling, never trained."""
+    study, result = searched["study"], searched["result"]
+    front = result.front
     big = study.trials[0]  # the enqueued 64-64 shared bottom
-    assert big.state == TrialState.COMPLETE
-    assert big.user_attrs["automtl:params"] > PARAMS_MAX
+    assert big.state == TrialState.PRUNED
+    assert "automtl:artifact" not in big.user_attrs  # never trained
+    assert big.user_attrs["automtl:static_params"] > PARAMS_MAX
     assert big.constraints["params_max"] > 0
-    assert front["n_infeasible"] >= 1
+    assert "not trained" in big.user_attrs["automtl:infeasible"]
     assert 0 not in [t["number"] for t in front["trials"]]
     assert all(t["params"] <= PARAMS_MAX for t in front["trials"])
+    meeting = sum(1 for t in study.trials
+                  if t.user_attrs.get("automtl:static_params", PARAMS_MAX + 1) <= PARAMS_MAX)
+    assert result.constraints is not None and result.constraints.startswith(
+        f"{meeting} of {len(study.trials)} trials meet params_max {PARAMS_MAX:,}")
 
 
 def test_callbacks_heard_every_trial(searched: dict[str, Any]) -> None:
     recorder, study = searched["recorder"], searched["study"]
-    numbers = sorted(t.number for t in study.trials)
+    # trained trials only: the infeasible one was refused at sampling (never started)
+    numbers = sorted(t.number for t in study.get_trials(states=(TrialState.COMPLETE,)))
     assert sorted(recorder.started) == numbers
     assert sorted(o.number for o in recorder.outcomes) == numbers
     assert sorted(recorder.epochs) == [(n, 1) for n in numbers]  # one epoch each

@@ -1,0 +1,116 @@
+"""Checks of a dataset's splits before any trial trains: every task must be learnable and
+measurable, so a job with a task that has no positives in its valid split is refused up front
+with the task, the split and the counts, instead of every trial failing as "diverged".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from automtl.config import TaskSpec
+from automtl.data.base import SplitTensors
+from automtl.data.errors import DataError
+
+#: the splits a task must be labelled in (with both classes, for a binary task)
+REQUIRED_SPLITS: tuple[str, ...] = ("train", "valid")
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """Labelled rows of one task in one split; ``positives`` only for binary tasks."""
+
+    task: str
+    split: str
+    labelled: int
+    positives: int | None = None
+
+    @property
+    def negatives(self) -> int | None:
+        return None if self.positives is None else self.labelled - self.positives
+
+    def describe(self) -> str:
+        if self.positives is None:
+            return f"{self.split} {self.labelled} labelled"
+        return (f"{self.split} {self.labelled} labelled ({self.positives} positive, "
+                f"{self.negatives} negative)")
+
+
+def task_counts(splits: Mapping[str, SplitTensors],
+                tasks: Sequence[TaskSpec]) -> list[TaskCounts]:
+    """Per task and split: labelled rows and, for binary tasks, positives."""
+    out = []
+    for task in tasks:
+        for name, split in splits.items():
+            column = split.task_column(task.name)
+            present = split.mask[:, column]
+            labelled = int(present.sum())
+            positives = None
+            if task.type == "binary":
+                positives = int(torch.where(present, split.labels[:, column],
+                                            torch.zeros(())).sum().round())
+            out.append(TaskCounts(task.name, name, labelled, positives))
+    return out
+
+
+def check_splits(splits: Mapping[str, SplitTensors], tasks: Sequence[TaskSpec]) -> list[TaskCounts]:
+    """Refuse data no trial could learn or be measured on; the counts when it is fine.
+
+    Every task needs labelled rows in the train and valid splits, and a binary task both
+    classes there (its AUC is undefined otherwise, and a task without positives cannot be
+    learnt). Raises :class:`DataError` naming the task, the split and the counts of every split.
+    """
+    counts = task_counts(splits, tasks)
+    by_task: dict[str, list[TaskCounts]] = {}
+    for item in counts:
+        by_task.setdefault(item.task, []).append(item)
+    problems = []
+    for task in tasks:
+        items = by_task[task.name]
+        for item in items:
+            if item.split not in REQUIRED_SPLITS:
+                continue
+            if item.labelled == 0:
+                problem = f"has no labelled rows in the {item.split} split"
+            elif item.positives is not None and item.positives in (0, item.labelled):
+                only = 0 if item.positives == 0 else 1
+                problem = f"has only class {only} in the {item.split} split"
+            else:
+                continue
+            detail = "; ".join(i.describe() for i in items)
+            problems.append((task, f"task {task.name!r} (label column {task.label!r}) {problem}"
+                                   f": {detail}"))
+    if problems:
+        hint = ("; give more labelled rows, change the split, or drop the task" if
+                len(problems) == 1 else "")
+        raise DataError("; ".join(text for _, text in problems) + hint,
+                        column=str(problems[0][0].label), field="tasks")
+    return counts
+
+
+def stratification_classes(labels: Mapping[str, np.ndarray],
+                           tasks: Sequence[TaskSpec]) -> tuple[str | None, np.ndarray | None]:
+    """``(task, classes)`` for the rarest binary task: 0/1 where labelled, 2 where missing.
+
+    The rarest task is the one with the fewest rows in its smaller class; None when no task is
+    binary or no binary task has labelled rows.
+    """
+    best: tuple[int, str, np.ndarray] | None = None
+    for task in tasks:
+        if task.type != "binary":
+            continue
+        values = labels[task.name]
+        present = ~np.isnan(values)
+        positives = int((values[present] == 1).sum())
+        smaller = min(positives, int(present.sum()) - positives)
+        if int(present.sum()) == 0:
+            continue
+        if best is None or smaller < best[0]:
+            classes = np.where(present, np.nan_to_num(values), 2.0).astype(np.int64)
+            best = (smaller, task.name, classes)
+    if best is None:
+        return None, None
+    return best[1], best[2]

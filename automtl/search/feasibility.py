@@ -1,0 +1,85 @@
+"""Constraints known before training, checked when a candidate is sampled.
+
+A candidate's parameter count follows from its architecture and the dataset's input schema
+alone, so a ``params_max`` constraint is checked at sampling: the model is built on PyTorch's
+``meta`` device (shapes only, no memory, no initialisation cost) and counted. A candidate over
+the bound is never trained; the searcher tells Optuna it is infeasible (its constraint value set,
+the trial PRUNED, which TPE ranks with the infeasible trials) and samples another. The latency
+bound needs a measurement and stays a post-training check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from automtl.config import Candidate, InputSchema, ModelConfig, TaskSpec
+from automtl.jobspec import Constraints
+from automtl.trial_record import ATTR_INFEASIBLE
+
+#: user attribute with the parameter count measured at sampling
+ATTR_STATIC_PARAMS = "automtl:static_params"
+
+
+__all__ = ["ATTR_INFEASIBLE", "ATTR_STATIC_PARAMS", "InfeasibleCandidate",
+           "check_static_constraints", "constraint_summary", "static_params"]
+
+
+class InfeasibleCandidate(Exception):  # noqa: N818 - a verdict, not a failure
+    """A sampled candidate violates a constraint known before training.
+
+    ``costs`` are the static costs (``{"params": n}``), ``violations`` the constraint values
+    (``value - bound`` > 0) by constraint name (``params_max``).
+    """
+
+    def __init__(self, costs: dict[str, float], violations: dict[str, float],
+                 message: str) -> None:
+        super().__init__(message)
+        self.costs = costs
+        self.violations = violations
+
+
+def static_params(candidate: dict[str, Any] | Candidate, inputs: InputSchema,
+                  tasks: Sequence[TaskSpec]) -> int:
+    """The trainable parameters of the candidate's network, counted on the meta device."""
+    from automtl.models.registry import build_model
+
+    parsed = candidate if isinstance(candidate, Candidate) else \
+        Candidate.model_validate(candidate)
+    config = ModelConfig.from_parts(parsed.architecture, inputs, list(tasks))
+    with torch.device("meta"):
+        return int(build_model(config).num_parameters())
+
+
+def check_static_constraints(candidate: dict[str, Any] | Candidate, inputs: InputSchema,
+                             tasks: Sequence[TaskSpec], constraints: Constraints) -> int:
+    """The candidate's parameter count; raises :class:`InfeasibleCandidate` over ``params_max``."""
+    params = static_params(candidate, inputs, tasks)
+    bound = constraints.params_max
+    if bound is not None and params > bound:
+        raise InfeasibleCandidate({"params": float(params)}, {"params_max": float(params - bound)},
+                                  f"{params:,} parameters > params_max {bound:,}: not trained")
+    return params
+
+
+def constraint_summary(study: optuna.Study, constraints: Constraints) -> str | None:
+    """``"k of N trials meet params_max B (smallest P)"`` over every sampled trial with a known
+    parameter count, or None without a ``params_max``."""
+    bound = constraints.params_max
+    if bound is None:
+        return None
+    counts = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
+                                                          TrialState.PRUNED)):
+        params = trial.user_attrs.get(ATTR_STATIC_PARAMS)
+        if params is not None:
+            counts.append(int(params))
+    if not counts:
+        return None
+    meeting = sum(1 for c in counts if c <= bound)
+    return (f"{meeting} of {len(counts)} trials meet params_max {bound:,} "
+            f"(smallest {min(counts):,})")

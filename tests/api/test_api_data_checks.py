@@ -1,0 +1,51 @@
+"""Issue 19 over REST: the detected schema says why each column gets its kind, and a job whose
+data no trial could learn or be measured on is refused with 422 before it is queued."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from api_support import paths_of, tiny_spec
+
+
+def _rare_csv(rows: int = 600) -> bytes:
+    """Issue 19 item 3: a 600-row table whose 6 purchases are all in the train rows."""
+    rng = np.random.default_rng(0)
+    purchase = np.zeros(rows)
+    purchase[:6] = 1.0
+    return pd.DataFrame({
+        "x": rng.normal(size=rows), "city_id": rng.integers(0, 30, rows),
+        "click": rng.integers(0, 2, rows), "purchase": purchase,
+        "split": np.where(np.arange(rows) < 480, "train",
+                          np.where(np.arange(rows) < 540, "valid", "test")),
+    }).to_csv(index=False).encode()
+
+
+def test_the_detected_schema_gives_each_inference_decision_and_its_reason(client, alice, upload):
+    body = upload(alice, _rare_csv())
+    columns = {c["name"]: c for c in body["columns"]}
+    assert columns["city_id"]["kind"] == "categorical"
+    assert columns["city_id"]["reason"] == "integer values with an id-like name"
+    assert columns["x"]["kind"] == "numeric" and columns["x"]["reason"] == "float values"
+    assert columns["city_id"]["distinct"] == 30 and columns["city_id"]["numeric"] is True
+
+
+def test_a_task_with_one_class_in_the_valid_split_is_422_naming_task_split_counts(
+        client, alice, upload):
+    dataset = upload(alice, _rare_csv())
+    spec = tiny_spec({"id": dataset["id"], "split": {"column": "split"}},
+                     tasks=[{"name": "click"}, {"name": "purchase"}])
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422, response.text
+    assert paths_of(response) == ["tasks[1]"]
+    message = response.json()["detail"][0]["msg"]
+    assert "task 'purchase'" in message and "only class 0 in the valid split" in message
+    assert "train 480 labelled (6 positive, 474 negative)" in message
+    assert client.get("/api/v1/jobs", headers=alice).json()["items"] == []  # nothing stored
+
+
+def test_the_same_table_split_at_random_is_stratified_and_accepted(client, alice, upload):
+    dataset = upload(alice, _rare_csv())
+    spec = tiny_spec({"id": dataset["id"]}, tasks=[{"name": "click"}, {"name": "purchase"}])
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 202, response.text
