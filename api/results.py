@@ -70,6 +70,7 @@ def job_report(job: Job, storage: Any, session: Any) -> str:
     front = job_front(job, storage, study)
     usage = {t.number: t.gate_utilisation for t in TrialRepository(session).list_for_job(job.id)
              if t.gate_utilisation}
+    session.commit()  # the page renders for ~0.5 s: with no database connection held
     trials = report_trials(study, list(spec.objectives), usage) if study is not None else []
     tasks = [{"name": t.name, "metric": str(t.metric), "direction": t.direction}
              for t in spec.tasks]

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from automtl_api.deps import OwnedJobDep, SessionDep, StudyStorageDep
 from automtl_api.results import front_csv, job_front, job_report
-from automtl_api.schemas import ErrorResponse, ParetoFront
+from automtl_api.schemas import ErrorResponse, ParetoFront, json_error
 
 router = APIRouter(prefix="/jobs", tags=["results"],
                    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
@@ -31,7 +31,11 @@ def get_pareto(job: OwnedJobDep, storage: StudyStorageDep,
     return front
 
 
-@router.get("/{job_id}/report", response_class=HTMLResponse)
+@router.get("/{job_id}/report", response_class=HTMLResponse,
+            responses={200: {"content": {"text/html": {}}, "description": "the report page"},
+                       401: json_error("missing, invalid, expired or revoked token"),
+                       404: json_error("no such job of yours"),
+                       422: json_error("a path or query parameter is invalid")})
 def get_report(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep) -> HTMLResponse:
     """A self-contained HTML page: the front plotted, every trial's objectives, hypervolume
     over trials, the front's architectures, MTL gains and expert utilisation."""
