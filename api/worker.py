@@ -24,6 +24,7 @@ from sqlalchemy import update
 
 from automtl.search.callbacks import Progress, SearchCallbacks
 from automtl.search.outcome import TrialOutcome, outcome_from_trial
+from automtl_api.redact import scrub_paths
 from automtl_api.settings import Settings
 from automtl_storage import (
     Database,
@@ -105,7 +106,7 @@ def outcome_fields(outcome: TrialOutcome) -> dict[str, Any]:
         "train_seconds": outcome.train_time_s,
         "total_seconds": outcome.trial_time_s or outcome.duration_s,
         "artifact_path": outcome.artifact,
-        "error": outcome.error,
+        "error": scrub_paths(outcome.error),
         "gate_utilisation": outcome.gate_utilisation,
         "finished_at": utcnow() if finished else None,
     }
@@ -281,7 +282,7 @@ class Worker:
             raise
         except Exception as exc:  # noqa: BLE001 - the job fails with the error, the worker lives
             logger.exception("job %d failed", job_id)
-            error = f"{type(exc).__name__}: {exc}"
+            error = scrub_paths(f"{type(exc).__name__}: {exc}", self.settings.path_roots)
         finally:
             heartbeat.stop()
             _restore_sigterm(sigterm)
