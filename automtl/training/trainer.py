@@ -157,13 +157,15 @@ class Trainer:
             penalty = model.l0_penalty() if cfg.l0_lambda > 0 else None
             if penalty is not None:
                 (cfg.l0_lambda * penalty.float()).backward(retain_graph=True)
+            present = batch.mask[:, columns].sum(dim=0).float()
             context = WeightingContext(epoch=epoch, shared_representation=representation,
+                                       labelled=dict(zip(names, present.int().tolist(),
+                                                         strict=True)),
                                        **context_parts)
             weights = self.weighting.backward(losses, context)
             if cfg.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
-            present = batch.mask[:, columns].sum(dim=0).float()
             loss_sums += torch.stack([losses[n].detach() for n in names]) * present
             row_counts += present
             for name in names:

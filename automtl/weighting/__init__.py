@@ -8,15 +8,32 @@ strategy.
 from __future__ import annotations
 
 from automtl.weighting import (  # noqa: F401  (imported to register the strategies)
+    aligned_mtl,
+    cagrad,
+    db_mtl,
     dtp,
     dwa,
     equal,
+    excess_mtl,
+    fairgrad,
+    famo,
     fixed,
+    gls,
+    graddrop,
     gradnorm,
+    gradvac,
+    imtl,
     mgda,
+    moco,
+    modo,
+    nash_mtl,
     pcgrad,
     ple_decay,
+    rlw,
+    sdmgrad,
+    stch,
     uncertainty,
+    upgrad,
 )
 from automtl.weighting.base import Weighting, WeightingContext, WeightingParams
 from automtl.weighting.registry import (

@@ -45,6 +45,7 @@ class WeightingContext:
     last_shared_parameters: Sequence[nn.Parameter] = ()
     task_parameters: Sequence[nn.Parameter] = ()
     shared_representation: torch.Tensor | None = None
+    labelled: Mapping[str, int] | None = None
 
 
 class Weighting(nn.Module, ABC):
@@ -89,6 +90,18 @@ class Weighting(nn.Module, ABC):
         """Reseed any randomness the strategy uses (PCGrad's projection order)."""
         self.seed = seed
 
+    def present(self, context: WeightingContext) -> list[bool]:
+        """Per task (``task_names`` order): does the batch have a labelled row for it?
+
+        Raises ``KeyError`` when ``context.labelled`` lacks a task.
+        """
+        if context.labelled is None:
+            return [True] * self.num_tasks
+        missing = [t for t in self.task_names if t not in context.labelled]
+        if missing:
+            raise KeyError(f"context.labelled lacks task(s) {missing}")
+        return [int(context.labelled[t]) > 0 for t in self.task_names]
+
     def stacked(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The losses as one ``[num_tasks]`` tensor in ``task_names`` order."""
         missing = [t for t in self.task_names if t not in losses]
@@ -103,10 +116,16 @@ class Weighting(nn.Module, ABC):
 
 
 def weighted_backward(weighting: Weighting, losses: Mapping[str, torch.Tensor],
-                      weights: torch.Tensor | Sequence[float]) -> dict[str, float]:
-    """Backpropagate ``sum_k w_k L_k`` for fixed (non-differentiated) weights."""
+                      weights: torch.Tensor | Sequence[float],
+                      context: WeightingContext | None = None) -> dict[str, float]:
+    """Backpropagate ``sum_k w_k L_k`` for fixed (non-differentiated) weights.
+
+    With a ``context``, a task without labelled rows in the batch gets weight 0.
+    """
     stacked = weighting.stacked(losses)
     w = torch.as_tensor(weights, dtype=stacked.dtype, device=stacked.device).detach()
+    if context is not None:
+        w = w * torch.tensor(weighting.present(context), dtype=w.dtype, device=w.device)
     (w * stacked).sum().backward()
     return weighting.as_dict(w)
 

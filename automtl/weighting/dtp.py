@@ -95,4 +95,4 @@ class DTPWeighting(Weighting):
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        return weighted_backward(self, losses, self.weights)
+        return weighted_backward(self, losses, self.weights, context)

@@ -36,7 +36,7 @@ class DWAWeighting(Weighting):
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        return weighted_backward(self, losses, self.weights)
+        return weighted_backward(self, losses, self.weights, context)
 
     def on_epoch_end(self, epoch: int, train_losses: Mapping[str, float],
                      valid_metrics: Mapping[str, Mapping[str, float]]) -> None:

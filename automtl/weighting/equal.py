@@ -16,4 +16,4 @@ class EqualWeighting(Weighting):
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        return weighted_backward(self, losses, [1.0] * self.num_tasks)
+        return weighted_backward(self, losses, [1.0] * self.num_tasks, context)

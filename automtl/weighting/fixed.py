@@ -43,4 +43,4 @@ class FixedWeighting(Weighting):
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        return weighted_backward(self, losses, self.weights)
+        return weighted_backward(self, losses, self.weights, context)

@@ -46,14 +46,18 @@ class GradNormWeighting(Weighting):
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
         stacked = self.stacked(losses)
-        used = self.loss_weights.detach().clone()
+        present = torch.tensor(self.present(context), device=stacked.device)
+        used = self.loss_weights.detach().clone() * present
         shared = [p for p in context.last_shared_parameters if p.requires_grad]
-        if shared:
-            self._update_weights(stacked, shared)
+        if shared and int(present.sum()) > 1:
+            active = present.nonzero().flatten()
+            self._update_weights(stacked, shared, active)
         (used * stacked).sum().backward()
         return self.as_dict(used)
 
-    def _update_weights(self, stacked: torch.Tensor, shared: Sequence[nn.Parameter]) -> None:
+    def _update_weights(self, stacked: torch.Tensor, shared: Sequence[nn.Parameter],
+                        active: torch.Tensor) -> None:
+        """One Adam step on the weights of the ``active`` (labelled) tasks only."""
         p: GradNormParams = self.params  # type: ignore[assignment]
         detached = stacked.detach().float()
         unset = (self.initial_losses <= 0) & (detached > 0)
@@ -67,8 +71,9 @@ class GradNormWeighting(Weighting):
         ratios = torch.where(self.initial_losses > 0,
                              detached / self.initial_losses.clamp_min(1e-12),
                              torch.ones_like(detached))
+        ratios, norms = ratios[active], norms[active]
         inverse_rate = ratios / ratios.mean().clamp_min(1e-12)
-        weighted_norms = self.loss_weights * norms
+        weighted_norms = self.loss_weights[active] * norms
         target = (weighted_norms.mean() * inverse_rate.pow(p.alpha)).detach()
         gradnorm_loss = (weighted_norms - target).abs().sum()
         self.optimizer.zero_grad(set_to_none=True)

@@ -54,4 +54,4 @@ class PLEDecayWeighting(Weighting):
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        return weighted_backward(self, losses, self.weights_at(context.epoch))
+        return weighted_backward(self, losses, self.weights_at(context.epoch), context)

@@ -55,6 +55,7 @@ class UncertaintyWeighting(Weighting):
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
         stacked = self.stacked(losses)
-        weights = self.factors * torch.exp(-self.log_variances)
-        (weights * stacked + 0.5 * self.log_variances).sum().backward()
+        present = torch.tensor(self.present(context), dtype=stacked.dtype, device=stacked.device)
+        weights = self.factors * torch.exp(-self.log_variances) * present  # unlabelled: out
+        (weights * stacked + 0.5 * self.log_variances * present).sum().backward()
         return self.as_dict(weights)

@@ -12,7 +12,8 @@ import torch
 import search_spaces
 from automtl.config import Candidate, ModelConfig
 from automtl.models import available_topologies, build_model
-from automtl.weighting import available_weightings, build_weighting
+from automtl.weighting import available_weightings, build_weighting, get_weighting
+from automtl.weighting.gradient import GradientWeighting
 
 PRESETS = ["default", "moe", "ple_depth", "snr", "weighting"]
 
@@ -31,7 +32,13 @@ def test_preset_contents():
     default = search_spaces.load("default")
     assert sorted(default.topologies) == available_topologies()
     # fixed weights name tasks, which a task-agnostic preset cannot know
-    assert sorted(default.weightings) == [w for w in available_weightings() if w != "fixed"]
+    every = [w for w in available_weightings() if w != "fixed"]
+    assert sorted(search_spaces.load("weighting").weightings) == every
+    # the default preset leaves out the per-task-gradient methods added with issue 18 (K extra
+    # backward passes and a solver per step); every one-backward strategy is in it
+    left_out = set(every) - set(default.weightings)
+    assert all(issubclass(get_weighting(w), GradientWeighting) for w in left_out)
+    assert {"rlw", "gls", "famo", "stch", "mgda", "pcgrad"} <= set(default.weightings)
     assert search_spaces.load("moe").topologies == ["omoe", "mmoe", "cgc", "ple"]
     ple = search_spaces.load("ple_depth")
     assert ple.topologies == ["ple"]

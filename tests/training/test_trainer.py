@@ -83,9 +83,44 @@ def test_every_weighting_trains_every_topology(dataset: TabularDataset, weightin
     assert result.num_parameters == trainer.model.num_parameters()
     assert result.latency_ms > 0 and result.train_time_s > 0
     assert result.primary(split="test").keys() == {"y1", "y2"}
-    if topology == "single_task" and weighting == "mgda":
-        assert result.history[0].weights == {"y1": 0.5, "y2": 0.5}
+    if topology == "single_task" and weighting == "mgda":  # nothing shared: each head its own
+        assert result.history[0].weights == {"y1": 1.0, "y2": 1.0}
     json.dumps(result.to_dict())
+
+
+@pytest.fixture(scope="module")
+def sparse_dataset() -> TabularDataset:
+    """Issue 19 item 5's data, sparser: y2 labelled on about 2% of the rows."""
+    frame = make_synthetic(rows=1000, features=10, correlation=0.5, binary=True, seed=1)
+    keep = np.random.default_rng(0).random(len(frame)) < 0.02
+    frame.loc[~keep, "y2"] = np.nan
+    return TabularDataset(frame, synthetic_tasks(binary=True), valid_fraction=0.2,
+                          test_fraction=0.2, seed=0)
+
+
+@pytest.mark.parametrize("weighting", available_weightings())
+def test_every_batch_updates_when_a_task_has_no_label_in_it(sparse_dataset: TabularDataset,
+                                                           weighting: str) -> None:
+    """Issue 19 item 5: with y2 labelled on 3% of the rows at batch 32, MGDA gave the unlabelled
+    task weight 1 and made no update on 35% of the batches. Every strategy must still update."""
+    trainer = make_trainer(sparse_dataset, "mmoe", weighting, epochs=1, batch_size=32)
+    strategy = trainer.weighting
+    shared = list(trainer.model.shared_parameters())
+    seen: list[tuple[int, float, float]] = []  # (y2 labelled rows, y2 weight, shared grad norm)
+    original = strategy.backward
+
+    def recording(losses, context):
+        weights = original(losses, context)
+        norm = sum(float(p.grad.norm()) for p in shared if p.grad is not None)
+        seen.append((context.labelled["y2"], weights["y2"], norm))
+        return weights
+
+    strategy.backward = recording  # type: ignore[method-assign]
+    trainer.fit(sparse_dataset.train, sparse_dataset.valid, sparse_dataset.tasks)
+    without = [s for s in seen if s[0] == 0]
+    assert len(without) >= 5  # the case is exercised
+    assert all(weight == 0.0 for _, weight, _ in without)
+    assert all(norm > 0 for *_, norm in seen)
 
 
 def test_same_seed_gives_the_same_metrics_twice(dataset: TabularDataset) -> None:

@@ -109,13 +109,14 @@ def test_frank_wolfe_three_tasks_finds_the_min_norm_point_of_the_simplex() -> No
         assert norm <= grid + 1e-9
 
 
-def test_mgda_without_a_shared_representation_uses_equal_weights() -> None:
+def test_mgda_with_nothing_shared_gives_each_head_its_own_gradient() -> None:
+    # nothing shared, nothing to balance: each head its own task's gradient (Algorithm 2)
     weighting = build("mgda", tasks=["a", "b", "c", "d"])
     head = torch.nn.Parameter(torch.ones(4))
     weights = weighting.backward({t: head[i] * (i + 1) for i, t in enumerate("abcd")},
                                  WeightingContext())
-    assert weights == {t: 0.25 for t in "abcd"}
-    assert head.grad.tolist() == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert weights == {t: 1.0 for t in "abcd"}
+    assert head.grad.tolist() == pytest.approx([1.0, 2.0, 3.0, 4.0])
 
 
 # ---------------------------------------------------------------- PCGrad
@@ -150,7 +151,8 @@ def test_pcgrad_backward_projects_shared_and_keeps_task_gradients() -> None:
     losses = {"a": heads[0] * (shared @ torch.tensor([1.0, 0.0])),
               "b": heads[1] * (shared @ torch.tensor([-1.0, 1.0]))}
     context = WeightingContext(shared_parameters=[shared], task_parameters=[heads])
-    assert weighting.backward(losses, context) == {"a": 1.0, "b": 1.0}
+    # the projected sum is 2 g_a + 1.5 g_b: g_a + ([0.5, 0.5] = g_a + 0.5 g_b) + (g_b + g_a)
+    assert weighting.backward(losses, context) == {"a": 2.0, "b": 1.5}
     assert shared.grad.tolist() == pytest.approx([0.5, 1.5])  # [0.5, 0.5] + [0, 1]
     assert heads.grad.tolist() == pytest.approx([0.3, 0.4])  # ordinary: shared . direction
 

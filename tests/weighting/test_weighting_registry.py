@@ -15,8 +15,10 @@ from automtl.weighting import (
     register_weighting,
 )
 
-BUILT_IN = ["dtp", "dwa", "equal", "fixed", "gradnorm", "mgda", "pcgrad", "ple_decay",
-            "uncertainty"]
+BUILT_IN = ["aligned_mtl", "cagrad", "db_mtl", "dtp", "dwa", "equal", "excess_mtl", "fairgrad",
+            "famo", "fixed", "gls", "graddrop", "gradnorm", "gradvac", "imtl", "mgda", "moco",
+            "modo", "nash_mtl", "pcgrad", "ple_decay", "rlw", "sdmgrad", "stch", "uncertainty",
+            "upgrad"]
 
 
 def test_every_built_in_strategy_is_registered() -> None:
@@ -73,3 +75,11 @@ def test_losses_must_cover_every_task() -> None:
     param = torch.nn.Parameter(torch.ones(1))
     with pytest.raises(KeyError, match="'b'"):
         weighting.backward({"a": param.sum()}, WeightingContext())
+
+
+def test_labelled_counts_must_name_every_task() -> None:
+    weighting = build_weighting(WeightingConfig(name="equal"), ["a", "b"])
+    param = torch.nn.Parameter(torch.ones(1))
+    with pytest.raises(KeyError, match=r"context.labelled lacks task\(s\) \['b'\]"):
+        weighting.backward({"a": param.sum(), "b": param.sum()},
+                           WeightingContext(labelled={"a": 3}))
