@@ -18,6 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 #: seconds a SQLite connection waits for the write lock before "database is locked"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: seconds a process waits for the start-up lock: its holder only switches WAL or migrates, but
+#: many processes starting at once on a loaded machine queue behind each other (the lock is an
+#: flock, released when its holder dies, so a crashed holder never blocks the others)
+SQLITE_LOCK_TIMEOUT_S = 600.0
 _SUPPORTED = ("sqlite", "postgresql")
 
 
@@ -50,8 +54,8 @@ def sqlite_lock(database: str) -> FileLock:
     path = Path(database).expanduser()
     # one instance per file in a process (is_singleton), so it is re-entrant: a migration
     # holding it opens connections whose first use takes it again
-    return FileLock(str(path.with_name(path.name + ".lock")),
-                    timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, is_singleton=True)
+    return FileLock(str(path.with_name(path.name + ".lock")), timeout=SQLITE_LOCK_TIMEOUT_S,
+                    is_singleton=True)
 
 
 def _sqlite_pragmas(database: str) -> Any:

@@ -67,6 +67,9 @@ def upgrade(url: str | URL, revision: str = "head") -> None:
         Path(sqlite_file(parsed.database)).expanduser().parent.mkdir(parents=True,
                                                                       exist_ok=True)
         with sqlite_lock(sqlite_file(parsed.database)):
+            # processes that waited for the lock find the work done: no second Alembic run
+            if revision == "head" and current_revision(url) == head_revision():
+                return
             command.upgrade(alembic_config(url), revision)
         return
     command.upgrade(alembic_config(url), revision)
