@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -35,7 +36,6 @@ def fuzz(base: str, token: str, cases: int) -> tuple[dict[str, int], dict[str, i
                                                       dict[str, str]]:
     """Cases and server errors per operation, and one example of each failing operation."""
     import schemathesis
-    from hypothesis import HealthCheck, Phase, given, settings
     from schemathesis import GenerationMode
 
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
@@ -47,29 +47,38 @@ def fuzz(base: str, token: str, cases: int) -> tuple[dict[str, int], dict[str, i
         operation = result.ok()
         label = operation.label
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            strategy = operation.as_strategy(generation_mode=mode)
-
-            @settings(max_examples=max(1, cases // 2), deadline=None, database=None,
-                      phases=[Phase.generate], suppress_health_check=list(HealthCheck))
-            @given(strategy)
-            def run(case: object, label: str = label) -> None:
-                counts[label] += 1
-                try:
-                    response = case.call(headers=headers, timeout=60)  # type: ignore[attr-defined]
-                except Exception as exc:  # noqa: BLE001 - a dropped connection is a failure too
-                    errors[label] += 1
-                    examples.setdefault(label, f"{type(exc).__name__}: {exc}"[:200])
-                    return
-                if response.status_code >= 500:
-                    errors[label] += 1
-                    examples.setdefault(label, f"{response.status_code} "
-                                               f"{case.as_curl_command()[:300]}")  # type: ignore
-
+            run = _runner(operation.as_strategy(generation_mode=mode), label, headers,
+                          max(1, cases // 2), counts, errors, examples)
             try:
                 run()
             except Exception as exc:  # noqa: BLE001 - e.g. a strategy that cannot generate
-                examples.setdefault(label, f"generation stopped: {type(exc).__name__}")
+                examples.setdefault(label, f"generation stopped: {type(exc).__name__}: "
+                                           f"{str(exc)[:120]}")
     return counts, errors, examples
+
+
+def _runner(strategy: Any, label: str, headers: dict[str, str], examples_per_mode: int,
+            counts: dict[str, int], errors: dict[str, int], examples: dict[str, str]) -> Any:
+    """A Hypothesis test that sends each generated case and counts 5xx answers."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    @settings(max_examples=examples_per_mode, deadline=None, database=None,
+              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def run(case: Any) -> None:
+        counts[label] += 1
+        try:
+            response = case.call(headers=headers, timeout=60)
+        except Exception as exc:  # noqa: BLE001 - a dropped connection is a failure too
+            errors[label] += 1
+            examples.setdefault(label, f"{type(exc).__name__}: {exc}"[:200])
+            return
+        if response.status_code >= 500:
+            errors[label] += 1
+            examples.setdefault(label, f"{response.status_code} "
+                                       f"{case.as_curl_command()[:300]}")
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
