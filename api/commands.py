@@ -73,6 +73,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "submit":
             parser.add_argument("spec", type=Path, help="job spec (YAML or JSON); a local "
                                 "dataset `path` is uploaded first and replaced by its id")
+        elif name == "report":
+            parser.add_argument("job", type=int, nargs="?", default=None,
+                                help="job id (or --search-dir for a local search)")
+            parser.add_argument("--search-dir", type=Path, default=None,
+                                help="report a local search from its output directory "
+                                     "('automtl search --out DIR'), no server needed")
+            parser.add_argument("--study", default=None,
+                                help="with --search-dir: the study, when the directory's "
+                                     "database holds several")
         else:
             parser.add_argument("job", type=int, help="job id")
         if name == "status":
@@ -291,23 +300,35 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _fail(exc: Exception) -> int:
+    """Print the server's problems; exit 2 when the server refused the input (4xx: bad spec,
+    token or job id), 1 when it could not answer (down, 5xx)."""
     problems = getattr(exc, "problems", None) or [("", str(exc))]
     status = getattr(exc, "status_code", None)
     print(f"error{f' (HTTP {status})' if status else ''}:", file=sys.stderr)
     for path, message in problems:
         print(f"  {path + ': ' if path else ''}{message}", file=sys.stderr)
-    return 1
+    return 2 if isinstance(status, int) and 400 <= status < 500 else 1
 
 
 def _submit(args: argparse.Namespace) -> int:
+    import yaml
+
+    from automtl.commands.console import UserError
     from automtl_api.client import ApiClientError
     from search_spaces import read_yaml
 
     try:
         text = args.spec.read_text()
     except OSError as exc:
-        return _fail(exc)
-    spec = json.loads(text) if args.spec.suffix.lower() == ".json" else read_yaml(text)
+        raise UserError(f"cannot read {args.spec}: {exc.strerror or exc}", field="spec") from None
+    try:
+        spec = json.loads(text) if args.spec.suffix.lower() == ".json" else read_yaml(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        detail = " ".join(str(exc).split())
+        raise UserError(f"{args.spec} is not valid YAML/JSON: {detail}", field="spec") from None
+    if not isinstance(spec, dict):
+        raise UserError(f"{args.spec}: a job spec is a mapping, got {type(spec).__name__}",
+                        field="spec")
     try:
         with _client(args) as client:
             dataset = spec.get("dataset") if isinstance(spec, dict) else None
@@ -352,8 +373,23 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from automtl.commands.console import UserError
     from automtl_api.client import ApiClientError
 
+    if (args.job is None) == (args.search_dir is None):
+        raise UserError("give a job id (a server's job) or --search-dir DIR (a local search), "
+                        "not both", field="job")
+    if args.search_dir is not None:
+        from automtl.commands.local_report import local_report
+
+        text = local_report(args.search_dir, args.format, study_name=args.study)
+        out = args.out or (args.search_dir / "report.html" if args.format == "html" else None)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            out.write_text(text)
+            print(f"wrote {out}", file=sys.stderr)
+        return 0
     try:
         with _client(args) as client:
             if args.format == "html":

@@ -10,11 +10,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from automtl_api.deps import StudyStorage
 from automtl_api.errors import install_error_handlers
+from automtl_api.routes.assets import install_offline_docs
 from automtl_api.settings import Settings
 from automtl_api.uploads import UploadLimit
 from automtl_storage import Database
@@ -31,6 +33,26 @@ ROUTE_MODULES: list[str] = [
     "automtl_api.routes.datasets",
     "automtl_api.routes.search_spaces",
     "automtl_api.routes.export",
+    "automtl_api.routes.assets",
+]
+
+
+#: the OpenAPI tags in the order /docs shows them, each with what its routes are for
+OPENAPI_TAGS: list[dict[str, str]] = [
+    {"name": "jobs", "description": "Submit a search job (202 with a `Location`), list your "
+                                    "jobs, read one's status and progress, cancel it."},
+    {"name": "trials", "description": "Every trial of a job: sampled candidate, per-task "
+                                      "metrics, costs, durations, errors."},
+    {"name": "results", "description": "The Pareto front (JSON or CSV) and the HTML report, "
+                                       "read from the job's Optuna study, also while it runs."},
+    {"name": "export", "description": "A front trial as a training bundle for your own code."},
+    {"name": "datasets", "description": "Upload tabular data (CSV, Parquet) for jobs to "
+                                        "search on; list your uploads."},
+    {"name": "search spaces", "description": "The built-in search-space presets and "
+                                             "validation of your own."},
+    {"name": "assets", "description": "Public static files (Plotly, the docs' scripts), so "
+                                      "the report and /docs need no internet."},
+    {"name": "health", "description": "Liveness and database readiness."},
 ]
 
 
@@ -57,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "(`automtl token create NAME`).",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served offline by install_offline_docs below
+        openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
     app.state.database = database
@@ -64,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                            pool_size=settings.db_pool_size,
                                            max_overflow=settings.db_max_overflow)
     install_error_handlers(app)
+    install_offline_docs(app, API_PREFIX)
     for name in ROUTE_MODULES:
         app.include_router(importlib.import_module(name).router, prefix=API_PREFIX)
     # /healthz also at the root, where load balancers and orchestrators look for it
@@ -71,4 +96,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        include_in_schema=False)
     app.add_middleware(UploadLimit, paths=(f"{API_PREFIX}/datasets",),
                        limit=settings.max_upload_bytes, body_limit=settings.max_spec_bytes)
+    _document_job_spec(app)
     return app
+
+
+def _document_job_spec(app: FastAPI) -> None:
+    """Put the JobSpec schema (the ``POST /jobs`` body) into /openapi.json's components."""
+    from automtl_api.routes.jobs import job_spec_components
+
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, component in job_spec_components().items():
+                schemas.setdefault(name, component)
+            body = schema["paths"][f"{API_PREFIX}/jobs"]["post"]["requestBody"]
+            body["content"]["application/json"]["schema"] = {
+                "$ref": "#/components/schemas/JobSpec"}  # not the raw dict FastAPI reads
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -32,6 +32,8 @@ def relative_path(path: str | None, roots: Iterable[str | Path]) -> str | None:
     else only its file name."""
     if path is None:
         return None
+    if not Path(path).is_absolute():  # stored relative to its root already
+        return path
     for root in roots:
         try:
             return str(Path(path).relative_to(root))

@@ -28,7 +28,8 @@ def empty_front(spec: JobSpec) -> dict[str, Any]:
     """The front of a job whose study does not exist yet."""
     objectives = spec.objective_list()
     return {"study": None,
-            "objectives": [{"name": o.name, "direction": o.direction} for o in objectives],
+            "objectives": [{"name": o.name, "direction": o.direction, "metric": o.metric}
+                           for o in objectives],
             "reference_point": {o.name: None for o in objectives},
             "reference_rule": {o.name: "no trials yet" for o in objectives},
             "hypervolume": 0.0, "trials": [], "n_trials": 0, "n_failed": 0,
@@ -61,20 +62,25 @@ def front_csv(front: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def job_report(job: Job, storage: Any, session: Any) -> str:
-    """The report page: the study's trials, with the gate utilisation the worker stored."""
-    from automtl.report.html import build_report_html, report_trials
+def job_report(job: Job, storage: Any, session: Any, *, plotly_js: str | None = None) -> str:
+    """The report page: the study's trials, with the gate utilisation the worker stored and
+    the parameter importances; ``plotly_js`` is the URL of the shared Plotly script (``None``:
+    embedded)."""
+    from automtl.report.html import build_report_html, report_from_study
 
     spec = load_job_spec(job.spec)
     study = load_study(job, storage)
     front = job_front(job, storage, study)
-    usage = {t.number: t.gate_utilisation for t in TrialRepository(session).list_for_job(job.id)
-             if t.gate_utilisation}
-    session.commit()  # the page renders for ~0.5 s: with no database connection held
-    trials = report_trials(study, list(spec.objectives), usage) if study is not None else []
     tasks = [{"name": t.name, "metric": str(t.metric), "direction": t.direction}
              for t in spec.tasks]
     progress = f"{front['n_trials']} of {spec.budget.trials} trials complete"
     subtitle = f"Job {job.id} ({job.status.value}), {progress}, study {job.study_name}"
-    return build_report_html(front, trials, tasks=tasks, title=f"automtl report: {job.name}",
-                             subtitle=subtitle)
+    title = f"automtl report: {job.name}"
+    if study is None:
+        return build_report_html(front, [], tasks=tasks, title=title, subtitle=subtitle,
+                                 plotly_js=plotly_js)
+    usage = {t.number: t.gate_utilisation for t in TrialRepository(session).list_for_job(job.id)
+             if t.gate_utilisation}
+    session.commit()  # the page renders for ~0.5 s: with no database connection held
+    return report_from_study(study, spec, title=title, subtitle=subtitle,
+                             gate_utilisation=usage, front=front, plotly_js=plotly_js)

@@ -89,14 +89,17 @@ class JobRead(BaseModel):
 
 class JobDetail(JobRead):
     spec: dict[str, Any] = Field(description="the validated job spec as stored")
+    waiting_reason: str | None = Field(
+        None, description="why a queued job is not running: no live worker, or none whose Ray "
+                          "nodes can hold one of its trials (null when some worker can)")
 
     @classmethod
-    def of(cls, job: Job) -> JobDetail:
+    def of(cls, job: Job, waiting_reason: str | None = None) -> JobDetail:
         spec = dict(job.spec)
         dataset = spec.get("dataset")
         if isinstance(dataset, dict) and "path" in dataset:  # the census builtin's server dir
             spec["dataset"] = {**dataset, "path": "(AUTOMTL_CENSUS_DIR)"}
-        return cls(**JobRead.of(job).model_dump(), spec=spec)
+        return cls(**JobRead.of(job).model_dump(), spec=spec, waiting_reason=waiting_reason)
 
 
 class JobPage(BaseModel):
@@ -104,6 +107,7 @@ class JobPage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    total: int = Field(description="how many items match, over all pages")
 
 
 class TrialRead(BaseModel):
@@ -123,10 +127,16 @@ class TrialRead(BaseModel):
     latency_ms: float | None
     train_seconds: float | None
     total_seconds: float | None
-    artifact_path: str | None
+    artifact_path: str | None = Field(description="the trial's artifact folder, relative to the "
+                                                   "service's artifact directory")
+    ray_node_id: str | None = Field(None, description="the Ray node the trial ran on")
     error: str | None
     on_front: bool
     gate_utilisation: dict[str, Any] | None
+    pruned_epoch: int | None = Field(None, description="epoch at which MO-ASHA stopped a "
+                                                       "pruned trial")
+    rung_values: dict[str, Any] | None = Field(
+        None, description="MO-ASHA rung epoch -> objective values at that rung")
     created_at: datetime
     finished_at: datetime | None
 
@@ -147,6 +157,7 @@ class TrialPage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    total: int = Field(description="how many items match, over all pages")
 
 
 class FrontTrial(BaseModel):
@@ -166,7 +177,7 @@ class ParetoFront(BaseModel):
 
     job_id: int
     status: str
-    objectives: list[dict[str, str]]
+    objectives: list[dict[str, str | None]]
     reference_point: dict[str, float | None]
     hypervolume: float
     trials: list[FrontTrial]
@@ -210,6 +221,7 @@ class DatasetPage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    total: int = Field(description="how many items match, over all pages")
 
 
 # ------------------------------------------------------------------------------ search spaces

@@ -27,7 +27,7 @@ from automtl_api.spec_limits import (
     size_errors,
     upload_data_errors,
 )
-from automtl_storage import Dataset, DatasetRepository
+from automtl_storage import Dataset, DatasetRepository, JobRepository
 
 Errors = list[tuple[str, str]]
 _DATASET_ID = re.compile(r"[0-9]{1,10}")  # ASCII digits only ("²".isdigit() is true)
@@ -93,6 +93,8 @@ def validate_submission(document: Any, owner_id: int, session: Session,
     if columns is not None:
         errors += _column_errors(doc, columns, uploaded=dataset_row is not None)
         errors += _label_type_errors(doc, column_info)
+    if spec is not None and spec.warm_start is not None:
+        errors += _warm_start_errors(spec.warm_start, owner_id, session)
     if errors:
         raise JobSpecError(_unique(errors))
     assert spec is not None
@@ -114,6 +116,17 @@ def _server_paths(raw: dict[str, Any], settings: Settings) -> Errors:
         return [("dataset.path", "a job submitted over the API cannot read a server path: "
                                  "upload the file (POST /api/v1/datasets) and use "
                                  "{id: DATASET_ID}, or a builtin dataset")]
+    return []
+
+
+def _warm_start_errors(warm: Any, owner_id: int, session: Session) -> Errors:
+    """``warm_start`` over REST names one of the owner's jobs, never a server folder."""
+    if warm.directory is not None:
+        return [("warm_start.directory", "a job submitted over the API warm-starts from one "
+                                         "of your jobs: {job: JOB_ID}, not a server folder")]
+    source = JobRepository(session).get(int(warm.job))
+    if source is None or source.owner_id != owner_id:
+        return [("warm_start.job", f"job {warm.job} not found (GET /api/v1/jobs lists yours)")]
     return []
 
 

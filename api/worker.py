@@ -11,6 +11,7 @@ run's trials failed and retries them, and the budget counts only finished trials
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -23,9 +24,10 @@ from typing import Any
 from sqlalchemy import update
 
 from automtl.search.callbacks import Progress, SearchCallbacks
-from automtl.search.outcome import TrialOutcome, outcome_from_trial
+from automtl.trial_record import TrialOutcome, outcome_from_trial
 from automtl_api.redact import scrub_paths
 from automtl_api.settings import Settings
+from automtl_api.worker_resources import advertised_nodes
 from automtl_storage import (
     Database,
     DatasetRepository,
@@ -33,8 +35,10 @@ from automtl_storage import (
     JobRepository,
     JobStatus,
     TrialRepository,
+    WorkerRepository,
     utcnow,
 )
+from automtl_storage.paths import relative_to_root, resolve_under
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +71,7 @@ class Heartbeat:
 
     def beat(self) -> None:
         with self._database.session() as session:
+            WorkerRepository(session).touch(self._worker_id)
             jobs = JobRepository(session)
             alive = jobs.heartbeat(self._job_id, self._worker_id)
             job = jobs.refresh(self._job_id)
@@ -91,8 +96,19 @@ class Heartbeat:
         self._thread.join(timeout=self._interval + 5)
 
 
-def outcome_fields(outcome: TrialOutcome) -> dict[str, Any]:
-    """A trial row's columns from a study trial's outcome."""
+def stored_artifact(path: str | None, artifact_root: Path | None) -> str | None:
+    """The artifact folder as stored: relative to the artifact root when it lies under it."""
+    if path is None or artifact_root is None:
+        return path
+    try:
+        return relative_to_root(path, artifact_root)
+    except ValueError:
+        return path
+
+
+def outcome_fields(outcome: TrialOutcome, artifact_root: Path | None = None) -> dict[str, Any]:
+    """A trial row's columns from a study trial's outcome (the artifact path relative to
+    ``artifact_root`` when given)."""
     finished = outcome.state not in ("RUNNING", "WAITING")
     return {
         "state": _ROW_STATE.get(outcome.state, "failed"),
@@ -105,9 +121,12 @@ def outcome_fields(outcome: TrialOutcome) -> dict[str, Any]:
         "latency_ms": outcome.latency_ms,
         "train_seconds": outcome.train_time_s,
         "total_seconds": outcome.trial_time_s or outcome.duration_s,
-        "artifact_path": outcome.artifact,
+        "artifact_path": stored_artifact(outcome.artifact, artifact_root),
+        "ray_node_id": outcome.ray_node_id,
         "error": scrub_paths(outcome.error),
         "gate_utilisation": outcome.gate_utilisation,
+        "pruned_epoch": outcome.pruned_epoch,
+        "rung_values": outcome.rungs,
         "finished_at": utcnow() if finished else None,
     }
 
@@ -120,8 +139,10 @@ class JobCallbacks(SearchCallbacks):
     """
 
     def __init__(self, database: Database, job: Job, objective_names: list[str],
-                 heartbeat: Heartbeat | None, stop: threading.Event) -> None:
+                 heartbeat: Heartbeat | None, stop: threading.Event,
+                 artifact_root: Path | None = None) -> None:
         self._database = database
+        self._artifact_root = artifact_root
         self._job_id = job.id
         self._study_name = job.study_name
         self._objectives = objective_names
@@ -132,13 +153,15 @@ class JobCallbacks(SearchCallbacks):
 
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self._database.url, "job_id": self._job_id,
-                "study_name": self._study_name, "objectives": self._objectives}
+                "study_name": self._study_name, "objectives": self._objectives,
+                "artifact_root": self._artifact_root}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._database = Database(state["url"])
         self._job_id = state["job_id"]
         self._study_name = state["study_name"]
         self._objectives = state["objectives"]
+        self._artifact_root = state.get("artifact_root")
         self._heartbeat = None
         self._stop = threading.Event()
         self._study = None
@@ -166,7 +189,8 @@ class JobCallbacks(SearchCallbacks):
     def on_trial_complete(self, outcome: TrialOutcome) -> None:
         with self._database.session() as session:
             trials = TrialRepository(session)
-            trials.upsert(self._job_id, outcome.number, **outcome_fields(outcome))
+            trials.upsert(self._job_id, outcome.number,
+                          **outcome_fields(outcome, self._artifact_root))
             study = self.study()
             if study is not None:
                 trials.mark_front(self._job_id, [t.number for t in study.best_trials])
@@ -194,7 +218,8 @@ class JobCallbacks(SearchCallbacks):
             rows = TrialRepository(session)
             for trial in trials:
                 rows.upsert(self._job_id, trial.number,
-                            **outcome_fields(outcome_from_trial(trial, self._objectives)))
+                            **outcome_fields(outcome_from_trial(trial, self._objectives),
+                                             self._artifact_root))
             rows.mark_front(self._job_id, [t.number for t in study.best_trials])
             JobRepository(session).update_progress(
                 self._job_id,
@@ -211,18 +236,38 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.database = Database(settings.resolved_database_url)
         self.stop = threading.Event()
+        #: the resources of each node of this worker's Ray cluster, as last advertised
+        self.nodes: list[dict[str, float]] | None = None
 
     def close(self) -> None:
+        """Unregister (jobs stop being matched against this worker) and close the database."""
+        try:
+            with self.database.session() as session:
+                WorkerRepository(session).remove(self.worker_id)
+        except Exception:  # noqa: BLE001 - the row then just goes stale
+            logger.warning("worker %s: could not unregister", self.worker_id, exc_info=True)
         self.database.dispose()
+
+    def register(self) -> list[dict[str, float]]:
+        """Advertise (or refresh) this worker and its Ray nodes' resources in the workers
+        table; the nodes are what :meth:`claim` matches jobs against."""
+        self.nodes = advertised_nodes(self.settings.ray_address, self.settings.ray_num_cpus)
+        with self.database.session() as session:
+            WorkerRepository(session).register(self.worker_id, socket.gethostname(), self.nodes,
+                                               ray_address=self.settings.ray_address)
+        return self.nodes
 
     # -- the queue ---------------------------------------------------------------------------
 
     def claim(self) -> int | None:
-        """Take over the stalest abandoned job, else claim the oldest queued one."""
+        """Take over the stalest abandoned job, else claim the oldest queued one; either only
+        if one of this worker's Ray nodes can hold a trial of it (jobs that do not fit stay
+        queued for a worker that can serve them)."""
+        nodes = self.register()
         with self.database.session() as session:
             jobs = JobRepository(session)
-            job = jobs.claim_stale(self.worker_id, self.settings.stale_after_s) or \
-                jobs.claim_next(self.worker_id)
+            job = jobs.claim_stale(self.worker_id, self.settings.stale_after_s, nodes=nodes) \
+                or jobs.claim_next(self.worker_id, nodes=nodes)
             if job is None:
                 return None
             logger.info("worker %s: %s job %d (attempt %d)", self.worker_id,
@@ -270,12 +315,14 @@ class Worker:
         try:
             spec = load_job_spec(job.spec)
             callbacks = JobCallbacks(self.database, job, list(spec.objectives), heartbeat,
-                                     self.stop)
+                                     self.stop, self.settings.resolved_artifact_dir)
             result = run_search(
                 spec, callbacks, storage_url=self.database.url, study_name=job.study_name,
                 artifact_dir=self.settings.resolved_artifact_dir,
                 ray_address=self.settings.ray_address, num_cpus=self.settings.ray_num_cpus,
-                dataset_resolver=self.resolve_dataset)
+                dataset_resolver=self.resolve_dataset,
+                warm_start_resolver=functools.partial(self.resolve_warm_start,
+                                                      owner_id=job.owner_id))
             status, error = _final_status(result.stop_reason, result.failed, heartbeat)
         except (KeyboardInterrupt, SystemExit):
             self._release(job_id)
@@ -301,13 +348,25 @@ class Worker:
                 JobRepository(session).finish(job_id, status, error, worker_id=self.worker_id)
             logger.info("job %d %s", job_id, status.value)
 
+    def resolve_warm_start(self, warm: Any, *, owner_id: int) -> tuple[str, str]:
+        """The study of the job a spec's ``warm_start.job`` names (the same owner's only);
+        a local ``directory`` is refused: the service reads no worker-local folders."""
+        if warm.job is None:
+            raise ValueError("warm_start.directory: the service warm-starts from a job id "
+                             "(warm_start.job), not a folder")
+        with self.database.session() as session:
+            source = JobRepository(session).get(int(warm.job))
+            if source is None or source.owner_id != owner_id:
+                raise ValueError(f"warm_start.job: no job {warm.job} of this owner")
+            return self.database.url, source.study_name
+
     def resolve_dataset(self, dataset_id: str) -> Path:
         """The file of an uploaded dataset (its path is stored relative to the data root)."""
         with self.database.session() as session:
             dataset = DatasetRepository(session).get(int(dataset_id))
             if dataset is None:
                 raise FileNotFoundError(f"dataset {dataset_id} no longer exists")
-            return self.settings.data_dir.resolve() / dataset.storage_path
+            return resolve_under(dataset.storage_path, self.settings.data_dir.resolve())
 
     def _release(self, job_id: int) -> None:
         """Give a job back (worker shutting down): a cleared heartbeat is stale at once, so the
@@ -336,4 +395,8 @@ def _final_status(stop_reason: str, failed: int,
                                   "(budget.max_failures); see the trials' errors")
     if stop_reason in ("budget", "time_limit"):
         return JobStatus.SUCCEEDED, None
+    if stop_reason == "incomplete":
+        return JobStatus.FAILED, ("the search ended before its trial budget without a time "
+                                  "limit: Ray Tune stopped placing trials (does a node of the "
+                                  "worker's Ray cluster have the resources per trial?)")
     return JobStatus.FAILED, f"the search stopped ({stop_reason})"

@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from automtl._lazy import lazy_getattr
 
 TaskType = Literal["binary", "regression"]
 Activation = Literal["relu", "gelu", "silu", "tanh", "leaky_relu", "elu"]
-GateKind = Literal["linear", "mlp"]
+
+Direction = Literal["maximize", "minimize"]
 
 #: metric name -> (task types it applies to, direction of optimisation)
-METRICS: dict[str, tuple[tuple[str, ...], str]] = {
+METRICS: dict[str, tuple[tuple[str, ...], Direction]] = {
     "auc": (("binary",), "maximize"),
     "logloss": (("binary",), "minimize"),
     "accuracy": (("binary",), "maximize"),
@@ -40,7 +50,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-def metric_direction(metric: str) -> str:
+def metric_direction(metric: str) -> Direction:
     """``"maximize"`` or ``"minimize"`` for a metric name."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; valid: {sorted(METRICS)}")
@@ -75,7 +85,7 @@ class TaskSpec(StrictModel):
             object.__setattr__(self, "label", self.name)
         if self.metric is None:
             object.__setattr__(self, "metric", DEFAULT_METRIC[self.type])
-        types, _ = METRICS.get(self.metric, ((), ""))
+        types = METRICS[self.metric][0] if self.metric in METRICS else ()
         if self.metric not in METRICS:
             raise ValueError(f"metric: unknown metric {self.metric!r}; valid: {sorted(METRICS)}")
         if self.type not in types:
@@ -153,79 +163,134 @@ class InputSchema(StrictModel):
         return [f.name for f in self.categorical]
 
 
-class SNRConfig(StrictModel):
-    """Sub-network routing (Ma et al. AAAI 2019) with hard-concrete gates (Louizos et al. 2018)."""
+class TopologyParams(StrictModel):
+    """Base of a topology's own settings: each topology module subclasses it (with its fields,
+    bounds, defaults and size checks) and registers it with ``@register_topology(name,
+    params=...)``, so the DSL catalogue, validation, the report and the export read them from the
+    registry. A subclass may override :meth:`summary` for the report's front table."""
 
-    layers: int = Field(2, ge=1, le=6, description="layers of sub-networks")
-    subnetworks: int = Field(3, ge=1, le=32, description="sub-networks per layer")
-    beta: float = Field(2 / 3, gt=0.0, description="hard-concrete temperature")
-    gamma: float = Field(-0.1, lt=0.0, description="stretch interval lower end")
-    zeta: float = Field(1.1, gt=1.0, description="stretch interval upper end")
+    #: whether the topology has softmax gates over experts (the report shows their kind)
+    gated: ClassVar[bool] = False
+    #: DSL key -> field name where the search-space key differs from the field (``experts``)
+    dsl_keys: ClassVar[dict[str, str]] = {}
+    #: fields the DSL's top-level ``architecture`` section may set for every branch using them
+    shared_dsl_fields: ClassVar[tuple[str, ...]] = ()
+
+    def summary(self) -> dict[str, str]:
+        """``{"experts": ..., "units": ..., "gate": ...}`` as text for the report's table."""
+        return {"experts": "", "units": "", "gate": ""}
+
+    def task_experts(self) -> int:
+        """Experts each task gate owns before the shared ones (CGC/PLE), for expert labels."""
+        return 0
+
+
+#: fields of the previous flat ``ArchitectureConfig`` (one class carrying every topology's
+#: settings). Candidates and bundles written in that format are converted on read: the chosen
+#: topology's fields move into ``params``, the others (which its model never read) are dropped.
+LEGACY_TOPOLOGY_FIELDS = frozenset({
+    "bottom_units", "num_shared_experts", "num_task_experts", "expert_units", "gate_kind",
+    "gate_units", "gate_temperature", "levels", "snr"})
+
+
+def topology_params_class(topology: str) -> type[TopologyParams]:
+    """The registered ``Params`` model of ``topology``; ``ValueError`` listing valid names."""
+    from automtl.models.registry import TOPOLOGIES
+
+    try:
+        return TOPOLOGIES.get(topology).Params
+    except KeyError as exc:
+        raise ValueError(str(exc.args[0])) from None
+
+
+def _positive_widths(value: list[int]) -> list[int]:
+    bad = [u for u in value if u < 1]
+    if bad:
+        raise ValueError(f"layer widths must be >= 1, got {value}")
+    return value
 
 
 class ArchitectureConfig(StrictModel):
-    """The searched part of a network: topology and sizes, independent of the dataset.
+    """The searched part of a network, independent of the dataset: the settings every topology
+    uses (``embedding_dim``, ``activation``, ``dropout``, ``tower_units``) plus ``params``, the
+    chosen topology's own typed settings (its registered :class:`TopologyParams` subclass, e.g.
+    :class:`automtl.models.mmoe.MMoEParams`).
 
-    Which fields matter depends on ``topology``:
-
-    - ``single_task``, ``shared_bottom``, ``cross_stitch``: ``bottom_units`` (per-task columns for
-      ``single_task`` and ``cross_stitch``, one shared bottom for ``shared_bottom``);
-    - ``omoe``, ``mmoe``: ``num_shared_experts`` experts of ``expert_units``;
-    - ``cgc``, ``ple``: ``num_shared_experts`` + ``num_task_experts`` per task, ``levels`` (ple);
-    - ``snr_trans``, ``snr_avg``: ``snr`` (sub-networks of ``expert_units`` each).
-
-    Every topology uses ``embedding_dim``, ``tower_units``, ``activation``, ``dropout``; gated
-    ones use ``gate_kind``, ``gate_units`` and ``gate_temperature``.
+    Input may also be the flat form the DSL samples and the previous format stored (the
+    topology's fields beside the common ones); it is converted on read (see
+    :data:`LEGACY_TOPOLOGY_FIELDS`). Unknown topology or fields raise a validation error that
+    names them.
     """
 
     topology: str = "mmoe"
     embedding_dim: int = Field(8, ge=1, le=256)
     activation: Activation = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    bottom_units: list[int] = Field(default_factory=lambda: [128, 64])
-    num_shared_experts: int = Field(4, ge=0, le=64)
-    num_task_experts: int = Field(1, ge=0, le=16)
-    expert_units: list[int] = Field(default_factory=lambda: [64])
-    gate_kind: GateKind = "linear"
-    gate_units: list[int] = Field(default_factory=lambda: [16])
-    gate_temperature: float = Field(1.0, gt=0.0)
     tower_units: list[int] = Field(default_factory=lambda: [32])
-    levels: int = Field(1, ge=1, le=8)
-    snr: SNRConfig = Field(default_factory=SNRConfig)
+    params: SerializeAsAny[TopologyParams] = Field(default_factory=TopologyParams)
 
-    @field_validator("bottom_units", "expert_units", "tower_units", "gate_units")
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_topology_params(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        try:
+            params_cls = topology_params_class(str(data.get("topology", "mmoe")))
+        except ValueError:
+            return data  # the topology field reports the unknown name
+        own = data.get("params", {})
+        if isinstance(own, TopologyParams):
+            own = own.model_dump()
+        own = dict(own) if isinstance(own, dict) else own
+        if not isinstance(own, dict):
+            return data
+        legacy_snr = data.pop("snr", None)
+        if isinstance(legacy_snr, dict):  # the old format nested SNR's settings under ``snr``
+            for key, value in legacy_snr.items():
+                if key in params_cls.model_fields:
+                    own.setdefault(key, value)
+        for key in list(data):
+            if key in cls.model_fields:
+                continue
+            if key in params_cls.model_fields:
+                own.setdefault(key, data.pop(key))
+            elif key in LEGACY_TOPOLOGY_FIELDS:
+                data.pop(key)
+        data["params"] = own
+        return data
+
+    @field_validator("tower_units")
     @classmethod
     def _positive_units(cls, value: list[int]) -> list[int]:
-        bad = [u for u in value if u < 1]
-        if bad:
-            raise ValueError(f"layer widths must be >= 1, got {value}")
-        return value
+        return _positive_widths(value)
 
     @field_validator("topology")
     @classmethod
     def _known_topology(cls, value: str) -> str:
-        from automtl.models.registry import available_topologies
-
-        valid = available_topologies()
-        if value not in valid:
-            raise ValueError(f"unknown topology {value!r}; valid: {valid}")
+        topology_params_class(value)
         return value
 
-    @model_validator(mode="after")
-    def _sizes_make_a_model(self) -> ArchitectureConfig:
-        if self.topology in ("omoe", "mmoe") and self.num_shared_experts < 1:
-            raise ValueError(f"num_shared_experts: {self.topology} needs at least one expert")
-        if self.topology in ("cgc", "ple") and self.num_shared_experts + self.num_task_experts < 1:
-            raise ValueError("num_task_experts: cgc/ple need at least one expert per gate")
-        if self.topology in ("omoe", "mmoe", "cgc", "ple", "snr_trans", "snr_avg") and \
-                not self.expert_units:
-            raise ValueError("expert_units: at least one layer is required")
-        if self.topology in ("shared_bottom", "single_task", "cross_stitch") and \
-                not self.bottom_units:
-            raise ValueError("bottom_units: at least one layer is required")
-        if self.gate_kind == "mlp" and not self.gate_units:
-            raise ValueError("gate_units: an mlp gate needs at least one hidden layer")
-        return self
+    @field_validator("params", mode="before")
+    @classmethod
+    def _topology_params(cls, value: Any, info: ValidationInfo) -> TopologyParams:
+        topology = info.data.get("topology")
+        if topology is None:  # the topology itself failed; its error is reported
+            return TopologyParams()
+        params_cls = topology_params_class(topology)
+        if isinstance(value, params_cls):
+            return value
+        if isinstance(value, TopologyParams):
+            value = value.model_dump()
+        try:
+            return params_cls.model_validate(value)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                message = str(err["msg"]).removeprefix("Value error, ")
+                where = ".".join(str(p) for p in err["loc"])
+                problems.append(f"{where}: {message}" if where else message)
+            raise ValueError(f"{'; '.join(problems)} ({topology})") from None
 
 
 class ModelConfig(ArchitectureConfig):
@@ -267,6 +332,10 @@ class TrainConfig(StrictModel):
     l0_lambda: float = Field(1e-4, ge=0.0, description="weight of the SNR expected-L0 penalty")
     grad_clip: float | None = Field(None, gt=0.0)
     amp: bool = Field(False, description="bf16 autocast on CUDA")
+    compile: bool = Field(False, description="torch.compile the model's training forward "
+                          "(a one-off compile per trial; off by default: on the CPU it "
+                          "does not pay for the presets' trial lengths, see "
+                          "benchmarks/trial_options.py)")
     seed: int = 0
 
     @field_validator("lr", "weight_decay", "l0_lambda")

@@ -6,8 +6,8 @@ errors, and every error carries the dotted path of the bad field (``budget.trial
 
 ``budget.epochs``, when given, overrides the ``train.epochs`` of every sampled candidate, so a
 search space's epoch choices are ignored in favour of one fixed training length per trial.
-``budget.trials`` counts *finished* (complete) trials: failed trials do not use it up, up to
-``budget.max_failures`` of them per run (default: as many as ``trials``).
+``budget.trials`` counts *finished* (complete or pruned) trials: failed trials do not use it up,
+up to ``budget.max_failures`` of them per run (default: as many as ``trials``).
 """
 
 from __future__ import annotations
@@ -16,16 +16,29 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from automtl.config import StrictModel, TaskSpec, metric_direction, validate_task_list
 
+if TYPE_CHECKING:
+    from search_spaces import SearchSpace
+
 #: cost objectives a job may add to the task metrics; all are minimised
 COST_OBJECTIVES: tuple[str, ...] = ("params", "latency_ms")
-SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "nsga3", "gp", "random")
+#: the Optuna samplers a job may name (the one list: automtl.search.samplers builds them)
+SamplerName = Literal["tpe", "nsga2", "nsga3", "gp", "random"]
+SAMPLERS: tuple[str, ...] = get_args(SamplerName)
 _JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -177,7 +190,7 @@ class Constraints(StrictModel):
 
 
 class Budget(StrictModel):
-    """How much to search; ``trials`` counts finished (complete) trials."""
+    """How much to search; ``trials`` counts finished (complete or pruned) trials."""
 
     trials: int = Field(20, ge=1)
     concurrency: int = Field(1, ge=1)
@@ -192,6 +205,27 @@ class Resources(StrictModel):
 
     cpus_per_trial: float = Field(1.0, gt=0.0)
     gpus_per_trial: float = Field(0.0, ge=0.0)
+    custom: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ray custom resources per trial, e.g. {gpu_like: 1}: only a worker whose "
+                    "Ray cluster has a node with them claims the job")
+
+    @field_validator("custom")
+    @classmethod
+    def _custom_names(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, amount in value.items():
+            if name.upper() in ("CPU", "GPU", "MEMORY", "OBJECT_STORE_MEMORY") or \
+                    name.startswith("node:"):
+                raise ValueError(f"{name!r}: not a custom resource (use cpus_per_trial / "
+                                 "gpus_per_trial for CPUs and GPUs)")
+            if amount < 0:
+                raise ValueError(f"{name}: must be >= 0, got {amount:g}")
+        return value
+
+    def ray_request(self) -> dict[str, Any]:
+        """One trial's request for ``tune.with_resources``."""
+        return {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial,
+                "custom_resources": dict(self.custom)}
 
     @field_validator("gpus_per_trial")
     @classmethod
@@ -199,6 +233,54 @@ class Resources(StrictModel):
         if value > 1.0 and not float(value).is_integer():
             raise ValueError("a fraction of a GPU must be < 1; above 1 use a whole number")
         return value
+
+
+class SchedulerSpec(StrictModel):
+    """Early stopping of dominated trials: ``mo_asha`` (multi-objective asynchronous successive
+    halving, Schmucker et al. 2021, see :mod:`automtl.search.mo_asha`) or ``none``.
+
+    Rungs are at epochs ``grace_epochs * reduction_factor**k`` below a trial's epoch count;
+    at each, a trial continues only if it ranks in the top ``1/reduction_factor`` of the
+    trials that reached it. Stopped trials are stored as ``pruned`` and count toward
+    ``budget.trials``.
+    """
+
+    name: Literal["mo_asha", "none"] = "none"
+    grace_epochs: int = Field(1, ge=1, description="epoch of the first rung")
+    reduction_factor: int = Field(3, ge=2, description="eta: 1/eta of a rung is promoted")
+
+
+class ConfirmSpec(StrictModel):
+    """Re-train the front, the best single-task and each topology's best candidate with
+    ``seeds`` seeds after the search and report their test-split metrics and the MTL gains
+    with confidence intervals (:mod:`automtl.search.confirm`); 0 turns it off."""
+
+    seeds: int = Field(0, ge=0, le=20, description="seeds per candidate; 0: off")
+
+    @field_validator("seeds")
+    @classmethod
+    def _interval_needs_two(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("a gain interval needs at least 2 seeds (0 turns confirmation off)")
+        return value
+
+
+class WarmStartSpec(StrictModel):
+    """Start from an earlier search's front (:mod:`automtl.search.warm_start`): a job of the
+    service (``job``) or a local search output folder (``directory``, with ``study`` when its
+    database holds several)."""
+
+    job: int | None = Field(None, ge=1, description="a job id of the same owner (service)")
+    directory: str | None = Field(None, description="a local `automtl search --out` folder")
+    study: str | None = Field(None, description="the study in directory's database")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WarmStartSpec:
+        if (self.job is None) == (self.directory is None):
+            raise ValueError("give exactly one of job or directory")
+        if self.study is not None and self.directory is None:
+            raise ValueError("study only goes with directory")
+        return self
 
 
 class Objective(StrictModel):
@@ -229,12 +311,16 @@ class JobSpec(StrictModel):
                                               "default: every task")
     constraints: Constraints = Field(default_factory=Constraints)
     search_space: dict[str, Any] = Field(default_factory=lambda: {"preset": "default"})
-    sampler: Literal["tpe", "nsga2", "nsga3", "gp", "random"] = "tpe"
+    sampler: SamplerName = "tpe"
     budget: Budget = Field(default_factory=Budget)
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
+    confirm: ConfirmSpec = Field(default_factory=ConfirmSpec)
+    warm_start: WarmStartSpec | None = None
     resources: Resources = Field(default_factory=Resources)
     seed: int = 0
-    testing: dict[str, Any] | None = Field(
-        None, description="test-only failure injection, see automtl.search.testing")
+
+    #: the search space compiled while the spec was validated (once per process; see ``space``)
+    _space: SearchSpace | None = PrivateAttr(default=None)
 
     @field_validator("name")
     @classmethod
@@ -260,18 +346,22 @@ class JobSpec(StrictModel):
                 errors.append((f"objectives[{i}]", f"unknown objective {name!r}; valid: {valid}"))
             elif self.objectives.index(name) != i:
                 errors.append((f"objectives[{i}]", f"objective {name!r} is listed twice"))
-        if self.testing is not None:
-            from automtl.search.testing import FailureInjection
-
-            try:
-                FailureInjection.model_validate(self.testing)
-            except ValidationError as exc:
-                errors.extend(_prefixed(validation_errors(exc), "testing"))
-        errors.extend(_prefixed(search_space_errors(self.search_space, task_names),
-                                "search_space"))
+        space, space_errors = compile_search_space(self.search_space, task_names)
+        errors.extend(_prefixed(space_errors, "search_space"))
         if errors:
             raise JobSpecError(errors)
+        self._space = space
         return self
+
+    @property
+    def space(self) -> SearchSpace:
+        """The compiled search space: compiled once, when this spec was validated."""
+        if self._space is None:  # e.g. a spec built with model_construct
+            space, errors = compile_search_space(self.search_space, [t.name for t in self.tasks])
+            if space is None:
+                raise JobSpecError(_prefixed(errors, "search_space"))
+            self._space = space
+        return self._space
 
     @property
     def study_name(self) -> str:
@@ -338,23 +428,30 @@ def _prefixed(errors: list[tuple[str, str]], prefix: str) -> list[tuple[str, str
             for p, m in errors]
 
 
-def search_space_errors(document: dict[str, Any], task_names: list[str]) -> list[tuple[str, str]]:
-    """Errors of a search-space document (preset reference or inline DSL), paths unprefixed."""
+def compile_search_space(document: dict[str, Any], task_names: list[str]
+                         ) -> tuple[SearchSpace | None, list[tuple[str, str]]]:
+    """The compiled space of a search-space document (preset reference or inline DSL) for
+    these tasks, or ``None`` and its errors (paths unprefixed)."""
     import search_spaces
 
     try:
         space = search_spaces.load(document)
     except ValidationError as exc:
-        return validation_errors(exc)
+        return None, validation_errors(exc)
     except (ValueError, KeyError, FileNotFoundError, TypeError) as exc:
-        return _errors_of(exc)
+        return None, _errors_of(exc)
     checker = getattr(space, "check_tasks", None)
     if checker is not None:
         try:
             checker(task_names)
         except (ValueError, KeyError) as exc:
-            return _errors_of(exc)
-    return []
+            return None, _errors_of(exc)
+    return space, []
+
+
+def search_space_errors(document: dict[str, Any], task_names: list[str]) -> list[tuple[str, str]]:
+    """Errors of a search-space document (preset reference or inline DSL), paths unprefixed."""
+    return compile_search_space(document, task_names)[1]
 
 
 def _errors_of(exc: Exception) -> list[tuple[str, str]]:

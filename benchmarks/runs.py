@@ -110,14 +110,16 @@ def automtl_model(data: TabularDataset, topology: str, sizes: ModelSizes) -> tor
 
 
 def train_automtl(data: TabularDataset, topology: str, sizes: ModelSizes, batch_size: int,
-                  epochs: int, lr: float, device: torch.device, seed: int) -> RunResult:
+                  epochs: int, lr: float, device: torch.device, seed: int,
+                  amp: bool = False, compile: bool = False) -> RunResult:
     """Adam, equal loss weights, every epoch run (early stopping off); AUC after the last
-    epoch (not the restored best epoch, since the peers keep their last weights)."""
+    epoch (not the restored best epoch, since the peers keep their last weights). ``amp``:
+    bf16 autocast (CUDA only); ``compile``: ``TrainConfig.compile``."""
     torch.manual_seed(seed)
     model = automtl_model(data, topology, sizes)
     weighting = build_weighting(WeightingConfig(name="equal"), TASKS)
     config = TrainConfig(optimizer="adam", lr=lr, batch_size=batch_size, epochs=epochs,
-                         early_stopping_patience=0, seed=seed)
+                         early_stopping_patience=0, seed=seed, amp=amp, compile=compile)
     trainer = EpochTimedTrainer(model, weighting, config, device)
     result = trainer.fit(data.train, data.valid, TASKS)
     last = result.history[-1].valid_metrics

@@ -26,7 +26,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automtl.search import run_search
-from automtl.search.outcome import ATTR_TRAIN_TIME, ATTR_TRIAL_TIME
+from automtl.trial_record import ATTR_TRAIN_TIME, ATTR_TRIAL_TIME
 from benchmarks.common import base_parser, machine_line, setup_threads, write_table
 from benchmarks.search_setup import job_spec
 

@@ -1,10 +1,11 @@
 """Every parameter the DSL knows: its key, its value kind, its bounds, its default and the
 candidate field it fills.
 
-Bounds and defaults are read from the pydantic fields of :mod:`automtl.config`, so the DSL can
-never accept a value the configs reject, and a default documented here is the config's default.
-The tables are per section: topology branches, the shared ``architecture`` section and
-``optimizer``; a weighting branch's parameters are read from the strategy's own ``Params`` model.
+Bounds and defaults are read from the pydantic fields of the configs, so the DSL can never
+accept a value the configs reject, and a default documented here is the config's default. The
+tables are per section: a topology branch's parameters are read from the topology's registered
+``Params`` model (:func:`topology_tables`), a weighting branch's from the strategy's ``Params``,
+plus the shared ``architecture`` section and ``optimizer``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any, Literal, get_args, get_origin
 import annotated_types
 from pydantic import BaseModel
 
-from automtl.config import ArchitectureConfig, SNRConfig, TrainConfig
+from automtl.config import ArchitectureConfig, TopologyParams, TrainConfig
 
 Kind = Literal["int", "float", "str", "bool", "units"]
+_SCALAR_KINDS: dict[Any, Kind] = {bool: "bool", int: "int", float: "float"}
 _OPS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "le": (operator.le, "<="),
         "lt": (operator.lt, "<")}
 
@@ -77,11 +79,6 @@ def _arch(key: str, name: str, kind: Kind, doc: str, **overrides: Any) -> ParamS
                         **overrides)
 
 
-def _snr(key: str, doc: str) -> ParamSpec:
-    kind: Kind = "int" if key in ("layers", "subnetworks") else "float"
-    return _from_config(key, SNRConfig, key, ("architecture", "snr", key), kind, doc)
-
-
 def _train(key: str, name: str, kind: Kind, doc: str) -> ParamSpec:
     return _from_config(key, TrainConfig, name, ("train", name), kind, doc)
 
@@ -98,45 +95,73 @@ ACTIVATION = _arch("activation", "activation", "str", "hidden-layer activation")
 DROPOUT = _arch("dropout", "dropout", "float", "dropout after each hidden layer")
 TOWER_UNITS = _arch("tower_units", "tower_units", "units", "hidden layers of each task tower "
                     "(none: a linear tower)")
-GATE_KIND = _arch("gate_kind", "gate_kind", "str", "gate network: linear or a small MLP")
-GATE_UNITS = _arch("gate_units", "gate_units", "units", "hidden layers of an mlp gate")
-GATE_TEMPERATURE = _arch("gate_temperature", "gate_temperature", "float",
-                         "softmax temperature of the gates")
-EXPERT_UNITS = _arch("expert_units", "expert_units", "units", "hidden layers of each expert "
-                     "(SNR: of each sub-network)", min_layers=1)
-BOTTOM_UNITS = _arch("bottom_units", "bottom_units", "units", "hidden layers of the bottom "
-                     "(shared, or one column per task)", min_layers=1)
-EXPERTS = _arch("experts", "num_shared_experts", "int", "number of experts",
-                bounds={"ge": 1.0, "le": 64.0})
-SHARED_EXPERTS = _arch("shared_experts", "num_shared_experts", "int", "shared experts per level")
-TASK_EXPERTS = _arch("task_experts", "num_task_experts", "int", "experts per task per level")
-LEVELS = _arch("levels", "levels", "int", "extraction levels (stacked CGC layers)")
 L0_LAMBDA = _train("l0_lambda", "l0_lambda", "float", "weight of the expected-L0 penalty")
 
 _COMMON = (EMBEDDING_DIM, ACTIVATION, DROPOUT, TOWER_UNITS)
-_GATES = (GATE_KIND, GATE_UNITS, GATE_TEMPERATURE)
-_SNR = (EXPERT_UNITS, _snr("layers", "layers of sub-networks"),
-        _snr("subnetworks", "sub-networks per layer"),
-        _snr("beta", "hard-concrete temperature beta"),
-        _snr("gamma", "hard-concrete stretch lower end gamma"),
-        _snr("zeta", "hard-concrete stretch upper end zeta"), L0_LAMBDA)
+#: list-of-widths fields that need at least one layer
+_REQUIRED_LAYERS = frozenset({"expert_units", "bottom_units"})
 
-#: topology -> the parameters its branch accepts (the shared ``architecture`` ones included)
-TOPOLOGY_PARAMS: dict[str, dict[str, ParamSpec]] = {
-    "single_task": _specs(BOTTOM_UNITS, *_COMMON),
-    "shared_bottom": _specs(BOTTOM_UNITS, *_COMMON),
-    "cross_stitch": _specs(BOTTOM_UNITS, *_COMMON),
-    "omoe": _specs(EXPERTS, EXPERT_UNITS, *_GATES, *_COMMON),
-    "mmoe": _specs(EXPERTS, EXPERT_UNITS, *_GATES, *_COMMON),
-    "cgc": _specs(SHARED_EXPERTS, TASK_EXPERTS, EXPERT_UNITS, *_GATES, *_COMMON),
-    "ple": _specs(LEVELS, SHARED_EXPERTS, TASK_EXPERTS, EXPERT_UNITS, *_GATES, *_COMMON),
-    "snr_trans": _specs(*_SNR, *_COMMON),
-    "snr_avg": _specs(*_SNR, *_COMMON),
-}
 
-#: parameters the top-level ``architecture`` section may set for every branch that uses them
-SHARED_ARCHITECTURE_PARAMS: dict[str, ParamSpec] = _specs(
-    *_COMMON, *_GATES, EXPERT_UNITS, BOTTOM_UNITS)
+def _field_kind(annotation: Any) -> Kind:
+    if annotation in (bool, int, float):
+        return _SCALAR_KINDS[annotation]
+    if get_origin(annotation) is list:
+        return "units"
+    if get_origin(annotation) is Literal:
+        return "str"
+    raise TypeError(f"a topology parameter must be int, float, bool, a Literal of strings or "
+                    f"list[int]; got {annotation!r}")
+
+
+def _topology_specs(params: type[TopologyParams]) -> list[ParamSpec]:
+    """The DSL keys of a topology's ``Params`` model, read from its fields."""
+    key_of = {field: key for key, field in params.dsl_keys.items()}
+    out = []
+    for name, info in params.model_fields.items():
+        kind = _field_kind(info.annotation)
+        overrides: dict[str, Any] = {}
+        if kind == "units":
+            overrides["bounds"] = {"ge": 1.0}
+            overrides["min_layers"] = 1 if name in _REQUIRED_LAYERS else 0
+        out.append(_from_config(key_of.get(name, name), params, name, ("architecture", name),
+                                kind, info.description or name, **overrides))
+    return out
+
+
+def topology_tables() -> dict[str, dict[str, ParamSpec]]:
+    """topology -> the parameters its branch accepts (the shared ``architecture`` ones
+    included), for every registered topology: read from its ``Params`` model, plus
+    ``l0_lambda`` for topologies with an L0 penalty. A topology registered later is included
+    the next time this is called."""
+    from automtl.models import MTLModel
+    from automtl.models.registry import TOPOLOGIES
+
+    tables = {}
+    for name in TOPOLOGIES.names():
+        model = TOPOLOGIES.get(name)
+        specs = _topology_specs(model.Params)
+        if model.l0_penalty is not MTLModel.l0_penalty:
+            specs.append(L0_LAMBDA)
+        tables[name] = _specs(*specs, *_COMMON)
+    return tables
+
+
+def shared_architecture_params() -> dict[str, ParamSpec]:
+    """Parameters the top-level ``architecture`` section may set for every branch that uses
+    them: the common ones and each topology's ``shared_dsl_fields`` (gates, expert and bottom
+    widths)."""
+    from automtl.models.params import shared_dsl_fields
+    from automtl.models.registry import TOPOLOGIES
+
+    out = _specs(*_COMMON)
+    for name in TOPOLOGIES.names():
+        params = TOPOLOGIES.get(name).Params
+        shared = shared_dsl_fields(params)
+        for spec in _topology_specs(params):
+            if spec.target[-1] in shared:
+                out.setdefault(spec.key, spec)
+    return out
+
 
 # -- optimiser ------------------------------------------------------------------------------
 
@@ -149,6 +174,7 @@ OPTIMIZER_PARAMS: dict[str, ParamSpec] = _specs(
     _train("early_stopping_patience", "early_stopping_patience", "int",
            "epochs without improvement before stopping (0: never)"),
     _train("grad_clip", "grad_clip", "float", "gradient-norm clipping (default: none)"),
+    _train("compile", "compile", "bool", "torch.compile the model for the trial (default: off)"),
 )
 
 # -- loss weighting -------------------------------------------------------------------------
@@ -167,7 +193,7 @@ _EXTRA_WEIGHTING_BOUNDS: dict[tuple[str, str], dict[str, float]] = {
 def _scalar_kind(annotation: Any) -> Kind | None:
     """The DSL kind of a Params field, or ``None`` when it is not a scalar (a per-task dict)."""
     if annotation in (bool, int, float):
-        return {bool: "bool", int: "int", float: "float"}[annotation]
+        return _SCALAR_KINDS[annotation]
     args = get_args(annotation)
     if get_origin(annotation) is Literal and all(isinstance(a, str) for a in args):
         return "str"

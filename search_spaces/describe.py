@@ -129,9 +129,9 @@ def reference_markdown() -> str:
     generated from the same tables the validator uses."""
     from search_spaces.catalog import (
         OPTIMIZER_PARAMS,
-        SHARED_ARCHITECTURE_PARAMS,
-        TOPOLOGY_PARAMS,
         ParamSpec,
+        shared_architecture_params,
+        topology_tables,
         weighting_params,
     )
     from search_spaces.document import registered_weightings
@@ -161,18 +161,26 @@ def reference_markdown() -> str:
         return [f"| `{s.key}` | {s.kind} | `{default(s)}` | {domain(s)} | {s.doc} | "
                 f"`{'.'.join(s.target)}` |" for s in specs.values()]
 
+    def rows_labelled(specs: dict[str, ParamSpec]) -> list[str]:
+        return [f"| `{label}` | {s.kind} | `{default(s)}` | {domain(s)} | {s.doc} | "
+                f"`{'.'.join(s.target)}` |" for label, s in specs.items()]
+
+    tables = topology_tables()
+    shared = shared_architecture_params()
+    # one row per key; a key two topologies define differently gets a row per definition
     seen: dict[str, ParamSpec] = {}
-    for table in TOPOLOGY_PARAMS.values():
+    for topology, table in tables.items():
         for key, spec in table.items():
-            seen.setdefault(key, spec)
+            if seen.setdefault(key, spec) != spec:
+                seen.setdefault(f"{key} ({topology})", spec)
     lines = ["**Topology parameters** (which branch takes which key is listed below the table; "
              "keys marked * may also go in the shared `architecture` section)", ""]
     lines += header + [row.replace(f"| `{k}` |", f"| `{k}`* |", 1)
-                       if k in SHARED_ARCHITECTURE_PARAMS else row
-                       for k, row in zip(seen, rows(seen), strict=True)]
+                       if k in shared else row
+                       for k, row in zip(seen, rows_labelled(seen), strict=True)]
     lines += ["", "| topology | keys |", "|---|---|"]
     lines += [f"| `{t}` | {', '.join(f'`{k}`' for k in table)} |"
-              for t, table in TOPOLOGY_PARAMS.items()]
+              for t, table in tables.items()]
     lines += ["", "**Weighting parameters** (read from each strategy's `Params` model; `fixed` "
               "takes task names as keys, each a weight >= 0, every task named)", ""]
     lines += ["| weighting | key | kind | default | allowed | meaning |",

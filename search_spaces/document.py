@@ -18,9 +18,9 @@ from search_spaces.catalog import (
     DEFAULT_WEIGHTING,
     FIXED_WEIGHT,
     OPTIMIZER_PARAMS,
-    SHARED_ARCHITECTURE_PARAMS,
-    TOPOLOGY_PARAMS,
     ParamSpec,
+    shared_architecture_params,
+    topology_tables,
     weighting_tables,
 )
 from search_spaces.errors import ErrorCollector, join_path
@@ -84,19 +84,20 @@ def parse_document(doc: Any, errors: ErrorCollector) -> ParsedSpace | None:
     description = doc.get("description", "")
     if not isinstance(description, str):
         errors.add("description", f"expected a string, got {type(description).__name__}")
-    topology_owners = {key: [t for t, table in TOPOLOGY_PARAMS.items() if key in table]
-                       for table in TOPOLOGY_PARAMS.values() for key in table}
-    shared = _parse_section(doc.get("architecture"), SHARED_ARCHITECTURE_PARAMS,
+    tables = topology_tables()
+    topology_owners = {key: [t for t, table in tables.items() if key in table]
+                       for table in tables.values() for key in table}
+    shared = _parse_section(doc.get("architecture"), shared_architecture_params(),
                             "architecture", errors, owners=topology_owners)
     if "topology" not in doc:
         errors.add("topology", "required: {choose: {TOPOLOGY: {PARAMETER: VALUE, ...}, ...}}")
         topologies: dict[str, Branch] = {}
     else:
         before = len(errors)
-        topologies = _parse_choice(doc["topology"], "topology", TOPOLOGY_PARAMS,
+        topologies = _parse_choice(doc["topology"], "topology", tables,
                                    registered_topologies(), shared, errors)
         if len(errors) == before:
-            _check_shared_used(shared, topologies, errors)
+            _check_shared_used(shared, topologies, tables, errors)
     raw_weighting = doc.get("weighting", {"choose": {DEFAULT_WEIGHTING: {}}})
     known_weightings = registered_weightings()
     weightings = _parse_choice(raw_weighting, "weighting", weighting_tables(known_weightings),
@@ -207,11 +208,11 @@ def _parse_fixed_weights(body: Any, path: str, errors: ErrorCollector) -> dict[s
 
 
 def _check_shared_used(shared: dict[str, Slot], topologies: dict[str, Branch],
-                       errors: ErrorCollector) -> None:
+                       tables: dict[str, dict[str, ParamSpec]], errors: ErrorCollector) -> None:
     for key, slot in shared.items():
         users = [b.name for b in topologies.values() if any(s is slot for s in b.slots)]
         if not users:
-            takers = [t for t in topologies if key in TOPOLOGY_PARAMS[t]]
+            takers = [t for t in topologies if key in tables[t]]
             why = ("each allowed topology that uses it sets its own" if takers
                    else "no allowed topology uses it")
             errors.add(slot.path, f"{key} reaches no topology: {why}")

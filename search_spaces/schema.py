@@ -11,12 +11,12 @@ from search_spaces.catalog import (
     DEFAULT_WEIGHTING,
     FIXED_WEIGHT,
     OPTIMIZER_PARAMS,
-    SHARED_ARCHITECTURE_PARAMS,
-    TOPOLOGY_PARAMS,
     ParamSpec,
+    shared_architecture_params,
+    topology_tables,
     weighting_tables,
 )
-from search_spaces.document import TASK_NAME_PATTERN, registered_topologies, registered_weightings
+from search_spaces.document import TASK_NAME_PATTERN, registered_weightings
 
 _JSON_BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum",
                 "lt": "exclusiveMaximum"}
@@ -92,8 +92,7 @@ def json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of a search-space document or a ``{preset: NAME}`` reference."""
     from search_spaces.loader import presets
 
-    topologies = {t: _params_object(TOPOLOGY_PARAMS[t]) for t in TOPOLOGY_PARAMS
-                  if t in registered_topologies()}
+    topologies = {t: _params_object(table) for t, table in topology_tables().items()}
     weightings = {w: _params_object(table)
                   for w, table in weighting_tables(registered_weightings()).items()}
     if "fixed" in weightings:
@@ -105,7 +104,7 @@ def json_schema() -> dict[str, Any]:
         "properties": {
             "description": {"type": "string"},
             "topology": _choice("topology", topologies),
-            "architecture": {**_params_object(SHARED_ARCHITECTURE_PARAMS),
+            "architecture": {**_params_object(shared_architecture_params()),
                              "description": "parameters shared by every topology that uses "
                                             "them (a branch's own setting wins)"},
             "weighting": {**_choice("weighting", weightings),

@@ -13,6 +13,11 @@ from optuna.trial import BaseTrial, FixedTrial
 from search_spaces.document import Branch, ParsedSpace, Slot
 from search_spaces.errors import SearchSpaceError
 
+#: the baseline topology: one network per task, no shared parameters
+SINGLE_TASK = "single_task"
+#: the weighting every ``single_task`` trial trains with (independent losses: their sum)
+SINGLE_TASK_WEIGHTING = "equal"
+
 
 class SearchSpace:
     """A validated search space (build one with :func:`search_spaces.load`).
@@ -22,6 +27,11 @@ class SearchSpace:
     branches under its hierarchical name (``ple/levels``, ``architecture/dropout``,
     ``gradnorm/alpha``, ``optimizer/lr``). The result is a candidate dict
     (``architecture``/``weighting``/``train``) for :class:`automtl.config.Candidate`.
+
+    ``single_task`` trains one network per task, whose losses are independent: a weighting
+    changes nothing there but noise (MGDA, uncertainty, ... only make sense for shared
+    parameters), so a ``single_task`` trial asks for no weighting and trains with
+    :data:`SINGLE_TASK_WEIGHTING` (the plain sum of the task losses).
     """
 
     def __init__(self, parsed: ParsedSpace, document: Mapping[str, Any],
@@ -30,6 +40,12 @@ class SearchSpace:
         self.document: dict[str, Any] = copy.deepcopy(dict(document))
         self.name = name
         self.description = parsed.description
+
+    def __eq__(self, other: object) -> bool:
+        """Spaces compiled from equal documents are equal (a job spec compares its space)."""
+        if not isinstance(other, SearchSpace):
+            return NotImplemented
+        return self.document == other.document and self.name == other.name
 
     def __repr__(self) -> str:
         label = f"{self.name!r}, " if self.name else ""
@@ -59,10 +75,13 @@ class SearchSpace:
         topology = self._pick(trial, "topology", self._parsed.topologies)
         candidate: dict[str, Any] = {"architecture": {"topology": topology}}
         _fill(candidate, trial, self._parsed.topologies[topology].slots)
-        weighting = self._pick(trial, "weighting", self._parsed.weightings)
-        candidate["weighting"] = {"name": weighting, "params": {}}
         candidate["train"] = candidate.pop("train", {})
-        _fill(candidate, trial, self._parsed.weightings[weighting].slots)
+        if topology == SINGLE_TASK:
+            candidate["weighting"] = {"name": SINGLE_TASK_WEIGHTING, "params": {}}
+        else:
+            weighting = self._pick(trial, "weighting", self._parsed.weightings)
+            candidate["weighting"] = {"name": weighting, "params": {}}
+            _fill(candidate, trial, self._parsed.weightings[weighting].slots)
         _fill(candidate, trial, self._parsed.optimizer)
         return candidate
 

@@ -31,6 +31,7 @@ from automtl_storage.models import (
     Owner,
     Trial,
     TrialState,
+    WorkerNode,
 )
 from automtl_storage.repositories import (
     DatasetRepository,
@@ -39,6 +40,7 @@ from automtl_storage.repositories import (
     OwnerRepository,
     TokenRepository,
     TrialRepository,
+    WorkerRepository,
 )
 from automtl_storage.studies import optuna_storage
 from automtl_storage.tokens import generate_token, hash_token
@@ -62,6 +64,8 @@ __all__ = [
     "Trial",
     "TrialRepository",
     "TrialState",
+    "WorkerNode",
+    "WorkerRepository",
     "create_engine_for",
     "current_revision",
     "downgrade",

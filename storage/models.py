@@ -1,4 +1,4 @@
-"""The automtl tables: owners and their API tokens, datasets, jobs, trials and exports.
+"""The automtl tables: owners and their API tokens, datasets, jobs, trials, exports, workers.
 
 A job's Optuna study lives in the same database in Optuna's own RDB tables (``study_name``
 links them); these tables never copy Optuna's trial parameters, they keep what the API serves:
@@ -8,6 +8,7 @@ the validated spec, status, progress, and per trial the candidate, its metrics a
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -70,6 +71,14 @@ def _enum_column(enum_class: type[enum.Enum], name: str) -> Enum:
 def new_study_name() -> str:
     """A study name that never collides, even with studies left from an earlier database."""
     return f"automtl-{uuid.uuid4().hex}"
+
+
+def job_study_name(job_id: int, job_name: str) -> str:
+    """``automtl-job12-ctr-cvr-1a2b3c4d``: the job's id and name (so optuna-dashboard's study
+    list says which job it is) and a random suffix, so a job id reused after a database reset
+    never resumes an old study. The name part keeps ``[A-Za-z0-9_.-]``, at most 60 chars."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", job_name).strip("-")[:60] or "job"
+    return f"automtl-job{job_id}-{slug}-{uuid.uuid4().hex[:8]}"
 
 
 class Owner(Base):
@@ -182,11 +191,20 @@ class Trial(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
     train_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     total_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    #: the trial's artifact folder, relative to the artifact root (``<study>/trial-<n>``);
+    #: rows written before 0003 hold absolute paths, which readers rebase (see
+    #: :func:`automtl_storage.paths.resolve_under`)
     artifact_path: Mapped[str | None] = mapped_column(String(1024), default=None)
+    #: the Ray node the trial ran on (``ray.get_runtime_context().get_node_id()``)
+    ray_node_id: Mapped[str | None] = mapped_column(String(64), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     on_front: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: mean gate weights per task and expert, for MoE topologies
     gate_utilisation: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    #: the epoch at which MO-ASHA stopped a ``pruned`` trial
+    pruned_epoch: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: rung epoch -> objective values there, for every MO-ASHA rung the trial reached
+    rung_values: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -203,3 +221,23 @@ class Export(Base):
     trial_id: Mapped[int] = mapped_column(ForeignKey("automtl_trials.id", ondelete="CASCADE"))
     location: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkerNode(Base):
+    """A live ``automtl worker`` and the resources of its Ray cluster, node by node.
+
+    Written by the worker at start and refreshed with its poll loop and job heartbeat; a row
+    whose ``heartbeat_at`` is older than the stale timeout belongs to a dead worker. Jobs are
+    matched against ``nodes`` (see :mod:`automtl_storage.resources`).
+    """
+
+    __tablename__ = "automtl_workers"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    #: ``[{"CPU": 8.0, "GPU": 1.0, ...}, ...]``: one mapping per alive Ray node
+    nodes: Mapped[list[Any]]
+    #: the Ray address the worker runs trials on (None: a local Ray per job)
+    ray_address: Mapped[str | None] = mapped_column(String(255), default=None)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

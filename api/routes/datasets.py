@@ -16,7 +16,7 @@ router = APIRouter(prefix="/datasets", tags=["datasets"],
                    responses={401: {"model": ErrorResponse}})
 
 
-@router.post("", status_code=201, response_model=DatasetRead,
+@router.post("", status_code=201, summary="Upload a dataset", response_model=DatasetRead,
              responses={200: {"model": DatasetRead,
                               "description": "you uploaded the same bytes before: that dataset"},
                         **BODY_ERRORS, 422: {"model": ErrorResponse}})
@@ -46,7 +46,7 @@ def upload_dataset(
     return DatasetRead.of(dataset)
 
 
-@router.get("", response_model=DatasetPage)
+@router.get("", response_model=DatasetPage, summary="List your datasets")
 def list_datasets(
     owner: OwnerDep, session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -55,12 +55,14 @@ def list_datasets(
     """The caller's datasets, newest first."""
     rows = DatasetRepository(session).list_for_owner(owner.id, limit=limit + 1, offset=offset)
     return DatasetPage(items=[DatasetRead.of(d) for d in rows[:limit]], limit=limit,
-                       offset=offset, has_more=len(rows) > limit)
+                       offset=offset, has_more=len(rows) > limit,
+                       total=DatasetRepository(session).count_for_owner(owner.id))
 
 
-@router.get("/{dataset_id}", response_model=DatasetRead,
+@router.get("/{dataset_id}", response_model=DatasetRead, summary="Read a dataset",
             responses={404: {"model": ErrorResponse}})
 def get_dataset(dataset_id: IdPath, owner: OwnerDep, session: SessionDep) -> DatasetRead:
+    """One of your uploads: its rows, detected column schema, size and content hash."""
     dataset = DatasetRepository(session).get_for_owner(dataset_id, owner.id)
     if dataset is None:
         raise not_found("dataset", dataset_id, "dataset_id")

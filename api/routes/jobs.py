@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request, Response
 
+from automtl.jobspec import JobSpec
 from automtl_api.deps import Offset, OwnedJobDep, OwnerDep, SessionDep, SettingsDep
 from automtl_api.errors import ApiError
 from automtl_api.schemas import BODY_ERRORS, ErrorResponse, JobDetail, JobPage, JobRead
@@ -26,27 +27,49 @@ _EXAMPLE = {
     "budget": {"trials": 20, "epochs": 3},
 }
 
+#: ``POST /jobs``'s body in /openapi.json: the JobSpec model itself (every field, its bounds and
+#: defaults), as ``#/components/schemas/JobSpec`` (see :func:`job_spec_components`)
+_BODY_OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/JobSpec"}, "example": _EXAMPLE}},
+    "description": "A job spec. `dataset` is `{id: N}` (an upload of yours) or "
+                   "`{builtin: synthetic | census-income}`; never a path."}}
 
-@router.post("", status_code=202, response_model=JobRead,
+
+def job_spec_components() -> dict[str, Any]:
+    """JobSpec's JSON schema and the schemas it refers to, keyed for ``components.schemas``."""
+    schema = JobSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.pop("$defs", {})
+    components["JobSpec"] = schema
+    return components
+
+
+@router.post("", status_code=202, response_model=JobRead, openapi_extra=_BODY_OPENAPI,
+             summary="Submit a search job",
              responses={**BODY_ERRORS,
                         422: {"model": ErrorResponse,
                               "description": "the spec is invalid: every bad field's path"}})
 def submit_job(
-    document: Annotated[dict[str, Any], Body(
-        description="A job spec (see automtl.jobspec.JobSpec). `dataset` is `{id: N}` (an "
-                    "upload of yours) or `{builtin: synthetic | census-income}`; never a path.",
-        examples=[_EXAMPLE])],
-    owner: OwnerDep, session: SessionDep, settings: SettingsDep,
+    document: Annotated[dict[str, Any], Body(include_in_schema=False)],
+    owner: OwnerDep, session: SessionDep, settings: SettingsDep, request: Request,
+    response: Response,
 ) -> JobRead:
-    """Validate the spec completely and queue the job; a worker runs it."""
+    """Validate the spec completely and queue the job; a worker runs it.
+
+    The body is the :class:`~automtl.jobspec.JobSpec` documented in /openapi.json. It is
+    parsed by the route rather than by FastAPI so that the spec's errors and the checks
+    against the dataset's columns are reported together, each with its path; the spec is
+    validated once (and its search space compiled once) in this process. The ``Location``
+    header is the new job's URL (``GET`` it for status and progress).
+    """
     validated = validate_submission(document, owner.id, session, settings)
     job = JobRepository(session).create(
         owner.id, validated.spec.name, validated.document,
         dataset_id=validated.dataset.id if validated.dataset is not None else None)
+    response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
     return JobRead.of(job)
 
 
-@router.get("", response_model=JobPage)
+@router.get("", response_model=JobPage, summary="List your jobs")
 def list_jobs(
     owner: OwnerDep, session: SessionDep,
     status: Annotated[StatusFilter | None, Query(description="only jobs in this status")] = None,
@@ -56,18 +79,20 @@ def list_jobs(
     """The caller's jobs, newest first."""
     jobs = JobRepository(session).list_for_owner(owner.id, status=status, limit=limit + 1,
                                                  offset=offset)
+    total = JobRepository(session).count_for_owner(owner.id, status=status)
     return JobPage(items=[JobRead.of(j) for j in jobs[:limit]], limit=limit, offset=offset,
-                   has_more=len(jobs) > limit)
+                   has_more=len(jobs) > limit, total=total)
 
 
-@router.get("/{job_id}", response_model=JobDetail)
-def get_job(job: OwnedJobDep) -> JobDetail:
+@router.get("/{job_id}", response_model=JobDetail, summary="A job's status and progress")
+def get_job(job: OwnedJobDep, session: SessionDep, settings: SettingsDep) -> JobDetail:
     """Status and progress: finished/failed/running trials, budget, elapsed time, front size,
-    hypervolume."""
-    return JobDetail.of(job)
+    hypervolume; for a queued job that no live worker can serve, ``waiting_reason`` says why."""
+    reason = JobRepository(session).waiting_reason(job, settings.stale_after_s)
+    return JobDetail.of(job, reason)
 
 
-@router.post("/{job_id}/cancel", response_model=JobRead,
+@router.post("/{job_id}/cancel", response_model=JobRead, summary="Cancel a job",
              responses={409: {"model": ErrorResponse, "description": "the job already ended"}})
 def cancel_job(job: OwnedJobDep, session: SessionDep) -> JobRead:
     """A queued job is cancelled at once; a running one stops its trials and ends

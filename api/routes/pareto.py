@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from automtl_api.deps import OwnedJobDep, SessionDep, StudyStorageDep
+from automtl_api.report_cache import FINAL_STATUSES, page_response, report_cache
 from automtl_api.results import front_csv, job_front, job_report
+from automtl_api.routes.assets import API_PREFIX, PLOTLY_PATH
 from automtl_api.schemas import ErrorResponse, ParetoFront, json_error
 
 router = APIRouter(prefix="/jobs", tags=["results"],
                    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
 
 
-@router.get("/{job_id}/pareto", response_model=ParetoFront,
+@router.get("/{job_id}/pareto", response_model=ParetoFront, summary="The job's Pareto front",
             responses={200: {"content": {"text/csv": {}},
                              "description": "the front as JSON, or CSV with ?format=csv"}})
 def get_pareto(job: OwnedJobDep, storage: StudyStorageDep,
@@ -32,11 +34,28 @@ def get_pareto(job: OwnedJobDep, storage: StudyStorageDep,
 
 
 @router.get("/{job_id}/report", response_class=HTMLResponse,
-            responses={200: {"content": {"text/html": {}}, "description": "the report page"},
+            summary="The job's HTML report",
+            responses={200: {"content": {"text/html": {}},
+                             "description": "the page (gzip when accepted), with an ETag"},
+                       304: {"description": "the page named by If-None-Match is current"},
                        401: json_error("missing, invalid, expired or revoked token"),
                        404: json_error("no such job of yours"),
                        422: json_error("a path or query parameter is invalid")})
-def get_report(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep) -> HTMLResponse:
-    """A self-contained HTML page: the front plotted, every trial's objectives, hypervolume
-    over trials, the front's architectures, MTL gains and expert utilisation."""
-    return HTMLResponse(job_report(job, storage, session))
+def get_report(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
+               request: Request,
+               plotly: Annotated[Literal["inline", "shared"], Query(
+                   description="inline: a self-contained file (Plotly embedded, ~4.7 MB "
+                               "uncompressed); shared: load Plotly from this API's "
+                               f"{PLOTLY_PATH} (~0.2 MB per report)")] = "inline",
+               ) -> Response:
+    """A page with the front plotted (zoomed, coloured by topology), every trial's objectives,
+    hypervolume over trials, parameter importances, parallel coordinates, learning curves, the
+    front's architectures, per-topology bests, MTL gains, expert utilisation and a sortable
+    table of every trial. Finished jobs' pages are cached; every page has an ETag."""
+    plotly_js = f"{request.scope.get('root_path', '')}{API_PREFIX}{PLOTLY_PATH}" \
+        if plotly == "shared" else None
+    key = ((job.id, job.study_name, str(job.finished_at), plotly)
+           if job.status.value in FINAL_STATUSES else None)
+    page = report_cache(request).get_or_render(
+        key, lambda: job_report(job, storage, session, plotly_js=plotly_js))
+    return page_response(request, page)

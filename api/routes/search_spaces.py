@@ -15,7 +15,7 @@ router = APIRouter(prefix="/search-spaces", tags=["search spaces"],
                    responses={401: {"model": ErrorResponse}})
 
 
-@router.get("/presets", response_model=list[PresetRead])
+@router.get("/presets", response_model=list[PresetRead], summary="The built-in presets")
 def list_presets(owner: OwnerDep) -> list[PresetRead]:
     """Every built-in preset with its document; use one as ``search_space: {preset: NAME}``."""
     import search_spaces
@@ -29,7 +29,7 @@ def list_presets(owner: OwnerDep) -> list[PresetRead]:
     return out
 
 
-@router.post("/validate", response_model=SpaceValidation,
+@router.post("/validate", response_model=SpaceValidation, summary="Validate a search space",
              responses={**BODY_ERRORS, 422: {"model": ErrorResponse,
                               "description": "every problem of the document with its path"}})
 def validate_space(

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/jobs", tags=["trials"],
                    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
 
 
-@router.get("/{job_id}/trials", response_model=TrialPage)
+@router.get("/{job_id}/trials", response_model=TrialPage, summary="A job's trials")
 def list_trials(
     job: OwnedJobDep, session: SessionDep, settings: SettingsDep,
     state: Annotated[Literal["running", "complete", "failed", "pruned"] | None,
@@ -26,4 +26,4 @@ def list_trials(
     trials = TrialRepository(session).list_for_job(job.id, state=state)
     page = trials[offset:offset + limit]
     return TrialPage(items=[TrialRead.of(t, settings.path_roots) for t in page], limit=limit,
-                     offset=offset, has_more=len(trials) > offset + limit)
+                     offset=offset, has_more=len(trials) > offset + limit, total=len(trials))

@@ -37,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "earlier demo wrote it)")
     parser.add_argument("--trials", type=int, default=60, help="trials to finish (default: 60)")
     parser.add_argument("--epochs", type=int, default=5, help="epochs per trial (default: 5)")
+    parser.add_argument("--scheduler", choices=["mo_asha", "none"], default="mo_asha",
+                        help="stop dominated trials early at epochs 1 and 3 (MO-ASHA, eta 3; "
+                             "default) or train every trial to the end (none)")
+    parser.add_argument("--confirm-seeds", type=int, default=3,
+                        help="after the search, re-train the front, the best single-task and "
+                             "each topology's best with this many seeds and report the MTL "
+                             "gain on the test split with intervals (default: 3; 0: off)")
     parser.add_argument("--concurrency", type=int, default=2,
                         help="trials at a time (default: 2)")
     parser.add_argument("--rows", type=int, default=20000,
@@ -85,6 +92,10 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             print(f"--{name} must be >= 1", file=sys.stderr)
             return 2
+    if args.confirm_seeds < 0 or args.confirm_seeds == 1:
+        print("--confirm-seeds must be 0 (off) or >= 2 (an interval needs two seeds)",
+              file=sys.stderr)
+        return 2
     if args.census is not None and not args.census.exists():
         print(f"--census {args.census}: no such file or directory", file=sys.stderr)
         return 2
@@ -275,6 +286,8 @@ def _job_spec(args: argparse.Namespace, dataset: dict[str, Any],
             "search_space": {"preset": args.preset},
             "budget": {"trials": args.trials, "concurrency": args.concurrency,
                        "epochs": args.epochs},
+            "scheduler": {"name": args.scheduler, "grace_epochs": 1, "reduction_factor": 3},
+            "confirm": {"seeds": args.confirm_seeds},
             "resources": {"cpus_per_trial": 1}, "seed": 0}
 
 

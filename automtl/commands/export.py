@@ -13,6 +13,7 @@ objectives, each min-max normalised over the front (1 = best); ``--prefer`` sets
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,7 +43,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--db", help=f"database URL (default: ${URL_ENV}, else the service's "
                                       "default SQLite file); with --search-dir, the study's "
                                       "storage URL if it is not SEARCH/automtl.db")
+    parser.add_argument("--artifact-dir",
+                        help="the service's artifact directory, which trial artifact paths are "
+                             "stored relative to (default: $AUTOMTL_ARTIFACT_DIR, else "
+                             "$AUTOMTL_DATA_DIR/artifacts, else automtl-data/artifacts)")
     parser.set_defaults(handler=_run)
+
+
+def _artifact_root(given: str | None) -> Path:
+    """The service's artifact directory, resolved as ``automtl_api.settings.Settings`` does."""
+    if given:
+        return Path(given).resolve()
+    if os.environ.get("AUTOMTL_ARTIFACT_DIR"):
+        return Path(os.environ["AUTOMTL_ARTIFACT_DIR"]).resolve()
+    return (Path(os.environ.get("AUTOMTL_DATA_DIR", "automtl-data")) / "artifacts").resolve()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -62,9 +76,9 @@ def _run(args: argparse.Namespace) -> int:
                                   overwrite=args.force)
         else:
             source, result = _export_job(args, prefer)
-    except (ExportError, ValueError) as exc:
+    except (ExportError, ValueError) as exc:  # bad input: a user error, nothing written
         print(f"automtl export: {exc}", file=sys.stderr)
-        return 1
+        return 2
     _print_result(source, result)
     return 0
 
@@ -104,7 +118,8 @@ def _export_job(args: argparse.Namespace,
                 raise ExportError(f"job {args.job} not found in {shown}")
             source = job_source(job.id, job.name, job.spec,
                                 TrialRepository(session).list_for_job(job.id),
-                                study_name=job.study_name)
+                                study_name=job.study_name,
+                                artifact_root=_artifact_root(args.artifact_dir))
         result = export_trial(source, args.out, trial=args.trial, prefer=prefer,
                               overwrite=args.force)
         with database.session() as session:

@@ -1,8 +1,12 @@
 """``automtl search SPEC.yaml``: a whole search locally, no server.
 
-Prints one progress line per finished trial, then the Pareto front as a table, and writes
-``front.json`` (the shape of ``GET /jobs/{id}/pareto``), ``front.csv`` and ``trials.csv`` into
-``--out``. Running it again with the same spec and ``--db`` resumes the study.
+Shows a progress bar over the trial budget with its ETA (one line per finished trial with its
+topology, main parameters and objectives above it), then the Pareto front as a table, and
+writes ``front.json`` (the shape of ``GET /jobs/{id}/pareto``), ``front.csv``, ``trials.csv``
+(every trial with its searched parameters) and ``report.html`` (the service's report page)
+into ``--out``. Running it again with the same spec and ``--db`` resumes the study. Bad input
+(spec, search space, dataset) ends it with one line naming the field or column, exit status 2,
+before anything is written.
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    pass
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,25 +34,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="connect to this Ray cluster instead of starting a local one")
     parser.add_argument("--num-cpus", type=int, default=None,
                         help="CPUs of the local Ray (default: all of this machine's)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (one line per finished trial still printed)")
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from automtl.jobspec import JobSpecError, load_job_spec
+    from automtl.commands.console import SearchProgress
+    from automtl.jobspec import load_job_spec
+    from automtl.report.html import report_from_study
     from automtl.report.pareto import front_rows, trial_rows
     from automtl.search import run_search
     from automtl.search.study import open_storage
 
-    try:
-        spec = load_job_spec(args.spec)
-    except JobSpecError as exc:
-        print(f"invalid job spec {args.spec}:", file=sys.stderr)
-        for path, message in exc.errors:
-            print(f"  {path or '<root>'}: {message}", file=sys.stderr)
-        return 2
+    spec = load_job_spec(args.spec)  # a JobSpecError ends the command with exit 2
     out = Path(args.out)
-    result = run_search(spec, _ProgressPrinter(spec.objectives), storage_url=args.db,
-                        artifact_dir=out, ray_address=args.ray_address, num_cpus=args.num_cpus)
+    progress = SearchProgress(list(spec.objectives), spec.budget.trials,
+                              disable=True if args.no_progress else None)
+    try:
+        result = run_search(spec, progress, storage_url=args.db, artifact_dir=out,
+                            ray_address=args.ray_address, num_cpus=args.num_cpus)
+    finally:  # a SpecChangedError (a changed spec for an existing study) ends with exit 2
+        progress.close()
 
     import optuna
 
@@ -56,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     (out / "front.json").write_text(json.dumps(result.front, indent=2))
     _write_csv(out / "front.csv", rows)
     _write_csv(out / "trials.csv", trial_rows(study, spec))
+    (out / "report.html").write_text(report_from_study(study, spec, front=result.front))
     print()
     print(f"study {result.study_name}: {result.complete} complete, {result.failed} failed, "
           f"stopped by {result.stop_reason}, wall time {result.wall_time_s:.1f}s")
@@ -67,43 +77,52 @@ def _run(args: argparse.Namespace) -> int:
               "orchestration)")
     print(f"Pareto front ({len(rows)} trials, hypervolume {result.front['hypervolume']:.6g}, "
           f"reference {result.front['reference_point']}):")
-    columns = ["trial", "topology", "weighting", *spec.objectives]
-    print(format_table([{c: r.get(c) for c in columns} for r in rows], columns))
-    print(f"\nwrote {out / 'front.json'}, {out / 'front.csv'}, {out / 'trials.csv'}")
+    print(format_table(front_table_rows(result.front), FRONT_COLUMNS + list(spec.objectives)))
+    topology_rows = topology_table_rows(result.topologies or {}, spec.objectives)
+    (out / "topologies.json").write_text(json.dumps(result.topologies or {}, indent=2))
+    print(f"\nper topology ({result.coverage_trials} coverage startup trials this run; best "
+          "validation value per objective, trial number in brackets):")
+    print(format_table(topology_rows, ["topology", "trials", "complete", "pruned", "failed",
+                                       *spec.objectives]))
+    print(f"\nwrote {out / 'front.json'}, {out / 'front.csv'}, {out / 'trials.csv'}, "
+          f"{out / 'topologies.json'}, {out / 'report.html'}")
     return 0
 
 
-class _ProgressPrinter:
-    """A :class:`~automtl.search.SearchCallbacks` (duck-typed, so ``--help`` needs no Ray) that
-    prints a line per finished trial with the count / budget, failures and front size."""
+#: the front table's columns before the objectives: what a user compares first
+FRONT_COLUMNS = ["trial", "topology", "experts", "layer widths", "weighting", "optimiser",
+                 "params"]
 
-    def __init__(self, objectives: list[str]) -> None:
-        self._objectives = objectives
-        self._pending: str | None = None
 
-    def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
-        pass
+def front_table_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
+    """The front's trials with their main parameters (architecture summary) and objectives."""
+    from automtl.report.html import architecture_summary
 
-    def on_epoch(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
-        pass
+    rows = []
+    for entry in front["trials"]:
+        arch = architecture_summary(entry.get("candidate"))
+        row: dict[str, Any] = {"trial": entry["number"], "topology": arch["topology"],
+                               "experts": arch["experts"], "layer widths": arch["units"],
+                               "weighting": arch["weighting"], "optimiser": arch["optimiser"],
+                               "params": entry.get("params")}
+        row.update(entry["values"])
+        rows.append(row)
+    return rows
 
-    def on_trial_complete(self, outcome: Any) -> None:
-        if outcome.values:
-            detail = " ".join(f"{k}={v:.4g}" for k, v in outcome.values.items())
-        else:
-            detail = (outcome.error or "").splitlines()[0][:60] if outcome.error else ""
-        self._pending = f"trial {outcome.number:>4} {outcome.state:<8} {detail}"
 
-    def on_progress(self, progress: Any) -> None:
-        if self._pending is None:
-            return
-        print(f"[{progress.finished:>3}/{progress.budget}] {self._pending:<60} | failed "
-              f"{progress.failed}, running {progress.running}, front {progress.front_size}, "
-              f"{progress.elapsed_s:.0f}s", flush=True)
-        self._pending = None
-
-    def should_stop(self) -> bool:
-        return False
+def topology_table_rows(topologies: dict[str, Any],
+                        objectives: list[str]) -> list[dict[str, Any]]:
+    """Rows of the per-topology table: counts, then ``best (trial n)`` per objective."""
+    rows = []
+    for topology, summary in topologies.items():
+        row: dict[str, Any] = {"topology": topology,
+                               **{k: summary[k] for k in ("trials", "complete", "pruned",
+                                                          "failed")}}
+        for name in objectives:
+            best = summary["best"].get(name)
+            row[name] = f"{best['value']:.4g} (#{best['trial']})" if best else None
+        rows.append(row)
+    return rows
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

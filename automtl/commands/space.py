@@ -63,7 +63,7 @@ def _print_errors(source: str, errors: list[tuple[str, str]]) -> None:
 def _show(args: argparse.Namespace) -> int:
     space = _load(args.space)
     if space is None:
-        return 1
+        return 2  # a user error (automtl.commands.console.EXIT_USER_ERROR)
     if args.json:
         print(json.dumps(space.summary().to_dict(), indent=2))
     else:
@@ -76,13 +76,13 @@ def _validate(args: argparse.Namespace) -> int:
 
     space = _load(args.space)
     if space is None:
-        return 1
+        return 2  # a user error (automtl.commands.console.EXIT_USER_ERROR)
     if args.tasks:
         try:
             space.check_tasks([t.strip() for t in args.tasks.split(",") if t.strip()])
         except search_spaces.SearchSpaceError as exc:
             _print_errors(args.space, exc.errors)
-            return 1
+            return 2
     summary = space.summary()
     print(f"{args.space}: valid ({_plural(len(space.topologies), 'topology', 'topologies')}, "
           f"{_plural(len(space.weightings), 'weighting', 'weightings')}, "

@@ -24,6 +24,7 @@ from automtl.config import ModelConfig
 from automtl.export.choice import Choice
 from automtl.export.config_file import BundleConfig, save_bundle_config
 from automtl.export.errors import ExportError
+from automtl.export.render import render
 from automtl.export.sources import (
     ExportSource,
     TrialArtifacts,
@@ -33,7 +34,6 @@ from automtl.export.sources import (
 )
 from automtl.export.standalone import model_source
 
-TEMPLATES = Path(__file__).parent / "templates"
 BUNDLE_FILES = ("config.yaml", "train.py", "model.py", "weights.pt", "model.ts", "README.md")
 CHOICE_FILE = "choice.json"
 #: rows of the example batch the TorchScript file is traced with
@@ -145,10 +145,7 @@ def zip_bundle(directory: str | Path, zip_path: str | Path, folder: str | None =
 
 
 def _render(template: str, **values: Any) -> str:
-    text = (TEMPLATES / template).read_text()
-    for key, value in values.items():
-        text = text.replace("{{" + key + "}}", str(value))
-    return text
+    return render(template, **values)
 
 
 def _names(names: list[str], limit: int = 12) -> str:

@@ -59,7 +59,7 @@ def bundle_yaml(config: BundleConfig, source: dict[str, Any] | None = None) -> s
     return header + body
 
 
-class _OneLine(dict):  # type: ignore[type-arg]
+class _OneLine(dict[str, Any]):
     """A mapping written on one line (a feature, a task)."""
 
 

@@ -154,10 +154,17 @@ def _read_model(path: Path, kind: Any, record: TrialRecord, source: ExportSource
 
 
 def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
-               rows: Iterable[Any], *, study_name: str | None = None) -> ExportSource:
+               rows: Iterable[Any], *, study_name: str | None = None,
+               artifact_root: str | Path | None = None) -> ExportSource:
     """A service job from its stored spec and trial rows (objects with the attributes of
     ``storage.Trial``: ``id``, ``number``, ``state``, ``objectives``, ``valid_metrics``,
-    ``test_metrics``, ``num_params``, ``latency_ms``, ``artifact_path``, ``on_front``)."""
+    ``test_metrics``, ``num_params``, ``latency_ms``, ``artifact_path``, ``on_front``).
+
+    ``artifact_root`` is the service's artifact directory: relative artifact paths are read
+    under it, and a trial whose absolute (older) path no longer exists is looked up as
+    ``<artifact_root>/<study_name>/trial-<n>``, where a moved or restored root keeps it.
+    """
+    root = Path(artifact_root) if artifact_root is not None else None
     try:
         parsed = load_job_spec(spec)
     except JobSpecError as exc:
@@ -170,12 +177,22 @@ def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
             values=dict(row.objectives) if row.objectives else None,
             valid=dict(row.valid_metrics or {}), test=dict(row.test_metrics or {}),
             num_params=row.num_params, latency_ms=row.latency_ms,
-            artifact=row.artifact_path, on_front=bool(row.on_front), row_id=row.id))
+            artifact=_under_root(row.artifact_path, root), on_front=bool(row.on_front),
+            row_id=row.id))
     info = {"job": job_id, "name": name}
     if study_name:
         info["study"] = study_name
+    fallback = root / study_name if root is not None and study_name else None
     return ExportSource(label=f"job {job_id}", objectives=parsed.objective_list(),
-                        trials=sorted(records, key=lambda r: r.number), info=info)
+                        trials=sorted(records, key=lambda r: r.number), info=info,
+                        artifact_root=fallback)
+
+
+def _under_root(stored: str | None, root: Path | None) -> str | None:
+    """A stored artifact path as a path to read: relative ones joined to ``root``."""
+    if stored is None or root is None or Path(stored).is_absolute():
+        return stored
+    return str(root / stored)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,8 +206,8 @@ def search_dir_source(directory: str | Path, *, storage_url: str | None = None,
     import optuna
 
     from automtl.report.pareto import pareto_front
-    from automtl.search.outcome import outcome_from_trial
     from automtl.search.study import STUDY_SPEC_ATTR, open_storage
+    from automtl.trial_record import outcome_from_trial
 
     directory = Path(directory).resolve()
     if storage_url is None:

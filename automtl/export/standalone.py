@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from automtl.config import ModelConfig
+from automtl.export.render import render
 
 MODELS_PACKAGE = "automtl.models"
 CONFIG_MODULE = "automtl.config"
@@ -198,7 +199,6 @@ def model_source(config: ModelConfig, *, title: str = "") -> str:
     extraction = extract(model_class)
     imports = set(extraction.imports)
     imports.update((module, name, name or module) for module, name in _HELPER_IMPORTS)
-    template = (Path(__file__).parent / "templates" / "model.py.tmpl").read_text()
     definitions = []
     for module_name, name in extraction.order:
         module = extraction.modules[module_name]
@@ -215,10 +215,7 @@ def model_source(config: ModelConfig, *, title: str = "") -> str:
         "CONFIG_ALIASES": aliases,
         "DEFINITIONS": "\n\n\n".join(definitions),
     }
-    text = template
-    for key, value in replacements.items():
-        text = text.replace("{{" + key + "}}", str(value))
-    return text
+    return render("model.py.tmpl", **replacements)
 
 
 def load_module(path: str | Path, name: str = "exported_model") -> ModuleType:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from automtl.models import (  # noqa: F401  (importing registers the topologies)
     cgc,
     cross_stitch,
+    ml_mmoe,
     mmoe,
     omoe,
     ple,
@@ -18,11 +19,12 @@ from automtl.models import (  # noqa: F401  (importing registers the topologies)
 )
 from automtl.models.base import MTLModel
 from automtl.models.registry import (
+    TOPOLOGIES,
     available_topologies,
     build_model,
     get_topology,
     register_topology,
 )
 
-__all__ = ["MTLModel", "available_topologies", "build_model", "get_topology",
+__all__ = ["TOPOLOGIES", "MTLModel", "available_topologies", "build_model", "get_topology",
            "register_topology"]

@@ -24,13 +24,15 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from automtl.config import ModelConfig
+from automtl.config import ModelConfig, TopologyParams
 
 
 class MTLModel(nn.Module):
     """Base class of every topology; subclasses register with ``@register_topology``."""
 
     topology_name: ClassVar[str] = ""
+    #: the topology's own settings model (set when the topology registers)
+    Params: ClassVar[type[TopologyParams]] = TopologyParams
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

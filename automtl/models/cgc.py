@@ -9,13 +9,41 @@ parameter level even though each task's slice only receives its own task's gradi
 
 from __future__ import annotations
 
+from typing import ClassVar, cast
+
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import Experts, Gate, mix
 from automtl.models.modular import ModularMTL, Representation
+from automtl.models.params import ExpertParams, GateParams
 from automtl.models.registry import register_topology
+
+
+class CGCParams(ExpertParams, GateParams):
+    """CGC's settings: ``num_task_experts`` per task and ``num_shared_experts`` shared experts of
+    ``expert_units``; every task gate needs at least one expert."""
+
+    dsl_keys: ClassVar[dict[str, str]] = {"shared_experts": "num_shared_experts",
+                                          "task_experts": "num_task_experts"}
+
+    num_shared_experts: int = Field(4, ge=0, le=64, description="shared experts per level")
+    num_task_experts: int = Field(1, ge=0, le=16, description="experts per task per level")
+
+    @model_validator(mode="after")
+    def _a_gate_has_experts(self) -> CGCParams:
+        if self.num_shared_experts + self.num_task_experts < 1:
+            raise ValueError("num_task_experts: cgc/ple need at least one expert per gate")
+        return self
+
+    def summary(self) -> dict[str, str]:
+        return {"experts": f"{self.num_shared_experts} shared + {self.num_task_experts}/task",
+                "units": f"experts {self.expert_units}", "gate": self.gate_kind}
+
+    def task_experts(self) -> int:
+        return self.num_task_experts
 
 
 class ExtractionLayer(nn.Module):
@@ -31,17 +59,18 @@ class ExtractionLayer(nn.Module):
     def __init__(self, config: ModelConfig, num_tasks: int, in_dim: int, common_input: bool,
                  shared_gate: bool) -> None:
         super().__init__()
+        params = cast("CGCParams", config.params)
         self.num_tasks = num_tasks
-        self.num_task_experts = config.num_task_experts
-        self.num_shared_experts = config.num_shared_experts
+        self.num_task_experts = params.num_task_experts
+        self.num_shared_experts = params.num_shared_experts
         self.common_input = common_input
         total = num_tasks * self.num_task_experts + self.num_shared_experts
-        self.experts = Experts(total, in_dim, config.expert_units, config.activation,
+        self.experts = Experts(total, in_dim, params.expert_units, config.activation,
                                config.dropout)
 
         def gate(num_experts: int) -> Gate:
-            return Gate(in_dim, num_experts, config.gate_kind, config.gate_units,
-                        config.activation, config.gate_temperature)
+            return Gate(in_dim, num_experts, params.gate_kind, params.gate_units,
+                        config.activation, params.gate_temperature)
 
         self.task_gates = nn.ModuleList(
             gate(self.num_task_experts + self.num_shared_experts) for _ in range(num_tasks))
@@ -88,12 +117,13 @@ def shared_representation(features: torch.Tensor, shared_experts: torch.Tensor,
     return features if has_embeddings else None
 
 
-@register_topology("cgc")
+@register_topology("cgc", params=CGCParams)
 class CGC(ModularMTL):
     """``num_task_experts`` per task + ``num_shared_experts`` shared, one gate per task."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
+        self.params = cast("CGCParams", config.params)
         self.inputs = self.make_input()
         self.extraction = ExtractionLayer(config, self.num_towers, self.inputs.output_dim,
                                           common_input=True, shared_gate=False)
@@ -102,7 +132,7 @@ class CGC(ModularMTL):
     def represent(self, numeric: torch.Tensor, categorical: torch.Tensor) -> Representation:
         features = self.inputs(numeric, categorical)
         outputs, _, weights, shared = self.extraction([features] * self.num_towers, features)
-        return outputs, shared_representation(features, shared, self.config.num_shared_experts,
+        return outputs, shared_representation(features, shared, self.params.num_shared_experts,
                                               len(self.inputs.embeddings) > 0), weights
 
     def shared_modules(self) -> list[nn.Module]:

@@ -16,6 +16,7 @@ from torch import nn
 from automtl.config import ModelConfig
 from automtl.models.layers import Experts
 from automtl.models.modular import ModularMTL, Representation
+from automtl.models.params import BottomParams
 from automtl.models.registry import register_topology
 
 SELF_WEIGHT = 0.9
@@ -31,17 +32,18 @@ def initial_stitch(num_tasks: int) -> torch.Tensor:
     return alpha
 
 
-@register_topology("cross_stitch")
+@register_topology("cross_stitch", params=BottomParams)
 class CrossStitch(ModularMTL):
     """Per-task columns mixed by a cross-stitch unit after every layer."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
+        params = cast("BottomParams", config.params)
         self.inputs = self.make_input()
         in_dim = self.inputs.output_dim
         self.columns = nn.ModuleList()
         self.stitches = nn.ParameterList()
-        for width in config.bottom_units:
+        for width in params.bottom_units:
             self.columns.append(Experts(self.num_towers, in_dim, [width], config.activation,
                                         config.dropout))
             self.stitches.append(nn.Parameter(initial_stitch(self.num_towers)))

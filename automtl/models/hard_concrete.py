@@ -11,11 +11,13 @@ differentiable in ``log_alpha``.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from automtl.config import SNRConfig
+if TYPE_CHECKING:  # a type only: the exported model.py needs no settings class
+    from automtl.models.snr import SNRParams
 
 #: initial probability that a gate is closed; log_alpha starts at log((1 - p) / p)
 INITIAL_CLOSED_RATE = 0.1
@@ -25,7 +27,7 @@ _EPS = 1e-6
 class HardConcreteGates(nn.Module):
     """A ``[num_inputs, num_outputs]`` matrix of gates with learnable ``log_alpha``."""
 
-    def __init__(self, num_inputs: int, num_outputs: int, snr: SNRConfig) -> None:
+    def __init__(self, num_inputs: int, num_outputs: int, snr: SNRParams) -> None:
         super().__init__()
         self.beta, self.gamma, self.zeta = float(snr.beta), float(snr.gamma), float(snr.zeta)
         mean = math.log(1 - INITIAL_CLOSED_RATE) - math.log(INITIAL_CLOSED_RATE)
@@ -61,7 +63,7 @@ class GatedConnection(nn.Module):
     """
 
     def __init__(self, num_inputs: int, num_outputs: int, dim: int, transform: bool,
-                 snr: SNRConfig) -> None:
+                 snr: SNRParams) -> None:
         super().__init__()
         self.gates = HardConcreteGates(num_inputs, num_outputs, snr)
         self.weight: nn.Parameter | None = None

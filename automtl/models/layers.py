@@ -47,6 +47,7 @@ class InputLayer(nn.Module):
         # default N(0, 1) swamps the standardised numeric inputs and cost up to 0.05 validation
         # AUC on categorical data at equal epochs (benchmarks/peer_throughput.py).
         for embedding in self.embeddings:
+            assert isinstance(embedding, nn.Embedding)
             nn.init.normal_(embedding.weight, mean=0.0, std=0.01)
         self.output_dim = self.num_numeric + len(schema.categorical) * embedding_dim
 

@@ -6,28 +6,45 @@ The stacked expert outputs ``[B, E, D]`` are the shared representation.
 
 from __future__ import annotations
 
+from typing import ClassVar, cast
+
 import torch
+from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import Experts, Gate, mix
 from automtl.models.modular import ModularMTL, Representation
+from automtl.models.params import ExpertParams, GateParams
 from automtl.models.registry import register_topology
 
 
-@register_topology("mmoe")
+class MMoEParams(ExpertParams, GateParams):
+    """MMoE's settings: ``num_shared_experts`` experts of ``expert_units``, gated per task."""
+
+    dsl_keys: ClassVar[dict[str, str]] = {"experts": "num_shared_experts"}
+
+    num_shared_experts: int = Field(4, ge=1, le=64, description="number of experts")
+
+    def summary(self) -> dict[str, str]:
+        return {"experts": f"{self.num_shared_experts} shared",
+                "units": f"experts {self.expert_units}", "gate": self.gate_kind}
+
+
+@register_topology("mmoe", params=MMoEParams)
 class MMoE(ModularMTL):
     """``num_shared_experts`` experts of ``expert_units``; a gate per task over all of them."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
+        params = cast("MMoEParams", config.params)
         self.inputs = self.make_input()
         in_dim = self.inputs.output_dim
-        self.experts = Experts(config.num_shared_experts, in_dim, config.expert_units,
+        self.experts = Experts(params.num_shared_experts, in_dim, params.expert_units,
                                config.activation, config.dropout)
         self.gates = nn.ModuleList(
-            Gate(in_dim, config.num_shared_experts, config.gate_kind, config.gate_units,
-                 config.activation, config.gate_temperature)
+            Gate(in_dim, params.num_shared_experts, params.gate_kind, params.gate_units,
+                 config.activation, params.gate_temperature)
             for _ in range(self.num_towers))
         self.heads = self.make_heads(self.experts.output_dim)
 

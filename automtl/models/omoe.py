@@ -6,27 +6,31 @@ shared representation and the gate is a shared module.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import Experts, Gate, mix
+from automtl.models.mmoe import MMoEParams
 from automtl.models.modular import ModularMTL, Representation
 from automtl.models.registry import register_topology
 
 
-@register_topology("omoe")
+@register_topology("omoe", params=MMoEParams)
 class OMoE(ModularMTL):
     """``num_shared_experts`` experts of ``expert_units`` mixed by one softmax gate."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
+        params = cast("MMoEParams", config.params)
         self.inputs = self.make_input()
         in_dim = self.inputs.output_dim
-        self.experts = Experts(config.num_shared_experts, in_dim, config.expert_units,
+        self.experts = Experts(params.num_shared_experts, in_dim, params.expert_units,
                                config.activation, config.dropout)
-        self.gate = Gate(in_dim, config.num_shared_experts, config.gate_kind, config.gate_units,
-                         config.activation, config.gate_temperature)
+        self.gate = Gate(in_dim, params.num_shared_experts, params.gate_kind, params.gate_units,
+                         config.activation, params.gate_temperature)
         self.heads = self.make_heads(self.experts.output_dim)
 
     def represent(self, numeric: torch.Tensor, categorical: torch.Tensor) -> Representation:

@@ -10,27 +10,39 @@ from __future__ import annotations
 from typing import cast
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
-from automtl.models.cgc import ExtractionLayer, shared_representation
+from automtl.models.cgc import CGCParams, ExtractionLayer, shared_representation
 from automtl.models.modular import ModularMTL, Representation
 from automtl.models.registry import register_topology
 
 
-@register_topology("ple")
+class PLEParams(CGCParams):
+    """PLE's settings: CGC's plus ``levels``, the number of stacked extraction layers."""
+
+    levels: int = Field(1, ge=1, le=8, description="extraction levels (stacked CGC layers)")
+
+    def summary(self) -> dict[str, str]:
+        text = super().summary()
+        return {**text, "experts": f"{text['experts']}, {self.levels} levels"}
+
+
+@register_topology("ple", params=PLEParams)
 class PLE(ModularMTL):
     """``levels`` extraction networks; the last level's task outputs feed the towers."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
+        self.params = cast("PLEParams", config.params)
         self.inputs = self.make_input()
         in_dim = self.inputs.output_dim
         levels = []
-        for level in range(config.levels):
+        for level in range(self.params.levels):
             levels.append(ExtractionLayer(config, self.num_towers, in_dim,
                                           common_input=level == 0,
-                                          shared_gate=level < config.levels - 1))
+                                          shared_gate=level < self.params.levels - 1))
             in_dim = levels[-1].output_dim
         self.levels = nn.ModuleList(levels)
         self.heads = self.make_heads(in_dim)
@@ -47,13 +59,13 @@ class PLE(ModularMTL):
         for level in self.levels:
             task_inputs, shared_input, weights, shared_experts = level(task_inputs, shared_input)
         return task_inputs, shared_representation(
-            features, shared_experts, self.config.num_shared_experts,
+            features, shared_experts, self.params.num_shared_experts,
             len(self.inputs.embeddings) > 0), weights
 
     def _task_gate_is_shared(self, level: int) -> bool:
         # Task t's gate output at level l feeds task t's experts at level l+1; those reach every
         # task only when level l+1 has a shared gate (it mixes all experts), i.e. l+1 is inner.
-        return self.config.num_shared_experts > 0 and level + 1 < len(self.levels) - 1
+        return self.params.num_shared_experts > 0 and level + 1 < len(self.levels) - 1
 
     def shared_modules(self) -> list[nn.Module]:
         modules: list[nn.Module] = [self.inputs]

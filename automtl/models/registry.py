@@ -1,51 +1,46 @@
-"""Topology registry (timm-style): ``@register_topology("mmoe")`` on a builder class."""
+"""Topology registry (timm-style): ``@register_topology("mmoe", params=MMoEParams)`` on a model
+class. One :class:`automtl.registry.Registry`, the same class the weightings use; the model
+class carries its typed settings as ``Params``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from automtl.config import TopologyParams
+from automtl.registry import Registry
+
 if TYPE_CHECKING:
     from automtl.config import ModelConfig
     from automtl.models.base import MTLModel
 
-_REGISTRY: dict[str, type[MTLModel]] = {}
-T = TypeVar("T")
+TOPOLOGIES: Registry[type[MTLModel]] = Registry("topology", "automtl.models", "topology_name")
+M = TypeVar("M", bound="type[MTLModel]")
 
 
-def register_topology(name: str) -> Callable[[T], T]:
-    """Register a :class:`MTLModel` subclass under a lowercase name."""
-    if name != name.lower():
-        raise ValueError(f"topology names are lowercase, got {name!r}")
+def register_topology(name: str, params: type[TopologyParams] = TopologyParams
+                      ) -> Callable[[M], M]:
+    """Register an :class:`MTLModel` subclass under a lowercase name with its settings model
+    ``params`` (a :class:`~automtl.config.TopologyParams` subclass; the base when the topology
+    has no settings of its own)."""
+    register = TOPOLOGIES.register(name)
 
-    def decorator(cls: T) -> T:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"topology {name!r} is already registered")
-        _REGISTRY[name] = cls  # type: ignore[assignment]
-        cls.topology_name = name  # type: ignore[attr-defined]
+    def decorator(cls: M) -> M:
+        cls.Params = params
+        register(cls)
         return cls
 
     return decorator
 
 
-def _ensure_loaded() -> None:
-    # Importing the package registers every built-in topology module.
-    import automtl.models  # noqa: F401
-
-
 def available_topologies() -> list[str]:
     """Sorted names of every registered topology."""
-    _ensure_loaded()
-    return sorted(_REGISTRY)
+    return TOPOLOGIES.names()
 
 
 def get_topology(name: str) -> type[MTLModel]:
     """The model class for ``name``; an unknown name raises a ``KeyError`` listing valid ones."""
-    _ensure_loaded()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown topology {name!r}; valid: {sorted(_REGISTRY)}") from None
+    return TOPOLOGIES.get(name)
 
 
 def build_model(config: ModelConfig) -> MTLModel:

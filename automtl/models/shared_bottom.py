@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import MLP
 from automtl.models.modular import ModularMTL, Representation
+from automtl.models.params import BottomParams
 from automtl.models.registry import register_topology
 
 
-@register_topology("shared_bottom")
+@register_topology("shared_bottom", params=BottomParams)
 class SharedBottom(ModularMTL):
     """Input layer and ``bottom_units`` MLP shared by every task; the bottom output is the
     shared representation and its last linear layer the last shared layer."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
+        params = cast("BottomParams", config.params)
         self.inputs = self.make_input()
-        self.bottom = MLP(self.inputs.output_dim, config.bottom_units, config.activation,
+        self.bottom = MLP(self.inputs.output_dim, params.bottom_units, config.activation,
                           config.dropout)
         self.heads = self.make_heads(self.bottom.output_dim)
 

@@ -7,12 +7,15 @@ reaches through its factor tasks.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import MLP, InputLayer
 from automtl.models.modular import ModularMTL, Representation
+from automtl.models.params import BottomParams
 from automtl.models.registry import register_topology
 
 
@@ -21,15 +24,16 @@ class _Column(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        params = cast("BottomParams", config.params)
         self.inputs = InputLayer(config.inputs, config.embedding_dim)
-        self.bottom = MLP(self.inputs.output_dim, config.bottom_units, config.activation,
+        self.bottom = MLP(self.inputs.output_dim, params.bottom_units, config.activation,
                           config.dropout)
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
         return self.bottom(self.inputs(numeric, categorical))
 
 
-@register_topology("single_task")
+@register_topology("single_task", params=BottomParams)
 class SingleTask(ModularMTL):
     """``bottom_units`` MLP and a tower per task, each with its own embeddings."""
 

@@ -13,13 +13,31 @@ from __future__ import annotations
 from typing import ClassVar, cast
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.hard_concrete import GatedConnection
 from automtl.models.layers import Experts
 from automtl.models.modular import ModularMTL, Representation
+from automtl.models.params import ExpertParams
 from automtl.models.registry import register_topology
+
+
+class SNRParams(ExpertParams):
+    """SNR's settings (Ma et al. AAAI 2019): ``layers`` layers of ``subnetworks`` sub-networks of
+    ``expert_units``, and the hard-concrete distribution's beta, gamma, zeta (Louizos et al.
+    ICLR 2018). The previous format's nested ``snr: {...}`` is read too (converted)."""
+
+    layers: int = Field(2, ge=1, le=6, description="layers of sub-networks")
+    subnetworks: int = Field(3, ge=1, le=32, description="sub-networks per layer")
+    beta: float = Field(2 / 3, gt=0.0, description="hard-concrete temperature beta")
+    gamma: float = Field(-0.1, lt=0.0, description="hard-concrete stretch lower end gamma")
+    zeta: float = Field(1.1, gt=1.0, description="hard-concrete stretch upper end zeta")
+
+    def summary(self) -> dict[str, str]:
+        return {"experts": f"{self.layers} layers x {self.subnetworks} sub-networks",
+                "units": f"sub-networks {self.expert_units}", "gate": ""}
 
 
 class SubNetworkRouting(ModularMTL):
@@ -29,7 +47,7 @@ class SubNetworkRouting(ModularMTL):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        snr = config.snr
+        snr = cast("SNRParams", config.params)
         count = snr.subnetworks
         self.inputs = self.make_input()
         in_dim = self.inputs.output_dim
@@ -39,7 +57,7 @@ class SubNetworkRouting(ModularMTL):
             if layer > 0:
                 self.connections.append(
                     GatedConnection(count, count, in_dim, self.transform, snr))
-            experts = Experts(count, in_dim, config.expert_units, config.activation,
+            experts = Experts(count, in_dim, snr.expert_units, config.activation,
                               config.dropout)
             self.subnetworks.append(experts)
             in_dim = experts.output_dim
@@ -72,14 +90,14 @@ class SubNetworkRouting(ModularMTL):
         return cast(Experts, self.subnetworks[-1]).last_layer_parameters()
 
 
-@register_topology("snr_trans")
+@register_topology("snr_trans", params=SNRParams)
 class SNRTrans(SubNetworkRouting):
     """SNR-Trans: each connection ``i -> j`` is ``z_ij W_ij``."""
 
     transform = True
 
 
-@register_topology("snr_avg")
+@register_topology("snr_avg", params=SNRParams)
 class SNRAverage(SubNetworkRouting):
     """SNR-Aver: a sub-network's input is the z-weighted sum of the previous outputs."""
 

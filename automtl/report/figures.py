@@ -12,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from automtl.report.architecture import task_experts
 from automtl.report.pareto import hypervolume
 
 FRONT_COLOUR = "#d62728"
@@ -157,11 +158,10 @@ def hypervolume_figure(front: dict[str, Any], trials: list[dict[str, Any]]) -> g
 
 def expert_labels(candidate: dict[str, Any] | None, count: int) -> list[str]:
     """Names of a gate's inputs: CGC/PLE task gates see the task's own experts, then shared."""
-    architecture = (candidate or {}).get("architecture") or {}
-    if architecture.get("topology") in ("cgc", "ple"):
-        own = int(architecture.get("num_task_experts", 0))
+    own = task_experts((candidate or {}).get("architecture") or {})
+    if own:
         shared = count - own
-        if own >= 0 and shared >= 0:
+        if shared >= 0:
             return [f"own {i + 1}" for i in range(own)] + \
                 [f"shared {i + 1}" for i in range(shared)]
     return [f"expert {i + 1}" for i in range(count)]

@@ -6,12 +6,18 @@ tasks, so the service (from SQL + the study) and a local CLI (from the study alo
 :func:`report_from_study`) render the same page. A trial dict has ``number``, ``state``
 (Optuna's state name), ``values`` (objective -> validation value), ``candidate``, ``valid`` /
 ``test`` (task -> metric -> value), ``feasible``, ``params``, ``latency_ms``, ``duration_s``,
-``error`` and ``gate_utilisation`` (task -> mean gate weight per expert, or None).
+``error``, ``gate_utilisation`` (task -> mean gate weight per expert, or None),
+``search_params`` (Optuna parameter name -> sampled value) and ``learning_curve`` (``"epoch"``
+and ``"<task>/<metric>"`` -> per-epoch validation values, or None).
 
-Sections: the front plotted (element ``id="pareto-front"``), every objective over the trials,
-hypervolume over the trials, the front table with each point's architecture, the MTL gain of
-each front point over the best ``single_task`` trial per task, and the expert utilisation of
-the front's gated models.
+Sections (element ids in brackets): the front plotted, zoomed on the region that matters and
+coloured by topology (``pareto-front``), every objective over the trials (``objectives``),
+hypervolume over the trials (``hypervolume-history``), parameter importances
+(``param-importances``), parallel coordinates (``parallel-coordinates``), learning curves
+(``learning-curves``), the front table with each point's architecture (``front-table``), per
+topology counts and bests (``topology-table``), the MTL gain of each front point over the best
+``single_task`` trial per task (``mtl-gain``), the expert utilisation of the front's gated
+models (``expert-utilisation``) and a sortable table of every trial (``trials-table``).
 """
 
 from __future__ import annotations
@@ -22,11 +28,11 @@ from typing import Any
 
 import plotly.io as pio
 
-from automtl.report import figures
+from automtl.report import figures, panels, tables
+from automtl.report.architecture import topology_summary
 
 MAX_UTILISATION_POINTS = 6
 #: topologies whose tasks mix experts through softmax gates (MTLModel.gate_weights)
-GATED_TOPOLOGIES = ("omoe", "mmoe", "cgc", "ple")
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
@@ -50,51 +56,106 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .gain-pos { color: #0b7a3e; font-weight: 600; }
 .gain-neg { color: #b42318; font-weight: 600; }
 .scroll { overflow-x: auto; }
+.scroll.tall { max-height: 640px; overflow-y: auto; }
+.muted { color: #7b8794; font-size: 12px; }
+th[data-sort="asc"]::after { content: " \\25B2"; }
+th[data-sort="desc"]::after { content: " \\25BC"; }
 """
 
 
 def build_report_html(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any]], *,
                       tasks: Sequence[Mapping[str, str]], title: str = "automtl search report",
                       subtitle: str | None = None,
-                      max_utilisation_points: int = MAX_UTILISATION_POINTS) -> str:
-    """The report page. ``tasks`` are ``{"name", "metric", "direction"}`` of the job's tasks."""
+                      max_utilisation_points: int = MAX_UTILISATION_POINTS,
+                      importances: Mapping[str, Mapping[str, float]] | str | None = None,
+                      plotly_js: str | None = None,
+                      confirmation: Mapping[str, Any] | None = None) -> str:
+    """The report page. ``tasks`` are ``{"name", "metric", "direction"}`` of the job's tasks;
+    ``importances`` is :func:`automtl.report.panels.param_importances` (or the sentence saying
+    why there are none); ``plotly_js`` is the URL of a shared ``plotly.min.js`` to load instead
+    of embedding Plotly's ~4.6 MB script in the page (``None``: self-contained);
+    ``confirmation`` is the stored multi-seed confirmation (:mod:`automtl.search.confirm`),
+    which the MTL-gain section then reports instead of the single-run validation values."""
     front = dict(front)
     trial_list = [dict(t) for t in trials]
-    plots = _Plots()
+    plots = _Plots(plotly_js)
+    two = len(front["objectives"]) == 2
+    front_fig = (panels.zoomed_front_figure(front, trial_list) if two
+                 else figures.front_figure(front, trial_list))
+    front_note = ("Every complete trial by its validation objectives, coloured by topology; "
+                  "the non-dominated (Pareto-optimal) trials are outlined diamonds, labelled by "
+                  "trial number and joined by the dotted line." if two else
+                  "Every complete trial by its validation objectives; the non-dominated "
+                  "(Pareto-optimal) trials are highlighted.")
+    curves = panels.learning_curve_figure(front, trial_list, tasks)
     sections = [
         _summary(front, trial_list),
-        _section("Pareto front", "Every complete trial by its validation objectives; the "
-                 "non-dominated (Pareto-optimal) trials are highlighted and numbered.",
-                 plots.add(figures.front_figure(front, trial_list), "pareto-front")),
+        _section("Pareto front", front_note, plots.add(front_fig, "pareto-front")),
         _section("Objectives of all trials", "Each objective by trial number; failed trials "
                  "are marked with x.",
                  plots.add(figures.objectives_figure(front, trial_list), "objectives")),
         _section("Hypervolume over trials", _hypervolume_note(front),
                  plots.add(figures.hypervolume_figure(front, trial_list),
                            "hypervolume-history")),
+        _importance_section(importances, plots),
+        _section("Parallel coordinates", "One line per complete trial across the searched "
+                 "parameters most trials sampled and the objectives, coloured by the first "
+                 "objective; drag along an axis to filter. n/a: the trial's topology has no "
+                 "such parameter.",
+                 plots.add(panels.parallel_figure(front, trial_list), "parallel-coordinates")
+                 if figures.complete_trials(trial_list) else
+                 '<p class="note">No complete trials yet.</p>'),
+        _section("Learning curves", "Each task's validation metric after every epoch, one line "
+                 "per trial; the front's trials coloured by topology.",
+                 plots.add(curves, "learning-curves") if curves is not None else
+                 '<p class="note" id="learning-curves">No trial has stored per-epoch '
+                 "validation values yet (they are stored when a trial ends).</p>"),
         _section("The front", "Each Pareto-optimal trial with its architecture and training "
                  "settings, validation objectives and each task's metric on the test split.",
                  _front_table(front, tasks)),
-        _section("MTL gain over single-task baselines", *_gain_section(front, trial_list,
-                                                                        tasks)),
+        _section("Topologies", "Trials per topology by state, how many reached the front, and "
+                 "each topology's best feasible value per objective.",
+                 tables.topology_table(front, trial_list)),
+        _section("MTL gain over single-task baselines",
+                 *(_confirmed_gain_section(confirmation, tasks) if confirmation
+                   else _gain_section(front, trial_list, tasks))),
         _section("Expert utilisation", *_utilisation_section(front, trial_list, plots,
                                                              max_utilisation_points)),
+        _section("All trials", "Click a column header to sort. A failed trial's error shows "
+                 "when hovering over its state.", tables.trials_table(front, trial_list)),
     ]
     head = f"<h1>{_e(title)}</h1>" + (f'<p class="sub">{_e(subtitle)}</p>' if subtitle else "")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
-            f"<body><main>{head}{''.join(sections)}</main></body></html>\n")
+            f"<body><main>{head}{''.join(sections)}</main>{tables.SORT_SCRIPT}</body></html>\n")
+
+
+def _importance_section(importances: Mapping[str, Mapping[str, float]] | str | None,
+                        plots: _Plots) -> str:
+    title = "Parameter importances"
+    if importances is None:
+        return _section(title, "Not computed for this report.", "")
+    if isinstance(importances, str):
+        return _section(title, importances, '<p class="note" id="param-importances"></p>')
+    note = ("How much of each objective's variance across the complete trials each searched "
+            "parameter explains (Optuna's fANOVA evaluator, Hutter et al. ICML 2014). Only "
+            "parameters every complete trial sampled are evaluated.")
+    return _section(title, note, plots.add(panels.importance_figure(importances),
+                                           "param-importances"))
 
 
 class _Plots:
-    """Figures as HTML divs; the first one carries Plotly's JavaScript, inline."""
+    """Figures as HTML divs; the first one carries Plotly's JavaScript: inline, or a
+    ``<script src>`` of the shared file when a URL is given."""
 
-    def __init__(self) -> None:
+    def __init__(self, plotly_js: str | None = None) -> None:
         self._first = True
+        self._plotly_js = plotly_js
 
     def add(self, fig: Any, div_id: str) -> str:
         height = int(fig.layout.height or 450)
-        out = pio.to_html(fig, include_plotlyjs=self._first, full_html=False, div_id=div_id,
+        include: bool | str = (self._plotly_js or True) if self._first else False
+        out = pio.to_html(fig, include_plotlyjs=include, full_html=False, div_id=div_id,
                           default_height=f"{height}px", config={"displaylogo": False})
         self._first = False
         return out
@@ -148,21 +209,8 @@ def architecture_summary(candidate: Mapping[str, Any] | None) -> dict[str, str]:
     candidate = candidate or {}
     arch = candidate.get("architecture") or {}
     topology = arch.get("topology", "?")
-    experts, units = "", ""
-    if topology in ("omoe", "mmoe"):
-        experts = f"{arch.get('num_shared_experts')} shared"
-        units = f"experts {arch.get('expert_units')}"
-    elif topology in ("cgc", "ple"):
-        experts = f"{arch.get('num_shared_experts')} shared + {arch.get('num_task_experts')}/task"
-        if topology == "ple":
-            experts += f", {arch.get('levels')} levels"
-        units = f"experts {arch.get('expert_units')}"
-    elif topology.startswith("snr"):
-        snr = arch.get("snr") or {}
-        experts = f"{snr.get('layers')} layers x {snr.get('subnetworks')} sub-networks"
-        units = f"sub-networks {arch.get('expert_units')}"
-    else:
-        units = f"bottom {arch.get('bottom_units')}"
+    own = topology_summary(arch)
+    experts, units = own["experts"], own["units"]
     if arch.get("tower_units") is not None:
         units += f", towers {arch.get('tower_units')}"
     weighting = candidate.get("weighting") or {}
@@ -173,8 +221,7 @@ def architecture_summary(candidate: Mapping[str, Any] | None) -> dict[str, str]:
     train = candidate.get("train") or {}
     lr = train.get("lr")
     optimiser = f"{train.get('optimizer', '')} lr={lr:.3g}" if isinstance(lr, float) else ""
-    gate = str(arch.get("gate_kind", "")) if topology in GATED_TOPOLOGIES else ""
-    return {"topology": str(topology), "experts": experts, "units": units, "gate": gate,
+    return {"topology": str(topology), "experts": experts, "units": units, "gate": own["gate"],
             "weighting": weighting_text, "optimiser": optimiser}
 
 
@@ -253,8 +300,10 @@ def _gain_section(front: dict[str, Any], trials: list[dict[str, Any]],
     if not baselines:
         return ("No single_task trial finished, so there is no baseline: add single_task to "
                 "the search space's topologies to measure the gain of sharing.", "")
-    note = ("Relative improvement of each front point's validation metric over the best "
-            "single-task model of the search, per task (positive = multi-task learning helps). "
+    note = ("Not confirmed: relative improvement of each front point's validation metric over "
+            "the best single-task model of the search, per task (positive = multi-task learning "
+            "helps), from one training run each on the split that also chose the front, so a "
+            "small gain may be seed noise. Set confirm.seeds to measure it on the test split. "
             "Baselines: " + "; ".join(
                 f"{t}: trial {b['trial']} ({_fmt(b['value'])})" for t, b in baselines.items()))
     head = "".join(f"<th>{_e(t['name'])} ({_e(t['metric'])})</th>" for t in tasks)
@@ -274,6 +323,70 @@ def _gain_section(front: dict[str, Any], trials: list[dict[str, Any]],
     table = (f'<div class="scroll"><table id="mtl-gain"><thead><tr><th>trial</th>'
              f"<th>topology</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
     return note, table
+
+
+def _confirmed_gain_section(confirmation: Mapping[str, Any],
+                            tasks: Sequence[Mapping[str, str]]) -> tuple[str, str]:
+    """The MTL gain from the multi-seed confirmation: per front point and task the mean paired
+    difference to the single-task baseline on the test split, its interval, p-value and the
+    baseline's seed-to-seed spread, with "within noise" said plainly."""
+    seeds = confirmation.get("seeds")
+    level = float(confirmation.get("confidence", 0.95))
+    gains = confirmation.get("gains") or []
+    candidates = confirmation.get("candidates") or []
+    if confirmation.get("baseline_trial") is None:
+        return ("Confirmed with " f"{seeds} seeds, but no single_task trial finished, so there "
+                "is no baseline: add single_task to the search space's topologies.",
+                _confirmed_table(candidates, tasks))
+    note = (f"Confirmed: each front point, the best single-task model (trial "
+            f"{confirmation['baseline_trial']}, same epochs) and each topology's best were "
+            f"trained again with {seeds} seeds and scored on the test split, which the search "
+            "never used. Gain = mean over seeds of the paired difference to the single-task "
+            f"model (positive = multi-task learning helps), with its {level:.0%} Student-t "
+            "interval and paired t-test p-value; 'noise' is the single-task model's "
+            "seed-to-seed standard deviation. A gain whose interval contains 0 is within noise: "
+            "the data do not show that sharing helps or hurts.")
+    rows = []
+    for gain in gains:
+        within = gain.get("within_noise")
+        verdict = ("within noise" if within else
+                   ("better than single-task" if gain["gain"] > 0 else "worse than single-task")
+                   if within is not None else "no interval")
+        css = "" if within or within is None else ("gain-pos" if gain["gain"] > 0 else
+                                                   "gain-neg")
+        interval = (f"[{_fmt(gain['ci_low'])}, {_fmt(gain['ci_high'])}]"
+                    if gain.get("ci_low") is not None else "")
+        rows.append(
+            f"<tr><td>{_e(gain['trial'])}</td><td>{_e(gain['topology'])}</td>"
+            f"<td>{_e(gain['task'])} ({_e(gain['metric'])})</td>"
+            f'<td class="num {css}">{gain["gain"]:+.4f}</td><td class="num">{_e(interval)}</td>'
+            f'<td class="num">{_fmt(gain.get("p_value"))}</td>'
+            f'<td class="num">{_fmt(gain.get("baseline_std"))}</td>'
+            f"<td>{_e(gain['seeds'])}</td><td>{_e(verdict)}</td></tr>")
+    table = ('<div class="scroll"><table id="mtl-gain"><thead><tr><th>trial</th>'
+             "<th>topology</th><th>task</th><th>gain (test)</th>"
+             f"<th>{level:.0%} interval</th><th>p</th><th>noise (sd)</th><th>seeds</th>"
+             f"<th>verdict</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return note, table + _confirmed_table(candidates, tasks)
+
+
+def _confirmed_table(candidates: Sequence[Mapping[str, Any]],
+                     tasks: Sequence[Mapping[str, str]]) -> str:
+    """Each confirmed candidate's test metric per task: mean ± sd over the seeds."""
+    head = "".join(f"<th>{_e(t['name'])} ({_e(t['metric'])})</th>" for t in tasks)
+    rows = []
+    for item in candidates:
+        cells = []
+        for task in tasks:
+            entry = (item.get("test") or {}).get(task["name"]) or {}
+            mean, std = entry.get("mean"), entry.get("std")
+            cells.append(f'<td class="num">{_fmt(mean)}'
+                         f"{' ± ' + _fmt(std) if std is not None else ''}</td>")
+        rows.append(f"<tr><td>{_e(item['trial'])}</td><td>{_e(item.get('topology'))}</td>"
+                    f"<td>{_e(', '.join(item.get('roles', [])))}</td>{''.join(cells)}</tr>")
+    return ('<div class="scroll"><table id="confirmed"><thead><tr><th>trial</th>'
+            f"<th>topology</th><th>role</th>{head}</tr></thead><tbody>{''.join(rows)}"
+            "</tbody></table></div>")
 
 
 def _utilisation_section(front: dict[str, Any], trials: list[dict[str, Any]], plots: _Plots,
@@ -304,7 +417,7 @@ def report_trials(study: Any, objective_names: list[str],
                   gate_utilisation: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:
     """The report's trial dicts from a study; ``gate_utilisation`` (number -> data) fills in
     what the study does not hold."""
-    from automtl.search.outcome import outcome_from_trial
+    from automtl.trial_record import outcome_from_trial
 
     out = []
     for trial in study.get_trials(deepcopy=False):
@@ -317,19 +430,27 @@ def report_trials(study: Any, objective_names: list[str],
                     "test": outcome.test, "feasible": outcome.feasible,
                     "params": outcome.num_params, "latency_ms": outcome.latency_ms,
                     "duration_s": outcome.duration_s, "error": outcome.error,
-                    "gate_utilisation": usage})
+                    "gate_utilisation": usage, "search_params": outcome.params,
+                    "learning_curve": outcome.learning_curve})
     return out
 
 
 def report_from_study(study: Any, spec: Any, *, title: str | None = None,
                       subtitle: str | None = None,
-                      gate_utilisation: Mapping[int, Any] | None = None) -> str:
-    """The report page of a job's study (``spec`` is its :class:`~automtl.jobspec.JobSpec`)."""
+                      gate_utilisation: Mapping[int, Any] | None = None,
+                      front: Mapping[str, Any] | None = None,
+                      plotly_js: str | None = None) -> str:
+    """The report page of a job's study (``spec`` is its :class:`~automtl.jobspec.JobSpec`),
+    with the parameter importances; ``front`` (already computed) saves reading it twice."""
     from automtl.report.pareto import pareto_front
+    from automtl.trial_record import confirmation_of
 
-    front = pareto_front(study, spec)
+    front = dict(front) if front is not None else pareto_front(study, spec)
     trials = report_trials(study, list(spec.objectives), gate_utilisation)
     tasks = [{"name": t.name, "metric": str(t.metric), "direction": t.direction}
              for t in spec.tasks]
+    importances = panels.param_importances(study, front["objectives"])
     return build_report_html(front, trials, tasks=tasks,
-                             title=title or f"automtl report: {spec.name}", subtitle=subtitle)
+                             title=title or f"automtl report: {spec.name}", subtitle=subtitle,
+                             importances=importances, plotly_js=plotly_js,
+                             confirmation=confirmation_of(study))

@@ -1,10 +1,12 @@
 """The Pareto front of a (finished or running) search, read from its Optuna study.
 
 The front is ``study.best_trials`` (Optuna's non-dominated sort, which already leaves out
-infeasible trials); nothing here recomputes dominance. The hypervolume comes from Optuna's own
-exact implementation, ``optuna._hypervolume.compute_hypervolume`` (WFG; 2-D and 3-D special
-cases): Optuna 5 exposes no public function that returns a hypervolume number, only the
-experimental ``optuna.visualization.plot_hypervolume_history`` figure built on that function.
+infeasible trials); nothing here recomputes dominance. The hypervolume comes from moocore's
+exact implementation, ``moocore.hypervolume`` (the public API of the C library of
+López-Ibáñez et al.: the dimension-sweep algorithm of Fonseca, Paquete & López-Ibáñez, IEEE CEC
+2006, and HV3D+/HV4D+ of Guerreiro & Fonseca, IEEE TEVC 2018). Optuna 5 exposes no public
+function that returns a hypervolume number, and its private ``optuna._hypervolume`` may change
+in any release.
 
 Reference point (stated in the output as ``reference_point`` and ``reference_rule``):
 
@@ -22,13 +24,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import moocore
 import numpy as np
 import optuna
-from optuna._hypervolume import compute_hypervolume
 from optuna.trial import FrozenTrial, TrialState
 
 from automtl.jobspec import JobSpec, Objective
-from automtl.search.outcome import (
+from automtl.trial_record import (
     ATTR_ARTIFACT,
     ATTR_CANDIDATE,
     ATTR_LATENCY,
@@ -58,7 +60,7 @@ def reference_point(
         if obj.metric in _FIXED_REFERENCE:
             value, rule = _FIXED_REFERENCE[obj.metric]
         elif bounds.get(obj.name) is not None and obj.metric is None:
-            value, rule = float(bounds[obj.name]), f"constraint bound {obj.name}_max"
+            value, rule = float(bounds[obj.name] or 0.0), f"constraint bound {obj.name}_max"
         else:
             value, rule = _nadir_with_margin([t.values[i] for t in feasible], obj.direction)
         point.append(float(value))
@@ -77,7 +79,10 @@ def _nadir_with_margin(values: list[float], direction: str) -> tuple[float, str]
 
 
 def hypervolume(values: np.ndarray, directions: list[str], reference: list[float]) -> float:
-    """Volume dominated by ``values`` [n, k] up to ``reference``, via Optuna's implementation."""
+    """Volume dominated by ``values`` [n, k] (objective units) up to ``reference`` [k], in the
+    product of the objectives' units; ``directions`` says which way each objective improves.
+    Points worse than the reference in some objective add nothing. Via ``moocore.hypervolume``
+    (objectives turned into losses, so the reference is the worst corner)."""
     if values.size == 0 or not np.all(np.isfinite(reference)):
         return 0.0
     signs = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
@@ -86,7 +91,7 @@ def hypervolume(values: np.ndarray, directions: list[str], reference: list[float
     inside = losses[np.all(losses <= ref, axis=1)]
     if inside.size == 0:
         return 0.0
-    return float(compute_hypervolume(inside, ref, assume_pareto=False))
+    return float(moocore.hypervolume(inside, ref=ref))
 
 
 def _trial_entry(trial: FrozenTrial, objectives: list[Objective]) -> dict[str, Any]:
@@ -125,7 +130,8 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
     front_values = np.array([t.values for t in front], dtype=float).reshape(-1, len(objectives))
     return {
         "study": study.study_name,
-        "objectives": [{"name": o.name, "direction": o.direction} for o in objectives],
+        "objectives": [{"name": o.name, "direction": o.direction, "metric": o.metric}
+                       for o in objectives],
         "reference_point": {o.name: _json_float(v) for o, v in zip(objectives, reference,
                                                                   strict=True)},
         "reference_rule": {o.name: r for o, r in zip(objectives, rules, strict=True)},
@@ -162,9 +168,21 @@ def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+#: the column prefix of a searched (Optuna) parameter in :func:`trial_rows`
+PARAM_PREFIX = "param:"
+
+
+def objective_label(objective: dict[str, Any], split: str = "valid") -> str:
+    """``"ctr auc (valid)"`` for a task objective, ``"params"`` for a cost: what a user reads
+    on an axis or in optuna-dashboard."""
+    metric = objective.get("metric")
+    return f"{objective['name']} {metric} ({split})" if metric else str(objective["name"])
+
+
 def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
-    """One flat row per trial of the study, any state: what was tried and how it ended."""
-    from automtl.search.outcome import outcome_from_trial
+    """One flat row per trial of the study, any state: what was tried and how it ended, then
+    each searched parameter as a ``param:<name>`` column (empty where it was not sampled)."""
+    from automtl.trial_record import outcome_from_trial
 
     names = list(spec.objectives)
     front = {t.number for t in study.best_trials}
@@ -183,5 +201,6 @@ def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
         row.update({"params": outcome.num_params, "latency_ms": outcome.latency_ms,
                     "train_time_s": outcome.train_time_s, "duration_s": outcome.duration_s,
                     "error": (outcome.error or "").splitlines()[0] if outcome.error else None})
+        row.update({f"{PARAM_PREFIX}{k}": v for k, v in sorted(outcome.params.items())})
         rows.append(row)
     return rows

@@ -12,8 +12,8 @@ from automtl._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from automtl.search.callbacks import Progress, SearchCallbacks
-    from automtl.search.outcome import TrialOutcome
     from automtl.search.runner import SearchResult, run_search
+    from automtl.trial_record import TrialOutcome
 
 __all__ = ["Progress", "SearchCallbacks", "SearchResult", "TrialOutcome", "run_search"]
 
@@ -22,7 +22,7 @@ _WHERE = {
     "SearchResult": "automtl.search.runner",
     "SearchCallbacks": "automtl.search.callbacks",
     "Progress": "automtl.search.callbacks",
-    "TrialOutcome": "automtl.search.outcome",
+    "TrialOutcome": "automtl.trial_record",
 }
 
 

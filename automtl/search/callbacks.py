@@ -18,7 +18,7 @@ import optuna
 from ray import tune
 
 from automtl.jobspec import JobSpec
-from automtl.search.outcome import TrialOutcome, outcome_from_trial
+from automtl.trial_record import TrialOutcome, outcome_from_trial
 
 logger = logging.getLogger(__name__)
 

@@ -24,10 +24,13 @@ from optuna.trial import TrialState
 
 from automtl.jobspec import JobSpec, load_job_spec
 from automtl.search.callbacks import CancelStopper, SearchCallbacks, TuneBridge
+from automtl.search.coverage import enqueue_coverage, topology_summary
 from automtl.search.datasets import load_dataset
 from automtl.search.samplers import make_sampler
 from automtl.search.study import check_study, existing_trials, open_storage, recover_study
+from automtl.search.testing import FailureInjection
 from automtl.search.trainable import TrialContext, train_candidate
+from automtl.search.warm_start import WarmStartResolver, enqueue_warm_start, resolve_directory
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,10 @@ class SearchResult:
     wall_time_s: float
     train_time_s: float
     requeued: list[int]
+    coverage_trials: int = 0
+    topologies: dict[str, Any] | None = None
+    confirmation: dict[str, Any] | None = None
+    warm_started: list[int] | None = None
 
 
 def default_storage_url(artifact_dir: str | Path) -> str:
@@ -65,6 +72,8 @@ def run_search(
     ray_address: str | None = None,
     num_cpus: int | None = None,
     dataset_resolver: Callable[[str], Path] | None = None,
+    warm_start_resolver: WarmStartResolver | None = None,
+    failure_injection: FailureInjection | None = None,
 ) -> SearchResult:
     """Run (or resume) a whole search and return its front.
 
@@ -73,12 +82,23 @@ def run_search(
     trial-<n>/``. Ray is started locally (``num_cpus`` default: this machine's) unless
     ``ray_address`` names a cluster; a Ray this call did not start is left running. Calling it
     again for the same study resumes it: the budget counts COMPLETE trials of the study.
+
+    With ``spec.warm_start``, a new study first gets the earlier study's front
+    (``warm_start_resolver`` maps the reference to a storage URL and study name; by default a
+    local ``directory``). A new study then gets the coverage trials of
+    :mod:`automtl.search.coverage` (every topology and weighting once). Raises
+    :class:`~automtl.search.study.SpecChangedError` when the study exists but was made by a
+    spec that differs in a field of :data:`~automtl.search.fingerprint.IDENTITY_FIELDS` (its
+    message names them).
+
+    ``failure_injection`` is for test suites only (:mod:`automtl.search.testing`).
+
+    A :class:`JobSpec` given here is used as is (validated and its space compiled once, when
+    it was built); a mapping, path or text is validated here.
     """
     import ray
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
-
-    import search_spaces
 
     started = time.monotonic()
     spec = load_job_spec(spec)
@@ -86,10 +106,10 @@ def run_search(
     name = study_name or spec.study_name
     artifact_root = Path(artifact_dir).resolve()
     url = storage_url or default_storage_url(artifact_root)
-    artifact_root.mkdir(parents=True, exist_ok=True)
-
+    # bad input (data, search space) fails before anything is written
     dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver)
-    space = search_spaces.load(spec.search_space)
+    space = spec.space  # compiled when the spec was validated
+    artifact_root.mkdir(parents=True, exist_ok=True)
     storage = open_storage(url)
     # A resumed study gets a sampler seeded past the trials it already has, so the seeded
     # startup trials of the first run are not proposed again.
@@ -100,18 +120,25 @@ def run_search(
         max_failures = spec.budget.trials
 
     bridge = TuneBridge(callbacks, spec)
+    scheduler = make_scheduler(spec)
     searcher = _make_searcher(space, spec, sampler, name, storage, max_failures,
-                              bridge.error_of)
+                              bridge.error_of, scheduler)
     bridge.attach(searcher)
     study = searcher.study
     check_study(study, spec)
+    warm: list[int] = []
+    if spec.warm_start is not None:
+        source_url, source_study = (warm_start_resolver or resolve_directory)(spec.warm_start)
+        warm = enqueue_warm_start(study, space, source_url, source_study)
+    coverage = enqueue_coverage(study, space, spec.seed, max(0, spec.budget.trials - len(warm)))
     requeued = recover_study(study, storage)
 
     stop_reason = "budget"
+    context = TrialContext(spec=spec, inputs=dataset.schema, train=dataset.train,
+                           valid=dataset.valid, test=dataset.test,
+                           artifact_root=str(artifact_root / name),
+                           failure_injection=failure_injection)
     if searcher.complete_trials < spec.budget.trials:
-        context = TrialContext(spec=spec, inputs=dataset.schema, train=dataset.train,
-                               valid=dataset.valid, test=dataset.test,
-                               artifact_root=str(artifact_root / name))
         # Tune's default CSV/JSON/TensorBoard loggers write every result to disk; the study
         # and the artifacts are the record here, so they are off.
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -123,12 +150,13 @@ def run_search(
             tuner = tune.Tuner(
                 tune.with_resources(
                     tune.with_parameters(train_candidate, context=context),
-                    {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial},
+                    spec.resources.ray_request(),
                 ),
                 tune_config=tune.TuneConfig(
                     search_alg=ConcurrencyLimiter(searcher,
                                                   max_concurrent=spec.budget.concurrency),
                     num_samples=-1,
+                    scheduler=scheduler,
                     time_budget_s=spec.budget.time_limit_s,
                     reuse_actors=True,
                     trial_dirname_creator=lambda trial: f"trial-{trial.trial_id}",
@@ -144,11 +172,25 @@ def run_search(
             )
             with _quiet("ray.tune.analysis.experiment_analysis"):
                 tuner.fit()  # (it warns that the disabled loggers left no result files)
-            stop_reason = _stop_reason(stopper, searcher, spec.budget.trials)
+            stop_reason = _stop_reason(stopper, searcher, spec.budget.trials,
+                                       spec.budget.time_limit_s)
         finally:
             bridge.report_finished(searcher.interrupt_live_trials(stop_reason))
             if started_ray:
                 ray.shutdown()
+
+    from automtl.search.confirm import confirmation_of, run_confirmation
+
+    confirmation = confirmation_of(study)
+    done = confirmation is not None and confirmation.get("seeds") == spec.confirm.seeds and \
+        not requeued and searcher.complete_trials == confirmation.get("complete_trials")
+    if spec.confirm.seeds and stop_reason == "budget" and not done:
+
+        torch_threads = max(1, int(num_cpus or os.cpu_count() or 1))
+        confirmation = run_confirmation(
+            study, spec, functools.partial(_confirm_one, context=context,
+                                           threads=torch_threads),
+            on_progress=logger.info)
 
     from automtl.report.pareto import pareto_front
 
@@ -158,29 +200,61 @@ def run_search(
         study_name=name, storage_url=url, artifact_dir=str(artifact_root / name), front=front,
         complete=searcher.complete_trials, failed=failed, stop_reason=stop_reason,
         wall_time_s=time.monotonic() - started, train_time_s=bridge.train_time_s,
-        requeued=requeued)
+        requeued=requeued, coverage_trials=coverage, warm_started=warm,
+        topologies=topology_summary(study, spec.objective_list()), confirmation=confirmation)
 
 
-def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int) -> str:
-    """Why Tune returned: ``budget``, ``cancelled``, ``max_failures`` or ``time_limit``."""
+def _confirm_one(candidate: dict[str, Any], seed: int, *, context: Any,
+                 threads: int) -> dict[str, dict[str, float]]:
+    import torch
+
+    from automtl.search.trainable import train_for_confirmation
+
+    torch.set_num_threads(threads)
+    return train_for_confirmation(candidate, seed, context)
+
+
+def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int,
+                 time_limit_s: float | None) -> str:
+    """Why Tune returned: ``budget``, ``cancelled``, ``max_failures``, ``time_limit`` (only
+    when the spec set one) or ``incomplete`` (Tune gave up early on its own, e.g. no node of
+    the cluster could hold a trial's resources)."""
     if stopper.cancelled:
         return "cancelled"
     if searcher.stop_reason == "max_failures":
         return "max_failures"
     if searcher.complete_trials < budget:
-        return "time_limit"
+        return "time_limit" if time_limit_s is not None else "incomplete"
     return "budget"
 
 
+def make_scheduler(spec: JobSpec) -> Any:
+    """The job's Ray Tune trial scheduler: :class:`~automtl.search.mo_asha.MOASHAScheduler`
+    for ``scheduler.name: mo_asha``, else ``None`` (Tune's FIFO: every trial runs to its end)."""
+    if spec.scheduler.name != "mo_asha":
+        return None
+    from automtl.search.mo_asha import MOASHAScheduler
+
+    objectives = spec.objective_list()
+    # Latency is only measured at a trial's end; rungs rank the task metrics (and params).
+    ranked = [o for o in objectives if o.name != "latency_ms"] or objectives
+    return MOASHAScheduler([o.result_key for o in ranked],
+                           ["max" if o.direction == "maximize" else "min" for o in ranked],
+                           grace_epochs=spec.scheduler.grace_epochs,
+                           reduction_factor=spec.scheduler.reduction_factor,
+                           max_epochs=spec.budget.epochs)
+
+
 def _make_searcher(space: Any, spec: JobSpec, sampler: Any, name: str, storage: Any,
-                   max_failures: int, error_lookup: Callable[[str], str | None]) -> Any:
+                   max_failures: int, error_lookup: Callable[[str], str | None],
+                   scheduler: Any = None) -> Any:
     from automtl.search.searcher import AutoMTLOptunaSearch
 
     return AutoMTLOptunaSearch(
         functools.partial(_sample_for_job, space, spec), spec.objective_list(),
         sampler=sampler, study_name=name, storage=storage,
         budget_trials=spec.budget.trials, max_failures=max_failures,
-        constraints=spec.constraints, error_lookup=error_lookup)
+        constraints=spec.constraints, error_lookup=error_lookup, scheduler=scheduler)
 
 
 def _sample_for_job(space: Any, spec: JobSpec, trial: Any) -> dict[str, Any]:
@@ -213,6 +287,8 @@ def _ensure_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                 log_to_driver=False)
+        # "local": a Ray of its own even when `ray start` runs a cluster on this machine (with
+        # no address, ray.init() would join the latest such cluster instead)
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
+                 include_dashboard=False, log_to_driver=False)
     return True

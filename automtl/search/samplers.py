@@ -21,7 +21,10 @@ import warnings
 import optuna
 from optuna.samplers import BaseSampler
 
-SAMPLER_NAMES: tuple[str, ...] = ("tpe", "nsga2", "nsga3", "gp", "random")
+from automtl.jobspec import SAMPLERS
+
+#: the names a job may give (one list, :data:`automtl.jobspec.SAMPLERS`)
+SAMPLER_NAMES: tuple[str, ...] = SAMPLERS
 
 
 def nsga_population_size(trials: int) -> int:

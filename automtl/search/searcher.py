@@ -15,7 +15,10 @@ not do, which this subclass adds with the smallest overrides:
   are set with ``Trial.set_constraint``, which every sampler and ``Study.best_trials`` read.
 - **Records.** The sampled candidate and the trial's metrics, costs and artifact path are stored
   as user attributes, so the study alone describes the search.
-- **Budget.** The budget counts COMPLETE trials of the study (including those of earlier runs),
+- **Pruning.** A trial the MO-ASHA scheduler stopped (:mod:`automtl.search.mo_asha`) is told
+  PRUNED, with the epoch it reached, its values at each rung and its last validation metrics
+  as user attributes (Optuna's multi-objective TPE then counts it among the bad trials).
+- **Budget.** The budget counts COMPLETE and PRUNED trials of the study (earlier runs included),
   so failed trials are replaced, up to ``max_failures`` per run; ``suggest`` returns ``None``
   (wait) or ``FINISHED`` accordingly, and Tune runs with ``num_samples=-1``.
 - **Stops.** When a stopper (cancel) or the wall-time budget ends the experiment, Tune stops
@@ -36,21 +39,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from automtl.jobspec import Constraints, Objective
-from automtl.search.outcome import (
-    ATTR_ARTIFACT,
-    ATTR_CANDIDATE,
-    ATTR_EPOCHS,
-    ATTR_ERROR,
-    ATTR_INTERRUPTED,
-    ATTR_LATENCY,
-    ATTR_PARAMS,
-    ATTR_TEST,
-    ATTR_TRAIN_TIME,
-    ATTR_TRIAL_TIME,
-    ATTR_UTILISATION,
-    ATTR_VALID,
-    finite_or_none,
-)
+from automtl.search.mo_asha import MOASHAScheduler
 from automtl.search.trainable import (
     CONFIG_KEY,
     KEY_ARTIFACT,
@@ -58,6 +47,7 @@ from automtl.search.trainable import (
     KEY_ERROR,
     KEY_FINAL,
     KEY_LATENCY,
+    KEY_NODE,
     KEY_PARAMS,
     KEY_TEST,
     KEY_TRAIN_TIME,
@@ -65,6 +55,25 @@ from automtl.search.trainable import (
     KEY_UTILISATION,
     KEY_VALID,
     unflatten_metrics,
+)
+from automtl.trial_record import (
+    ATTR_ARTIFACT,
+    ATTR_CANDIDATE,
+    ATTR_CURVE,
+    ATTR_EPOCHS,
+    ATTR_ERROR,
+    ATTR_INTERRUPTED,
+    ATTR_LATENCY,
+    ATTR_NODE,
+    ATTR_PARAMS,
+    ATTR_PRUNED_EPOCH,
+    ATTR_RUNGS,
+    ATTR_TEST,
+    ATTR_TRAIN_TIME,
+    ATTR_TRIAL_TIME,
+    ATTR_UTILISATION,
+    ATTR_VALID,
+    finite_or_none,
 )
 
 logger = logging.getLogger(__name__)
@@ -90,13 +99,16 @@ class AutoMTLOptunaSearch(OptunaSearch):
         max_failures: int,
         constraints: Constraints | None = None,
         error_lookup: Callable[[str], str | None] | None = None,
+        scheduler: MOASHAScheduler | None = None,
     ) -> None:
         self._objectives = list(objectives)
         self._budget_trials = budget_trials
         self._max_failures = max_failures
         self._constraints = constraints or Constraints()
         self._error_lookup = error_lookup
+        self._scheduler = scheduler
         self._numbers: dict[str, int] = {}
+        self._curves: dict[str, dict[str, list[float | None]]] = {}
         self.failures_this_run = 0
         self.stop_reason: str | None = None
         super().__init__(
@@ -107,8 +119,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
             study_name=study_name,
             storage=storage,
         )
-        self._complete = len(self.study.get_trials(deepcopy=False,
-                                                   states=(TrialState.COMPLETE,)))
+        self._complete = len(self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
     @property
     def study(self) -> optuna.Study:
@@ -116,7 +128,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
 
     @property
     def complete_trials(self) -> int:
-        """COMPLETE trials in the study, earlier runs included."""
+        """COMPLETE and PRUNED trials in the study (what the budget counts), earlier runs
+        included."""
         return self._complete
 
     def live_trials(self) -> int:
@@ -168,7 +181,17 @@ class AutoMTLOptunaSearch(OptunaSearch):
     # ------------------------------------------------------------------ results
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        """Multi-objective studies take no intermediate values (no pruning)."""
+        """Keep the epoch's validation metrics for the trial's learning curve (stored when the
+        trial ends); multi-objective studies take no intermediate values."""
+        if result.get(KEY_FINAL) or "epoch" not in result:
+            return
+        curve = self._curves.setdefault(trial_id, {"epoch": []})
+        curve["epoch"].append(int(result["epoch"]))
+        length = len(curve["epoch"])
+        for task, metrics in unflatten_metrics(result)[KEY_VALID].items():
+            for metric, value in metrics.items():
+                series = curve.setdefault(f"{task}/{metric}", [None] * (length - 1))
+                series.append(finite_or_none(value))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
@@ -176,9 +199,20 @@ class AutoMTLOptunaSearch(OptunaSearch):
             return
         ot_trial = self._ot_trials[trial_id]
         self._completed_trials.add(trial_id)
+        if self._scheduler is not None:
+            rungs = self._scheduler.rung_values(trial_id)
+            if rungs:
+                ot_trial.set_user_attr(ATTR_RUNGS, rungs)
+            pruned_at = self._scheduler.pruned_epoch(trial_id)
+            if pruned_at is not None and not error:
+                self._prune(ot_trial, pruned_at, result or {})
+                return
         values, reason, interrupted = self._judge(trial_id, result, error)
         if result is not None:
             self._record(ot_trial, result)
+        curve = self._curves.pop(trial_id, None)
+        if curve and curve["epoch"]:
+            ot_trial.set_user_attr(ATTR_CURVE, curve)
         if values is None:
             ot_trial.set_user_attr(ATTR_ERROR, reason)
             if interrupted:
@@ -189,6 +223,19 @@ class AutoMTLOptunaSearch(OptunaSearch):
             return
         self._set_constraints(ot_trial, result or {})
         self._ot_study.tell(ot_trial, values, state=TrialState.COMPLETE)
+        self._complete += 1
+
+    def _prune(self, ot_trial: optuna.Trial, epoch: int, result: dict[str, Any]) -> None:
+        """Tell PRUNED a trial the scheduler stopped at ``epoch`` (its last report is kept)."""
+        ot_trial.set_user_attr(ATTR_PRUNED_EPOCH, int(epoch))
+        ot_trial.set_user_attr(ATTR_EPOCHS, int(epoch))
+        nested = unflatten_metrics(result)
+        if nested.get(KEY_VALID):
+            ot_trial.set_user_attr(ATTR_VALID, nested[KEY_VALID])
+        train_time = finite_or_none(result.get(KEY_TRAIN_TIME))
+        if train_time is not None:
+            ot_trial.set_user_attr(ATTR_TRAIN_TIME, train_time)
+        self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
         self._complete += 1
 
     def interrupt_live_trials(self, reason: str) -> list[int]:
@@ -239,8 +286,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
         for key, attr in ((KEY_PARAMS, ATTR_PARAMS), (KEY_LATENCY, ATTR_LATENCY),
                           (KEY_TRAIN_TIME, ATTR_TRAIN_TIME), (KEY_TRIAL_TIME, ATTR_TRIAL_TIME),
                           (KEY_EPOCHS, ATTR_EPOCHS),
-                          (KEY_ARTIFACT, ATTR_ARTIFACT)):
-            if result.get(key) is not None and (key == KEY_ARTIFACT
+                          (KEY_ARTIFACT, ATTR_ARTIFACT), (KEY_NODE, ATTR_NODE)):
+            if result.get(key) is not None and (key in (KEY_ARTIFACT, KEY_NODE)
                                                 or finite_or_none(result[key]) is not None):
                 ot_trial.set_user_attr(attr, result[key])
         prefix = f"{KEY_UTILISATION}/"

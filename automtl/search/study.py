@@ -11,6 +11,7 @@ the trials a previous run interrupted (wall-time budget or cancel). Each is retr
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import optuna
@@ -18,10 +19,24 @@ from optuna.trial import TrialState
 from sqlalchemy import event
 
 from automtl.jobspec import JobSpec
-from automtl.search.outcome import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_RETRY_OF
+from automtl.trial_record import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_RETRY_OF
 
 STUDY_SPEC_ATTR = "automtl:spec"
 STUDY_OBJECTIVES_ATTR = "automtl:objectives"
+STUDY_FINGERPRINT_ATTR = "automtl:fingerprint"
+STUDY_IDENTITY_ATTR = "automtl:identity"
+
+
+class SpecChangedError(ValueError):
+    """A job spec whose study already exists with a different spec; ``changed`` lists the
+    differing fields (``budget.epochs (was 3, now 5)``)."""
+
+    def __init__(self, study_name: str, changed: list[str]) -> None:
+        self.changed = list(changed)
+        super().__init__(
+            f"study {study_name!r} already exists and was created by a different job spec; "
+            f"changed: {'; '.join(changed)}. Its trials would not be comparable: give the job "
+            "another name (or another output folder / --db), or restore the old spec to resume")
 
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:
@@ -58,9 +73,22 @@ def existing_trials(storage: optuna.storages.BaseStorage, study_name: str) -> in
 
 
 def check_study(study: optuna.Study, spec: JobSpec) -> None:
-    """Record the job's objectives on a new study; refuse to resume one with other objectives."""
+    """Record the job's objectives and spec fingerprint on a new study; refuse to resume one
+    made by another spec.
+
+    Raises :class:`SpecChangedError` (a ``ValueError``) naming the changed fields when the
+    study's stored fingerprint (:mod:`automtl.search.fingerprint`) differs from this spec's,
+    and ``ValueError`` when its objectives or directions differ. A study made before
+    fingerprints were stored gets this spec's fingerprint.
+    """
+    from automtl.search.fingerprint import changed_fields, spec_fingerprint, spec_identity
+
     objectives = [o.model_dump() for o in spec.objective_list()]
-    stored = study.user_attrs.get(STUDY_OBJECTIVES_ATTR)
+    identity = spec_identity(spec)
+    fingerprint = spec_fingerprint(identity)
+    attrs = study.user_attrs
+    stored = attrs.get(STUDY_OBJECTIVES_ATTR)
+    stored_fingerprint = attrs.get(STUDY_FINGERPRINT_ATTR)
     if stored is None:
         study.set_user_attr(STUDY_OBJECTIVES_ATTR, objectives)
         study.set_user_attr(STUDY_SPEC_ATTR, json.loads(spec.model_dump_json()))
@@ -72,6 +100,25 @@ def check_study(study: optuna.Study, spec: JobSpec) -> None:
     if directions != [o["direction"] for o in objectives]:
         raise ValueError(f"study {study.study_name!r} has directions {directions}, the job "
                          f"needs {[o['direction'] for o in objectives]}")
+    if stored_fingerprint is not None and stored_fingerprint != fingerprint:
+        changed = changed_fields(attrs.get(STUDY_IDENTITY_ATTR) or {}, identity)
+        raise SpecChangedError(study.study_name, changed or ["(fields not recorded)"])
+    if stored_fingerprint is None:
+        study.set_user_attr(STUDY_FINGERPRINT_ATTR, fingerprint)
+        study.set_user_attr(STUDY_IDENTITY_ATTR, identity)
+    set_metric_names(study, spec)
+
+
+def set_metric_names(study: optuna.Study, spec: JobSpec) -> None:
+    """Name the objectives (``"ctr auc (valid)"``) so optuna-dashboard and
+    ``study.trials_dataframe()`` show them instead of "Objective 0/1"."""
+    from automtl.report.pareto import objective_label
+
+    names = [objective_label(o.model_dump()) for o in spec.objective_list()]
+    if study.metric_names != names:
+        with warnings.catch_warnings():  # set_metric_names is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
 
 
 def recover_study(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:

@@ -1,10 +1,12 @@
 """Test-only failure injection, so tests can exercise the failure path of a real search.
 
-A job spec may carry ``testing: {fail_topologies: [shared_bottom], after_epochs: 1}``: the
-trainable then raises :class:`InjectedFailure` for every candidate whose topology is listed,
-once it has trained ``after_epochs`` epochs (0: before training starts). With
-``mode: nan`` it reports NaN validation metrics instead, which exercises the NaN check. Nothing
-happens unless the spec asks for it; it is not meant for production jobs.
+Like ``optuna.testing``, this is a helper for test suites, not part of a job: a test passes
+``run_search(..., failure_injection=FailureInjection(fail_topologies=["shared_bottom"]))`` (or
+puts it in a :class:`~automtl.search.trainable.TrialContext`); the trainable then raises
+:class:`InjectedFailure` for every candidate whose topology is listed, once it has trained
+``after_epochs`` epochs (0: before training starts). With ``mode: nan`` it reports NaN
+validation metrics instead, which exercises the NaN check. A job spec (YAML, REST) cannot ask
+for it: ``testing`` is not a spec field.
 """
 
 from __future__ import annotations
@@ -36,4 +38,4 @@ class FailureInjection(StrictModel):
                 epochs_done >= self.after_epochs:
             raise InjectedFailure(f"injected failure for topology "
                                   f"{candidate.architecture.topology!r} after "
-                                  f"{epochs_done} epoch(s) (spec.testing)")
+                                  f"{epochs_done} epoch(s) (automtl.search.testing)")

@@ -6,8 +6,9 @@ split tensors), which the runner ships once through Ray's object store with
 
 What reaches Tune (flat keys, also what the searcher reads):
 
-- each epoch: ``epoch``, ``valid/<task>/<metric>``, ``objective/<name>`` (latency is NaN until
-  it is measured at the end), ``automtl/final: False``;
+- each epoch: ``epoch``, ``epochs_total``, ``train_time_s`` (seconds of training so far),
+  ``valid/<task>/<metric>``, ``objective/<name>`` (latency is NaN until it is measured at the
+  end), ``automtl/final: False``; a scheduler (MO-ASHA) may stop the trial after any of them;
 - at the end: the same plus ``test/<task>/<metric>``, ``cost/params``, ``cost/latency_ms``,
   ``train_time_s`` (the training loop), ``trial_time_s`` (all of this function: build, train,
   evaluate, measure, save), ``epochs_trained``, ``artifact``, ``gate_utilisation/<task>`` (mean
@@ -36,6 +37,7 @@ import torch
 from automtl.config import Candidate, InputSchema, ModelConfig
 from automtl.data.base import SplitTensors
 from automtl.jobspec import JobSpec
+from automtl.search.testing import FailureInjection
 from automtl.training.result import EpochRecord
 
 #: the config key under which the searcher's suggestion reaches the trainable
@@ -50,7 +52,10 @@ KEY_TRAIN_TIME = "train_time_s"
 KEY_TRIAL_TIME = "trial_time_s"
 KEY_EPOCHS = "epochs_trained"
 KEY_ARTIFACT = "artifact"
+#: the Ray node the trial ran on (``ray.get_runtime_context().get_node_id()``)
+KEY_NODE = "ray_node_id"
 KEY_UTILISATION = "gate_utilisation"
+KEY_EPOCHS_TOTAL = "epochs_total"
 COST_KEYS = {"params": KEY_PARAMS, "latency_ms": KEY_LATENCY}
 
 Report = Callable[[dict[str, Any]], None]
@@ -66,6 +71,8 @@ class TrialContext:
     valid: SplitTensors
     test: SplitTensors | None
     artifact_root: str
+    #: test-only failure injection (:mod:`automtl.search.testing`); never part of a job spec
+    failure_injection: FailureInjection | None = None
 
 
 def flatten_metrics(prefix: str, metrics: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -129,7 +136,6 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     """Train one candidate, ``report`` each epoch, save the weights; the final result."""
     from automtl.models.registry import build_model
     from automtl.report.utilisation import expert_utilisation
-    from automtl.search.testing import FailureInjection
     from automtl.training.trainer import Trainer
     from automtl.weighting import build_weighting
 
@@ -137,7 +143,7 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     spec = context.spec
     torch.set_num_threads(max(1, int(spec.resources.cpus_per_trial)))
     parsed = trial_candidate(candidate, spec, number)
-    injection = FailureInjection.model_validate(spec.testing) if spec.testing else None
+    injection = context.failure_injection
     if injection is not None:
         injection.check(parsed, 0)
     model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks)
@@ -147,11 +153,16 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     weighting = build_weighting(parsed.weighting, spec.tasks, seed=parsed.train.seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
 
+    trained_s = 0.0
+
     def on_epoch(epoch: int, record: EpochRecord) -> None:
+        nonlocal trained_s
         if injection is not None:
             injection.check(parsed, epoch + 1)
+        trained_s += record.seconds
         costs = {"params": float(num_params), "latency_ms": math.nan}
-        report({"epoch": epoch + 1, KEY_FINAL: False,
+        report({"epoch": epoch + 1, KEY_FINAL: False, KEY_EPOCHS_TOTAL: parsed.train.epochs,
+                KEY_TRAIN_TIME: trained_s,
                 **flatten_metrics(KEY_VALID, record.valid_metrics),
                 **objective_values(spec, record.valid_metrics, costs)})
 
@@ -177,6 +188,29 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
             **{f"{KEY_UTILISATION}/{task}": weights for task, weights in utilisation.items()}}
 
 
+def train_for_confirmation(candidate: dict[str, Any], seed: int,
+                           context: TrialContext) -> dict[str, dict[str, float]]:
+    """Train a stored candidate again with ``seed`` (its epochs unchanged) on the train split;
+    its test-split metrics ``{task: {metric: value}}``. Raises ``ValueError`` when the job
+    has no test split (confirmation scores on test, never on the validation split)."""
+    from automtl.models.registry import build_model
+    from automtl.training.trainer import Trainer
+    from automtl.weighting import build_weighting
+
+    if context.test is None or len(context.test) == 0:
+        raise ValueError("confirmation needs a test split (dataset.split.test > 0)")
+    spec = context.spec
+    parsed = Candidate.model_validate(candidate)
+    parsed.train.seed = seed
+    model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks)
+    torch.manual_seed(seed)
+    model = build_model(model_config)
+    weighting = build_weighting(parsed.weighting, spec.tasks, seed=seed)
+    trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
+    result = trainer.fit(context.train, context.valid, spec.tasks, test=context.test)
+    return result.test_metrics or {}
+
+
 def save_artifacts(directory: Path, model: torch.nn.Module, candidate: Candidate,
                    model_config: ModelConfig) -> Path:
     """Write ``model.pt`` (state_dict on CPU), ``candidate.json`` and ``model_config.json``."""
@@ -199,4 +233,13 @@ def train_candidate(config: dict[str, Any], context: TrialContext) -> None:
         final = run_trial(info["candidate"], int(info["number"]), context, tune.report)
     except Exception as exc:  # noqa: BLE001 - recorded as the trial's failure, search goes on
         final = failure_result(context.spec, exc)
-    tune.report(final)
+    tune.report({**final, KEY_NODE: _ray_node_id()})
+
+
+def _ray_node_id() -> str | None:
+    """The id of the Ray node this trial runs on (None outside a Ray worker)."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    return str(ray.get_runtime_context().get_node_id())

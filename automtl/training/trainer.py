@@ -26,6 +26,8 @@ from automtl.training.result import EpochRecord, StopTraining, TrainingDivergedE
 from automtl.weighting.base import Weighting, WeightingContext
 
 EpochCallback = Callable[[int, EpochRecord], None]
+#: ``forward_shared``'s signature: ``(numeric, categorical) -> (outputs, representation)``
+SharedForward = Callable[..., tuple[dict[str, torch.Tensor], torch.Tensor | None]]
 
 
 def build_optimizer(config: TrainConfig, model_parameters: Sequence[nn.Parameter],
@@ -54,6 +56,7 @@ class Trainer:
         self.config = train_config
         self.device = torch.device(device)
         self.tasks: list[TaskSpec] = list(getattr(getattr(model, "config", None), "tasks", []))
+        self._compiled_forward: SharedForward | None = None
 
     def _check_tasks(self, tasks: Sequence[TaskSpec], *splits: SplitTensors) -> None:
         names = [t.name for t in tasks]
@@ -146,12 +149,13 @@ class Trainer:
         row_counts = torch.zeros(len(names), device=self.device)
         weight_sums = dict.fromkeys(names, 0.0)
         batches = 0
+        forward = self._training_forward()
         model.train()
         order = torch.randperm(len(train), generator=generator, device=self.device)
         for start in range(0, len(train), cfg.batch_size):
             batch = train.index(order[start:start + cfg.batch_size])
             with autocast_context(self.device, cfg.amp):
-                outputs, representation = model.forward_shared(batch.numeric, batch.categorical)
+                outputs, representation = forward(batch.numeric, batch.categorical)
             losses = task_losses(outputs, batch, self.tasks)
             optimizer.zero_grad(set_to_none=True)
             penalty = model.l0_penalty() if cfg.l0_lambda > 0 else None
@@ -178,6 +182,16 @@ class Trainer:
                                         f"{bad}; lower the learning rate or enable grad_clip")
         return dict(zip(names, means, strict=True)), \
             {n: w / max(batches, 1) for n, w in weight_sums.items()}
+
+    def _training_forward(self) -> SharedForward:
+        """``model.forward_shared``, compiled once per trainer when ``config.compile`` (the
+        compiled graph is reused by every later epoch; the last, shorter batch of an epoch costs
+        one recompile with a dynamic batch dimension)."""
+        if not self.config.compile:
+            return self.model.forward_shared
+        if self._compiled_forward is None:
+            self._compiled_forward = torch.compile(self.model.forward_shared)
+        return self._compiled_forward
 
     def predict(self, split: SplitTensors) -> dict[str, torch.Tensor]:
         """Raw predictions ``{task: [N]}`` (logits for binary tasks) on the device."""

@@ -30,7 +30,7 @@ def aligned_matrix(gram: torch.Tensor) -> torch.Tensor:
 
 
 @register_weighting("aligned_mtl")
-class AlignedMTLWeighting(GradientWeighting):
+class AlignedMTLWeighting(GradientWeighting[GradientParams]):
     """Gradients aligned to an orthogonal, equal-norm set before summing."""
 
     Params = GradientParams

@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Generic, TypeVar, cast
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -48,20 +48,27 @@ class WeightingContext:
     labelled: Mapping[str, int] | None = None
 
 
-class Weighting(nn.Module, ABC):
-    """Base class of every strategy; subclasses register with ``@register_weighting``."""
+P = TypeVar("P", bound=WeightingParams)
+
+
+class Weighting(nn.Module, ABC, Generic[P]):
+    """Base class of every strategy; subclasses register with ``@register_weighting``.
+
+    A strategy subclasses ``Weighting[ItsParams]`` and sets ``Params = ItsParams``, so
+    ``self.params`` is typed as its own parameter model.
+    """
 
     weighting_name: ClassVar[str] = ""
     #: the pydantic model that validates ``WeightingConfig.params`` for this strategy
     Params: ClassVar[type[WeightingParams]] = WeightingParams
 
-    def __init__(self, task_names: Sequence[str], params: WeightingParams | None = None, *,
+    def __init__(self, task_names: Sequence[str], params: P | None = None, *,
                  task_types: Mapping[str, str] | None = None, seed: int = 0) -> None:
         super().__init__()
         if not task_names:
             raise ValueError("a weighting needs at least one task")
         self.task_names: list[str] = list(task_names)
-        self.params = params if params is not None else self.Params()
+        self.params: P = params if params is not None else cast(P, self.Params())
         self.task_types: dict[str, str] | None = dict(task_types) if task_types else None
         self.seed = seed
 

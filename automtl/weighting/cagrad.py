@@ -50,13 +50,13 @@ def cagrad_weights(gram: np.ndarray, c: float, rescale: bool = True) -> np.ndarr
 
 
 @register_weighting("cagrad")
-class CAGradWeighting(GradientWeighting):
+class CAGradWeighting(GradientWeighting[CAGradParams]):
     """The mean gradient, bent toward the worst-off task within radius ``c ||g0||``."""
 
     Params = CAGradParams
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor,
                 active: Sequence[int]) -> Combination:
-        p: CAGradParams = self.params  # type: ignore[assignment]
+        p: CAGradParams = self.params
         gram = (grads.double() @ grads.double().T).cpu().numpy()
         return Combination(torch.from_numpy(cagrad_weights(gram, p.c, p.rescale)))

@@ -13,6 +13,7 @@ log-loss. The averages live per coordinate of the shared parameters, so DB-MTL h
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -29,25 +30,25 @@ class DBMTLParams(WeightingParams):
 
 
 @register_weighting("db_mtl")
-class DBMTLWeighting(GradientWeighting):
+class DBMTLWeighting(GradientWeighting[DBMTLParams]):
     """Log-loss gradients, averaged over steps and scaled to the largest norm."""
 
     Params = DBMTLParams
     parameters_only = True
 
     def __init__(self, task_names: Sequence[str], params: DBMTLParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.averages: torch.Tensor | None = None  # [K, P]
         self.seen = torch.zeros(self.num_tasks, dtype=torch.bool)
         self.step = 0
 
     def task_losses(self, stacked: torch.Tensor) -> torch.Tensor:
-        return (stacked + self.params.eps).log()  # type: ignore[attr-defined]
+        return (stacked + self.params.eps).log()
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor,
                 active: Sequence[int]) -> Combination:
-        p: DBMTLParams = self.params  # type: ignore[assignment]
+        p: DBMTLParams = self.params
         self.step += 1
         beta = p.beta / self.step ** p.beta_sigma
         if self.averages is None or self.averages.shape[1] != grads.shape[1]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -52,20 +52,20 @@ def dtp_weights(kpis: Sequence[float], gamma: float, normalize: bool) -> list[fl
 
 
 @register_weighting("dtp")
-class DTPWeighting(Weighting):
+class DTPWeighting(Weighting[DTPParams]):
     """Focal-loss-style task priorities from the running validation KPI."""
 
     Params = DTPParams
 
     def __init__(self, task_names: Sequence[str], params: DTPParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.kpis: dict[str, float] = {}
         self.weights = [1.0] * self.num_tasks
 
     def kpi(self, task: str, metrics: Mapping[str, float]) -> float:
         """The KPI of one task from its validation metrics."""
-        p: DTPParams = self.params  # type: ignore[assignment]
+        p: DTPParams = self.params
         kind = self.task_types[task] if self.task_types else \
             "binary" if "auc" in metrics else "regression" if "r2" in metrics else None
         if kind == "binary":
@@ -79,7 +79,7 @@ class DTPWeighting(Weighting):
 
     def on_epoch_end(self, epoch: int, train_losses: Mapping[str, float],
                      valid_metrics: Mapping[str, Mapping[str, float]]) -> None:
-        p: DTPParams = self.params  # type: ignore[assignment]
+        p: DTPParams = self.params
         for task in self.task_names:
             if task not in valid_metrics:
                 raise KeyError(f"weighting 'dtp': no validation metrics for task {task!r}")

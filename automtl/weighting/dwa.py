@@ -10,6 +10,7 @@ gets ratio 1.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -23,14 +24,14 @@ class DWAParams(WeightingParams):
 
 
 @register_weighting("dwa")
-class DWAWeighting(Weighting):
+class DWAWeighting(Weighting[DWAParams]):
     """Weights from the rate of change of each task's epoch-average loss."""
 
     Params = DWAParams
 
     def __init__(self, task_names: Sequence[str], params: DWAParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.loss_history: list[list[float]] = []
         self.weights = [1.0] * self.num_tasks
 
@@ -44,7 +45,7 @@ class DWAWeighting(Weighting):
         self.loss_history = self.loss_history[-2:]
         if len(self.loss_history) == 2:
             self.weights = dwa_weights(self.loss_history[0], self.loss_history[1],
-                                       self.params.temperature)  # type: ignore[attr-defined]
+                                       self.params.temperature)
 
 
 def dwa_weights(before: Sequence[float], last: Sequence[float], temperature: float) -> list[float]:

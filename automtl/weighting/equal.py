@@ -6,12 +6,12 @@ from collections.abc import Mapping
 
 import torch
 
-from automtl.weighting.base import Weighting, WeightingContext, weighted_backward
+from automtl.weighting.base import Weighting, WeightingContext, WeightingParams, weighted_backward
 from automtl.weighting.registry import register_weighting
 
 
 @register_weighting("equal")
-class EqualWeighting(Weighting):
+class EqualWeighting(Weighting[WeightingParams]):
     """``sum_k L_k``; the baseline every other strategy is compared with."""
 
     def backward(self, losses: Mapping[str, torch.Tensor],

@@ -14,6 +14,7 @@ The accumulators live per coordinate of the shared parameters: no ``grad_on`` op
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -28,22 +29,22 @@ class ExcessMTLParams(WeightingParams):
 
 
 @register_weighting("excess_mtl")
-class ExcessMTLWeighting(GradientWeighting):
+class ExcessMTLWeighting(GradientWeighting[ExcessMTLParams]):
     """Exponentiated-gradient weights from normalised excess-risk estimates."""
 
     Params = ExcessMTLParams
     parameters_only = True
 
     def __init__(self, task_names: Sequence[str], params: ExcessMTLParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.squared_sums: torch.Tensor | None = None  # [K, P]
         self.first_risks = torch.zeros(self.num_tasks, dtype=torch.float64)  # 0: not yet seen
         self.loss_weights = torch.ones(self.num_tasks, dtype=torch.float64)
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor,
                 active: Sequence[int]) -> Combination:
-        p: ExcessMTLParams = self.params  # type: ignore[assignment]
+        p: ExcessMTLParams = self.params
         if self.squared_sums is None or self.squared_sums.shape[1] != grads.shape[1]:
             self.squared_sums = torch.zeros(self.num_tasks, grads.shape[1], dtype=grads.dtype,
                                             device=grads.device)

@@ -37,7 +37,7 @@ def fairgrad_weights(gram: np.ndarray, alpha: float) -> np.ndarray:
 
 
 @register_weighting("fairgrad")
-class FairGradWeighting(GradientWeighting):
+class FairGradWeighting(GradientWeighting[FairGradParams]):
     """Alpha-fair allocation of the improvement among tasks."""
 
     Params = FairGradParams
@@ -46,4 +46,4 @@ class FairGradWeighting(GradientWeighting):
                 active: Sequence[int]) -> Combination:
         gram = (grads.double() @ grads.double().T).cpu().numpy()
         return Combination(torch.from_numpy(
-            fairgrad_weights(gram, self.params.alpha)))  # type: ignore[attr-defined]
+            fairgrad_weights(gram, self.params.alpha)))

@@ -14,6 +14,7 @@ softmax and of that update.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -29,15 +30,15 @@ class FAMOParams(WeightingParams):
 
 
 @register_weighting("famo")
-class FAMOWeighting(Weighting):
+class FAMOWeighting(Weighting[FAMOParams]):
     """Logits that balance the rate of improvement of every task's log-loss."""
 
     Params = FAMOParams
 
     def __init__(self, task_names: Sequence[str], params: FAMOParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
-        p: FAMOParams = self.params  # type: ignore[assignment]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
+        p: FAMOParams = self.params
         # a plain CPU tensor, not a module parameter: FAMO's few scalars stay off the device
         self.logits = torch.zeros(self.num_tasks, requires_grad=True)
         self.optimizer = torch.optim.Adam([self.logits], lr=p.lr, weight_decay=p.weight_decay)
@@ -45,7 +46,7 @@ class FAMOWeighting(Weighting):
 
     def update_logits(self, losses: torch.Tensor, present: list[bool]) -> None:
         """One Adam step on the logits of the tasks labelled in this batch and the last one."""
-        p: FAMOParams = self.params  # type: ignore[assignment]
+        p: FAMOParams = self.params
         if self.previous is None:
             return
         before, was_present = self.previous
@@ -62,7 +63,7 @@ class FAMOWeighting(Weighting):
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        p: FAMOParams = self.params  # type: ignore[assignment]
+        p: FAMOParams = self.params
         stacked = self.stacked(losses).float()
         present = self.present(context)
         detached = stacked.detach().cpu()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -17,16 +18,16 @@ class FixedParams(WeightingParams):
 
 
 @register_weighting("fixed")
-class FixedWeighting(Weighting):
+class FixedWeighting(Weighting[FixedParams]):
     """``sum_k w_k L_k`` with constant ``w_k``; every task must be named, and only tasks."""
 
     Params = FixedParams
 
     def __init__(self, task_names: Sequence[str], params: FixedParams | None = None,
-                 **kwargs: object) -> None:
+                 **kwargs: Any) -> None:
         if params is None:
             raise ValueError("weighting 'fixed': params.weights is required")
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+        super().__init__(task_names, params, **kwargs)
         given = params.weights
         unknown = sorted(set(given) - set(self.task_names))
         missing = [t for t in self.task_names if t not in given]

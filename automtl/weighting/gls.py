@@ -25,14 +25,14 @@ class GLSParams(WeightingParams):
 
 
 @register_weighting("gls")
-class GLSWeighting(Weighting):
+class GLSWeighting(Weighting[GLSParams]):
     """The geometric mean of the labelled tasks' losses."""
 
     Params = GLSParams
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        p: GLSParams = self.params  # type: ignore[assignment]
+        p: GLSParams = self.params
         stacked = self.stacked(losses)
         active = [k for k, on in enumerate(self.present(context)) if on]
         weights = torch.zeros(self.num_tasks)

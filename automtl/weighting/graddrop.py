@@ -14,6 +14,7 @@ weight is 1.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -37,14 +38,14 @@ def graddrop_direction(grads: torch.Tensor, uniform: torch.Tensor) -> torch.Tens
 
 
 @register_weighting("graddrop")
-class GradDropWeighting(GradientWeighting):
+class GradDropWeighting(GradientWeighting[GradDropParams]):
     """Per-coordinate sign selection, in proportion to the sign purity."""
 
     Params = GradDropParams
 
     def __init__(self, task_names: Sequence[str], params: GradDropParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.batch_shape: torch.Size | None = None
 

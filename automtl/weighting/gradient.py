@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import torch
 from pydantic import Field
@@ -59,7 +59,11 @@ class Combination:
     direction: torch.Tensor | None = None
 
 
-class GradientWeighting(Weighting):
+#: a strategy's Params; those without ``grad_on`` (parameters-only methods) use the parameters
+GP = TypeVar("GP", bound=WeightingParams)
+
+
+class GradientWeighting(Weighting[GP], Generic[GP]):
     """Base of the per-task-gradient strategies; subclasses implement :meth:`combine`."""
 
     #: methods whose state lives per coordinate of the parameters (MoCo, DB-MTL, ExcessMTL)

@@ -14,6 +14,7 @@ shared layer (``single_task``) gives nothing to balance: the weights then stay w
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -29,16 +30,16 @@ class GradNormParams(WeightingParams):
 
 
 @register_weighting("gradnorm")
-class GradNormWeighting(Weighting):
+class GradNormWeighting(Weighting[GradNormParams]):
     """Learned weights balancing gradient norms on the last shared layer."""
 
     Params = GradNormParams
     initial_losses: torch.Tensor  # buffer: L_k(0), 0 until recorded
 
     def __init__(self, task_names: Sequence[str], params: GradNormParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
-        p: GradNormParams = self.params  # type: ignore[assignment]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
+        p: GradNormParams = self.params
         self.loss_weights = nn.Parameter(torch.ones(self.num_tasks))
         self.register_buffer("initial_losses", torch.zeros(self.num_tasks))
         self.optimizer = torch.optim.Adam([self.loss_weights], lr=p.lr)
@@ -58,7 +59,7 @@ class GradNormWeighting(Weighting):
     def _update_weights(self, stacked: torch.Tensor, shared: Sequence[nn.Parameter],
                         active: torch.Tensor) -> None:
         """One Adam step on the weights of the ``active`` (labelled) tasks only."""
-        p: GradNormParams = self.params  # type: ignore[assignment]
+        p: GradNormParams = self.params
         detached = stacked.detach().float()
         unset = (self.initial_losses <= 0) & (detached > 0)
         self.initial_losses.copy_(torch.where(unset, detached, self.initial_losses))

@@ -13,6 +13,7 @@ PCGrad. The update is a combination of the raw gradients; its coefficients are r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -26,15 +27,15 @@ class GradVacParams(GradientParams):
 
 
 @register_weighting("gradvac")
-class GradVacWeighting(GradientWeighting):
+class GradVacWeighting(GradientWeighting[GradVacParams]):
     """Gradients pulled up to their pair's running cosine similarity, then summed."""
 
     Params = GradVacParams
     targets: torch.Tensor  # buffer [K, K]: phi_hat per ordered pair
 
     def __init__(self, task_names: Sequence[str], params: GradVacParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.register_buffer("targets", torch.zeros(self.num_tasks, self.num_tasks,
                                                     dtype=torch.float64))
         self.generator = torch.Generator().manual_seed(self.seed)
@@ -45,7 +46,7 @@ class GradVacWeighting(GradientWeighting):
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor,
                 active: Sequence[int]) -> Combination:
-        beta = self.params.beta  # type: ignore[attr-defined]
+        beta = self.params.beta
         gram = (grads.double() @ grads.double().T).cpu()
         num = gram.shape[0]
         norms = gram.diagonal().clamp_min(1e-20).sqrt()

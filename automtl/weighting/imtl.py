@@ -17,7 +17,7 @@ the factors on ``grad L_k``: ``alpha_k e^{s_k}`` (hybrid), ``alpha_k`` or ``e^{s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -43,19 +43,19 @@ def imtl_g_weights(grads: torch.Tensor) -> torch.Tensor:
 
 
 @register_weighting("imtl")
-class IMTLWeighting(GradientWeighting):
+class IMTLWeighting(GradientWeighting[IMTLParams]):
     """Impartial gradients (IMTL-G), impartial loss scales (IMTL-L), or both."""
 
     Params = IMTLParams
 
     def __init__(self, task_names: Sequence[str], params: IMTLParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.log_scales = nn.Parameter(torch.zeros(self.num_tasks))
 
     @property
     def mode(self) -> str:
-        return self.params.mode  # type: ignore[attr-defined]
+        return self.params.mode
 
     def extra_parameters(self) -> list[nn.Parameter]:
         return [] if self.mode == "gradient" else [self.log_scales]

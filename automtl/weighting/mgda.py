@@ -46,13 +46,13 @@ def normalize_gradients(grads: torch.Tensor, losses: torch.Tensor, kind: str) ->
 
 
 @register_weighting("mgda")
-class MGDAWeighting(GradientWeighting):
+class MGDAWeighting(GradientWeighting[MGDAParams]):
     """Min-norm (Pareto-stationary) weights, by default from the shared representation."""
 
     Params = MGDAParams
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor,
                 active: Sequence[int]) -> Combination:
-        p: MGDAParams = self.params  # type: ignore[assignment]
+        p: MGDAParams = self.params
         normalised = normalize_gradients(grads, losses, p.normalization)
         return Combination(min_norm_weights(normalised, p.max_iter, p.tolerance))

@@ -14,6 +14,7 @@ and is left out of the step. The reported weights are ``lambda``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -32,15 +33,15 @@ class MoCoParams(WeightingParams):
 
 
 @register_weighting("moco")
-class MoCoWeighting(GradientWeighting):
+class MoCoWeighting(GradientWeighting[MoCoParams]):
     """Tracked task gradients and a projected-gradient step on their simplex weights."""
 
     Params = MoCoParams
     parameters_only = True
 
     def __init__(self, task_names: Sequence[str], params: MoCoParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.tracked: torch.Tensor | None = None  # [K, P]
         self.seen = torch.zeros(self.num_tasks, dtype=torch.bool)
         self.lambdas = torch.full((self.num_tasks,), 1.0 / self.num_tasks, dtype=torch.float64)
@@ -48,7 +49,7 @@ class MoCoWeighting(GradientWeighting):
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor,
                 active: Sequence[int]) -> Combination:
-        p: MoCoParams = self.params  # type: ignore[assignment]
+        p: MoCoParams = self.params
         self.step += 1
         beta = p.beta / self.step ** p.beta_sigma
         gamma = p.gamma / self.step ** p.gamma_sigma

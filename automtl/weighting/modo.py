@@ -12,6 +12,7 @@ biases the step. A task without labelled rows keeps its weight and is left out o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -31,19 +32,19 @@ class MoDoParams(GradientParams):
 
 
 @register_weighting("modo")
-class MoDoWeighting(GradientWeighting):
+class MoDoWeighting(GradientWeighting[MoDoParams]):
     """Slowly moving min-norm weights."""
 
     Params = MoDoParams
 
     def __init__(self, task_names: Sequence[str], params: MoDoParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.lambdas = torch.full((self.num_tasks,), 1.0 / self.num_tasks, dtype=torch.float64)
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor,
                 active: Sequence[int]) -> Combination:
-        p: MoDoParams = self.params  # type: ignore[assignment]
+        p: MoDoParams = self.params
         index = torch.tensor(list(active))
         share = self.lambdas[index].sum()
         lam = self.lambdas[index] / share

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
@@ -66,19 +67,19 @@ def nash_weights(gram: np.ndarray, ridge: float = 1e-6, max_weight: float = 1e6,
 
 
 @register_weighting("nash_mtl")
-class NashMTLWeighting(GradientWeighting):
+class NashMTLWeighting(GradientWeighting[NashMTLParams]):
     """The Nash bargaining solution among the task gradients."""
 
     Params = NashMTLParams
 
     def __init__(self, task_names: Sequence[str], params: NashMTLParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.problems: dict[int, NashProblem] = {}
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor,
                 active: Sequence[int]) -> Combination:
-        p: NashMTLParams = self.params  # type: ignore[assignment]
+        p: NashMTLParams = self.params
         num = grads.shape[0]
         if num not in self.problems:
             self.problems[num] = NashProblem(num, p.max_weight)

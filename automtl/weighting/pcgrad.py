@@ -12,6 +12,7 @@ raw ones, so the update is ``sum_k w_k g_k``; the reported ``w_k`` are those coe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -41,14 +42,14 @@ def pcgrad_coefficients(grads: torch.Tensor, generator: torch.Generator) -> torc
 
 
 @register_weighting("pcgrad")
-class PCGradWeighting(GradientWeighting):
+class PCGradWeighting(GradientWeighting[GradientParams]):
     """Projecting conflicting gradients on the shared part, then summing them."""
 
     Params = GradientParams
 
     def __init__(self, task_names: Sequence[str], params: GradientParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.generator = torch.Generator().manual_seed(self.seed)
 
     def manual_seed(self, seed: int) -> None:

@@ -6,6 +6,7 @@ grows (gamma > 1) as training goes on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -31,15 +32,15 @@ def _per_task(name: str, value: Mapping[str, float], tasks: Sequence[str]) -> li
 
 
 @register_weighting("ple_decay")
-class PLEDecayWeighting(Weighting):
+class PLEDecayWeighting(Weighting[PLEDecayParams]):
     """Per-task exponentially scheduled weights."""
 
     Params = PLEDecayParams
 
     def __init__(self, task_names: Sequence[str], params: PLEDecayParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
-        p: PLEDecayParams = self.params  # type: ignore[assignment]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
+        p: PLEDecayParams = self.params
         self.initial_weights = [1.0] * self.num_tasks if p.initial_weights is None else \
             _per_task("initial_weights", p.initial_weights, self.task_names)
         self.gammas = [float(p.gamma)] * self.num_tasks if not isinstance(p.gamma, dict) else \

@@ -11,7 +11,7 @@ with the weighting's seed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -27,14 +27,14 @@ class RLWParams(WeightingParams):
 
 
 @register_weighting("rlw")
-class RLWWeighting(Weighting):
+class RLWWeighting(Weighting[RLWParams]):
     """Fresh random weights every batch."""
 
     Params = RLWParams
 
     def __init__(self, task_names: Sequence[str], params: RLWParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
         self.rng = np.random.default_rng(self.seed)
 
     def manual_seed(self, seed: int) -> None:
@@ -43,7 +43,7 @@ class RLWWeighting(Weighting):
 
     def draw(self, count: int) -> torch.Tensor:
         """``count`` weights on the simplex, times ``count``."""
-        p: RLWParams = self.params  # type: ignore[assignment]
+        p: RLWParams = self.params
         if p.distribution == "normal":
             simplex = torch.softmax(torch.from_numpy(self.rng.standard_normal(count)), dim=0)
         else:

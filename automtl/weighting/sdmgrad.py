@@ -30,14 +30,14 @@ class SDMGradParams(GradientParams):
 
 
 @register_weighting("sdmgrad")
-class SDMGradWeighting(GradientWeighting):
+class SDMGradWeighting(GradientWeighting[SDMGradParams]):
     """MGDA's min-norm direction, regularised toward the mean gradient."""
 
     Params = SDMGradParams
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor,
                 active: Sequence[int]) -> Combination:
-        p: SDMGradParams = self.params  # type: ignore[assignment]
+        p: SDMGradParams = self.params
         num = grads.shape[0]
         shifted = grads.double() + p.lamda * grads.double().mean(0, keepdim=True)
         w = min_norm_weights(shifted, p.max_iter, 1e-9)

@@ -13,6 +13,7 @@ out of the softmax. The reported weights are the factors on ``grad L_k``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -29,15 +30,15 @@ class STCHParams(WeightingParams):
 
 
 @register_weighting("stch")
-class STCHWeighting(Weighting):
+class STCHWeighting(Weighting[STCHParams]):
     """A smooth maximum of the task losses."""
 
     Params = STCHParams
 
     def __init__(self, task_names: Sequence[str], params: STCHParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
-        p: STCHParams = self.params  # type: ignore[assignment]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
+        p: STCHParams = self.params
         given = p.preferences or dict.fromkeys(self.task_names, 1.0)
         unknown = sorted(set(given) - set(self.task_names))
         missing = [t for t in self.task_names if t not in given]
@@ -50,7 +51,7 @@ class STCHWeighting(Weighting):
 
     def backward(self, losses: Mapping[str, torch.Tensor],
                  context: WeightingContext) -> dict[str, float]:
-        p: STCHParams = self.params  # type: ignore[assignment]
+        p: STCHParams = self.params
         stacked = self.stacked(losses).float()
         active = [k for k, on in enumerate(self.present(context)) if on]
         weights = torch.zeros(self.num_tasks)

@@ -14,7 +14,7 @@ The reported weight of task k is its factor on ``L_k``: ``1/2 exp(-s_k)`` or ``e
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -29,16 +29,16 @@ class UncertaintyParams(WeightingParams):
 
 
 @register_weighting("uncertainty")
-class UncertaintyWeighting(Weighting):
+class UncertaintyWeighting(Weighting[UncertaintyParams]):
     """Learned per-task log-variances; see the module docstring for the exact loss."""
 
     Params = UncertaintyParams
     factors: torch.Tensor  # buffer: 1/2 or 1 per task
 
     def __init__(self, task_names: Sequence[str], params: UncertaintyParams | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(task_names, params, **kwargs)  # type: ignore[arg-type]
-        p: UncertaintyParams = self.params  # type: ignore[assignment]
+                 **kwargs: Any) -> None:
+        super().__init__(task_names, params, **kwargs)
+        p: UncertaintyParams = self.params
         if p.form == "paper":
             if self.task_types is None:
                 raise ValueError("weighting 'uncertainty': params.form='paper' needs the task "

@@ -36,7 +36,7 @@ def upgrad_weights(gram: torch.Tensor) -> torch.Tensor:
 
 
 @register_weighting("upgrad")
-class UPGradWeighting(GradientWeighting):
+class UPGradWeighting(GradientWeighting[GradientParams]):
     """The average of the task gradients projected onto the dual cone."""
 
     Params = GradientParams

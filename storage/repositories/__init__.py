@@ -7,6 +7,7 @@ from automtl_storage.repositories.exports import ExportRepository
 from automtl_storage.repositories.jobs import JobProgress, JobRepository, parse_job_status
 from automtl_storage.repositories.owners import OwnerRepository, TokenRepository
 from automtl_storage.repositories.trials import TrialFields, TrialRepository, parse_trial_state
+from automtl_storage.repositories.workers import WorkerRepository
 
 __all__ = [
     "DatasetRepository",
@@ -17,6 +18,7 @@ __all__ = [
     "TokenRepository",
     "TrialFields",
     "TrialRepository",
+    "WorkerRepository",
     "parse_job_status",
     "parse_trial_state",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from automtl_storage.models import Dataset
@@ -58,6 +58,11 @@ class DatasetRepository:
             .offset(offset)
         )
         return self.session.scalars(query).all()
+
+    def count_for_owner(self, owner_id: int) -> int:
+        """How many datasets :meth:`list_for_owner` pages through."""
+        query = select(func.count()).select_from(Dataset).where(Dataset.owner_id == owner_id)
+        return int(self.session.scalar(query) or 0)
 
     def find_by_hash(self, owner_id: int, content_hash: str) -> Dataset | None:
         """An earlier upload of the same bytes by the same owner, if any."""

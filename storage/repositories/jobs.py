@@ -5,6 +5,11 @@ the ``WHERE`` clause re-checks the state the change depends on, so of two concur
 most one gets a row back.  On PostgreSQL the candidate row is picked with ``FOR UPDATE SKIP
 LOCKED`` so concurrent claimers take different jobs instead of queueing on one row; SQLite
 serialises writers (WAL + busy timeout) and ignores ``FOR UPDATE``, and the guard does the rest.
+
+A worker that passes its Ray nodes' resources (``nodes``) claims only jobs whose per-trial
+resources one of those nodes holds (:mod:`automtl_storage.resources`): the queue is read oldest
+first, filtered in Python (the requirement lives in the JSON spec) and the first fitting job is
+taken with the same guarded ``UPDATE``; a lost race moves on to the next fitting job.
 """
 
 from __future__ import annotations
@@ -13,14 +18,19 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from automtl_storage.models import Job, JobStatus
+from automtl_storage.models import Job, JobStatus, job_study_name
+from automtl_storage.repositories.workers import WorkerRepository
+from automtl_storage.resources import NodeResources, fits, job_requirement, unserved_reason
 from automtl_storage.types import parse_enum, utcnow
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+#: how many of the oldest candidate jobs a resource-aware claim looks at per call
+CLAIM_SCAN_LIMIT = 200
 
 class JobProgress(TypedDict, total=False):
     """Progress counters a worker reports; any subset may be given."""
@@ -58,12 +68,17 @@ class JobRepository:
         dataset_id: int | None = None,
         study_name: str | None = None,
     ) -> Job:
-        """A new ``queued`` job; the study name is generated unless given."""
+        """A new ``queued`` job; the study name is generated unless given: ``automtl-job<id>-
+        <name>-<8 hex>`` (:func:`~automtl_storage.models.job_study_name`), so optuna-dashboard
+        says which job a study belongs to."""
         job = Job(owner_id=owner_id, name=name, spec=spec, dataset_id=dataset_id)
         if study_name is not None:
             job.study_name = study_name
         self.session.add(job)
         self.session.flush()
+        if study_name is None:
+            job.study_name = job_study_name(job.id, name)
+            self.session.flush()
         return job
 
     def get(self, job_id: int) -> Job | None:
@@ -92,6 +107,13 @@ class JobRepository:
         query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
         return self.session.scalars(query).all()
 
+    def count_for_owner(self, owner_id: int, *, status: JobStatus | str | None = None) -> int:
+        """How many jobs :meth:`list_for_owner` pages through."""
+        query = select(func.count()).select_from(Job).where(Job.owner_id == owner_id)
+        if status is not None:
+            query = query.where(Job.status == parse_job_status(status))
+        return int(self.session.scalar(query) or 0)
+
     def list_by_status(self, status: JobStatus | str) -> Sequence[Job]:
         """Every job in ``status``, oldest first."""
         query = (
@@ -114,28 +136,58 @@ class JobRepository:
         job_id = self.session.execute(statement).scalar_one_or_none()
         return None if job_id is None else self.refresh(job_id)
 
-    def claim_next(self, worker_id: str, *, now: datetime | None = None) -> Job | None:
+    def claim_next(self, worker_id: str, *, now: datetime | None = None,
+                   nodes: Sequence[NodeResources] | None = None) -> Job | None:
         """Atomically take the oldest ``queued`` job for ``worker_id`` and mark it ``running``;
-        ``None`` when the queue is empty or every queued job is being claimed by others."""
+        ``None`` when the queue is empty or every queued job is being claimed by others.
+
+        With ``nodes`` (the resources of each node of the worker's Ray cluster) only a job
+        whose per-trial resources fit on one of them is taken; the others stay queued.
+        """
         now = now or utcnow()
-        oldest_queued = (
-            select(Job.id)
-            .where(Job.status == JobStatus.QUEUED)
-            .order_by(Job.created_at, Job.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        return self._guarded_update(
-            (Job.id == oldest_queued) & (Job.status == JobStatus.QUEUED),
-            {
-                "status": JobStatus.RUNNING,
-                "worker_id": worker_id,
-                "started_at": now,
-                "heartbeat_at": now,
-                "attempts": Job.attempts + 1,
-            },
-        )
+        values = {
+            "status": JobStatus.RUNNING,
+            "worker_id": worker_id,
+            "started_at": now,
+            "heartbeat_at": now,
+            "attempts": Job.attempts + 1,
+        }
+        queued = Job.status == JobStatus.QUEUED
+        if nodes is None:
+            oldest_queued = (
+                select(Job.id)
+                .where(queued)
+                .order_by(Job.created_at, Job.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
+            )
+            return self._guarded_update((Job.id == oldest_queued) & queued, values)
+        order = (Job.created_at, Job.id)
+        for job_id in self._fitting(queued, order, nodes):
+            job = self._guarded_update((Job.id == job_id) & queued, values)
+            if job is not None:
+                return job
+        return None
+
+    def _fitting(self, where: ColumnElement[bool], order: tuple[Any, ...],
+                 nodes: Sequence[NodeResources]) -> list[int]:
+        """Ids of the first :data:`CLAIM_SCAN_LIMIT` jobs matching ``where`` whose per-trial
+        requirement fits one of ``nodes``, in ``order``."""
+        rows = self.session.execute(
+            select(Job.id, Job.spec).where(where).order_by(*order).limit(CLAIM_SCAN_LIMIT))
+        return [job_id for job_id, spec in rows if fits(job_requirement(spec), nodes)]
+
+    def waiting_reason(self, job: Job, stale_after: float, *,
+                       now: datetime | None = None) -> str | None:
+        """Why a queued job is not running: no live worker, or none whose Ray nodes can hold
+        one of its trials. None for a job that is not queued or that some live worker (heartbeat
+        newer than ``stale_after`` seconds) can serve."""
+        if job.status != JobStatus.QUEUED:
+            return None
+        workers = WorkerRepository(self.session).live(stale_after, now=now)
+        return unserved_reason(job_requirement(job.spec),
+                               [(worker.id, worker.nodes) for worker in workers])
 
     def heartbeat(self, job_id: int, worker_id: str, *, now: datetime | None = None) -> bool:
         """Record that ``worker_id`` is alive on ``job_id``.  ``False`` means the job is no longer
@@ -189,22 +241,31 @@ class JobRepository:
         )
 
     def claim_stale(
-        self, worker_id: str, stale_after: float, *, now: datetime | None = None
+        self, worker_id: str, stale_after: float, *, now: datetime | None = None,
+        nodes: Sequence[NodeResources] | None = None,
     ) -> Job | None:
-        """Take over the stalest running job whose heartbeat is older than ``stale_after``."""
+        """Take over the stalest running job whose heartbeat is older than ``stale_after``
+        (with ``nodes``: the stalest one whose trials fit on one of them)."""
         now = now or utcnow()
-        stalest = (
-            select(Job.id)
-            .where(self._stale(stale_after, now))
-            .order_by(Job.heartbeat_at, Job.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        return self._guarded_update(
-            (Job.id == stalest) & self._stale(stale_after, now),
-            {"worker_id": worker_id, "heartbeat_at": now, "attempts": Job.attempts + 1},
-        )
+        values = {"worker_id": worker_id, "heartbeat_at": now, "attempts": Job.attempts + 1}
+        if nodes is None:
+            stalest = (
+                select(Job.id)
+                .where(self._stale(stale_after, now))
+                .order_by(Job.heartbeat_at, Job.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
+            )
+            return self._guarded_update((Job.id == stalest) & self._stale(stale_after, now),
+                                        values)
+        order = (Job.heartbeat_at, Job.id)
+        for job_id in self._fitting(self._stale(stale_after, now), order, nodes):
+            job = self._guarded_update((Job.id == job_id) & self._stale(stale_after, now),
+                                       values)
+            if job is not None:
+                return job
+        return None
 
     # -- progress, cancel, finish ---------------------------------------------------------
 

@@ -31,9 +31,12 @@ class TrialFields(TypedDict, total=False):
     train_seconds: float | None
     total_seconds: float | None
     artifact_path: str | None
+    ray_node_id: str | None
     error: str | None
     on_front: bool
     gate_utilisation: dict[str, Any] | None
+    pruned_epoch: int | None
+    rung_values: dict[str, Any] | None
     created_at: datetime
     finished_at: datetime | None
 

@@ -136,7 +136,7 @@ def test_the_cli_submits_a_spec_with_a_local_file_and_reports_bad_fields(server,
     spec.write_text("name: from-cli\ndataset: {path: clicks.csv}\n"
                     "tasks: [{name: y1}, {name: missing}]\nbudget: {trials: 2}\n")
     refused = _cli(server.env, "submit", str(spec))
-    assert refused.returncode == 1
+    assert refused.returncode == 2  # a user error: the server refused the spec
     assert "HTTP 422" in refused.stderr and "tasks[1].name" in refused.stderr
     spec.write_text("name: from-cli\ndataset: {path: clicks.csv}\n"
                     "tasks: [{name: y1}, {name: y2}]\nbudget: {trials: 2}\n")
@@ -147,7 +147,7 @@ def test_the_cli_submits_a_spec_with_a_local_file_and_reports_bad_fields(server,
     assert job["name"] == "from-cli" and job["dataset_id"] is not None
     assert server.http.post(f"/jobs/{job_id}/cancel").status_code == 200
     wrong = _cli({**server.env, "AUTOMTL_TOKEN": "amtl_wrong"}, "status", str(job_id))
-    assert wrong.returncode == 1 and "HTTP 401" in wrong.stderr
+    assert wrong.returncode == 2 and "HTTP 401" in wrong.stderr
 
 
 def test_the_token_is_stored_hashed(server):

@@ -230,3 +230,109 @@ def test_an_unknown_pareto_format_is_422(client, alice, fmt):
     job = submit(client, alice, tiny_spec({"builtin": "synthetic"}))
     response = client.get(f"/api/v1/jobs/{job['id']}/pareto?format={fmt}", headers=alice)
     assert response.status_code == 422 and paths_of(response) == ["format"]
+
+
+def test_a_gpu_job_no_worker_can_serve_says_why_it_waits(client, alice, settings):
+    from automtl_storage import WorkerRepository
+
+    spec = {**tiny_spec({"builtin": "synthetic"}),
+            "resources": {"cpus_per_trial": 1, "gpus_per_trial": 1}}
+    job = submit(client, alice, spec)
+    detail = client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()
+    assert detail["status"] == "queued" and "none is registered" in detail["waiting_reason"]
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        WorkerRepository(session).register("cpu-box:1", "cpu-box", [{"CPU": 2, "GPU": 0}])
+    detail = client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()
+    reason = detail["waiting_reason"]
+    assert "no registered worker can serve this job" in reason
+    assert "{CPU: 1, GPU: 1}" in reason and "cpu-box:1: {CPU: 2, GPU: 0}" in reason
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        assert JobRepository(session).claim_next("cpu-box:1",
+                                                 nodes=[{"CPU": 2, "GPU": 0}]) is None
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()["status"] == "queued"
+
+
+def test_custom_resources_in_a_spec_are_validated_by_name(client, alice):
+    spec = {**tiny_spec({"builtin": "synthetic"}),
+            "resources": {"custom": {"GPU": 1, "gpu_like": -1}}}
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422
+    text = response.text
+    assert "resources" in text and "custom" in text
+
+
+def test_warm_start_names_one_of_the_owners_jobs(client, alice, bob, upload):
+    dataset = upload(alice)
+    earlier = submit(client, alice, tiny_spec({"id": dataset["id"]}))
+    later = submit(client, alice, {**tiny_spec({"id": dataset["id"]}),
+                                   "warm_start": {"job": earlier["id"]}})
+    detail = client.get(f"/api/v1/jobs/{later['id']}", headers=alice).json()
+    assert detail["spec"]["warm_start"]["job"] == earlier["id"]
+    bobs = upload(bob)
+    other = client.post("/api/v1/jobs", headers=bob, json={
+        **tiny_spec({"id": bobs["id"]}), "warm_start": {"job": earlier["id"]}})
+    assert other.status_code == 422 and paths_of(other) == ["warm_start.job"]
+    folder = client.post("/api/v1/jobs", headers=alice, json={
+        **tiny_spec({"id": dataset["id"]}), "warm_start": {"directory": "/tmp"}})
+    assert folder.status_code == 422 and paths_of(folder) == ["warm_start.directory"]
+    both = client.post("/api/v1/jobs", headers=alice, json={
+        **tiny_spec({"id": dataset["id"]}), "warm_start": {"job": 1, "directory": "/tmp"}})
+    assert both.status_code == 422 and paths_of(both) == ["warm_start"]
+
+
+def test_scheduler_and_confirm_fields_are_validated_with_their_paths(client, alice, upload):
+    dataset = upload(alice)
+    bad = client.post("/api/v1/jobs", headers=alice, json={
+        **tiny_spec({"id": dataset["id"]}),
+        "scheduler": {"name": "hyperband", "reduction_factor": 1}, "confirm": {"seeds": 1}})
+    assert bad.status_code == 422
+    assert sorted(paths_of(bad)) == ["confirm.seeds", "scheduler.name",
+                                     "scheduler.reduction_factor"]
+
+
+def test_openapi_documents_every_field_of_the_job_body_with_an_example(client):
+    """The POST /jobs body is JobSpec itself in /openapi.json, not a bare object."""
+    from automtl.jobspec import JobSpec
+
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/JobSpec"}
+    assert body["example"]["tasks"] and body["example"]["dataset"] == {"id": "1"}
+    components = schema["components"]["schemas"]
+    assert set(components["JobSpec"]["properties"]) == set(JobSpec.model_fields)
+    assert components["JobSpec"]["additionalProperties"] is False
+    assert components["Budget"]["properties"]["trials"]["type"] == "integer"
+    text = str(components["JobSpec"])
+    for referenced in ("TaskSpec", "Budget", "Resources", "Constraints"):
+        assert f"#/components/schemas/{referenced}" in text and referenced in components
+
+
+def test_failure_injection_is_not_accepted_over_rest(client, alice, upload):
+    """``testing`` (test-only failure injection) is no spec field: a client gets 422."""
+    dataset = upload(alice)
+    spec = {**tiny_spec({"id": dataset["id"]}), "testing": {"fail_topologies": ["mmoe"]}}
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422 and paths_of(response) == ["testing"]
+
+
+def test_a_submitted_spec_is_validated_and_compiled_once(client, alice, upload, monkeypatch):
+    import search_spaces
+    from automtl.jobspec import JobSpec
+
+    dataset = upload(alice)
+    compiled: list[object] = []
+    validated: list[object] = []
+    real_load, real_validate = search_spaces.load, JobSpec.model_validate
+
+    def counting_load(*args: Any, **kwargs: Any) -> Any:
+        compiled.append(args)
+        return real_load(*args, **kwargs)
+
+    def counting_validate(*args: Any, **kwargs: Any) -> JobSpec:
+        validated.append(args)
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(search_spaces, "load", counting_load)
+    monkeypatch.setattr(JobSpec, "model_validate", counting_validate)
+    submit(client, alice, tiny_spec({"id": dataset["id"]}))
+    assert (len(validated), len(compiled)) == (1, 1)

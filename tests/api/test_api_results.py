@@ -119,8 +119,8 @@ def test_the_front_is_the_studys_best_trials(finished):
         assert list(entry["values"].values()) == pytest.approx(trial.values)
         assert entry["candidate"]["architecture"]["topology"] in ("single_task", "mmoe")
         assert set(entry["test"]) == {"y1", "y2"} and "auc" in entry["test"]["y1"]
-    assert front["objectives"] == [{"name": "y1", "direction": "maximize"},
-                                   {"name": "y2", "direction": "maximize"}]
+    assert front["objectives"] == [{"name": "y1", "direction": "maximize", "metric": "auc"},
+                                   {"name": "y2", "direction": "maximize", "metric": "auc"}]
     assert front["reference_point"] == {"y1": 0.5, "y2": 0.5}
     assert front["n_dominated"] == 4 - len(best) and front["status"] == "succeeded"
 
@@ -171,10 +171,17 @@ def test_the_report_renders_in_headless_chromium(finished, tmp_path):
                    capture_output=True, timeout=120)
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 10_000
-    dom = subprocess.run([*common, "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-                         check=True, capture_output=True, timeout=120, text=True).stdout
-    # Plotly's script ran: the front's div became a plot with an SVG inside
-    assert 'id="pareto-front"' in dom
-    div = dom[dom.index('id="pareto-front"') - 200:dom.index('id="pareto-front"') + 200]
-    assert "js-plotly-plot" in div
+    done = subprocess.run([*common, "--enable-logging=stderr", "--v=0",
+                           "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+                          check=True, capture_output=True, timeout=120, text=True)
+    dom = done.stdout
+    # Plotly's script ran: every panel's div became a plot with an SVG inside
+    for panel in ("pareto-front", "param-importances", "parallel-coordinates",
+                  "learning-curves", "objectives", "hypervolume-history"):
+        at = dom.index(f'id="{panel}"')
+        assert "js-plotly-plot" in dom[at - 200:at + 200], panel
     assert "main-svg" in dom
+    assert 'id="trials-table"' in dom and 'id="topology-table"' in dom
+    # no JavaScript error in the console (Chromium logs them as CONSOLE lines)
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+    assert not [line for line in console if "Uncaught" in line or "Error" in line], console

@@ -243,3 +243,21 @@ def test_a_killed_workers_job_is_finished_by_another_with_no_trial_lost(tmp_path
     assert not [r for r in rows if r.state is TrialState.RUNNING]
     interrupted = [r for r in rows if r.state is TrialState.FAILED]
     assert all("interrupted" in (r.error or "") for r in interrupted)
+
+
+
+def test_a_pruned_trial_row_keeps_its_epoch_and_rung_values() -> None:
+    """What the trial list shows for an MO-ASHA-stopped trial."""
+    from automtl.trial_record import TrialOutcome
+    from automtl_api.schemas import TrialRead
+    from automtl_api.worker import outcome_fields
+
+    outcome = TrialOutcome(number=3, state="PRUNED", params={"topology": "mmoe"},
+                           candidate={"architecture": {"topology": "mmoe"}}, values=None,
+                           valid={"y1": {"auc": 0.61}}, pruned_epoch=1,
+                           rungs={"1": {"objective/y1": 0.61, "objective/y2": 0.58}})
+    fields = outcome_fields(outcome)
+    assert fields["state"] == "pruned" and fields["pruned_epoch"] == 1
+    assert fields["rung_values"] == {"1": {"objective/y1": 0.61, "objective/y2": 0.58}}
+    assert fields["finished_at"] is not None
+    assert {"pruned_epoch", "rung_values"} <= set(TrialRead.model_fields)

@@ -68,3 +68,36 @@ def test_breakdown_parts_add_up_to_the_worker_time():
     assert sum(p["worker_s"] for p in parts) == pytest.approx(20.0)
     assert sum(p["share"] for p in parts) == pytest.approx(1.0)
     assert parts[0]["per_trial_s"] == pytest.approx(2.0)
+
+
+def test_anytime_helpers_read_the_curve():
+    from benchmarks import anytime
+
+    points = [(1.0, 0.0), (2.5, 0.02), (4.0, 0.05)]
+    assert anytime.volume_at(points, 3.0) == 0.02 and anytime.volume_at(points, 0.5) == 0.0
+    assert anytime.seconds_to(points, 0.05) == 4.0 and anytime.seconds_to(points, 0.1) is None
+    study = {"trials": [{"state": "COMPLETE", "values": [0.7, 0.8], "train_s": 1.0},
+                        {"state": "PRUNED", "values": None, "train_s": 0.5},
+                        {"state": "COMPLETE", "values": [0.6, 0.6], "train_s": 2.0}]}
+    assert [s for s, _ in anytime.curve(study)] == [1.0, 1.5, 3.5]
+    assert anytime.curve(study)[-1][1] == pytest.approx(0.2 * 0.3)
+
+
+@pytest.mark.slow
+def test_anytime_quick_run(tmp_path):
+    from benchmarks import anytime
+
+    rows, topologies = anytime.main(["--quick", "--out", str(tmp_path)])
+    assert {(r["dataset"], r["method"]) for r in rows} == {
+        (d, m) for d in anytime.DATASETS for m in anytime.METHODS}
+    by_key = {(r["dataset"], r["method"]): r for r in rows}
+    for dataset in anytime.DATASETS:
+        full, early = by_key[(dataset, "tpe")], by_key[(dataset, "tpe+mo_asha")]
+        assert full["pruned"] == 0 and full["final HV"] >= 0.0
+        assert early["train s"] > 0 and full["train s"] > 0
+        # with coverage every topology of the space is on record in the first trials
+        first = next(t for t in topologies if t["dataset"] == dataset and t["method"] == "tpe"
+                     and t["trials"].startswith("first"))
+        assert all(first[t] >= 1 for t in ("single_task", "shared_bottom", "mmoe", "ple"))
+    for name in ("anytime", "anytime_topologies", "anytime_curves"):
+        assert (tmp_path / f"{name}.csv").exists() and (tmp_path / f"{name}.md").exists()

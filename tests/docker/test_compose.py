@@ -83,7 +83,8 @@ def _head_start_line() -> str:
 def test_every_variable_the_compose_file_sets_is_read() -> None:
     settings = _setting_variables()
     entrypoint_only = entrypoint_variables() - settings
-    assert entrypoint_only == {"AUTOMTL_RAY_HEAD", "AUTOMTL_RAY_PORT"}
+    assert entrypoint_only == {"AUTOMTL_RAY_HEAD", "AUTOMTL_RAY_PORT", "AUTOMTL_RAY_JOIN",
+                               "AUTOMTL_RAY_RESOURCES"}
     for name, service in automtl_services().items():
         for variable in service.get("environment", {}):
             assert variable.startswith("AUTOMTL_"), f"{name}: {variable}"
@@ -119,11 +120,31 @@ def test_gpu_profile_reserves_gpus_and_builds_cuda_torch() -> None:
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
     assert gpu["build"]["args"]["TORCH_VARIANT"].startswith("cu")
     assert gpu["build"]["dockerfile"] == "docker/Dockerfile"
-    # the extra workers and Ray nodes join the CPU worker's Ray head
+    # the extra workers and Ray nodes join the CPU worker's Ray head: a Ray node joins by its
+    # address, an extra worker by starting a node of its own (AUTOMTL_RAY_JOIN), since Ray's
+    # driver connects through a local node (a bare head address fails to connect)
     port = services["worker"]["environment"]["AUTOMTL_RAY_PORT"]
+    assert services["ray-node"]["environment"]["AUTOMTL_RAY_ADDRESS"] == f"worker:{port}"
+    extra = services["worker-extra"]["environment"]
+    assert extra["AUTOMTL_RAY_JOIN"] == f"worker:{port}"
+    assert "AUTOMTL_RAY_ADDRESS" not in extra  # the entrypoint sets it to auto after joining
     for name in ("worker-extra", "ray-node"):
-        assert services[name]["environment"]["AUTOMTL_RAY_ADDRESS"] == f"worker:{port}"
         assert services[name]["profiles"] == ["scale"]
+        assert "automtl-files:/var/lib/automtl" in services[name]["volumes"]
+
+
+def test_a_joining_worker_starts_its_own_ray_node_before_the_worker() -> None:
+    text = (ROOT / "docker" / "entrypoint.sh").read_text().replace("\\\n", " ")
+    join = text.index('elif [ -n "${AUTOMTL_RAY_JOIN:-}" ]')
+    branch = text[join:text.index("exec automtl worker")]
+    start = next(line.strip() for line in branch.splitlines() if "ray start" in line)
+    assert '--address="${AUTOMTL_RAY_JOIN}"' in start and "--head" not in start
+    assert "--block" not in start  # it returns once the node runs, then the worker starts
+    assert "export AUTOMTL_RAY_ADDRESS=auto" in branch
+    help_text = subprocess.run([str(VENV_BIN / "ray"), "start", "--help"], capture_output=True,
+                               text=True, check=True).stdout
+    for option in re.findall(r"(--[a-z-]+)", start):
+        assert option in help_text, option
 
 
 def test_dockerfile_installs_torch_explicitly_and_runs_as_a_user() -> None:
@@ -135,7 +156,7 @@ def test_dockerfile_installs_torch_explicitly_and_runs_as_a_user() -> None:
     runs = [a for k, a in instructions if k == "RUN"]
     torch_run = next(r for r in runs if "torch==" in r)
     assert "${TORCH_VARIANT}" in torch_run and "--index-url" in torch_run
-    assert runs.index(torch_run) < runs.index(next(r for r in runs if "pip install ." in r))
+    assert runs.index(torch_run) < runs.index(next(r for r in runs if "pip install -c" in r))
     users = [a for k, a in instructions if k == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert ("ENTRYPOINT", '["automtl-entrypoint"]') in instructions
@@ -176,3 +197,15 @@ def test_dockerfile_copies_every_package_and_its_data(tmp_path: Path) -> None:
     assert not any(n.startswith(("api/", "storage/")) for n in names)  # no generic top-level name
     versions = [n for n in names if n.startswith("automtl_storage/migrations/versions/")]
     assert versions
+
+
+def test_the_image_and_ci_install_from_the_same_constraints_file() -> None:
+    instructions = dockerfile_instructions()
+    copies = [a for k, a in instructions if k == "COPY"]
+    assert any("constraints.txt" in a.split() for a in copies)
+    project_run = next(a for k, a in instructions if k == "RUN" and "pip install" in a
+                       and "torch==" not in a)
+    assert "-c constraints.txt" in project_run
+    bootstrap = (ROOT / "scripts" / "bootstrap.sh").read_text()
+    assert "-c constraints.txt" in bootstrap
+    assert (ROOT / "constraints.txt").is_file()

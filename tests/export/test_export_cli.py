@@ -54,7 +54,7 @@ def test_trial_by_number_uses_the_environment_url(service: Service, tmp_path: Pa
     assert not (tmp_path / "b" / "choice.json").exists()
     # a non-empty --out is refused unless --force
     assert main(["export", str(service.job_id), "--trial", "1", "--out",
-                 str(tmp_path / "b")]) == 1
+                 str(tmp_path / "b")]) == 2
     assert "not an empty directory" in capsys.readouterr().err
     assert main(["export", str(service.job_id), "--trial", "1", "--out", str(tmp_path / "b"),
                  "--force"]) == 0
@@ -69,21 +69,21 @@ def test_trial_by_number_uses_the_environment_url(service: Service, tmp_path: Pa
     (["--prefer", "nope=1"], "unknown objective(s) ['nope']"),
     (["--prefer", "click"], "expected OBJECTIVE=WEIGHT"),
 ])
-def test_errors_exit_1_with_the_reason(service: Service, tmp_path: Path, args: list[str],
+def test_errors_exit_2_with_the_reason(service: Service, tmp_path: Path, args: list[str],
                                        message: str, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["export", str(service.job_id), "--db", service.url, *args,
                  "--out", str(tmp_path / "b")])
-    assert code == 1
+    assert code == 2
     assert message.format(job=service.job_id) in capsys.readouterr().err
     assert not (tmp_path / "b").exists() and _exports(service) == []
 
 
 def test_missing_job_and_database(service: Service, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["export", "999", "--db", service.url, "--out", str(tmp_path / "b")]) == 1
+    assert main(["export", "999", "--db", service.url, "--out", str(tmp_path / "b")]) == 2
     assert "job 999 not found" in capsys.readouterr().err
     nowhere = f"sqlite:///{tmp_path / 'none.db'}"
-    assert main(["export", "1", "--db", nowhere, "--out", str(tmp_path / "b")]) == 1
+    assert main(["export", "1", "--db", nowhere, "--out", str(tmp_path / "b")]) == 2
     assert "no database at" in capsys.readouterr().err
     assert main(["export", "--out", str(tmp_path / "b")]) == 2
     assert "give a JOB id or --search-dir" in capsys.readouterr().err

@@ -43,7 +43,10 @@ def test_round_trip_is_exact(bundle_config: BundleConfig, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(("edit", "message"), [
-    (lambda d: d["model"].update(expert_units=[0]), r"model\.expert_units: .*>= 1"),
+    (lambda d: d["model"]["params"].update(expert_units=[0]),
+     r"model\.params: expert_units: .*>= 1"),
+    (lambda d: d["model"]["params"].update(bottom_units=[8]),  # not PLE's own setting
+     r"model\.params: bottom_units: Extra inputs are not permitted"),
     (lambda d: d["model"].update(topology="hydra"), r"model\.topology: .*unknown topology"),
     (lambda d: d["model"]["inputs"]["numeric"][0].pop("name"),
      r"model\.inputs\.numeric\.0\.name"),

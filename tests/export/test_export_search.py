@@ -21,7 +21,7 @@ from automtl.data import encode_frame
 from automtl.export import load_bundle_config
 from automtl.export.standalone import load_module
 from automtl.models import build_model
-from automtl.search.outcome import outcome_from_trial
+from automtl.trial_record import outcome_from_trial
 
 pytestmark = pytest.mark.slow  # starts Ray
 
@@ -125,7 +125,7 @@ def test_export_each_trial_by_number(search_dir: Path, tmp_path: Path,
     capsys.readouterr()
     missing = max(outcomes) + 5
     assert main(["export", "--search-dir", str(search_dir), "--trial", str(missing),
-                 "--out", str(tmp_path / "none")]) == 1
+                 "--out", str(tmp_path / "none")]) == 2
     assert f"study {STUDY} has no trial {missing}" in capsys.readouterr().err
-    assert main(["export", "--search-dir", str(tmp_path), "--out", str(tmp_path / "x")]) == 1
+    assert main(["export", "--search-dir", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "is not a search directory" in capsys.readouterr().err

@@ -8,7 +8,7 @@ TorchScript tracing, the shared/task parameter split, ESMM products and a short 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -28,9 +28,11 @@ from automtl.models.cross_stitch import initial_stitch
 from automtl.models.hard_concrete import GatedConnection, HardConcreteGates
 from automtl.models.heads import product_logit
 from automtl.models.layers import Experts
+from automtl.models.snr import SNRParams
 
 TOPOLOGIES = available_topologies()
-GATED = {"omoe", "mmoe", "cgc", "ple"}
+#: topologies whose Params declare softmax gates (read from the registry, not listed here)
+GATED = {t for t in TOPOLOGIES if get_topology(t).Params.gated}
 SNR = [t for t in TOPOLOGIES if t.startswith("snr")]
 
 SCHEMA = InputSchema(
@@ -279,7 +281,7 @@ def test_gate_weights_are_softmax_over_the_experts_each_task_sees(topology: str)
         assert weights == {}
         return
     assert list(weights) == ["click", "watch_time"]
-    width = 3 if topology in ("omoe", "mmoe") else 3 + 2
+    width = 3 + model.config.params.task_experts()  # CGC/PLE gates also see 2 own experts
     for w in weights.values():
         assert w.shape == (20, width) and (w >= 0).all()
         torch.testing.assert_close(w.sum(dim=1), torch.ones(20))
@@ -364,7 +366,7 @@ def test_snr_trans_adds_one_matrix_per_connection(layers: int) -> None:
     snr = {"layers": layers, "subnetworks": 3}
     trans, avg = make_model("snr_trans", snr=snr), make_model("snr_avg", snr=snr)
     connections = (layers - 1) * 3 * 3 + len(TASKS) * 3
-    dim = trans.config.expert_units[-1]
+    dim = cast(SNRParams, trans.config.params).expert_units[-1]
     assert trans.num_parameters() - avg.num_parameters() == connections * dim * dim
     log_alphas = [p for n, p in avg.named_parameters() if n.endswith("log_alpha")]
     assert sum(p.numel() for p in log_alphas) == connections
@@ -410,7 +412,7 @@ def test_gated_connection_train_and_eval_paths_agree(transform: bool) -> None:
     """Training samples z per row, evaluation folds the deterministic z into the weights; with
     z pinned to exact 0s and 1s both must route identically (SNR-Trans / SNR-Aver)."""
     torch.manual_seed(0)
-    connection = GatedConnection(3, 2, 4, transform, ArchitectureConfig().snr)
+    connection = GatedConnection(3, 2, 4, transform, SNRParams())
     with torch.no_grad():
         connection.gates.log_alpha.copy_(torch.tensor([[50.0, -50.0], [-50.0, 50.0],
                                                        [50.0, 50.0]]))
@@ -452,7 +454,7 @@ def test_other_topologies_have_no_l0_penalty(topology: str) -> None:
 def test_hard_concrete_samples_follow_the_stretched_distribution() -> None:
     """P(z = 0) = sigmoid(-beta log 11 - log_alpha), P(z = 1) = sigmoid(log_alpha - beta log
     11) for gamma=-0.1, zeta=1.1 (Louizos et al. 2018), and 0 < z < 1 otherwise."""
-    snr = ArchitectureConfig().snr
+    snr = SNRParams()
     gate = HardConcreteGates(1, 1, snr)
     with torch.no_grad():
         gate.log_alpha.fill_(0.3)
@@ -465,6 +467,43 @@ def test_hard_concrete_samples_follow_the_stretched_distribution() -> None:
     assert float((z == 1).float().mean()) == pytest.approx(1 / (1 + math.exp(shift - 0.3)),
                                                            abs=0.006)
     assert ((z >= 0) & (z <= 1)).all()
+
+
+@pytest.mark.parametrize("gate_kind", ["linear", "mlp"])
+def test_ml_mmoe_with_one_level_is_exactly_mmoe(gate_kind: str) -> None:
+    """ML-MMoE (the PLE paper's stacked-MMoE baseline) with one level is MMoE: same parameter
+    count and, with MMoE's weights loaded, the same predictions."""
+    sizes = dict(num_shared_experts=3, expert_units=[16, 8], gate_kind=gate_kind,
+                 gate_units=[6])
+    mmoe, ml_mmoe = make_model("mmoe", **sizes), make_model("ml_mmoe", levels=1, **sizes)
+    assert ml_mmoe.num_parameters() == mmoe.num_parameters()
+    renamed = {k.replace("experts.", "experts.0.", 1).replace("gates.", "gates.0.", 1)
+               if k.startswith(("experts.", "gates.")) else k: v
+               for k, v in mmoe.state_dict().items()}
+    ml_mmoe.load_state_dict(renamed, strict=True)
+    mmoe.eval(), ml_mmoe.eval()
+    batch = random_batch(SCHEMA, 16, seed=9)
+    with torch.no_grad():
+        a, b = mmoe(*batch), ml_mmoe(*batch)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("levels", [2, 3])
+def test_ml_mmoe_parameter_count_closed_form(levels: int) -> None:
+    """Level l has E experts; inner levels have E gates (one per next-level expert), the last
+    one gate per task; every gate reads the input features."""
+    experts, expert_units, towers, emb = 3, [16, 8], [4], 5
+    model = make_model("ml_mmoe", levels=levels, num_shared_experts=experts,
+                       expert_units=expert_units, tower_units=towers, embedding_dim=emb)
+    features, expected = input_dim_and_embedding_params(SCHEMA, emb)
+    in_dim, tasks = features, len(TASKS)
+    for level in range(levels):
+        consumers = experts if level < levels - 1 else tasks
+        expected += experts * mlp_params(in_dim, expert_units)
+        expected += consumers * gate_params(features, experts, "linear", [])
+        in_dim = expert_units[-1]
+    expected += tower_params(in_dim, towers, tasks)
+    assert model.num_parameters() == expected
 
 
 # --- errors, ESMM numerics, building blocks ----------------------------------------------------

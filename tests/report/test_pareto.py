@@ -51,8 +51,8 @@ def test_front_is_best_trials_and_leaves_out_infeasible_and_failed() -> None:
             front["n_dominated"]) == (4, 1, 1, 1)
     assert front["trials"][0]["values"] == {"t1": 0.8, "t2": 0.6}
     assert front["trials"][0]["test"] == {"t1": {"auc": 0.6}, "t2": {"auc": 0.6}}
-    assert front["objectives"] == [{"name": "t1", "direction": "maximize"},
-                                   {"name": "t2", "direction": "maximize"}]
+    assert front["objectives"] == [{"name": "t1", "direction": "maximize", "metric": "auc"},
+                                   {"name": "t2", "direction": "maximize", "metric": "auc"}]
 
 
 def test_hypervolume_of_a_known_front() -> None:

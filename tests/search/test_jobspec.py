@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,10 +145,31 @@ def test_dataset_kinds() -> None:
     assert _paths(exc) == ["dataset.split"]
 
 
-def test_testing_hook_is_validated() -> None:
+def test_failure_injection_is_not_part_of_a_job_spec() -> None:
+    """Test-only failure injection lives in automtl.search.testing (passed by test code to
+    run_search), never in the public spec: a spec asking for it is refused."""
     with pytest.raises(JobSpecError) as exc:
-        load_job_spec(_doc(testing={"fail_topologies": ["mmoe"], "mode": "explode"}))
-    assert _paths(exc) == ["testing.mode"]
+        load_job_spec(_doc(testing={"fail_topologies": ["mmoe"]}))
+    assert _paths(exc) == ["testing"]
+    assert "testing" not in JobSpec.model_json_schema()["properties"]
+
+
+def test_the_search_space_is_compiled_once_when_the_spec_is_validated(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import search_spaces.loader
+
+    calls: list[object] = []
+    real = search_spaces.loader.load
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search_spaces, "load", counting)
+    spec = load_job_spec(_doc())
+    assert len(calls) == 1
+    assert spec.space is spec.space and load_job_spec(spec) is spec
+    assert len(calls) == 1  # reading the space or reloading a JobSpec compiles nothing
 
 
 def test_yaml_parse_errors_and_missing_files(tmp_path: Path) -> None:

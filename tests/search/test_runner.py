@@ -18,8 +18,9 @@ import search_spaces
 from automtl.config import ModelConfig
 from automtl.models.registry import build_model
 from automtl.search import Progress, SearchCallbacks, TrialOutcome, run_search
-from automtl.search.outcome import ATTR_CANDIDATE, ATTR_ERROR, ATTR_RETRY_OF
 from automtl.search.study import open_storage
+from automtl.search.testing import FailureInjection
+from automtl.trial_record import ATTR_CANDIDATE, ATTR_CURVE, ATTR_ERROR, ATTR_RETRY_OF
 
 pytestmark = pytest.mark.slow
 
@@ -109,8 +110,8 @@ def test_search_finishes_its_budget(searched: dict[str, Any]) -> None:
 def test_front_is_the_studys_best_trials(searched: dict[str, Any]) -> None:
     front, study = searched["result"].front, searched["study"]
     assert [t["number"] for t in front["trials"]] == sorted(t.number for t in study.best_trials)
-    assert front["objectives"] == [{"name": "t1", "direction": "maximize"},
-                                   {"name": "t2", "direction": "maximize"}]
+    assert front["objectives"] == [{"name": "t1", "direction": "maximize", "metric": "auc"},
+                                   {"name": "t2", "direction": "maximize", "metric": "auc"}]
     assert front["reference_point"] == {"t1": 0.5, "t2": 0.5}
     assert front["hypervolume"] > 0
     for entry in front["trials"]:
@@ -197,9 +198,11 @@ def test_failing_candidates_are_recorded_and_the_search_goes_on(
     enqueue(url, "automtl-fail", {"topology": "shared_bottom", "weighting": "equal",
                                   "shared_bottom/bottom_units": "8", "optimizer/lr": 0.01})
     recorder = Recorder()
-    spec = make_spec("fail", 4, testing={"fail_topologies": ["shared_bottom"]})
+    spec = make_spec("fail", 4)
     spec["budget"]["max_failures"] = 20  # TPE's random start draws shared_bottom half the time
-    result = run_search(spec, recorder, storage_url=url, artifact_dir=tmp_path)
+    injection = FailureInjection(fail_topologies=["shared_bottom"])  # test code, not the spec
+    result = run_search(spec, recorder, storage_url=url, artifact_dir=tmp_path,
+                        failure_injection=injection)
     study = optuna.load_study(study_name="automtl-fail", storage=open_storage(url))
     failed = study.get_trials(states=(TrialState.FAIL,))
     complete = study.get_trials(states=(TrialState.COMPLETE,))
@@ -227,7 +230,8 @@ def test_cli_search_writes_front_and_trials(local_ray: None, tmp_path: Path,
     spec_path.write_text(yaml.safe_dump(make_spec("cli", 2)))
     out = tmp_path / "out"
     assert main(["search", str(spec_path), "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     front = json.loads((out / "front.json").read_text())
     assert set(front) >= {"objectives", "reference_point", "hypervolume", "trials",
                           "n_trials", "n_dominated"}
@@ -237,11 +241,29 @@ def test_cli_search_writes_front_and_trials(local_ray: None, tmp_path: Path,
     assert len(front_csv) == 1 + len(front["trials"])
     trials_csv = (out / "trials.csv").read_text().splitlines()
     assert len(trials_csv) == 3 and ",COMPLETE," in trials_csv[1]
-    assert "[  2/2]" in printed
+    assert "param:topology" in trials_csv[0].split(",")  # every searched parameter
+    # progress went to stderr (not a terminal here, so no bar): one line per trial with the
+    # count, its topology and objectives, and the ETA
+    lines = [line for line in captured.err.splitlines() if "COMPLETE" in line]
+    assert [line.split("]")[0] for line in lines] == ["[1/2", "[2/2"]
+    assert all(" | t1=" in line and "ETA" in line for line in lines)
     table = printed.split("Pareto front", 1)[1].splitlines()
-    assert table[1].split() == ["trial", "topology", "weighting", "t1", "t2"]
+    assert [c.strip() for c in table[1].split("  ") if c.strip()] == [
+        "trial", "topology", "experts", "layer widths", "weighting", "optimiser", "params",
+        "t1", "t2"]
     first_cells = [line.split()[0] for line in table[3:] if line.strip()]
     assert [str(t["number"]) for t in front["trials"]] == first_cells[:len(front["trials"])]
+    page = (out / "report.html").read_text()
+    assert 'id="pareto-front"' in page and 'id="learning-curves"' in page
+    # the study names its metrics and keeps each trial's learning curve
+    study = optuna.load_study(study_name=front["study"], storage=f"sqlite:///{out / 'automtl.db'}")
+    assert study.metric_names == ["t1 auc (valid)", "t2 auc (valid)"]
+    for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        curve = trial.user_attrs[ATTR_CURVE]
+        epochs = trial.user_attrs["automtl:epochs"]
+        assert curve["epoch"] == list(range(1, epochs + 1))
+        assert len(curve["t1/auc"]) == epochs and len(curve["t2/auc"]) == epochs
+        assert all(0.0 <= v <= 1.0 for v in curve["t1/auc"])
 
 
 def test_should_stop_cancels_the_search(local_ray: None, tmp_path: Path) -> None:

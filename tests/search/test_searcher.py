@@ -12,7 +12,9 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from automtl.jobspec import Constraints, Objective
-from automtl.search.outcome import (
+from automtl.search.searcher import AutoMTLOptunaSearch
+from automtl.search.study import open_storage
+from automtl.trial_record import (
     ATTR_CANDIDATE,
     ATTR_ERROR,
     ATTR_INTERRUPTED,
@@ -20,8 +22,6 @@ from automtl.search.outcome import (
     ATTR_TEST,
     ATTR_VALID,
 )
-from automtl.search.searcher import AutoMTLOptunaSearch
-from automtl.search.study import open_storage
 
 OBJECTIVES = [Objective(name="t1", direction="maximize", metric="auc"),
               Objective(name="t2", direction="minimize", metric="logloss")]

@@ -9,8 +9,8 @@ import pytest
 from optuna.trial import TrialState
 
 from automtl.jobspec import load_job_spec
-from automtl.search.outcome import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_RETRY_OF
 from automtl.search.study import check_study, existing_trials, open_storage, recover_study
+from automtl.trial_record import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_RETRY_OF
 
 SPEC = {"name": "s", "dataset": {"builtin": "synthetic", "rows": 200},
         "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}]}
@@ -77,3 +77,33 @@ def test_check_study_refuses_other_objectives(tmp_path: Any) -> None:
     check_study(study, spec)  # same objectives: fine
     with pytest.raises(ValueError, match="already exists with objectives"):
         check_study(study, load_job_spec({**SPEC, "objectives": ["t2", "t1"]}))
+
+
+def test_a_changed_spec_is_refused_naming_what_changed(tmp_path: Any) -> None:
+    from automtl.search.study import SpecChangedError
+
+    study, _ = _study(tmp_path)
+    check_study(study, load_job_spec({**SPEC, "budget": {"epochs": 3}}))
+    # more trials, other concurrency: the same study, resumed
+    check_study(study, load_job_spec({**SPEC, "budget": {"epochs": 3, "trials": 80,
+                                                         "concurrency": 2}}))
+    with pytest.raises(SpecChangedError, match=r"budget\.epochs \(was 3, now 5\)") as info:
+        check_study(study, load_job_spec({**SPEC, "budget": {"epochs": 5}}))
+    assert info.value.changed == ["budget.epochs (was 3, now 5)"]
+    with pytest.raises(SpecChangedError, match="search_space"):
+        check_study(study, load_job_spec({**SPEC, "budget": {"epochs": 3},
+                                          "search_space": {"preset": "moe"}}))
+    with pytest.raises(SpecChangedError, match=r"dataset\.rows \(was 200, now 300\)"):
+        check_study(study, load_job_spec({**SPEC, "budget": {"epochs": 3},
+                                          "dataset": {"builtin": "synthetic", "rows": 300}}))
+
+
+def test_a_study_without_a_fingerprint_adopts_the_spec(tmp_path: Any) -> None:
+    from automtl.search.study import STUDY_FINGERPRINT_ATTR, SpecChangedError
+
+    study, _ = _study(tmp_path)
+    assert STUDY_FINGERPRINT_ATTR not in study.user_attrs
+    check_study(study, load_job_spec(SPEC))
+    assert len(study.user_attrs[STUDY_FINGERPRINT_ATTR]) == 64
+    with pytest.raises(SpecChangedError):
+        check_study(study, load_job_spec({**SPEC, "seed": 1}))

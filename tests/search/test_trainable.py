@@ -14,7 +14,7 @@ from automtl.config import ModelConfig
 from automtl.jobspec import load_job_spec
 from automtl.models.registry import build_model
 from automtl.search.datasets import load_dataset
-from automtl.search.testing import InjectedFailure
+from automtl.search.testing import FailureInjection, InjectedFailure
 from automtl.search.trainable import (
     TrialContext,
     failure_result,
@@ -31,7 +31,8 @@ CANDIDATE = {
 }
 
 
-def _context(tmp_path: Path, **overrides: Any) -> TrialContext:
+def _context(tmp_path: Path, injection: FailureInjection | None = None,
+             **overrides: Any) -> TrialContext:
     spec = load_job_spec({
         "name": "tr", "dataset": {"builtin": "synthetic", "rows": 1000, "features": 6},
         "tasks": [{"name": "t1", "label": "y1"},
@@ -39,7 +40,8 @@ def _context(tmp_path: Path, **overrides: Any) -> TrialContext:
         "objectives": ["t1", "t2", "params"], "budget": {"epochs": 2}, **overrides})
     data = load_dataset(spec.dataset, spec.tasks, spec.seed)
     return TrialContext(spec=spec, inputs=data.schema, train=data.train, valid=data.valid,
-                        test=data.test, artifact_root=str(tmp_path))
+                        test=data.test, artifact_root=str(tmp_path),
+                        failure_injection=injection)
 
 
 def test_trial_reports_each_epoch_and_a_complete_final_result(tmp_path: Path) -> None:
@@ -82,7 +84,7 @@ def test_saved_weights_rebuild_the_evaluated_model(tmp_path: Path) -> None:
 
 
 def test_injected_failure_raises_after_the_given_epoch(tmp_path: Path) -> None:
-    context = _context(tmp_path, testing={"fail_topologies": ["mmoe"], "after_epochs": 1})
+    context = _context(tmp_path, FailureInjection(fail_topologies=["mmoe"], after_epochs=1))
     reports: list[dict[str, Any]] = []
     with pytest.raises(InjectedFailure, match="mmoe"):
         run_trial(CANDIDATE, 0, context, reports.append)
@@ -93,7 +95,7 @@ def test_injected_failure_raises_after_the_given_epoch(tmp_path: Path) -> None:
 
 
 def test_non_finite_objectives_fail_the_trial(tmp_path: Path) -> None:
-    context = _context(tmp_path, testing={"fail_topologies": ["mmoe"], "mode": "nan"})
+    context = _context(tmp_path, FailureInjection(fail_topologies=["mmoe"], mode="nan"))
     with pytest.raises(FloatingPointError, match="non-finite"):
         run_trial(CANDIDATE, 0, context, lambda _: None)
     assert not (tmp_path / "trial-0").exists()  # nothing saved for a failed trial

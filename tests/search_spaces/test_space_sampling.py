@@ -9,11 +9,11 @@ import optuna
 import pytest
 
 import search_spaces
-from automtl.config import Candidate
+from automtl.config import ArchitectureConfig, Candidate
 from automtl.models import available_topologies
 from automtl.weighting import available_weightings, build_weighting
 from search_spaces import SearchSpaceError
-from search_spaces.catalog import TOPOLOGY_PARAMS
+from search_spaces.catalog import topology_tables
 
 ISSUE_EXAMPLE = """
 topology:
@@ -63,8 +63,11 @@ def test_issue_example_loads_and_maps_to_candidate_fields():
                                  "weighting": "uncertainty", "optimizer/lr": 0.001,
                                  "optimizer/batch_size": 512})
     assert snr["train"]["l0_lambda"] == 1e-5
-    assert snr["architecture"]["snr"] == {"layers": 2, "subnetworks": 3, "beta": 2 / 3,
-                                          "gamma": -0.1, "zeta": 1.1}
+    # SNR's own settings are read from its Params (flat in the sampled candidate)
+    assert {k: snr["architecture"][k] for k in ("layers", "subnetworks", "beta", "gamma",
+                                                 "zeta")} == {"layers": 2, "subnetworks": 3,
+                                                              "beta": 2 / 3, "gamma": -0.1,
+                                                              "zeta": 1.1}
     for candidate in (mmoe, ple, snr):
         Candidate.model_validate(candidate)
 
@@ -74,11 +77,11 @@ def test_minimal_space_is_a_fixed_ple_with_defaults():
     assert space.distributions() == {}
     candidate = Candidate.model_validate(space.fixed_candidate({}))
     defaults = Candidate()
-    assert candidate.architecture == defaults.architecture.model_copy(update={"topology": "ple"})
+    assert candidate.architecture == ArchitectureConfig(topology="ple")
     assert candidate.weighting.name == "equal" and candidate.train == defaults.train
 
 
-@pytest.mark.parametrize("topology", sorted(TOPOLOGY_PARAMS))
+@pytest.mark.parametrize("topology", sorted(topology_tables()))
 def test_fixed_trial_round_trip_for_every_topology(topology):
     space = search_spaces.load("default")
     for trial, candidate in random_trials(space, 5, seed=3, enqueue=[{"topology": topology}] * 5):
@@ -223,7 +226,7 @@ def test_every_weighting_parameter_is_accepted_by_its_strategy(tasks):
 
 
 def test_catalog_covers_every_registered_topology():
-    assert sorted(TOPOLOGY_PARAMS) == available_topologies()
+    assert sorted(topology_tables()) == available_topologies()
 
 
 def test_space_pickles_for_ray_workers():

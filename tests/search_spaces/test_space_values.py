@@ -7,15 +7,17 @@ import pytest
 
 from search_spaces.catalog import (
     DROPOUT,
-    EXPERT_UNITS,
-    LEVELS,
     OPTIMIZER_PARAMS,
     TOWER_UNITS,
     ParamSpec,
+    topology_tables,
 )
 from search_spaces.errors import ErrorCollector
 from search_spaces.params import Categorical, Constant, FloatRange, IntRange, LayerStack
 from search_spaces.values import parse_param
+
+EXPERT_UNITS = topology_tables()["mmoe"]["expert_units"]
+LEVELS = topology_tables()["ple"]["levels"]
 
 LR = OPTIMIZER_PARAMS["lr"]
 BATCH = OPTIMIZER_PARAMS["batch_size"]

@@ -76,8 +76,9 @@ def test_upgrade_from_empty_creates_our_tables_and_version_table(database_url: s
     tables = _tables(database_url)
     assert tables == OUR_TABLES | {VERSION_TABLE}
     assert "alembic_version" not in tables, "Optuna's version table name stays free"
-    assert current_revision(database_url) == head_revision()
-    assert _scalar(database_url, f"SELECT version_num FROM {VERSION_TABLE}") == head_revision()
+    head = head_revision()
+    assert current_revision(database_url) == head
+    assert _scalar(database_url, f"SELECT version_num FROM {VERSION_TABLE}") == head
     upgrade(database_url)  # a second upgrade is a no-op
     assert _tables(database_url) == OUR_TABLES | {VERSION_TABLE}
 
@@ -163,8 +164,8 @@ def test_cli_db_upgrade_and_current(database_url: str, capsys: pytest.CaptureFix
     assert automtl_main(["db", "current", "--url", database_url]) == 0
     assert "current <none>" in capsys.readouterr().out
 
-    assert automtl_main(["db", "upgrade", "--url", database_url]) == 0
     head = head_revision()
+    assert automtl_main(["db", "upgrade", "--url", database_url]) == 0
     assert f"<empty> -> {head}" in capsys.readouterr().out
     assert current_revision(database_url) == head
 
@@ -173,6 +174,30 @@ def test_cli_db_upgrade_and_current(database_url: str, capsys: pytest.CaptureFix
     assert f"already at {head}" in capsys.readouterr().out
     assert automtl_main(["db", "current"]) == 0
     assert f"current {head}, head {head} (up to date)" in capsys.readouterr().out
+
+
+def test_the_search_migration_adds_the_pruned_trial_columns_and_reverts(
+        database_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from automtl_storage.migrate import alembic_config
+
+    upgrade(database_url, "0001_initial")
+    upgrade(database_url, "0004_search")
+    engine = create_engine_for(database_url)
+    try:
+        columns = {c["name"] for c in inspect(engine).get_columns("automtl_trials")}
+    finally:
+        engine.dispose()
+    assert {"pruned_epoch", "rung_values"} <= columns
+    command.downgrade(alembic_config(database_url), "0001_initial")
+    engine = create_engine_for(database_url)
+    try:
+        columns = {c["name"] for c in inspect(engine).get_columns("automtl_trials")}
+    finally:
+        engine.dispose()
+    assert not {"pruned_epoch", "rung_values"} & columns
 
 
 def test_cli_db_without_a_url_names_the_option_and_variable(

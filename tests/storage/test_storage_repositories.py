@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 
 import pytest
@@ -141,6 +142,8 @@ def test_job_create_read_and_owner_scoping(db: Database, owner: Owner) -> None:
         assert loaded.status is JobStatus.QUEUED
         assert loaded.dataset_id == dataset.id
         assert loaded.study_name.startswith("automtl-") and loaded.study_name != second.study_name
+        # optuna-dashboard's study list names the job (id and name); the suffix stays unique
+        assert re.fullmatch(rf"automtl-job{job.id}-first-[0-9a-f]{{8}}", loaded.study_name)
         assert jobs.get(second.id).study_name == "my-study"
         assert (loaded.started_at, loaded.finished_at, loaded.worker_id) == (None, None, None)
         assert (loaded.cancel_requested, loaded.attempts, loaded.trials_finished) == (False, 0, 0)

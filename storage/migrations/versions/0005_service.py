@@ -1,7 +1,7 @@
 """Service hardening: API tokens expire (``expires_at``; NULL: never).
 
-Revision ID: 0002_service
-Revises: 0001_initial
+Revision ID: 0005_service
+Revises: 0004_search
 Create Date: 2026-11-30
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_service"
-down_revision: str | None = "0001_initial"
+revision: str = "0005_service"
+down_revision: str | None = "0004_search"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,4 +1,5 @@
-"""What a finished trial left in the Optuna study, read back as a :class:`TrialOutcome`.
+"""The stored record of a trial: what a finished trial left in the Optuna study, read back as a
+:class:`TrialOutcome`. The one module search, report, export and the API read it through.
 
 The study is the durable record of a search: the searcher stores the sampled candidate and the
 trial's metrics, costs, artifact path and error as user attributes under the keys below, so a
@@ -22,10 +23,14 @@ ATTR_TRAIN_TIME = "automtl:train_time_s"
 ATTR_TRIAL_TIME = "automtl:trial_time_s"
 ATTR_EPOCHS = "automtl:epochs"
 ATTR_ARTIFACT = "automtl:artifact"
+ATTR_NODE = "automtl:ray_node_id"
 ATTR_UTILISATION = "automtl:gate_utilisation"
+ATTR_CURVE = "automtl:learning_curve"
 ATTR_ERROR = "automtl:error"
 ATTR_INTERRUPTED = "automtl:interrupted"
 ATTR_RETRY_OF = "automtl:retry_of"
+ATTR_PRUNED_EPOCH = "automtl:pruned_epoch"
+ATTR_RUNGS = "automtl:rungs"
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -48,7 +53,11 @@ class TrialOutcome:
 
     ``values`` maps each objective name to its validation value (``None`` unless COMPLETE);
     ``valid`` and ``test`` map task name -> {metric: value}; ``gate_utilisation`` maps task name
-    -> mean gate weight per expert (gated topologies); ``error`` is set for FAIL trials.
+    -> mean gate weight per expert (gated topologies); ``learning_curve`` maps ``"epoch"`` and
+    each ``"<task>/<metric>"`` to its per-epoch validation values (1-based epochs, ``None`` for
+    a non-finite value); ``error`` is set for FAIL trials.
+    ``pruned_epoch`` is the epoch at which MO-ASHA stopped a PRUNED trial and ``rungs`` maps
+    each rung epoch the trial reached to its objective values there.
     """
 
     number: int
@@ -65,10 +74,14 @@ class TrialOutcome:
     duration_s: float | None = None
     epochs: int | None = None
     artifact: str | None = None
+    ray_node_id: str | None = None
     gate_utilisation: dict[str, list[float]] | None = None
+    learning_curve: dict[str, list[float | None]] | None = None
     error: str | None = None
     feasible: bool = True
     interrupted: bool = False
+    pruned_epoch: int | None = None
+    rungs: dict[str, dict[str, float]] | None = None
 
     @property
     def complete(self) -> bool:
@@ -99,8 +112,23 @@ def outcome_from_trial(trial: FrozenTrial, objective_names: list[str]) -> TrialO
         duration_s=duration,
         epochs=attrs.get(ATTR_EPOCHS),
         artifact=attrs.get(ATTR_ARTIFACT),
+        ray_node_id=attrs.get(ATTR_NODE),
         gate_utilisation=attrs.get(ATTR_UTILISATION),
+        learning_curve=attrs.get(ATTR_CURVE),
         error=attrs.get(ATTR_ERROR),
         feasible=is_feasible(trial),
         interrupted=bool(attrs.get(ATTR_INTERRUPTED, False)),
+        pruned_epoch=attrs.get(ATTR_PRUNED_EPOCH),
+        rungs=attrs.get(ATTR_RUNGS),
     )
+
+
+#: study attribute holding the confirmation stage's summary (automtl.search.confirm)
+STUDY_CONFIRMATION_ATTR = "automtl:confirmation"
+
+
+def confirmation_of(study: Any) -> dict[str, Any] | None:
+    """The stored confirmation summary of an Optuna study, or ``None`` when it was not
+    confirmed (written by :func:`automtl.search.confirm.run_confirmation`)."""
+    value = study.user_attrs.get(STUDY_CONFIRMATION_ATTR)
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,176 @@
+"""What every ``automtl`` command shares on the terminal: user errors (one line, exit 2) and the
+search progress bar (tqdm, the one progress library of the CLI).
+
+A user error is bad input the user can fix: a spec, a search space, a dataset, a missing file,
+settings. It ends the command with one line naming the field or column and exit status 2,
+never a traceback; everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+#: exit status of a command stopped by bad input (argparse's own usage errors use 2 as well)
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """Bad input from the user; ``field`` names the setting, column or file at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The library's exception types that mean bad user input (imported lazily, so ``--help``
+    stays fast)."""
+    from automtl.data.errors import DataError
+    from automtl.export.errors import ExportError
+    from automtl.jobspec import JobSpecError
+    from automtl.search.study import SpecChangedError
+    from search_spaces.errors import SearchSpaceError
+
+    return (UserError, DataError, JobSpecError, SearchSpaceError, ExportError, SpecChangedError)
+
+
+def describe_user_error(exc: BaseException) -> list[str]:
+    """The lines to print for a user error: ``field: message``, one per problem."""
+    problems = getattr(exc, "errors", None)
+    if isinstance(problems, list) and problems and all(
+            isinstance(p, tuple) and len(p) == 2 for p in problems):
+        return [f"{path}: {_one_line(message)}" if path else _one_line(message)
+                for path, message in problems]
+    field = getattr(exc, "field", None)
+    message = str(exc).strip() or type(exc).__name__
+    first = message.splitlines()[0]
+    return [f"{field}: {first}" if field and field not in first else first]
+
+
+def _one_line(message: object) -> str:
+    """A (possibly multi-line, e.g. YAML's) message on one line."""
+    return " ".join(str(message).split())
+
+
+def run_command(handler: Callable[[Any], int | None], args: Any,
+                stream: TextIO | None = None) -> int:
+    """Run a subcommand's handler; a user error prints ``automtl: error: ...`` (one line per
+    problem) and returns 2."""
+    stream = stream or sys.stderr
+    try:
+        return int(handler(args) or 0)
+    except user_error_types() as exc:
+        lines = describe_user_error(exc)
+        command = getattr(args, "command", None)
+        prefix = f"automtl {command}" if command else "automtl"
+        print(f"{prefix}: error: {lines[0]}", file=stream)
+        for line in lines[1:]:
+            print(f"  {line}", file=stream)
+        return EXIT_USER_ERROR
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help that shows every option's default (unless its text already names one) and prints
+    docstring descriptions without reStructuredText's double backticks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "%(default)" in text or "default" in text.lower() or action.default in (
+                None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(text.replace("``", "'"))
+
+
+def apply_help_format(parser: argparse.ArgumentParser) -> None:
+    """Give ``parser`` and all its subcommands' parsers :class:`HelpFormatter`."""
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                apply_help_format(sub)
+
+
+class SearchProgress:
+    """A :class:`~automtl.search.SearchCallbacks` (duck-typed, so ``--help`` needs no Ray)
+    drawing a tqdm bar over the trial budget with its ETA, and one line per finished trial
+    (topology, main parameters, objectives) above it. When the stream is not a terminal (a log
+    file, CI) tqdm draws nothing, and each trial's line carries the count, elapsed time and ETA
+    instead."""
+
+    def __init__(self, objectives: list[str], budget: int, *, stream: TextIO | None = None,
+                 disable: bool | None = None) -> None:
+        from tqdm import tqdm
+
+        self._objectives = objectives
+        self._budget = budget
+        self._stream = stream or sys.stderr
+        self._bar = tqdm(total=budget, unit="trial", file=self._stream, dynamic_ncols=True,
+                         disable=disable, desc="search",
+                         bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                                    "[{elapsed}<{remaining}] {postfix}")
+        self._pending: str | None = None
+
+    def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
+        pass
+
+    def on_epoch(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def on_trial_complete(self, outcome: Any) -> None:
+        self._pending = trial_line(outcome)
+
+    def on_progress(self, progress: Any) -> None:
+        from tqdm import tqdm
+
+        done = int(progress.finished)
+        status = (f"failed {progress.failed}, running {progress.running}, "
+                  f"front {progress.front_size}")
+        if self._bar.disable:
+            if self._pending is not None:
+                elapsed = float(progress.elapsed_s)
+                eta = (tqdm.format_interval(elapsed / done * (self._budget - done))
+                       if 0 < done < self._budget else "-")
+                width = len(str(self._budget))
+                print(f"[{done:>{width}}/{self._budget}] {self._pending} | {status}, "
+                      f"{tqdm.format_interval(elapsed)} elapsed, ETA {eta}",
+                      file=self._stream, flush=True)
+        else:
+            if self._pending is not None:
+                self._bar.write(self._pending, file=self._stream)
+            if done > self._bar.n:
+                self._bar.update(done - self._bar.n)
+            self._bar.set_postfix_str(status, refresh=True)
+        self._pending = None
+
+    def should_stop(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def trial_line(outcome: Any) -> str:
+    """``trial 7 COMPLETE mmoe/gradnorm experts=4 lr=0.003 | ctr=0.71 watch=1.8`` (or the
+    error's first line for a failed trial)."""
+    candidate = outcome.candidate or {}
+    arch = candidate.get("architecture") or {}
+    parts = [f"{arch.get('topology', '?')}/{(candidate.get('weighting') or {}).get('name', '?')}"]
+    for key, label in (("num_shared_experts", "experts"), ("expert_units", "units"),
+                       ("bottom_units", "bottom")):
+        if arch.get(key) is not None:
+            parts.append(f"{label}={arch[key]}")
+            break
+    lr = (candidate.get("train") or {}).get("lr")
+    if isinstance(lr, float):
+        parts.append(f"lr={lr:.2g}")
+    if outcome.values:
+        result = " ".join(f"{k}={v:.4g}" for k, v in outcome.values.items())
+    else:
+        result = (outcome.error or "").splitlines()[0][:80] if outcome.error else ""
+    return f"trial {outcome.number:>4} {outcome.state:<8} {' '.join(parts)} | {result}"

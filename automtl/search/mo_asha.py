@@ -1,0 +1,162 @@
+"""MO-ASHA: asynchronous successive halving for several objectives, as a Ray Tune scheduler.
+
+Ray Tune's ASHA/HyperBand and Optuna's pruners rank trials by one number; a multi-objective
+search needs to rank them by dominance. This scheduler follows Schmucker et al., "Multi-objective
+Asynchronous Successive Halving" (arXiv:2106.12639, 2021): rungs at epochs ``r, r*eta,
+r*eta^2, ...`` (``r`` = ``grace_epochs``, ``eta`` = ``reduction_factor``); a trial reaching a
+rung is compared with every trial that reached that rung before it (asynchronously: no waiting
+for a full bracket) and continues only if it is among the top ``ceil(n / eta)`` of the ``n``
+trials at the rung, ranked by non-dominated sorting, ties inside a front broken by crowding
+distance (NSGA-II's selection, Deb et al. IEEE TEC 2002). Only the ranking is this module's:
+the sort and the crowding distance are Optuna's own (``optuna.study._multi_objective.
+_fast_non_domination_rank`` and NSGA-II's ``_calc_crowding_distance``; Optuna exposes neither
+publicly), the scheduling loop is Ray Tune's (a :class:`~ray.tune.schedulers.FIFOScheduler`
+that answers ``STOP``).
+
+A rung at or beyond a trial's last epoch is skipped (stopping there would save nothing). The
+scheduler keeps, per trial, its objective values at each rung it reached (:meth:`rung_values`)
+and the trials it stopped (:meth:`pruned_epoch`); the searcher reads them to tell Optuna
+``PRUNED`` and to store them with the trial.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, cast
+
+import numpy as np
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+#: the per-epoch result keys the scheduler reads
+EPOCH_KEY = "epoch"
+EPOCHS_TOTAL_KEY = "epochs_total"
+
+
+@dataclass(frozen=True)
+class RungDecision:
+    """What happened to one trial at one rung: ``rank`` among ``n`` trials, ``kept`` or not."""
+
+    epoch: int
+    rank: int
+    n: int
+    kept: bool
+
+
+def rung_epochs(grace_epochs: int, reduction_factor: int, max_epochs: int) -> list[int]:
+    """The rung milestones below ``max_epochs``: ``r, r*eta, r*eta^2, ...``."""
+    out = []
+    epoch = grace_epochs
+    while epoch < max_epochs:
+        out.append(epoch)
+        epoch *= reduction_factor
+    return out
+
+
+def selection_order(losses: np.ndarray) -> np.ndarray:
+    """Indices of ``losses`` [n, k] (lower is better in every column) from best to worst:
+    by non-domination rank, then by crowding distance (larger first) inside a rank.
+    """
+    from optuna.samplers.nsgaii._elite_population_selection_strategy import (
+        _calc_crowding_distance,
+    )
+    from optuna.study._multi_objective import _fast_non_domination_rank
+
+    n = len(losses)
+    if n == 0:
+        return np.array([], dtype=int)
+    ranks = _fast_non_domination_rank(losses)
+    crowding = np.zeros(n)
+    for rank in np.unique(ranks):
+        members = [SimpleNamespace(number=int(i), values=list(losses[i]))
+                   for i in np.flatnonzero(ranks == rank)]
+        # duck-typed: Optuna reads only .number and .values of each member
+        for number, distance in _calc_crowding_distance(cast(Any, members)).items():
+            crowding[number] = distance
+    # lexsort sorts by the last key first: rank ascending, then crowding descending
+    return np.lexsort((-crowding, ranks))
+
+
+class MOASHAScheduler(FIFOScheduler):
+    """Multi-objective ASHA (Schmucker et al. 2021) for Ray Tune.
+
+    ``metrics`` are the flat result keys of the objectives and ``modes`` their ``"max"`` /
+    ``"min"``; ``grace_epochs`` >= 1 is the first rung and ``reduction_factor`` >= 2 the
+    factor between rungs (the top ``1/eta`` are promoted). ``max_epochs`` caps the rungs when a
+    trial does not report its own ``epochs_total``. Results without an ``epoch`` key (a trial's
+    final report) are never acted on. Raises ``ValueError`` on bad arguments.
+    """
+
+    def __init__(self, metrics: list[str], modes: list[str], *, grace_epochs: int = 1,
+                 reduction_factor: int = 3, max_epochs: int | None = None) -> None:
+        super().__init__()
+        if len(metrics) != len(modes) or not metrics:
+            raise ValueError("metrics and modes must be non-empty lists of the same length")
+        if any(m not in ("max", "min") for m in modes):
+            raise ValueError(f"modes must be 'max' or 'min', got {modes}")
+        if grace_epochs < 1:
+            raise ValueError(f"grace_epochs must be >= 1, got {grace_epochs}")
+        if reduction_factor < 2:
+            raise ValueError(f"reduction_factor must be >= 2, got {reduction_factor}")
+        self._metrics = list(metrics)
+        self._signs = np.array([-1.0 if m == "max" else 1.0 for m in modes])
+        self._grace = grace_epochs
+        self._eta = reduction_factor
+        self._max_epochs = max_epochs
+        # rung epoch -> trial id -> objective values as reported (in their own directions)
+        self._rungs: dict[int, dict[str, list[float]]] = {}
+        self._decisions: dict[str, list[RungDecision]] = {}
+        self._pruned: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ what the searcher reads
+
+    def rung_values(self, trial_id: str) -> dict[str, dict[str, float]]:
+        """``{rung epoch (str): {metric: value}}`` for every rung the trial reached."""
+        return {str(epoch): dict(zip(self._metrics, values[trial_id], strict=True))
+                for epoch, values in sorted(self._rungs.items()) if trial_id in values}
+
+    def decisions(self, trial_id: str) -> list[RungDecision]:
+        return list(self._decisions.get(trial_id, []))
+
+    def pruned_epoch(self, trial_id: str) -> int | None:
+        """The epoch at which this scheduler stopped the trial, or ``None``."""
+        return self._pruned.get(trial_id)
+
+    # ------------------------------------------------------------------ Tune's hooks
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        return self.decide(trial.trial_id, result)
+
+    def decide(self, trial_id: str, result: dict[str, Any]) -> str:
+        """``CONTINUE`` or ``STOP`` for one per-epoch result of ``trial_id``."""
+        epoch = result.get(EPOCH_KEY)
+        if epoch is None or result.get("automtl/final"):
+            return TrialScheduler.CONTINUE
+        epoch = int(epoch)
+        total = result.get(EPOCHS_TOTAL_KEY) or self._max_epochs or math.inf
+        if epoch not in rung_epochs(self._grace, self._eta, int(min(total, 2**31))):
+            return TrialScheduler.CONTINUE
+        values = [float(result.get(m, math.nan)) for m in self._metrics]
+        if not all(math.isfinite(v) for v in values):
+            # A diverged trial: it can only lose; stop it (the searcher records why).
+            self._pruned[trial_id] = epoch
+            return TrialScheduler.STOP
+        rung = self._rungs.setdefault(epoch, {})
+        rung[trial_id] = values
+        ids = list(rung)
+        losses = np.array([rung[i] for i in ids]) * self._signs
+        order = list(selection_order(losses))
+        position = order.index(ids.index(trial_id))
+        keep = max(1, math.ceil(len(ids) / self._eta))
+        kept = position < keep
+        self._decisions.setdefault(trial_id, []).append(
+            RungDecision(epoch=epoch, rank=position, n=len(ids), kept=kept))
+        if kept:
+            return TrialScheduler.CONTINUE
+        self._pruned[trial_id] = epoch
+        return TrialScheduler.STOP
+
+    def debug_string(self) -> str:
+        return (f"MO-ASHA: rungs {sorted(self._rungs)}, "
+                f"{len(self._pruned)} trials stopped")

@@ -1,0 +1,98 @@
+"""Confirmation: which trials are re-trained, and the paired gains with their intervals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import pytest
+
+from automtl.jobspec import JobSpecError, load_job_spec
+from automtl.search.confirm import (
+    STUDY_CONFIRMATION_ATTR,
+    paired_gain,
+    run_confirmation,
+    select_candidates,
+)
+from automtl.trial_record import ATTR_CANDIDATE
+
+SPEC = {"name": "s", "dataset": {"builtin": "synthetic", "rows": 200},
+        "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}],
+        "confirm": {"seeds": 3}}
+
+
+def _study(points: list[tuple[str, list[float]]]) -> optuna.Study:
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    for topology, values in points:
+        trial = study.ask(dist)
+        trial.set_user_attr(ATTR_CANDIDATE, {"architecture": {"topology": topology},
+                                             "offset": values[0]})
+        study.tell(trial, values)
+    return study
+
+
+def test_selection_takes_the_front_the_best_single_task_and_each_topologys_best() -> None:
+    spec = load_job_spec(SPEC)
+    study = _study([("single_task", [0.70, 0.70]),   # 0: best single_task, dominated
+                    ("single_task", [0.60, 0.60]),   # 1
+                    ("mmoe", [0.80, 0.75]),          # 2: front
+                    ("mmoe", [0.65, 0.65]),          # 3: neither
+                    ("ple", [0.72, 0.90])])          # 4: front, best ple
+    chosen = {c["trial"]: c["roles"] for c in select_candidates(study, spec)}
+    assert chosen == {0: ["single_task"], 2: ["front", "topology"], 4: ["front", "topology"]}
+
+
+def test_paired_gain_interval_and_noise() -> None:
+    clear = paired_gain([0.80, 0.81, 0.79], [0.70, 0.71, 0.69], "maximize")
+    assert clear["gain"] == pytest.approx(0.10)
+    assert clear["ci_low"] > 0 and clear["within_noise"] is False and clear["p_value"] < 0.01
+    noisy = paired_gain([0.70, 0.75, 0.66], [0.71, 0.69, 0.70], "maximize")
+    assert noisy["ci_low"] < 0 < noisy["ci_high"] and noisy["within_noise"] is True
+    # minimised metrics: lower is a positive gain
+    lower = paired_gain([0.30, 0.31, 0.29], [0.40, 0.42, 0.39], "minimize")
+    assert lower["gain"] > 0 and lower["within_noise"] is False
+    assert paired_gain([0.8], [0.7], "maximize")["ci_low"] is None
+
+
+def test_run_confirmation_trains_each_candidate_with_each_seed_and_stores_gains() -> None:
+    spec = load_job_spec(SPEC)
+    study = _study([("single_task", [0.70, 0.70]), ("mmoe", [0.80, 0.75])])
+    calls: list[tuple[str, int]] = []
+
+    def train(candidate: dict[str, Any], seed: int) -> dict[str, dict[str, float]]:
+        calls.append((candidate["architecture"]["topology"], seed))
+        noise = 0.001 * (seed % 3)
+        return {"t1": {"auc": candidate["offset"] + noise},
+                "t2": {"auc": candidate["offset"] + noise}}
+
+    summary = run_confirmation(study, spec, train)
+    assert sorted(calls) == sorted([(t, 10_000 + k) for t in ("single_task", "mmoe")
+                                    for k in range(3)])
+    assert study.user_attrs[STUDY_CONFIRMATION_ATTR]["gains"] == summary["gains"]
+    gains = {g["task"]: g for g in summary["gains"]}
+    assert set(gains) == {"t1", "t2"} and summary["split"] == "test"
+    assert gains["t1"]["gain"] == pytest.approx(0.10)
+    assert gains["t1"]["within_noise"] is False and gains["t1"]["seeds"] == 3
+    assert gains["t1"]["baseline_std"] == pytest.approx(0.001)
+    mmoe = next(c for c in summary["candidates"] if c["topology"] == "mmoe")
+    assert mmoe["test"]["t1"]["mean"] == pytest.approx(0.801)
+
+
+def test_a_failed_seed_is_left_out_and_counted() -> None:
+    spec = load_job_spec(SPEC)
+    study = _study([("single_task", [0.70, 0.70]), ("mmoe", [0.80, 0.75])])
+
+    def train(candidate: dict[str, Any], seed: int) -> dict[str, dict[str, float]]:
+        if candidate["architecture"]["topology"] == "mmoe" and seed == 10_001:
+            raise RuntimeError("out of memory")
+        return {"t1": {"auc": candidate["offset"] + seed * 1e-5},
+                "t2": {"auc": candidate["offset"]}}
+
+    summary = run_confirmation(study, spec, train)
+    assert {g["seeds"] for g in summary["gains"]} == {2}
+
+
+def test_one_seed_is_refused() -> None:
+    with pytest.raises(JobSpecError, match=r"confirm\.seeds: a gain interval needs"):
+        load_job_spec({**SPEC, "confirm": {"seeds": 1}})

@@ -1,0 +1,95 @@
+"""MO-ASHA: rungs, promotion by non-dominated sorting, and what the searcher records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ray.tune.schedulers import TrialScheduler
+
+from automtl.search.mo_asha import MOASHAScheduler, rung_epochs, selection_order
+
+CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
+
+
+def _result(epoch: int, a: float, b: float, total: int = 9) -> dict[str, float]:
+    return {"epoch": epoch, "epochs_total": total, "objective/a": a, "objective/b": b}
+
+
+def test_rungs_are_geometric_and_below_the_last_epoch() -> None:
+    assert rung_epochs(1, 3, 9) == [1, 3]
+    assert rung_epochs(1, 3, 10) == [1, 3, 9]
+    assert rung_epochs(2, 2, 16) == [2, 4, 8]
+    assert rung_epochs(1, 3, 1) == []
+
+
+def test_selection_order_ranks_fronts_then_crowding() -> None:
+    # losses (lower is better): 0 and 1 are non-dominated, 2 is dominated by 0, 3 by all
+    losses = np.array([[0.1, 0.5], [0.5, 0.1], [0.2, 0.6], [0.9, 0.9]])
+    order = list(selection_order(losses))
+    assert set(order[:2]) == {0, 1}
+    assert order[2:] == [2, 3]
+    # inside one front, the boundary points (infinite crowding) come before the middle one
+    front = np.array([[0.0, 1.0], [0.5, 0.5], [0.45, 0.55], [1.0, 0.0]])
+    assert set(selection_order(front)[:2]) == {0, 3}
+
+
+def test_a_dominated_trial_is_stopped_at_the_first_rung() -> None:
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                grace_epochs=1, reduction_factor=3)
+    assert scheduler.decide("good", _result(1, 0.9, 0.9)) == CONTINUE  # first at the rung
+    assert scheduler.decide("bad", _result(1, 0.5, 0.5)) == STOP  # top 1 of 2 is "good"
+    assert scheduler.pruned_epoch("bad") == 1 and scheduler.pruned_epoch("good") is None
+    assert scheduler.rung_values("bad") == {"1": {"objective/a": 0.5, "objective/b": 0.5}}
+    # epochs between rungs are never judged
+    assert scheduler.decide("bad2", _result(2, 0.0, 0.0)) == CONTINUE
+
+
+def test_a_non_dominated_trade_off_beats_a_dominated_trial_with_a_better_first_metric(
+) -> None:
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "min"],
+                                grace_epochs=1, reduction_factor=2)
+    assert scheduler.decide("t0", _result(1, 0.9, 0.9)) == CONTINUE
+    assert scheduler.decide("t2", _result(1, 0.6, 0.95)) == STOP  # dominated by t0
+    # worse a than t2 (ranking on a alone would drop it) but not dominated: top 2 of 3
+    assert scheduler.decide("t1", _result(1, 0.5, 0.1)) == CONTINUE
+    assert scheduler.decisions("t1")[0].rank < 2 and scheduler.decisions("t1")[0].n == 3
+
+
+def test_minimised_metrics_are_ranked_the_right_way() -> None:
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["min", "min"],
+                                grace_epochs=1, reduction_factor=3)
+    scheduler.decide("low", _result(1, 0.1, 0.1))
+    assert scheduler.decide("high", _result(1, 0.5, 0.5)) == STOP
+
+
+def test_the_last_epoch_and_the_final_report_are_never_judged() -> None:
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                grace_epochs=1, reduction_factor=3)
+    scheduler.decide("good", _result(3, 0.9, 0.9, total=9))
+    # a trial whose total is 3 epochs: rung 3 is its last epoch, stopping saves nothing
+    assert scheduler.decide("short", _result(3, 0.1, 0.1, total=3)) == CONTINUE
+    assert scheduler.decide("x", {"automtl/final": True, "objective/a": 0.0,
+                                  "objective/b": 0.0}) == CONTINUE
+
+
+def test_later_rungs_promote_a_third() -> None:
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                grace_epochs=1, reduction_factor=3)
+    kept = [tid for tid, v in [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.95), ("e", 0.6),
+                               ("f", 0.5)]
+            if scheduler.decide(tid, _result(1, v, v)) == CONTINUE]
+    # asynchronous: each is compared with the trials that reached the rung before it
+    assert kept == ["a", "d"]
+
+
+def test_a_non_finite_value_at_a_rung_stops_the_trial() -> None:
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"])
+    assert scheduler.decide("nan", _result(1, float("nan"), 0.5)) == STOP
+    assert scheduler.pruned_epoch("nan") == 1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"grace_epochs": 0}, "grace_epochs"), ({"reduction_factor": 1}, "reduction_factor")])
+def test_bad_arguments_name_the_field(kwargs: dict[str, int], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        MOASHAScheduler(["objective/a"], ["max"], **kwargs)

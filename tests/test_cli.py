@@ -1,0 +1,138 @@
+"""The ``automtl`` command's shared behaviour: user errors end in one line and exit 2 with
+nothing written, ``--version``, help with defaults and without reST markup. The cases are the
+ones the issue quotes: a missing CSV, a missing label column, bad YAML (search and submit)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from automtl.cli import build_parser, main
+from automtl.commands.console import SearchProgress, run_command
+
+SPEC = """name: errors
+dataset: {{path: {path}}}
+tasks: [{{name: t1, label: {label}, type: binary}}, {{name: t2, label: y2, type: binary}}]
+budget: {{trials: 2, epochs: 1}}
+"""
+
+
+def _table(path: Path) -> Path:
+    path.write_text("x0,x1,y1,y2\n" + "".join(f"{i},{i % 3},{i % 2},{(i // 2) % 2}\n"
+                                              for i in range(60)))
+    return path
+
+
+def _assert_one_line_error(err: str, *needles: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines and lines[0].startswith("automtl search: error: "), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], err
+
+
+def test_a_missing_csv_exits_2_naming_the_file_and_writes_nothing(tmp_path, capsys):
+    spec = tmp_path / "job.yaml"
+    spec.write_text(SPEC.format(path=tmp_path / "nope.csv", label="y1"))
+    out = tmp_path / "out"
+    assert main(["search", str(spec), "--out", str(out)]) == 2
+    _assert_one_line_error(capsys.readouterr().err, "nope.csv")
+    assert not out.exists()
+
+
+def test_a_missing_label_column_exits_2_naming_the_column(tmp_path, capsys):
+    spec = tmp_path / "job.yaml"
+    spec.write_text(SPEC.format(path=_table(tmp_path / "t.csv"), label="clicked"))
+    out = tmp_path / "out"
+    assert main(["search", str(spec), "--out", str(out)]) == 2
+    _assert_one_line_error(capsys.readouterr().err, "'clicked'")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text", ["name: [unclosed\n", "- just\n- a list\n",
+                                  "name: x\ntasks: 3\ndataset: {builtin: synthetic}\n"])
+def test_a_bad_spec_exits_2_with_the_problem(tmp_path, capsys, text):
+    spec = tmp_path / "job.yaml"
+    spec.write_text(text)
+    assert main(["search", str(spec), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    _assert_one_line_error(err)
+    assert len(err.strip().splitlines()) == 1  # YAML's multi-line message too
+    assert not (tmp_path / "out").exists()
+
+
+def test_submit_with_bad_yaml_exits_2_before_any_request(tmp_path, capsys):
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: [unclosed\n")
+    # no server runs at this URL: the spec is refused before anything is sent
+    assert main(["submit", str(spec), "--url", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("automtl submit: error: spec: ") and "not valid YAML" in err
+    assert "Traceback" not in err
+    assert main(["submit", str(tmp_path / "missing.yaml"), "--url", "http://127.0.0.1:9"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_report_needs_a_job_or_a_search_dir(tmp_path, capsys):
+    assert main(["report", "--search-dir", str(tmp_path)]) == 2
+    assert "--search-dir" in capsys.readouterr().err and not (tmp_path / "report.html").exists()
+    assert main(["report"]) == 2
+    assert "give a job id" in capsys.readouterr().err
+
+
+def test_bugs_keep_their_traceback():
+    def broken(args: object) -> int:
+        raise ZeroDivisionError("a bug")
+
+    with pytest.raises(ZeroDivisionError):
+        run_command(broken, object())
+
+
+def test_version_and_help():
+    done = subprocess.run([sys.executable, "-m", "automtl.cli", "--version"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("automtl ") and done.stdout.split()[1][0].isdigit()
+    parser = build_parser()
+    search = parser._subparsers._group_actions[0].choices["search"]  # noqa: SLF001
+    text = search.format_help()
+    assert "``" not in text
+    assert "(default: automtl-runs)" in text  # --out's default is shown
+
+
+def _outcome(number: int) -> SimpleNamespace:
+    return SimpleNamespace(
+        number=number, state="COMPLETE", values={"ctr": 0.71, "cvr": 0.65}, error=None,
+        candidate={"architecture": {"topology": "mmoe", "num_shared_experts": 4},
+                   "weighting": {"name": "gradnorm"}, "train": {"lr": 0.003}})
+
+
+def _progress(finished: int) -> SimpleNamespace:
+    return SimpleNamespace(finished=finished, failed=0, running=1, front_size=finished,
+                           elapsed_s=10.0 * finished)
+
+
+def test_the_progress_bar_shows_count_eta_and_each_trial():
+    stream = io.StringIO()
+    progress = SearchProgress(["ctr", "cvr"], 4, stream=stream, disable=False)
+    for number in range(2):
+        progress.on_trial_complete(_outcome(number))
+        progress.on_progress(_progress(number + 1))
+    progress.close()
+    text = stream.getvalue()
+    assert "2/4" in text and "%|" in text  # the bar and its count
+    assert "trial    1 COMPLETE mmoe/gradnorm experts=4 lr=0.003 | ctr=0.71 cvr=0.65" in text
+
+
+def test_without_a_terminal_each_trial_line_carries_count_and_eta():
+    stream = io.StringIO()
+    progress = SearchProgress(["ctr", "cvr"], 4, stream=stream, disable=True)
+    progress.on_trial_complete(_outcome(0))
+    progress.on_progress(_progress(1))
+    line = stream.getvalue().strip()
+    assert line.startswith("[1/4] trial    0 COMPLETE mmoe/gradnorm")
+    assert line.endswith("00:10 elapsed, ETA 00:30")  # 10 s per trial, 3 to go
