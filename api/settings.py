@@ -53,11 +53,12 @@ class Settings(BaseSettings):
                                                         "and synthetic features")
     max_synthetic_rows: int = Field(2_000_000, ge=100, description="largest synthetic rows")
     max_cpus_per_trial: float | None = Field(
-        None, gt=0.0, description="CPUs of the largest node; default ray_num_cpus or this "
-                                  "machine's CPU count (set it for a Ray cluster)")
+        None, gt=0.0, description="CPUs of the largest node: more per trial is refused; "
+                                  "unset: not checked at submit (a job no registered worker "
+                                  "can serve waits, with its waiting_reason)")
     max_gpus_per_trial: float | None = Field(
-        None, ge=0.0, description="GPUs of the largest node; default the GPUs this machine "
-                                  "has (set it for a Ray cluster)")
+        None, ge=0.0, description="GPUs of the largest node (0: no GPU anywhere): more per "
+                                  "trial is refused; unset: not checked at submit")
     max_spec_bytes: int = Field(1 * MIB, ge=1024, description="largest JSON request body")
     max_json_depth: int = Field(32, ge=4, description="deepest nesting of a JSON body")
     max_list_items: int = Field(10_000, ge=16, description="longest list or object in a body")
@@ -100,22 +101,6 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return normalize_url(self.database_url)
         return normalize_url(f"sqlite:///{(self.data_dir / 'automtl.db').resolve()}")
-
-    @property
-    def node_cpus(self) -> float:
-        """CPUs of the largest node a trial may ask for."""
-        import os
-
-        return self.max_cpus_per_trial or float(self.ray_num_cpus or os.cpu_count() or 1)
-
-    @property
-    def node_gpus(self) -> float:
-        """GPUs of the largest node a trial may ask for."""
-        if self.max_gpus_per_trial is not None:
-            return self.max_gpus_per_trial
-        import torch
-
-        return float(torch.cuda.device_count()) if torch.cuda.is_available() else 0.0
 
     @property
     def resolved_artifact_dir(self) -> Path:

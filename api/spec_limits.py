@@ -155,14 +155,14 @@ def size_errors(document: Mapping[str, Any], settings: Settings) -> Errors:
 def resource_errors(document: Mapping[str, Any], settings: Settings) -> Errors:
     """Trial resources no node of the cluster has: such a trial would wait forever."""
     errors: Errors = []
-    node_cpus, node_gpus = settings.node_cpus, settings.node_gpus
+    node_cpus, node_gpus = settings.max_cpus_per_trial, settings.max_gpus_per_trial
     cpus = _number(document, "resources", "cpus_per_trial")
     gpus = _number(document, "resources", "gpus_per_trial")
-    if cpus is not None and cpus > node_cpus:
+    if cpus is not None and node_cpus is not None and cpus > node_cpus:
         errors.append(("resources.cpus_per_trial", f"{cpus} CPUs per trial, but the largest "
                                                    f"node has {node_cpus} "
                                                    "(AUTOMTL_MAX_CPUS_PER_TRIAL)"))
-    if gpus is not None and gpus > 0 and gpus > node_gpus:
+    if gpus is not None and node_gpus is not None and gpus > 0 and gpus > node_gpus:
         have = "no GPU" if node_gpus == 0 else f"{node_gpus} GPU(s)"
         errors.append(("resources.gpus_per_trial", f"{gpus} GPUs per trial, but the largest "
                                                    f"node has {have} (AUTOMTL_MAX_GPUS_PER_TRIAL)"))

@@ -123,8 +123,6 @@ def test_non_finite_synthetic_scale_is_422(client, alice):
     ({"budget": {"trials": 2, "epochs": 10**6}}, "budget.epochs"),
     ({"budget": {"trials": 2, "concurrency": 10**6}}, "budget.concurrency"),
     ({"budget": {"trials": 2, "time_limit_s": 1e12}}, "budget.time_limit_s"),
-    ({"resources": {"cpus_per_trial": 64}}, "resources.cpus_per_trial"),
-    ({"resources": {"gpus_per_trial": 1}}, "resources.gpus_per_trial"),
     ({"seed": -1}, "seed"),
     ({"seed": 2**40}, "seed"),
 ])
@@ -140,6 +138,20 @@ def test_synthetic_rows_are_capped(client, alice):
     response = client.post("/api/v1/jobs", headers=alice, json=spec)
     assert response.status_code == 422 and paths_of(response) == ["dataset.rows"]
     assert "AUTOMTL_MAX_SYNTHETIC_ROWS" in response.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize("resources,field", [
+    ({"cpus_per_trial": 64}, "resources.cpus_per_trial"),
+    ({"gpus_per_trial": 1}, "resources.gpus_per_trial"),
+])
+def test_resources_over_the_configured_largest_node_are_refused(tmp_path, resources, field):
+    settings = make_settings(tmp_path, max_cpus_per_trial=8, max_gpus_per_trial=0)
+    upgrade(settings.resolved_database_url)
+    headers = create_token(settings, "ivy")
+    with TestClient(create_app(settings)) as client:
+        spec = tiny_spec({"builtin": "synthetic"}, resources=resources)
+        response = client.post("/api/v1/jobs", headers=headers, json=spec)
+    assert response.status_code == 422 and paths_of(response) == [field]
 
 
 def test_caps_come_from_the_settings(tmp_path):
