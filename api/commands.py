@@ -48,7 +48,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--db", default=None, help="database URL (default: $AUTOMTL_DATABASE_URL "
                                                    "or the development SQLite file)")
     create.add_argument("--label", default=None, help="the token's label (default: NAME)")
+    create.add_argument("--ttl-days", type=float, default=None,
+                        help="days until the token expires (default: $AUTOMTL_TOKEN_TTL_DAYS, "
+                             "90); 0: never")
     create.set_defaults(handler=_token_create)
+    revoke = actions.add_parser("revoke", help="revoke a token (its id, or the token itself)",
+                                description="Revoke a token at once: requests with it get 401. "
+                                            "Give the id `token create` printed, or the token.")
+    revoke.add_argument("token", help="the token's id or the token (amtl_...)")
+    revoke.add_argument("--db", default=None, help="database URL (default: "
+                                                   "$AUTOMTL_DATABASE_URL or the development "
+                                                   "SQLite file)")
+    revoke.set_defaults(handler=_token_revoke)
 
     for name, helptext, handler in (
             ("submit", "submit a job spec to a running server", _submit),
@@ -125,6 +136,39 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+#: set by ``automtl serve`` for its worker: the worker stops (and stops its Ray) once this
+#: process is gone, also after a ``kill -9`` of serve, instead of running beside the next one
+PARENT_PID_VARIABLE = "AUTOMTL_PARENT_PID"
+
+
+def _die_with_parent() -> None:
+    """In the forked child, before exec: ask Linux to SIGTERM it when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``); elsewhere the worker's own parent watch does it."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
+def watch_parent(parent_pid: int, interval: float = 1.0) -> threading.Thread:
+    """A daemon thread that SIGTERMs this process once ``parent_pid`` is no longer its parent
+    (the parent died and the process was re-parented): the SIGTERM handler then stops the
+    worker as a ``kill`` would."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        print("automtl worker: its automtl serve is gone; stopping", file=sys.stderr,
+              flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 class WorkerProcess:
     """``automtl worker`` as a child process, restarted if it dies while the API serves."""
 
@@ -144,8 +188,9 @@ class WorkerProcess:
         self._thread.start()
 
     def _spawn(self) -> None:
+        env = {**self._env, PARENT_PID_VARIABLE: str(os.getpid())}
         self._process = subprocess.Popen([sys.executable, "-m", "automtl.cli", "worker"],
-                                         env=self._env)
+                                         env=env, preexec_fn=_die_with_parent)
 
     def _supervise(self) -> None:
         while not self._stopping.wait(2.0):
@@ -182,6 +227,9 @@ def _worker(args: argparse.Namespace) -> int:
               "serve`, which applies it)", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    parent = os.environ.get(PARENT_PID_VARIABLE, "")
+    if parent.isdigit():
+        watch_parent(int(parent))
     worker = Worker(settings)
     print(f"automtl worker {worker.worker_id}: waiting for jobs", file=sys.stderr, flush=True)
     try:
@@ -194,16 +242,51 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _token_create(args: argparse.Namespace) -> int:
-    from automtl_storage import Database, OwnerRepository, TokenRepository, upgrade
+    from datetime import timedelta
 
-    url = args.db or _settings().resolved_database_url
+    from automtl_storage import Database, OwnerRepository, TokenRepository, upgrade, utcnow
+
+    settings = _settings()
+    url = args.db or settings.resolved_database_url
+    ttl = settings.token_ttl_days if args.ttl_days is None else args.ttl_days
+    if ttl is not None and ttl < 0:
+        print("token create: --ttl-days must be >= 0 (0: never expires)", file=sys.stderr)
+        return 2
+    expires = utcnow() + timedelta(days=ttl) if ttl else None
     upgrade(url)
     with Database(url) as database, database.session() as session:
         owner = OwnerRepository(session).get_or_create(args.name)
-        _, token = TokenRepository(session).create(owner.id, args.label or args.name)
+        row, token = TokenRepository(session).create(owner.id, args.label or args.name,
+                                                     expires_at=expires)
     print(token)
-    print(f"(a token for {args.name!r}; it is shown only this once: keep it, e.g. "
-          f"export AUTOMTL_TOKEN=...)", file=sys.stderr)
+    until = f"expires {expires:%Y-%m-%d %H:%M} UTC" if expires else "never expires"
+    print(f"(token id {row.id} for {args.name!r}, {until}; it is shown only this once: keep "
+          f"it, e.g. export AUTOMTL_TOKEN=...; revoke it with `automtl token revoke "
+          f"{row.id}`)", file=sys.stderr)
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    from automtl_storage import Database, TokenRepository, hash_token
+    from automtl_storage.migrate import is_up_to_date
+
+    url = args.db or _settings().resolved_database_url
+    if not is_up_to_date(url):
+        print("token revoke: the database schema is not up to date: run `automtl db upgrade`",
+              file=sys.stderr)
+        return 2
+    with Database(url) as database, database.session() as session:
+        tokens = TokenRepository(session)
+        if args.token.isdigit() and len(args.token) <= 10:
+            row = tokens.get(int(args.token))
+        else:
+            row = tokens.get_by_hash(hash_token(args.token))
+        if row is None:
+            print(f"token revoke: no token {args.token[:12]!r}", file=sys.stderr)
+            return 2
+        tokens.revoke(row.id)
+        print(f"revoked token {row.id} ({row.name!r} of owner {row.owner.name!r})",
+              file=sys.stderr)
     return 0
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from automtl_api.errors import ApiError, not_found
 from automtl_api.settings import Settings
+from automtl_api.spec_limits import ID_MAX
 from automtl_storage import Database, Job, JobRepository, Owner, TokenRepository
 
 if TYPE_CHECKING:
@@ -49,9 +50,13 @@ def current_owner(
                            root="header", type_="unauthorized", headers=challenge)
     token = TokenRepository(session).authenticate(credentials.credentials)
     if token is None:
-        raise ApiError.one(401, "Authorization", "invalid or revoked token", root="header",
-                           type_="unauthorized", headers=challenge)
-    return token.owner
+        raise ApiError.one(401, "Authorization", "invalid, expired or revoked token",
+                           root="header", type_="unauthorized", headers=challenge)
+    owner = token.owner
+    # end the transaction now: its connection goes back to the pool and a last_used_at write
+    # does not hold SQLite's write lock while the route validates or renders
+    session.commit()
+    return owner
 
 
 class StudyStorage:
@@ -61,10 +66,11 @@ class StudyStorage:
     tables when they are missing, which on SQLite would wait for the write lock a request's
     own session holds."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 5, max_overflow: int = 10) -> None:
         from automtl_storage import optuna_storage
 
-        self._storage: RDBStorage = optuna_storage(url)
+        self._storage: RDBStorage = optuna_storage(
+            url, engine_kwargs={"pool_size": pool_size, "max_overflow": max_overflow})
 
     def get(self) -> RDBStorage:
         return self._storage
@@ -74,8 +80,14 @@ def get_study_storage(request: Request) -> Any:
     return request.app.state.study_storage.get()
 
 
+#: a path id: 1 .. the largest PostgreSQL ``integer`` (a larger one cannot exist: 422, not 500)
+IdPath = Annotated[int, Path(ge=1, le=ID_MAX, description="an id")]
+#: a page offset, in the range the database's OFFSET takes
+Offset = Annotated[int, Query(ge=0, le=ID_MAX)]
+
+
 def owned_job(
-    job_id: int,
+    job_id: IdPath,
     session: Annotated[Session, Depends(get_session, scope="function")],
     owner: Annotated[Owner, Depends(current_owner)],
 ) -> Job:
@@ -83,6 +95,7 @@ def owned_job(
     job = JobRepository(session).get_for_owner(job_id, owner.id)
     if job is None:
         raise not_found("job", job_id, "job_id")
+    session.commit()  # no connection held while the route reads the study or renders
     return job
 
 

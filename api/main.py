@@ -60,7 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for ``settings`` (default: from the environment). The database must already be
     migrated (``automtl serve`` does it; ``storage.upgrade(url)``)."""
     settings = settings or Settings()
-    database = Database(settings.resolved_database_url)
+    # as many connections as requests can run at once (Starlette runs sync routes in a thread
+    # pool of 40): a request never waits 30 s for a pooled connection under load
+    database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size,
+                        max_overflow=settings.db_max_overflow, pool_timeout=10)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,7 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
-    app.state.study_storage = StudyStorage(settings.resolved_database_url)
+    app.state.study_storage = StudyStorage(settings.resolved_database_url,
+                                           pool_size=settings.db_pool_size,
+                                           max_overflow=settings.db_max_overflow)
     install_error_handlers(app)
     install_offline_docs(app, API_PREFIX)
     for name in ROUTE_MODULES:
@@ -90,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(importlib.import_module("automtl_api.routes.health").router,
                        include_in_schema=False)
     app.add_middleware(UploadLimit, paths=(f"{API_PREFIX}/datasets",),
-                       limit=settings.max_upload_bytes)
+                       limit=settings.max_upload_bytes, body_limit=settings.max_spec_bytes)
     _document_job_spec(app)
     return app
 

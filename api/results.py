@@ -81,5 +81,6 @@ def job_report(job: Job, storage: Any, session: Any, *, plotly_js: str | None = 
                                  plotly_js=plotly_js)
     usage = {t.number: t.gate_utilisation for t in TrialRepository(session).list_for_job(job.id)
              if t.gate_utilisation}
+    session.commit()  # the page renders for ~0.5 s: with no database connection held
     return report_from_study(study, spec, title=title, subtitle=subtitle,
                              gate_utilisation=usage, front=front, plotly_js=plotly_js)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from automtl_api.redact import relative_path, scrub_paths
 from automtl_storage import Dataset, Job, Trial, utcnow
 
 
@@ -21,6 +24,22 @@ class ErrorResponse(BaseModel):
     """Every 4xx answer: one item per problem, with the path of the field at fault."""
 
     detail: list[ErrorItem]
+
+
+def json_error(description: str) -> dict[str, Any]:
+    """An OpenAPI response entry whose body is an :class:`ErrorResponse` in JSON, also on a
+    route whose success is not JSON (the report's HTML)."""
+    return {"description": description, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+
+
+#: what every POST with a body may also answer
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the body cannot be parsed"},
+    413: {"model": ErrorResponse, "description": "the body is over the server's limit "
+                                                 "(AUTOMTL_MAX_SPEC_BYTES, "
+                                                 "AUTOMTL_MAX_UPLOAD_BYTES)"},
+}
 
 
 # ------------------------------------------------------------------------------ jobs
@@ -60,7 +79,8 @@ class JobRead(BaseModel):
         return cls(
             id=job.id, name=job.name, status=job.status.value, dataset_id=job.dataset_id,
             study_name=job.study_name, created_at=job.created_at, started_at=job.started_at,
-            finished_at=job.finished_at, cancel_requested=job.cancel_requested, error=job.error,
+            finished_at=job.finished_at, cancel_requested=job.cancel_requested,
+            error=scrub_paths(job.error),
             attempts=job.attempts,
             progress=JobProgress(finished=job.trials_finished, failed=job.trials_failed,
                                  running=job.trials_running, budget=budget, elapsed_s=elapsed,
@@ -75,7 +95,11 @@ class JobDetail(JobRead):
 
     @classmethod
     def of(cls, job: Job, waiting_reason: str | None = None) -> JobDetail:
-        return cls(**JobRead.of(job).model_dump(), spec=job.spec, waiting_reason=waiting_reason)
+        spec = dict(job.spec)
+        dataset = spec.get("dataset")
+        if isinstance(dataset, dict) and "path" in dataset:  # the census builtin's server dir
+            spec["dataset"] = {**dataset, "path": "(AUTOMTL_CENSUS_DIR)"}
+        return cls(**JobRead.of(job).model_dump(), spec=spec, waiting_reason=waiting_reason)
 
 
 class JobPage(BaseModel):
@@ -119,9 +143,14 @@ class TrialRead(BaseModel):
     finished_at: datetime | None
 
     @classmethod
-    def of(cls, trial: Trial) -> TrialRead:
+    def of(cls, trial: Trial, roots: Iterable[str | Path] = ()) -> TrialRead:
+        """The row as clients see it: paths relative to ``roots`` (the artifact and data
+        directories), never absolute."""
+        roots = tuple(roots)
         data = {name: getattr(trial, name) for name in cls.model_fields}
         data["state"] = trial.state.value
+        data["artifact_path"] = relative_path(trial.artifact_path, roots)
+        data["error"] = scrub_paths(trial.error, roots)
         return cls(**data)
 
 

@@ -40,6 +40,37 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(60.0, gt=0.0, description="a running job whose heartbeat is "
                                                           "older is taken over")
     poll_interval_s: float = Field(2.0, gt=0.0, description="worker's wait on an empty queue")
+    # ---- limits on what one request may ask (see the README, "Limits"); per server, not per
+    # owner. A spec over a cap is refused with 422 naming the field and the variable.
+    max_trials: int = Field(10_000, ge=1, description="largest budget.trials (and "
+                                                      "max_failures)")
+    max_epochs: int = Field(1_000, ge=1, description="largest budget.epochs")
+    max_concurrency: int = Field(64, ge=1, description="largest budget.concurrency")
+    max_time_limit_s: float = Field(7 * 24 * 3600.0, gt=0.0,
+                                    description="largest budget.time_limit_s")
+    max_tasks: int = Field(64, ge=1, description="most tasks in one job")
+    max_features: int = Field(10_000, ge=1, description="most feature columns in a list, "
+                                                        "and synthetic features")
+    max_synthetic_rows: int = Field(2_000_000, ge=100, description="largest synthetic rows")
+    max_cpus_per_trial: float | None = Field(
+        None, gt=0.0, description="CPUs of the largest node: more per trial is refused; "
+                                  "unset: not checked at submit (a job no registered worker "
+                                  "can serve waits, with its waiting_reason)")
+    max_gpus_per_trial: float | None = Field(
+        None, ge=0.0, description="GPUs of the largest node (0: no GPU anywhere): more per "
+                                  "trial is refused; unset: not checked at submit")
+    max_spec_bytes: int = Field(1 * MIB, ge=1024, description="largest JSON request body")
+    max_json_depth: int = Field(32, ge=4, description="deepest nesting of a JSON body")
+    max_list_items: int = Field(10_000, ge=16, description="longest list or object in a body")
+    max_string_chars: int = Field(10_000, ge=64, description="longest string in a body")
+    max_upload_rows: int = Field(20_000_000, ge=1, description="most rows of an upload")
+    max_upload_cells: int = Field(200_000_000, ge=1, description="most rows x columns of an "
+                                                                 "upload (bounds its memory)")
+    db_pool_size: int = Field(20, ge=1, description="pooled database connections of the API")
+    db_max_overflow: int = Field(20, ge=0, description="connections above the pool under "
+                                                       "bursts")
+    token_ttl_days: float | None = Field(90.0, gt=0.0, description="lifetime of a new token; "
+                                                                   "unset: never expires")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
@@ -76,6 +107,11 @@ class Settings(BaseSettings):
         return (self.artifact_dir or self.data_dir / "artifacts").resolve()
 
     @property
+    def path_roots(self) -> tuple[Path, ...]:
+        """Server directories whose paths are shown to clients relative to them."""
+        return (self.resolved_artifact_dir, self.data_dir.resolve())
+
+    @property
     def upload_dir(self) -> Path:
         """Where uploads are stored, under generated names."""
         return (self.data_dir / "datasets").resolve()
@@ -95,6 +131,14 @@ class Settings(BaseSettings):
             "AUTOMTL_HOST": self.host,
             "AUTOMTL_PORT": str(self.port),
         }
+        for name in ("max_trials", "max_epochs", "max_concurrency", "max_time_limit_s",
+                     "max_tasks", "max_features", "max_synthetic_rows", "max_cpus_per_trial",
+                     "max_gpus_per_trial", "max_spec_bytes", "max_json_depth",
+                     "max_list_items", "max_string_chars", "max_upload_rows",
+                     "max_upload_cells", "db_pool_size", "db_max_overflow", "token_ttl_days"):
+            value = getattr(self, name)
+            if value is not None:
+                values[f"AUTOMTL_{name.upper()}"] = str(value)
         if self.ray_address:
             values["AUTOMTL_RAY_ADDRESS"] = self.ray_address
         if self.ray_num_cpus:

@@ -20,9 +20,17 @@ from sqlalchemy.orm import Session
 
 from automtl.jobspec import JobSpec, JobSpecError, load_job_spec
 from automtl_api.settings import Settings
+from automtl_api.spec_limits import (
+    ID_MAX,
+    budget_errors,
+    hostile_input_errors,
+    size_errors,
+    upload_data_errors,
+)
 from automtl_storage import Dataset, DatasetRepository, JobRepository
 
 Errors = list[tuple[str, str]]
+_DATASET_ID = re.compile(r"[0-9]{1,10}")  # ASCII digits only ("²".isdigit() is true)
 _NO_CENSUS = "census-income is not available on this server (AUTOMTL_CENSUS_DIR is not set)"
 
 
@@ -40,8 +48,14 @@ def validate_submission(document: Any, owner_id: int, session: Session,
     """The validated job or :class:`JobSpecError` listing every bad field with its path."""
     if not isinstance(document, Mapping):
         raise JobSpecError([("", f"a job spec is a JSON object, got {type(document).__name__}")])
+    bounds = hostile_input_errors(document, max_depth=settings.max_json_depth,
+                                  max_items=settings.max_list_items,
+                                  max_string=settings.max_string_chars)
+    bounds = bounds or size_errors(document, settings)
+    if bounds:  # refused before any costlier check
+        raise JobSpecError(bounds)
     doc = copy.deepcopy(dict(document))
-    errors: Errors = []
+    errors: Errors = budget_errors(doc, settings)
     dataset_row: Dataset | None = None
     columns: list[str] | None = None
     column_info: dict[str, dict[str, Any]] = {}
@@ -56,6 +70,9 @@ def validate_submission(document: Any, owner_id: int, session: Session,
             if dataset_row is not None:
                 column_info = {c["name"]: c for c in dataset_row.detected_schema["columns"]}
                 columns = list(column_info)
+                tasks = doc.get("tasks")
+                errors += upload_data_errors(raw, tasks if isinstance(tasks, list) else [],
+                                             dataset_row.detected_schema)
         elif raw.get("builtin") == "synthetic":
             columns = _synthetic_columns(raw)
         elif raw.get("builtin") == "census-income":
@@ -143,9 +160,10 @@ def _owned_dataset(raw: dict[str, Any], owner_id: int,
                    session: Session) -> tuple[Dataset | None, Errors]:
     value = raw["id"]
     if isinstance(value, bool) or not isinstance(value, int | str) or \
-            not str(value).strip().isdigit():
-        return None, [("dataset.id", f"a dataset id is a number from POST /api/v1/datasets, "
-                                     f"got {value!r}")]
+            not _DATASET_ID.fullmatch(str(value).strip()) or int(str(value).strip()) > ID_MAX:
+        return None, [("dataset.id", f"a dataset id is a number from POST /api/v1/datasets "
+                                     f"(1 to {ID_MAX}), got {str(value)[:40]!r}")]
+    value = int(str(value).strip())
     raw["id"] = str(int(value))
     dataset = DatasetRepository(session).get_for_owner(int(value), owner_id)
     if dataset is None:

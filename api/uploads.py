@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
 from automtl_api.errors import ApiError
 
 CHUNK_BYTES = 1024 * 1024
@@ -45,10 +47,13 @@ def too_large(limit: int) -> ApiError:
 
 
 def store_upload(source: IO[bytes], filename: str | None, directory: Path,
-                 limit: int) -> StoredUpload:
+                 limit: int, *, max_rows: int | None = None,
+                 max_cells: int | None = None) -> StoredUpload:
     """Copy an uploaded file under ``directory`` with a generated name and detect its schema.
 
-    413 past ``limit`` bytes; 422 when it is not a table pandas can read (the file is removed).
+    413 past ``limit`` bytes, or past ``max_rows`` rows or ``max_cells`` rows x columns (a
+    Parquet file's are read from its footer before any data is decompressed); 422 when it is
+    not a table pandas can read or a column name is not a plain string (the file is removed).
     """
     from automtl.data import DataError, detect_schema, read_table
 
@@ -67,8 +72,12 @@ def store_upload(source: IO[bytes], filename: str | None, directory: Path,
                 out.write(chunk)
         if size == 0:
             raise ApiError.one(422, "file", "the uploaded file is empty")
+        if fmt == "parquet":
+            _check_parquet_size(target, max_rows, max_cells)
         try:
             frame = read_table(target, fmt)  # type: ignore[arg-type]
+            _check_size(len(frame), len(frame.columns), max_rows, max_cells)
+            _check_column_names(frame.columns)
             schema = detect_schema(frame)
         except DataError as exc:
             raise ApiError.one(422, "file", f"not a readable {fmt} table: "
@@ -81,7 +90,10 @@ def store_upload(source: IO[bytes], filename: str | None, directory: Path,
         target.unlink(missing_ok=True)
         raise
     for column in schema["columns"]:
-        column["binary"] = is_binary(frame[column["name"]])
+        series = frame[column["name"]]
+        column["binary"] = is_binary(series)
+        column["infinite"] = count_infinite(series)
+        column["values"] = few_values(series)
     schema = json.loads(json.dumps({**schema, "format": fmt}))
     return StoredUpload(path=target, size_bytes=size, content_hash=digest.hexdigest(),
                         schema=schema)
@@ -98,33 +110,142 @@ def is_binary(series: Any) -> bool:
     return len(values) > 0 and bool(np.isin(values, [0.0, 1.0]).all())
 
 
+#: a column with at most this many distinct values has them recorded (a split column's
+#: train/valid/test are then checked when a job is submitted)
+FEW_VALUES = 16
+
+
+def count_infinite(series: Any) -> int:
+    """How many values of a numeric column are +-inf (0 for other columns)."""
+    import numpy as np
+    from pandas.api import types as ptypes
+
+    if ptypes.is_bool_dtype(series.dtype) or not ptypes.is_numeric_dtype(series.dtype):
+        return 0
+    return int(np.isinf(series.to_numpy(dtype=float, na_value=np.nan)).sum())
+
+
+def few_values(series: Any) -> list[str] | None:
+    """The column's distinct present values as text when there are at most
+    :data:`FEW_VALUES` of them, else None."""
+    from automtl.data.encode import category_codes
+
+    if series.nunique(dropna=True) > FEW_VALUES:
+        return None
+    _, texts = category_codes(series)  # the split rule's own text of each value
+    return sorted(texts)
+
+
+def _check_size(rows: int, columns: int, max_rows: int | None,
+                max_cells: int | None) -> None:
+    if max_rows is not None and rows > max_rows:
+        raise ApiError.one(413, "file", f"the table has {rows} rows; at most {max_rows} are "
+                                        "accepted (AUTOMTL_MAX_UPLOAD_ROWS)", type_="too_large")
+    if max_cells is not None and rows * columns > max_cells:
+        raise ApiError.one(413, "file", f"the table has {rows} rows x {columns} columns; at "
+                                        f"most {max_cells} cells are accepted "
+                                        "(AUTOMTL_MAX_UPLOAD_CELLS)", type_="too_large")
+
+
+def _check_parquet_size(path: Path, max_rows: int | None, max_cells: int | None) -> None:
+    """Rows and columns from the Parquet footer, before anything is decompressed."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_metadata(path)
+    except Exception:  # noqa: BLE001 - not Parquet at all: read_table reports it
+        return
+    _check_size(metadata.num_rows, metadata.num_columns, max_rows, max_cells)
+
+
+def _check_column_names(names: Any) -> None:
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise ApiError.one(422, "file", f"column {i} is named {name!r}, not a string: "
+                                            "name every column")
+        if "\x00" in name or not name.strip():
+            raise ApiError.one(422, "file", f"column {i} has an empty name or one with a NUL "
+                                            "character")
+
+
 def _without_path(message: str, path: Path) -> str:
     """Error text without the server's file path (the client never sees where files live)."""
     return message.replace(repr(str(path)), "the upload").replace(str(path), "the upload")
 
 
-class UploadLimit:
-    """ASGI middleware: 413 before reading a body whose Content-Length is over the limit
-    (for ``POST`` on the given paths), so a huge upload is not spooled to disk first."""
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` once a body (with or without Content-Length) passes its limit;
+    an HTTPException, so FastAPI's body parsing passes it on instead of answering 400."""
 
-    def __init__(self, app: Any, paths: tuple[str, ...], limit: int) -> None:
+    def __init__(self, limit: int, variable: str) -> None:
+        super().__init__(413, f"the request body is larger than the limit of {limit} bytes "
+                              f"({variable})")
+
+
+class UploadLimit:
+    """ASGI middleware bounding every ``POST`` body: uploads (the given paths) by ``limit``
+    plus room for the multipart framing, everything else by ``body_limit``.
+
+    A Content-Length over the limit is answered 413 before the body is read; a body without
+    one (chunked) is counted as it arrives and cut with 413 at the limit, so neither is
+    spooled whole."""
+
+    def __init__(self, app: Any, paths: tuple[str, ...], limit: int,
+                 body_limit: int | None = None) -> None:
         self.app = app
         self.paths = paths
         self.limit = limit
+        self.body_limit = body_limit
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and \
-                scope["path"].rstrip("/") in self.paths:
-            headers = dict(scope.get("headers") or [])
-            length = headers.get(b"content-length")
-            if length is not None and length.isdigit() and \
-                    int(length) > self.limit + MULTIPART_SLACK_BYTES:
-                error = too_large(self.limit)
-                body = json.dumps({"detail": error.items}).encode()
-                await send({"type": "http.response.start", "status": 413,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode()),
-                                        (b"connection", b"close")]})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].rstrip("/") in self.paths:
+            limit, variable = self.limit + MULTIPART_SLACK_BYTES, "AUTOMTL_MAX_UPLOAD_BYTES"
+            shown = self.limit
+        elif self.body_limit is not None:
+            limit, variable, shown = self.body_limit, "AUTOMTL_MAX_SPEC_BYTES", self.body_limit
+        else:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            await _send_413(send, shown, variable)
+            return
+        received = 0
+
+        async def counted() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(shown, variable)
+            return message
+
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _send_413(send, shown, variable)
+
+
+async def _send_413(send: Any, limit: int, variable: str) -> None:
+    item = {"loc": ["body"], "path": "", "type": "too_large",
+            "msg": f"the request body is larger than the limit of {limit} bytes ({variable})"}
+    body = json.dumps({"detail": [item]}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

@@ -25,6 +25,7 @@ from sqlalchemy import update
 
 from automtl.search.callbacks import Progress, SearchCallbacks
 from automtl.trial_record import TrialOutcome, outcome_from_trial
+from automtl_api.redact import scrub_paths
 from automtl_api.settings import Settings
 from automtl_api.worker_resources import advertised_nodes
 from automtl_storage import (
@@ -124,7 +125,7 @@ def outcome_fields(outcome: TrialOutcome, artifact_root: Path | None = None) -> 
         "ray_node_id": outcome.ray_node_id,
         # a PRUNED row refused at sampling (never trained) says why here; one MO-ASHA stopped
         # has a pruned_epoch instead
-        "error": outcome.error or outcome.infeasible,
+        "error": scrub_paths(outcome.error) or outcome.infeasible,
         "gate_utilisation": outcome.gate_utilisation,
         "pruned_epoch": outcome.pruned_epoch,
         "rung_values": outcome.rungs,
@@ -332,7 +333,7 @@ class Worker:
             raise
         except Exception as exc:  # noqa: BLE001 - the job fails with the error, the worker lives
             logger.exception("job %d failed", job_id)
-            error = f"{type(exc).__name__}: {exc}"
+            error = scrub_paths(f"{type(exc).__name__}: {exc}", self.settings.path_roots)
         finally:
             heartbeat.stop()
             _restore_sigterm(sigterm)

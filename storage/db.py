@@ -11,12 +11,17 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 #: seconds a SQLite connection waits for the write lock before "database is locked"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: seconds a process waits for the start-up lock: its holder only switches WAL or migrates, but
+#: many processes starting at once on a loaded machine queue behind each other (the lock is an
+#: flock, released when its holder dies, so a crashed holder never blocks the others)
+SQLITE_LOCK_TIMEOUT_S = 600.0
 _SUPPORTED = ("sqlite", "postgresql")
 
 
@@ -39,20 +44,48 @@ def normalize_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise RuntimeError(
-                f"SQLite refused WAL journal mode (got {mode!r}); the database file must be on "
-                "a local filesystem"
-            )
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
+def sqlite_lock(database: str) -> FileLock:
+    """An inter-process lock beside the SQLite file ``database`` (``<file>.lock``).
+
+    Switching a new file to WAL and applying migrations take SQLite's exclusive lock, which
+    SQLite does not wait for with its busy handler in every case: two processes opening the
+    same new file at once (the API and a worker starting together) could fail with
+    "database is locked". Whoever holds this lock does those steps; the others wait for it."""
+    path = Path(database).expanduser()
+    # one instance per file in a process (is_singleton), so it is re-entrant: a migration
+    # holding it opens connections whose first use takes it again
+    return FileLock(str(path.with_name(path.name + ".lock")), timeout=SQLITE_LOCK_TIMEOUT_S,
+                    is_singleton=True)
+
+
+def _sqlite_pragmas(database: str) -> Any:
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            # WAL is persistent in the file: only its first opener switches it, under the lock
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                with sqlite_lock(database):
+                    mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise RuntimeError(
+                    f"SQLite refused WAL journal mode (got {mode!r}); the database file must "
+                    "be on a local filesystem"
+                )
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def sqlite_file(database: str) -> str:
+    """The file path of a SQLite database (``file:`` URIs without their query)."""
+    if database.startswith("file:"):
+        return database.removeprefix("file:").split("?", 1)[0]
+    return database
 
 
 def create_engine_for(url: str | URL, **engine_kwargs: Any) -> Engine:
@@ -64,7 +97,7 @@ def create_engine_for(url: str | URL, **engine_kwargs: Any) -> Engine:
         if not parsed.database.startswith("file:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, **engine_kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(sqlite_file(parsed.database)))
         return engine
     engine_kwargs.setdefault("pool_pre_ping", True)
     return create_engine(parsed, **engine_kwargs)

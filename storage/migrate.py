@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, make_url
 
 import automtl_storage.models  # noqa: F401  (registers every table on Base.metadata)
 from automtl_storage.base import Base
-from automtl_storage.db import create_engine_for, normalize_url
+from automtl_storage.db import create_engine_for, normalize_url, sqlite_file, sqlite_lock
 
 #: Alembic's version table for our migrations (Optuna's RDB storage uses ``alembic_version``)
 VERSION_TABLE = "automtl_alembic_version"
@@ -56,7 +56,22 @@ def alembic_config(url: str | URL) -> Config:
 
 
 def upgrade(url: str | URL, revision: str = "head") -> None:
-    """Migrate the database at ``url`` up to ``revision`` (default: the newest)."""
+    """Migrate the database at ``url`` up to ``revision`` (default: the newest).
+
+    On SQLite the migration runs under the file's inter-process lock
+    (:func:`automtl_storage.db.sqlite_lock`), so processes starting together migrate one after
+    the other (the later ones find the schema current) instead of failing with "database is
+    locked"."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() == "sqlite" and parsed.database is not None:
+        Path(sqlite_file(parsed.database)).expanduser().parent.mkdir(parents=True,
+                                                                      exist_ok=True)
+        with sqlite_lock(sqlite_file(parsed.database)):
+            # processes that waited for the lock find the work done: no second Alembic run
+            if revision == "head" and current_revision(url) == head_revision():
+                return
+            command.upgrade(alembic_config(url), revision)
+        return
     command.upgrade(alembic_config(url), revision)
 
 

@@ -17,7 +17,8 @@ from fastapi.responses import FileResponse, Response
 
 from automtl_api.deps import OwnedJobDep, SessionDep, SettingsDep
 from automtl_api.errors import ApiError
-from automtl_api.schemas import ErrorResponse
+from automtl_api.schemas import ErrorResponse, json_error
+from automtl_api.spec_limits import ID_MAX
 from automtl_storage import ExportRepository, TrialRepository
 from automtl_storage.paths import relative_to_root
 
@@ -31,12 +32,15 @@ router = APIRouter(prefix="/jobs", tags=["export"],
                       "description": "a zip: config.yaml, train.py, model.py, weights.pt, "
                                      "model.ts, README.md (and choice.json)"},
                304: {"description": "If-None-Match names the current bundle's ETag"},
-               409: {"model": ErrorResponse, "description": "the trial is not finished"},
-               410: {"model": ErrorResponse, "description": "the trial's weights are gone"},
-               422: {"model": ErrorResponse}})
+               401: json_error("missing, invalid, expired or revoked token"),
+               404: json_error("no such job or trial of yours"),
+               409: json_error("the trial is not finished"),
+               410: json_error("the trial's weights are gone"),
+               422: json_error("a parameter is invalid")})
 def export_bundle(
     job: OwnedJobDep, session: SessionDep, settings: SettingsDep,
-    trial: Annotated[int | None, Query(ge=0, description="trial number to export")] = None,
+    trial: Annotated[int | None, Query(ge=0, le=ID_MAX,
+                                       description="trial number to export")] = None,
     prefer: Annotated[str | None, Query(description="objective weights for choosing among the "
                                                     "front, e.g. ctr=2,cvr=1")] = None,
     if_none_match: Annotated[str | None, Header(description="an ETag of an earlier export")]

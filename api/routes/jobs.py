@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from automtl.jobspec import JobSpec
-from automtl_api.deps import OwnedJobDep, OwnerDep, SessionDep, SettingsDep
+from automtl_api.deps import Offset, OwnedJobDep, OwnerDep, SessionDep, SettingsDep
 from automtl_api.errors import ApiError
-from automtl_api.schemas import ErrorResponse, JobDetail, JobPage, JobRead
+from automtl_api.schemas import BODY_ERRORS, ErrorResponse, JobDetail, JobPage, JobRead
 from automtl_api.submission import validate_submission
 from automtl_storage import JobRepository, JobStatus
 
@@ -45,7 +45,8 @@ def job_spec_components() -> dict[str, Any]:
 
 @router.post("", status_code=202, response_model=JobRead, openapi_extra=_BODY_OPENAPI,
              summary="Submit a search job",
-             responses={422: {"model": ErrorResponse,
+             responses={**BODY_ERRORS,
+                        422: {"model": ErrorResponse,
                               "description": "the spec is invalid: every bad field's path"}})
 def submit_job(
     document: Annotated[dict[str, Any], Body(include_in_schema=False)],
@@ -73,7 +74,7 @@ def list_jobs(
     owner: OwnerDep, session: SessionDep,
     status: Annotated[StatusFilter | None, Query(description="only jobs in this status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> JobPage:
     """The caller's jobs, newest first."""
     jobs = JobRepository(session).list_for_owner(owner.id, status=status, limit=limit + 1,

@@ -12,7 +12,7 @@ from automtl_api.deps import OwnedJobDep, SessionDep, StudyStorageDep
 from automtl_api.report_cache import FINAL_STATUSES, page_response, report_cache
 from automtl_api.results import front_csv, job_front, job_report
 from automtl_api.routes.assets import API_PREFIX, PLOTLY_PATH
-from automtl_api.schemas import ErrorResponse, ParetoFront
+from automtl_api.schemas import ErrorResponse, ParetoFront, json_error
 
 router = APIRouter(prefix="/jobs", tags=["results"],
                    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
@@ -37,7 +37,10 @@ def get_pareto(job: OwnedJobDep, storage: StudyStorageDep,
             summary="The job's HTML report",
             responses={200: {"content": {"text/html": {}},
                              "description": "the page (gzip when accepted), with an ETag"},
-                       304: {"description": "the page named by If-None-Match is current"}})
+                       304: {"description": "the page named by If-None-Match is current"},
+                       401: json_error("missing, invalid, expired or revoked token"),
+                       404: json_error("no such job of yours"),
+                       422: json_error("a path or query parameter is invalid")})
 def get_report(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
                request: Request,
                plotly: Annotated[Literal["inline", "shared"], Query(

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from automtl_api.deps import OwnerDep
+from automtl_api.deps import OwnerDep, SettingsDep
 from automtl_api.errors import ApiError
-from automtl_api.schemas import ErrorResponse, PresetRead, SpaceValidation
+from automtl_api.schemas import BODY_ERRORS, ErrorResponse, PresetRead, SpaceValidation
+from automtl_api.spec_limits import hostile_input_errors
 
 router = APIRouter(prefix="/search-spaces", tags=["search spaces"],
                    responses={401: {"model": ErrorResponse}})
@@ -29,10 +30,10 @@ def list_presets(owner: OwnerDep) -> list[PresetRead]:
 
 
 @router.post("/validate", response_model=SpaceValidation, summary="Validate a search space",
-             responses={422: {"model": ErrorResponse,
+             responses={**BODY_ERRORS, 422: {"model": ErrorResponse,
                               "description": "every problem of the document with its path"}})
 def validate_space(
-    owner: OwnerDep,
+    owner: OwnerDep, settings: SettingsDep,
     document: Annotated[dict[str, Any], Body(
         description="a search-space document (the DSL) or {preset: NAME}",
         examples=[{"topology": {"choose": {"mmoe": {"experts": {"int": [2, 8]}}}}}])],
@@ -42,6 +43,11 @@ def validate_space(
     """Validate a search space the way a job's ``search_space`` is validated."""
     import search_spaces
 
+    bounds = hostile_input_errors(document, max_depth=settings.max_json_depth,
+                                  max_items=settings.max_list_items,
+                                  max_string=settings.max_string_chars)
+    if bounds:
+        raise ApiError.invalid(bounds)
     try:
         space = search_spaces.load(document)
         if tasks:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from automtl_api.deps import OwnedJobDep, SessionDep
+from automtl_api.deps import Offset, OwnedJobDep, SessionDep, SettingsDep
 from automtl_api.schemas import ErrorResponse, TrialPage, TrialRead
 from automtl_storage import TrialRepository
 
@@ -16,14 +16,14 @@ router = APIRouter(prefix="/jobs", tags=["trials"],
 
 @router.get("/{job_id}/trials", response_model=TrialPage, summary="A job's trials")
 def list_trials(
-    job: OwnedJobDep, session: SessionDep,
+    job: OwnedJobDep, session: SessionDep, settings: SettingsDep,
     state: Annotated[Literal["running", "complete", "failed", "pruned"] | None,
                      Query(description="only trials in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> TrialPage:
     """Trials by number: parameters, candidate, per-task metrics, costs, durations, errors."""
     trials = TrialRepository(session).list_for_job(job.id, state=state)
     page = trials[offset:offset + limit]
-    return TrialPage(items=[TrialRead.of(t) for t in page], limit=limit, offset=offset,
-                     has_more=len(trials) > offset + limit, total=len(trials))
+    return TrialPage(items=[TrialRead.of(t, settings.path_roots) for t in page], limit=limit,
+                     offset=offset, has_more=len(trials) > offset + limit, total=len(trials))

@@ -49,10 +49,13 @@ class TokenRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def create(self, owner_id: int, name: str) -> tuple[ApiToken, str]:
-        """A new token for ``owner_id``: the row and the plain token, shown to the user once."""
+    def create(self, owner_id: int, name: str,
+               expires_at: datetime | None = None) -> tuple[ApiToken, str]:
+        """A new token for ``owner_id`` (valid until ``expires_at``; ``None``: no expiry): the
+        row and the plain token, shown to the user once."""
         plain = generate_token()
-        token = ApiToken(owner_id=owner_id, name=name, token_hash=hash_token(plain))
+        token = ApiToken(owner_id=owner_id, name=name, token_hash=hash_token(plain),
+                         expires_at=expires_at)
         self.session.add(token)
         self.session.flush()
         return token, plain
@@ -64,15 +67,17 @@ class TokenRepository:
         return self.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
 
     def authenticate(self, plain_token: str, *, now: datetime | None = None) -> ApiToken | None:
-        """The live (not revoked) token matching ``plain_token``, with ``last_used_at`` updated
-        (to within :data:`LAST_USED_RESOLUTION`); ``None`` for an unknown, empty or revoked
-        token."""
+        """The live (not revoked, not expired) token matching ``plain_token``, with
+        ``last_used_at`` updated (to within :data:`LAST_USED_RESOLUTION`); ``None`` for an
+        unknown, empty, revoked or expired token."""
         if not plain_token:
             return None
         token = self.get_by_hash(hash_token(plain_token))
         if token is None or token.revoked:
             return None
         now = now or utcnow()
+        if token.expires_at is not None and now >= token.expires_at:
+            return None
         if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
             token.last_used_at = now
             self.session.flush()

@@ -141,7 +141,12 @@ def test_census_income_reads_only_the_configured_directory(client, alice, tmp_pa
         headers = create_token(settings, "carol")
         job = submit(configured, headers, tiny_spec(census, tasks=tasks))
         spec = configured.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()["spec"]
-        assert spec["dataset"]["path"] == str((tmp_path / "census").resolve())
+        assert spec["dataset"]["path"] == "(AUTOMTL_CENSUS_DIR)"  # no server path is shown
+        with Database(settings.resolved_database_url) as database, \
+                database.session() as session:
+            stored = JobRepository(session).get(job["id"])
+            assert stored is not None
+            assert stored.spec["dataset"]["path"] == str((tmp_path / "census").resolve())
         wrong = configured.post("/api/v1/jobs", headers=headers,
                                 json=tiny_spec(census, tasks=[{"name": "salary"}]))
         assert wrong.status_code == 422 and paths_of(wrong) == ["tasks[0].name"]

@@ -47,7 +47,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespa
         study = optuna.load_study(study_name=job["study_name"],
                                   storage=optuna_storage(settings.resolved_database_url))
         yield SimpleNamespace(client=client, headers=headers, job_id=job["id"], study=study,
-                              root=root)
+                              root=root, settings=settings)
 
 
 def _get(ns: SimpleNamespace, suffix: str) -> Any:
@@ -83,7 +83,10 @@ def test_trials_carry_parameters_metrics_costs_and_durations(finished):
                                                strict=True))
         assert trial["num_params"] > 0 and trial["latency_ms"] > 0
         assert 0 < trial["train_seconds"] <= trial["total_seconds"]
-        assert Path(trial["artifact_path"], "model.pt").is_file()
+        # shown relative to the artifact directory, never as an absolute server path
+        assert not Path(trial["artifact_path"]).is_absolute()
+        assert Path(finished.settings.resolved_artifact_dir, trial["artifact_path"],
+                    "model.pt").is_file()
         assert trial["finished_at"] is not None
     front = {t.number for t in finished.study.best_trials}
     assert {t["number"] for t in trials if t["on_front"]} == front

@@ -1,0 +1,239 @@
+"""Load on a running API: submitters and readers at once, errors and latency per route.
+
+Starts ``automtl serve --no-worker`` on a loopback port (SQLite file or a fresh PostgreSQL
+schema), creates a token and a dataset, then for ``--seconds`` runs ``--submitters`` threads
+posting job specs and ``--readers`` threads cycling through the read routes (job list, job,
+trials, pareto, report, datasets). Prints per route: requests, errors (5xx, timeouts,
+refused connections), p50 and p99 in seconds. Issue 20 item 1 measured 20 submitters + 50
+readers for 30 s: 11 of 84 reads 500 on SQLite, read p99 31 s.
+
+``--source DIR`` serves another checkout's code (e.g. the main branch) for a before/after
+table in the same conditions. Every request is bounded by ``--timeout``; the server is
+stopped at the end.
+
+    python -m benchmarks.service_load --db sqlite --submitters 20 --readers 50 --seconds 30
+    python -m benchmarks.service_load --db postgresql --source /work/wt/i20-before
+    python -m benchmarks.service_load --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.service_common import (
+    child_env,
+    drop_schema,
+    free_port,
+    postgres_url,
+    source_prelude,
+)
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+SERVE = """
+import sys
+from automtl.cli import main
+sys.exit(main(["serve", "--no-worker"]))
+"""
+TOKEN = """
+import sys
+from automtl_storage import Database, OwnerRepository, TokenRepository
+with Database(sys.argv[1]) as db, db.session() as s:
+    owner = OwnerRepository(s).get_or_create(sys.argv[2])
+    _, token = TokenRepository(s).create(owner.id, "bench")
+print(token)
+"""
+
+
+def csv_bytes(rows: int = 400) -> bytes:
+    lines = ["x0,x1,x2,y1,y2"]
+    for i in range(rows):
+        lines.append(f"{i % 7 * 0.1:.1f},{i % 5},{(i * 13) % 11 * 0.01:.2f},{i % 2},"
+                     f"{(i // 2) % 2}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def spec(dataset_id: int, n: int) -> dict[str, Any]:
+    return {"name": f"load-{n}", "dataset": {"id": str(dataset_id)},
+            "tasks": [{"name": "y1"}, {"name": "y2"}], "sampler": "random",
+            "budget": {"trials": 4, "epochs": 2}}
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.kinds: dict[str, int] = defaultdict(int)
+
+    def call(self, client: httpx.Client, route: str, method: str, url: str,
+             **kwargs: Any) -> httpx.Response | None:
+        start = time.perf_counter()
+        response: httpx.Response | None = None
+        kind = None
+        try:
+            response = client.request(method, url, **kwargs)
+            if response.status_code >= 500:
+                kind = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            kind = type(exc).__name__
+        elapsed = time.perf_counter() - start
+        with self.lock:
+            self.latency[route].append(elapsed)
+            if kind is not None:
+                self.errors[route] += 1
+                self.kinds[kind] += 1
+        return response
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
+
+
+def run_load(base: str, token: str, submitters: int, readers: int, seconds: float,
+             timeout: float) -> Recorder:
+    headers = {"Authorization": f"Bearer {token}"}
+    recorder = Recorder()
+    with httpx.Client(base_url=base, headers=headers, timeout=timeout) as client:
+        upload = client.post("/api/v1/datasets", files={"file": ("load.csv", csv_bytes())})
+        upload.raise_for_status()
+        dataset = upload.json()["id"]
+        first = client.post("/api/v1/jobs", json=spec(dataset, 0))
+        first.raise_for_status()
+        job = first.json()["id"]
+    stop = time.monotonic() + seconds
+    counter = iter(range(1, 10**9))
+    routes = [("GET /jobs", "/api/v1/jobs"), ("GET /jobs/{id}", f"/api/v1/jobs/{job}"),
+              ("GET /trials", f"/api/v1/jobs/{job}/trials"),
+              ("GET /pareto", f"/api/v1/jobs/{job}/pareto"),
+              ("GET /report", f"/api/v1/jobs/{job}/report"),
+              ("GET /datasets", "/api/v1/datasets")]
+
+    def submitter() -> None:
+        limits = httpx.Limits(max_connections=1)
+        with httpx.Client(base_url=base, headers=headers, timeout=timeout,
+                          limits=limits) as client:
+            while time.monotonic() < stop:
+                recorder.call(client, "POST /jobs", "POST", "/api/v1/jobs",
+                              json=spec(dataset, next(counter)))
+
+    def reader(offset: int) -> None:
+        limits = httpx.Limits(max_connections=1)
+        with httpx.Client(base_url=base, headers=headers, timeout=timeout,
+                          limits=limits) as client:
+            i = offset
+            while time.monotonic() < stop:
+                route, url = routes[i % len(routes)]
+                recorder.call(client, route, "GET", url)
+                i += 1
+
+    threads = [threading.Thread(target=submitter) for _ in range(submitters)]
+    threads += [threading.Thread(target=reader, args=(i,)) for i in range(readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return recorder
+
+
+def wait_healthy(base: str, process: subprocess.Popen[bytes], limit: float = 600.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited ({process.returncode})")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the server did not answer /healthz")
+
+
+def table(recorder: Recorder) -> str:
+    lines = [f"{'route':<16} {'requests':>8} {'errors':>6} {'p50 s':>8} {'p99 s':>8}"]
+    reads: list[float] = []
+    read_errors = 0
+    for route in sorted(recorder.latency):
+        values = recorder.latency[route]
+        if route.startswith("GET"):
+            reads += values
+            read_errors += recorder.errors[route]
+        lines.append(f"{route:<16} {len(values):>8} {recorder.errors[route]:>6} "
+                     f"{_quantile(values, 0.5):>8.3f} {_quantile(values, 0.99):>8.3f}")
+    if reads:
+        lines.append(f"{'all reads':<16} {len(reads):>8} {read_errors:>6} "
+                     f"{_quantile(reads, 0.5):>8.3f} {_quantile(reads, 0.99):>8.3f}")
+    if recorder.kinds:
+        lines.append("errors: " + ", ".join(f"{k} x{v}" for k, v in recorder.kinds.items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--pg-url", default=DEFAULT_PG, help="PostgreSQL server (a fresh "
+                                                             "schema is made and dropped)")
+    parser.add_argument("--submitters", type=int, default=20)
+    parser.add_argument("--readers", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--timeout", type=float, default=60.0, help="per request")
+    parser.add_argument("--source", type=Path, default=None,
+                        help="serve another checkout's code (default: this one)")
+    parser.add_argument("--quick", action="store_true", help="2 submitters, 3 readers, 3 s")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.submitters, args.readers, args.seconds = 2, 3, 3.0
+    with tempfile.TemporaryDirectory(prefix="automtl-load-") as tmp:
+        schema = None
+        if args.db == "postgresql":
+            url, schema = postgres_url(args.pg_url)
+        else:
+            url = f"sqlite:///{Path(tmp) / 'automtl.db'}"
+        port = free_port()
+        env = child_env(AUTOMTL_ENV="development", AUTOMTL_DATABASE_URL=url,
+                        AUTOMTL_DATA_DIR=str(Path(tmp) / "data"), AUTOMTL_PORT=str(port),
+                        AUTOMTL_HOST="127.0.0.1")
+        prelude = source_prelude(args.source)
+        server = subprocess.Popen([sys.executable, "-c", prelude + SERVE], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(base, server)
+            token = subprocess.run([sys.executable, "-c", prelude + TOKEN, url, "bench"],
+                                   env=env, check=True, capture_output=True,
+                                   text=True).stdout.strip().splitlines()[-1]
+            recorder = run_load(base, token, args.submitters, args.readers, args.seconds,
+                                args.timeout)
+        finally:
+            server.terminate()
+            try:
+                _, err = server.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                _, err = server.communicate()
+            if schema is not None:
+                drop_schema(args.pg_url, schema)
+        locked = err.decode(errors="replace").count("database is locked")
+        pool = err.decode(errors="replace").count("QueuePool limit")
+    print(f"load: {args.db}, {args.submitters} submitters + {args.readers} readers for "
+          f"{args.seconds:g} s; code: {args.source or 'this checkout'}")
+    print(table(recorder))
+    print(f"server log: {locked} 'database is locked', {pool} 'QueuePool limit'")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

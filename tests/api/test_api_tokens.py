@@ -1,0 +1,56 @@
+"""Tokens expire and can be revoked (issue 20 item 8): both answer 401 at once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from automtl.cli import main as automtl_main
+from automtl_storage import Database, OwnerRepository, TokenRepository, utcnow
+
+
+def _token(settings, expires_at=None) -> tuple[int, str]:
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        owner = OwnerRepository(session).get_or_create("frank")
+        row, plain = TokenRepository(session).create(owner.id, "t", expires_at=expires_at)
+    return row.id, plain
+
+
+def test_an_expired_token_is_401(client, settings):
+    _, live = _token(settings, utcnow() + timedelta(hours=1))
+    _, dead = _token(settings, utcnow() - timedelta(seconds=1))
+    assert client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {live}"}) \
+        .status_code == 200
+    response = client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {dead}"})
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"][0]["msg"]
+
+
+def test_token_create_sets_an_expiry_and_revoke_ends_a_token(client, settings, capsys,
+                                                             monkeypatch):
+    url = settings.resolved_database_url
+    assert automtl_main(["token", "create", "gina", "--db", url, "--ttl-days", "2"]) == 0
+    out, err = capsys.readouterr()
+    plain = out.strip()
+    assert "expires" in err
+    with Database(url) as database, database.session() as session:
+        row = TokenRepository(session).get_by_hash(__import__("hashlib").sha256(
+            plain.encode()).hexdigest())
+        assert row is not None and row.expires_at is not None
+        assert timedelta(days=1.9) < row.expires_at - utcnow() < timedelta(days=2.1)
+    headers = {"Authorization": f"Bearer {plain}"}
+    assert client.get("/api/v1/jobs", headers=headers).status_code == 200
+    monkeypatch.setenv("AUTOMTL_DATABASE_URL", url)
+    assert automtl_main(["token", "revoke", plain]) == 0
+    assert client.get("/api/v1/jobs", headers=headers).status_code == 401
+    token_id, other = _token(settings)
+    assert automtl_main(["token", "revoke", str(token_id), "--db", url]) == 0
+    assert client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {other}"}) \
+        .status_code == 401
+    assert automtl_main(["token", "revoke", "999999", "--db", url]) == 2
+
+
+def test_ttl_zero_never_expires(settings, capsys):
+    url = settings.resolved_database_url
+    assert automtl_main(["token", "create", "hal", "--db", url, "--ttl-days", "0"]) == 0
+    assert "never expires" in capsys.readouterr().err
+    assert automtl_main(["token", "create", "hal", "--db", url, "--ttl-days", "-1"]) == 2

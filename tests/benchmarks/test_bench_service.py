@@ -1,0 +1,39 @@
+"""The service benchmarks' ``--quick`` modes run (load, fuzz, start race), so they never rot;
+the fuzz smoke also holds the server to zero 5xx."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def test_start_race_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.start_race import main
+
+    assert main(["--quick"]) == 0
+    assert "start race: 0 of 6 starts failed" in capsys.readouterr().out
+
+
+def test_service_load_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.service_load import main
+
+    assert main(["--quick", "--timeout", "120"]) == 0
+    out = capsys.readouterr().out
+    for route in ("POST /jobs", "GET /jobs/{id}", "GET /report", "all reads"):
+        assert route in out
+    assert "server log: 0 'database is locked', 0 'QueuePool limit'" in out
+
+
+def test_service_fuzz_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("schemathesis")
+    from benchmarks.service_fuzz import main
+
+    assert main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    total = [line for line in out.splitlines() if line.startswith("total")][0]
+    cases, server_errors = (int(v) for v in total.split()[1:3])
+    assert cases > 20 and server_errors == 0, out
