@@ -112,7 +112,8 @@ def budget_errors(document: Mapping[str, Any], settings: Settings) -> Errors:
         if value is not None and value > cap:
             errors.append((".".join(keys), f"{value} is over this server's limit of {cap} "
                                            f"({variable})"))
-    for keys in (("seed",), ("dataset", "seed")):
+    seed_fields: tuple[tuple[str, ...], ...] = (("seed",), ("dataset", "seed"))
+    for keys in seed_fields:
         value = _number(document, *keys)
         if value is not None and not 0 <= value <= SEED_MAX:
             errors.append((".".join(keys), f"a seed is in [0, {SEED_MAX}], got {value}"))
@@ -210,7 +211,7 @@ def upload_data_errors(dataset: Mapping[str, Any], tasks: list[Any],
                     and n not in labels and n != split_column]
         for column in inferred:
             errors += _numeric_feature_errors("dataset.features", column)
-    if isinstance(split_column, str) and split_column in columns:
+    if isinstance(split_column, str) and split_column in columns and isinstance(split, Mapping):
         errors += _split_errors(split, columns[split_column])
     return errors
 
