@@ -113,10 +113,10 @@ def budget_errors(document: Mapping[str, Any], settings: Settings) -> Errors:
             errors.append((".".join(keys), f"{value} is over this server's limit of {cap} "
                                            f"({variable})"))
     seed_fields: tuple[tuple[str, ...], ...] = (("seed",), ("dataset", "seed"))
-    for keys in seed_fields:
-        value = _number(document, *keys)
+    for seed_keys in seed_fields:
+        value = _number(document, *seed_keys)
         if value is not None and not 0 <= value <= SEED_MAX:
-            errors.append((".".join(keys), f"a seed is in [0, {SEED_MAX}], got {value}"))
+            errors.append((".".join(seed_keys), f"a seed is in [0, {SEED_MAX}], got {value}"))
     dataset = document.get("dataset")
     if isinstance(dataset, Mapping) and dataset.get("builtin") == "synthetic":
         rows = _number(dataset, "rows")
