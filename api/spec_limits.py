@@ -187,6 +187,7 @@ def upload_data_errors(dataset: Mapping[str, Any], tasks: list[Any],
     labels = {str(t.get("label") or t.get("name")) for t in tasks if isinstance(t, Mapping)}
     split = dataset.get("split")
     split_column = split.get("column") if isinstance(split, Mapping) else None
+    impute = dataset.get("missing", "impute") != "error"
     features = dataset.get("features")
     if isinstance(features, Mapping):
         numeric = features.get("numeric") or []
@@ -205,27 +206,30 @@ def upload_data_errors(dataset: Mapping[str, Any], tasks: list[Any],
                 elif name == split_column:
                     errors.append((where, f"column {name!r} is the split column"))
                 elif kind == "numeric" and name in columns:
-                    errors += _numeric_feature_errors(where, columns[name])
+                    errors += _numeric_feature_errors(where, columns[name], impute)
     elif not isinstance(features, Mapping):
         inferred = [c for n, c in columns.items() if c.get("kind") == "numeric"
                     and n not in labels and n != split_column]
         for column in inferred:
-            errors += _numeric_feature_errors("dataset.features", column)
+            errors += _numeric_feature_errors("dataset.features", column, impute)
     if isinstance(split_column, str) and split_column in columns and isinstance(split, Mapping):
         errors += _split_errors(split, columns[split_column])
     return errors
 
 
-def _numeric_feature_errors(where: str, column: Mapping[str, Any]) -> Errors:
+def _numeric_feature_errors(where: str, column: Mapping[str, Any], impute: bool) -> Errors:
+    """Infinite values always fail in the worker; missing ones only with ``missing: error``
+    (the default ``impute`` fills them with the train mean and an indicator)."""
     name = column["name"]
     if column.get("kind") != "numeric":
         return [(where, f"column {name!r} is {column.get('dtype')}, not numeric")]
     if column.get("infinite"):
         return [(where, f"numeric feature {name!r} has {column['infinite']} infinite "
                         "value(s)")]
-    if column.get("missing"):
+    if column.get("missing") and not impute:
         return [(where, f"numeric feature {name!r} has {column['missing']} missing (NaN) "
-                        "value(s): fill or drop them, or list the column as categorical")]
+                        "value(s) and dataset.missing is 'error': fill or drop them, or use "
+                        "missing: impute")]
     return []
 
 

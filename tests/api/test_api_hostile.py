@@ -243,12 +243,19 @@ def test_non_finite_and_missing_numeric_features_are_422_at_submit(client, alice
     frame = _frame()
     frame.loc[3, "x1"] = float("inf")
     frame.loc[4, "x2"] = float("nan")
-    response = _submit_on(client, alice, upload, frame,
-                          features={"numeric": ["x0", "x1", "x2"]})
-    assert response.status_code == 422, response.text
-    assert paths_of(response) == ["dataset.features.numeric[1]", "dataset.features.numeric[2]"]
+    strict = _submit_on(client, alice, upload, frame, missing="error",
+                        features={"numeric": ["x0", "x1", "x2"]})
+    assert strict.status_code == 422, strict.text
+    assert paths_of(strict) == ["dataset.features.numeric[1]", "dataset.features.numeric[2]"]
+    # the default missing: impute fills NaN in the worker; infinity is refused either way
+    imputed = _submit_on(client, alice, upload, frame,
+                         features={"numeric": ["x0", "x1", "x2"]})
+    assert imputed.status_code == 422 and paths_of(imputed) == ["dataset.features.numeric[1]"]
     inferred = _submit_on(client, alice, upload, frame)
     assert inferred.status_code == 422 and set(paths_of(inferred)) == {"dataset.features"}
+    frame.loc[3, "x1"] = 0.0
+    fine = _submit_on(client, alice, upload, frame, features={"numeric": ["x0", "x1", "x2"]})
+    assert fine.status_code == 202, fine.text
 
 
 def test_a_label_listed_as_a_feature_and_empty_features_are_422(client, alice, upload):
