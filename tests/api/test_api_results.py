@@ -103,7 +103,7 @@ def test_gated_trials_store_their_expert_utilisation(finished):
     assert mmoe, "the seeded random sampler draws MMoE"
     for trial in mmoe:
         usage = trial["gate_utilisation"]
-        experts = trial["config"]["architecture"]["num_shared_experts"]
+        experts = trial["config"]["architecture"]["params"]["num_shared_experts"]
         assert set(usage) == {"y1", "y2"}
         assert all(len(w) == experts and sum(w) == pytest.approx(1.0, abs=1e-4)
                    for w in usage.values())
