@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("automtl-data"), description="uploaded datasets live here")
     artifact_dir: Path | None = Field(None, description="trial weights; default "
                                                         "<data_dir>/artifacts")
+    artifact_url: str | None = Field(
+        None, description="an fsspec URL (s3://bucket/prefix, gs://..., file:///shared/...) "
+                          "where trial weights go instead of artifact_dir, so every worker "
+                          "node and the API reach them; its fsspec package must be installed")
     ray_address: str | None = Field(None, description="an existing Ray cluster; default: "
                                                       "start a local Ray per job")
     ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the local Ray")
@@ -100,6 +104,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
+    @field_validator("artifact_url")
+    @classmethod
+    def _usable_artifact_url(cls, value: str | None) -> str | None:
+        from automtl.artifact_store import check_url
+
+        return None if value is None else check_url(value)
+
     @model_validator(mode="after")
     def _safe_for_the_environment(self) -> Settings:
         if self.stale_after_s <= 2 * self.heartbeat_interval_s:
@@ -141,6 +152,12 @@ class Settings(BaseSettings):
         return (self.artifact_dir or self.data_dir / "artifacts").resolve()
 
     @property
+    def artifact_location(self) -> str | Path:
+        """Where trial folders live and stored artifact paths are relative to: the artifact
+        URL when one is set, else the artifact directory."""
+        return self.artifact_url or self.resolved_artifact_dir
+
+    @property
     def path_roots(self) -> tuple[Path, ...]:
         """Server directories whose paths are shown to clients relative to them."""
         return (self.resolved_artifact_dir, self.data_dir.resolve())
@@ -176,6 +193,8 @@ class Settings(BaseSettings):
                 values[f"AUTOMTL_{name.upper()}"] = str(value)
         if self.ray_address:
             values["AUTOMTL_RAY_ADDRESS"] = self.ray_address
+        if self.artifact_url:
+            values["AUTOMTL_ARTIFACT_URL"] = self.artifact_url
         if self.ray_num_cpus:
             values["AUTOMTL_RAY_NUM_CPUS"] = str(self.ray_num_cpus)
         if self.census_dir:
