@@ -103,7 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _document_job_spec(app: FastAPI) -> None:
-    """Put the JobSpec schema (the ``POST /jobs`` body) into /openapi.json's components."""
+    """Put the JobSpec schema (the ``POST /jobs`` body) into /openapi.json's components, and
+    an example into every route's answer (:mod:`automtl_api.examples`)."""
+    from automtl_api.examples import add_examples
     from automtl_api.routes.jobs import job_spec_components
 
     build = app.openapi
@@ -117,6 +119,7 @@ def _document_job_spec(app: FastAPI) -> None:
             body = schema["paths"][f"{API_PREFIX}/jobs"]["post"]["requestBody"]
             body["content"]["application/json"]["schema"] = {
                 "$ref": "#/components/schemas/JobSpec"}  # not the raw dict FastAPI reads
+            add_examples(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
