@@ -80,6 +80,11 @@ def test_nul_characters_are_422_in_a_spec_an_upload_name_and_a_csv_header(client
     header = client.post("/api/v1/datasets", headers=alice,
                          files={"file": ("t.csv", b"x\x00y,z\n1,0\n2,1\n", "text/csv")})
     assert header.status_code == 422 and paths_of(header) == ["file"]
+    # pandas before 3.0 silently cuts a field at a NUL, so a cell's NUL is refused as well
+    cell = client.post("/api/v1/datasets", headers=alice,
+                       files={"file": ("t.csv", b"x,z\n1,a\x00b\n2,c\n", "text/csv")})
+    assert cell.status_code == 422 and paths_of(cell) == ["file"]
+    assert "NUL" in cell.text
 
 
 def test_parquet_with_integer_column_names_is_422(client, alice):
