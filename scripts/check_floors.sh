@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install automtl's runtime dependencies at their floors (the lowest version pyproject.toml
 # admits for each direct dependency; what those pull in at their newest) in a throwaway venv and
-# run a subset of the tests there: data loading with Parquet, uploads over multipart, storage on
-# SQLite, a search on Ray, export. A floor that fails here is raised in pyproject.toml and the
-# failing range added to tests/known_bad_versions.txt with the reason.
+# run a subset of the tests there: data loading with Parquet, uploads over multipart, storage
+# (SQLite; PostgreSQL too when the test server is reachable), searches on Ray, export, the report
+# (Plotly), the solver-based weightings (cvxpy, SciPy) and the API docs (fastapi-offline).
+# A floor that fails here is raised in pyproject.toml and the failing range added to
+# tests/known_bad_versions.txt with the reason.
 #
 # Not part of CI: it downloads every floor release (~1 GB with Ray). Run from anywhere:
 #   bash scripts/check_floors.sh            # venv in /tmp/automtl-floors-venv, recreated
@@ -65,6 +67,11 @@ nice -n 5 "$VENV/bin/python" -m pytest -x -q -p no:cacheprovider --timeout=300 \
   tests/report/test_pareto.py \
   tests/export/test_artifact_store.py \
   tests/export/test_export_api.py \
+  tests/export/test_export_standalone.py \
+  tests/report/test_report_html.py \
+  tests/report/test_report_panels.py \
+  tests/weighting/test_weighting_gradients.py \
+  tests/api/test_api_examples.py \
   "tests/search/test_runner.py::test_search_finishes_its_budget" \
   "tests/search/test_runner.py::test_every_finished_trial_has_metrics_and_loadable_weights" \
   "$@"
