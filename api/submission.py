@@ -251,8 +251,9 @@ def _space_errors(doc: Mapping[str, Any]) -> Errors:
     tasks = doc.get("tasks")
     names = [str(t["name"]) for t in tasks if isinstance(t, Mapping) and "name" in t] \
         if isinstance(tasks, list) else []
+    job_fields = frozenset({"sequence"} if doc.get("sequence") else set())
     return [(f"search_space.{p}" if p else "search_space", m)
-            for p, m in search_space_errors(dict(space), names)]
+            for p, m in search_space_errors(dict(space), names, job_fields)]
 
 
 _FIELD_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", re.DOTALL)

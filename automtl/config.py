@@ -135,6 +135,35 @@ def validate_task_list(tasks: list[TaskSpec]) -> list[TaskSpec]:
     return tasks
 
 
+def validate_sequence(sequence: list[str] | None, tasks: list[TaskSpec]) -> list[str] | None:
+    """Check a conversion ``sequence`` (impression -> click -> conversion, AITM, Xi et al. KDD
+    2021) against the job's tasks: at least 2 steps, each a plain binary task of the job (an
+    ESMM product has no tower of its own), none twice. ``None`` (no sequence) passes.
+
+    Raises ``ValueError`` whose message starts with ``sequence``."""
+    if sequence is None:
+        return None
+    if len(sequence) < 2:
+        raise ValueError(f"sequence: at least 2 steps are needed (the conversion steps in "
+                         f"order), got {sequence}")
+    dupes = sorted({n for n in sequence if sequence.count(n) > 1})
+    if dupes:
+        raise ValueError(f"sequence: {dupes} listed twice; each step is one task")
+    by_name = {t.name: t for t in tasks}
+    for name in sequence:
+        task = by_name.get(name)
+        if task is None:
+            raise ValueError(f"sequence: unknown task {name!r}; the job's tasks: "
+                             f"{list(by_name)}")
+        if task.type != "binary":
+            raise ValueError(f"sequence: task {name!r} is a {task.type} task; a conversion "
+                             "step must be binary")
+        if task.product_of:
+            raise ValueError(f"sequence: task {name!r} is an ESMM product (it has no tower); "
+                             "name plain binary tasks")
+    return list(sequence)
+
+
 class NumericFeature(StrictModel):
     """A numeric column, standardised with train-split statistics: (x - mean) / std.
 
@@ -357,19 +386,27 @@ class ModelConfig(ArchitectureConfig):
 
     inputs: InputSchema
     tasks: list[TaskSpec]
+    sequence: list[str] | None = Field(
+        None, description="the job's conversion steps in order (the job spec's `sequence`); "
+                          "read by topologies that model sequential tasks (aitm)")
 
     @field_validator("tasks")
     @classmethod
     def _tasks_consistent(cls, value: list[TaskSpec]) -> list[TaskSpec]:
         return validate_task_list(value)
 
+    @model_validator(mode="after")
+    def _sequence_of_tasks(self) -> ModelConfig:
+        validate_sequence(self.sequence, self.tasks)
+        return self
+
     @classmethod
     def from_parts(cls, architecture: ArchitectureConfig, inputs: InputSchema,
-                   tasks: list[TaskSpec]) -> ModelConfig:
-        return cls(**architecture.model_dump(), inputs=inputs, tasks=tasks)
+                   tasks: list[TaskSpec], sequence: list[str] | None = None) -> ModelConfig:
+        return cls(**architecture.model_dump(), inputs=inputs, tasks=tasks, sequence=sequence)
 
     def architecture(self) -> ArchitectureConfig:
-        return ArchitectureConfig(**self.model_dump(exclude={"inputs", "tasks"}))
+        return ArchitectureConfig(**self.model_dump(exclude={"inputs", "tasks", "sequence"}))
 
 
 class WeightingConfig(StrictModel):

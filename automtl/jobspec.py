@@ -29,7 +29,13 @@ from pydantic import (
     model_validator,
 )
 
-from automtl.config import StrictModel, TaskSpec, metric_direction, validate_task_list
+from automtl.config import (
+    StrictModel,
+    TaskSpec,
+    metric_direction,
+    validate_sequence,
+    validate_task_list,
+)
 
 if TYPE_CHECKING:
     from search_spaces import SearchSpace
@@ -322,6 +328,12 @@ class JobSpec(StrictModel):
     name: str
     dataset: DatasetSpec
     tasks: list[TaskSpec]
+    sequence: list[str] | None = Field(
+        None, description="conversion steps in order (impression -> click -> purchase: "
+                          "[click, purchase]): at least 2 plain binary tasks, each once. The "
+                          "aitm topology transfers information along it; presets sample aitm "
+                          "only when it is set",
+        examples=[["click", "purchase"]])
     objectives: list[str] = Field(default_factory=list,
                                   description="task names and/or params, latency_ms; "
                                               "default: every task")
@@ -353,6 +365,10 @@ class JobSpec(StrictModel):
             validate_task_list(self.tasks)
         except ValueError as exc:
             errors.append(("tasks", str(exc)))
+        try:
+            validate_sequence(self.sequence, self.tasks)
+        except ValueError as exc:
+            errors.append(("sequence", str(exc).removeprefix("sequence: ")))
         task_names = [t.name for t in self.tasks]
         if not self.objectives:
             object.__setattr__(self, "objectives", list(task_names))
@@ -362,7 +378,8 @@ class JobSpec(StrictModel):
                 errors.append((f"objectives[{i}]", f"unknown objective {name!r}; valid: {valid}"))
             elif self.objectives.index(name) != i:
                 errors.append((f"objectives[{i}]", f"objective {name!r} is listed twice"))
-        space, space_errors = compile_search_space(self.search_space, task_names)
+        space, space_errors = compile_search_space(self.search_space, task_names,
+                                                   self.job_fields())
         errors.extend(_prefixed(space_errors, "search_space"))
         if errors:
             raise JobSpecError(errors)
@@ -373,11 +390,16 @@ class JobSpec(StrictModel):
     def space(self) -> SearchSpace:
         """The compiled search space: compiled once, when this spec was validated."""
         if self._space is None:  # e.g. a spec built with model_construct
-            space, errors = compile_search_space(self.search_space, [t.name for t in self.tasks])
+            space, errors = compile_search_space(self.search_space, [t.name for t in self.tasks],
+                                                 self.job_fields())
             if space is None:
                 raise JobSpecError(_prefixed(errors, "search_space"))
             self._space = space
         return self._space
+
+    def job_fields(self) -> frozenset[str]:
+        """The optional fields this spec sets that a topology may need (``sequence``)."""
+        return frozenset({"sequence"} if self.sequence else set())
 
     @property
     def study_name(self) -> str:
@@ -444,10 +466,13 @@ def _prefixed(errors: list[tuple[str, str]], prefix: str) -> list[tuple[str, str
             for p, m in errors]
 
 
-def compile_search_space(document: dict[str, Any], task_names: list[str]
+def compile_search_space(document: dict[str, Any], task_names: list[str],
+                         job_fields: frozenset[str] = frozenset()
                          ) -> tuple[SearchSpace | None, list[tuple[str, str]]]:
     """The compiled space of a search-space document (preset reference or inline DSL) for
-    these tasks, or ``None`` and its errors (paths unprefixed)."""
+    these tasks and the optional spec fields the job sets (``job_fields``, see
+    :meth:`search_spaces.SearchSpace.for_job`), or ``None`` and its errors (paths
+    unprefixed)."""
     import search_spaces
 
     try:
@@ -462,12 +487,17 @@ def compile_search_space(document: dict[str, Any], task_names: list[str]
             checker(task_names)
         except (ValueError, KeyError) as exc:
             return None, _errors_of(exc)
+    try:
+        space = space.for_job(job_fields)
+    except (ValueError, KeyError) as exc:
+        return None, _errors_of(exc)
     return space, []
 
 
-def search_space_errors(document: dict[str, Any], task_names: list[str]) -> list[tuple[str, str]]:
+def search_space_errors(document: dict[str, Any], task_names: list[str],
+                        job_fields: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     """Errors of a search-space document (preset reference or inline DSL), paths unprefixed."""
-    return compile_search_space(document, task_names)[1]
+    return compile_search_space(document, task_names, job_fields)[1]
 
 
 def _errors_of(exc: Exception) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -35,17 +36,22 @@ class SearchSpace:
     """
 
     def __init__(self, parsed: ParsedSpace, document: Mapping[str, Any],
-                 name: str | None = None) -> None:
+                 name: str | None = None, preset: bool = False) -> None:
         self._parsed = parsed
         self.document: dict[str, Any] = copy.deepcopy(dict(document))
         self.name = name
         self.description = parsed.description
+        #: whether this is a built-in preset (which leaves out what a job cannot use)
+        self.preset = preset
+        #: topologies :meth:`for_job` left out because the job lacks a field they need
+        self.left_out: list[str] = []
 
     def __eq__(self, other: object) -> bool:
         """Spaces compiled from equal documents are equal (a job spec compares its space)."""
         if not isinstance(other, SearchSpace):
             return NotImplemented
-        return self.document == other.document and self.name == other.name
+        return self.document == other.document and self.name == other.name \
+            and self.left_out == other.left_out
 
     def __repr__(self) -> str:
         label = f"{self.name!r}, " if self.name else ""
@@ -128,6 +134,32 @@ class SearchSpace:
             errors.append((fixed.path, f"no weight for task(s) {missing}: name every task"))
         if errors:
             raise SearchSpaceError(errors)
+
+    def for_job(self, job_fields: Iterable[str]) -> SearchSpace:
+        """This space for a job that sets the optional spec fields ``job_fields`` (e.g.
+        ``{"sequence"}``). A topology that needs a field the job lacks (its model's
+        ``job_fields``: ``aitm`` needs ``sequence``) is left out of a preset, so ``default``
+        serves every job; a document that names such a topology raises
+        :class:`SearchSpaceError` at its branch, naming the field. Returns ``self`` when
+        nothing is left out."""
+        from automtl.models.registry import get_topology
+
+        present = set(job_fields)
+        lacking = {name: sorted(get_topology(name).job_fields - present)
+                   for name in self._parsed.topologies}
+        lacking = {name: fields for name, fields in lacking.items() if fields}
+        if not lacking:
+            return self
+        kept = {n: b for n, b in self._parsed.topologies.items() if n not in lacking}
+        if not self.preset or not kept:
+            raise SearchSpaceError([
+                (self._parsed.topologies[name].path,
+                 f"{name} needs the job spec's {' and '.join(fields)} field; set it or leave "
+                 f"{name} out") for name, fields in lacking.items()])
+        space = SearchSpace(dataclasses.replace(self._parsed, topologies=kept), self.document,
+                            name=self.name, preset=True)
+        space.left_out = sorted(lacking)
+        return space
 
     def distributions(self) -> dict[str, BaseDistribution]:
         """Every trial parameter this space can ask for, with its one distribution."""

@@ -14,6 +14,11 @@ than attributes they hope exist:
 - :meth:`l0_penalty` is SNR's expected share of open gates (``None`` for other topologies),
   which the trainer adds with its weight lambda; :meth:`gate_parameters` are trained at
   :meth:`gate_lr`; :meth:`sparsity` / :meth:`effective_parameters` report what was pruned;
+- :meth:`output_penalty` is a model-side regulariser computed from a training batch's
+  predictions, already weighted (AITM's behavioural expectation calibrator), which the trainer
+  adds to the weighted task losses; ``None`` for topologies without one;
+- :attr:`job_fields` names the optional job-spec fields a topology needs (``aitm``:
+  ``sequence``); the search space leaves a topology out of a preset when the job lacks them;
 - :meth:`gate_weights` gives each task's softmax weights over the experts it sees (expert
   utilisation, as in the PLE paper's figure 8).
 """
@@ -34,6 +39,8 @@ class MTLModel(nn.Module):
     topology_name: ClassVar[str] = ""
     #: the topology's own settings model (set when the topology registers)
     Params: ClassVar[type[TopologyParams]] = TopologyParams
+    #: optional job-spec fields the topology cannot be built without (``{"sequence"}``)
+    job_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -69,6 +76,12 @@ class MTLModel(nn.Module):
 
     def l0_penalty(self) -> torch.Tensor | None:
         """Expected number of open gates (SNR); ``None`` for topologies without L0 gates."""
+        return None
+
+    def output_penalty(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """A weighted regulariser of one training batch's predictions ``{task: [B]}`` (logits
+        for binary tasks), a scalar the trainer adds to the weighted task losses (AITM's
+        calibrator); ``None`` for topologies without one."""
         return None
 
     def gate_parameters(self) -> list[nn.Parameter]:

@@ -279,7 +279,8 @@ def _sample_for_job(space: Any, spec: JobSpec, trial: Any,
     candidate = trial_candidate(sampled, spec, trial.number)
     if inputs is not None:
         try:
-            params = check_static_constraints(candidate, inputs, spec.tasks, spec.constraints)
+            params = check_static_constraints(candidate, inputs, spec.tasks, spec.constraints,
+                                              spec.sequence)
         except Exception as exc:
             costs = getattr(exc, "costs", None)
             if costs is not None:

@@ -169,7 +169,8 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     injection = context.failure_injection
     if injection is not None:
         injection.check(parsed, 0)
-    model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks)
+    model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks,
+                                          spec.sequence)
     torch.manual_seed(parsed.train.seed)
     model = build_model(model_config)
     num_params = model.num_parameters()  # before training: the reported cost
@@ -233,7 +234,8 @@ def train_for_confirmation(candidate: dict[str, Any], seed: int,
     spec = context.spec
     parsed = Candidate.model_validate(candidate)
     parsed.train.seed = seed
-    model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks)
+    model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks,
+                                          spec.sequence)
     torch.manual_seed(seed)
     model = build_model(model_config)
     weighting = build_weighting(parsed.weighting, spec.tasks, seed=seed)

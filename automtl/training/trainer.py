@@ -182,6 +182,9 @@ class Trainer:
                 step = epoch * steps_per_epoch + batches + 1
                 ramp = min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0
                 (cfg.l0_lambda * ramp * penalty.float()).backward(retain_graph=True)
+            regulariser = model.output_penalty(outputs)  # e.g. AITM's calibrator, weighted
+            if regulariser is not None:
+                regulariser.float().backward(retain_graph=True)
             present = batch.mask[:, columns].sum(dim=0).float()
             context = WeightingContext(epoch=epoch, shared_representation=representation,
                                        labelled=labelled_tasks(batch, names),
