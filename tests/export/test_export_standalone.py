@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import torch
-from export_helpers import TASKS, dataset, make_frame, quick_trial, record, source
+from export_helpers import TASKS, dataset, make_frame, quick_trial, record, sequence_of, source
 
 from automtl.config import ModelConfig
 from automtl.data import TabularDataset, encode_frame
@@ -44,7 +44,8 @@ def _max_difference(expected: dict[str, torch.Tensor], actual: dict[str, torch.T
 
 
 def _model_config(topology: str, data: TabularDataset) -> ModelConfig:
-    return ModelConfig(topology=topology, inputs=data.schema, tasks=TASKS)
+    return ModelConfig(topology=topology, inputs=data.schema, tasks=TASKS,
+                       sequence=sequence_of(TASKS))
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")

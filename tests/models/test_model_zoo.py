@@ -3,6 +3,8 @@
 The suite is parametrised with ``available_topologies()``, so a topology is tested the day it
 registers: forward shapes and keys, gradients reaching every parameter, deterministic eval,
 TorchScript tracing, the shared/task parameter split, ESMM products and a short training run.
+Every model gets a conversion ``sequence`` (its plain binary tasks in order, the job spec's
+field), which topologies such as aitm need and the others ignore.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ SCHEMA = InputSchema(
     categorical=[CategoricalFeature(name="city", vocabulary=list("abcde")),
                  CategoricalFeature(name="device", vocabulary=["ios", "android"])])
 NUMERIC_ONLY = InputSchema(numeric=[NumericFeature(name=f"x{i}") for i in range(6)])
-TASKS = [TaskSpec(name="click"), TaskSpec(name="watch_time", type="regression")]
+TASKS = [TaskSpec(name="click"), TaskSpec(name="purchase"),
+         TaskSpec(name="watch_time", type="regression")]
+TASK_NAMES = [t.name for t in TASKS]
 ESMM_TASKS = [TaskSpec(name="click"), TaskSpec(name="cvr"),
               TaskSpec(name="watch_time", type="regression"),
               TaskSpec(name="ctcvr", product_of=["click", "cvr"])]
@@ -62,11 +66,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
 DEFAULT_EXTRA: dict[str, dict[str, Any]] = {"ple": {"levels": 2}}
 
 
+def suite_sequence(tasks: list[TaskSpec]) -> list[str] | None:
+    """The conversion sequence the suite gives every model: its plain binary tasks in order."""
+    steps = [t.name for t in tasks if t.type == "binary" and not t.product_of]
+    return steps if len(steps) >= 2 else None
+
+
 def make_model(topology: str, tasks: list[TaskSpec] | None = None,
                schema: InputSchema | None = None, seed: int = 0, **overrides: Any) -> MTLModel:
     torch.manual_seed(seed)
-    return build_model(ModelConfig(topology=topology, inputs=schema or SCHEMA,
-                                   tasks=tasks or TASKS, **overrides))
+    tasks = tasks or TASKS
+    overrides.setdefault("sequence", suite_sequence(tasks))
+    return build_model(ModelConfig(topology=topology, inputs=schema or SCHEMA, tasks=tasks,
+                                   **overrides))
 
 
 def make_variant(topology: str, variant: str, tasks: list[TaskSpec] | None = None
@@ -105,8 +117,9 @@ def task_losses(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor
 
 def synthetic_two_task(rows: int, seed: int = 0
                        ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """A nonlinear regression task and a binary task on shared features: both depend on
-    feature interactions and on a categorical column, so a linear model cannot fit them."""
+    """A nonlinear regression task and two binary tasks on shared features, the second (a
+    purchase) only where the first (a click) is 1: they depend on feature interactions and on
+    a categorical column, so a linear model cannot fit them."""
     numeric, categorical = random_batch(SCHEMA, rows, seed)
     gen = torch.Generator().manual_seed(seed + 1)
     city = torch.randn(SCHEMA.categorical[0].cardinality, generator=gen)
@@ -118,7 +131,9 @@ def synthetic_two_task(rows: int, seed: int = 0
     logit = 3 * (x[:, 0] * x[:, 3] + torch.cos(x[:, 1]) - 0.5
                  + device[categorical[:, 1]] - device.mean())
     click = (logit + 0.3 * torch.randn(rows, generator=gen) > 0).float()
-    return numeric, categorical, {"click": click, "watch_time": watch}
+    # a purchase needs a click (a conversion sequence)
+    purchase = click * (x[:, 4] + 0.5 * x[:, 0] > 0.3).float()
+    return numeric, categorical, {"click": click, "purchase": purchase, "watch_time": watch}
 
 
 def mlp_params(in_dim: int, units: list[int]) -> int:
@@ -154,7 +169,7 @@ def test_forward_shapes_and_keys(topology: str, variant: str) -> None:
     for training in (True, False):
         model.train(training)
         outputs, shared = model.forward_shared(numeric, categorical)
-        assert list(outputs) == ["click", "watch_time"]
+        assert list(outputs) == TASK_NAMES
         for value in outputs.values():
             assert value.shape == (7,) and value.dtype == torch.float32
             assert torch.isfinite(value).all()
@@ -282,7 +297,7 @@ def test_gate_weights_are_softmax_over_the_experts_each_task_sees(topology: str)
     if topology not in GATED:
         assert weights == {}
         return
-    assert list(weights) == ["click", "watch_time"]
+    assert list(weights) == TASK_NAMES
     width = 3 + model.config.params.task_experts()  # CGC/PLE gates also see 2 own experts
     for w in weights.values():
         assert w.shape == (20, width) and (w >= 0).all()
@@ -565,4 +580,4 @@ def test_cross_stitch_starts_near_identity() -> None:
     assert torch.allclose(three[0, 1], torch.tensor(0.05))
     model = make_model("cross_stitch", bottom_units=[8, 8])
     assert len(model.stitches) == 2
-    assert all(torch.equal(alpha, initial_stitch(2)) for alpha in model.stitches)
+    assert all(torch.equal(alpha, initial_stitch(len(TASKS))) for alpha in model.stitches)

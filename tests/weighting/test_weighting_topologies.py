@@ -58,7 +58,7 @@ def test_weighting_trains_topology(tiny: TabularDataset, weighting: str, grad_on
                                    topology: str) -> None:
     torch.manual_seed(0)
     model = build_model(ModelConfig(topology=topology, inputs=tiny.schema, tasks=tiny.tasks,
-                                    **SIZES))
+                                    sequence=["y1", "y2"], **SIZES))  # aitm's conversion steps
     params: dict = {"weights": {"y1": 1.0, "y2": 2.0}} if weighting == "fixed" else {}
     if grad_on is not None:
         params["grad_on"] = grad_on
