@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import search_spaces
-from automtl.config import Candidate, ModelConfig
-from automtl.models import available_topologies, build_model
+from automtl.config import Candidate, ModelConfig, TaskSpec
+from automtl.models import available_topologies, build_model, get_topology
 from automtl.weighting import available_weightings, build_weighting, get_weighting
 from automtl.weighting.gradient import GradientWeighting
 
@@ -53,9 +53,22 @@ def test_preset_contents():
     assert not any(n.startswith(("mmoe/", "architecture/", "optimizer/")) for n in searched)
 
 
+@pytest.mark.parametrize("job", ["plain", "sequence"])
 @pytest.mark.parametrize("preset", PRESETS)
-def test_random_candidates_validate_build_and_run(preset, inputs, tasks, batch, one_torch_thread):
-    space = search_spaces.load(preset)
+def test_random_candidates_validate_build_and_run(preset, job, inputs, tasks, batch,
+                                                  one_torch_thread):
+    """A job without a ``sequence`` gets the preset without the topologies that need one
+    (aitm); a job with one gets them too, and every sampled candidate builds."""
+    sequence = None
+    if job == "sequence":
+        tasks = [tasks[0], TaskSpec(name="purchase"), *tasks[1:]]
+        sequence = ["click", "purchase"]
+    space = search_spaces.load(preset).for_job({"sequence"} if sequence else set())
+    needing = {t for t in available_topologies() if get_topology(t).job_fields}
+    if sequence is None:
+        assert not needing & set(space.topologies)
+    elif preset == "default":
+        assert needing <= set(space.topologies)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     models: dict[str, torch.nn.Module] = {}
     topologies, weightings = set(), set()
@@ -67,10 +80,11 @@ def test_random_candidates_validate_build_and_run(preset, inputs, tasks, batch, 
         structure = candidate.architecture.model_copy(update={"dropout": 0.0})
         key = structure.model_dump_json()
         if key not in models:
-            models[key] = build_model(ModelConfig.from_parts(structure, inputs, tasks)).eval()
+            models[key] = build_model(ModelConfig.from_parts(structure, inputs, tasks,
+                                                             sequence)).eval()
             with torch.no_grad():
                 out = models[key](numeric, categorical)
-            assert set(out) == {"click", "watch"}
+            assert set(out) == {t.name for t in tasks}
             assert all(v.shape == (8,) and torch.isfinite(v).all() for v in out.values())
         build_weighting(candidate.weighting, tasks)
         topologies.add(candidate.architecture.topology)
@@ -83,7 +97,7 @@ def test_random_candidates_validate_build_and_run(preset, inputs, tasks, batch, 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_dropout_is_applied_as_sampled(preset, inputs, tasks):
     """The structure cache above ignores dropout; check that a sampled one builds too."""
-    space = search_spaces.load(preset)
+    space = search_spaces.load(preset).for_job(set())  # a job without a sequence
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
     candidate = Candidate.model_validate(space.sample(study.ask()))
     model = build_model(ModelConfig.from_parts(candidate.architecture, inputs, tasks))
