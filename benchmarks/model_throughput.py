@@ -1,7 +1,8 @@
 """Parameter count and training throughput of every registered topology.
 
 One training step is forward + per-task losses + backward + an Adam step on a batch of random
-rows (default 1024 rows, 20 standardised numeric features, one binary and one regression task,
+rows (default 1024 rows, 20 standardised numeric features, one binary and one regression task (aitm, which needs a
+conversion sequence, gets a purchase step after click),
 default architecture sizes, CPU). Throughput is rows per second over the timed steps; the best
 of ``--repeats`` runs is kept, since other processes sharing the cores only ever slow a run.
 
@@ -21,9 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from automtl.config import CategoricalFeature, InputSchema, ModelConfig, NumericFeature, TaskSpec
-from automtl.models import MTLModel, available_topologies, build_model
+from automtl.models import MTLModel, available_topologies, build_model, get_topology
 
 TASKS = [TaskSpec(name="click"), TaskSpec(name="watch_time", type="regression")]
+#: for topologies that need a conversion sequence (aitm): a purchase step after click
+SEQUENCE_TASKS = [TaskSpec(name="click"), TaskSpec(name="purchase"),
+                  TaskSpec(name="watch_time", type="regression")]
+SEQUENCE = ["click", "purchase"]
 #: rows besides each topology's defaults: PLE's default (levels=1) is CGC
 EXTRA_ROWS: list[tuple[str, str, dict[str, Any]]] = [("ple levels=2", "ple", {"levels": 2})]
 
@@ -39,11 +44,15 @@ def make_schema(numeric: int, categorical: int, vocabulary: int) -> InputSchema:
 def train_step(model: MTLModel, optimizer: torch.optim.Optimizer, numeric: torch.Tensor,
                categorical: torch.Tensor, labels: dict[str, torch.Tensor]) -> None:
     outputs = model(numeric, categorical)
-    loss = (F.binary_cross_entropy_with_logits(outputs["click"], labels["click"])
-            + F.mse_loss(outputs["watch_time"], labels["watch_time"]))
+    loss = sum(F.mse_loss(outputs[name], labels[name]) if name == "watch_time"
+               else F.binary_cross_entropy_with_logits(outputs[name], labels[name])
+               for name in outputs)
     penalty = model.l0_penalty()
     if penalty is not None:
         loss = loss + 1e-4 * penalty
+    regulariser = model.output_penalty(outputs)
+    if regulariser is not None:
+        loss = loss + regulariser
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -57,7 +66,9 @@ def measure(model: MTLModel, schema: InputSchema, batch_size: int, steps: int, w
     categorical = torch.stack([torch.randint(0, f.cardinality, (batch_size,), generator=gen)
                                for f in schema.categorical], dim=1) if schema.categorical \
         else torch.zeros(batch_size, 0, dtype=torch.long)
-    labels = {"click": torch.randint(0, 2, (batch_size,), generator=gen).float(),
+    click = torch.randint(0, 2, (batch_size,), generator=gen).float()
+    labels = {"click": click,
+              "purchase": click * torch.randint(0, 2, (batch_size,), generator=gen).float(),
               "watch_time": torch.randn(batch_size, generator=gen)}
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
@@ -97,8 +108,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"|{'-' * 16}|{'-' * 11}:|{'-' * 13}:|{'-' * 9}:|")
     for label, topology, overrides in rows:
         torch.manual_seed(0)
-        model = build_model(ModelConfig(topology=topology, inputs=schema, tasks=TASKS,
-                                        **overrides))
+        tasks, sequence = TASKS, None
+        if "sequence" in get_topology(topology).job_fields:
+            tasks, sequence = SEQUENCE_TASKS, SEQUENCE
+            label = f"{label} (+purchase)"
+        model = build_model(ModelConfig(topology=topology, inputs=schema, tasks=tasks,
+                                        sequence=sequence, **overrides))
         rate = measure(model, schema, args.batch_size, args.steps, args.warmup, args.repeats)
         print(f"| {label:<14} | {model.num_parameters():>10,} | {rate:>12,.0f} | "
               f"{1000 * args.batch_size / rate:>8.2f} |", flush=True)
