@@ -49,8 +49,9 @@ class AITMParams(BottomParams):
                     "of a step's probability over the previous step's; 0 turns it off")
 
     def summary(self) -> dict[str, str]:
-        return {"experts": "", "units": f"columns {self.bottom_units}",
-                "gate": f"calibrator {self.calibrator_weight:g}"}
+        return {"experts": "",
+                "units": f"columns {self.bottom_units}, calibrator {self.calibrator_weight:g}",
+                "gate": ""}
 
 
 class InformationTransfer(nn.Module):
