@@ -1,9 +1,9 @@
 """Parameter count and training throughput of every registered topology.
 
 One training step is forward + per-task losses + backward + an Adam step on a batch of random
-rows (default 1024 rows, 20 standardised numeric features, one binary and one regression task (aitm, which needs a
-conversion sequence, gets a purchase step after click),
-default architecture sizes, CPU). Throughput is rows per second over the timed steps; the best
+rows (default 1024 rows, 20 standardised numeric features, one binary and one regression task;
+aitm, which needs a conversion sequence, gets a purchase step after click; default
+architecture sizes, CPU). Throughput is rows per second over the timed steps; the best
 of ``--repeats`` runs is kept, since other processes sharing the cores only ever slow a run.
 
     python -m benchmarks.model_throughput
