@@ -129,6 +129,7 @@ def reference_markdown() -> str:
     generated from the same tables the validator uses."""
     from search_spaces.catalog import (
         OPTIMIZER_PARAMS,
+        VOCABULARY_PARAMS,
         ParamSpec,
         shared_architecture_params,
         topology_tables,
@@ -190,4 +191,7 @@ def reference_markdown() -> str:
             lines.append(f"| `{name}` | `{spec.key}` | {spec.kind} | `{default(spec)}` | "
                          f"{domain(spec)} | {spec.doc} |")
     lines += ["", "**Optimizer parameters**", ""] + header + rows(OPTIMIZER_PARAMS)
+    lines += ["", "**Vocabulary parameters** (the `vocabulary` section: searched only when "
+                  "set; `none` keeps the job's `dataset.vocabulary`)", ""]
+    lines += header + rows(VOCABULARY_PARAMS)
     return "\n".join(lines)
