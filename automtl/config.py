@@ -175,6 +175,13 @@ class CategoricalFeature(StrictModel):
     vocabulary: list[str] = Field(default_factory=list)
     counts: list[int] = Field(default_factory=list, exclude=True, repr=False)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal when name and vocabulary are: the in-memory ``counts`` are not part of what
+        a schema means (a schema read back from a file has none)."""
+        if not isinstance(other, CategoricalFeature):
+            return NotImplemented
+        return self.name == other.name and self.vocabulary == other.vocabulary
+
     @property
     def cardinality(self) -> int:
         return len(self.vocabulary) + 1

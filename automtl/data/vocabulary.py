@@ -73,9 +73,15 @@ def narrow_split(split: SplitTensors, lookups: Sequence[torch.Tensor | None]) ->
     tensor; the other tensors are shared, not copied)."""
     if all(lookup is None for lookup in lookups):
         return split
-    categorical = split.categorical.clone()
-    for j, lookup in enumerate(lookups):
-        if lookup is not None:
-            categorical[:, j] = lookup.to(categorical.device)[categorical[:, j]]
+    source = split.categorical
+    # one gather over the whole tensor: every column's table laid end to end, each index
+    # shifted by its column's offset (column-by-column strided gathers are several times
+    # slower on a row-major tensor)
+    width = int(source.max()) + 1 if source.numel() else 1
+    tables = [lookup if lookup is not None else torch.arange(width) for lookup in lookups]
+    sizes = torch.tensor([0] + [len(t) for t in tables[:-1]], dtype=torch.int64)
+    offsets = torch.cumsum(sizes, dim=0).to(source.device)
+    flat = torch.cat(tables).to(source.device)
+    categorical = flat[source + offsets]
     return SplitTensors(split.numeric, categorical, split.labels, split.mask, split.task_names,
                         split.weights)

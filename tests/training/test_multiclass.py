@@ -79,6 +79,11 @@ def test_string_classes_are_the_train_splits_sorted_and_stored_with_the_encoders
     counts = [c for c in data.task_counts if c.task == "segment"]
     assert [c.classes for c in counts] == [4, 4, 4]  # stratified: every class in every split
     assert {"task": "segment", "classes": SEGMENTS} in data.summary()["classes"]
+    from automtl.commands.console import format_dataset_summary
+
+    text = format_dataset_summary(data.summary())  # what `automtl search` prints
+    assert "task segment valid: " in text and "4 classes" in text
+    assert f"task segment classes (output order): {SEGMENTS}" in text
 
 
 def test_integer_classes_stay_integers_in_numeric_order() -> None:
