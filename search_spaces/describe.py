@@ -90,7 +90,9 @@ def summarize(space: SearchSpace) -> SpaceSummary:
                          for b in space.branches("topology")),
         weightings=tuple(BranchSummary("weighting", b.name, _params(b.slots))
                          for b in space.branches("weighting")),
-        optimizer=BranchSummary("optimizer", "optimizer", _params(space.optimizer_slots)),
+        # the searched vocabulary cap, like the optimiser, applies to every branch
+        optimizer=BranchSummary("optimizer", "optimizer",
+                                _params(space.optimizer_slots + space.vocabulary_slots)),
     )
 
 

@@ -71,6 +71,11 @@ class SearchSpace:
     def optimizer_slots(self) -> tuple[Slot, ...]:
         return self._parsed.optimizer
 
+    @property
+    def vocabulary_slots(self) -> tuple[Slot, ...]:
+        """The ``vocabulary`` keys the document sets (empty: the job's cap for every trial)."""
+        return self._parsed.vocabulary
+
     def sample(self, trial: BaseTrial) -> dict[str, Any]:
         """A candidate dict drawn from ``trial`` (only ``trial.suggest_*`` calls, no I/O)."""
         topology = self._pick(trial, "topology", self._parsed.topologies)

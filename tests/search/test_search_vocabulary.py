@@ -63,6 +63,9 @@ def test_the_dsl_samples_a_vocabulary_cap_and_rejects_bad_ones() -> None:
     space = search_spaces.load(document)
     assert space.vocabulary_values() == {"max_size": (10, 1000), "min_frequency": (2,)}
     assert "vocabulary/max_size" in space.distributions()
+    shown = {p.name: p.combinations for p in space.summary().optimizer.params}
+    assert shown["vocabulary/max_size"] == 2 and shown["vocabulary/min_frequency"] == 1
+    assert "vocabulary/max_size  one of 10, 1000" in space.describe()
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     sampled = {Candidate.model_validate(space.sample(study.ask())).vocabulary.max_size
                for _ in range(12)}
