@@ -77,3 +77,16 @@ def test_a_multiclass_search_with_a_searched_vocabulary_cap_exports_what_it_trai
                               pd.read_csv(data).iloc[:20])
     assert scores["segment"].shape == (20, 3)
     torch.testing.assert_close(scores["segment"].sum(dim=1), torch.ones(20))
+    # the bundle's train.py refits on the table with the trial's cap and trains the task
+    import subprocess
+    import sys
+
+    completed = subprocess.run(
+        [sys.executable, str(bundle / "train.py"), "--data", str(data), "--epochs", "1",
+         "--out", str(tmp_path / "retrained")], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "segment" in completed.stdout and "auc_macro=" in completed.stdout
+    retrained = yaml.safe_load((tmp_path / "retrained" / "config.yaml").read_text())
+    assert len(retrained["model"]["inputs"]["categorical"][0]["vocabulary"]) == cap
+    assert retrained["model"]["inputs"]["classes"] == [{"task": "segment",
+                                                        "classes": SEGMENTS}]
