@@ -24,7 +24,7 @@ from pydantic import (
 
 from automtl._lazy import lazy_getattr
 
-TaskType = Literal["binary", "regression"]
+TaskType = Literal["binary", "regression", "multiclass"]
 #: how a regression label is transformed before it is standardised (``log1p``: skewed, >= 0)
 LabelTransform = Literal["none", "log1p"]
 #: missing numeric feature values: impute (train mean + indicator) or refuse
@@ -37,14 +37,20 @@ Direction = Literal["maximize", "minimize"]
 #: metric name -> (task types it applies to, direction of optimisation)
 METRICS: dict[str, tuple[tuple[str, ...], Direction]] = {
     "auc": (("binary",), "maximize"),
-    "logloss": (("binary",), "minimize"),
-    "accuracy": (("binary",), "maximize"),
+    #: multiclass: mean over classes of the one-vs-rest AUC (classes absent from the split
+    #: left out), scikit-learn's ``roc_auc_score(multi_class="ovr", average="macro")``
+    "auc_macro": (("multiclass",), "maximize"),
+    "logloss": (("binary", "multiclass"), "minimize"),
+    "accuracy": (("binary", "multiclass"), "maximize"),
     "mse": (("regression",), "minimize"),
     "rmse": (("regression",), "minimize"),
     "mae": (("regression",), "minimize"),
     "r2": (("regression",), "maximize"),
 }
-DEFAULT_METRIC: dict[str, str] = {"binary": "auc", "regression": "mse"}
+DEFAULT_METRIC: dict[str, str] = {"binary": "auc", "regression": "mse",
+                                  "multiclass": "auc_macro"}
+#: most classes a multiclass task may have (each is one output of its tower)
+MAX_CLASSES = 1000
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -66,8 +72,11 @@ class TaskSpec(StrictModel):
     """One prediction target.
 
     ``label`` is the dataset column (defaults to ``name``). A NaN label means the row is outside
-    this task's sample space. ``product_of`` declares an ESMM task relation: the task's
-    probability is the product of two other binary tasks' probabilities
+    this task's sample space. ``type``: ``binary`` (0/1 labels, one logit), ``regression``
+    (numbers) or ``multiclass`` (3 to :data:`MAX_CLASSES` classes given as integer codes or
+    strings, one logit per class, softmax cross-entropy; the classes are the train split's,
+    stored with the encoders as :class:`ClassLabels`). ``product_of`` declares an ESMM task
+    relation: the task's probability is the product of two other binary tasks' probabilities
     (p(ctcvr) = p(ctr) * p(cvr), Ma et al. SIGIR 2018).
     """
 
@@ -185,10 +194,22 @@ class NumericFeature(StrictModel):
 
 
 class CategoricalFeature(StrictModel):
-    """A categorical column. Index 0 is out-of-vocabulary; value ``vocabulary[i]`` is i + 1."""
+    """A categorical column. Index 0 is out-of-vocabulary; value ``vocabulary[i]`` is i + 1.
+
+    ``counts[i]`` is the number of train rows with ``vocabulary[i]``, kept in memory while a
+    search runs so a trial's searched vocabulary cap can narrow the vocabulary without
+    re-reading the data (:mod:`automtl.data.vocabulary`); it is never written out."""
 
     name: str
     vocabulary: list[str] = Field(default_factory=list)
+    counts: list[int] = Field(default_factory=list, exclude=True, repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when name and vocabulary are: the in-memory ``counts`` are not part of what
+        a schema means (a schema read back from a file has none)."""
+        if not isinstance(other, CategoricalFeature):
+            return NotImplemented
+        return self.name == other.name and self.vocabulary == other.vocabulary
 
     @property
     def cardinality(self) -> int:
@@ -206,19 +227,41 @@ class LabelScaling(StrictModel):
     std: float = 1.0
 
 
+class ClassLabels(StrictModel):
+    """A multiclass task's classes in output order: class ``classes[i]`` is output i (the
+    ``i``-th logit of the tower, the ``i``-th probability column of a prediction). Integer
+    labels are kept as ints (sorted numerically), other labels as strings (sorted)."""
+
+    task: str
+    classes: list[int] | list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.classes)
+
+
 class InputSchema(StrictModel):
-    """What the network sees: the feature columns with their preprocessing statistics, and
-    the train-split scaling of each regression label (``labels``)."""
+    """What the network sees: the feature columns with their preprocessing statistics, the
+    train-split scaling of each regression label (``labels``) and the classes of each
+    multiclass task (``classes``)."""
 
     numeric: list[NumericFeature] = Field(default_factory=list)
     categorical: list[CategoricalFeature] = Field(default_factory=list)
     labels: list[LabelScaling] = Field(default_factory=list)
+    classes: list[ClassLabels] = Field(default_factory=list)
     missing: MissingPolicy = "impute"
 
     def label_scaling(self, task: str) -> LabelScaling | None:
         for scaling in self.labels:
             if scaling.task == task:
                 return scaling
+        return None
+
+    def class_labels(self, task: str) -> ClassLabels | None:
+        """The classes of multiclass task ``task`` (None for other tasks)."""
+        for item in self.classes:
+            if item.task == task:
+                return item
         return None
 
     @model_validator(mode="after")
@@ -444,12 +487,30 @@ class TrainConfig(StrictModel):
         return value
 
 
+class VocabularySetting(StrictModel):
+    """A trial's cap on every categorical feature's vocabulary (the DSL's ``vocabulary``
+    section): values seen on fewer than ``min_frequency`` train rows, and all but the
+    ``max_size`` most frequent, share the out-of-vocabulary index. ``None`` keeps the job's
+    setting (``dataset.vocabulary``). The data is encoded once at the loosest setting the
+    space allows; each trial narrows it (:mod:`automtl.data.vocabulary`)."""
+
+    max_size: int | None = Field(None, ge=1, description="most values per categorical "
+                                                         "feature (the most frequent)")
+    min_frequency: int | None = Field(None, ge=1, description="train rows a value needs to "
+                                                              "get its own index")
+
+    @property
+    def is_default(self) -> bool:
+        return self.max_size is None and self.min_frequency is None
+
+
 class Candidate(StrictModel):
     """One point of a search space: what ``SearchSpace.sample(trial)`` returns (as a dict)."""
 
     architecture: ArchitectureConfig = Field(default_factory=ArchitectureConfig)
     weighting: WeightingConfig = Field(default_factory=WeightingConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    vocabulary: VocabularySetting = Field(default_factory=VocabularySetting)
 
 
 # The job spec lives in automtl.jobspec (it imports this module); re-exported lazily here so

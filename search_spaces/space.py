@@ -26,8 +26,9 @@ class SearchSpace:
     :meth:`sample` only calls ``trial.suggest_*``: ``topology`` and ``weighting`` pick the
     branches (only when there is more than one), then each searched parameter of the chosen
     branches under its hierarchical name (``ple/levels``, ``architecture/dropout``,
-    ``gradnorm/alpha``, ``optimizer/lr``). The result is a candidate dict
-    (``architecture``/``weighting``/``train``) for :class:`automtl.config.Candidate`.
+    ``gradnorm/alpha``, ``optimizer/lr``, ``vocabulary/max_size`` when the space searches the
+    vocabulary cap). The result is a candidate dict (``architecture``/``weighting``/``train``,
+    and ``vocabulary`` when set) for :class:`automtl.config.Candidate`.
 
     ``single_task`` trains one network per task, whose losses are independent: a weighting
     changes nothing there but noise (MGDA, uncertainty, ... only make sense for shared
@@ -76,6 +77,11 @@ class SearchSpace:
     def optimizer_slots(self) -> tuple[Slot, ...]:
         return self._parsed.optimizer
 
+    @property
+    def vocabulary_slots(self) -> tuple[Slot, ...]:
+        """The ``vocabulary`` keys the document sets (empty: the job's cap for every trial)."""
+        return self._parsed.vocabulary
+
     def sample(self, trial: BaseTrial) -> dict[str, Any]:
         """A candidate dict drawn from ``trial`` (only ``trial.suggest_*`` calls, no I/O)."""
         topology = self._pick(trial, "topology", self._parsed.topologies)
@@ -89,6 +95,7 @@ class SearchSpace:
             candidate["weighting"] = {"name": weighting, "params": {}}
             _fill(candidate, trial, self._parsed.weightings[weighting].slots)
         _fill(candidate, trial, self._parsed.optimizer)
+        _fill(candidate, trial, self._parsed.vocabulary)
         return candidate
 
     @staticmethod
@@ -170,9 +177,16 @@ class SearchSpace:
         for branch in [*self.branches("topology"), *self.branches("weighting")]:
             for slot in branch.slots:
                 _merge(out, slot.param.distributions(slot.name))
-        for slot in self._parsed.optimizer:
+        for slot in (*self._parsed.optimizer, *self._parsed.vocabulary):
             _merge(out, slot.param.distributions(slot.name))
         return out
+
+    def vocabulary_values(self) -> dict[str, tuple[int, ...]]:
+        """``{"max_size": ..., "min_frequency": ...}``: the values whose extremes bound each
+        searched vocabulary key (the ends of a range, every choice); a key the space does not
+        search is absent. The runner encodes the data once at the loosest of them."""
+        return {slot.spec.key: tuple(int(v) for v in slot.param.values_for_checks())
+                for slot in self._parsed.vocabulary}
 
     def summary(self) -> Any:
         """Branch sizes: see :func:`search_spaces.describe.summarize`."""

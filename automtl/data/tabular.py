@@ -15,6 +15,7 @@ from automtl.data.checks import TaskCounts, check_splits, stratification_classes
 from automtl.data.encode import (
     MAX_VOCABULARY,
     MIN_FREQUENCY,
+    class_texts,
     encode_frame,
     encode_parts,
     fit_schema,
@@ -84,12 +85,13 @@ class TabularDataset:
     """Feature/label tensors of the train, valid and test splits, plus the fitted input schema.
 
     ``data`` is a DataFrame or a CSV/Parquet path; ``tasks`` name a label column each (type
-    binary or regression; NaN = row outside the task's sample space). Rows are split either by
-    ``valid_fraction``/``test_fraction`` with ``seed`` (stratified on the rarest binary task
-    unless ``stratify=False``), or by ``split_column`` whose values name the split
-    (``split_values`` maps train/valid/test to them). Numeric features are imputed
-    (``missing``) and standardised, vocabularies built (capped by ``max_vocabulary`` and
-    ``min_frequency``) and regression labels scaled from the train rows only. Everything is
+    binary, regression or multiclass; NaN = row outside the task's sample space). Rows are
+    split either by ``valid_fraction``/``test_fraction`` with ``seed`` (stratified on the
+    rarest binary or multiclass task unless ``stratify=False``), or by ``split_column``
+    whose values name the split (``split_values`` maps train/valid/test to them). Numeric
+    features are imputed (``missing``) and standardised, vocabularies built (capped by
+    ``max_vocabulary`` and ``min_frequency``), regression labels scaled and multiclass classes
+    listed from the train rows only. Everything is
     encoded once with :func:`~automtl.data.encode.encode_parts`, the same preprocessing that
     :func:`~automtl.data.encode.encode_frame` applies to new data for an export. The splits are
     then checked (:func:`~automtl.data.checks.check_splits`): a task without labelled rows, or
@@ -141,6 +143,10 @@ class TabularDataset:
             if stratify:
                 values = {t.name: label_values(frame[str(t.label)], t)
                           for t in self.tasks if t.type == "binary"}
+                for task in self.tasks:
+                    if task.type == "multiclass":
+                        codes = class_texts(frame[str(task.label)], task)[0]
+                        values[task.name] = np.where(codes >= 0, codes, np.nan)
                 self.stratified_on, classes = stratification_classes(values, self.tasks)
             rows = split_by_fractions(len(frame), valid_fraction, test_fraction, seed,
                                       stratify=classes)
@@ -175,9 +181,11 @@ class TabularDataset:
             "splits": {name: len(split) for name, split in self.splits.items()},
             "stratified_on": self.stratified_on,
             "tasks": [{"task": c.task, "split": c.split, "labelled": c.labelled,
-                       **({"positives": c.positives} if c.positives is not None else {})}
+                       **({"positives": c.positives} if c.positives is not None else {}),
+                       **({"classes": c.classes} if c.classes is not None else {})}
                       for c in self.task_counts],
             "label_scaling": [s.model_dump() for s in self.schema.labels],
+            "classes": [c.model_dump() for c in self.schema.classes],
         }
 
     def describe_features(self) -> list[str]:

@@ -2,7 +2,8 @@
 
 A model takes the dataset's two input tensors (standardised numeric features ``[B, n_num]``
 float32 and categorical indices ``[B, n_cat]`` int64, either may have zero columns) and returns
-``{task_name: prediction [B]}``: logits for binary tasks, values for regression tasks.
+``{task_name: prediction}``: ``[B]`` logits for binary tasks, ``[B]`` values for regression
+tasks, ``[B, C]`` logits for a multiclass task of C classes.
 
 What loss-weighting strategies need is exposed through methods with a defined meaning rather
 than attributes they hope exist:

@@ -46,11 +46,14 @@ class InfeasibleCandidate(Exception):  # noqa: N818 - a verdict, not a failure
 def static_params(candidate: dict[str, Any] | Candidate, inputs: InputSchema,
                   tasks: Sequence[TaskSpec], sequence: list[str] | None = None) -> int:
     """The trainable parameters of the candidate's network (for the job's conversion
-    ``sequence``, if any), counted on the meta device."""
+    ``sequence``, if any), counted on the meta device (with the candidate's vocabulary cap
+    applied to the embedding tables)."""
+    from automtl.data.vocabulary import narrow_schema
     from automtl.models.registry import build_model
 
     parsed = candidate if isinstance(candidate, Candidate) else \
         Candidate.model_validate(candidate)
+    inputs = narrow_schema(inputs, parsed.vocabulary)[0]
     config = ModelConfig.from_parts(parsed.architecture, inputs, list(tasks), sequence)
     with torch.device("meta"):
         return int(build_model(config).num_parameters())

@@ -26,7 +26,7 @@ from automtl import artifact_store
 from automtl.jobspec import JobSpec, load_job_spec
 from automtl.search.callbacks import CancelStopper, SearchCallbacks, TuneBridge, _safe
 from automtl.search.coverage import enqueue_coverage, topology_summary
-from automtl.search.datasets import load_dataset
+from automtl.search.datasets import load_dataset, search_vocabulary
 from automtl.search.samplers import make_sampler
 from automtl.search.study import check_study, existing_trials, open_storage, recover_study
 from automtl.search.testing import FailureInjection
@@ -115,11 +115,13 @@ def run_search(
     artifact_root = Path(artifact_dir).resolve()
     url = storage_url or default_storage_url(artifact_root)
     # bad input (data, search space) fails before anything is written
-    dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver)
+    space = spec.space  # compiled when the spec was validated
+    # encoded once at the loosest vocabulary cap the space searches; each trial narrows it
+    dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver,
+                           search_vocabulary(spec.dataset, space.vocabulary_values()))
     on_dataset = getattr(callbacks, "on_dataset", None)
     if on_dataset is not None:
         _safe(on_dataset, dataset.summary())
-    space = spec.space  # compiled when the spec was validated
     artifact_root.mkdir(parents=True, exist_ok=True)
     storage = open_storage(url)
     # A resumed study gets a sampler seeded past the trials it already has, so the seeded

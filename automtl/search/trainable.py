@@ -30,14 +30,15 @@ import math
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from automtl.config import Candidate, InputSchema, ModelConfig
+from automtl.config import Candidate, InputSchema, ModelConfig, VocabularySetting
 from automtl.data.base import SplitTensors
+from automtl.data.vocabulary import narrow_schema, narrow_split
 from automtl.jobspec import JobSpec
 from automtl.search.testing import FailureInjection
 from automtl.training.result import EpochRecord
@@ -79,6 +80,33 @@ class TrialContext:
     artifact_root: str
     #: test-only failure injection (:mod:`automtl.search.testing`); never part of a job spec
     failure_injection: FailureInjection | None = None
+    #: (max_size, min_frequency) -> narrowed inputs and splits, built once per cap value
+    _narrowed: dict[tuple[int | None, int | None], TrialData] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    def for_vocabulary(self, setting: VocabularySetting) -> TrialData:
+        """The input schema and splits with the trial's vocabulary cap applied
+        (:mod:`automtl.data.vocabulary`): the job's own for the default setting; each other
+        cap value is narrowed once and kept for the next trial with the same value."""
+        key = (setting.max_size, setting.min_frequency)
+        if setting.is_default:
+            return TrialData(self.inputs, self.train, self.valid, self.test)
+        if key not in self._narrowed:
+            inputs, lookups = narrow_schema(self.inputs, setting)
+            self._narrowed[key] = TrialData(
+                inputs, narrow_split(self.train, lookups), narrow_split(self.valid, lookups),
+                None if self.test is None else narrow_split(self.test, lookups))
+        return self._narrowed[key]
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """The inputs and splits one trial trains on (its vocabulary cap applied)."""
+
+    inputs: InputSchema
+    train: SplitTensors
+    valid: SplitTensors
+    test: SplitTensors | None
 
 
 def flatten_metrics(prefix: str, metrics: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -170,7 +198,8 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     injection = context.failure_injection
     if injection is not None:
         injection.check(parsed, 0)
-    model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks,
+    data = context.for_vocabulary(parsed.vocabulary)
+    model_config = ModelConfig.from_parts(parsed.architecture, data.inputs, spec.tasks,
                                           spec.sequence)
     torch.manual_seed(parsed.train.seed)
     model = build_model(model_config)
@@ -193,8 +222,8 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
                 **objective_values(spec, record.valid_metrics, costs)})
 
     task_names = {t.name for t in spec.tasks}
-    result = trainer.fit(context.train, context.valid, spec.tasks, callback=on_epoch,
-                         test=context.test,
+    result = trainer.fit(data.train, data.valid, spec.tasks, callback=on_epoch,
+                         test=data.test,
                          objectives=[o for o in spec.objectives if o in task_names])
     valid = result.valid_metrics
     if injection is not None and injection.mode == "nan" and injection.applies_to(parsed):
@@ -207,7 +236,7 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     bad = [k for k, v in objectives.items() if not math.isfinite(v)]
     if bad:
         raise FloatingPointError(f"non-finite objective(s) {bad}: training diverged")
-    utilisation = expert_utilisation(model, context.valid)
+    utilisation = expert_utilisation(model, data.valid)
     artifact = store_artifacts(context.artifact_root, f"trial-{number}", model, parsed,
                                model_config)
     return {KEY_FINAL: True, **flatten_metrics(KEY_VALID, valid),
@@ -235,13 +264,14 @@ def train_for_confirmation(candidate: dict[str, Any], seed: int,
     spec = context.spec
     parsed = Candidate.model_validate(candidate)
     parsed.train.seed = seed
-    model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks,
+    data = context.for_vocabulary(parsed.vocabulary)
+    model_config = ModelConfig.from_parts(parsed.architecture, data.inputs, spec.tasks,
                                           spec.sequence)
     torch.manual_seed(seed)
     model = build_model(model_config)
     weighting = build_weighting(parsed.weighting, spec.tasks, seed=seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
-    result = trainer.fit(context.train, context.valid, spec.tasks, test=context.test)
+    result = trainer.fit(data.train, data.valid, spec.tasks, test=data.test)
     return result.test_metrics or {}
 
 
@@ -278,6 +308,9 @@ def train_candidate(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune function trainable: run one trial, turning any failure into a final result."""
     from ray import tune
 
+    from automtl.search.orphans import exit_when_orphaned
+
+    exit_when_orphaned()  # a killed driver must not leave this trial training for minutes
     info = config[CONFIG_KEY]
     try:
         final = run_trial(info["candidate"], int(info["number"]), context, tune.report)

@@ -217,7 +217,8 @@ class Trainer:
         return self._compiled_forward
 
     def predict(self, split: SplitTensors) -> dict[str, torch.Tensor]:
-        """Raw predictions ``{task: [N]}`` (logits for binary tasks) on the device."""
+        """Raw predictions ``{task: [N]}`` (logits for binary tasks; ``[N, C]`` logits for a
+        multiclass task) on the device."""
         self.model.to(self.device)
         return predict(self.model, split.to(self.device), self.device, self.config.amp)
 

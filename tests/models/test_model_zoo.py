@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from automtl.config import (
     ArchitectureConfig,
     CategoricalFeature,
+    ClassLabels,
     InputSchema,
     ModelConfig,
     NumericFeature,
@@ -581,3 +582,41 @@ def test_cross_stitch_starts_near_identity() -> None:
     model = make_model("cross_stitch", bottom_units=[8, 8])
     assert len(model.stitches) == 2
     assert all(torch.equal(alpha, initial_stitch(len(TASKS))) for alpha in model.stitches)
+
+
+# --- a multiclass task in every topology -----------------------------------------------------
+
+MULTICLASS_TASKS = [TaskSpec(name="click"), TaskSpec(name="purchase"),
+                    TaskSpec(name="segment", type="multiclass")]
+MULTICLASS_SCHEMA = SCHEMA.model_copy(update={"classes": [
+    ClassLabels(task="segment", classes=["gold", "silver", "bronze", "none"])]})
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch 2.13 deprecates jit.trace
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_a_multiclass_task_gets_one_logit_per_class_with_gradient_and_tracing(
+        topology: str) -> None:
+    model = make_model(topology, MULTICLASS_TASKS, MULTICLASS_SCHEMA, seed=5)
+    model.train()
+    numeric, categorical = random_batch(MULTICLASS_SCHEMA, 64, seed=6)
+    outputs = model(numeric, categorical)
+    assert outputs["click"].shape == (64,) and outputs["segment"].shape == (64, 4)
+    classes = torch.randint(0, 4, (64,), generator=torch.Generator().manual_seed(7))
+    loss = F.binary_cross_entropy_with_logits(outputs["click"], (classes > 1).float()) + \
+        F.binary_cross_entropy_with_logits(outputs["purchase"], (classes > 2).float()) + \
+        F.cross_entropy(outputs["segment"], classes)
+    loss.backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"no gradient: {missing}"
+    model.eval()
+    traced = torch.jit.trace(model, random_batch(MULTICLASS_SCHEMA, 8, seed=8), strict=False)
+    batch = random_batch(MULTICLASS_SCHEMA, 13, seed=9)
+    with torch.no_grad():
+        eager, scripted = model(*batch), traced(*batch)
+    assert scripted["segment"].shape == (13, 4)
+    torch.testing.assert_close(scripted["segment"], eager["segment"])
+
+
+def test_a_multiclass_task_without_its_classes_in_the_schema_is_refused() -> None:
+    with pytest.raises(ValueError, match="multiclass task 'segment' needs its classes"):
+        make_model("mmoe", MULTICLASS_TASKS, SCHEMA)

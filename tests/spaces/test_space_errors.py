@@ -47,7 +47,7 @@ MALFORMED = [
                  "topology.choose.ple.levels", "low 0 must be >= 1", id="ple-levels-0"),
     pytest.param({**MMOE, "trials": 10}, "trials",
                  "unknown key 'trials'; valid: ['description', 'topology', 'architecture', "
-                 "'weighting', 'optimizer']", id="unknown-top-level-key"),
+                 "'weighting', 'optimizer', 'vocabulary']", id="unknown-top-level-key"),
     pytest.param({"weighting": {"choose": {"equal": {}}}}, "topology",
                  "required: {choose: {TOPOLOGY: {PARAMETER: VALUE, ...}, ...}}",
                  id="missing-topology"),
