@@ -109,7 +109,8 @@ def run_search(
     artifact_root = Path(artifact_dir).resolve()
     url = storage_url or default_storage_url(artifact_root)
     # bad input (data, search space) fails before anything is written
-    dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver)
+    dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver,
+                           domains=spec.domains)
     on_dataset = getattr(callbacks, "on_dataset", None)
     if on_dataset is not None:
         _safe(on_dataset, dataset.summary())
@@ -279,7 +280,8 @@ def _sample_for_job(space: Any, spec: JobSpec, trial: Any,
     candidate = trial_candidate(sampled, spec, trial.number)
     if inputs is not None:
         try:
-            params = check_static_constraints(candidate, inputs, spec.tasks, spec.constraints)
+            params = check_static_constraints(candidate, inputs, spec.model_tasks,
+                                              spec.constraints)
         except Exception as exc:
             costs = getattr(exc, "costs", None)
             if costs is not None:
