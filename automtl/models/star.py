@@ -157,15 +157,17 @@ class Star(ModularMTL):
         if config.inputs.domain is None:
             raise ValueError("star reads each row's domain: the job needs `domains: {column: "
                              "..., values: [...]}` (the input schema has no domain column)")
-        column, codes = config.inputs.domain_indices()
-        count = len(codes)
-        self.domain_column = column
+        # (read as plain attributes: the exported model.py gets the config as a namespace)
+        domain = config.inputs.domain
+        names = [feature.name for feature in config.inputs.categorical]
+        self.domain_column = column = names.index(domain.column)
+        vocabulary = list(config.inputs.categorical[column].vocabulary)
+        count = len(domain.values)
         # vocabulary index of the domain column -> domain 0..K-1, or K (unknown)
-        lookup = torch.full((config.inputs.categorical[column].cardinality,), count,
-                            dtype=torch.long)
-        for k, code in enumerate(codes):
-            if code > 0:
-                lookup[code] = k
+        lookup = torch.full((len(vocabulary) + 1,), count, dtype=torch.long)
+        for k, value in enumerate(domain.values):
+            if value in vocabulary:
+                lookup[vocabulary.index(value) + 1] = k
         self.register_buffer("domain_of_code", lookup)
         self.inputs = self.make_input()
         in_dim = self.inputs.output_dim
