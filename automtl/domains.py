@@ -30,8 +30,10 @@ def domain_task_name(task: str, value: str) -> str:
 
 def expand_tasks(tasks: Sequence[TaskSpec], domains: DomainSpec | None) -> list[TaskSpec]:
     """One task per (task, domain value), task-major (``[a__x, a__y, b__x, b__y]``); the tasks
-    as they are without ``domains``. An ESMM product task's factors are the same domain's."""
-    if domains is None:
+    as they are without ``domains``, or when they already are per-domain tasks (each has its
+    ``domain``, as a bundle's ``config.yaml`` stores them). An ESMM product task's factors are
+    the same domain's."""
+    if domains is None or (tasks and all(t.domain is not None for t in tasks)):
         return list(tasks)
     out = []
     for task in tasks:

@@ -247,3 +247,52 @@ def test_front_and_report_show_per_domain_metrics() -> None:
 
 def test_generator_and_spec_agree() -> None:
     assert multi_domain_spec() == DomainSpec(**DOMAINS)
+
+
+@pytest.mark.slow
+def test_a_multi_domain_search_stores_per_domain_metrics(tmp_path: Path) -> None:
+    """Through Ray: star and shared_bottom trials of a multi-domain job; the study's front
+    carries the per-domain columns and every front trial's per-domain validation metrics."""
+    import os
+
+    import ray
+
+    from automtl.search import run_search
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    space = {"topology": {"choose": {"star": {"star_units": [8], "aux_units": [4]},
+                                     "shared_bottom": {"bottom_units": [8]}}},
+             "architecture": {"tower_units": [4], "embedding_dim": 3},
+             "optimizer": {"lr": 0.01, "batch_size": 256, "epochs": 1}}
+    spec = spec_document(search_space=space, sampler="random",
+                         budget={"trials": 2, "concurrency": 1})
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        result = run_search(spec, artifact_dir=tmp_path)
+    finally:
+        ray.shutdown()
+    assert result.complete == 2 and result.failed == 0
+    front = result.front
+    assert [c["name"] for c in front["domains"]][:3] == ["y1__d0", "y1__d1", "y1__d2"]
+    for entry in front["trials"]:
+        assert {"y1", "y1__d0", "y1__d2", "y2__d1"} <= set(entry["valid"])
+        domain_aucs = [entry["valid"][f"y1__{d}"]["auc"] for d in ("d0", "d1", "d2")]
+        assert entry["values"]["y1"] == pytest.approx(sum(domain_aucs) / 3)
+
+
+def test_domains_are_part_of_a_studys_identity_only_when_set() -> None:
+    """A resumed study refuses a changed `domains`; a spec without it keeps the fingerprint it
+    had before the field existed."""
+    from automtl.search.fingerprint import changed_fields, spec_identity
+
+    plain = spec_identity(load_job_spec(spec_document(domains=None,
+                                                      search_space={"preset": "default"})))
+    assert "domains" not in plain
+    three = spec_identity(load_job_spec(spec_document()))
+    two = spec_identity(load_job_spec(spec_document(
+        domains={"column": "domain", "values": ["d0", "d1"]},
+        dataset={"builtin": "multi-domain", "rows": 1500, "features": 6,
+                 "shares": [0.5, 0.5]})))
+    assert three["domains"] == DOMAINS
+    assert "domains.values" in " ".join(changed_fields(three, two))
