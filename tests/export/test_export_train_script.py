@@ -115,9 +115,10 @@ def test_train_script_of_a_multi_domain_bundle_trains_per_domain_tasks(
         tmp_path: Path) -> None:
     """config.yaml holds the per-domain tasks and the domain column; train.py masks each
     task to its domain's rows again and reports every per-domain task."""
+    from export_helpers import NUMERIC
+
     from automtl.config import DomainSpec, TaskSpec
     from automtl.data import TabularDataset
-    from export_helpers import NUMERIC
 
     tasks = [TaskSpec(name="click"), TaskSpec(name="watch", type="regression")]
     domains = DomainSpec(column="city", values=["paris", "rome", "oslo", "lima"])
