@@ -12,7 +12,8 @@ Each row's domain is the categorical input named by the job's ``domains.column``
 (:attr:`automtl.config.InputSchema.domain`), so the model's ``forward(numeric, categorical)``
 stays the interface every topology has; the domain is also an ordinary embedded feature. A row
 whose domain is not one of the job's values (new data) is served by the centre weights alone,
-the shared PN scale and bias and the pooled moving statistics. Shapes: input ``[B, D0]``, star
+the shared PN scale and bias and the pooled moving statistics. PN is the star network's
+normalisation: the common ``normalization`` setting applies to the towers only. Shapes: input ``[B, D0]``, star
 layers ``[B, star_units[i]]``, aux ``[B, towers]``; with K domains a star layer costs K + 1
 matrix products of the centre's size (one for every domain plus the centre alone).
 """
