@@ -185,6 +185,9 @@ class ParetoFront(BaseModel):
     trials: list[FrontTrial]
     n_trials: int
     n_dominated: int
+    domains: list[dict[str, str]] | None = Field(
+        None, description="multi-domain job: the per-domain tasks (name, task, domain, metric, "
+                          "direction) whose metrics each trial's valid/test hold")
 
 
 # ------------------------------------------------------------------------------ datasets

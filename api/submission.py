@@ -133,7 +133,8 @@ def _data_errors(spec: JobSpec, dataset: Dataset, settings: Settings) -> Errors:
 
     try:
         load_dataset(spec.dataset, spec.tasks, spec.seed,
-                     lambda _: settings.data_dir.resolve() / dataset.storage_path)
+                     lambda _: settings.data_dir.resolve() / dataset.storage_path,
+                     domains=spec.domains)
     except DataError as exc:
         return [(_data_error_path(spec, exc), str(exc))]
     return []
@@ -201,6 +202,8 @@ def _data_error_path(spec: JobSpec, exc: Any) -> str:
     for i, task in enumerate(spec.tasks):
         if exc.column is not None and exc.column in (task.label, task.weight):
             return f"tasks[{i}]"
+    if exc.field is not None and str(exc.field).startswith("domains"):
+        return str(exc.field)
     if exc.field and exc.field != exc.column:
         return f"dataset.{_SPLIT_FIELDS.get(exc.field, exc.field)}"
     return "dataset"

@@ -53,6 +53,9 @@ DEFAULT_METRIC: dict[str, str] = {"binary": "auc", "regression": "mse",
 MAX_CLASSES = 1000
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOMAIN_VALUE_RE = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+#: most domain values a multi-domain job may have (each multiplies the number of tasks)
+MAX_DOMAINS = 32
 
 
 class StrictModel(BaseModel):
@@ -90,6 +93,9 @@ class TaskSpec(StrictModel):
     weight: str | None = Field(
         None, description="a column of non-negative per-row weights for this task's loss and "
                           "metrics (importance or dwell-time weighting); missing weight = 0")
+    domain: str | None = Field(
+        None, description="set by a job's `domains` (never by hand): the task's sample space is "
+                          "the rows of this domain value")
 
     @field_validator("name")
     @classmethod
@@ -238,6 +244,41 @@ class ClassLabels(StrictModel):
     @property
     def count(self) -> int:
         return len(self.classes)
+class DomainSpec(StrictModel):
+    """A multi-domain job: the categorical ``column`` naming each row's domain (scenario) and its
+    ``values``. Every task ``t`` becomes one task ``t__<value>`` per value whose sample space is
+    that domain's rows (see :mod:`automtl.domains`); the column is also a categorical input, so
+    a topology such as ``star`` can read each row's domain.
+
+    Values are strings of letters, digits and ``_`` (integer codes are written as text), at most
+    :data:`MAX_DOMAINS` of them; a row whose value is missing or not listed is a data error.
+    """
+
+    column: str = Field(min_length=1, description="the data column naming each row's domain")
+    values: list[str] = Field(min_length=1, description="the domain values, in the order of the "
+                                                        "per-domain tasks and report columns")
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _values_as_text(cls, value: Any) -> Any:
+        if isinstance(value, list):  # YAML reads `values: [1, 2]` as ints
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                    for v in value]
+        return value
+
+    @field_validator("values")
+    @classmethod
+    def _values_ok(cls, value: list[str]) -> list[str]:
+        if len(value) > MAX_DOMAINS:
+            raise ValueError(f"at most {MAX_DOMAINS} domain values, got {len(value)}")
+        bad = [v for v in value if not _DOMAIN_VALUE_RE.match(v)]
+        if bad:
+            raise ValueError(f"domain values must be 1-40 letters, digits or '_' (they name the "
+                             f"per-domain tasks), got {bad}")
+        dupes = sorted({v for v in value if value.count(v) > 1})
+        if dupes:
+            raise ValueError(f"duplicate domain values: {dupes}")
+        return value
 
 
 class InputSchema(StrictModel):
@@ -250,6 +291,8 @@ class InputSchema(StrictModel):
     labels: list[LabelScaling] = Field(default_factory=list)
     classes: list[ClassLabels] = Field(default_factory=list)
     missing: MissingPolicy = "impute"
+    #: a multi-domain job's domain column (also one of ``categorical``) and its values
+    domain: DomainSpec | None = None
 
     def label_scaling(self, task: str) -> LabelScaling | None:
         for scaling in self.labels:
@@ -268,7 +311,21 @@ class InputSchema(StrictModel):
     def _not_empty(self) -> InputSchema:
         if not self.numeric and not self.categorical:
             raise ValueError("the input schema has no features")
+        if self.domain is not None and self.domain.column not in self.categorical_names:
+            raise ValueError(f"domain: column {self.domain.column!r} is not a categorical "
+                             "feature of the schema")
         return self
+
+    def domain_indices(self) -> tuple[int, list[int]]:
+        """``(j, codes)``: the domain column is categorical feature ``j``, and domain value
+        ``values[k]`` has vocabulary index ``codes[k]`` (0 when out of vocabulary).
+        Raises ``ValueError`` without a domain."""
+        if self.domain is None:
+            raise ValueError("the input schema has no domain column (the job has no domains)")
+        j = self.categorical_names.index(self.domain.column)
+        vocabulary = self.categorical[j].vocabulary
+        codes = [vocabulary.index(v) + 1 if v in vocabulary else 0 for v in self.domain.values]
+        return j, codes
 
     @property
     def numeric_names(self) -> list[str]:
@@ -292,6 +349,8 @@ class TopologyParams(StrictModel):
     dsl_keys: ClassVar[dict[str, str]] = {}
     #: fields the DSL's top-level ``architecture`` section may set for every branch using them
     shared_dsl_fields: ClassVar[tuple[str, ...]] = ()
+    #: whether the topology reads each row's domain (``star``): a job must then have ``domains``
+    needs_domains: ClassVar[bool] = False
 
     def summary(self) -> dict[str, str]:
         """``{"experts": ..., "units": ..., "gate": ...}`` as text for the report's table."""

@@ -103,7 +103,7 @@ NORMALIZATION = _arch("normalization", "normalization", "str", "BatchNorm / Laye
 
 _COMMON = (EMBEDDING_DIM, ACTIVATION, DROPOUT, NORMALIZATION, TOWER_UNITS)
 #: list-of-widths fields that need at least one layer
-_REQUIRED_LAYERS = frozenset({"expert_units", "bottom_units"})
+_REQUIRED_LAYERS = frozenset({"expert_units", "bottom_units", "star_units"})
 
 
 def _field_kind(annotation: Any) -> Kind:

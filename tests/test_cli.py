@@ -136,3 +136,23 @@ def test_without_a_terminal_each_trial_line_carries_count_and_eta():
     line = stream.getvalue().strip()
     assert line.startswith("[1/4] trial    0 COMPLETE mmoe/gradnorm")
     assert line.endswith("00:10 elapsed, ETA 00:30")  # 10 s per trial, 3 to go
+
+
+def test_a_bad_domain_column_exits_2_naming_the_field(tmp_path, capsys):
+    """domains.column must be categorical-like with few values, each one listed; all is
+    checked before any trial."""
+    spec = tmp_path / "job.yaml"
+    table = _table(tmp_path / "t.csv")
+    out = tmp_path / "out"
+    for domains, needles in (("{column: x1, values: ['0', '1']}", ("domains.values", "['2']",
+                                                                   "not listed")),
+                             ("{column: x0, values: ['0']}", ("domains.column",
+                                                              "60 distinct values"))):
+        spec.write_text(SPEC.format(path=table, label="y1") + f"domains: {domains}\n")
+        assert main(["search", str(spec), "--out", str(out)]) == 2
+        _assert_one_line_error(capsys.readouterr().err, *needles)
+        assert not out.exists()
+    spec.write_text(SPEC.format(path=table, label="y1")
+                    + "domains: {column: x0, values: ['0', 'home page']}\n")
+    assert main(["search", str(spec), "--out", str(out)]) == 2
+    _assert_one_line_error(capsys.readouterr().err, "domains.values")

@@ -378,6 +378,24 @@ def _numeric_column(frame: pd.DataFrame, feature: NumericFeature, schema: InputS
     return (np.where(np.isnan(values), feature.fill, values) - feature.mean) / feature.std
 
 
+def domain_texts(series: pd.Series) -> np.ndarray:
+    """Each row's category text (as the vocabulary writes it), ``None`` where missing."""
+    codes, texts = category_codes(series)
+    table = np.array([*texts, None], dtype=object)
+    return table[codes]  # code -1 (missing) picks the trailing None
+
+
+def _domain_texts(frame: pd.DataFrame, schema: InputSchema,
+                  tasks: Sequence[TaskSpec]) -> np.ndarray | None:
+    """The domain text of every row when a task is restricted to a domain, else None."""
+    if not any(task.domain is not None for task in tasks):
+        return None
+    if schema.domain is None:
+        raise DataError("a task is restricted to a domain but the input schema has no domain "
+                        "column", field="domains")
+    return domain_texts(frame[schema.domain.column])
+
+
 def encode_parts(frame: pd.DataFrame, schema: InputSchema, tasks: Sequence[TaskSpec],
                  parts: Mapping[str, np.ndarray], *, labels: bool = True
                  ) -> dict[str, SplitTensors]:
@@ -409,6 +427,7 @@ def encode_parts(frame: pd.DataFrame, schema: InputSchema, tasks: Sequence[TaskS
     for j, cat in enumerate(schema.categorical):
         scatter("categorical", j, encode_categorical(frame[cat.name], cat.vocabulary))
     weights: dict[str, np.ndarray] | None = None
+    domain_of_row = _domain_texts(frame, schema, tasks) if labels else None
     if labels:
         for j, task in enumerate(tasks):
             column = str(task.label)
@@ -421,6 +440,8 @@ def encode_parts(frame: pd.DataFrame, schema: InputSchema, tasks: Sequence[TaskS
                 values = scale_labels(label_values(frame[column], task),
                                       schema.label_scaling(task.name), task)
             present = ~np.isnan(values)
+            if task.domain is not None and domain_of_row is not None:
+                present &= domain_of_row == task.domain  # the domain's rows only
             scatter("labels", j, np.where(present, values, 0.0))
             scatter("mask", j, present)
         if any(task.weight is not None for task in tasks):

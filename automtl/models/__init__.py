@@ -17,6 +17,7 @@ from automtl.models import (  # noqa: F401  (importing registers the topologies)
     shared_bottom,
     single_task,
     snr,
+    star,
 )
 from automtl.models.base import MTLModel
 from automtl.models.registry import (

@@ -69,8 +69,13 @@ class TaskHeads(nn.Module):
                   config.normalization, outputs=output_width(config, by_name[name]))
             for name in self.tower_tasks)
 
-    def forward(self, representations: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, representations: Sequence[torch.Tensor],
+                offsets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``offsets`` ``[B, towers]`` (optional) are added to the towers' outputs before ESMM
+        products are formed (STAR's auxiliary logits)."""
         tower_out = [tower(rep) for tower, rep in zip(self.towers, representations, strict=True)]
+        if offsets is not None:
+            tower_out = [out + offsets[:, i] for i, out in enumerate(tower_out)]
         by_name = dict(zip(self.tower_tasks, tower_out, strict=True))
         outputs: dict[str, torch.Tensor] = {}
         for name in self.task_order:

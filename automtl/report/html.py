@@ -113,6 +113,10 @@ def build_report_html(front: Mapping[str, Any], trials: Sequence[Mapping[str, An
         _section("The front", "Each Pareto-optimal trial with its architecture and training "
                  "settings, validation objectives and each task's metric on the test split.",
                  _front_table(front, tasks)),
+        *([_section("Per-domain metrics", "Each front trial's validation metric (test in "
+                    "brackets, when the job has a test split) in each domain; a task's "
+                    "objective is the mean over its domains.",
+                    _domain_table(front))] if front.get("domains") else []),
         _section("Topologies", "Trials per topology by state, how many reached the front, and "
                  "each topology's best feasible value per objective.",
                  tables.topology_table(front, trial_list)),
@@ -254,6 +258,28 @@ def _front_table(front: dict[str, Any], tasks: Sequence[Mapping[str, str]]) -> s
                                      for c in cells) + "</tr>")
     header = "".join(f"<th>{_e(h)}</th>" for h in head)
     return (f'<div class="scroll"><table id="front-table"><thead><tr>{header}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _domain_table(front: Mapping[str, Any]) -> str:
+    """Front trials x per-domain tasks: the validation metric (and test, when stored)."""
+    if not front["trials"]:
+        return '<p class="note">No complete trials yet.</p>'
+    columns = list(front["domains"])
+    head = ["trial", "topology"] + [f"{c['task']} {c['metric']} @ {c['domain']}"
+                                    for c in columns]
+    rows = []
+    for entry in front["trials"]:
+        cells = [f"<td>{_e(entry['number'])}</td>",
+                 f"<td>{_e(architecture_summary(entry.get('candidate'))['topology'])}</td>"]
+        for column in columns:
+            valid = (entry.get("valid") or {}).get(column["name"], {}).get(column["metric"])
+            test = (entry.get("test") or {}).get(column["name"], {}).get(column["metric"])
+            text = _fmt(valid) + (f" ({_fmt(test)})" if test is not None else "")
+            cells.append(f'<td class="num">{_e(text)}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    header = "".join(f"<th>{_e(h)}</th>" for h in head)
+    return (f'<div class="scroll"><table id="domain-table"><thead><tr>{header}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 

@@ -121,7 +121,8 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
     ``reference_rule`` (name -> how it was chosen), ``hypervolume``, ``trials`` (front trials
     sorted by number: ``number``, ``candidate``, ``values`` objective -> validation value,
     ``valid`` / ``test`` task -> metrics, ``params``, ``latency_ms``, ``artifact``), and the
-    counts ``n_trials`` (complete), ``n_failed``, ``n_infeasible``, ``n_dominated``.
+    counts ``n_trials`` (complete), ``n_failed``, ``n_infeasible``, ``n_dominated``; with
+    ``domains`` also ``domains`` (:func:`domain_columns`).
     """
     objectives = spec.objective_list()
     directions = [d.name.lower() for d in study.directions]
@@ -147,7 +148,20 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
         "n_failed": len(failed),
         "n_infeasible": len(complete) - len(feasible),
         "n_dominated": len(feasible) - len(front),
+        **({"domains": domain_columns(spec)} if spec.domains is not None else {}),
     }
+
+
+def domain_columns(spec: JobSpec) -> list[dict[str, str]]:
+    """A multi-domain job's per-domain tasks as ``{"name", "task", "domain", "metric",
+    "direction"}`` (task-major, domains in the spec's order): the columns of the report's
+    per-domain table and the ``valid_<name>_<metric>`` columns of :func:`front_rows`."""
+    from automtl.domains import domain_task_name
+
+    assert spec.domains is not None
+    return [{"name": domain_task_name(t.name, value), "task": t.name, "domain": value,
+             "metric": str(t.metric), "direction": t.direction}
+            for t in spec.tasks for value in spec.domains.values]
 
 
 def _json_float(value: float) -> float | None:
@@ -156,7 +170,8 @@ def _json_float(value: float) -> float | None:
 
 def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
     """One flat row per front trial (for CSV and tables): trial, topology, weighting, values;
-    ``effective_params`` and ``sparsity`` too when a front trial pruned (SNR)."""
+    ``effective_params`` and ``sparsity`` too when a front trial pruned (SNR); each per-domain
+    task's validation metric (``valid_<task>__<domain>_<metric>``) in a multi-domain job."""
     pruning = any(entry.get("sparsity") is not None for entry in front["trials"])
     rows = []
     for entry in front["trials"]:
@@ -167,6 +182,9 @@ def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
             "weighting": candidate.get("weighting", {}).get("name"),
         }
         row.update(entry["values"])
+        for column in front.get("domains") or []:  # per-domain validation metrics
+            value = (entry.get("valid") or {}).get(column["name"], {}).get(column["metric"])
+            row[f"valid_{column['name']}_{column['metric']}"] = value
         for task, metrics in sorted(entry.get("test", {}).items()):
             for metric, value in sorted(metrics.items()):
                 row[f"test_{task}_{metric}"] = value

@@ -20,7 +20,9 @@ from automtl.jobspec import JobSpec
 #: the spec fields whose value defines a study (dotted paths into the spec)
 IDENTITY_FIELDS: tuple[str, ...] = ("dataset", "tasks", "objectives", "constraints",
                                     "search_space", "sampler", "seed", "budget.epochs",
-                                    "scheduler")
+                                    "scheduler", "domains")
+#: identity fields left out while unset, so studies made before them keep their fingerprint
+_OPTIONAL_IDENTITY = frozenset({"domains"})
 
 
 def spec_identity(spec: JobSpec) -> dict[str, Any]:
@@ -36,6 +38,8 @@ def spec_identity(spec: JobSpec) -> dict[str, Any]:
                 node = None
                 break
             node = node[part]
+        if node is None and path in _OPTIONAL_IDENTITY:
+            continue
         if path == "search_space":
             node = json.loads(json.dumps(search_spaces.load(spec.search_space).document))
         out[path] = node

@@ -118,7 +118,8 @@ def run_search(
     space = spec.space  # compiled when the spec was validated
     # encoded once at the loosest vocabulary cap the space searches; each trial narrows it
     dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver,
-                           search_vocabulary(spec.dataset, space.vocabulary_values()))
+                           search_vocabulary(spec.dataset, space.vocabulary_values()),
+                           domains=spec.domains)
     on_dataset = getattr(callbacks, "on_dataset", None)
     if on_dataset is not None:
         _safe(on_dataset, dataset.summary())
@@ -288,8 +289,8 @@ def _sample_for_job(space: Any, spec: JobSpec, trial: Any,
     candidate = trial_candidate(sampled, spec, trial.number)
     if inputs is not None:
         try:
-            params = check_static_constraints(candidate, inputs, spec.tasks, spec.constraints,
-                                              spec.sequence)
+            params = check_static_constraints(candidate, inputs, spec.model_tasks,
+                                              spec.constraints, spec.sequence)
         except Exception as exc:
             costs = getattr(exc, "costs", None)
             if costs is not None:

@@ -9,6 +9,8 @@ What reaches Tune (flat keys, also what the searcher reads):
 - each epoch: ``epoch``, ``epochs_total``, ``train_time_s`` (seconds of training so far),
   ``valid/<task>/<metric>``, ``objective/<name>`` (latency is NaN until it is measured at the
   end), ``automtl/final: False``; a scheduler (MO-ASHA) may stop the trial after any of them;
+- with ``domains``: ``<task>`` is each per-domain task ``<base>__<value>`` and each base task,
+  whose metrics are the mean over its domains (:func:`automtl.domains.add_domain_means`);
 - at the end: the same plus ``test/<task>/<metric>``, ``cost/params``, ``cost/latency_ms``,
   ``cost/effective_params`` (parameters a prediction still depends on after SNR pruning),
   ``sparsity`` (SNR only: share of closed connections), ``train_time_s`` (the training
@@ -39,6 +41,7 @@ import torch
 from automtl.config import Candidate, InputSchema, ModelConfig, VocabularySetting
 from automtl.data.base import SplitTensors
 from automtl.data.vocabulary import narrow_schema, narrow_split
+from automtl.domains import add_domain_means
 from automtl.jobspec import JobSpec
 from automtl.search.testing import FailureInjection
 from automtl.training.result import EpochRecord
@@ -199,12 +202,13 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     if injection is not None:
         injection.check(parsed, 0)
     data = context.for_vocabulary(parsed.vocabulary)
-    model_config = ModelConfig.from_parts(parsed.architecture, data.inputs, spec.tasks,
+    tasks = spec.model_tasks  # with domains: one task per (task, domain value)
+    model_config = ModelConfig.from_parts(parsed.architecture, data.inputs, tasks,
                                           spec.sequence)
     torch.manual_seed(parsed.train.seed)
     model = build_model(model_config)
     num_params = model.num_parameters()  # before training: the reported cost
-    weighting = build_weighting(parsed.weighting, spec.tasks, seed=parsed.train.seed)
+    weighting = build_weighting(parsed.weighting, tasks, seed=parsed.train.seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
 
     trained_s = 0.0
@@ -216,16 +220,17 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
         trained_s += record.seconds
         costs = {"params": float(num_params), "latency_ms": math.nan,
                  "effective_params": float(model.effective_parameters())}
+        epoch_valid = add_domain_means(record.valid_metrics, spec.tasks, spec.domains)
         report({"epoch": epoch + 1, KEY_FINAL: False, KEY_EPOCHS_TOTAL: parsed.train.epochs,
                 KEY_TRAIN_TIME: trained_s,
-                **flatten_metrics(KEY_VALID, record.valid_metrics),
-                **objective_values(spec, record.valid_metrics, costs)})
+                **flatten_metrics(KEY_VALID, epoch_valid),
+                **objective_values(spec, epoch_valid, costs)})
 
-    task_names = {t.name for t in spec.tasks}
-    result = trainer.fit(data.train, data.valid, spec.tasks, callback=on_epoch,
-                         test=data.test,
-                         objectives=[o for o in spec.objectives if o in task_names])
-    valid = result.valid_metrics
+    result = trainer.fit(data.train, data.valid, tasks, callback=on_epoch,
+                         test=data.test, objectives=spec.objective_model_tasks())
+    valid = add_domain_means(result.valid_metrics, spec.tasks, spec.domains)
+    test_metrics = (add_domain_means(result.test_metrics, spec.tasks, spec.domains)
+                    if result.test_metrics is not None else {})
     if injection is not None and injection.mode == "nan" and injection.applies_to(parsed):
         valid = {task: {m: math.nan for m in values} for task, values in valid.items()}
     effective_params = model.effective_parameters()  # of the restored (best) weights
@@ -240,7 +245,7 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     artifact = store_artifacts(context.artifact_root, f"trial-{number}", model, parsed,
                                model_config)
     return {KEY_FINAL: True, **flatten_metrics(KEY_VALID, valid),
-            **flatten_metrics(KEY_TEST, result.test_metrics or {}), **objectives,
+            **flatten_metrics(KEY_TEST, test_metrics), **objectives,
             KEY_PARAMS: num_params, KEY_LATENCY: float(result.latency_ms),
             KEY_EFFECTIVE_PARAMS: effective_params,
             **({KEY_SPARSITY: sparsity} if sparsity is not None else {}),
@@ -265,14 +270,15 @@ def train_for_confirmation(candidate: dict[str, Any], seed: int,
     parsed = Candidate.model_validate(candidate)
     parsed.train.seed = seed
     data = context.for_vocabulary(parsed.vocabulary)
-    model_config = ModelConfig.from_parts(parsed.architecture, data.inputs, spec.tasks,
+    tasks = spec.model_tasks
+    model_config = ModelConfig.from_parts(parsed.architecture, data.inputs, tasks,
                                           spec.sequence)
     torch.manual_seed(seed)
     model = build_model(model_config)
-    weighting = build_weighting(parsed.weighting, spec.tasks, seed=seed)
+    weighting = build_weighting(parsed.weighting, tasks, seed=seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
-    result = trainer.fit(data.train, data.valid, spec.tasks, test=data.test)
-    return result.test_metrics or {}
+    result = trainer.fit(data.train, data.valid, tasks, test=data.test)
+    return add_domain_means(result.test_metrics or {}, spec.tasks, spec.domains)
 
 
 def save_artifacts(directory: Path, model: torch.nn.Module, candidate: Candidate,

@@ -114,3 +114,24 @@ def test_a_multiclass_task_over_rest_binary_labels_are_told_to_use_binary(client
     assert fine.status_code == 202, fine.text
     detail = client.get(f"/api/v1/jobs/{fine.json()['id']}", headers=alice).json()
     assert detail["spec"]["tasks"][1]["metric"] == "auc_macro"
+def _domain_csv(rows: int = 300) -> bytes:
+    rng = np.random.default_rng(1)
+    return pd.DataFrame({
+        "x": rng.normal(size=rows), "scene": rng.choice(["home", "search", "feed"], rows),
+        "y1": rng.integers(0, 2, rows), "y2": rng.integers(0, 2, rows),
+    }).to_csv(index=False).encode()
+
+
+def test_a_domain_value_the_column_lacks_is_422_naming_domains_values(client, alice, upload):
+    dataset = upload(alice, _domain_csv())
+    spec = tiny_spec({"id": dataset["id"]},
+                     domains={"column": "scene", "values": ["home", "search"]})
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422, response.text
+    assert paths_of(response) == ["domains.values"]
+    assert "'feed'" in response.json()["detail"][0]["msg"]
+    spec["domains"] = {"column": "region", "values": ["home"]}
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422 and paths_of(response) == ["domains.column"]
+    spec["domains"] = {"column": "scene", "values": ["home", "search", "feed"]}
+    assert client.post("/api/v1/jobs", headers=alice, json=spec).status_code == 202

@@ -21,6 +21,7 @@ from automtl.config import (
     ArchitectureConfig,
     CategoricalFeature,
     ClassLabels,
+    DomainSpec,
     InputSchema,
     ModelConfig,
     NumericFeature,
@@ -38,11 +39,19 @@ TOPOLOGIES = available_topologies()
 GATED = {t for t in TOPOLOGIES if get_topology(t).Params.gated}
 SNR = [t for t in TOPOLOGIES if t.startswith("snr")]
 
+# ``city`` is also the domain column (of a multi-domain job; only ``star`` reads it): domains
+# a, b, c, while d, e and index 0 are outside the job's domains (star's centre-only path)
 SCHEMA = InputSchema(
     numeric=[NumericFeature(name=f"x{i}") for i in range(6)],
     categorical=[CategoricalFeature(name="city", vocabulary=list("abcde")),
-                 CategoricalFeature(name="device", vocabulary=["ios", "android"])])
+                 CategoricalFeature(name="device", vocabulary=["ios", "android"])],
+    domain=DomainSpec(column="city", values=["a", "b", "c"]))
 NUMERIC_ONLY = InputSchema(numeric=[NumericFeature(name=f"x{i}") for i in range(6)])
+#: the "edge" variant's schema for topologies that read the domain: numeric features plus a
+#: one-domain column
+ONE_DOMAIN = InputSchema(numeric=[NumericFeature(name=f"x{i}") for i in range(6)],
+                         categorical=[CategoricalFeature(name="site", vocabulary=["web"])],
+                         domain=DomainSpec(column="site", values=["web"]))
 TASKS = [TaskSpec(name="click"), TaskSpec(name="purchase"),
          TaskSpec(name="watch_time", type="regression")]
 TASK_NAMES = [t.name for t in TASKS]
@@ -86,6 +95,8 @@ def make_variant(topology: str, variant: str, tasks: list[TaskSpec] | None = Non
                  ) -> tuple[MTLModel, InputSchema]:
     overrides = dict(VARIANTS[variant])
     schema = overrides.pop("schema", SCHEMA)
+    if schema is NUMERIC_ONLY and get_topology(topology).Params.needs_domains:
+        schema = ONE_DOMAIN
     if variant == "default":
         overrides.update(DEFAULT_EXTRA.get(topology, {}))
     return make_model(topology, tasks, schema, **overrides), schema

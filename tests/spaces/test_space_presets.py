@@ -15,7 +15,7 @@ from automtl.models import available_topologies, build_model, get_topology
 from automtl.weighting import available_weightings, build_weighting, get_weighting
 from automtl.weighting.gradient import GradientWeighting
 
-PRESETS = ["default", "moe", "ple_depth", "snr", "weighting"]
+PRESETS = ["default", "moe", "multi_domain", "ple_depth", "snr", "weighting"]
 
 
 def test_presets_are_listed_and_load_by_name_reference_and_path():
@@ -30,7 +30,12 @@ def test_presets_are_listed_and_load_by_name_reference_and_path():
 
 def test_preset_contents():
     default = search_spaces.load("default")
-    assert sorted(default.topologies) == available_topologies()
+    # every topology, except those that read each row's domain (star): the default preset
+    # serves jobs without `domains`
+    assert sorted(default.topologies) == [t for t in available_topologies()
+                                          if not get_topology(t).Params.needs_domains]
+    multi = search_spaces.load("multi_domain").topologies
+    assert "star" in multi and "star" not in default.topologies
     # fixed weights name tasks, which a task-agnostic preset cannot know
     every = [w for w in available_weightings() if w != "fixed"]
     assert sorted(search_spaces.load("weighting").weightings) == every
