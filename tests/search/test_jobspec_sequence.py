@@ -79,3 +79,11 @@ def test_the_cli_refuses_a_bad_sequence_with_exit_2(tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert err.startswith("automtl search: error: ") and "sequence" in err and "refund" in err
     assert len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_sequence_and_domains_together_are_refused_at_the_sequence() -> None:
+    errors = errors_of(spec(sequence=["click", "purchase"],
+                            dataset={"builtin": "multi-domain", "rows": 300},
+                            domains={"column": "domain", "values": ["d0", "d1", "d2"]}))
+    assert ("sequence", "a conversion sequence is not supported together with domains yet; "
+                        "leave one of them out") in errors
