@@ -15,6 +15,7 @@ import hashlib
 import json
 from typing import Any
 
+import search_spaces
 from automtl.jobspec import JobSpec
 
 #: the spec fields whose value defines a study (dotted paths into the spec)
@@ -25,8 +26,6 @@ IDENTITY_FIELDS: tuple[str, ...] = ("dataset", "tasks", "objectives", "constrain
 
 def spec_identity(spec: JobSpec) -> dict[str, Any]:
     """``{dotted field: JSON value}`` of the :data:`IDENTITY_FIELDS` the spec has."""
-    import search_spaces
-
     document = json.loads(spec.model_dump_json())
     out: dict[str, Any] = {}
     for path in IDENTITY_FIELDS:
