@@ -46,8 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name in command_modules():
+    modules = command_modules()
+    for name in modules:
         importlib.import_module(name).register(subparsers)
+    if modules == COMMAND_MODULES:  # an install older than the entry points
+        parser.epilog = (f"The service's commands (serve, worker, demo, export, ...) were not "
+                         f"found: no entry points of the group {PLUGIN_GROUP!r} are installed. "
+                         "Reinstall automtl (bash scripts/bootstrap.sh, or pip install -e .).")
     apply_help_format(parser)
     return parser
 
