@@ -254,6 +254,17 @@ class SpaceValidation(BaseModel):
     summary: dict[str, Any]
 
 
+class Limits(BaseModel):
+    """``GET /limits``: the caps on your submissions and where each comes from."""
+
+    limits: dict[str, float] = Field(description="max_trials, max_epochs, max_concurrency, "
+                                                 "max_time_limit_s (seconds), "
+                                                 "max_synthetic_rows, max_active_jobs")
+    source: dict[str, Literal["owner", "server"]] = Field(
+        description="owner: set for you by the administrator; server: AUTOMTL_MAX_*")
+    active_jobs: int = Field(description="your queued plus running jobs now")
+
+
 class Health(BaseModel):
     status: str
     database: str

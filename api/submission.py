@@ -44,8 +44,10 @@ class ValidatedJob:
 
 
 def validate_submission(document: Any, owner_id: int, session: Session,
-                        settings: Settings) -> ValidatedJob:
-    """The validated job or :class:`JobSpecError` listing every bad field with its path."""
+                        settings: Settings,
+                        owner_limits: Mapping[str, Any] | None = None) -> ValidatedJob:
+    """The validated job or :class:`JobSpecError` listing every bad field with its path;
+    ``owner_limits`` are the owner's own caps (``automtl_owners.limits``)."""
     if not isinstance(document, Mapping):
         raise JobSpecError([("", f"a job spec is a JSON object, got {type(document).__name__}")])
     bounds = hostile_input_errors(document, max_depth=settings.max_json_depth,
@@ -55,7 +57,7 @@ def validate_submission(document: Any, owner_id: int, session: Session,
     if bounds:  # refused before any costlier check
         raise JobSpecError(bounds)
     doc = copy.deepcopy(dict(document))
-    errors: Errors = budget_errors(doc, settings)
+    errors: Errors = budget_errors(doc, settings, owner_limits)
     dataset_row: Dataset | None = None
     columns: list[str] | None = None
     column_info: dict[str, dict[str, Any]] = {}

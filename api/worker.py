@@ -92,17 +92,22 @@ class Heartbeat:
         self._thread.join(timeout=self._interval + 5)
 
 
-def stored_artifact(path: str | None, artifact_root: Path | None) -> str | None:
-    """The artifact folder as stored: relative to the artifact root when it lies under it."""
+def stored_artifact(path: str | None, artifact_root: str | Path | None) -> str | None:
+    """The artifact folder as stored: relative to the artifact root (a directory or an
+    fsspec URL) when it lies under it."""
     if path is None or artifact_root is None:
         return path
+    if isinstance(artifact_root, str) and "://" in artifact_root:
+        prefix = artifact_root.rstrip("/") + "/"
+        return path[len(prefix):] if path.startswith(prefix) else path
     try:
         return relative_to_root(path, artifact_root)
     except ValueError:
         return path
 
 
-def outcome_fields(outcome: TrialOutcome, artifact_root: Path | None = None) -> dict[str, Any]:
+def outcome_fields(outcome: TrialOutcome,
+                   artifact_root: str | Path | None = None) -> dict[str, Any]:
     """A trial row's columns from a study trial's outcome (the record's columns, see
     :func:`automtl.trial_record.row_columns`; the artifact path relative to ``artifact_root``
     when given, paths scrubbed from the error) and when it finished."""
@@ -126,7 +131,7 @@ class JobCallbacks(SearchCallbacks):
 
     def __init__(self, database: Database, job: Job, objective_names: list[str],
                  heartbeat: Heartbeat | None, stop: threading.Event,
-                 artifact_root: Path | None = None) -> None:
+                 artifact_root: str | Path | None = None) -> None:
         self._database = database
         self._artifact_root = artifact_root
         self._job_id = job.id
@@ -301,10 +306,11 @@ class Worker:
         try:
             spec = load_job_spec(job.spec)
             callbacks = JobCallbacks(self.database, job, list(spec.objectives), heartbeat,
-                                     self.stop, self.settings.resolved_artifact_dir)
+                                     self.stop, self.settings.artifact_location)
             result = run_search(
                 spec, callbacks, storage_url=self.database.url, study_name=job.study_name,
                 artifact_dir=self.settings.resolved_artifact_dir,
+                artifact_url=self.settings.artifact_url,
                 ray_address=self.settings.ray_address, num_cpus=self.settings.ray_num_cpus,
                 dataset_resolver=self.resolve_dataset,
                 warm_start_resolver=functools.partial(self.resolve_warm_start,

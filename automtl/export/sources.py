@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from automtl import artifact_store
 from automtl.config import Candidate, ModelConfig
 from automtl.export.choice import Choice, choose_trial
 from automtl.export.errors import (
@@ -70,8 +71,9 @@ class ExportSource:
     trials: list[TrialRecord]
     #: written into ``config.yaml`` (``source:``) and the README: job id, name, study, ...
     info: dict[str, Any] = field(default_factory=dict)
-    #: where a trial's artifacts are when the recorded path moved: ``<dir>/trial-<n>``
-    artifact_root: Path | None = None
+    #: where a trial's artifacts are when the recorded path moved: ``<dir>/trial-<n>`` (a
+    #: directory, or an fsspec URL: :mod:`automtl.artifact_store`)
+    artifact_root: str | Path | None = None
 
     def trial(self, number: int) -> TrialRecord:
         for record in self.trials:
@@ -133,10 +135,10 @@ def select_trial(source: ExportSource, trial: int | None = None,
 
 def load_artifacts(source: ExportSource, record: TrialRecord) -> TrialArtifacts:
     """Read and validate the saved weights and configs of a complete trial."""
-    candidates = [Path(record.artifact)] if record.artifact else []
+    candidates: list[str | Path] = [record.artifact] if record.artifact else []
     if source.artifact_root is not None:
-        candidates.append(source.artifact_root / f"trial-{record.number}")
-    directory = next((d for d in candidates if (d / WEIGHTS_FILE).is_file()), None)
+        candidates.append(_child(source.artifact_root, f"trial-{record.number}"))
+    directory = next((d for d in map(_local, candidates) if (d / WEIGHTS_FILE).is_file()), None)
     if directory is None:
         where = " or ".join(str(d) for d in candidates) or "no artifact path was recorded"
         raise ArtifactMissingError(f"the saved weights of trial {record.number} of "
@@ -145,6 +147,19 @@ def load_artifacts(source: ExportSource, record: TrialRecord) -> TrialArtifacts:
     model_config = _read_model(directory / MODEL_CONFIG_FILE, ModelConfig, record, source)
     candidate = _read_model(directory / CANDIDATE_FILE, Candidate, record, source)
     return TrialArtifacts(directory, model_config, candidate, directory / WEIGHTS_FILE)
+
+
+def _child(root: str | Path, name: str) -> str | Path:
+    if artifact_store.is_url(root):
+        return artifact_store.join(str(root), name)
+    return Path(root) / name
+
+
+def _local(location: str | Path) -> Path:
+    """A trial folder as a local path: an fsspec URL is fetched into the local cache first."""
+    if artifact_store.is_url(location):
+        return artifact_store.fetch(str(location))
+    return Path(location)
 
 
 def _read_model(path: Path, kind: Any, record: TrialRecord, source: ExportSource) -> Any:
@@ -185,11 +200,14 @@ def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
     :data:`automtl.trial_record.TRIAL_COLUMNS`, read by
     :func:`~automtl.trial_record.outcome_from_row`).
 
-    ``artifact_root`` is the service's artifact directory: relative artifact paths are read
+    ``artifact_root`` is the service's artifact directory (or its fsspec artifact URL, see
+    :mod:`automtl.artifact_store`): relative artifact paths are read
     under it, and a trial whose absolute (older) path no longer exists is looked up as
     ``<artifact_root>/<study_name>/trial-<n>``, where a moved or restored root keeps it.
     """
-    root = Path(artifact_root) if artifact_root is not None else None
+    root: str | Path | None = artifact_root
+    if root is not None and not artifact_store.is_url(root):
+        root = Path(root)
     try:
         parsed = load_job_spec(spec)
     except JobSpecError as exc:
@@ -202,7 +220,7 @@ def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
     info: dict[str, Any] = {"job": job_id, "name": name, **data_rule(parsed)}
     if study_name:
         info["study"] = study_name
-    fallback = root / study_name if root is not None and study_name else None
+    fallback = _child(root, study_name) if root is not None and study_name else None
     return ExportSource(label=f"job {job_id}", objectives=parsed.objective_list(),
                         trials=sorted(records, key=lambda r: r.number), info=info,
                         artifact_root=fallback)
@@ -218,11 +236,13 @@ def export_record(outcome: TrialOutcome, *, artifact: str | None = None,
     return TrialRecord(**fields, row_id=row_id)
 
 
-def _under_root(stored: str | None, root: Path | None) -> str | None:
-    """A stored artifact path as a path to read: relative ones joined to ``root``."""
-    if stored is None or root is None or Path(stored).is_absolute():
+def _under_root(stored: str | None, root: str | Path | None) -> str | None:
+    """A stored artifact path as a path (or URL) to read: relative ones joined to ``root``
+    (a directory or an fsspec URL)."""
+    if stored is None or root is None or artifact_store.is_url(stored) \
+            or Path(stored).is_absolute():
         return stored
-    return str(root / stored)
+    return str(_child(root, stored))
 
 
 # ---------------------------------------------------------------------------------------------

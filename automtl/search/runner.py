@@ -22,6 +22,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 
+from automtl import artifact_store
 from automtl.jobspec import JobSpec, load_job_spec
 from automtl.search.callbacks import CancelStopper, SearchCallbacks, TuneBridge, _safe
 from automtl.search.coverage import enqueue_coverage, topology_summary
@@ -76,6 +77,7 @@ def run_search(
     dataset_resolver: Callable[[str], Path] | None = None,
     warm_start_resolver: WarmStartResolver | None = None,
     failure_injection: FailureInjection | None = None,
+    artifact_url: str | None = None,
 ) -> SearchResult:
     """Run (or resume) a whole search and return its front.
 
@@ -92,6 +94,10 @@ def run_search(
     :class:`~automtl.search.study.SpecChangedError` when the study exists but was made by a
     spec that differs in a field of :data:`~automtl.search.fingerprint.IDENTITY_FIELDS` (its
     message names them).
+
+    ``artifact_url`` (an fsspec URL, :mod:`automtl.artifact_store`): trial weights go to
+    ``<artifact_url>/<study>/trial-<n>`` instead, where every node and the API can read them
+    (``artifact_dir`` still holds Ray's and the default Optuna files).
 
     ``failure_injection`` is for test suites only (:mod:`automtl.search.testing`).
 
@@ -141,7 +147,8 @@ def run_search(
     stop_reason = "budget"
     context = TrialContext(spec=spec, inputs=dataset.schema, train=dataset.train,
                            valid=dataset.valid, test=dataset.test,
-                           artifact_root=str(artifact_root / name),
+                           artifact_root=(artifact_store.join(artifact_url, name)
+                                          if artifact_url else str(artifact_root / name)),
                            failure_injection=failure_injection)
     if searcher.complete_trials < spec.budget.trials:
         # Tune's default CSV/JSON/TensorBoard loggers write every result to disk; the study

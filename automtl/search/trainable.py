@@ -75,6 +75,7 @@ class TrialContext:
     train: SplitTensors
     valid: SplitTensors
     test: SplitTensors | None
+    #: where trial folders go: a local directory, or an fsspec URL (:mod:`automtl.artifact_store`)
     artifact_root: str
     #: test-only failure injection (:mod:`automtl.search.testing`); never part of a job spec
     failure_injection: FailureInjection | None = None
@@ -206,8 +207,8 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     if bad:
         raise FloatingPointError(f"non-finite objective(s) {bad}: training diverged")
     utilisation = expert_utilisation(model, context.valid)
-    artifact = save_artifacts(Path(context.artifact_root) / f"trial-{number}", model, parsed,
-                              model_config)
+    artifact = store_artifacts(context.artifact_root, f"trial-{number}", model, parsed,
+                               model_config)
     return {KEY_FINAL: True, **flatten_metrics(KEY_VALID, valid),
             **flatten_metrics(KEY_TEST, result.test_metrics or {}), **objectives,
             KEY_PARAMS: num_params, KEY_LATENCY: float(result.latency_ms),
@@ -253,6 +254,22 @@ def save_artifacts(directory: Path, model: torch.nn.Module, candidate: Candidate
     (directory / "model_config.json").write_text(
         json.dumps(model_config.model_dump(mode="json"), indent=2))
     return directory
+
+
+def store_artifacts(root: str, name: str, model: torch.nn.Module, candidate: Candidate,
+                    model_config: ModelConfig) -> str:
+    """Save a trial's artifacts as ``<root>/<name>``: a local folder, or, when ``root`` is an
+    fsspec URL (:mod:`automtl.artifact_store`), a scratch folder uploaded there and removed.
+    Returns where they are (a path or a URL)."""
+    from automtl import artifact_store
+
+    if not artifact_store.is_url(root):
+        return str(save_artifacts(Path(root) / name, model, candidate, model_config))
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="automtl-trial-") as scratch:
+        directory = save_artifacts(Path(scratch), model, candidate, model_config)
+        return artifact_store.publish(directory, artifact_store.join(root, name))
 
 
 def train_candidate(config: dict[str, Any], context: TrialContext) -> None:
