@@ -113,14 +113,21 @@ MEDIA_EXAMPLES: dict[str, str] = {
 }
 
 
+_FASTAPI_422 = "/HTTPValidationError"
+
+
 def add_examples(schema: dict[str, Any]) -> None:
     """Set ``example`` on every response media of an OpenAPI document: from :data:`EXAMPLES`
     by the referenced schema (a list of one, for an array of it); 2xx answers of other media
-    types from :data:`MEDIA_EXAMPLES`."""
+    types from :data:`MEDIA_EXAMPLES`. FastAPI's ``HTTPValidationError`` answers are documented
+    as :class:`~automtl_api.schemas.ErrorResponse`, the shape the error handlers send."""
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             for status, response in operation.get("responses", {}).items():
                 for media_type, media in response.get("content", {}).items():
+                    if media.get("schema", {}).get("$ref", "").endswith(_FASTAPI_422):
+                        # the error handlers answer FastAPI's own 422s in the one error shape
+                        media["schema"] = {"$ref": "#/components/schemas/ErrorResponse"}
                     if media_type != "application/json" and not status.startswith("2"):
                         continue
                     example = _example_of(media.get("schema") or {}, media_type)

@@ -276,6 +276,9 @@ def train_candidate(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune function trainable: run one trial, turning any failure into a final result."""
     from ray import tune
 
+    from automtl.search.orphans import exit_when_orphaned
+
+    exit_when_orphaned()  # a killed driver must not leave this trial training for minutes
     info = config[CONFIG_KEY]
     try:
         final = run_trial(info["candidate"], int(info["number"]), context, tune.report)
