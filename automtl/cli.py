@@ -29,7 +29,7 @@ PLUGIN_GROUP = "automtl.commands"
 
 def command_modules() -> list[str]:
     """The library's command modules, then each plugin's (entry points of
-    :data:`PLUGIN_GROUP`, in the order the distribution lists them)."""
+    :data:`PLUGIN_GROUP`, in the order the installed metadata lists them: by name)."""
     from importlib.metadata import entry_points
 
     plugins = [entry.value for entry in entry_points(group=PLUGIN_GROUP)]
