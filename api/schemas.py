@@ -163,6 +163,11 @@ class TrialPage(BaseModel):
 
 
 class FrontTrial(BaseModel):
+    """One trial of the front: the trial's record, every field of
+    ``automtl.trial_record.TRIAL_FIELDS`` under its name (``num_params`` the parameter count,
+    ``params`` the sampled parameters, ``latency_ms``, ``on_front``, ...); the main ones are
+    declared here."""
+
     model_config = ConfigDict(extra="allow")
 
     number: int

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from automtl._lazy import lazy_getattr
+from automtl.registry import Registry
 
 TaskType = Literal["binary", "regression", "multiclass"]
 #: how a regression label is transformed before it is standardised (``log1p``: skewed, >= 0)
@@ -378,12 +378,19 @@ LEGACY_NESTED_FIELDS: dict[str, frozenset[str]] = {
 }
 
 
+#: topology name -> its settings model (a :class:`TopologyParams` subclass, possibly shared by
+#: several topologies). ``@register_topology`` (:mod:`automtl.models.registry`) fills it beside
+#: the model registry, so validating a config reads a topology's settings without this module
+#: importing the models (the layers contract in ``.importlinter``); as every
+#: :class:`~automtl.registry.Registry` does, the first lookup imports the package that
+#: registers the built-ins (``automtl.models``).
+TOPOLOGY_PARAMS: Registry[type[TopologyParams]] = Registry("topology", "automtl.models", None)
+
+
 def topology_params_class(topology: str) -> type[TopologyParams]:
     """The registered ``Params`` model of ``topology``; ``ValueError`` listing valid names."""
-    from automtl.models.registry import TOPOLOGIES
-
     try:
-        return TOPOLOGIES.get(topology).Params
+        return TOPOLOGY_PARAMS.get(topology)
     except KeyError as exc:
         raise ValueError(str(exc.args[0])) from None
 
@@ -571,8 +578,3 @@ class Candidate(StrictModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     vocabulary: VocabularySetting = Field(default_factory=VocabularySetting)
 
-
-# The job spec lives in automtl.jobspec (it imports this module); re-exported lazily here so
-# ``from automtl.config import JobSpec`` works without an import cycle.
-__getattr__ = lazy_getattr(__name__, {name: "automtl.jobspec" for name in
-                                      ("JobSpec", "JobSpecError", "load_job_spec")})

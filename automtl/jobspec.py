@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+import search_spaces
 from automtl.config import (
     DomainSpec,
     StrictModel,
@@ -39,9 +40,7 @@ from automtl.config import (
     validate_task_list,
 )
 from automtl.domains import expand_tasks
-
-if TYPE_CHECKING:
-    from search_spaces import SearchSpace
+from search_spaces import SearchSpace, read_yaml
 
 #: cost objectives a job may add to the task metrics; all are minimised. ``effective_params``
 #: counts only the parameters a prediction still depends on (SNR's pruned connections and
@@ -568,8 +567,6 @@ def compile_search_space(document: dict[str, Any], task_names: list[str],
     these tasks and the optional spec fields the job sets (``job_fields``, see
     :meth:`search_spaces.SearchSpace.for_job`), or ``None`` and its errors (paths
     unprefixed)."""
-    import search_spaces
-
     try:
         space = search_spaces.load(document)
     except ValidationError as exc:
@@ -641,8 +638,7 @@ def _read_document(source: str | Path | Mapping[str, Any]) -> Any:
         text = path.read_text()
     else:
         text = str(source)
-    from search_spaces import read_yaml  # YAML read as search-space files are (1e-3 a float)
-
+    # YAML read as search-space files are (1e-3 a float)
     try:
         if isinstance(source, Path | str) and str(source).lower().endswith(".json"):
             return json.loads(text)

@@ -75,7 +75,10 @@ class TaskHeads(nn.Module):
         products are formed (STAR's auxiliary logits)."""
         tower_out = [tower(rep) for tower, rep in zip(self.towers, representations, strict=True)]
         if offsets is not None:
-            tower_out = [out + offsets[:, i] for i, out in enumerate(tower_out)]
+            # one offset per tower: added to each of a multiclass tower's [B, C] logits (where
+            # softmax makes it a no-op; star's auxiliary network serves binary/regression)
+            tower_out = [out + (offsets[:, i] if out.dim() == 1 else offsets[:, i, None])
+                         for i, out in enumerate(tower_out)]
         by_name = dict(zip(self.tower_tasks, tower_out, strict=True))
         outputs: dict[str, torch.Tensor] = {}
         for name in self.task_order:

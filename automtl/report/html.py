@@ -5,10 +5,11 @@
 tasks, so the service (from SQL + the study) and a local CLI (from the study alone, via
 :func:`report_from_study`) render the same page. A trial dict has ``number``, ``state``
 (Optuna's state name), ``values`` (objective -> validation value), ``candidate``, ``valid`` /
-``test`` (task -> metric -> value), ``feasible``, ``params``, ``latency_ms``, ``duration_s``,
-``error``, ``gate_utilisation`` (task -> mean gate weight per expert, or None),
-``search_params`` (Optuna parameter name -> sampled value) and ``learning_curve`` (``"epoch"``
-and ``"<task>/<metric>"`` -> per-epoch validation values, or None).
+``test`` (task -> metric -> value), ``feasible``, ``num_params``, ``latency_ms``,
+``duration_s``, ``error``, ``gate_utilisation`` (task -> mean gate weight per expert, or
+None), ``params`` (Optuna parameter name -> sampled value) and ``learning_curve``
+(``"epoch"`` and ``"<task>/<metric>"`` -> per-epoch validation values, or None): the trial's
+record, keyed by :data:`automtl.trial_record.TRIAL_FIELD_NAMES`.
 
 Sections (element ids in brackets): the front plotted, zoomed on the region that matters and
 coloured by topology (``pareto-front``), every objective over the trials (``objectives``),
@@ -250,7 +251,7 @@ def _front_table(front: dict[str, Any], tasks: Sequence[Mapping[str, str]]) -> s
         cells += [f'<td class="num">{_fmt(entry["values"].get(n))}</td>' for n in names]
         cells += [f'<td class="num">{_fmt((entry.get("test") or {}).get(task, {}).get(metric))}'
                   "</td>" for task, metric in tests]
-        cells.append(f'<td class="num">{_fmt(entry.get("params"))}</td>')
+        cells.append(f'<td class="num">{_fmt(entry.get("num_params"))}</td>')
         if pruning:
             cells += [f'<td class="num">{_fmt(entry.get(key))}</td>'
                       for key in ("sparsity", "effective_params")]
@@ -449,21 +450,15 @@ def report_trials(study: Any, objective_names: list[str],
                   gate_utilisation: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:
     """The report's trial dicts from a study; ``gate_utilisation`` (number -> data) fills in
     what the study does not hold."""
-    from automtl.trial_record import outcome_from_trial
+    from automtl.trial_record import outcome_from_trial, record_dict
 
+    front = {t.number for t in study.best_trials}
     out = []
     for trial in study.get_trials(deepcopy=False):
-        outcome = outcome_from_trial(trial, objective_names)
-        usage = outcome.gate_utilisation
-        if usage is None and gate_utilisation is not None:
-            usage = gate_utilisation.get(outcome.number)
-        out.append({"number": outcome.number, "state": outcome.state, "values": outcome.values,
-                    "candidate": outcome.candidate, "valid": outcome.valid,
-                    "test": outcome.test, "feasible": outcome.feasible,
-                    "params": outcome.num_params, "latency_ms": outcome.latency_ms,
-                    "duration_s": outcome.duration_s, "error": outcome.error,
-                    "gate_utilisation": usage, "search_params": outcome.params,
-                    "learning_curve": outcome.learning_curve})
+        record = record_dict(outcome_from_trial(trial, objective_names, front))
+        if record["gate_utilisation"] is None and gate_utilisation is not None:
+            record["gate_utilisation"] = gate_utilisation.get(record["number"])
+        out.append(record)
     return out
 
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 from typing import Any
 
+import search_spaces
 from automtl.jobspec import JobSpec
 
 #: the spec fields whose value defines a study (dotted paths into the spec)
@@ -27,8 +28,6 @@ _OPTIONAL_IDENTITY = frozenset({"domains"})
 
 def spec_identity(spec: JobSpec) -> dict[str, Any]:
     """``{dotted field: JSON value}`` of the :data:`IDENTITY_FIELDS` the spec has."""
-    import search_spaces
-
     document = json.loads(spec.model_dump_json())
     out: dict[str, Any] = {}
     for path in IDENTITY_FIELDS:

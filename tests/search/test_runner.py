@@ -152,7 +152,7 @@ def test_constraint_keeps_infeasible_trials_off_the_front(searched: dict[str, An
     assert big.constraints["params_max"] > 0
     assert "not trained" in big.user_attrs["automtl:infeasible"]
     assert 0 not in [t["number"] for t in front["trials"]]
-    assert all(t["params"] <= PARAMS_MAX for t in front["trials"])
+    assert all(t["num_params"] <= PARAMS_MAX for t in front["trials"])
     meeting = sum(1 for t in study.trials
                   if t.user_attrs.get("automtl:static_params", PARAMS_MAX + 1) <= PARAMS_MAX)
     assert result.constraints is not None and result.constraints.startswith(
