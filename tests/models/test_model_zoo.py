@@ -22,6 +22,7 @@ from automtl.config import (
     ModelConfig,
     NumericFeature,
     TaskSpec,
+    TrainConfig,
 )
 from automtl.models import MTLModel, available_topologies, build_model, get_topology
 from automtl.models.cross_stitch import initial_stitch
@@ -251,9 +252,9 @@ def test_training_cuts_the_loss(topology: str) -> None:
         rows = torch.randint(0, len(numeric), (256,), generator=gen)
         loss = sum(task_losses(model(numeric[rows], categorical[rows]),
                                {k: v[rows] for k, v in labels.items()}, TASKS).values())
-        penalty = model.l0_penalty()
+        penalty = model.penalty(TrainConfig(l0_lambda=1e-4))  # each topology's regulariser
         if penalty is not None:
-            loss = loss + 1e-4 * penalty
+            loss = loss + penalty
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
