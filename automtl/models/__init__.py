@@ -7,6 +7,7 @@ Importing this package registers every built-in topology; :func:`build_model` tu
 from __future__ import annotations
 
 from automtl.models import (  # noqa: F401  (importing registers the topologies)
+    adatt,
     cgc,
     cross_stitch,
     ml_mmoe,
