@@ -10,6 +10,7 @@ from automtl.models import (  # noqa: F401  (importing registers the topologies)
     adatt,
     cgc,
     cross_stitch,
+    dselect_k,
     ml_mmoe,
     mmoe,
     omoe,

@@ -8,12 +8,14 @@ penalty between columns (and that the trainer applies it).
 
 from __future__ import annotations
 
+import math
 from typing import Any, cast
 
 import pytest
 import torch
 from test_model_zoo import (
     SCHEMA,
+    TASKS,
     gate_params,
     input_dim_and_embedding_params,
     make_model,
@@ -22,8 +24,14 @@ from test_model_zoo import (
     tower_params,
 )
 
-from automtl.config import TaskSpec
+from automtl import Trainer
+from automtl.config import ModelConfig, TaskSpec, TrainConfig, WeightingConfig
+from automtl.data.synthetic import make_synthetic, synthetic_tasks
+from automtl.data.tabular import TabularDataset
+from automtl.models import build_model
 from automtl.models.adatt import AdaTT, FusionLevel
+from automtl.models.dselect_k import DSelectGate, DSelectK, binary_codes, smooth_step
+from automtl.weighting import build_weighting
 
 
 @pytest.fixture(autouse=True)
@@ -111,3 +119,182 @@ def test_adatt_fusion_is_gated_sum_of_all_experts_plus_own_residual(task_experts
                                                         shared_out))
         changed = (base - moved).abs().amax(dim=(0, 2)) > 0
         assert changed.tolist() == [e < task_experts for e in range(3 * k + s)]
+
+
+# --- DSelect-k ---------------------------------------------------------------------------------
+
+def test_smooth_step_is_the_cubic_between_flat_ends() -> None:
+    gamma = 2.0
+    z = torch.tensor([-5.0, -1.0, -0.5, 0.0, 0.5, 1.0, 5.0], requires_grad=True)
+    s = smooth_step(z, gamma)
+    cubic = lambda x: -2 / gamma**3 * x**3 + 3 / (2 * gamma) * x + 0.5  # noqa: E731
+    expected = [0.0, 0.0, cubic(-0.5), 0.5, cubic(0.5), 1.0, 1.0]
+    torch.testing.assert_close(s.detach(), torch.tensor(expected))
+    s.sum().backward()
+    # flat (zero gradient) outside [-gamma/2, gamma/2], 3/(2 gamma) at 0
+    assert z.grad is not None
+    assert z.grad[0] == 0 and z.grad[-1] == 0
+    assert float(z.grad[3]) == pytest.approx(3 / (2 * gamma))
+
+
+def test_binary_codes_name_every_expert_once() -> None:
+    codes = binary_codes(5)
+    assert codes.shape == (5, 3)
+    assert [int("".join(str(int(b)) for b in row), 2) for row in codes] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(("experts", "k"), [(4, 2), (8, 3), (3, 1), (5, 2), (2, 4)])
+def test_dselect_k_parameter_count_closed_form(experts: int, k: int) -> None:
+    """Per task gate: a linear layer to k' m selector logits (m = ceil(log2 n) bits, k' =
+    min(k, n)) and, for k' > 1, a linear layer to the k' selector-mixture logits."""
+    expert_units, towers, emb = [16, 8], [4], 5
+    model = make_model("dselect_k", num_shared_experts=experts, k=k, expert_units=expert_units,
+                       tower_units=towers, embedding_dim=emb)
+    in_dim, expected = input_dim_and_embedding_params(SCHEMA, emb)
+    bits, selectors = math.ceil(math.log2(experts)), min(k, experts)
+    gate = in_dim * selectors * bits + selectors * bits
+    if selectors > 1:
+        gate += in_dim * selectors + selectors
+    expected += experts * mlp_params(in_dim, expert_units) + len(TASKS) * gate
+    expected += tower_params(expert_units[-1], towers, len(TASKS))
+    assert model.num_parameters() == expected
+
+
+def _pin_selectors(gate: DSelectGate, choices: list[int]) -> None:
+    """Selector i's logits become +-gamma (past the smooth-step's flat ends) spelling the
+    binary code of expert ``choices[i]`` for every input."""
+    bits = gate.bits
+    with torch.no_grad():
+        assert gate.selectors is not None
+        gate.selectors.weight.zero_()
+        logits = [gate.gamma * (1.0 if (c >> (bits - 1 - b)) & 1 else -1.0)
+                  for c in choices for b in range(bits)]
+        gate.selectors.bias.copy_(torch.tensor(logits))
+
+
+@pytest.mark.parametrize(("experts", "k"), [(8, 3), (5, 2), (4, 4)])
+def test_dselect_k_selects_exactly_k_experts_at_eval(experts: int, k: int) -> None:
+    """With the selectors' smooth-steps at 0/1 (where training converges, the entropy term
+    speeding it up), each task's weights are non-zero on exactly the k selected experts, sum
+    to 1, and the prediction does not depend on any other expert."""
+    model = cast(DSelectK, make_model("dselect_k", num_shared_experts=experts, k=k,
+                                      expert_units=[8]))
+    choices = {"click": list(range(k)), "watch_time": list(range(experts - k, experts))}
+    for task, gate in zip(model.tower_tasks, model.gates, strict=True):
+        _pin_selectors(cast(DSelectGate, gate), choices[task])
+    model.eval()
+    batch = random_batch(SCHEMA, 32, seed=2)
+    with torch.no_grad():
+        weights = model.gate_weights(*batch)
+        before = model(*batch)
+    for task, w in weights.items():
+        assert w.shape == (32, experts)
+        nonzero = (w > 0).sum(dim=1)
+        assert (nonzero == k).all(), (task, nonzero)
+        assert set(torch.nonzero(w[0]).flatten().tolist()) == set(choices[task])
+        torch.testing.assert_close(w.sum(dim=1), torch.ones(32))
+    # an expert no task selects can change arbitrarily without changing any prediction
+    unused = [e for e in range(experts) if all(e not in c for c in choices.values())]
+    with torch.no_grad():
+        for weight in model.experts.weights:
+            weight[unused] += 10.0
+        after = model(*batch)
+    for name in before:
+        torch.testing.assert_close(after[name], before[name])
+    if unused:
+        with torch.no_grad():
+            model.experts.weights[0][choices["click"][0]] += 10.0
+            moved = model(*batch)
+        assert not torch.allclose(moved["click"], before["click"])
+
+
+def test_dselect_k_selectors_choosing_one_expert_give_it_all_the_weight() -> None:
+    """Two selectors on the same expert: at most k, here one expert with weight 1."""
+    model = cast(DSelectK, make_model("dselect_k", num_shared_experts=4, k=2))
+    gate = cast(DSelectGate, model.gates[0])
+    _pin_selectors(gate, [3, 3])
+    model.eval()
+    with torch.no_grad():
+        weights, _ = gate(torch.randn(6, gate.selectors.in_features))
+    torch.testing.assert_close(weights, torch.eye(4)[3].expand(6, 4))
+
+
+@pytest.mark.parametrize("experts", [3, 5, 6])
+def test_dselect_k_weights_sum_to_one_for_any_number_of_experts(experts: int) -> None:
+    model = make_model("dselect_k", num_shared_experts=experts, k=2)
+    model.eval()
+    with torch.no_grad():
+        weights = model.gate_weights(*random_batch(SCHEMA, 20, seed=3))
+    for w in weights.values():
+        assert (w >= 0).all()
+        torch.testing.assert_close(w.sum(dim=1), torch.ones(20))
+
+
+def test_dselect_k_penalty_is_the_papers_regulariser() -> None:
+    """Entropy of each selector (nats, summed over selectors, mean over rows) times
+    entropy_reg, plus 1/mass - 1 for the codes that name no expert (n not a power of 2); the
+    trainer gets it through the model's penalty after a training forward."""
+    train = TrainConfig()
+    quiet = make_model("dselect_k", num_shared_experts=4, k=2, entropy_reg=0.0)
+    quiet.train()
+    quiet(*random_batch(SCHEMA, 16))
+    assert quiet.penalty(train) is None  # power of 2, no entropy term: nothing to add
+
+    model = cast(DSelectK, make_model("dselect_k", num_shared_experts=4, k=2, entropy_reg=0.3))
+    model.train()
+    numeric, categorical = random_batch(SCHEMA, 16)
+    model(numeric, categorical)
+    penalty = model.penalty(train)
+    assert penalty is not None and penalty.dim() == 0
+    features = model.inputs(numeric, categorical)
+    expected = torch.zeros(())
+    for gate in model.gates:
+        _, selectors = gate(features)                          # [B, k, n], each row sums to 1
+        entropy = -(selectors * torch.log(selectors + 1e-6)).sum(dim=(1, 2)).mean()
+        expected = expected + 0.3 * entropy
+    torch.testing.assert_close(penalty, expected)
+    # entropy is near its maximum (uniform selectors, log 4 nats each) at initialisation
+    assert float(penalty.detach()) == pytest.approx(0.3 * 2 * 2 * math.log(4), rel=0.02)
+    assert model.penalty(train) is None  # consumed: one penalty per training forward
+    penalty.backward()
+    assert all(g.selectors.weight.grad is not None for g in model.gates)
+
+    uneven = cast(DSelectK, make_model("dselect_k", num_shared_experts=3, k=1))
+    uneven.train()
+    uneven(numeric, categorical)
+    # 2 bits, codes 0..2 name experts, 3 does not: mass = 1 - S(z0) S(z1) ~ 3/4 at init
+    value = uneven.penalty(train)
+    assert value is not None
+    assert float(value.detach()) == pytest.approx(len(TASKS) * (1 / 0.75 - 1), rel=0.05)
+
+
+def test_trainer_applies_the_dselect_k_entropy_regulariser() -> None:
+    """Through the model's penalty, the Trainer's entropy term drives the selectors towards
+    binary codes: after the same short training, their entropy and the share of smooth-step
+    outputs strictly between 0 and 1 are well below those of a run without it."""
+    frame = make_synthetic(rows=800, features=6, correlation=0.5, binary=True, seed=0)
+    data = TabularDataset(frame, synthetic_tasks(binary=True), valid_fraction=0.2,
+                          test_fraction=0.0, seed=0)
+
+    def selector_state(entropy_reg: float) -> tuple[float, float]:
+        torch.manual_seed(0)
+        model = cast(DSelectK, build_model(ModelConfig(
+            topology="dselect_k", inputs=data.schema, tasks=data.tasks, num_shared_experts=4,
+            k=2, expert_units=[8], tower_units=[4], entropy_reg=entropy_reg)))
+        strategy = build_weighting(WeightingConfig(name="equal"), data.tasks)
+        Trainer(model, strategy, TrainConfig(epochs=3, batch_size=64, lr=1e-2,
+                                             early_stopping_patience=0), "cpu").fit(
+            data.train, data.valid, data.tasks)
+        model.eval()
+        with torch.no_grad():
+            features = model.inputs(data.valid.numeric, data.valid.categorical)
+            gates = [cast(DSelectGate, g) for g in model.gates]
+            entropy = sum(float(g.regulariser(features, 1.0)) for g in gates) / len(gates)
+            steps = [smooth_step(g.selectors(features), g.gamma) for g in gates]
+            inside = float(torch.cat([((s > 0) & (s < 1)).float().flatten() for s in steps])
+                           .mean())
+        return entropy, inside
+
+    (entropy, inside), (free_entropy, free_inside) = selector_state(3.0), selector_state(0.0)
+    assert entropy < 0.8 * free_entropy and inside < 0.8 * free_inside, \
+        (entropy, free_entropy, inside, free_inside)
