@@ -17,6 +17,7 @@ from automtl.models import (  # noqa: F401  (importing registers the topologies)
     ple,
     shared_bottom,
     single_task,
+    sluice,
     snr,
 )
 from automtl.models.base import MTLModel

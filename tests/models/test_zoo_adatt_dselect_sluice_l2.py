@@ -31,6 +31,7 @@ from automtl.data.tabular import TabularDataset
 from automtl.models import build_model
 from automtl.models.adatt import AdaTT, FusionLevel
 from automtl.models.dselect_k import DSelectGate, DSelectK, binary_codes, smooth_step
+from automtl.models.sluice import Sluice, initial_alpha
 from automtl.weighting import build_weighting
 
 
@@ -298,3 +299,68 @@ def test_trainer_applies_the_dselect_k_entropy_regulariser() -> None:
     (entropy, inside), (free_entropy, free_inside) = selector_state(3.0), selector_state(0.0)
     assert entropy < 0.8 * free_entropy and inside < 0.8 * free_inside, \
         (entropy, free_entropy, inside, free_inside)
+
+
+# --- sluice --------------------------------------------------------------------------------------
+
+def test_sluice_initialisation_is_the_authors_imbalanced_one() -> None:
+    model = cast(Sluice, make_model("sluice", layers=3, units=8, subspaces=2))
+    alpha = model.alphas[0].detach()
+    assert alpha.shape == (4, 4)  # 2 tasks x 2 subspaces
+    torch.testing.assert_close(alpha.sum(dim=1), torch.ones(4))
+    assert torch.all(alpha.diagonal() == 0.9)
+    torch.testing.assert_close(model.beta.detach(), torch.tensor([[0.05, 0.05, 0.9]] * 2))
+    assert initial_alpha(1).tolist() == [[1.0]]
+
+
+@pytest.mark.parametrize("subspaces", [1, 2, 4])
+def test_sluice_alpha_mixes_subspaces_and_beta_mixes_layers(subspaces: int) -> None:
+    """Written out: h'_(t,g) = sum alpha h_(s,h) over the T G subspaces after every layer, and
+    each tower reads sum_l beta_(t,l) h'_(t,l)."""
+    model = cast(Sluice, make_model("sluice", layers=2, units=8, subspaces=subspaces,
+                                    tower_units=[]))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for alpha in model.alphas:
+            alpha.copy_(torch.rand_like(alpha))
+        model.beta.copy_(torch.rand_like(model.beta))
+    model.eval()
+    numeric, categorical = random_batch(SCHEMA, 5, seed=4)
+    with torch.no_grad():
+        hidden = model.inputs(numeric, categorical)
+        per_layer = []
+        for column, alpha in zip(model.columns, model.alphas, strict=True):
+            out = column(hidden)                                            # [B, T, U]
+            parts = [out[:, t, g * (8 // subspaces):(g + 1) * (8 // subspaces)]
+                     for t in range(2) for g in range(subspaces)]
+            mixed = [sum(alpha[i, j] * parts[j] for j in range(len(parts)))
+                     for i in range(len(parts))]
+            hidden = torch.stack([torch.cat(mixed[t * subspaces:(t + 1) * subspaces], dim=1)
+                                  for t in range(2)], dim=1)
+            per_layer.append(hidden)
+        representations, _, _ = model.represent(numeric, categorical)
+        for t in range(2):
+            expected = sum(model.beta[t, layer] * per_layer[layer][:, t] for layer in range(2))
+            torch.testing.assert_close(representations[t], expected)
+
+
+def test_sluice_with_identity_alpha_keeps_the_columns_apart() -> None:
+    """alpha = I: task 0's prediction does not depend on task 1's column at all."""
+    model = cast(Sluice, make_model("sluice", layers=2, units=8, subspaces=2))
+    with torch.no_grad():
+        for alpha in model.alphas:
+            alpha.copy_(torch.eye(alpha.shape[0]))
+    model.eval()
+    batch = random_batch(SCHEMA, 6, seed=5)
+    with torch.no_grad():
+        before = model(*batch)
+        for column in model.columns:
+            column.weights[0][1] += 5.0  # task 1's column
+        after = model(*batch)
+    torch.testing.assert_close(after["click"], before["click"])
+    assert not torch.allclose(after["watch_time"], before["watch_time"])
+
+
+def test_sluice_units_must_split_into_the_subspaces() -> None:
+    with pytest.raises(ValueError, match="units: 10 is not divisible by subspaces"):
+        make_model("sluice", units=10, subspaces=4)
