@@ -11,6 +11,7 @@ from automtl.models import (  # noqa: F401  (importing registers the topologies)
     cgc,
     cross_stitch,
     dselect_k,
+    l2_constrained,
     ml_mmoe,
     mmoe,
     omoe,

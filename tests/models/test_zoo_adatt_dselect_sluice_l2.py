@@ -31,6 +31,7 @@ from automtl.data.tabular import TabularDataset
 from automtl.models import build_model
 from automtl.models.adatt import AdaTT, FusionLevel
 from automtl.models.dselect_k import DSelectGate, DSelectK, binary_codes, smooth_step
+from automtl.models.l2_constrained import L2Constrained
 from automtl.models.sluice import Sluice, initial_alpha
 from automtl.weighting import build_weighting
 
@@ -364,3 +365,87 @@ def test_sluice_with_identity_alpha_keeps_the_columns_apart() -> None:
 def test_sluice_units_must_split_into_the_subspaces() -> None:
     with pytest.raises(ValueError, match="units: 10 is not divisible by subspaces"):
         make_model("sluice", units=10, subspaces=4)
+
+
+# --- L2-constrained ---------------------------------------------------------------------------
+
+def _columns_equal(model: L2Constrained) -> None:
+    with torch.no_grad():
+        for layer in model.inputs[1:]:
+            for mine, first in zip(layer.embeddings, model.inputs[0].embeddings, strict=True):
+                mine.weight.copy_(first.weight)
+        for tensor in [*model.columns.weights, *model.columns.biases]:
+            tensor[1:] = tensor[0]
+
+
+def test_l2_penalty_is_zero_for_equal_columns_and_grows_with_distance() -> None:
+    model = cast(L2Constrained, make_model("l2_constrained", tasks=THREE_TASKS,
+                                           penalty_weight=0.5, bottom_units=[8, 4]))
+    train = TrainConfig()
+    _columns_equal(model)
+    penalty = model.penalty(train)
+    assert penalty is not None and float(penalty.detach()) == 0.0
+    torch.manual_seed(0)
+    direction = [torch.randn_like(w[2]) for w in model.columns.weights]
+    values = []
+    for scale in (1.0, 2.0, 3.0):
+        with torch.no_grad():
+            for weight, d in zip(model.columns.weights, direction, strict=True):
+                weight[2] = weight[0] + scale * d  # move column 2 away from columns 0, 1
+        values.append(float(model.penalty(train).detach()))
+    # column 2 differs from 2 others by scale * d: 0.5 * 2 * scale^2 * ||d||^2
+    norm = sum(float(d.pow(2).sum()) for d in direction)
+    assert values == pytest.approx([0.5 * 2 * s * s * norm for s in (1.0, 2.0, 3.0)], rel=1e-4)
+
+
+def test_l2_distance_is_the_sum_over_pairs_of_columns() -> None:
+    model = cast(L2Constrained, make_model("l2_constrained", tasks=THREE_TASKS,
+                                           penalty_weight=1.0))
+    expected = 0.0
+    for s in range(3):
+        for t in range(s + 1, 3):
+            for a, b in zip(model.inputs[s].embeddings, model.inputs[t].embeddings,
+                            strict=True):
+                expected += float((a.weight - b.weight).detach().pow(2).sum())
+            for w in [*model.columns.weights, *model.columns.biases]:
+                expected += float((w[s] - w[t]).detach().pow(2).sum())
+    assert float(model.distance().detach()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_l2_with_weight_zero_is_independent_columns() -> None:
+    """No penalty; the same size as single_task; a task's loss moves only its own column."""
+    model = make_model("l2_constrained", penalty_weight=0.0)
+    assert model.penalty(TrainConfig()) is None
+    assert model.num_parameters() == make_model("single_task").num_parameters()
+    model.train()
+    numeric, categorical = random_batch(SCHEMA, 32, seed=6)
+    model(numeric, categorical)["click"].sum().backward()
+    l2 = cast(L2Constrained, model)
+    for weight in l2.columns.weights:
+        assert weight.grad is not None
+        assert weight.grad[0].abs().sum() > 0 and weight.grad[1].abs().sum() == 0
+    assert all(p.grad is None or not p.grad.any() for p in l2.inputs[1].parameters())
+
+
+def test_trainer_applies_the_l2_penalty() -> None:
+    """One epoch (10 Adam steps) with a large penalty weight pulls the columns together;
+    with weight 0 they stay about as far apart as initialised."""
+    frame = make_synthetic(rows=400, features=6, correlation=0.5, binary=True, seed=0)
+    data = TabularDataset(frame, synthetic_tasks(binary=True), valid_fraction=0.2,
+                          test_fraction=0.0, seed=0)
+
+    def distance_after(weight: float) -> tuple[float, float]:
+        torch.manual_seed(0)
+        model = cast(L2Constrained, build_model(ModelConfig(
+            topology="l2_constrained", inputs=data.schema, tasks=data.tasks,
+            bottom_units=[8], tower_units=[4], penalty_weight=weight)))
+        before = float(model.distance().detach())
+        strategy = build_weighting(WeightingConfig(name="equal"), data.tasks)
+        Trainer(model, strategy, TrainConfig(epochs=1, batch_size=32, lr=1e-2,
+                                             early_stopping_patience=0), "cpu").fit(
+            data.train, data.valid, data.tasks)
+        return before, float(model.distance().detach())
+
+    start, tied = distance_after(1.0)
+    _, free = distance_after(0.0)
+    assert tied < 0.5 * start and free > 0.8 * start, (start, tied, free)
