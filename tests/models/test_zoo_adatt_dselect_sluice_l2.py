@@ -362,6 +362,47 @@ def test_sluice_with_identity_alpha_keeps_the_columns_apart() -> None:
     assert not torch.allclose(after["watch_time"], before["watch_time"])
 
 
+def test_sluice_orthogonality_penalty_is_the_papers_constraint() -> None:
+    """orthogonality * sum over layers, tasks and subspace pairs of ||G_g^T G_h||_F^2 / B^2 on
+    the latest training batch's unmixed layer outputs; 0 for orthogonal subspaces; nothing
+    without a weight, with one subspace, or before a training forward."""
+    train = TrainConfig()
+    model = cast(Sluice, make_model("sluice", layers=2, units=6, subspaces=3,
+                                    orthogonality=0.5))
+    assert model.penalty(train) is None  # no training forward yet
+    model.train()
+    numeric, categorical = random_batch(SCHEMA, 10, seed=7)
+    model(numeric, categorical)
+    unmixed = list(model._unmixed)
+    penalty = model.penalty(train)
+    assert penalty is not None
+    expected = 0.0
+    for out in unmixed:
+        for t in range(2):
+            parts = [out[:, t, 2 * g:2 * g + 2].detach() for g in range(3)]
+            for g in range(3):
+                for h in range(g + 1, 3):
+                    expected += float((parts[g].T @ parts[h]).pow(2).sum()) / 10 ** 2
+    assert float(penalty.detach()) == pytest.approx(0.5 * expected, rel=1e-5)
+    assert model.penalty(train) is None  # consumed: one penalty per training forward
+    penalty.backward()
+    assert model.columns[0].weights[0].grad is not None
+
+    # rows where subspace 0 is active never have subspace 1 active: G_0^T G_1 = 0
+    out = torch.zeros(4, 2, 6)
+    out[:2, :, 0:2] = torch.randn(2, 2, 2)
+    out[2:, :, 2:4] = torch.randn(2, 2, 2)
+    assert float(model.orthogonality_penalty([out])) == 0.0
+    out[0, 0, 2] = 1.0
+    assert float(model.orthogonality_penalty([out])) > 0.0
+
+    for settings in (dict(orthogonality=0.0, subspaces=2), dict(orthogonality=1.0, subspaces=1)):
+        other = make_model("sluice", units=6, **settings)
+        other.train()
+        other(numeric, categorical)
+        assert other.penalty(train) is None, settings
+
+
 def test_sluice_units_must_split_into_the_subspaces() -> None:
     with pytest.raises(ValueError, match="units: 10 is not divisible by subspaces"):
         make_model("sluice", units=10, subspaces=4)
