@@ -12,8 +12,11 @@ than attributes they hope exist:
   per-task losses with respect to it); ``None`` when nothing is shared (``single_task``);
 - :meth:`last_shared_parameters` are the parameters of the last shared layer (GradNorm's W);
 - :meth:`shared_parameters` are all parameters more than one task's loss reaches (PCGrad);
-- :meth:`l0_penalty` is SNR's expected share of open gates (``None`` for other topologies),
-  which the trainer adds with its weight lambda; :meth:`gate_parameters` are trained at
+- :meth:`penalty` is the model-side regulariser the trainer adds to the training loss after
+  each training forward (one mechanism for every topology): by default SNR's
+  :meth:`l0_penalty`, the expected share of open gates, times the job's ``l0_lambda``;
+  ``l2_constrained`` returns its columns' L2 distance, ``dselect_k`` its selectors' entropy
+  term, each weighted by its own searchable setting; :meth:`gate_parameters` are trained at
   :meth:`gate_lr`; :meth:`sparsity` / :meth:`effective_parameters` report what was pruned;
 - :meth:`output_penalty` is a model-side regulariser computed from a training batch's
   predictions, already weighted (AITM's behavioural expectation calibrator), which the trainer
@@ -31,7 +34,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from automtl.config import ModelConfig, TopologyParams
+from automtl.config import ModelConfig, TopologyParams, TrainConfig
 
 
 class MTLModel(nn.Module):
@@ -84,6 +87,17 @@ class MTLModel(nn.Module):
         for binary tasks), a scalar the trainer adds to the weighted task losses (AITM's
         calibrator); ``None`` for topologies without one."""
         return None
+    def penalty(self, train: TrainConfig) -> torch.Tensor | None:
+        """The weighted regulariser term (a scalar, loss units) the trainer adds to the loss of
+        the training batch just forwarded, ramped up over :meth:`l0_warmup_epochs`; ``None``
+        when there is none. By default :meth:`l0_penalty` times ``train.l0_lambda`` (SNR);
+        a topology with a regulariser of its own overrides this and weights it with its own
+        ``Params`` setting (a term that depends on the batch reads what the latest training
+        forward kept)."""
+        if train.l0_lambda <= 0:
+            return None
+        penalty = self.l0_penalty()
+        return None if penalty is None else train.l0_lambda * penalty
 
     def gate_parameters(self) -> list[nn.Parameter]:
         """Parameters trained at :meth:`gate_lr` instead of the model's learning rate (SNR's

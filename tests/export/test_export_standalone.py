@@ -114,8 +114,10 @@ def test_model_py_is_the_model_zoo_source_not_a_copy(data: TabularDataset) -> No
     names = [name for _, name in extraction.order]
     assert names.index("ExtractionLayer") < names.index("PLE")  # dependencies first
     assert {"MTLModel", "ModularMTL", "TaskHeads", "Experts", "Gate", "InputLayer"} <= set(names)
-    # config types become namespaces in model.py (TopologyParams: the base's Params ClassVar)
-    assert extraction.config_names == {"ModelConfig", "InputSchema", "TaskSpec", "TopologyParams"}
+    # config types become namespaces in model.py (TopologyParams: the base's Params ClassVar;
+    # TrainConfig: the argument of the base's penalty hook)
+    assert extraction.config_names == {"ModelConfig", "InputSchema", "TaskSpec", "TopologyParams",
+                                       "TrainConfig"}
     text = model_source(_model_config("ple", data))
     assert inspect.getsource(Experts) in text
     assert "register_topology" not in text.replace("``@register_topology``", "")

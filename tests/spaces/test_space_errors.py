@@ -105,10 +105,10 @@ def test_malformed_document_names_the_path(document, path, message):
 
 def test_parameter_outside_its_branch_says_where_it_belongs():
     (path, message), = errors_of({"topology": {"choose": {"mmoe": {"levels": 2}}}})
-    assert message.endswith("('levels' belongs inside the branch of: ml_mmoe, ple)")
+    assert message.endswith("('levels' belongs inside the branch of: adatt, ml_mmoe, ple)")
     (path, message), = errors_of({"topology": {"choose": {"mmoe": {}}},
                                   "architecture": {"levels": 2}})
-    assert message.endswith("('levels' belongs inside the branch of: ml_mmoe, ple)")
+    assert message.endswith("('levels' belongs inside the branch of: adatt, ml_mmoe, ple)")
 
 
 def test_every_error_is_reported_at_once():
