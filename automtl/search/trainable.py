@@ -193,13 +193,15 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     task_names = {t.name for t in spec.tasks}
     result = trainer.fit(context.train, context.valid, spec.tasks, callback=on_epoch,
                          test=context.test,
-                         objectives=[o for o in spec.objectives if o in task_names])
+                         objectives=[o for o in spec.objectives if o in task_names],
+                         measure_latency=True)  # once per trial (confirmation runs skip it)
+    latency_ms = math.nan if result.latency_ms is None else float(result.latency_ms)
     valid = result.valid_metrics
     if injection is not None and injection.mode == "nan" and injection.applies_to(parsed):
         valid = {task: {m: math.nan for m in values} for task, values in valid.items()}
     effective_params = model.effective_parameters()  # of the restored (best) weights
     sparsity = model.sparsity()
-    costs = {"params": float(num_params), "latency_ms": float(result.latency_ms),
+    costs = {"params": float(num_params), "latency_ms": latency_ms,
              "effective_params": float(effective_params)}
     objectives = objective_values(spec, valid, costs)
     bad = [k for k, v in objectives.items() if not math.isfinite(v)]
@@ -210,7 +212,7 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
                               model_config)
     return {KEY_FINAL: True, **flatten_metrics(KEY_VALID, valid),
             **flatten_metrics(KEY_TEST, result.test_metrics or {}), **objectives,
-            KEY_PARAMS: num_params, KEY_LATENCY: float(result.latency_ms),
+            KEY_PARAMS: num_params, KEY_LATENCY: latency_ms,
             KEY_EFFECTIVE_PARAMS: effective_params,
             **({KEY_SPARSITY: sparsity} if sparsity is not None else {}),
             KEY_TRAIN_TIME: float(result.train_time_s),

@@ -28,17 +28,17 @@ def masked_loss(prediction: torch.Tensor, label: torch.Tensor, present: torch.Te
     present = present.reshape(-1).bool()
     if weight is not None:
         present = present & (weight.reshape(-1) > 0)
-    target = torch.where(present, label.float().reshape(-1), torch.zeros_like(prediction))
+    target = torch.where(present, label.float().reshape(-1), 0.0)
     if task_type == "binary":
         per_row = F.binary_cross_entropy_with_logits(prediction, target, reduction="none")
     elif task_type == "regression":
         per_row = (prediction - target).pow(2)
     else:
         raise ValueError(f"unknown task type {task_type!r}; valid: ['binary', 'regression']")
-    per_row = torch.where(present, per_row, torch.zeros_like(per_row))
+    per_row = torch.where(present, per_row, 0.0)
     if weight is None:
         return per_row.sum() / present.sum().clamp_min(1).to(per_row.dtype)
-    w = torch.where(present, weight.float().reshape(-1), torch.zeros_like(per_row))
+    w = torch.where(present, weight.float().reshape(-1), 0.0)
     return (per_row * w).sum() / w.sum().clamp_min(1e-12)
 
 
