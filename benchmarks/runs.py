@@ -134,17 +134,19 @@ def automtl_model(data: TabularDataset, topology: str, sizes: ModelSizes) -> tor
 
 def train_automtl(data: TabularDataset, topology: str, sizes: ModelSizes, batch_size: int,
                   epochs: int, lr: float, device: torch.device, seed: int,
-                  amp: bool = False, compile: bool = False) -> RunResult:
+                  amp: bool = False, compile: bool = False,
+                  measure_latency: bool = False) -> RunResult:
     """Adam, equal loss weights, every epoch run (early stopping off); AUC after the last
     epoch (not the restored best epoch, since the peers keep their last weights). ``amp``:
-    bf16 autocast (CUDA only); ``compile``: ``TrainConfig.compile``."""
+    bf16 autocast (CUDA only); ``compile``: ``TrainConfig.compile``; ``measure_latency``: as a
+    search trial does (``Trainer.fit(measure_latency=True)``)."""
     torch.manual_seed(seed)
     model = automtl_model(data, topology, sizes)
     weighting = build_weighting(WeightingConfig(name="equal"), TASKS)
     config = TrainConfig(optimizer="adam", lr=lr, batch_size=batch_size, epochs=epochs,
                          early_stopping_patience=0, seed=seed, amp=amp, compile=compile)
     trainer = EpochTimedTrainer(model, weighting, config, device)
-    result = trainer.fit(data.train, data.valid, TASKS)
+    result = trainer.fit(data.train, data.valid, TASKS, measure_latency=measure_latency)
     last = result.history[-1].valid_metrics
     return RunResult("automtl", topology, batch_size, epochs, len(data.train),
                      trainer.train_epoch_seconds, {t: last[t]["auc"] for t in last},
