@@ -227,7 +227,9 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
                 **objective_values(spec, epoch_valid, costs)})
 
     result = trainer.fit(data.train, data.valid, tasks, callback=on_epoch,
-                         test=data.test, objectives=spec.objective_model_tasks())
+                         test=data.test, objectives=spec.objective_model_tasks(),
+                         measure_latency=True)  # once per trial (confirmation runs skip it)
+    latency_ms = math.nan if result.latency_ms is None else float(result.latency_ms)
     valid = add_domain_means(result.valid_metrics, spec.tasks, spec.domains)
     test_metrics = (add_domain_means(result.test_metrics, spec.tasks, spec.domains)
                     if result.test_metrics is not None else {})
@@ -235,7 +237,7 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
         valid = {task: {m: math.nan for m in values} for task, values in valid.items()}
     effective_params = model.effective_parameters()  # of the restored (best) weights
     sparsity = model.sparsity()
-    costs = {"params": float(num_params), "latency_ms": float(result.latency_ms),
+    costs = {"params": float(num_params), "latency_ms": latency_ms,
              "effective_params": float(effective_params)}
     objectives = objective_values(spec, valid, costs)
     bad = [k for k, v in objectives.items() if not math.isfinite(v)]
@@ -246,7 +248,7 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
                                model_config)
     return {KEY_FINAL: True, **flatten_metrics(KEY_VALID, valid),
             **flatten_metrics(KEY_TEST, test_metrics), **objectives,
-            KEY_PARAMS: num_params, KEY_LATENCY: float(result.latency_ms),
+            KEY_PARAMS: num_params, KEY_LATENCY: latency_ms,
             KEY_EFFECTIVE_PARAMS: effective_params,
             **({KEY_SPARSITY: sparsity} if sparsity is not None else {}),
             KEY_TRAIN_TIME: float(result.train_time_s),

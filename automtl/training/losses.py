@@ -35,7 +35,7 @@ def masked_loss(prediction: torch.Tensor, label: torch.Tensor, present: torch.Te
         per_row = F.cross_entropy(logits, classes.long(), reduction="none")
         return _reduce(per_row, present, weight)
     prediction = prediction.float().reshape(-1)
-    target = torch.where(present, label.float().reshape(-1), torch.zeros_like(prediction))
+    target = torch.where(present, label.float().reshape(-1), 0.0)
     if task_type == "binary":
         per_row = F.binary_cross_entropy_with_logits(prediction, target, reduction="none")
     elif task_type == "regression":
@@ -49,10 +49,10 @@ def masked_loss(prediction: torch.Tensor, label: torch.Tensor, present: torch.Te
 def _reduce(per_row: torch.Tensor, present: torch.Tensor,
             weight: torch.Tensor | None) -> torch.Tensor:
     """Mean (weighted: ``sum(w * loss) / sum(w)``) of the present rows' losses; 0 for none."""
-    per_row = torch.where(present, per_row, torch.zeros_like(per_row))
+    per_row = torch.where(present, per_row, 0.0)
     if weight is None:
         return per_row.sum() / present.sum().clamp_min(1).to(per_row.dtype)
-    w = torch.where(present, weight.float().reshape(-1), torch.zeros_like(per_row))
+    w = torch.where(present, weight.float().reshape(-1), 0.0)
     return (per_row * w).sum() / w.sum().clamp_min(1e-12)
 
 
