@@ -25,7 +25,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a search stands: trial counts are study-wide (earlier runs included)."""
+    """Where a search stands: trial counts are study-wide (earlier runs included).
+
+    ``finished`` counts every trial that ended: ``complete`` + ``pruned`` (stopped by MO-ASHA)
+    + ``failed`` + ``infeasible`` (refused at sampling by a constraint, never trained). The
+    budget counts ``complete + pruned`` (:attr:`counted`)."""
 
     finished: int
     failed: int
@@ -34,6 +38,14 @@ class Progress:
     front_size: int
     hypervolume: float
     elapsed_s: float
+    complete: int = 0
+    pruned: int = 0
+    infeasible: int = 0
+
+    @property
+    def counted(self) -> int:
+        """The trials the budget counts (complete + pruned)."""
+        return self.complete + self.pruned
 
 
 class SearchCallbacks:
@@ -183,12 +195,35 @@ class TuneBridge(tune.Callback):
             self._front = _safe(pareto_front, self._study, self._spec, default=None)
         if self._front is None:
             return
+        counts = _safe(trial_counts, self._study, default=None)
+        if counts is None:
+            return
         progress = Progress(
-            finished=self._front["n_trials"], failed=self._front["n_failed"],
+            finished=sum(counts.values()), failed=counts["failed"],
             running=int(self._searcher.live_trials()), budget=self._spec.budget.trials,
             front_size=len(self._front["trials"]), hypervolume=self._front["hypervolume"],
-            elapsed_s=time.monotonic() - self._started)
+            elapsed_s=time.monotonic() - self._started, complete=counts["complete"],
+            pruned=counts["pruned"], infeasible=counts["infeasible"])
         _safe(self._callbacks.on_progress, progress)
+
+
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    """The study's ended trials by kind: ``complete``, ``pruned`` (stopped early by the
+    scheduler), ``failed`` and ``infeasible`` (PRUNED at sampling with the infeasibility mark,
+    never trained); running and waiting trials are not counted."""
+    from optuna.trial import TrialState
+
+    from automtl.trial_record import ATTR_INFEASIBLE
+
+    counts = {"complete": 0, "pruned": 0, "failed": 0, "infeasible": 0}
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state == TrialState.COMPLETE:
+            counts["complete"] += 1
+        elif trial.state == TrialState.FAIL:
+            counts["failed"] += 1
+        elif trial.state == TrialState.PRUNED:
+            counts["infeasible" if ATTR_INFEASIBLE in trial.user_attrs else "pruned"] += 1
+    return counts
 
 
 def _safe(function: Any, *args: Any, default: Any = None) -> Any:

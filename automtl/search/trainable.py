@@ -219,12 +219,16 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
             **{f"{KEY_UTILISATION}/{task}": weights for task, weights in utilisation.items()}}
 
 
-def train_for_confirmation(candidate: dict[str, Any], seed: int,
-                           context: TrialContext) -> dict[str, dict[str, float]]:
+def train_for_confirmation(candidate: dict[str, Any], seed: int, context: TrialContext,
+                           should_stop: Callable[[], bool] | None = None,
+                           ) -> dict[str, dict[str, float]]:
     """Train a stored candidate again with ``seed`` (its epochs unchanged) on the train split;
     its test-split metrics ``{task: {metric: value}}``. Raises ``ValueError`` when the job
-    has no test split (confirmation scores on test, never on the validation split)."""
+    has no test split (confirmation scores on test, never on the validation split), and
+    :class:`~automtl.search.confirm.ConfirmationCancelled` after the first epoch at whose end
+    ``should_stop()`` returns True (a cancelled job stops within one epoch)."""
     from automtl.models.registry import build_model
+    from automtl.search.confirm import ConfirmationCancelled
     from automtl.training.trainer import Trainer
     from automtl.weighting import build_weighting
 
@@ -238,7 +242,12 @@ def train_for_confirmation(candidate: dict[str, Any], seed: int,
     model = build_model(model_config)
     weighting = build_weighting(parsed.weighting, spec.tasks, seed=seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
-    result = trainer.fit(context.train, context.valid, spec.tasks, test=context.test)
+
+    def check(epoch: int, record: EpochRecord) -> None:
+        if should_stop is not None and should_stop():
+            raise ConfirmationCancelled(f"cancelled after epoch {epoch + 1}")
+
+    result = trainer.fit(context.train, context.valid, spec.tasks, check, test=context.test)
     return result.test_metrics or {}
 
 

@@ -91,10 +91,18 @@ def test_anytime_quick_run(tmp_path):
     assert {(r["dataset"], r["method"]) for r in rows} == {
         (d, m) for d in anytime.DATASETS for m in anytime.METHODS}
     by_key = {(r["dataset"], r["method"]): r for r in rows}
+    cap = 5 * 6  # --quick: 5 trials of full TPE, the budgeted methods at most 6x that
     for dataset in anytime.DATASETS:
         full, early = by_key[(dataset, "tpe")], by_key[(dataset, "tpe+mo_asha")]
-        assert full["pruned"] == 0 and full["final HV"] >= 0.0
+        assert full["pruned"] == 0 and full["final HV"] >= 0.0 and full["trials"] == 5
         assert early["train s"] > 0 and full["train s"] > 0
+        # equal training seconds: a budgeted method trains until it has spent full TPE's
+        # seconds (or hits its trial cap); full TPE reaches its own final HV at S
+        for method in ("random", "tpe+mo_asha", "nsga2+mo_asha"):
+            row = by_key[(dataset, method)]
+            assert row["train s"] >= full["train s"] - 0.1 or row["trials"] == cap
+        assert full["HV @S"] == full["final HV"] and 0 < full["s to it / S"] <= 1.0
+        assert full["reached TPE final HV"] == "1/1"
         # with coverage every topology of the space is on record in the first trials
         first = next(t for t in topologies if t["dataset"] == dataset and t["method"] == "tpe"
                      and t["trials"].startswith("first"))
