@@ -57,7 +57,7 @@ def test_search_overhead_quick_run_through_ray(tmp_path):
     assert 0.0 < summary["share outside training"] < 1.0
     assert summary["overhead per trial s"] > 0
     text = (tmp_path / "search_overhead_breakdown.md").read_text()
-    assert "training (Trainer.fit" in text and "outside trials" in text
+    assert "training (Trainer.fit" in text and "no trial asked" in text
 
 
 def test_breakdown_parts_add_up_to_the_worker_time():
@@ -68,6 +68,9 @@ def test_breakdown_parts_add_up_to_the_worker_time():
     assert sum(p["worker_s"] for p in parts) == pytest.approx(20.0)
     assert sum(p["share"] for p in parts) == pytest.approx(1.0)
     assert parts[0]["per_trial_s"] == pytest.approx(2.0)
+    # with the study's ask-to-tell times the outside part splits in two
+    rows = search_overhead.breakdown({**raw, "optuna_trial": 15.0}, concurrency=2)
+    assert [r["worker_s"] for r in rows] == [6.0, 3.0, 6.0, 5.0, 20.0]
 
 
 def test_anytime_helpers_read_the_curve():
