@@ -135,7 +135,10 @@ def run_study(dataset: str, method: str, seed: int, args: dict[str, Any],
             "dataset": _write_dataset(dataset, args["rows"], Path(root), seed),
             "tasks": [{"name": "y1", "type": "binary"}, {"name": "y2", "type": "binary"}],
             "search_space": space_doc, "sampler": config["sampler"],
-            "budget": {"trials": args["trials"], "epochs": args["epochs"]}})
+            "budget": {"trials": args["trials"], "epochs": args["epochs"]},
+            # the trial reports at the rungs only when its job names the scheduler
+            **({"scheduler": {"name": "mo_asha", "grace_epochs": args["grace"],
+                              "reduction_factor": args["eta"]}} if config["asha"] else {})})
         space = search_spaces.load(spec.search_space)
         data = load_dataset(spec.dataset, spec.tasks, spec.seed)
         context = TrialContext(spec=spec, inputs=data.schema, train=data.train,
@@ -155,7 +158,7 @@ def run_study(dataset: str, method: str, seed: int, args: dict[str, Any],
             trial = study.ask()
             candidate = space.sample(trial)
             report = _Reporter(scheduler, str(trial.number), StopTraining)
-            state, values = "COMPLETE", None
+            state, values, final = "COMPLETE", None, {}
             try:
                 final = run_trial(candidate, trial.number, context, report)
                 values = [float(final[k]) for k in keys]
@@ -168,11 +171,13 @@ def run_study(dataset: str, method: str, seed: int, args: dict[str, Any],
             else:
                 study.tell(trial, state=getattr(optuna.trial.TrialState,
                                                 "PRUNED" if state == "PRUNED" else "FAIL"))
-            train_s = float(report.last.get(KEY_TRAIN_TIME, 0.0))
+            # a complete trial's final result, else its last report (where it was stopped)
+            last = final if final else report.last
+            train_s = float(last.get(KEY_TRAIN_TIME, 0.0))
             spent += train_s
             trials.append({"topology": candidate["architecture"]["topology"], "state": state,
                            "values": values, "train_s": train_s,
-                           "epochs": int(report.last.get("epoch", 0))})
+                           "epochs": int(last.get("epochs_trained", last.get("epoch", 0)))})
     return {"dataset": dataset, "method": method, "seed": seed, "trials": trials,
             "budget_s": seconds}
 

@@ -114,6 +114,7 @@ class TuneBridge(tune.Callback):
         self._searcher: Any = None
         self._objective_names = list(spec.objectives)
         self._trials: dict[str, Any] = {}
+        self._announced: dict[str, int] = {}
         self._front: dict[str, Any] | None = None
         self._started = time.monotonic()
         self.train_time_s = 0.0
@@ -124,6 +125,7 @@ class TuneBridge(tune.Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._callbacks = SearchCallbacks()
         self._searcher, self._trials, self._front = None, {}, None
+        self._announced = {}
 
     def attach(self, searcher: Any) -> None:
         """The :class:`~automtl.search.searcher.AutoMTLOptunaSearch` whose trials these are."""
@@ -154,14 +156,30 @@ class TuneBridge(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
-        number = self._number_of(trial.trial_id)
-        if number is None or result.get("automtl/final") or "epoch" not in result:
+        self._epochs(trial.trial_id, result)
+
+    def _epochs(self, trial_id: str, result: dict | None) -> None:
+        """``on_epoch`` for every epoch a result carries that was not announced yet: the
+        records of its epoch log (``automtl/epochs``, see
+        :func:`automtl.search.trainable.report_epochs`), or the result itself when it is one
+        epoch's report without a log."""
+        number = self._number_of(trial_id)
+        if number is None or not result:
             return
-        metrics = {k: v for k, v in result.items()
-                   if isinstance(k, str) and k.startswith(("valid/", "objective/"))}
-        _safe(self._callbacks.on_epoch, number, int(result["epoch"]), metrics)
+        entries = result.get("automtl/epochs")
+        if entries is None:
+            entries = [] if result.get("automtl/final") or "epoch" not in result else [result]
+        for entry in entries:
+            epoch = int(entry["epoch"])
+            if epoch <= self._announced.get(trial_id, 0):
+                continue
+            self._announced[trial_id] = epoch
+            metrics = {k: v for k, v in entry.items()
+                       if isinstance(k, str) and k.startswith(("valid/", "objective/"))}
+            _safe(self._callbacks.on_epoch, number, epoch, metrics)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._epochs(trial.trial_id, getattr(trial, "last_result", None))
         self._finished(trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -175,6 +193,7 @@ class TuneBridge(tune.Callback):
     def _finished(self, trial: Any) -> None:
         number = self._number_of(trial.trial_id)
         self._trials.pop(trial.trial_id, None)
+        self._announced.pop(trial.trial_id, None)
         if number is not None:
             self._announce(number)
 
