@@ -194,11 +194,13 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
         runs = []
         for k in range(spec.confirm.seeds):
             if should_stop is not None and should_stop():
-                return _cancelled(on_progress)
+                _cancelled(on_progress)
+                return None
             try:
                 runs.append(train(candidate, spec.seed + 10_000 + k))
             except ConfirmationCancelled:
-                return _cancelled(on_progress)
+                _cancelled(on_progress)
+                return None
             except Exception as exc:  # noqa: BLE001 - one failed seed is recorded as NaN
                 if on_progress is not None:
                     on_progress(f"trial {item['trial']} seed {k}: failed: {exc}")
@@ -218,4 +220,3 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
 def _cancelled(on_progress: Callable[[str], None] | None) -> None:
     if on_progress is not None:
         on_progress("confirmation cancelled: nothing stored")
-    return None
