@@ -118,7 +118,14 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         raise RuntimeError(f"trials {missing} have no recorded train/trial time")
     pruned_train = sum(float(t.user_attrs[ATTR_TRAIN_TIME]) for t in pruned)
     ended = complete + pruned
+    # after start-up: the trials asked once every slot had finished its first trial (their
+    # worker started and imported torch and automtl); their ask-to-tell time and training
+    later = [t for t in ended if t.number >= args.concurrency
+             and t.datetime_complete and t.datetime_start]
     return {
+        "steady_slot": sum((t.datetime_complete - t.datetime_start).total_seconds()
+                           for t in later),
+        "steady_train": sum(float(t.user_attrs[ATTR_TRAIN_TIME]) for t in later),
         "ray_start": ray_start, "wall": wall, "complete": len(complete) + len(pruned),
         "pruned": len(pruned), "failed": result.failed,
         "train": sum(float(t.user_attrs[ATTR_TRAIN_TIME]) for t in complete) + pruned_train,
@@ -168,6 +175,9 @@ def summary(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "search wall s": round(raw["wall"], 2),
         "sum training s": round(raw["train"], 2),
         "share outside training": round(1 - raw["train"] / worker, 3),
+        # the first trial of each slot (worker start, first imports) left out
+        "share after start-up": (round(1 - raw["steady_train"] / raw["steady_slot"], 3)
+                                 if raw.get("steady_slot") else None),
         "overhead per trial s": round((worker - raw["train"]) / trials, 3),
         "mean training per trial s": round(raw["train"] / trials, 3),
     }
@@ -189,7 +199,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
              f"{_load()} at the end.",
              "worker time = search wall time x concurrency; share outside training = "
              "1 - summed training / worker time; overhead per trial = (worker time - summed "
-             "training) / complete trials.",
+             "training) / complete trials; share after start-up = the same over the ask-to-tell "
+             "time of the trials after each slot's first one (whose worker start and first "
+             "imports are a fixed cost per search; the gaps between a tell and the next ask, "
+             "about 0.1-0.2 s, are left out).",
              "Optuna study in "
              + ("SQLite (a temporary file)" if args.storage is None else "the given storage")
              + f"; the optuna-side trial durations (ask to tell) sum to "

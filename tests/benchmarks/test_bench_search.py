@@ -55,6 +55,8 @@ def test_search_overhead_quick_run_through_ray(tmp_path):
     assert summary["trials complete"] == 4 and summary["failed"] == 0
     assert 0 < summary["sum training s"] < summary["search wall s"] * summary["concurrency"]
     assert 0.0 < summary["share outside training"] < 1.0
+    # trials 2 and 3 came after each slot's first: their share leaves the worker start out
+    assert 0.0 < summary["share after start-up"] < 1.0
     assert summary["overhead per trial s"] > 0
     text = (tmp_path / "search_overhead_breakdown.md").read_text()
     assert "training (Trainer.fit" in text and "no trial asked" in text
