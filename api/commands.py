@@ -1,5 +1,6 @@
-"""Service commands: ``serve``, ``worker``, ``token create``, and ``submit``/``status``/``report``
-against a running server (``--url`` / ``AUTOMTL_URL``, ``--token`` / ``AUTOMTL_TOKEN``).
+"""Service commands: ``serve``, ``worker``, ``token create``, ``owner limits``, and
+``submit``/``status``/``report`` against a running server (``--url`` / ``AUTOMTL_URL``,
+``--token`` / ``AUTOMTL_TOKEN``).
 
 ``serve`` and ``worker`` read their settings from ``AUTOMTL_*`` variables (see
 :class:`api.settings.Settings`).
@@ -60,6 +61,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                    "$AUTOMTL_DATABASE_URL or the development "
                                                    "SQLite file)")
     revoke.set_defaults(handler=_token_revoke)
+
+    owner = subparsers.add_parser("owner", help="owners' own limits")
+    owner_actions = owner.add_subparsers(dest="owner_command", metavar="ACTION")
+    owner_actions.required = True
+    limits = owner_actions.add_parser(
+        "limits", help="show or set an owner's own caps",
+        description="Show an owner's caps (their own, or the server's AUTOMTL_MAX_*), or set "
+                    "them: each --max-* replaces the server-wide cap for this owner's new "
+                    "submissions, up or down; --reset drops them all. Jobs already queued "
+                    "keep running.")
+    limits.add_argument("name", help="the owner")
+    limits.add_argument("--db", default=None, help="database URL (default: "
+                                                   "$AUTOMTL_DATABASE_URL or the development "
+                                                   "SQLite file)")
+    from automtl_api.settings import OWNER_LIMITS
+
+    for field in OWNER_LIMITS:
+        limits.add_argument(f"--{field.replace('_', '-')}", dest=field, default=None,
+                            type=float if field == "max_time_limit_s" else int,
+                            metavar="SECONDS" if field == "max_time_limit_s" else "N")
+    limits.add_argument("--reset", action="store_true",
+                        help="drop the owner's own caps (the server's apply)")
+    limits.set_defaults(handler=_owner_limits)
 
     for name, helptext, handler in (
             ("submit", "submit a job spec to a running server", _submit),
@@ -263,6 +287,41 @@ def _token_create(args: argparse.Namespace) -> int:
     print(f"(token id {row.id} for {args.name!r}, {until}; it is shown only this once: keep "
           f"it, e.g. export AUTOMTL_TOKEN=...; revoke it with `automtl token revoke "
           f"{row.id}`)", file=sys.stderr)
+    return 0
+
+
+def _owner_limits(args: argparse.Namespace) -> int:
+    from automtl_api.settings import OWNER_LIMITS, check_owner_limits
+    from automtl_storage import Database, OwnerRepository
+    from automtl_storage.migrate import is_up_to_date
+
+    settings = _settings()
+    url = args.db or settings.resolved_database_url
+    if not is_up_to_date(url):
+        print("owner limits: the database schema is not up to date: run `automtl db upgrade`",
+              file=sys.stderr)
+        return 2
+    given = {f: getattr(args, f) for f in OWNER_LIMITS if getattr(args, f) is not None}
+    try:
+        given = check_owner_limits(given)
+    except ValueError as exc:
+        print(f"owner limits: --{str(exc).replace('_', '-', 2)}", file=sys.stderr)
+        return 2
+    with Database(url) as database, database.session() as session:
+        owners = OwnerRepository(session)
+        owner = owners.get_by_name(args.name)
+        if owner is None:
+            print(f"owner limits: no owner {args.name!r} (`automtl token create "
+                  f"{args.name}` creates one)", file=sys.stderr)
+            return 2
+        if args.reset or given:
+            merged = {} if args.reset else dict(owner.limits or {})
+            owners.set_limits(owner, {**merged, **given})
+        own = dict(owner.limits or {})
+    effective = settings.for_owner(own)
+    for field in OWNER_LIMITS:
+        source = "owner" if field in own else f"server (AUTOMTL_{field.upper()})"
+        print(f"{field:<20} {getattr(effective, field):>14g}  {source}")
     return 0
 
 

@@ -28,6 +28,7 @@ API_PREFIX = "/api/v1"
 ROUTE_MODULES: list[str] = [
     "automtl_api.routes.health",
     "automtl_api.routes.jobs",
+    "automtl_api.routes.limits",
     "automtl_api.routes.trials",
     "automtl_api.routes.pareto",
     "automtl_api.routes.datasets",
@@ -40,7 +41,8 @@ ROUTE_MODULES: list[str] = [
 #: the OpenAPI tags in the order /docs shows them, each with what its routes are for
 OPENAPI_TAGS: list[dict[str, str]] = [
     {"name": "jobs", "description": "Submit a search job (202 with a `Location`), list your "
-                                    "jobs, read one's status and progress, cancel it."},
+                                    "jobs, read one's status and progress, cancel it; your "
+                                    "limits."},
     {"name": "trials", "description": "Every trial of a job: sampled candidate, per-task "
                                       "metrics, costs, durations, errors."},
     {"name": "results", "description": "The Pareto front (JSON or CSV) and the HTML report, "
@@ -101,7 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _document_job_spec(app: FastAPI) -> None:
-    """Put the JobSpec schema (the ``POST /jobs`` body) into /openapi.json's components."""
+    """Put the JobSpec schema (the ``POST /jobs`` body) into /openapi.json's components, and
+    an example into every route's answer (:mod:`automtl_api.examples`)."""
+    from automtl_api.examples import add_examples
     from automtl_api.routes.jobs import job_spec_components
 
     build = app.openapi
@@ -115,6 +119,7 @@ def _document_job_spec(app: FastAPI) -> None:
             body = schema["paths"][f"{API_PREFIX}/jobs"]["post"]["requestBody"]
             body["content"]["application/json"]["schema"] = {
                 "$ref": "#/components/schemas/JobSpec"}  # not the raw dict FastAPI reads
+            add_examples(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

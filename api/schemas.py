@@ -166,6 +166,11 @@ class TrialPage(BaseModel):
 
 
 class FrontTrial(BaseModel):
+    """One trial of the front: the trial's record, every field of
+    ``automtl.trial_record.TRIAL_FIELDS`` under its name (``num_params`` the parameter count,
+    ``params`` the sampled parameters, ``latency_ms``, ``on_front``, ...); the main ones are
+    declared here."""
+
     model_config = ConfigDict(extra="allow")
 
     number: int
@@ -188,6 +193,9 @@ class ParetoFront(BaseModel):
     trials: list[FrontTrial]
     n_trials: int
     n_dominated: int
+    domains: list[dict[str, str]] | None = Field(
+        None, description="multi-domain job: the per-domain tasks (name, task, domain, metric, "
+                          "direction) whose metrics each trial's valid/test hold")
 
 
 # ------------------------------------------------------------------------------ datasets
@@ -250,6 +258,17 @@ class SpaceValidation(BaseModel):
     topologies: list[str]
     weightings: list[str]
     summary: dict[str, Any]
+
+
+class Limits(BaseModel):
+    """``GET /limits``: the caps on your submissions and where each comes from."""
+
+    limits: dict[str, float] = Field(description="max_trials, max_epochs, max_concurrency, "
+                                                 "max_time_limit_s (seconds), "
+                                                 "max_synthetic_rows, max_active_jobs")
+    source: dict[str, Literal["owner", "server"]] = Field(
+        description="owner: set for you by the administrator; server: AUTOMTL_MAX_*")
+    active_jobs: int = Field(description="your queued plus running jobs now")
 
 
 class Health(BaseModel):

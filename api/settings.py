@@ -8,13 +8,36 @@ safe on one laptop are refused: ``AUTOMTL_ENV=production`` needs an explicit, no
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+
+#: the limits an administrator may set per owner (``automtl owner limits NAME --max-trials N``),
+#: overriding the server-wide ``AUTOMTL_<NAME>`` for that owner's submissions, up or down
+OWNER_LIMITS: tuple[str, ...] = ("max_trials", "max_epochs", "max_concurrency",
+                                 "max_time_limit_s", "max_synthetic_rows", "max_active_jobs")
+
+
+def check_owner_limits(limits: Mapping[str, Any]) -> dict[str, float]:
+    """``limits`` validated as per-owner overrides: known names, positive finite numbers
+    (integers where the server-wide setting is one). Raises ``ValueError`` naming the key."""
+    checked: dict[str, float] = {}
+    for name, value in limits.items():
+        if name not in OWNER_LIMITS:
+            raise ValueError(f"{name}: not a per-owner limit; known: {', '.join(OWNER_LIMITS)}")
+        integer = name != "max_time_limit_s"
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 \
+                or value != value or value == float("inf") \
+                or (integer and float(value) != int(value)):
+            kind = "a positive integer" if integer else "a positive number"
+            raise ValueError(f"{name}: must be {kind}, got {value!r}")
+        checked[name] = int(value) if integer else float(value)
+    return checked
 
 
 class Settings(BaseSettings):
@@ -30,6 +53,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("automtl-data"), description="uploaded datasets live here")
     artifact_dir: Path | None = Field(None, description="trial weights; default "
                                                         "<data_dir>/artifacts")
+    artifact_url: str | None = Field(
+        None, description="an fsspec URL (s3://bucket/prefix, gs://..., file:///shared/...) "
+                          "where trial weights go instead of artifact_dir, so every worker "
+                          "node and the API reach them; its fsspec package must be installed")
     ray_address: str | None = Field(None, description="an existing Ray cluster; default: "
                                                       "start a local Ray per job")
     ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the local Ray")
@@ -40,8 +67,9 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(60.0, gt=0.0, description="a running job whose heartbeat is "
                                                           "older is taken over")
     poll_interval_s: float = Field(2.0, gt=0.0, description="worker's wait on an empty queue")
-    # ---- limits on what one request may ask (see the README, "Limits"); per server, not per
-    # owner. A spec over a cap is refused with 422 naming the field and the variable.
+    # ---- limits on what one request may ask (see the README, "Limits"). Server-wide defaults;
+    # the ones in OWNER_LIMITS can be set per owner (`automtl owner limits`). A spec over a cap
+    # is refused with 422 naming the field and where the cap comes from.
     max_trials: int = Field(10_000, ge=1, description="largest budget.trials (and "
                                                       "max_failures)")
     max_epochs: int = Field(1_000, ge=1, description="largest budget.epochs")
@@ -52,6 +80,8 @@ class Settings(BaseSettings):
     max_features: int = Field(10_000, ge=1, description="most feature columns in a list, "
                                                         "and synthetic features")
     max_synthetic_rows: int = Field(2_000_000, ge=100, description="largest synthetic rows")
+    max_active_jobs: int = Field(20, ge=1, description="most queued plus running jobs of one "
+                                                       "owner; a further POST /jobs gets 429")
     max_cpus_per_trial: float | None = Field(
         None, gt=0.0, description="CPUs of the largest node: more per trial is refused; "
                                   "unset: not checked at submit (a job no registered worker "
@@ -74,6 +104,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
+    @field_validator("artifact_url")
+    @classmethod
+    def _usable_artifact_url(cls, value: str | None) -> str | None:
+        from automtl.artifact_store import check_url
+
+        return None if value is None else check_url(value)
+
     @model_validator(mode="after")
     def _safe_for_the_environment(self) -> Settings:
         if self.stale_after_s <= 2 * self.heartbeat_interval_s:
@@ -93,6 +130,14 @@ class Settings(BaseSettings):
                                  "PostgreSQL when AUTOMTL_ENV=production")
         return self
 
+    def for_owner(self, limits: Mapping[str, Any] | None) -> Settings:
+        """These settings with an owner's own limits (``automtl_owners.limits``: keys of
+        :data:`OWNER_LIMITS`) in place of the server's; unknown keys raise ``ValueError``."""
+        if not limits:
+            return self
+        check_owner_limits(limits)
+        return self.model_copy(update=dict(limits))
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL, normalised (psycopg 3 for PostgreSQL; the SQLite default)."""
@@ -105,6 +150,12 @@ class Settings(BaseSettings):
     @property
     def resolved_artifact_dir(self) -> Path:
         return (self.artifact_dir or self.data_dir / "artifacts").resolve()
+
+    @property
+    def artifact_location(self) -> str | Path:
+        """Where trial folders live and stored artifact paths are relative to: the artifact
+        URL when one is set, else the artifact directory."""
+        return self.artifact_url or self.resolved_artifact_dir
 
     @property
     def path_roots(self) -> tuple[Path, ...]:
@@ -132,7 +183,8 @@ class Settings(BaseSettings):
             "AUTOMTL_PORT": str(self.port),
         }
         for name in ("max_trials", "max_epochs", "max_concurrency", "max_time_limit_s",
-                     "max_tasks", "max_features", "max_synthetic_rows", "max_cpus_per_trial",
+                     "max_tasks", "max_features", "max_synthetic_rows", "max_active_jobs",
+                     "max_cpus_per_trial",
                      "max_gpus_per_trial", "max_spec_bytes", "max_json_depth",
                      "max_list_items", "max_string_chars", "max_upload_rows",
                      "max_upload_cells", "db_pool_size", "db_max_overflow", "token_ttl_days"):
@@ -141,6 +193,8 @@ class Settings(BaseSettings):
                 values[f"AUTOMTL_{name.upper()}"] = str(value)
         if self.ray_address:
             values["AUTOMTL_RAY_ADDRESS"] = self.ray_address
+        if self.artifact_url:
+            values["AUTOMTL_ARTIFACT_URL"] = self.artifact_url
         if self.ray_num_cpus:
             values["AUTOMTL_RAY_NUM_CPUS"] = str(self.ray_num_cpus)
         if self.census_dir:

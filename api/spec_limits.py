@@ -8,10 +8,10 @@ pairs in the job-spec style:
   ``NaN``) and integers outside a signed 64-bit range. It runs before pydantic sees the
   document, so a hostile body costs at most one pass and never a RecursionError or a database
   overflow.
-- :func:`budget_errors`: the caps of the server's settings (trials, epochs, concurrency, time
-  limit, synthetic rows and features, tasks) and the trial resources against the largest node
-  the cluster has, so a spec that could never finish is refused with 422 instead of blocking
-  the queue.
+- :func:`budget_errors`: the caps of the server's settings, or the owner's own (trials,
+  epochs, concurrency, time limit, synthetic rows and features, tasks) and the trial resources
+  against the largest node the cluster has, so a spec that could never finish is refused with
+  422 instead of blocking the queue.
 - :func:`upload_data_errors`: what the stored schema of an uploaded dataset already tells
   (non-finite or missing numeric features, a label listed as a feature, a split column without
   train/valid values, a wrong ``format``, too few rows), so the job does not fail in the worker.
@@ -96,22 +96,33 @@ def _number(document: Mapping[str, Any], *keys: str) -> Any:
     return value
 
 
-def budget_errors(document: Mapping[str, Any], settings: Settings) -> Errors:
-    """The caps of ``settings`` (``AUTOMTL_MAX_*``) and the cluster's largest node, applied to a
-    raw spec (fields of the wrong type are left to the spec's own validation)."""
+def budget_errors(document: Mapping[str, Any], settings: Settings,
+                  owner_limits: Mapping[str, Any] | None = None) -> Errors:
+    """The caps of ``settings`` (``AUTOMTL_MAX_*``, with ``owner_limits`` in place of the
+    server's where an owner has their own) and the cluster's largest node, applied to a raw
+    spec (fields of the wrong type are left to the spec's own validation)."""
     errors: Errors = []
+    owner_limits = owner_limits or {}
+    settings = settings.for_owner(owner_limits)
+
+    def over(value: Any, name: str) -> str:
+        cap = getattr(settings, name)
+        if name in owner_limits:
+            return f"{value} is over your limit of {cap} (set for your account by the " \
+                   "server's administrator)"
+        return f"{value} is over this server's limit of {cap} (AUTOMTL_{name.upper()})"
+
     caps = (
-        (("budget", "trials"), settings.max_trials, "AUTOMTL_MAX_TRIALS"),
-        (("budget", "epochs"), settings.max_epochs, "AUTOMTL_MAX_EPOCHS"),
-        (("budget", "concurrency"), settings.max_concurrency, "AUTOMTL_MAX_CONCURRENCY"),
-        (("budget", "max_failures"), settings.max_trials, "AUTOMTL_MAX_TRIALS"),
-        (("budget", "time_limit_s"), settings.max_time_limit_s, "AUTOMTL_MAX_TIME_LIMIT_S"),
+        (("budget", "trials"), "max_trials"),
+        (("budget", "epochs"), "max_epochs"),
+        (("budget", "concurrency"), "max_concurrency"),
+        (("budget", "max_failures"), "max_trials"),
+        (("budget", "time_limit_s"), "max_time_limit_s"),
     )
-    for keys, cap, variable in caps:
+    for keys, name in caps:
         value = _number(document, *keys)
-        if value is not None and value > cap:
-            errors.append((".".join(keys), f"{value} is over this server's limit of {cap} "
-                                           f"({variable})"))
+        if value is not None and value > getattr(settings, name):
+            errors.append((".".join(keys), over(value, name)))
     seed_fields: tuple[tuple[str, ...], ...] = (("seed",), ("dataset", "seed"))
     for seed_keys in seed_fields:
         value = _number(document, *seed_keys)
@@ -122,9 +133,7 @@ def budget_errors(document: Mapping[str, Any], settings: Settings) -> Errors:
         rows = _number(dataset, "rows")
         features = _number(dataset, "features")
         if rows is not None and rows > settings.max_synthetic_rows:
-            errors.append(("dataset.rows", f"{rows} is over this server's limit of "
-                                           f"{settings.max_synthetic_rows} "
-                                           "(AUTOMTL_MAX_SYNTHETIC_ROWS)"))
+            errors.append(("dataset.rows", over(rows, "max_synthetic_rows")))
         if features is not None and features > settings.max_features:
             errors.append(("dataset.features", f"{features} is over this server's limit of "
                                                f"{settings.max_features} "

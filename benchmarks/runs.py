@@ -12,10 +12,18 @@ from dataclasses import dataclass, field
 
 import torch
 
-from automtl.config import ArchitectureConfig, ModelConfig, TrainConfig, WeightingConfig
+from automtl.config import (
+    ArchitectureConfig,
+    ModelConfig,
+    TopologyParams,
+    TrainConfig,
+    WeightingConfig,
+)
 from automtl.data import TabularDataset
 from automtl.data.base import SplitTensors
 from automtl.models import build_model
+from automtl.models.mmoe import MMoEParams
+from automtl.models.ple import PLEParams
 from automtl.training import Trainer
 from automtl.weighting import build_weighting
 from benchmarks.common import TASKS, synchronize
@@ -36,17 +44,19 @@ class ModelSizes:
     embedding_dim: int = 8
 
     def architecture(self, topology: str) -> ArchitectureConfig:
-        """automtl's config for ``"mmoe"`` or ``"ple"`` at these sizes."""
-        common = {"expert_units": [self.expert_units], "tower_units": [self.tower_units],
-                  "gate_kind": "linear", "embedding_dim": self.embedding_dim}
+        """automtl's config for ``"mmoe"`` or ``"ple"`` at these sizes: the common fields plus
+        the topology's own typed settings (:class:`MMoEParams`, :class:`PLEParams`)."""
+        experts = {"expert_units": [self.expert_units], "gate_kind": "linear"}
+        params: TopologyParams
         if topology == "mmoe":
-            return ArchitectureConfig(topology="mmoe", num_shared_experts=self.mmoe_experts,
-                                      **common)
-        if topology == "ple":
-            return ArchitectureConfig(topology="ple", levels=self.ple_levels,
-                                      num_shared_experts=self.ple_shared,
-                                      num_task_experts=self.ple_task, **common)
-        raise ValueError(f"topology: unknown {topology!r}; valid: ['mmoe', 'ple']")
+            params = MMoEParams(num_shared_experts=self.mmoe_experts, **experts)
+        elif topology == "ple":
+            params = PLEParams(levels=self.ple_levels, num_shared_experts=self.ple_shared,
+                               num_task_experts=self.ple_task, **experts)
+        else:
+            raise ValueError(f"topology: unknown {topology!r}; valid: ['mmoe', 'ple']")
+        return ArchitectureConfig(topology=topology, tower_units=[self.tower_units],
+                                  embedding_dim=self.embedding_dim, params=params)
 
 
 @dataclass

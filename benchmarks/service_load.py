@@ -205,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         env = child_env(AUTOMTL_ENV="development", AUTOMTL_DATABASE_URL=url,
                         AUTOMTL_DATA_DIR=str(Path(tmp) / "data"), AUTOMTL_PORT=str(port),
-                        AUTOMTL_HOST="127.0.0.1")
+                        AUTOMTL_HOST="127.0.0.1",
+                        # one owner submits from every thread: lift the per-owner queue cap
+                        # (429 past it), which would otherwise be measured instead of the API
+                        AUTOMTL_MAX_ACTIVE_JOBS="1000000")
         prelude = source_prelude(args.source)
         server = subprocess.Popen([sys.executable, "-c", prelude + SERVE], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

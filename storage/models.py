@@ -89,6 +89,9 @@ class Owner(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: this owner's own caps (``max_trials``, ``max_active_jobs``, ...), overriding the
+    #: server-wide ``AUTOMTL_MAX_*``; NULL or missing keys: the server's
+    limits: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 class ApiToken(Base):

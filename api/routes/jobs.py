@@ -47,7 +47,10 @@ def job_spec_components() -> dict[str, Any]:
              summary="Submit a search job",
              responses={**BODY_ERRORS,
                         422: {"model": ErrorResponse,
-                              "description": "the spec is invalid: every bad field's path"}})
+                              "description": "the spec is invalid: every bad field's path"},
+                        429: {"model": ErrorResponse,
+                              "description": "you have max_active_jobs queued or running "
+                                             "jobs (see GET /limits)"}})
 def submit_job(
     document: Annotated[dict[str, Any], Body(include_in_schema=False)],
     owner: OwnerDep, session: SessionDep, settings: SettingsDep, request: Request,
@@ -61,7 +64,15 @@ def submit_job(
     validated once (and its search space compiled once) in this process. The ``Location``
     header is the new job's URL (``GET`` it for status and progress).
     """
-    validated = validate_submission(document, owner.id, session, settings)
+    limits = settings.for_owner(owner.limits)
+    active = JobRepository(session).count_active_for_owner(owner.id)
+    if active >= limits.max_active_jobs:
+        source = ("your limit" if owner.limits and "max_active_jobs" in owner.limits
+                  else "this server's limit (AUTOMTL_MAX_ACTIVE_JOBS)")
+        raise ApiError.one(429, "", f"you have {active} queued or running jobs, {source} is "
+                           f"{limits.max_active_jobs}: wait for one to finish or cancel one",
+                           type_="too_many_jobs", headers={"Retry-After": "60"})
+    validated = validate_submission(document, owner.id, session, settings, owner.limits)
     job = JobRepository(session).create(
         owner.id, validated.spec.name, validated.document,
         dataset_id=validated.dataset.id if validated.dataset is not None else None)

@@ -175,8 +175,11 @@ def format_dataset_summary(summary: dict[str, Any]) -> str:
     lines.append(f"splits: {sizes}" + (f" (stratified on {strat})" if strat else ""))
     for row in summary["tasks"]:
         positives = f", {row['positives']} positive" if "positives" in row else ""
+        positives += f", {row['classes']} classes" if "classes" in row else ""
         lines.append(f"  task {row['task']} {row['split']}: {row['labelled']} labelled"
                      f"{positives}")
+    for item in summary.get("classes", []):
+        lines.append(f"  task {item['task']} classes (output order): {item['classes']}")
     return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from automtl import artifact_store
 from automtl.config import Candidate, ModelConfig
 from automtl.export.choice import Choice, choose_trial
 from automtl.export.errors import (
@@ -29,6 +30,7 @@ from automtl.export.errors import (
     TrialNotFoundError,
 )
 from automtl.jobspec import JobSpec, JobSpecError, Objective, load_job_spec
+from automtl.trial_record import TrialOutcome, outcome_from_row, outcome_from_trial
 
 COMPLETE = "complete"
 #: files the trainable writes into a trial's artifact directory
@@ -37,8 +39,10 @@ WEIGHTS_FILE, MODEL_CONFIG_FILE, CANDIDATE_FILE = "model.pt", "model_config.json
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One trial as an export sees it; ``state`` is lowercase (``complete``, ``running``, ...)
-    and ``values`` maps objective names to validation values (complete trials only)."""
+    """One trial as an export sees it: the fields of the trial's record
+    (:data:`automtl.trial_record.TRIAL_FIELDS`, same names) an export reads, and the service
+    row's id. ``state`` is lowercase (``complete``, ``running``, ...) and ``values`` maps
+    objective names to validation values (complete trials only)."""
 
     number: int
     state: str
@@ -53,6 +57,11 @@ class TrialRecord:
     row_id: int | None = None
 
 
+#: the record's fields an export reads (every :class:`TrialRecord` field but ``row_id``)
+EXPORT_FIELDS: tuple[str, ...] = ("number", "state", "values", "valid", "test", "num_params",
+                                  "latency_ms", "artifact", "on_front")
+
+
 @dataclass(frozen=True)
 class ExportSource:
     """A search to export from: its objectives, its trials and what to call it."""
@@ -62,8 +71,9 @@ class ExportSource:
     trials: list[TrialRecord]
     #: written into ``config.yaml`` (``source:``) and the README: job id, name, study, ...
     info: dict[str, Any] = field(default_factory=dict)
-    #: where a trial's artifacts are when the recorded path moved: ``<dir>/trial-<n>``
-    artifact_root: Path | None = None
+    #: where a trial's artifacts are when the recorded path moved: ``<dir>/trial-<n>`` (a
+    #: directory, or an fsspec URL: :mod:`automtl.artifact_store`)
+    artifact_root: str | Path | None = None
 
     def trial(self, number: int) -> TrialRecord:
         for record in self.trials:
@@ -125,10 +135,10 @@ def select_trial(source: ExportSource, trial: int | None = None,
 
 def load_artifacts(source: ExportSource, record: TrialRecord) -> TrialArtifacts:
     """Read and validate the saved weights and configs of a complete trial."""
-    candidates = [Path(record.artifact)] if record.artifact else []
+    candidates: list[str | Path] = [record.artifact] if record.artifact else []
     if source.artifact_root is not None:
-        candidates.append(source.artifact_root / f"trial-{record.number}")
-    directory = next((d for d in candidates if (d / WEIGHTS_FILE).is_file()), None)
+        candidates.append(_child(source.artifact_root, f"trial-{record.number}"))
+    directory = next((d for d in map(_local, candidates) if (d / WEIGHTS_FILE).is_file()), None)
     if directory is None:
         where = " or ".join(str(d) for d in candidates) or "no artifact path was recorded"
         raise ArtifactMissingError(f"the saved weights of trial {record.number} of "
@@ -137,6 +147,19 @@ def load_artifacts(source: ExportSource, record: TrialRecord) -> TrialArtifacts:
     model_config = _read_model(directory / MODEL_CONFIG_FILE, ModelConfig, record, source)
     candidate = _read_model(directory / CANDIDATE_FILE, Candidate, record, source)
     return TrialArtifacts(directory, model_config, candidate, directory / WEIGHTS_FILE)
+
+
+def _child(root: str | Path, name: str) -> str | Path:
+    if artifact_store.is_url(root):
+        return artifact_store.join(str(root), name)
+    return Path(root) / name
+
+
+def _local(location: str | Path) -> Path:
+    """A trial folder as a local path: an fsspec URL is fetched into the local cache first."""
+    if artifact_store.is_url(location):
+        return artifact_store.fetch(str(location))
+    return Path(location)
 
 
 def _read_model(path: Path, kind: Any, record: TrialRecord, source: ExportSource) -> Any:
@@ -173,42 +196,53 @@ def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
                rows: Iterable[Any], *, study_name: str | None = None,
                artifact_root: str | Path | None = None) -> ExportSource:
     """A service job from its stored spec and trial rows (objects with the attributes of
-    ``storage.Trial``: ``id``, ``number``, ``state``, ``objectives``, ``valid_metrics``,
-    ``test_metrics``, ``num_params``, ``latency_ms``, ``artifact_path``, ``on_front``).
+    ``automtl_storage.Trial``: ``id`` and the record's columns,
+    :data:`automtl.trial_record.TRIAL_COLUMNS`, read by
+    :func:`~automtl.trial_record.outcome_from_row`).
 
-    ``artifact_root`` is the service's artifact directory: relative artifact paths are read
+    ``artifact_root`` is the service's artifact directory (or its fsspec artifact URL, see
+    :mod:`automtl.artifact_store`): relative artifact paths are read
     under it, and a trial whose absolute (older) path no longer exists is looked up as
     ``<artifact_root>/<study_name>/trial-<n>``, where a moved or restored root keeps it.
     """
-    root = Path(artifact_root) if artifact_root is not None else None
+    root: str | Path | None = artifact_root
+    if root is not None and not artifact_store.is_url(root):
+        root = Path(root)
     try:
         parsed = load_job_spec(spec)
     except JobSpecError as exc:
         raise ExportError(f"job {job_id}: its stored spec no longer validates: {exc}") from None
     records = []
     for row in rows:
-        state = getattr(row.state, "value", row.state)
-        records.append(TrialRecord(
-            number=int(row.number), state=str(state).lower(),
-            values=dict(row.objectives) if row.objectives else None,
-            valid=dict(row.valid_metrics or {}), test=dict(row.test_metrics or {}),
-            num_params=row.num_params, latency_ms=row.latency_ms,
-            artifact=_under_root(row.artifact_path, root), on_front=bool(row.on_front),
-            row_id=row.id))
+        outcome = outcome_from_row(row)
+        records.append(export_record(outcome, artifact=_under_root(outcome.artifact, root),
+                                     row_id=row.id))
     info: dict[str, Any] = {"job": job_id, "name": name, **data_rule(parsed)}
     if study_name:
         info["study"] = study_name
-    fallback = root / study_name if root is not None and study_name else None
+    fallback = _child(root, study_name) if root is not None and study_name else None
     return ExportSource(label=f"job {job_id}", objectives=parsed.objective_list(),
                         trials=sorted(records, key=lambda r: r.number), info=info,
                         artifact_root=fallback)
 
 
-def _under_root(stored: str | None, root: Path | None) -> str | None:
-    """A stored artifact path as a path to read: relative ones joined to ``root``."""
-    if stored is None or root is None or Path(stored).is_absolute():
+def export_record(outcome: TrialOutcome, *, artifact: str | None = None,
+                  row_id: int | None = None) -> TrialRecord:
+    """The export's view of a trial's record (``artifact``: where to read it, when that is not
+    the recorded path)."""
+    fields = {name: getattr(outcome, name) for name in EXPORT_FIELDS}
+    fields.update(state=outcome.state.lower(), valid=dict(outcome.valid),
+                  test=dict(outcome.test), artifact=artifact or outcome.artifact)
+    return TrialRecord(**fields, row_id=row_id)
+
+
+def _under_root(stored: str | None, root: str | Path | None) -> str | None:
+    """A stored artifact path as a path (or URL) to read: relative ones joined to ``root``
+    (a directory or an fsspec URL)."""
+    if stored is None or root is None or artifact_store.is_url(stored) \
+            or Path(stored).is_absolute():
         return stored
-    return str(root / stored)
+    return str(_child(root, stored))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,7 +257,6 @@ def search_dir_source(directory: str | Path, *, storage_url: str | None = None,
 
     from automtl.report.pareto import pareto_front
     from automtl.search.study import STUDY_SPEC_ATTR, open_storage
-    from automtl.trial_record import outcome_from_trial
 
     directory = Path(directory).resolve()
     if storage_url is None:
@@ -248,14 +281,8 @@ def search_dir_source(directory: str | Path, *, storage_url: str | None = None,
     spec = JobSpec.model_validate(document)
     front = {entry["number"] for entry in pareto_front(study, spec)["trials"]}
     objective_names = list(spec.objectives)
-    records = []
-    for trial in study.get_trials(deepcopy=False):
-        outcome = outcome_from_trial(trial, objective_names)
-        records.append(TrialRecord(
-            number=outcome.number, state=outcome.state.lower(), values=outcome.values,
-            valid=dict(outcome.valid), test=dict(outcome.test), num_params=outcome.num_params,
-            latency_ms=outcome.latency_ms, artifact=outcome.artifact,
-            on_front=outcome.number in front))
+    records = [export_record(outcome_from_trial(trial, objective_names, front))
+               for trial in study.get_trials(deepcopy=False)]
     return ExportSource(label=f"study {study_name}", objectives=spec.objective_list(),
                         trials=records,
                         info={"study": study_name, "name": spec.name,

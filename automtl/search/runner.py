@@ -22,10 +22,11 @@ from typing import Any
 
 from optuna.trial import TrialState
 
+from automtl import artifact_store
 from automtl.jobspec import JobSpec, load_job_spec
 from automtl.search.callbacks import CancelStopper, SearchCallbacks, TuneBridge, _safe
 from automtl.search.coverage import enqueue_coverage, topology_summary
-from automtl.search.datasets import load_dataset
+from automtl.search.datasets import load_dataset, search_vocabulary
 from automtl.search.samplers import make_sampler
 from automtl.search.study import check_study, existing_trials, open_storage, recover_study
 from automtl.search.testing import FailureInjection
@@ -76,6 +77,7 @@ def run_search(
     dataset_resolver: Callable[[str], Path] | None = None,
     warm_start_resolver: WarmStartResolver | None = None,
     failure_injection: FailureInjection | None = None,
+    artifact_url: str | None = None,
 ) -> SearchResult:
     """Run (or resume) a whole search and return its front.
 
@@ -93,6 +95,10 @@ def run_search(
     spec that differs in a field of :data:`~automtl.search.fingerprint.IDENTITY_FIELDS` (its
     message names them).
 
+    ``artifact_url`` (an fsspec URL, :mod:`automtl.artifact_store`): trial weights go to
+    ``<artifact_url>/<study>/trial-<n>`` instead, where every node and the API can read them
+    (``artifact_dir`` still holds Ray's and the default Optuna files).
+
     ``failure_injection`` is for test suites only (:mod:`automtl.search.testing`).
 
     A :class:`JobSpec` given here is used as is (validated and its space compiled once, when
@@ -109,11 +115,14 @@ def run_search(
     artifact_root = Path(artifact_dir).resolve()
     url = storage_url or default_storage_url(artifact_root)
     # bad input (data, search space) fails before anything is written
-    dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver)
+    space = spec.space  # compiled when the spec was validated
+    # encoded once at the loosest vocabulary cap the space searches; each trial narrows it
+    dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver,
+                           search_vocabulary(spec.dataset, space.vocabulary_values()),
+                           domains=spec.domains)
     on_dataset = getattr(callbacks, "on_dataset", None)
     if on_dataset is not None:
         _safe(on_dataset, dataset.summary())
-    space = spec.space  # compiled when the spec was validated
     artifact_root.mkdir(parents=True, exist_ok=True)
     storage = open_storage(url)
     # A resumed study gets a sampler seeded past the trials it already has, so the seeded
@@ -141,7 +150,8 @@ def run_search(
     stop_reason = "budget"
     context = TrialContext(spec=spec, inputs=dataset.schema, train=dataset.train,
                            valid=dataset.valid, test=dataset.test,
-                           artifact_root=str(artifact_root / name),
+                           artifact_root=(artifact_store.join(artifact_url, name)
+                                          if artifact_url else str(artifact_root / name)),
                            failure_injection=failure_injection)
     if searcher.complete_trials < spec.budget.trials:
         # Tune's default CSV/JSON/TensorBoard loggers write every result to disk; the study
@@ -285,7 +295,8 @@ def _sample_for_job(space: Any, spec: JobSpec, trial: Any,
     candidate = trial_candidate(sampled, spec, trial.number)
     if inputs is not None:
         try:
-            params = check_static_constraints(candidate, inputs, spec.tasks, spec.constraints)
+            params = check_static_constraints(candidate, inputs, spec.model_tasks,
+                                              spec.constraints, spec.sequence)
         except Exception as exc:
             costs = getattr(exc, "costs", None)
             if costs is not None:

@@ -9,6 +9,8 @@ What reaches Tune (flat keys, also what the searcher reads):
 - each epoch: ``epoch``, ``epochs_total``, ``train_time_s`` (seconds of training so far),
   ``valid/<task>/<metric>``, ``objective/<name>`` (latency is NaN until it is measured at the
   end), ``automtl/final: False``; a scheduler (MO-ASHA) may stop the trial after any of them;
+- with ``domains``: ``<task>`` is each per-domain task ``<base>__<value>`` and each base task,
+  whose metrics are the mean over its domains (:func:`automtl.domains.add_domain_means`);
 - at the end: the same plus ``test/<task>/<metric>``, ``cost/params``, ``cost/latency_ms``,
   ``cost/effective_params`` (parameters a prediction still depends on after SNR pruning),
   ``sparsity`` (SNR only: share of closed connections), ``train_time_s`` (the training
@@ -30,14 +32,16 @@ import math
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from automtl.config import Candidate, InputSchema, ModelConfig
+from automtl.config import Candidate, InputSchema, ModelConfig, VocabularySetting
 from automtl.data.base import SplitTensors
+from automtl.data.vocabulary import narrow_schema, narrow_split
+from automtl.domains import add_domain_means
 from automtl.jobspec import JobSpec
 from automtl.search.testing import FailureInjection
 from automtl.training.result import EpochRecord
@@ -79,9 +83,37 @@ class TrialContext:
     train: SplitTensors
     valid: SplitTensors
     test: SplitTensors | None
+    #: where trial folders go: a local directory, or an fsspec URL (:mod:`automtl.artifact_store`)
     artifact_root: str
     #: test-only failure injection (:mod:`automtl.search.testing`); never part of a job spec
     failure_injection: FailureInjection | None = None
+    #: (max_size, min_frequency) -> narrowed inputs and splits, built once per cap value
+    _narrowed: dict[tuple[int | None, int | None], TrialData] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    def for_vocabulary(self, setting: VocabularySetting) -> TrialData:
+        """The input schema and splits with the trial's vocabulary cap applied
+        (:mod:`automtl.data.vocabulary`): the job's own for the default setting; each other
+        cap value is narrowed once and kept for the next trial with the same value."""
+        key = (setting.max_size, setting.min_frequency)
+        if setting.is_default:
+            return TrialData(self.inputs, self.train, self.valid, self.test)
+        if key not in self._narrowed:
+            inputs, lookups = narrow_schema(self.inputs, setting)
+            self._narrowed[key] = TrialData(
+                inputs, narrow_split(self.train, lookups), narrow_split(self.valid, lookups),
+                None if self.test is None else narrow_split(self.test, lookups))
+        return self._narrowed[key]
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """The inputs and splits one trial trains on (its vocabulary cap applied)."""
+
+    inputs: InputSchema
+    train: SplitTensors
+    valid: SplitTensors
+    test: SplitTensors | None
 
 
 def flatten_metrics(prefix: str, metrics: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -193,11 +225,14 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     injection = context.failure_injection
     if injection is not None:
         injection.check(parsed, 0)
-    model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks)
+    data = context.for_vocabulary(parsed.vocabulary)
+    tasks = spec.model_tasks  # with domains: one task per (task, domain value)
+    model_config = ModelConfig.from_parts(parsed.architecture, data.inputs, tasks,
+                                          spec.sequence)
     torch.manual_seed(parsed.train.seed)
     model = build_model(model_config)
     num_params = model.num_parameters()  # before training: the reported cost
-    weighting = build_weighting(parsed.weighting, spec.tasks, seed=parsed.train.seed)
+    weighting = build_weighting(parsed.weighting, tasks, seed=parsed.train.seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
 
     trained_s = 0.0
@@ -209,23 +244,24 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
         if injection is not None:
             injection.check(parsed, epoch + 1)
         trained_s += record.seconds
+        epoch_valid = add_domain_means(record.valid_metrics, spec.tasks, spec.domains)
         entry = {"epoch": epoch + 1, KEY_TRAIN_TIME: trained_s,
-                 **flatten_metrics(KEY_VALID, record.valid_metrics)}
+                 **flatten_metrics(KEY_VALID, epoch_valid)}
         log.append(entry)
         if epoch + 1 not in reporting:
             return
         costs = {"params": float(num_params), "latency_ms": math.nan,
                  "effective_params": float(model.effective_parameters())}
         report({**entry, KEY_FINAL: False, KEY_EPOCHS_TOTAL: parsed.train.epochs,
-                **objective_values(spec, record.valid_metrics, costs),
+                **objective_values(spec, epoch_valid, costs),
                 KEY_EPOCH_LOG: list(log)})
         log.clear()
 
-    task_names = {t.name for t in spec.tasks}
-    result = trainer.fit(context.train, context.valid, spec.tasks, callback=on_epoch,
-                         test=context.test,
-                         objectives=[o for o in spec.objectives if o in task_names])
-    valid = result.valid_metrics
+    result = trainer.fit(data.train, data.valid, tasks, callback=on_epoch,
+                         test=data.test, objectives=spec.objective_model_tasks())
+    valid = add_domain_means(result.valid_metrics, spec.tasks, spec.domains)
+    test_metrics = (add_domain_means(result.test_metrics, spec.tasks, spec.domains)
+                    if result.test_metrics is not None else {})
     if injection is not None and injection.mode == "nan" and injection.applies_to(parsed):
         valid = {task: {m: math.nan for m in values} for task, values in valid.items()}
     effective_params = model.effective_parameters()  # of the restored (best) weights
@@ -236,11 +272,11 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     bad = [k for k, v in objectives.items() if not math.isfinite(v)]
     if bad:
         raise FloatingPointError(f"non-finite objective(s) {bad}: training diverged")
-    utilisation = expert_utilisation(model, context.valid)
-    artifact = save_artifacts(Path(context.artifact_root) / f"trial-{number}", model, parsed,
-                              model_config)
+    utilisation = expert_utilisation(model, data.valid)
+    artifact = store_artifacts(context.artifact_root, f"trial-{number}", model, parsed,
+                               model_config)
     return {KEY_FINAL: True, **flatten_metrics(KEY_VALID, valid),
-            **flatten_metrics(KEY_TEST, result.test_metrics or {}), **objectives,
+            **flatten_metrics(KEY_TEST, test_metrics), **objectives,
             KEY_PARAMS: num_params, KEY_LATENCY: float(result.latency_ms),
             KEY_EFFECTIVE_PARAMS: effective_params,
             **({KEY_SPARSITY: sparsity} if sparsity is not None else {}),
@@ -270,20 +306,22 @@ def train_for_confirmation(candidate: dict[str, Any], seed: int, context: TrialC
     # with the confirmation's seed
     parsed = trial_candidate(candidate, spec, 0, len(context.train))
     parsed.train.seed = seed
-    model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks)
+    data = context.for_vocabulary(parsed.vocabulary)
+    tasks = spec.model_tasks
+    model_config = ModelConfig.from_parts(parsed.architecture, data.inputs, tasks,
+                                          spec.sequence)
     torch.manual_seed(seed)
     model = build_model(model_config)
-    weighting = build_weighting(parsed.weighting, spec.tasks, seed=seed)
+    weighting = build_weighting(parsed.weighting, tasks, seed=seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
 
     def check(epoch: int, record: EpochRecord) -> None:
         if should_stop is not None and should_stop():
             raise ConfirmationCancelled(f"cancelled after epoch {epoch + 1}")
 
-    task_names = {t.name for t in spec.tasks}
-    result = trainer.fit(context.train, context.valid, spec.tasks, check, test=context.test,
-                         objectives=[o for o in spec.objectives if o in task_names])
-    return result.test_metrics or {}
+    result = trainer.fit(data.train, data.valid, tasks, check, test=data.test,
+                         objectives=spec.objective_model_tasks())
+    return add_domain_means(result.test_metrics or {}, spec.tasks, spec.domains)
 
 
 def save_artifacts(directory: Path, model: torch.nn.Module, candidate: Candidate,
@@ -299,10 +337,29 @@ def save_artifacts(directory: Path, model: torch.nn.Module, candidate: Candidate
     return directory
 
 
+def store_artifacts(root: str, name: str, model: torch.nn.Module, candidate: Candidate,
+                    model_config: ModelConfig) -> str:
+    """Save a trial's artifacts as ``<root>/<name>``: a local folder, or, when ``root`` is an
+    fsspec URL (:mod:`automtl.artifact_store`), a scratch folder uploaded there and removed.
+    Returns where they are (a path or a URL)."""
+    from automtl import artifact_store
+
+    if not artifact_store.is_url(root):
+        return str(save_artifacts(Path(root) / name, model, candidate, model_config))
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="automtl-trial-") as scratch:
+        directory = save_artifacts(Path(scratch), model, candidate, model_config)
+        return artifact_store.publish(directory, artifact_store.join(root, name))
+
+
 def train_candidate(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune function trainable: run one trial, turning any failure into a final result."""
     from ray import tune
 
+    from automtl.search.orphans import exit_when_orphaned
+
+    exit_when_orphaned()  # a killed driver must not leave this trial training for minutes
     info = config[CONFIG_KEY]
     try:
         final = run_trial(info["candidate"], int(info["number"]), context, tune.report)

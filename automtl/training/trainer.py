@@ -177,11 +177,14 @@ class Trainer:
                 outputs, representation = forward(batch.numeric, batch.categorical)
             losses = task_losses(outputs, batch, self.tasks)
             optimizer.zero_grad(set_to_none=True)
-            penalty = model.l0_penalty() if cfg.l0_lambda > 0 else None
-            if penalty is not None:  # the L0 weight ramps up over the model's warm-up
+            penalty = model.penalty(cfg)  # already weighted (SNR: by l0_lambda)
+            if penalty is not None:  # the penalty ramps up over the model's warm-up
                 step = epoch * steps_per_epoch + batches + 1
                 ramp = min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0
-                (cfg.l0_lambda * ramp * penalty.float()).backward(retain_graph=True)
+                (ramp * penalty.float()).backward(retain_graph=True)
+            regulariser = model.output_penalty(outputs)  # e.g. AITM's calibrator, weighted
+            if regulariser is not None:
+                regulariser.float().backward(retain_graph=True)
             present = batch.mask[:, columns].sum(dim=0).float()
             context = WeightingContext(epoch=epoch, shared_representation=representation,
                                        labelled=labelled_tasks(batch, names),
@@ -214,7 +217,8 @@ class Trainer:
         return self._compiled_forward
 
     def predict(self, split: SplitTensors) -> dict[str, torch.Tensor]:
-        """Raw predictions ``{task: [N]}`` (logits for binary tasks) on the device."""
+        """Raw predictions ``{task: [N]}`` (logits for binary tasks; ``[N, C]`` logits for a
+        multiclass task) on the device."""
         self.model.to(self.device)
         return predict(self.model, split.to(self.device), self.device, self.config.amp)
 

@@ -114,6 +114,12 @@ class JobRepository:
             query = query.where(Job.status == parse_job_status(status))
         return int(self.session.scalar(query) or 0)
 
+    def count_active_for_owner(self, owner_id: int) -> int:
+        """``owner_id``'s queued plus running jobs (what ``max_active_jobs`` caps)."""
+        query = select(func.count()).select_from(Job).where(
+            Job.owner_id == owner_id, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
+        return int(self.session.scalar(query) or 0)
+
     def list_by_status(self, status: JobStatus | str) -> Sequence[Job]:
         """Every job in ``status``, oldest first."""
         query = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +37,13 @@ class OwnerRepository:
 
     def list(self) -> Sequence[Owner]:
         return self.session.scalars(select(Owner).order_by(Owner.id)).all()
+
+    def set_limits(self, owner: Owner, limits: dict[str, Any] | None) -> Owner:
+        """Replace ``owner``'s own limits (``None`` or ``{}``: the server's apply again).
+        The caller validates the keys (``automtl_api.settings.check_owner_limits``)."""
+        owner.limits = dict(limits) if limits else None
+        self.session.flush()
+        return owner
 
 
 #: ``last_used_at`` is refreshed at most this often, so authenticating is usually a pure read

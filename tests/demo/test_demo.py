@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from automtl.commands.demo_service import marked_processes
+from automtl_api.demo_service import marked_processes
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")]

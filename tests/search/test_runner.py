@@ -152,7 +152,7 @@ def test_constraint_keeps_infeasible_trials_off_the_front(searched: dict[str, An
     assert big.constraints["params_max"] > 0
     assert "not trained" in big.user_attrs["automtl:infeasible"]
     assert 0 not in [t["number"] for t in front["trials"]]
-    assert all(t["params"] <= PARAMS_MAX for t in front["trials"])
+    assert all(t["num_params"] <= PARAMS_MAX for t in front["trials"])
     meeting = sum(1 for t in study.trials
                   if t.user_attrs.get("automtl:static_params", PARAMS_MAX + 1) <= PARAMS_MAX)
     assert result.constraints is not None and result.constraints.startswith(
@@ -293,3 +293,27 @@ def test_should_stop_cancels_the_search(local_ray: None, tmp_path: Path) -> None
     assert not study.get_trials(states=(TrialState.RUNNING,))
     for trial in study.get_trials(states=(TrialState.FAIL,)):
         assert trial.user_attrs["automtl:interrupted"] is True
+
+
+def test_an_artifact_url_receives_every_trial_folder(local_ray: None, tmp_path: Path) -> None:
+    """Issue 22 item 5: with ``artifact_url`` (any fsspec URL; ``file://`` here, as the Ray
+    workers are other processes) trial weights are uploaded there by the trainable, the study
+    records their URLs, and no trial folder is written under ``artifact_dir``."""
+    from automtl import artifact_store
+
+    store = f"file://{tmp_path / 'store'}"
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    result = run_search(make_spec("to-store", 2), storage_url=url,
+                        artifact_dir=tmp_path / "local", artifact_url=store)
+    study = optuna.load_study(study_name=result.study_name, storage=open_storage(url))
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 2
+    for trial in complete:
+        where = trial.user_attrs["automtl:artifact"]
+        assert where == f"{store}/{result.study_name}/trial-{trial.number}"
+        folder = artifact_store.fetch(where, tmp_path / "cache")
+        config = ModelConfig.model_validate(
+            json.loads((folder / "model_config.json").read_text()))
+        model = build_model(config)
+        model.load_state_dict(torch.load(folder / "model.pt"), strict=True)
+    assert not list((tmp_path / "local").rglob("model.pt"))

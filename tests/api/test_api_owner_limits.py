@@ -1,0 +1,113 @@
+"""Per-owner caps (issue 20 item 2: "cap budgets by server settings, documented, per owner"):
+an administrator sets an owner's own limits with ``automtl owner limits``; they replace the
+server-wide ``AUTOMTL_MAX_*`` for that owner only; ``max_active_jobs`` bounds how many of one
+owner's jobs are queued or running, so one client cannot fill the queue for everyone."""
+
+from __future__ import annotations
+
+from api_support import create_token, make_settings, paths_of, tiny_spec
+from fastapi.testclient import TestClient
+
+from automtl.cli import main as automtl_main
+from automtl_api.main import create_app
+from automtl_storage import Database, OwnerRepository, upgrade
+
+
+def _set(settings, name: str, **limits) -> None:
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        owners = OwnerRepository(session)
+        owners.set_limits(owners.get_or_create(name), limits)
+
+
+def _synthetic(**overrides):
+    return tiny_spec({"builtin": "synthetic"}, **overrides)
+
+
+def test_an_owner_limit_replaces_the_server_cap_for_that_owner_only(client, settings, alice,
+                                                                    bob):
+    _set(settings, "alice", max_trials=5, max_epochs=3)
+    over = client.post("/api/v1/jobs", headers=alice, json=_synthetic(trials=6))
+    assert over.status_code == 422 and paths_of(over) == ["budget.trials"]
+    message = over.json()["detail"][0]["msg"]
+    assert "your limit of 5" in message and "AUTOMTL" not in message
+    assert client.post("/api/v1/jobs", headers=bob, json=_synthetic(trials=6)).status_code == 202
+    assert client.post("/api/v1/jobs", headers=alice, json=_synthetic(trials=5)).status_code \
+        == 202
+    epochs = _synthetic(trials=2)
+    epochs["search_space"] = {**epochs["search_space"],
+                              "optimizer": {**epochs["search_space"]["optimizer"],
+                                            "epochs": 2}}
+    epochs["budget"] = {**epochs.get("budget", {}), "epochs": 4, "trials": 2}
+    response = client.post("/api/v1/jobs", headers=alice, json=epochs)
+    assert response.status_code == 422 and "budget.epochs" in paths_of(response)
+
+
+def test_an_owner_may_be_granted_more_than_the_server_default(tmp_path):
+    settings = make_settings(tmp_path, max_trials=3)
+    upgrade(settings.resolved_database_url)
+    headers = create_token(settings, "dana")
+    others = create_token(settings, "eli")
+    _set(settings, "dana", max_trials=50)
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/api/v1/jobs", headers=headers,
+                           json=_synthetic(trials=20)).status_code == 202
+        refused = client.post("/api/v1/jobs", headers=others, json=_synthetic(trials=20))
+        assert refused.status_code == 422
+        assert "AUTOMTL_MAX_TRIALS" in refused.json()["detail"][0]["msg"]
+
+
+def test_active_jobs_are_capped_with_429_and_a_cancel_frees_a_slot(tmp_path):
+    settings = make_settings(tmp_path, max_active_jobs=2)
+    upgrade(settings.resolved_database_url)
+    alice = create_token(settings, "alice")
+    bob = create_token(settings, "bob")
+    with TestClient(create_app(settings)) as client:
+        first = client.post("/api/v1/jobs", headers=alice, json=_synthetic())
+        second = client.post("/api/v1/jobs", headers=alice, json=_synthetic())
+        assert first.status_code == second.status_code == 202
+        third = client.post("/api/v1/jobs", headers=alice, json=_synthetic())
+        assert third.status_code == 429, third.text
+        assert third.headers["Retry-After"] == "60"
+        assert "AUTOMTL_MAX_ACTIVE_JOBS" in third.json()["detail"][0]["msg"]
+        # nothing was stored for the refused submission
+        assert client.get("/api/v1/jobs", headers=alice).json()["total"] == 2
+        # another owner has their own count
+        assert client.post("/api/v1/jobs", headers=bob, json=_synthetic()).status_code == 202
+        assert client.post(f"/api/v1/jobs/{first.json()['id']}/cancel",
+                           headers=alice).status_code in (200, 202)
+        assert client.post("/api/v1/jobs", headers=alice, json=_synthetic()).status_code == 202
+
+
+def test_get_limits_shows_each_cap_and_its_source(client, settings, alice):
+    _set(settings, "alice", max_concurrency=2)
+    client.post("/api/v1/jobs", headers=alice, json=_synthetic())
+    body = client.get("/api/v1/limits", headers=alice).json()
+    assert body["limits"]["max_concurrency"] == 2
+    assert body["source"]["max_concurrency"] == "owner"
+    assert body["limits"]["max_trials"] == settings.max_trials
+    assert body["source"]["max_trials"] == "server"
+    assert body["active_jobs"] == 1
+    assert client.get("/api/v1/limits").status_code == 401
+    assert "/api/v1/limits" in client.get("/openapi.json").json()["paths"]
+
+
+def test_owner_limits_cli_sets_shows_and_resets(client, settings, alice, capsys, monkeypatch):
+    url = settings.resolved_database_url
+    monkeypatch.setenv("AUTOMTL_DATABASE_URL", url)
+    assert automtl_main(["owner", "limits", "alice", "--max-trials", "7",
+                         "--max-active-jobs", "3"]) == 0
+    shown = capsys.readouterr().out
+    assert any(line.split()[:3] == ["max_trials", "7", "owner"] for line in shown.splitlines())
+    assert client.post("/api/v1/jobs", headers=alice, json=_synthetic(trials=8)).status_code \
+        == 422
+    # a second call keeps the first call's values and adds the new one
+    assert automtl_main(["owner", "limits", "alice", "--max-epochs", "9"]) == 0
+    body = client.get("/api/v1/limits", headers=alice).json()
+    assert (body["limits"]["max_trials"], body["limits"]["max_epochs"]) == (7, 9)
+    assert automtl_main(["owner", "limits", "alice", "--reset"]) == 0
+    assert set(client.get("/api/v1/limits", headers=alice).json()["source"].values()) \
+        == {"server"}
+    capsys.readouterr()
+    assert automtl_main(["owner", "limits", "alice", "--max-trials", "0"]) == 2
+    assert "max-trials" in capsys.readouterr().err
+    assert automtl_main(["owner", "limits", "nobody"]) == 2
