@@ -48,7 +48,10 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
 class JobProgress(BaseModel):
     """Where a job stands: study-wide trial counts (earlier runs of a resumed job included)."""
 
-    finished: int = Field(description="complete trials (what the budget counts)")
+    finished: int = Field(description="every trial that ended: complete, pruned (stopped "
+                                      "early by MO-ASHA), failed and infeasible (refused at "
+                                      "sampling); the budget counts complete + pruned "
+                                      "(GET /jobs/{id}/trials?state=... gives each kind)")
     failed: int
     running: int
     budget: int | None = Field(description="trials to finish")

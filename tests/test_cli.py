@@ -111,9 +111,11 @@ def _outcome(number: int) -> SimpleNamespace:
                    "weighting": {"name": "gradnorm"}, "train": {"lr": 0.003}})
 
 
-def _progress(finished: int) -> SimpleNamespace:
-    return SimpleNamespace(finished=finished, failed=0, running=1, front_size=finished,
-                           elapsed_s=10.0 * finished)
+def _progress(finished: int, pruned: int = 0, failed: int = 0) -> SimpleNamespace:
+    # the fields of automtl.search.callbacks.Progress the bar reads
+    return SimpleNamespace(finished=finished + pruned + failed, counted=finished + pruned,
+                           pruned=pruned, failed=failed, running=1, front_size=finished,
+                           elapsed_s=10.0 * (finished + pruned))
 
 
 def test_the_progress_bar_shows_count_eta_and_each_trial():
@@ -136,6 +138,15 @@ def test_without_a_terminal_each_trial_line_carries_count_and_eta():
     line = stream.getvalue().strip()
     assert line.startswith("[1/4] trial    0 COMPLETE mmoe/gradnorm")
     assert line.endswith("00:10 elapsed, ETA 00:30")  # 10 s per trial, 3 to go
+
+
+def test_the_bar_counts_complete_and_pruned_trials_not_failed_ones():
+    stream = io.StringIO()
+    progress = SearchProgress(["ctr", "cvr"], 4, stream=stream, disable=True)
+    progress.on_trial_complete(_outcome(0))
+    progress.on_progress(_progress(1, pruned=1, failed=2))
+    line = stream.getvalue().strip()
+    assert line.startswith("[2/4] trial    0") and "pruned 1, failed 2" in line
 
 
 def test_a_bad_domain_column_exits_2_naming_the_field(tmp_path, capsys):

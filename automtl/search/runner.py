@@ -202,10 +202,16 @@ def run_search(
     if spec.confirm.seeds and stop_reason == "budget" and not done:
 
         torch_threads = max(1, int(num_cpus or os.cpu_count() or 1))
+
+        def should_stop() -> bool:
+            return bool(_safe(callbacks.should_stop, default=False))
+
         confirmation = run_confirmation(
             study, spec, functools.partial(_confirm_one, context=context,
-                                           threads=torch_threads),
-            on_progress=logger.info)
+                                           threads=torch_threads, should_stop=should_stop),
+            on_progress=logger.info, should_stop=should_stop)
+        if confirmation is None:  # cancelled while confirming: nothing was stored
+            stop_reason = "cancelled"
 
     from automtl.report.pareto import pareto_front
     from automtl.search.feasibility import constraint_summary
@@ -221,14 +227,14 @@ def run_search(
         constraints=constraint_summary(study, spec.constraints))
 
 
-def _confirm_one(candidate: dict[str, Any], seed: int, *, context: Any,
-                 threads: int) -> dict[str, dict[str, float]]:
+def _confirm_one(candidate: dict[str, Any], seed: int, *, context: Any, threads: int,
+                 should_stop: Callable[[], bool] | None = None) -> dict[str, dict[str, float]]:
     import torch
 
     from automtl.search.trainable import train_for_confirmation
 
     torch.set_num_threads(threads)
-    return train_for_confirmation(candidate, seed, context)
+    return train_for_confirmation(candidate, seed, context, should_stop)
 
 
 def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int,

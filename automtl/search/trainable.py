@@ -64,6 +64,10 @@ KEY_ARTIFACT = "artifact"
 KEY_NODE = "ray_node_id"
 KEY_UTILISATION = "gate_utilisation"
 KEY_EPOCHS_TOTAL = "epochs_total"
+#: the per-epoch records (``epoch``, ``train_time_s``, ``valid/<task>/<metric>``) since the
+#: trial's previous report: every epoch is recorded, but only some are reported on their own
+#: (:func:`report_epochs`)
+KEY_EPOCH_LOG = "automtl/epochs"
 COST_KEYS = {"params": KEY_PARAMS, "latency_ms": KEY_LATENCY,
              "effective_params": KEY_EFFECTIVE_PARAMS}
 
@@ -186,9 +190,29 @@ def trial_device(spec: JobSpec) -> torch.device:
     return torch.device("cpu")
 
 
+def report_epochs(spec: JobSpec, epochs: int) -> frozenset[int]:
+    """The epochs (1-based) after which a trial reports before its final result: MO-ASHA's
+    rungs when the job uses it (the scheduler decides there), none otherwise.
+
+    A Ray Tune function trainable reports synchronously: the trial waits at every report until
+    the driver has handled it, which on a busy driver costs tenths of a second each. So the
+    other epochs are not reported on their own; their records ride along in the next report
+    (or the final result) under :data:`KEY_EPOCH_LOG`, which the searcher stores as the
+    learning curve and the callbacks replay as ``on_epoch``.
+    """
+    if spec.scheduler.name != "mo_asha":
+        return frozenset()
+    from automtl.search.mo_asha import rung_epochs
+
+    return frozenset(rung_epochs(spec.scheduler.grace_epochs, spec.scheduler.reduction_factor,
+                                 epochs))
+
+
 def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
               report: Report) -> dict[str, Any]:
-    """Train one candidate, ``report`` each epoch, save the weights; the final result."""
+    """Train one candidate, ``report`` at the epochs :func:`report_epochs` names (each report
+    and the final result carry the epochs since the last one under :data:`KEY_EPOCH_LOG`),
+    save the weights; the final result."""
     from automtl.models.registry import build_model
     from automtl.report.utilisation import expert_utilisation
     from automtl.training.trainer import Trainer
@@ -212,19 +236,26 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
 
     trained_s = 0.0
+    reporting = report_epochs(spec, parsed.train.epochs)
+    log: list[dict[str, Any]] = []
 
     def on_epoch(epoch: int, record: EpochRecord) -> None:
         nonlocal trained_s
         if injection is not None:
             injection.check(parsed, epoch + 1)
         trained_s += record.seconds
+        epoch_valid = add_domain_means(record.valid_metrics, spec.tasks, spec.domains)
+        entry = {"epoch": epoch + 1, KEY_TRAIN_TIME: trained_s,
+                 **flatten_metrics(KEY_VALID, epoch_valid)}
+        log.append(entry)
+        if epoch + 1 not in reporting:
+            return
         costs = {"params": float(num_params), "latency_ms": math.nan,
                  "effective_params": float(model.effective_parameters())}
-        epoch_valid = add_domain_means(record.valid_metrics, spec.tasks, spec.domains)
-        report({"epoch": epoch + 1, KEY_FINAL: False, KEY_EPOCHS_TOTAL: parsed.train.epochs,
-                KEY_TRAIN_TIME: trained_s,
-                **flatten_metrics(KEY_VALID, epoch_valid),
-                **objective_values(spec, epoch_valid, costs)})
+        report({**entry, KEY_FINAL: False, KEY_EPOCHS_TOTAL: parsed.train.epochs,
+                **objective_values(spec, epoch_valid, costs),
+                KEY_EPOCH_LOG: list(log)})
+        log.clear()
 
     result = trainer.fit(data.train, data.valid, tasks, callback=on_epoch,
                          test=data.test, objectives=spec.objective_model_tasks(),
@@ -253,23 +284,29 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
             **({KEY_SPARSITY: sparsity} if sparsity is not None else {}),
             KEY_TRAIN_TIME: float(result.train_time_s),
             KEY_TRIAL_TIME: time.perf_counter() - started,
-            KEY_EPOCHS: int(result.epochs), KEY_ARTIFACT: str(artifact),
+            KEY_EPOCHS: int(result.epochs), KEY_ARTIFACT: str(artifact), KEY_EPOCH_LOG: log,
             **{f"{KEY_UTILISATION}/{task}": weights for task, weights in utilisation.items()}}
 
 
-def train_for_confirmation(candidate: dict[str, Any], seed: int,
-                           context: TrialContext) -> dict[str, dict[str, float]]:
+def train_for_confirmation(candidate: dict[str, Any], seed: int, context: TrialContext,
+                           should_stop: Callable[[], bool] | None = None,
+                           ) -> dict[str, dict[str, float]]:
     """Train a stored candidate again with ``seed`` (its epochs unchanged) on the train split;
     its test-split metrics ``{task: {metric: value}}``. Raises ``ValueError`` when the job
-    has no test split (confirmation scores on test, never on the validation split)."""
+    has no test split (confirmation scores on test, never on the validation split), and
+    :class:`~automtl.search.confirm.ConfirmationCancelled` after the first epoch at whose end
+    ``should_stop()`` returns True (a cancelled job stops within one epoch)."""
     from automtl.models.registry import build_model
+    from automtl.search.confirm import ConfirmationCancelled
     from automtl.training.trainer import Trainer
     from automtl.weighting import build_weighting
 
     if context.test is None or len(context.test) == 0:
         raise ValueError("confirmation needs a test split (dataset.split.test > 0)")
     spec = context.spec
-    parsed = Candidate.model_validate(candidate)
+    # the candidate as its trial trained it (epochs, batch size fitted to the train rows),
+    # with the confirmation's seed
+    parsed = trial_candidate(candidate, spec, 0, len(context.train))
     parsed.train.seed = seed
     data = context.for_vocabulary(parsed.vocabulary)
     tasks = spec.model_tasks
@@ -279,7 +316,13 @@ def train_for_confirmation(candidate: dict[str, Any], seed: int,
     model = build_model(model_config)
     weighting = build_weighting(parsed.weighting, tasks, seed=seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
-    result = trainer.fit(data.train, data.valid, tasks, test=data.test)
+
+    def check(epoch: int, record: EpochRecord) -> None:
+        if should_stop is not None and should_stop():
+            raise ConfirmationCancelled(f"cancelled after epoch {epoch + 1}")
+
+    result = trainer.fit(data.train, data.valid, tasks, check, test=data.test,
+                         objectives=spec.objective_model_tasks())
     return add_domain_means(result.test_metrics or {}, spec.tasks, spec.domains)
 
 

@@ -168,7 +168,10 @@ def test_callbacks_heard_every_trial(searched: dict[str, Any]) -> None:
     assert sorted(recorder.epochs) == [(n, 1) for n in numbers]  # one epoch each
     assert all(o.complete and o.artifact and o.test for o in recorder.outcomes)
     last = recorder.progress[-1]
-    assert (last.finished, last.failed, last.running, last.budget) == (6, 0, 0, 6)
+    # finished counts every ended trial, the infeasible one too; the budget counts 6
+    assert (last.finished, last.complete, last.pruned, last.infeasible, last.failed,
+            last.running, last.budget) == (7, 6, 0, 1, 0, 0, 6)
+    assert last.counted == 6
     assert last.front_size == len(searched["result"].front["trials"])
 
 
