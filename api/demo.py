@@ -300,9 +300,9 @@ def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0,
         job = _call(client.job, job_id, what="reading the job")
         p = job["progress"]
         hv = f"{p['hypervolume']:.4f}" if p.get("hypervolume") is not None else "-"
-        line = (f"{job['status']:<9} trials {p['finished']}/{p['budget']} finished, "
-                f"{p['failed']} failed, {p['running']} running; front {p['front_size']}, "
-                f"hypervolume {hv}")
+        line = (f"{job['status']:<9} trials: {p['finished']} ended ({p['failed']} failed) of "
+                f"a budget of {p['budget']}, {p['running']} running; front "
+                f"{p['front_size']}, hypervolume {hv}")
         now = time.monotonic()
         if job["status"] != last_status or (line != last_line and now - last_time >= every):
             demo.note(f"[{demo.elapsed():>6}] {line}")
