@@ -409,9 +409,9 @@ def _status_line(job: dict[str, Any]) -> str:
     p = job["progress"]
     hv = f"{p['hypervolume']:.4g}" if p.get("hypervolume") is not None else "-"
     elapsed = f"{p['elapsed_s']:.0f}s" if p.get("elapsed_s") is not None else "-"
-    line = (f"job {job['id']} {job['name']!r}: {job['status']}; trials {p['finished']}/"
-            f"{p['budget']} finished, {p['failed']} failed, {p['running']} running; front "
-            f"{p['front_size']}, hypervolume {hv}; elapsed {elapsed}")
+    line = (f"job {job['id']} {job['name']!r}: {job['status']}; trials: {p['finished']} ended "
+            f"({p['failed']} failed) of a budget of {p['budget']}, {p['running']} running; "
+            f"front {p['front_size']}, hypervolume {hv}; elapsed {elapsed}")
     return line + (f"\n  error: {job['error']}" if job.get("error") else "")
 
 

@@ -91,7 +91,8 @@ EXAMPLES: dict[str, Any] = {
         "reference_point": {"click": 0.5, "purchase": 0.5}, "hypervolume": 0.0871,
         "trials": [{"number": 5, "candidate": _CANDIDATE,
                     "values": {"click": 0.781, "purchase": 0.702},
-                    "valid": _TRIAL["valid_metrics"], "test": _TRIAL["test_metrics"]}],
+                    "valid": _TRIAL["valid_metrics"], "test": _TRIAL["test_metrics"],
+                    "num_params": 48211, "latency_ms": 0.84, "on_front": True}],
         "n_trials": 21, "n_dominated": 17},
     "DatasetRead": _DATASET,
     "DatasetPage": {"items": [_DATASET], "limit": 50, "offset": 0, "has_more": False,
@@ -105,8 +106,9 @@ EXAMPLES: dict[str, Any] = {
 
 #: examples of the non-JSON answers, by media type
 MEDIA_EXAMPLES: dict[str, str] = {
-    "text/csv": "number,click,purchase,topology,weighting,params\n"
-                "5,0.781,0.702,mmoe,uncertainty,48211\n",
+    "text/csv": "trial,topology,weighting,click,purchase,test_click_auc,test_purchase_auc,"
+                "num_params,latency_ms\n"
+                "5,mmoe,uncertainty,0.781,0.702,0.776,0.695,48211,0.84\n",
     "text/html": "<!doctype html><html>...the job's report...</html>",
 }
 

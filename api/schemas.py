@@ -48,7 +48,10 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
 class JobProgress(BaseModel):
     """Where a job stands: study-wide trial counts (earlier runs of a resumed job included)."""
 
-    finished: int = Field(description="complete trials (what the budget counts)")
+    finished: int = Field(description="every trial that ended: complete, pruned (stopped "
+                                      "early by MO-ASHA), failed and infeasible (refused at "
+                                      "sampling); the budget counts complete + pruned "
+                                      "(GET /jobs/{id}/trials?state=... gives each kind)")
     failed: int
     running: int
     budget: int | None = Field(description="trials to finish")
@@ -163,6 +166,11 @@ class TrialPage(BaseModel):
 
 
 class FrontTrial(BaseModel):
+    """One trial of the front: the trial's record, every field of
+    ``automtl.trial_record.TRIAL_FIELDS`` under its name (``num_params`` the parameter count,
+    ``params`` the sampled parameters, ``latency_ms``, ``on_front``, ...); the main ones are
+    declared here."""
+
     model_config = ConfigDict(extra="allow")
 
     number: int
@@ -185,6 +193,9 @@ class ParetoFront(BaseModel):
     trials: list[FrontTrial]
     n_trials: int
     n_dominated: int
+    domains: list[dict[str, str]] | None = Field(
+        None, description="multi-domain job: the per-domain tasks (name, task, domain, metric, "
+                          "direction) whose metrics each trial's valid/test hold")
 
 
 # ------------------------------------------------------------------------------ datasets

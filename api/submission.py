@@ -5,20 +5,35 @@ uploads (``dataset: {id: ...}``) or a built-in dataset: a server ``path`` is ref
 census-income builtin reads the server's configured directory (``AUTOMTL_CENSUS_DIR``), never a
 path from the request. Task labels, feature lists and a split column must name columns the
 dataset has. Every problem is reported at once as ``(path, message)``.
+
+The pre-trial data checks (every task labelled, with both classes for a binary task, in the
+train and valid splits; label values; split sizes) run at submit time for every dataset kind:
+an upload, the synthetic generator and census-income, so a job whose trials could only fail is
+refused with 422 instead of failing in the worker. A built-in dataset's verdict is cached per
+settings (and, for census-income, per file size and time), so resubmitting does not reload it.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from automtl.jobspec import JobSpec, JobSpecError, load_job_spec
+from automtl.config import MAX_CLASSES
+from automtl.jobspec import (
+    CensusIncomeDatasetSpec,
+    JobSpec,
+    JobSpecError,
+    SyntheticDatasetSpec,
+    load_job_spec,
+)
 from automtl_api.settings import Settings
 from automtl_api.spec_limits import (
     ID_MAX,
@@ -99,6 +114,9 @@ def validate_submission(document: Any, owner_id: int, session: Session,
         errors += _warm_start_errors(spec.warm_start, owner_id, session)
     if not errors and spec is not None and dataset_row is not None:
         errors += _data_errors(spec, dataset_row, settings)
+    elif not errors and spec is not None and \
+            isinstance(spec.dataset, SyntheticDatasetSpec | CensusIncomeDatasetSpec):
+        errors += _builtin_data_errors(spec)
     if errors:
         raise JobSpecError(_unique(errors))
     assert spec is not None
@@ -115,10 +133,67 @@ def _data_errors(spec: JobSpec, dataset: Dataset, settings: Settings) -> Errors:
 
     try:
         load_dataset(spec.dataset, spec.tasks, spec.seed,
-                     lambda _: settings.data_dir.resolve() / dataset.storage_path)
+                     lambda _: settings.data_dir.resolve() / dataset.storage_path,
+                     domains=spec.domains)
     except DataError as exc:
         return [(_data_error_path(spec, exc), str(exc))]
     return []
+
+
+def _builtin_data_errors(spec: JobSpec) -> Errors:
+    """The same pre-trial checks on a built-in dataset (synthetic, census-income): split sizes,
+    labelled rows and classes per task and split. A census-income directory without its files
+    is the server's problem, reported on ``dataset.builtin``."""
+    dataset = json.loads(spec.dataset.model_dump_json())
+    stamp = _census_stamp(dataset["path"]) if dataset["builtin"] == "census-income" else ""
+    found = _cached_builtin_check(json.dumps(dataset, sort_keys=True),
+                                  json.dumps([t.model_dump(mode="json") for t in spec.tasks]),
+                                  spec.seed, stamp)
+    if found is None:
+        return []
+    message, column, field = found
+    if dataset["builtin"] == "census-income" and field == "path":
+        return [("dataset.builtin", f"census-income is not available on this server: "
+                                    f"{message}")]
+    return [(_data_error_path(spec, _Problem(column, field)), message)]
+
+
+@dataclass(frozen=True)
+class _Problem:
+    column: str | None
+    field: str | None
+
+
+def _census_stamp(path: str) -> str:
+    """Size and modification time of the census files, so a cached verdict follows them."""
+    root = Path(path)
+    files = sorted(root.glob("census-income.*")) if root.is_dir() else [root]
+    return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
+                    for f in files if f.is_file())
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_builtin_check(dataset_json: str, tasks_json: str, seed: int,
+                          stamp: str) -> tuple[str, str | None, str | None] | None:
+    """``(message, column, field)`` of the DataError loading this built-in dataset raises, or
+    None when it passes (``stamp`` only keys the cache)."""
+    from automtl.config import TaskSpec
+    from automtl.data import DataError
+    from automtl.search.datasets import load_dataset
+
+    raw = json.loads(dataset_json)
+    dataset = (SyntheticDatasetSpec if raw["builtin"] == "synthetic"
+               else CensusIncomeDatasetSpec).model_validate(raw)
+    tasks = [TaskSpec.model_validate(t) for t in json.loads(tasks_json)]
+    try:
+        load_dataset(dataset, tasks, seed)
+    except DataError as exc:
+        return str(exc), exc.column, exc.field
+    return None
+
+
+#: DataError fields of split settings -> their path in a job spec's dataset section
+_SPLIT_FIELDS = {"valid_fraction": "split.valid", "test_fraction": "split.test"}
 
 
 def _data_error_path(spec: JobSpec, exc: Any) -> str:
@@ -127,7 +202,11 @@ def _data_error_path(spec: JobSpec, exc: Any) -> str:
     for i, task in enumerate(spec.tasks):
         if exc.column is not None and exc.column in (task.label, task.weight):
             return f"tasks[{i}]"
-    return f"dataset.{exc.field}" if exc.field and exc.field != exc.column else "dataset"
+    if exc.field is not None and str(exc.field).startswith("domains"):
+        return str(exc.field)
+    if exc.field and exc.field != exc.column:
+        return f"dataset.{_SPLIT_FIELDS.get(exc.field, exc.field)}"
+    return "dataset"
 
 
 def _server_paths(raw: dict[str, Any], settings: Settings) -> Errors:
@@ -223,7 +302,8 @@ def _column_errors(doc: Mapping[str, Any], columns: list[str], *, uploaded: bool
 
 
 def _label_type_errors(doc: Mapping[str, Any], info: dict[str, dict[str, Any]]) -> Errors:
-    """A binary task needs a 0/1 column, a regression task a numeric one (upload schema)."""
+    """A binary task needs a 0/1 column, a regression task a numeric one, a multiclass task
+    more than two and at most ``MAX_CLASSES`` values (upload schema)."""
     errors: Errors = []
     tasks = doc.get("tasks")
     for i, task in enumerate(tasks if isinstance(tasks, list) else []):
@@ -237,6 +317,15 @@ def _label_type_errors(doc: Mapping[str, Any], info: dict[str, dict[str, Any]]) 
             errors.append((f"tasks[{i}].type", f"a binary task needs a 0/1 label column; "
                                                f"{column['name']!r} ({column['dtype']}) holds "
                                                "other values (use type: regression?)"))
+        elif kind == "multiclass" and column.get("binary") is True:
+            errors.append((f"tasks[{i}].type", f"a multiclass task needs 3 or more classes; "
+                                               f"{column['name']!r} holds 0/1 values (use "
+                                               "type: binary)"))
+        elif kind == "multiclass" and int(column.get("distinct") or 0) > MAX_CLASSES:
+            errors.append((f"tasks[{i}].type", f"{column['name']!r} has "
+                                               f"{column['distinct']} distinct values, over "
+                                               f"the limit of {MAX_CLASSES} classes of a "
+                                               "multiclass task"))
         elif kind == "regression" and not column.get("numeric", column.get("kind") == "numeric"):
             errors.append((f"tasks[{i}].type", f"a regression task needs a numeric label "
                                                f"column; {column['name']!r} is "
@@ -253,8 +342,9 @@ def _space_errors(doc: Mapping[str, Any]) -> Errors:
     tasks = doc.get("tasks")
     names = [str(t["name"]) for t in tasks if isinstance(t, Mapping) and "name" in t] \
         if isinstance(tasks, list) else []
+    job_fields = frozenset({"sequence"} if doc.get("sequence") else set())
     return [(f"search_space.{p}" if p else "search_space", m)
-            for p, m in search_space_errors(dict(space), names)]
+            for p, m in search_space_errors(dict(space), names, job_fields)]
 
 
 _FIELD_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", re.DOTALL)

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import update
 
 from automtl.search.callbacks import Progress, SearchCallbacks
-from automtl.trial_record import TrialOutcome, outcome_from_trial
+from automtl.trial_record import TrialOutcome, outcome_from_trial, row_columns
 from automtl_api.redact import scrub_paths
 from automtl_api.settings import Settings
 from automtl_api.worker_resources import advertised_nodes
@@ -43,10 +43,6 @@ from automtl_storage.paths import relative_to_root, resolve_under
 logger = logging.getLogger(__name__)
 
 #: Optuna state name -> trial row state
-_ROW_STATE = {"RUNNING": "running", "WAITING": "running", "COMPLETE": "complete",
-              "FAIL": "failed", "PRUNED": "pruned"}
-
-
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -112,30 +108,18 @@ def stored_artifact(path: str | None, artifact_root: str | Path | None) -> str |
 
 def outcome_fields(outcome: TrialOutcome,
                    artifact_root: str | Path | None = None) -> dict[str, Any]:
-    """A trial row's columns from a study trial's outcome (the artifact path relative to
-    ``artifact_root`` when given)."""
+    """A trial row's columns from a study trial's outcome (the record's columns, see
+    :func:`automtl.trial_record.row_columns`; the artifact path relative to ``artifact_root``
+    when given, paths scrubbed from the error) and when it finished."""
     finished = outcome.state not in ("RUNNING", "WAITING")
-    return {
-        "state": _ROW_STATE.get(outcome.state, "failed"),
-        "params": dict(outcome.params),
-        "config": outcome.candidate,
-        "valid_metrics": outcome.valid or None,
-        "test_metrics": outcome.test or None,
-        "objectives": outcome.values,
-        "num_params": outcome.num_params,
-        "latency_ms": outcome.latency_ms,
-        "train_seconds": outcome.train_time_s,
-        "total_seconds": outcome.trial_time_s or outcome.duration_s,
-        "artifact_path": stored_artifact(outcome.artifact, artifact_root),
-        "ray_node_id": outcome.ray_node_id,
+    columns = row_columns(outcome)
+    columns.update(
+        artifact_path=stored_artifact(outcome.artifact, artifact_root),
         # a PRUNED row refused at sampling (never trained) says why here; one MO-ASHA stopped
         # has a pruned_epoch instead
-        "error": scrub_paths(outcome.error) or outcome.infeasible,
-        "gate_utilisation": outcome.gate_utilisation,
-        "pruned_epoch": outcome.pruned_epoch,
-        "rung_values": outcome.rungs,
-        "finished_at": utcnow() if finished else None,
-    }
+        error=scrub_paths(outcome.error) or outcome.infeasible,
+        finished_at=utcnow() if finished else None)
+    return columns
 
 
 class JobCallbacks(SearchCallbacks):

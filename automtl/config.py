@@ -22,9 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from automtl._lazy import lazy_getattr
+from automtl.registry import Registry
 
-TaskType = Literal["binary", "regression"]
+TaskType = Literal["binary", "regression", "multiclass"]
 #: how a regression label is transformed before it is standardised (``log1p``: skewed, >= 0)
 LabelTransform = Literal["none", "log1p"]
 #: missing numeric feature values: impute (train mean + indicator) or refuse
@@ -37,16 +37,25 @@ Direction = Literal["maximize", "minimize"]
 #: metric name -> (task types it applies to, direction of optimisation)
 METRICS: dict[str, tuple[tuple[str, ...], Direction]] = {
     "auc": (("binary",), "maximize"),
-    "logloss": (("binary",), "minimize"),
-    "accuracy": (("binary",), "maximize"),
+    #: multiclass: mean over classes of the one-vs-rest AUC (classes absent from the split
+    #: left out), scikit-learn's ``roc_auc_score(multi_class="ovr", average="macro")``
+    "auc_macro": (("multiclass",), "maximize"),
+    "logloss": (("binary", "multiclass"), "minimize"),
+    "accuracy": (("binary", "multiclass"), "maximize"),
     "mse": (("regression",), "minimize"),
     "rmse": (("regression",), "minimize"),
     "mae": (("regression",), "minimize"),
     "r2": (("regression",), "maximize"),
 }
-DEFAULT_METRIC: dict[str, str] = {"binary": "auc", "regression": "mse"}
+DEFAULT_METRIC: dict[str, str] = {"binary": "auc", "regression": "mse",
+                                  "multiclass": "auc_macro"}
+#: most classes a multiclass task may have (each is one output of its tower)
+MAX_CLASSES = 1000
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOMAIN_VALUE_RE = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+#: most domain values a multi-domain job may have (each multiplies the number of tasks)
+MAX_DOMAINS = 32
 
 
 class StrictModel(BaseModel):
@@ -66,8 +75,11 @@ class TaskSpec(StrictModel):
     """One prediction target.
 
     ``label`` is the dataset column (defaults to ``name``). A NaN label means the row is outside
-    this task's sample space. ``product_of`` declares an ESMM task relation: the task's
-    probability is the product of two other binary tasks' probabilities
+    this task's sample space. ``type``: ``binary`` (0/1 labels, one logit), ``regression``
+    (numbers) or ``multiclass`` (3 to :data:`MAX_CLASSES` classes given as integer codes or
+    strings, one logit per class, softmax cross-entropy; the classes are the train split's,
+    stored with the encoders as :class:`ClassLabels`). ``product_of`` declares an ESMM task
+    relation: the task's probability is the product of two other binary tasks' probabilities
     (p(ctcvr) = p(ctr) * p(cvr), Ma et al. SIGIR 2018).
     """
 
@@ -81,6 +93,9 @@ class TaskSpec(StrictModel):
     weight: str | None = Field(
         None, description="a column of non-negative per-row weights for this task's loss and "
                           "metrics (importance or dwell-time weighting); missing weight = 0")
+    domain: str | None = Field(
+        None, description="set by a job's `domains` (never by hand): the task's sample space is "
+                          "the rows of this domain value")
 
     @field_validator("name")
     @classmethod
@@ -135,6 +150,35 @@ def validate_task_list(tasks: list[TaskSpec]) -> list[TaskSpec]:
     return tasks
 
 
+def validate_sequence(sequence: list[str] | None, tasks: list[TaskSpec]) -> list[str] | None:
+    """Check a conversion ``sequence`` (impression -> click -> conversion, AITM, Xi et al. KDD
+    2021) against the job's tasks: at least 2 steps, each a plain binary task of the job (an
+    ESMM product has no tower of its own), none twice. ``None`` (no sequence) passes.
+
+    Raises ``ValueError`` whose message starts with ``sequence``."""
+    if sequence is None:
+        return None
+    if len(sequence) < 2:
+        raise ValueError(f"sequence: at least 2 steps are needed (the conversion steps in "
+                         f"order), got {sequence}")
+    dupes = sorted({n for n in sequence if sequence.count(n) > 1})
+    if dupes:
+        raise ValueError(f"sequence: {dupes} listed twice; each step is one task")
+    by_name = {t.name: t for t in tasks}
+    for name in sequence:
+        task = by_name.get(name)
+        if task is None:
+            raise ValueError(f"sequence: unknown task {name!r}; the job's tasks: "
+                             f"{list(by_name)}")
+        if task.type != "binary":
+            raise ValueError(f"sequence: task {name!r} is a {task.type} task; a conversion "
+                             "step must be binary")
+        if task.product_of:
+            raise ValueError(f"sequence: task {name!r} is an ESMM product (it has no tower); "
+                             "name plain binary tasks")
+    return list(sequence)
+
+
 class NumericFeature(StrictModel):
     """A numeric column, standardised with train-split statistics: (x - mean) / std.
 
@@ -156,10 +200,22 @@ class NumericFeature(StrictModel):
 
 
 class CategoricalFeature(StrictModel):
-    """A categorical column. Index 0 is out-of-vocabulary; value ``vocabulary[i]`` is i + 1."""
+    """A categorical column. Index 0 is out-of-vocabulary; value ``vocabulary[i]`` is i + 1.
+
+    ``counts[i]`` is the number of train rows with ``vocabulary[i]``, kept in memory while a
+    search runs so a trial's searched vocabulary cap can narrow the vocabulary without
+    re-reading the data (:mod:`automtl.data.vocabulary`); it is never written out."""
 
     name: str
     vocabulary: list[str] = Field(default_factory=list)
+    counts: list[int] = Field(default_factory=list, exclude=True, repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when name and vocabulary are: the in-memory ``counts`` are not part of what
+        a schema means (a schema read back from a file has none)."""
+        if not isinstance(other, CategoricalFeature):
+            return NotImplemented
+        return self.name == other.name and self.vocabulary == other.vocabulary
 
     @property
     def cardinality(self) -> int:
@@ -177,14 +233,66 @@ class LabelScaling(StrictModel):
     std: float = 1.0
 
 
+class ClassLabels(StrictModel):
+    """A multiclass task's classes in output order: class ``classes[i]`` is output i (the
+    ``i``-th logit of the tower, the ``i``-th probability column of a prediction). Integer
+    labels are kept as ints (sorted numerically), other labels as strings (sorted)."""
+
+    task: str
+    classes: list[int] | list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.classes)
+class DomainSpec(StrictModel):
+    """A multi-domain job: the categorical ``column`` naming each row's domain (scenario) and its
+    ``values``. Every task ``t`` becomes one task ``t__<value>`` per value whose sample space is
+    that domain's rows (see :mod:`automtl.domains`); the column is also a categorical input, so
+    a topology such as ``star`` can read each row's domain.
+
+    Values are strings of letters, digits and ``_`` (integer codes are written as text), at most
+    :data:`MAX_DOMAINS` of them; a row whose value is missing or not listed is a data error.
+    """
+
+    column: str = Field(min_length=1, description="the data column naming each row's domain")
+    values: list[str] = Field(min_length=1, description="the domain values, in the order of the "
+                                                        "per-domain tasks and report columns")
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _values_as_text(cls, value: Any) -> Any:
+        if isinstance(value, list):  # YAML reads `values: [1, 2]` as ints
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                    for v in value]
+        return value
+
+    @field_validator("values")
+    @classmethod
+    def _values_ok(cls, value: list[str]) -> list[str]:
+        if len(value) > MAX_DOMAINS:
+            raise ValueError(f"at most {MAX_DOMAINS} domain values, got {len(value)}")
+        bad = [v for v in value if not _DOMAIN_VALUE_RE.match(v)]
+        if bad:
+            raise ValueError(f"domain values must be 1-40 letters, digits or '_' (they name the "
+                             f"per-domain tasks), got {bad}")
+        dupes = sorted({v for v in value if value.count(v) > 1})
+        if dupes:
+            raise ValueError(f"duplicate domain values: {dupes}")
+        return value
+
+
 class InputSchema(StrictModel):
-    """What the network sees: the feature columns with their preprocessing statistics, and
-    the train-split scaling of each regression label (``labels``)."""
+    """What the network sees: the feature columns with their preprocessing statistics, the
+    train-split scaling of each regression label (``labels``) and the classes of each
+    multiclass task (``classes``)."""
 
     numeric: list[NumericFeature] = Field(default_factory=list)
     categorical: list[CategoricalFeature] = Field(default_factory=list)
     labels: list[LabelScaling] = Field(default_factory=list)
+    classes: list[ClassLabels] = Field(default_factory=list)
     missing: MissingPolicy = "impute"
+    #: a multi-domain job's domain column (also one of ``categorical``) and its values
+    domain: DomainSpec | None = None
 
     def label_scaling(self, task: str) -> LabelScaling | None:
         for scaling in self.labels:
@@ -192,11 +300,32 @@ class InputSchema(StrictModel):
                 return scaling
         return None
 
+    def class_labels(self, task: str) -> ClassLabels | None:
+        """The classes of multiclass task ``task`` (None for other tasks)."""
+        for item in self.classes:
+            if item.task == task:
+                return item
+        return None
+
     @model_validator(mode="after")
     def _not_empty(self) -> InputSchema:
         if not self.numeric and not self.categorical:
             raise ValueError("the input schema has no features")
+        if self.domain is not None and self.domain.column not in self.categorical_names:
+            raise ValueError(f"domain: column {self.domain.column!r} is not a categorical "
+                             "feature of the schema")
         return self
+
+    def domain_indices(self) -> tuple[int, list[int]]:
+        """``(j, codes)``: the domain column is categorical feature ``j``, and domain value
+        ``values[k]`` has vocabulary index ``codes[k]`` (0 when out of vocabulary).
+        Raises ``ValueError`` without a domain."""
+        if self.domain is None:
+            raise ValueError("the input schema has no domain column (the job has no domains)")
+        j = self.categorical_names.index(self.domain.column)
+        vocabulary = self.categorical[j].vocabulary
+        codes = [vocabulary.index(v) + 1 if v in vocabulary else 0 for v in self.domain.values]
+        return j, codes
 
     @property
     def numeric_names(self) -> list[str]:
@@ -220,6 +349,8 @@ class TopologyParams(StrictModel):
     dsl_keys: ClassVar[dict[str, str]] = {}
     #: fields the DSL's top-level ``architecture`` section may set for every branch using them
     shared_dsl_fields: ClassVar[tuple[str, ...]] = ()
+    #: whether the topology reads each row's domain (``star``): a job must then have ``domains``
+    needs_domains: ClassVar[bool] = False
 
     def summary(self) -> dict[str, str]:
         """``{"experts": ..., "units": ..., "gate": ...}`` as text for the report's table."""
@@ -247,12 +378,19 @@ LEGACY_NESTED_FIELDS: dict[str, frozenset[str]] = {
 }
 
 
+#: topology name -> its settings model (a :class:`TopologyParams` subclass, possibly shared by
+#: several topologies). ``@register_topology`` (:mod:`automtl.models.registry`) fills it beside
+#: the model registry, so validating a config reads a topology's settings without this module
+#: importing the models (the layers contract in ``.importlinter``); as every
+#: :class:`~automtl.registry.Registry` does, the first lookup imports the package that
+#: registers the built-ins (``automtl.models``).
+TOPOLOGY_PARAMS: Registry[type[TopologyParams]] = Registry("topology", "automtl.models", None)
+
+
 def topology_params_class(topology: str) -> type[TopologyParams]:
     """The registered ``Params`` model of ``topology``; ``ValueError`` listing valid names."""
-    from automtl.models.registry import TOPOLOGIES
-
     try:
-        return TOPOLOGIES.get(topology).Params
+        return TOPOLOGY_PARAMS.get(topology)
     except KeyError as exc:
         raise ValueError(str(exc.args[0])) from None
 
@@ -357,19 +495,27 @@ class ModelConfig(ArchitectureConfig):
 
     inputs: InputSchema
     tasks: list[TaskSpec]
+    sequence: list[str] | None = Field(
+        None, description="the job's conversion steps in order (the job spec's `sequence`); "
+                          "read by topologies that model sequential tasks (aitm)")
 
     @field_validator("tasks")
     @classmethod
     def _tasks_consistent(cls, value: list[TaskSpec]) -> list[TaskSpec]:
         return validate_task_list(value)
 
+    @model_validator(mode="after")
+    def _sequence_of_tasks(self) -> ModelConfig:
+        validate_sequence(self.sequence, self.tasks)
+        return self
+
     @classmethod
     def from_parts(cls, architecture: ArchitectureConfig, inputs: InputSchema,
-                   tasks: list[TaskSpec]) -> ModelConfig:
-        return cls(**architecture.model_dump(), inputs=inputs, tasks=tasks)
+                   tasks: list[TaskSpec], sequence: list[str] | None = None) -> ModelConfig:
+        return cls(**architecture.model_dump(), inputs=inputs, tasks=tasks, sequence=sequence)
 
     def architecture(self) -> ArchitectureConfig:
-        return ArchitectureConfig(**self.model_dump(exclude={"inputs", "tasks"}))
+        return ArchitectureConfig(**self.model_dump(exclude={"inputs", "tasks", "sequence"}))
 
 
 class WeightingConfig(StrictModel):
@@ -407,15 +553,28 @@ class TrainConfig(StrictModel):
         return value
 
 
+class VocabularySetting(StrictModel):
+    """A trial's cap on every categorical feature's vocabulary (the DSL's ``vocabulary``
+    section): values seen on fewer than ``min_frequency`` train rows, and all but the
+    ``max_size`` most frequent, share the out-of-vocabulary index. ``None`` keeps the job's
+    setting (``dataset.vocabulary``). The data is encoded once at the loosest setting the
+    space allows; each trial narrows it (:mod:`automtl.data.vocabulary`)."""
+
+    max_size: int | None = Field(None, ge=1, description="most values per categorical "
+                                                         "feature (the most frequent)")
+    min_frequency: int | None = Field(None, ge=1, description="train rows a value needs to "
+                                                              "get its own index")
+
+    @property
+    def is_default(self) -> bool:
+        return self.max_size is None and self.min_frequency is None
+
+
 class Candidate(StrictModel):
     """One point of a search space: what ``SearchSpace.sample(trial)`` returns (as a dict)."""
 
     architecture: ArchitectureConfig = Field(default_factory=ArchitectureConfig)
     weighting: WeightingConfig = Field(default_factory=WeightingConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    vocabulary: VocabularySetting = Field(default_factory=VocabularySetting)
 
-
-# The job spec lives in automtl.jobspec (it imports this module); re-exported lazily here so
-# ``from automtl.config import JobSpec`` works without an import cycle.
-__getattr__ = lazy_getattr(__name__, {name: "automtl.jobspec" for name in
-                                      ("JobSpec", "JobSpecError", "load_job_spec")})

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -29,10 +29,18 @@ from pydantic import (
     model_validator,
 )
 
-from automtl.config import StrictModel, TaskSpec, metric_direction, validate_task_list
-
-if TYPE_CHECKING:
-    from search_spaces import SearchSpace
+import search_spaces
+from automtl.config import (
+    DomainSpec,
+    StrictModel,
+    TaskSpec,
+    metric_direction,
+    topology_params_class,
+    validate_sequence,
+    validate_task_list,
+)
+from automtl.domains import expand_tasks
+from search_spaces import SearchSpace, read_yaml
 
 #: cost objectives a job may add to the task metrics; all are minimised. ``effective_params``
 #: counts only the parameters a prediction still depends on (SNR's pruned connections and
@@ -149,6 +157,32 @@ class SyntheticDatasetSpec(StrictModel):
     split: SplitFractions = Field(default_factory=SplitFractions)
 
 
+class MultiDomainDatasetSpec(StrictModel):
+    """The synthetic multi-domain data of :mod:`automtl.data.multi_domain`: the MMoE recipe's
+    two tasks in ``len(shares)`` domains (column ``domain``: ``d0``, ``d1``, ...) whose label
+    functions differ partially (``shift``), the last one small by default."""
+
+    builtin: Literal["multi-domain"]
+    rows: int = Field(20000, ge=100)
+    features: int = Field(20, ge=2, description="input dimension d")
+    correlation: float = Field(0.5, ge=-1.0, le=1.0, description="task correlation p")
+    shift: float = Field(0.5, ge=0.0, le=1.0, description="how far each domain's label "
+                                                          "function moves from the shared one")
+    bias: float = Field(0.5, ge=0.0, description="std of each domain's label offset")
+    shares: list[float] = Field(default_factory=lambda: [0.45, 0.45, 0.10], min_length=1,
+                                max_length=32, description="row share of each domain")
+    binary: bool = True
+    seed: int = 0
+    split: SplitFractions = Field(default_factory=SplitFractions)
+
+    @field_validator("shares")
+    @classmethod
+    def _positive_shares(cls, value: list[float]) -> list[float]:
+        if any(not v > 0 for v in value):
+            raise ValueError(f"every share must be > 0, got {value}")
+        return value
+
+
 class CensusIncomeDatasetSpec(StrictModel):
     """UCI census-income (KDD 1994/95) from local files (never downloaded at run time).
 
@@ -173,23 +207,25 @@ def _dataset_kind(value: Any) -> str | None:
     if isinstance(value, StrictModel):
         return {FileDatasetSpec: "file", UploadedDatasetSpec: "uploaded",
                 SyntheticDatasetSpec: "builtin:synthetic",
+                MultiDomainDatasetSpec: "builtin:multi-domain",
                 CensusIncomeDatasetSpec: "builtin:census-income"}.get(type(value))
     return None
 
 
 DATASET_KINDS: tuple[str, ...] = ("file", "uploaded", "builtin:synthetic",
-                                  "builtin:census-income")
+                                  "builtin:multi-domain", "builtin:census-income")
 
 DatasetSpec = Annotated[
     Annotated[FileDatasetSpec, Tag("file")]
     | Annotated[UploadedDatasetSpec, Tag("uploaded")]
     | Annotated[SyntheticDatasetSpec, Tag("builtin:synthetic")]
+    | Annotated[MultiDomainDatasetSpec, Tag("builtin:multi-domain")]
     | Annotated[CensusIncomeDatasetSpec, Tag("builtin:census-income")],
     Discriminator(
         _dataset_kind,
         custom_error_type="dataset_kind",
         custom_error_message="expected {path: FILE}, {id: DATASET_ID} or "
-                             "{builtin: synthetic | census-income}",
+                             "{builtin: synthetic | multi-domain | census-income}",
     ),
 ]
 
@@ -322,8 +358,18 @@ class JobSpec(StrictModel):
     name: str
     dataset: DatasetSpec
     tasks: list[TaskSpec]
+    sequence: list[str] | None = Field(
+        None, description="conversion steps in order (impression -> click -> purchase: "
+                          "[click, purchase]): at least 2 plain binary tasks, each once. The "
+                          "aitm topology transfers information along it; presets sample aitm "
+                          "only when it is set. Not together with domains (yet)",
+        examples=[["click", "purchase"]])
+    domains: DomainSpec | None = Field(
+        None, description="multi-domain job: each task becomes one task per domain value "
+                          "(`<task>__<value>`) whose sample space is that domain's rows")
     objectives: list[str] = Field(default_factory=list,
-                                  description="task names and/or params, latency_ms; "
+                                  description="task names (with domains also per-domain task "
+                                              "names) and/or params, latency_ms; "
                                               "default: every task")
     constraints: Constraints = Field(default_factory=Constraints)
     search_space: dict[str, Any] = Field(default_factory=lambda: {"preset": "default"})
@@ -353,31 +399,98 @@ class JobSpec(StrictModel):
             validate_task_list(self.tasks)
         except ValueError as exc:
             errors.append(("tasks", str(exc)))
+        try:
+            validate_sequence(self.sequence, self.tasks)
+        except ValueError as exc:
+            errors.append(("sequence", str(exc).removeprefix("sequence: ")))
+        if self.sequence is not None and self.domains is not None:
+            # aitm would need one chain of steps per domain value: not built yet
+            errors.append(("sequence", "a conversion sequence is not supported together with "
+                                       "domains yet; leave one of them out"))
         task_names = [t.name for t in self.tasks]
+        errors.extend(self._domain_errors())
+        model_names = [t.name for t in self.model_tasks] if not errors else task_names
         if not self.objectives:
             object.__setattr__(self, "objectives", list(task_names))
-        valid = task_names + list(COST_OBJECTIVES)
+        valid = task_names + [n for n in model_names if n not in task_names] + \
+            list(COST_OBJECTIVES)
         for i, name in enumerate(self.objectives):
             if name not in valid:
                 errors.append((f"objectives[{i}]", f"unknown objective {name!r}; valid: {valid}"))
             elif self.objectives.index(name) != i:
                 errors.append((f"objectives[{i}]", f"objective {name!r} is listed twice"))
-        space, space_errors = compile_search_space(self.search_space, task_names)
+        space, space_errors = compile_search_space(self.search_space, model_names,
+                                                   self.job_fields())
         errors.extend(_prefixed(space_errors, "search_space"))
+        if space is not None and self.domains is None:
+            for topology in getattr(space, "topologies", []):
+                if topology_params_class(topology).needs_domains:
+                    errors.append(("search_space", f"topology {topology!r} reads each row's "
+                                   "domain: the job needs `domains: {column: ..., values: "
+                                   "[...]}` (or leave the topology out)"))
         if errors:
             raise JobSpecError(errors)
         self._space = space
         return self
 
+    def _domain_errors(self) -> list[tuple[str, str]]:
+        errors: list[tuple[str, str]] = []
+        for i, task in enumerate(self.tasks):
+            if task.domain is not None:
+                errors.append((f"tasks[{i}].domain", "set by the job's `domains`, not by hand"))
+        if self.domains is None:
+            return errors
+        if isinstance(self.dataset, MultiDomainDatasetSpec):
+            expected = [f"d{k}" for k in range(len(self.dataset.shares))]
+            if self.domains.column != "domain" or self.domains.values != expected:
+                errors.append(("domains", "the multi-domain dataset's domains are "
+                                          f"{{column: domain, values: {expected}}}"))
+        elif isinstance(self.dataset, CensusIncomeDatasetSpec):
+            errors.append(("domains.column", "census-income is read with its own columns, "
+                                             "none of them a domain column"))
+        column = self.domains.column
+        for task in self.tasks:
+            if column in (task.label, task.weight):
+                errors.append(("domains.column", f"{column!r} is the label or weight column of "
+                                                 f"task {task.name!r}"))
+        names = {t.name for t in self.tasks}
+        for task in expand_tasks(self.tasks, self.domains):
+            if task.name in names:
+                errors.append(("domains.values", f"per-domain task {task.name!r} has the name "
+                                                 "of a task of the job"))
+        return errors
+
+    @property
+    def model_tasks(self) -> list[TaskSpec]:
+        """The tasks the model is trained on: :attr:`tasks`, or with ``domains`` one task per
+        (task, domain value) (:func:`automtl.domains.expand_tasks`)."""
+        return expand_tasks(self.tasks, self.domains)
+
+    def objective_model_tasks(self) -> list[str]:
+        """The model tasks whose metrics make up the task objectives (a base task's domain
+        tasks stand for it), for early stopping's NaN handling."""
+        by_base = {t.name: [m.name for m in expand_tasks([t], self.domains)] for t in self.tasks}
+        model = {t.name for t in self.model_tasks}
+        out: list[str] = []
+        for name in self.objectives:
+            out += by_base.get(name, [name] if name in model else [])
+        return out
+
     @property
     def space(self) -> SearchSpace:
         """The compiled search space: compiled once, when this spec was validated."""
         if self._space is None:  # e.g. a spec built with model_construct
-            space, errors = compile_search_space(self.search_space, [t.name for t in self.tasks])
+            space, errors = compile_search_space(self.search_space,
+                                                 [t.name for t in self.model_tasks],
+                                                 self.job_fields())
             if space is None:
                 raise JobSpecError(_prefixed(errors, "search_space"))
             self._space = space
         return self._space
+
+    def job_fields(self) -> frozenset[str]:
+        """The optional fields this spec sets that a topology may need (``sequence``)."""
+        return frozenset({"sequence"} if self.sequence else set())
 
     @property
     def study_name(self) -> str:
@@ -386,7 +499,8 @@ class JobSpec(StrictModel):
 
     def objective_list(self) -> list[Objective]:
         """Objectives in study order with their directions (costs are minimised)."""
-        by_name = {t.name: t for t in self.tasks}
+        by_name = {t.name: t for t in self.model_tasks}
+        by_name.update({t.name: t for t in self.tasks})
         out = []
         for name in self.objectives:
             if name in by_name:
@@ -398,10 +512,12 @@ class JobSpec(StrictModel):
         return out
 
     def task(self, name: str) -> TaskSpec:
-        for t in self.tasks:
+        """A task of the job by name (with domains, also a per-domain task)."""
+        tasks = self.tasks + (self.model_tasks if self.domains is not None else [])
+        for t in tasks:
             if t.name == name:
                 return t
-        raise KeyError(f"unknown task {name!r}; valid: {[t.name for t in self.tasks]}")
+        raise KeyError(f"unknown task {name!r}; valid: {[t.name for t in tasks]}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,12 +560,13 @@ def _prefixed(errors: list[tuple[str, str]], prefix: str) -> list[tuple[str, str
             for p, m in errors]
 
 
-def compile_search_space(document: dict[str, Any], task_names: list[str]
+def compile_search_space(document: dict[str, Any], task_names: list[str],
+                         job_fields: frozenset[str] = frozenset()
                          ) -> tuple[SearchSpace | None, list[tuple[str, str]]]:
     """The compiled space of a search-space document (preset reference or inline DSL) for
-    these tasks, or ``None`` and its errors (paths unprefixed)."""
-    import search_spaces
-
+    these tasks and the optional spec fields the job sets (``job_fields``, see
+    :meth:`search_spaces.SearchSpace.for_job`), or ``None`` and its errors (paths
+    unprefixed)."""
     try:
         space = search_spaces.load(document)
     except ValidationError as exc:
@@ -462,12 +579,17 @@ def compile_search_space(document: dict[str, Any], task_names: list[str]
             checker(task_names)
         except (ValueError, KeyError) as exc:
             return None, _errors_of(exc)
+    try:
+        space = space.for_job(job_fields)
+    except (ValueError, KeyError) as exc:
+        return None, _errors_of(exc)
     return space, []
 
 
-def search_space_errors(document: dict[str, Any], task_names: list[str]) -> list[tuple[str, str]]:
+def search_space_errors(document: dict[str, Any], task_names: list[str],
+                        job_fields: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     """Errors of a search-space document (preset reference or inline DSL), paths unprefixed."""
-    return compile_search_space(document, task_names)[1]
+    return compile_search_space(document, task_names, job_fields)[1]
 
 
 def _errors_of(exc: Exception) -> list[tuple[str, str]]:
@@ -516,8 +638,7 @@ def _read_document(source: str | Path | Mapping[str, Any]) -> Any:
         text = path.read_text()
     else:
         text = str(source)
-    from search_spaces import read_yaml  # YAML read as search-space files are (1e-3 a float)
-
+    # YAML read as search-space files are (1e-3 a float)
     try:
         if isinstance(source, Path | str) and str(source).lower().endswith(".json"):
             return json.loads(text)

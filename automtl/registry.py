@@ -17,9 +17,12 @@ T = TypeVar("T", bound=type)
 
 class Registry(Generic[T]):
     """Classes registered under lowercase names; ``kind`` names the entries in errors
-    (``"topology"``), ``package`` is imported before every lookup so built-ins are present."""
+    (``"topology"``), ``package`` is imported before every lookup so built-ins are present.
+    ``name_attribute`` (when not ``None``) is set on each registered class to its name; a
+    registry whose classes may be registered under several names (settings models shared by
+    topologies) passes ``None``."""
 
-    def __init__(self, kind: str, package: str, name_attribute: str) -> None:
+    def __init__(self, kind: str, package: str, name_attribute: str | None) -> None:
         self.kind = kind
         self.package = package
         self.name_attribute = name_attribute
@@ -27,7 +30,7 @@ class Registry(Generic[T]):
 
     def register(self, name: str) -> Callable[[T], T]:
         """A class decorator registering its class under ``name`` (and setting the class's
-        ``name_attribute`` to ``name``)."""
+        ``name_attribute``, when it has one, to ``name``)."""
         if name != name.lower():
             raise ValueError(f"{self.kind} names are lowercase, got {name!r}")
 
@@ -35,7 +38,8 @@ class Registry(Generic[T]):
             if name in self._entries and self._entries[name] is not cls:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._entries[name] = cls
-            setattr(cls, self.name_attribute, name)
+            if self.name_attribute is not None:
+                setattr(cls, self.name_attribute, name)
             return cls
 
         return decorator

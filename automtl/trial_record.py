@@ -4,11 +4,20 @@
 The study is the durable record of a search: the searcher stores the sampled candidate and the
 trial's metrics, costs, artifact path and error as user attributes under the keys below, so a
 report, the service and a resumed run all read the same place.
+
+:data:`TRIAL_FIELDS` is the one list of a trial's fields: each field's name (the
+:class:`TrialOutcome` attribute, the key of a trial in the front and the report, the column of
+the trial CSV), the user attribute it is stored under in the study, and its column in the
+service's ``automtl_trials`` table (also the field of ``GET /jobs/{id}/trials``; those names
+predate the list and are kept as the REST API's and the schema's). Every consumer builds its
+view from it (:func:`record_dict`, :func:`row_columns`, :func:`outcome_from_row`) and
+``tests/test_trial_record.py`` checks that each exposes exactly the list.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +47,74 @@ ATTR_INFEASIBLE = "automtl:infeasible"
 ATTR_RUNGS = "automtl:rungs"
 
 
+@dataclass(frozen=True)
+class TrialField:
+    """One field of a trial's record: ``name`` (:class:`TrialOutcome`'s attribute and the key
+    in every JSON/CSV view), ``attr`` (the study user attribute it is stored under; ``None``
+    when it comes from Optuna's trial itself or is derived), ``column`` (its column in the
+    service's trial table and REST field; ``None`` when the service does not store it) and
+    ``doc``."""
+
+    name: str
+    attr: str | None
+    column: str | None
+    doc: str
+
+
+#: every field of a trial's record, in the order views list them
+TRIAL_FIELDS: tuple[TrialField, ...] = (
+    TrialField("number", None, "number", "Optuna's trial number in the study"),
+    TrialField("state", None, "state", "RUNNING, COMPLETE, PRUNED or FAIL (the service "
+               "stores it lowercase, FAIL as failed)"),
+    TrialField("params", None, "params", "the parameters Optuna sampled, by their "
+               "hierarchical names"),
+    TrialField("candidate", ATTR_CANDIDATE, "config", "the candidate built from them: "
+               "architecture, weighting, train"),
+    TrialField("values", None, "objectives", "objective name -> validation value (complete "
+               "trials)"),
+    TrialField("valid", ATTR_VALID, "valid_metrics", "task -> metric -> value, validation "
+               "split"),
+    TrialField("test", ATTR_TEST, "test_metrics", "task -> metric -> value, test split"),
+    TrialField("num_params", ATTR_PARAMS, "num_params", "trainable parameters (count)"),
+    TrialField("latency_ms", ATTR_LATENCY, "latency_ms", "inference time per 1000 rows (ms)"),
+    TrialField("effective_params", ATTR_EFFECTIVE_PARAMS, None, "parameters a prediction "
+               "still depends on after SNR pruning"),
+    TrialField("sparsity", ATTR_SPARSITY, None, "SNR: share of closed connections"),
+    TrialField("train_time_s", ATTR_TRAIN_TIME, "train_seconds", "seconds in the training "
+               "loop"),
+    TrialField("trial_time_s", ATTR_TRIAL_TIME, "total_seconds", "seconds of the whole trial "
+               "(data, training, evaluation, saving)"),
+    TrialField("duration_s", None, None, "seconds from Optuna's start to completion"),
+    TrialField("epochs", ATTR_EPOCHS, None, "epochs trained"),
+    TrialField("artifact", ATTR_ARTIFACT, "artifact_path", "the trial's artifact folder"),
+    TrialField("ray_node_id", ATTR_NODE, "ray_node_id", "the Ray node the trial ran on"),
+    TrialField("gate_utilisation", ATTR_UTILISATION, "gate_utilisation", "task -> mean gate "
+               "weight per expert (gated topologies)"),
+    TrialField("learning_curve", ATTR_CURVE, None, "\"epoch\" and \"<task>/<metric>\" -> "
+               "per-epoch validation values"),
+    TrialField("error", ATTR_ERROR, "error", "why a failed trial failed"),
+    TrialField("feasible", None, None, "every constraint satisfied"),
+    TrialField("interrupted", ATTR_INTERRUPTED, None, "stopped by a worker shutting down"),
+    TrialField("pruned_epoch", ATTR_PRUNED_EPOCH, "pruned_epoch", "epoch at which MO-ASHA "
+               "stopped a pruned trial"),
+    TrialField("rungs", ATTR_RUNGS, "rung_values", "rung epoch -> objective values there"),
+    TrialField("infeasible", ATTR_INFEASIBLE, None, "why a candidate was refused at sampling "
+               "(never trained)"),
+    TrialField("on_front", None, "on_front", "on the Pareto front of the study"),
+)
+#: the record's field names, in order
+TRIAL_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in TRIAL_FIELDS)
+#: the service's trial columns (and REST trial fields) of the record, in order
+TRIAL_COLUMNS: tuple[str, ...] = tuple(f.column for f in TRIAL_FIELDS if f.column is not None)
+#: the row's own bookkeeping columns beside the record's
+ROW_TIMESTAMPS: tuple[str, ...] = ("created_at", "finished_at")
+#: Optuna's trial state -> the service row's state, and back
+ROW_STATE: dict[str, str] = {"RUNNING": "running", "WAITING": "running", "COMPLETE": "complete",
+                             "FAIL": "failed", "PRUNED": "pruned"}
+_OPTUNA_STATE: dict[str, str] = {"running": "RUNNING", "complete": "COMPLETE",
+                                 "failed": "FAIL", "pruned": "PRUNED"}
+
+
 def finite_or_none(value: Any) -> float | None:
     """``float(value)`` when it is a finite number, else ``None`` (NaN, inf, missing)."""
     try:
@@ -65,6 +142,8 @@ class TrialOutcome:
     ``pruned_epoch`` is the epoch at which MO-ASHA stopped a PRUNED trial and ``rungs`` maps
     each rung epoch the trial reached to its objective values there. ``infeasible`` is set (the
     reason) for a PRUNED trial refused at sampling by a static constraint and never trained.
+    ``on_front``: the trial is on the study's Pareto front. The fields are exactly
+    :data:`TRIAL_FIELDS`, in its order.
     """
 
     number: int
@@ -92,14 +171,17 @@ class TrialOutcome:
     pruned_epoch: int | None = None
     rungs: dict[str, dict[str, float]] | None = None
     infeasible: str | None = None
+    on_front: bool = False
 
     @property
     def complete(self) -> bool:
         return self.state == TrialState.COMPLETE.name
 
 
-def outcome_from_trial(trial: FrozenTrial, objective_names: list[str]) -> TrialOutcome:
-    """Read a (finished or running) trial of an automtl study back into a :class:`TrialOutcome`."""
+def outcome_from_trial(trial: FrozenTrial, objective_names: list[str],
+                       front: Collection[int] = ()) -> TrialOutcome:
+    """Read a (finished or running) trial of an automtl study back into a :class:`TrialOutcome`;
+    ``front`` holds the numbers of the study's Pareto-front trials."""
     attrs = trial.user_attrs
     values = None
     if trial.state == TrialState.COMPLETE and trial.values is not None:
@@ -107,33 +189,54 @@ def outcome_from_trial(trial: FrozenTrial, objective_names: list[str]) -> TrialO
     duration = None
     if trial.datetime_start is not None and trial.datetime_complete is not None:
         duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
-    return TrialOutcome(
-        number=trial.number,
-        state=trial.state.name,
-        params=dict(trial.params),
-        candidate=attrs.get(ATTR_CANDIDATE),
-        values=values,
-        valid=attrs.get(ATTR_VALID, {}),
-        test=attrs.get(ATTR_TEST, {}),
-        num_params=attrs.get(ATTR_PARAMS),
-        latency_ms=attrs.get(ATTR_LATENCY),
-        effective_params=attrs.get(ATTR_EFFECTIVE_PARAMS),
-        sparsity=attrs.get(ATTR_SPARSITY),
-        train_time_s=attrs.get(ATTR_TRAIN_TIME),
-        trial_time_s=attrs.get(ATTR_TRIAL_TIME),
-        duration_s=duration,
-        epochs=attrs.get(ATTR_EPOCHS),
-        artifact=attrs.get(ATTR_ARTIFACT),
-        ray_node_id=attrs.get(ATTR_NODE),
-        gate_utilisation=attrs.get(ATTR_UTILISATION),
-        learning_curve=attrs.get(ATTR_CURVE),
-        error=attrs.get(ATTR_ERROR),
-        feasible=is_feasible(trial),
-        interrupted=bool(attrs.get(ATTR_INTERRUPTED, False)),
-        pruned_epoch=attrs.get(ATTR_PRUNED_EPOCH),
-        rungs=attrs.get(ATTR_RUNGS),
-        infeasible=attrs.get(ATTR_INFEASIBLE),
-    )
+    fields: dict[str, Any] = {f.name: attrs.get(f.attr) for f in TRIAL_FIELDS
+                              if f.attr is not None}
+    fields.update(
+        number=trial.number, state=trial.state.name, params=dict(trial.params), values=values,
+        valid=fields["valid"] or {}, test=fields["test"] or {}, duration_s=duration,
+        feasible=is_feasible(trial), interrupted=bool(fields["interrupted"]),
+        on_front=trial.number in front)
+    return TrialOutcome(**fields)
+
+
+def record_dict(outcome: TrialOutcome) -> dict[str, Any]:
+    """The record as a JSON-ready dict keyed by :data:`TRIAL_FIELD_NAMES` (a trial of the
+    front and of the report)."""
+    return {name: getattr(outcome, name) for name in TRIAL_FIELD_NAMES}
+
+
+def row_columns(outcome: TrialOutcome) -> dict[str, Any]:
+    """The service row's columns (:data:`TRIAL_COLUMNS` but its key ``number`` and
+    ``on_front``, which the front's own update sets) from a study trial's outcome: the state
+    lowercase, empty metrics as ``None``, the trial's own time (else Optuna's duration) as
+    ``total_seconds``, and a sampling refusal's reason as the ``error`` of a row that has none."""
+    columns = {f.column: getattr(outcome, f.name) for f in TRIAL_FIELDS
+               if f.column is not None and f.name not in ("number", "on_front")}
+    columns.update(
+        state=ROW_STATE.get(outcome.state, "failed"), params=dict(outcome.params),
+        valid_metrics=outcome.valid or None, test_metrics=outcome.test or None,
+        total_seconds=outcome.trial_time_s or outcome.duration_s,
+        error=outcome.error or outcome.infeasible)
+    return columns
+
+
+def outcome_from_row(row: Any) -> TrialOutcome:
+    """A :class:`TrialOutcome` from a service trial row (an object with the
+    :data:`TRIAL_COLUMNS` as attributes, e.g. ``automtl_storage.Trial``; ``number`` and
+    ``state`` are required, a missing other column reads as empty); fields the service does not
+    store keep their defaults. The library never imports the service: it reads the row's
+    attributes by the names in :data:`TRIAL_FIELDS`."""
+    fields: dict[str, Any] = {f.name: getattr(row, f.column, None) for f in TRIAL_FIELDS
+                              if f.column is not None}
+    fields["number"], fields["state"] = row.number, row.state
+    state = str(getattr(fields["state"], "value", fields["state"]))
+    fields.update(
+        number=int(fields["number"]), state=_OPTUNA_STATE.get(state.lower(), state.upper()),
+        params=dict(fields["params"] or {}),
+        values=dict(fields["values"]) if fields["values"] else None,
+        valid=dict(fields["valid"] or {}), test=dict(fields["test"] or {}),
+        on_front=bool(fields["on_front"]))
+    return TrialOutcome(**fields)
 
 
 #: study attribute holding the confirmation stage's summary (automtl.search.confirm)

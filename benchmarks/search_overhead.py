@@ -9,7 +9,15 @@ saving weights) and everything outside the trials (Ray scheduling and result pas
 sampler and storage writes in SQL, dataset loading, idle slots while the last trials finish).
 Ray's start-up is timed separately.
 
+``--demo`` runs the demo's search instead (``automtl demo``'s job without its service: the
+``default`` preset, 60 trials of 5 epochs on 20k synthetic rows of correlation 0.2, 2 at a
+time, MO-ASHA with grace 1 and eta 3, valid/test 0.1/0.1); ``--preset``, ``--scheduler``,
+``--correlation`` and ``--test`` set those one by one. Trials MO-ASHA stopped count with the
+epochs they trained (their training seconds are recorded; the rest of such a trial, cut off by
+Tune, falls under "outside trials").
+
     python -m benchmarks.search_overhead
+    python -m benchmarks.search_overhead --demo [--trials 30]
     python -m benchmarks.search_overhead --quick
 """
 
@@ -26,25 +34,40 @@ import optuna
 from optuna.trial import TrialState
 
 from automtl.search import run_search
-from automtl.trial_record import ATTR_TRAIN_TIME, ATTR_TRIAL_TIME
+from automtl.trial_record import ATTR_PRUNED_EPOCH, ATTR_TRAIN_TIME, ATTR_TRIAL_TIME
 from benchmarks.common import base_parser, machine_line, setup_threads, write_table
 from benchmarks.search_setup import job_spec
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--trials", type=int, default=None,
+                        help="trials to finish (default: 30, with --demo 60)")
     parser.add_argument("--cpus", type=int, default=2, help="CPUs given to Ray")
     parser.add_argument("--concurrency", type=int, default=2, help="trials at a time")
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--features", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--sampler", default="tpe")
+    parser.add_argument("--correlation", type=float, default=0.5)
+    parser.add_argument("--preset", default=None,
+                        help="a search-space preset (default: the compact benchmark space)")
+    parser.add_argument("--scheduler", choices=["none", "mo_asha"], default="none")
+    parser.add_argument("--test", type=float, default=0.0, help="test split fraction")
+    parser.add_argument("--demo", action="store_true",
+                        help="the demo's search: default preset, 60 trials x 5 epochs, 20k "
+                             "rows, correlation 0.2, MO-ASHA, a test split (explicit --trials "
+                             "still applies)")
     parser.add_argument("--storage", default=None,
                         help="Optuna RDB URL (default: a SQLite file in a temporary directory)")
     # trials set their own threads (resources.cpus_per_trial: 1); the driver matches them
     parser.set_defaults(threads=1)
     args = parser.parse_args(argv)
+    if args.trials is None:
+        args.trials = 60 if args.demo else 30
+    if args.demo:
+        args.epochs, args.rows, args.correlation = 5, 20_000, 0.2
+        args.preset, args.scheduler, args.test = "default", "mo_asha", 0.1
     if args.device != "cpu":
         parser.error("--device: the search benchmarks run trials on the CPU")
     if args.quick:
@@ -68,8 +91,13 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     import ray
 
     spec = job_spec("bench-overhead", trials=args.trials, rows=args.rows,
-                    features=args.features, correlation=0.5, epochs=args.epochs,
-                    sampler=args.sampler, seed=args.seed, concurrency=args.concurrency)
+                    features=args.features, correlation=args.correlation, epochs=args.epochs,
+                    sampler=args.sampler, seed=args.seed, concurrency=args.concurrency,
+                    test_fraction=args.test,
+                    valid_fraction=0.1 if args.demo else 0.2,
+                    space={"preset": args.preset} if args.preset else None)
+    if args.scheduler != "none":
+        spec["scheduler"] = {"name": args.scheduler, "grace_epochs": 1, "reduction_factor": 3}
     url = args.storage or f"sqlite:///{workdir / 'study.db'}"
     ray_start = start_ray(args.cpus)
     try:
@@ -81,17 +109,30 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         ray.shutdown()
     study = optuna.load_study(study_name=result.study_name, storage=url)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+              if ATTR_PRUNED_EPOCH in t.user_attrs]
     missing = [t.number for t in complete
                if ATTR_TRAIN_TIME not in t.user_attrs or ATTR_TRIAL_TIME not in t.user_attrs]
+    missing += [t.number for t in pruned if ATTR_TRAIN_TIME not in t.user_attrs]
     if missing:
         raise RuntimeError(f"trials {missing} have no recorded train/trial time")
+    pruned_train = sum(float(t.user_attrs[ATTR_TRAIN_TIME]) for t in pruned)
+    ended = complete + pruned
+    # after start-up: the trials asked once every slot had finished its first trial (their
+    # worker started and imported torch and automtl); their ask-to-tell time and training
+    later = [t for t in ended if t.number >= args.concurrency
+             and t.datetime_complete and t.datetime_start]
     return {
-        "ray_start": ray_start, "wall": wall, "complete": len(complete),
-        "failed": result.failed,
-        "train": sum(float(t.user_attrs[ATTR_TRAIN_TIME]) for t in complete),
-        "trial": sum(float(t.user_attrs[ATTR_TRIAL_TIME]) for t in complete),
+        "steady_slot": sum((t.datetime_complete - t.datetime_start).total_seconds()
+                           for t in later),
+        "steady_train": sum(float(t.user_attrs[ATTR_TRAIN_TIME]) for t in later),
+        "ray_start": ray_start, "wall": wall, "complete": len(complete) + len(pruned),
+        "pruned": len(pruned), "failed": result.failed,
+        "train": sum(float(t.user_attrs[ATTR_TRAIN_TIME]) for t in complete) + pruned_train,
+        # a pruned trial's own time is known only up to its last epoch's training
+        "trial": sum(float(t.user_attrs[ATTR_TRIAL_TIME]) for t in complete) + pruned_train,
         "optuna_trial": sum((t.datetime_complete - t.datetime_start).total_seconds()
-                            for t in complete if t.datetime_complete and t.datetime_start),
+                            for t in ended if t.datetime_complete and t.datetime_start),
     }
 
 
@@ -102,9 +143,17 @@ def breakdown(raw: dict[str, Any], concurrency: int) -> list[dict[str, Any]]:
     parts = [
         ("training (Trainer.fit: epochs + their validation)", raw["train"]),
         ("rest of each trial (build model, latency, save weights)", raw["trial"] - raw["train"]),
-        ("outside trials (Ray, Optuna sampler, SQL storage, data load, idle slots)",
-         worker - raw["trial"]),
     ]
+    if "optuna_trial" in raw:  # split by the study's ask and tell times
+        parts += [
+            ("ask to tell outside the trial function (sampling, Ray dispatch, per-epoch "
+             "result round trips, recording)", raw["optuna_trial"] - raw["trial"]),
+            ("no trial asked in the slot (driver between tell and ask, Ray start of the "
+             "first trials, idle slots at the end)", worker - raw["optuna_trial"]),
+        ]
+    else:
+        parts.append(("outside trials (Ray, Optuna sampler, SQL storage, data load, idle "
+                      "slots)", worker - raw["trial"]))
     rows = [{"component": name, "worker_s": round(seconds, 2),
              "share": round(seconds / worker, 3), "per_trial_s": round(seconds / trials, 3)}
             for name, seconds in parts]
@@ -119,12 +168,16 @@ def summary(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     trials = max(raw["complete"], 1)
     worker = raw["wall"] * args.concurrency
     return {
-        "trials complete": raw["complete"], "failed": raw["failed"],
+        "trials complete": raw["complete"], "of them pruned": raw.get("pruned", 0),
+        "failed": raw["failed"],
         "cpus": args.cpus, "concurrency": args.concurrency,
         "ray start s": round(raw["ray_start"], 2),
         "search wall s": round(raw["wall"], 2),
         "sum training s": round(raw["train"], 2),
         "share outside training": round(1 - raw["train"] / worker, 3),
+        # the first trial of each slot (worker start, first imports) left out
+        "share after start-up": (round(1 - raw["steady_train"] / raw["steady_slot"], 3)
+                                 if raw.get("steady_slot") else None),
         "overhead per trial s": round((worker - raw["train"]) / trials, 3),
         "mean training per trial s": round(raw["train"] / trials, 3),
     }
@@ -136,13 +189,20 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="automtl-bench-") as tmp:
         raw = measure(args, Path(tmp))
     machine = machine_line("cpu")
-    notes = [f"{args.trials} trials requested, sampler {args.sampler}; synthetic data "
-             f"{args.rows} rows x {args.features} features (correlation 0.5), 2 binary tasks, "
-             f"{args.epochs} epoch(s) per trial; compact space (single_task, shared_bottom, "
-             "mmoe, ple; small sizes; searched dropout, lr and batch size); 1 CPU per trial.",
+    space = (f"preset {args.preset!r}" if args.preset else
+             "compact space (single_task, shared_bottom, mmoe, ple; small sizes; searched "
+             "dropout, lr and batch size)")
+    notes = [f"{args.trials} trials requested, sampler {args.sampler}, scheduler "
+             f"{args.scheduler}; synthetic data {args.rows} rows x {args.features} features "
+             f"(correlation {args.correlation}), 2 binary tasks, test split {args.test}, "
+             f"{args.epochs} epoch(s) per trial; {space}; 1 CPU per trial; load average "
+             f"{_load()} at the end.",
              "worker time = search wall time x concurrency; share outside training = "
              "1 - summed training / worker time; overhead per trial = (worker time - summed "
-             "training) / complete trials.",
+             "training) / complete trials; share after start-up = the same over the ask-to-tell "
+             "time of the trials after each slot's first one (whose worker start and first "
+             "imports are a fixed cost per search; the gaps between a tell and the next ask, "
+             "about 0.1-0.2 s, are left out).",
              "Optuna study in "
              + ("SQLite (a temporary file)" if args.storage is None else "the given storage")
              + f"; the optuna-side trial durations (ask to tell) sum to "
@@ -153,6 +213,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     write_table(breakdown(raw, args.concurrency), args.out, "search_overhead_breakdown",
                 "Search overhead: where the worker time goes", machine, notes[:1])
     return rows
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import annotated_types
 from pydantic import BaseModel
 
-from automtl.config import ArchitectureConfig, TopologyParams, TrainConfig
+from automtl.config import ArchitectureConfig, TopologyParams, TrainConfig, VocabularySetting
 
 Kind = Literal["int", "float", "str", "bool", "units"]
 _SCALAR_KINDS: dict[Any, Kind] = {bool: "bool", int: "int", float: "float"}
@@ -103,7 +103,7 @@ NORMALIZATION = _arch("normalization", "normalization", "str", "BatchNorm / Laye
 
 _COMMON = (EMBEDDING_DIM, ACTIVATION, DROPOUT, NORMALIZATION, TOWER_UNITS)
 #: list-of-widths fields that need at least one layer
-_REQUIRED_LAYERS = frozenset({"expert_units", "bottom_units"})
+_REQUIRED_LAYERS = frozenset({"expert_units", "bottom_units", "star_units"})
 
 
 def _field_kind(annotation: Any) -> Kind:
@@ -183,6 +183,19 @@ OPTIMIZER_PARAMS: dict[str, ParamSpec] = _specs(
            "epochs without improvement before stopping (0: never)"),
     _train("grad_clip", "grad_clip", "float", "gradient-norm clipping (default: none)"),
     _train("compile", "compile", "bool", "torch.compile the model for the trial (default: off)"),
+)
+
+# -- vocabulary -----------------------------------------------------------------------------
+
+#: the ``vocabulary`` section: a cap on every categorical feature's vocabulary, per trial (only
+#: the keys a document sets are searched; the others keep the job's ``dataset.vocabulary``)
+VOCABULARY_PARAMS: dict[str, ParamSpec] = _specs(
+    _from_config("max_size", VocabularySetting, "max_size", ("vocabulary", "max_size"), "int",
+                 "most values per categorical feature (the most frequent train values; the "
+                 "others share the out-of-vocabulary index)"),
+    _from_config("min_frequency", VocabularySetting, "min_frequency",
+                 ("vocabulary", "min_frequency"), "int",
+                 "train rows a category value needs to get its own index"),
 )
 
 # -- loss weighting -------------------------------------------------------------------------

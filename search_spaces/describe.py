@@ -90,7 +90,9 @@ def summarize(space: SearchSpace) -> SpaceSummary:
                          for b in space.branches("topology")),
         weightings=tuple(BranchSummary("weighting", b.name, _params(b.slots))
                          for b in space.branches("weighting")),
-        optimizer=BranchSummary("optimizer", "optimizer", _params(space.optimizer_slots)),
+        # the searched vocabulary cap, like the optimiser, applies to every branch
+        optimizer=BranchSummary("optimizer", "optimizer",
+                                _params(space.optimizer_slots + space.vocabulary_slots)),
     )
 
 
@@ -129,6 +131,7 @@ def reference_markdown() -> str:
     generated from the same tables the validator uses."""
     from search_spaces.catalog import (
         OPTIMIZER_PARAMS,
+        VOCABULARY_PARAMS,
         ParamSpec,
         shared_architecture_params,
         topology_tables,
@@ -190,4 +193,7 @@ def reference_markdown() -> str:
             lines.append(f"| `{name}` | `{spec.key}` | {spec.kind} | `{default(spec)}` | "
                          f"{domain(spec)} | {spec.doc} |")
     lines += ["", "**Optimizer parameters**", ""] + header + rows(OPTIMIZER_PARAMS)
+    lines += ["", "**Vocabulary parameters** (the `vocabulary` section: searched only when "
+                  "set; `none` keeps the job's `dataset.vocabulary`)", ""]
+    lines += header + rows(VOCABULARY_PARAMS)
     return "\n".join(lines)

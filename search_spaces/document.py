@@ -18,6 +18,7 @@ from search_spaces.catalog import (
     DEFAULT_WEIGHTING,
     FIXED_WEIGHT,
     OPTIMIZER_PARAMS,
+    VOCABULARY_PARAMS,
     ParamSpec,
     shared_architecture_params,
     topology_tables,
@@ -28,7 +29,7 @@ from search_spaces.params import Constant, Param
 from search_spaces.values import parse_param
 
 TOP_LEVEL_KEYS: tuple[str, ...] = ("description", "topology", "architecture", "weighting",
-                                   "optimizer")
+                                   "optimizer", "vocabulary")
 TASK_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
@@ -56,6 +57,9 @@ class ParsedSpace:
     topologies: dict[str, Branch]
     weightings: dict[str, Branch]
     optimizer: tuple[Slot, ...]
+    #: the keys of the ``vocabulary`` section the document sets (no default slots: a space
+    #: without the section samples no vocabulary parameter and keeps the job's cap)
+    vocabulary: tuple[Slot, ...] = ()
 
 
 def registered_topologies() -> list[str]:
@@ -103,11 +107,13 @@ def parse_document(doc: Any, errors: ErrorCollector) -> ParsedSpace | None:
     weightings = _parse_choice(raw_weighting, "weighting", weighting_tables(known_weightings),
                                known_weightings, {}, errors)
     optimizer = _parse_section(doc.get("optimizer"), OPTIMIZER_PARAMS, "optimizer", errors)
+    vocabulary = _parse_section(doc.get("vocabulary"), VOCABULARY_PARAMS, "vocabulary", errors)
     if errors:
         return None
     slots = tuple(optimizer.get(k) or _default_slot("optimizer", spec)
                   for k, spec in OPTIMIZER_PARAMS.items())
-    return ParsedSpace(str(description), topologies, weightings, slots)
+    return ParsedSpace(str(description), topologies, weightings, slots,
+                       tuple(vocabulary[k] for k in VOCABULARY_PARAMS if k in vocabulary))
 
 
 def _default_slot(prefix: str, spec: ParamSpec) -> Slot:

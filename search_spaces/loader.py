@@ -42,7 +42,9 @@ def load_preset(name: str) -> SearchSpace:
     """The built-in preset ``name``; an unknown name lists the valid ones."""
     if name not in presets():
         raise SearchSpaceError([("preset", f"unknown preset {name!r}; valid: {presets()}")])
-    return _from_document(read_yaml((PRESET_DIR / f"{name}.yaml").read_text()), name)
+    space = _from_document(read_yaml((PRESET_DIR / f"{name}.yaml").read_text()), name)
+    space.preset = True
+    return space
 
 
 def load(source: str | Path | Mapping[str, Any] | SearchSpace) -> SearchSpace:

@@ -11,6 +11,7 @@ from search_spaces.catalog import (
     DEFAULT_WEIGHTING,
     FIXED_WEIGHT,
     OPTIMIZER_PARAMS,
+    VOCABULARY_PARAMS,
     ParamSpec,
     shared_architecture_params,
     topology_tables,
@@ -110,6 +111,10 @@ def json_schema() -> dict[str, Any]:
             "weighting": {**_choice("weighting", weightings),
                           "default": {"choose": {DEFAULT_WEIGHTING: {}}}},
             "optimizer": _params_object(OPTIMIZER_PARAMS),
+            "vocabulary": {**_params_object(VOCABULARY_PARAMS),
+                           "description": "a cap on every categorical feature's vocabulary, "
+                                          "searched per trial (default: the job's "
+                                          "dataset.vocabulary)"},
         },
     }
     reference = {"type": "object", "additionalProperties": False, "required": ["preset"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,8 +26,9 @@ class SearchSpace:
     :meth:`sample` only calls ``trial.suggest_*``: ``topology`` and ``weighting`` pick the
     branches (only when there is more than one), then each searched parameter of the chosen
     branches under its hierarchical name (``ple/levels``, ``architecture/dropout``,
-    ``gradnorm/alpha``, ``optimizer/lr``). The result is a candidate dict
-    (``architecture``/``weighting``/``train``) for :class:`automtl.config.Candidate`.
+    ``gradnorm/alpha``, ``optimizer/lr``, ``vocabulary/max_size`` when the space searches the
+    vocabulary cap). The result is a candidate dict (``architecture``/``weighting``/``train``,
+    and ``vocabulary`` when set) for :class:`automtl.config.Candidate`.
 
     ``single_task`` trains one network per task, whose losses are independent: a weighting
     changes nothing there but noise (MGDA, uncertainty, ... only make sense for shared
@@ -35,17 +37,22 @@ class SearchSpace:
     """
 
     def __init__(self, parsed: ParsedSpace, document: Mapping[str, Any],
-                 name: str | None = None) -> None:
+                 name: str | None = None, preset: bool = False) -> None:
         self._parsed = parsed
         self.document: dict[str, Any] = copy.deepcopy(dict(document))
         self.name = name
         self.description = parsed.description
+        #: whether this is a built-in preset (which leaves out what a job cannot use)
+        self.preset = preset
+        #: topologies :meth:`for_job` left out because the job lacks a field they need
+        self.left_out: list[str] = []
 
     def __eq__(self, other: object) -> bool:
         """Spaces compiled from equal documents are equal (a job spec compares its space)."""
         if not isinstance(other, SearchSpace):
             return NotImplemented
-        return self.document == other.document and self.name == other.name
+        return self.document == other.document and self.name == other.name \
+            and self.left_out == other.left_out
 
     def __repr__(self) -> str:
         label = f"{self.name!r}, " if self.name else ""
@@ -70,6 +77,11 @@ class SearchSpace:
     def optimizer_slots(self) -> tuple[Slot, ...]:
         return self._parsed.optimizer
 
+    @property
+    def vocabulary_slots(self) -> tuple[Slot, ...]:
+        """The ``vocabulary`` keys the document sets (empty: the job's cap for every trial)."""
+        return self._parsed.vocabulary
+
     def sample(self, trial: BaseTrial) -> dict[str, Any]:
         """A candidate dict drawn from ``trial`` (only ``trial.suggest_*`` calls, no I/O)."""
         topology = self._pick(trial, "topology", self._parsed.topologies)
@@ -83,6 +95,7 @@ class SearchSpace:
             candidate["weighting"] = {"name": weighting, "params": {}}
             _fill(candidate, trial, self._parsed.weightings[weighting].slots)
         _fill(candidate, trial, self._parsed.optimizer)
+        _fill(candidate, trial, self._parsed.vocabulary)
         return candidate
 
     @staticmethod
@@ -129,6 +142,32 @@ class SearchSpace:
         if errors:
             raise SearchSpaceError(errors)
 
+    def for_job(self, job_fields: Iterable[str]) -> SearchSpace:
+        """This space for a job that sets the optional spec fields ``job_fields`` (e.g.
+        ``{"sequence"}``). A topology that needs a field the job lacks (its model's
+        ``job_fields``: ``aitm`` needs ``sequence``) is left out of a preset, so ``default``
+        serves every job; a document that names such a topology raises
+        :class:`SearchSpaceError` at its branch, naming the field. Returns ``self`` when
+        nothing is left out."""
+        from automtl.models.registry import get_topology
+
+        present = set(job_fields)
+        lacking = {name: sorted(get_topology(name).job_fields - present)
+                   for name in self._parsed.topologies}
+        lacking = {name: fields for name, fields in lacking.items() if fields}
+        if not lacking:
+            return self
+        kept = {n: b for n, b in self._parsed.topologies.items() if n not in lacking}
+        if not self.preset or not kept:
+            raise SearchSpaceError([
+                (self._parsed.topologies[name].path,
+                 f"{name} needs the job spec's {' and '.join(fields)} field; set it or leave "
+                 f"{name} out") for name, fields in lacking.items()])
+        space = SearchSpace(dataclasses.replace(self._parsed, topologies=kept), self.document,
+                            name=self.name, preset=True)
+        space.left_out = sorted(lacking)
+        return space
+
     def distributions(self) -> dict[str, BaseDistribution]:
         """Every trial parameter this space can ask for, with its one distribution."""
         out: dict[str, BaseDistribution] = {}
@@ -138,9 +177,16 @@ class SearchSpace:
         for branch in [*self.branches("topology"), *self.branches("weighting")]:
             for slot in branch.slots:
                 _merge(out, slot.param.distributions(slot.name))
-        for slot in self._parsed.optimizer:
+        for slot in (*self._parsed.optimizer, *self._parsed.vocabulary):
             _merge(out, slot.param.distributions(slot.name))
         return out
+
+    def vocabulary_values(self) -> dict[str, tuple[int, ...]]:
+        """``{"max_size": ..., "min_frequency": ...}``: the values whose extremes bound each
+        searched vocabulary key (the ends of a range, every choice); a key the space does not
+        search is absent. The runner encodes the data once at the loosest of them."""
+        return {slot.spec.key: tuple(int(v) for v in slot.param.values_for_checks())
+                for slot in self._parsed.vocabulary}
 
     def summary(self) -> Any:
         """Branch sizes: see :func:`search_spaces.describe.summarize`."""

@@ -111,9 +111,11 @@ def _outcome(number: int) -> SimpleNamespace:
                    "weighting": {"name": "gradnorm"}, "train": {"lr": 0.003}})
 
 
-def _progress(finished: int) -> SimpleNamespace:
-    return SimpleNamespace(finished=finished, failed=0, running=1, front_size=finished,
-                           elapsed_s=10.0 * finished)
+def _progress(finished: int, pruned: int = 0, failed: int = 0) -> SimpleNamespace:
+    # the fields of automtl.search.callbacks.Progress the bar reads
+    return SimpleNamespace(finished=finished + pruned + failed, counted=finished + pruned,
+                           pruned=pruned, failed=failed, running=1, front_size=finished,
+                           elapsed_s=10.0 * (finished + pruned))
 
 
 def test_the_progress_bar_shows_count_eta_and_each_trial():
@@ -136,3 +138,59 @@ def test_without_a_terminal_each_trial_line_carries_count_and_eta():
     line = stream.getvalue().strip()
     assert line.startswith("[1/4] trial    0 COMPLETE mmoe/gradnorm")
     assert line.endswith("00:10 elapsed, ETA 00:30")  # 10 s per trial, 3 to go
+
+
+def test_the_bar_counts_complete_and_pruned_trials_not_failed_ones():
+    stream = io.StringIO()
+    progress = SearchProgress(["ctr", "cvr"], 4, stream=stream, disable=True)
+    progress.on_trial_complete(_outcome(0))
+    progress.on_progress(_progress(1, pruned=1, failed=2))
+    line = stream.getvalue().strip()
+    assert line.startswith("[2/4] trial    0") and "pruned 1, failed 2" in line
+
+
+def test_a_bad_domain_column_exits_2_naming_the_field(tmp_path, capsys):
+    """domains.column must be categorical-like with few values, each one listed; all is
+    checked before any trial."""
+    spec = tmp_path / "job.yaml"
+    table = _table(tmp_path / "t.csv")
+    out = tmp_path / "out"
+    for domains, needles in (("{column: x1, values: ['0', '1']}", ("domains.values", "['2']",
+                                                                   "not listed")),
+                             ("{column: x0, values: ['0']}", ("domains.column",
+                                                              "60 distinct values"))):
+        spec.write_text(SPEC.format(path=table, label="y1") + f"domains: {domains}\n")
+        assert main(["search", str(spec), "--out", str(out)]) == 2
+        _assert_one_line_error(capsys.readouterr().err, *needles)
+        assert not out.exists()
+    spec.write_text(SPEC.format(path=table, label="y1")
+                    + "domains: {column: x0, values: ['0', 'home page']}\n")
+    assert main(["search", str(spec), "--out", str(out)]) == 2
+    _assert_one_line_error(capsys.readouterr().err, "domains.values")
+def test_the_service_commands_are_plugins_found_through_entry_points():
+    """The library names only its own command modules; the service's come from the
+    automtl.commands entry points (pyproject.toml), so `automtl` stays one command."""
+    from importlib.metadata import entry_points
+
+    from automtl.cli import COMMAND_MODULES, PLUGIN_GROUP, command_modules
+
+    assert all(name.startswith("automtl.commands.") for name in COMMAND_MODULES)
+    installed = {e.name: e.value for e in entry_points(group=PLUGIN_GROUP)}
+    assert installed == {"export": "automtl_api.export_command", "db": "automtl_storage.commands",
+                         "service": "automtl_api.commands", "demo": "automtl_api.demo"}, \
+        "stale install (pyproject.toml's entry points): run bash scripts/bootstrap.sh"
+    assert command_modules() == COMMAND_MODULES + list(installed.values())
+    choices = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
+    # the library's own two, and the service's (new service commands may join them)
+    assert set(choices) >= {"space", "search", "export", "db", "serve", "worker", "token",
+                            "submit", "status", "report", "demo"}
+    assert build_parser().epilog is None  # the hint for an install without the plugins
+
+
+def test_without_the_plugins_only_the_library_commands_exist_and_help_says_why(monkeypatch):
+    import automtl.cli
+
+    monkeypatch.setattr(automtl.cli, "command_modules", lambda: automtl.cli.COMMAND_MODULES)
+    parser = automtl.cli.build_parser()
+    assert set(parser._subparsers._group_actions[0].choices) == {"space", "search"}  # noqa: SLF001
+    assert "automtl.commands" in parser.epilog and "bootstrap.sh" in parser.epilog

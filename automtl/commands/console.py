@@ -98,10 +98,10 @@ def apply_help_format(parser: argparse.ArgumentParser) -> None:
 
 class SearchProgress:
     """A :class:`~automtl.search.SearchCallbacks` (duck-typed, so ``--help`` needs no Ray)
-    drawing a tqdm bar over the trial budget with its ETA, and one line per finished trial
-    (topology, main parameters, objectives) above it. When the stream is not a terminal (a log
-    file, CI) tqdm draws nothing, and each trial's line carries the count, elapsed time and ETA
-    instead."""
+    drawing a tqdm bar over the trial budget (complete + pruned trials) with its ETA, and one
+    line per finished trial (topology, main parameters, objectives) above it. When the stream
+    is not a terminal (a log file, CI) tqdm draws nothing, and each trial's line carries the
+    count, elapsed time and ETA instead."""
 
     def __init__(self, objectives: list[str], budget: int, *, stream: TextIO | None = None,
                  disable: bool | None = None) -> None:
@@ -132,8 +132,9 @@ class SearchProgress:
     def on_progress(self, progress: Any) -> None:
         from tqdm import tqdm
 
-        done = int(progress.finished)
-        status = (f"failed {progress.failed}, running {progress.running}, "
+        done = int(progress.counted)  # what the budget counts: complete + pruned
+        pruned = f"pruned {progress.pruned}, " if progress.pruned else ""
+        status = (f"{pruned}failed {progress.failed}, running {progress.running}, "
                   f"front {progress.front_size}")
         if self._bar.disable:
             if self._pending is not None:
@@ -174,8 +175,11 @@ def format_dataset_summary(summary: dict[str, Any]) -> str:
     lines.append(f"splits: {sizes}" + (f" (stratified on {strat})" if strat else ""))
     for row in summary["tasks"]:
         positives = f", {row['positives']} positive" if "positives" in row else ""
+        positives += f", {row['classes']} classes" if "classes" in row else ""
         lines.append(f"  task {row['task']} {row['split']}: {row['labelled']} labelled"
                      f"{positives}")
+    for item in summary.get("classes", []):
+        lines.append(f"  task {item['task']} classes (output order): {item['classes']}")
     return "\n".join(lines)
 
 

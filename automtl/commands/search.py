@@ -107,7 +107,7 @@ def front_table_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"trial": entry["number"], "topology": arch["topology"],
                                "experts": arch["experts"], "layer widths": arch["units"],
                                "weighting": arch["weighting"], "optimiser": arch["optimiser"],
-                               "params": entry.get("params")}
+                               "params": entry.get("num_params")}
         row.update(entry["values"])
         rows.append(row)
     return rows

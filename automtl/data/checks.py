@@ -21,18 +21,22 @@ REQUIRED_SPLITS: tuple[str, ...] = ("train", "valid")
 
 @dataclass(frozen=True)
 class TaskCounts:
-    """Labelled rows of one task in one split; ``positives`` only for binary tasks."""
+    """Labelled rows of one task in one split; ``positives`` only for binary tasks,
+    ``classes`` (distinct classes labelled in the split) only for multiclass tasks."""
 
     task: str
     split: str
     labelled: int
     positives: int | None = None
+    classes: int | None = None
 
     @property
     def negatives(self) -> int | None:
         return None if self.positives is None else self.labelled - self.positives
 
     def describe(self) -> str:
+        if self.classes is not None:
+            return f"{self.split} {self.labelled} labelled ({self.classes} classes)"
         if self.positives is None:
             return f"{self.split} {self.labelled} labelled"
         return (f"{self.split} {self.labelled} labelled ({self.positives} positive, "
@@ -48,20 +52,24 @@ def task_counts(splits: Mapping[str, SplitTensors],
             column = split.task_column(task.name)
             present = split.mask[:, column]
             labelled = int(present.sum())
-            positives = None
+            positives = classes = None
             if task.type == "binary":
                 positives = int(torch.where(present, split.labels[:, column],
                                             torch.zeros(())).sum().round())
-            out.append(TaskCounts(task.name, name, labelled, positives))
+            elif task.type == "multiclass":
+                classes = int(torch.unique(split.labels[:, column][present]).numel())
+            out.append(TaskCounts(task.name, name, labelled, positives, classes))
     return out
 
 
 def check_splits(splits: Mapping[str, SplitTensors], tasks: Sequence[TaskSpec]) -> list[TaskCounts]:
     """Refuse data no trial could learn or be measured on; the counts when it is fine.
 
-    Every task needs labelled rows in the train and valid splits, and a binary task both
+    Every task needs labelled rows in the train and valid splits, a binary task both
     classes there (its AUC is undefined otherwise, and a task without positives cannot be
-    learnt). Raises :class:`DataError` naming the task, the split and the counts of every split.
+    learnt), a multiclass task at least two classes in the valid split (every class is in the
+    train split by construction: its classes are the train split's). Raises
+    :class:`DataError` naming the task, the split and the counts of every split.
     """
     counts = task_counts(splits, tasks)
     by_task: dict[str, list[TaskCounts]] = {}
@@ -78,6 +86,8 @@ def check_splits(splits: Mapping[str, SplitTensors], tasks: Sequence[TaskSpec]) 
             elif item.positives is not None and item.positives in (0, item.labelled):
                 only = 0 if item.positives == 0 else 1
                 problem = f"has only class {only} in the {item.split} split"
+            elif item.classes is not None and item.classes < 2:
+                problem = f"has only one class in the {item.split} split"
             else:
                 continue
             detail = "; ".join(i.describe() for i in items)
@@ -93,23 +103,27 @@ def check_splits(splits: Mapping[str, SplitTensors], tasks: Sequence[TaskSpec]) 
 
 def stratification_classes(labels: Mapping[str, np.ndarray],
                            tasks: Sequence[TaskSpec]) -> tuple[str | None, np.ndarray | None]:
-    """``(task, classes)`` for the rarest binary task: 0/1 where labelled, 2 where missing.
+    """``(task, classes)`` for the rarest classification task: its class index (0/1 for a
+    binary task) where labelled, one more class where missing.
 
-    The rarest task is the one with the fewest rows in its smaller class; None when no task is
-    binary or no binary task has labelled rows.
+    ``labels`` holds class indices (NaN: missing) of binary and multiclass tasks. The rarest
+    task is the one with the fewest rows in its smallest class; None when no task is binary or
+    multiclass or none has labelled rows.
     """
     best: tuple[int, str, np.ndarray] | None = None
     for task in tasks:
-        if task.type != "binary":
+        if task.type not in ("binary", "multiclass") or task.name not in labels:
             continue
         values = labels[task.name]
         present = ~np.isnan(values)
-        positives = int((values[present] == 1).sum())
-        smaller = min(positives, int(present.sum()) - positives)
         if int(present.sum()) == 0:
             continue
+        codes = np.nan_to_num(values[present]).astype(np.int64)
+        sizes = np.bincount(codes, minlength=2)
+        smaller = int(sizes[sizes > 0].min()) if task.type == "multiclass" else int(sizes.min())
         if best is None or smaller < best[0]:
-            classes = np.where(present, np.nan_to_num(values), 2.0).astype(np.int64)
+            missing_class = max(2, int(codes.max()) + 1)
+            classes = np.where(present, np.nan_to_num(values), missing_class).astype(np.int64)
             best = (smaller, task.name, classes)
     if best is None:
         return None, None

@@ -16,7 +16,9 @@ import torch
 from pandas.api import types as ptypes
 
 from automtl.config import (
+    MAX_CLASSES,
     CategoricalFeature,
+    ClassLabels,
     InputSchema,
     LabelScaling,
     MissingPolicy,
@@ -67,6 +69,12 @@ def fit_vocabulary(series: pd.Series, max_size: int | None = MAX_VOCABULARY,
     them (the most frequent; ties go to the smaller string), so an id column cannot blow up the
     embedding table: every other value encodes to the out-of-vocabulary index 0.
     """
+    return fit_vocabulary_counts(series, max_size, min_frequency)[0]
+
+
+def fit_vocabulary_counts(series: pd.Series, max_size: int | None = MAX_VOCABULARY,
+                          min_frequency: int = MIN_FREQUENCY) -> tuple[list[str], list[int]]:
+    """:func:`fit_vocabulary` and the number of rows of each kept value (same order)."""
     if max_size is not None and max_size < 1:
         raise DataError(f"max_vocabulary must be >= 1, got {max_size}", field="max_vocabulary")
     if min_frequency < 1:
@@ -74,7 +82,7 @@ def fit_vocabulary(series: pd.Series, max_size: int | None = MAX_VOCABULARY,
                         field="min_frequency")
     codes, texts = category_codes(series)
     if not texts:
-        return []
+        return [], []
     counts = np.bincount(codes[codes >= 0], minlength=len(texts))
     merged: dict[str, int] = {}
     for text, count in zip(texts, counts.tolist(), strict=True):
@@ -82,7 +90,8 @@ def fit_vocabulary(series: pd.Series, max_size: int | None = MAX_VOCABULARY,
     kept = [(count, text) for text, count in merged.items() if count >= min_frequency]
     if max_size is not None and len(kept) > max_size:
         kept = sorted(kept, key=lambda item: (-item[0], item[1]))[:max_size]
-    return sorted(text for _, text in kept)
+    ordered = sorted(kept, key=lambda item: item[1])
+    return [text for _, text in ordered], [count for count, _ in ordered]
 
 
 def encode_categorical(series: pd.Series, vocabulary: Sequence[str]) -> np.ndarray:
@@ -167,13 +176,16 @@ def fit_schema(train: pd.DataFrame, numeric: Sequence[str], categorical: Sequenc
         if absent.any():
             numeric_features.append(NumericFeature(name=f"{name}{INDICATOR_SUFFIX}",
                                                    indicator_of=name))
-    categorical_features = [
-        CategoricalFeature(name=name, vocabulary=fit_vocabulary(train[name], max_vocabulary,
-                                                                min_frequency))
-        for name in categorical]
+    categorical_features = []
+    for name in categorical:
+        vocabulary, counts = fit_vocabulary_counts(train[name], max_vocabulary, min_frequency)
+        categorical_features.append(CategoricalFeature(name=name, vocabulary=vocabulary,
+                                                       counts=counts))
     return InputSchema(numeric=numeric_features, categorical=categorical_features,
                        labels=[fit_label_scaling(train, task) for task in tasks
                                if task.type == "regression"],
+                       classes=[fit_class_labels(train[str(task.label)], task) for task in tasks
+                                if task.type == "multiclass"],
                        missing=missing)
 
 
@@ -199,6 +211,73 @@ def fit_label_scaling(train: pd.DataFrame, task: TaskSpec) -> LabelScaling:
     std = float(present.std()) if len(present) else 0.0
     return LabelScaling(task=task.name, transform=task.transform, mean=mean,
                         std=std if std > 0 else 1.0)
+
+
+def class_texts(series: pd.Series, task: TaskSpec) -> tuple[np.ndarray, list[str], bool]:
+    """``(codes, texts, integral)`` of a multiclass label column: ``texts[codes[i]]`` is row
+    i's class as text (code -1: missing, the row is outside the task's sample space);
+    ``integral`` when every class is an integer code (kept as ints in :class:`ClassLabels`).
+
+    Classes are integer codes or strings; fractional numbers and booleans are errors naming
+    the column (a 0/1 label is a binary task).
+    """
+    column = str(task.label)
+    if ptypes.is_bool_dtype(series.dtype):
+        raise DataError(f"multiclass task {task.name!r}: label column {column!r} is boolean; "
+                        "use type: binary", column=column)
+    codes, texts = category_codes(series)
+    if ptypes.is_numeric_dtype(series.dtype):
+        values = numeric_values(series, column, what="label column")
+        fractional = values[~np.isnan(values) & (values != np.round(values))]
+        if len(fractional):
+            raise DataError(f"multiclass task {task.name!r}: label column {column!r} holds "
+                            f"fractional numbers {preview(np.unique(fractional))}; classes are "
+                            "integer codes or strings", column=column)
+        integral = True
+    else:
+        integral = all(_is_integer_text(text) for text in texts)
+    return codes, texts, integral
+
+
+def _is_integer_text(text: str) -> bool:
+    return text.lstrip("-").isdigit() and str(int(text)) == text
+
+
+def _sorted_classes(texts: set[str], integral: bool) -> list[int] | list[str]:
+    if integral:
+        return sorted(int(t) for t in texts)
+    return sorted(texts)
+
+
+def fit_class_labels(series: pd.Series, task: TaskSpec) -> ClassLabels:
+    """A multiclass task's classes: the distinct labels of the train rows, sorted.
+
+    Raises :class:`DataError` naming the label column when the train rows hold fewer than 3
+    classes (2: use ``type: binary``) or more than :data:`~automtl.config.MAX_CLASSES`. A task
+    with no labelled train row gets no classes (the split checks report it).
+    """
+    codes, texts, integral = class_texts(series, task)
+    present = sorted({texts[c] for c in np.unique(codes[codes >= 0]).tolist()})
+    column = str(task.label)
+    if present and len(present) < 3:
+        raise DataError(f"multiclass task {task.name!r}: label column {column!r} has "
+                        f"{len(present)} class(es) {preview(present)} in the train split; a "
+                        "multiclass task needs at least 3 (two classes: use type: binary)",
+                        column=column)
+    if len(present) > MAX_CLASSES:
+        raise DataError(f"multiclass task {task.name!r}: label column {column!r} has "
+                        f"{len(present)} classes in the train split, over the limit of "
+                        f"{MAX_CLASSES} (is it an id column?)", column=column)
+    return ClassLabels(task=task.name, classes=_sorted_classes(set(present), integral))
+
+
+def class_indices(series: pd.Series, labels: ClassLabels, task: TaskSpec) -> np.ndarray:
+    """Each row's class index into ``labels.classes`` as float64 (NaN where missing); a class
+    the train split did not have is reported as ``-1`` (see :func:`encode_parts`)."""
+    codes, texts, _ = class_texts(series, task)
+    index = {str(c): i for i, c in enumerate(labels.classes)}
+    lookup = np.array([float(index.get(text, -1)) for text in texts] + [np.nan])
+    return lookup[codes]
 
 
 def transform_labels(values: np.ndarray, transform: str, task: TaskSpec) -> np.ndarray:
@@ -299,6 +378,24 @@ def _numeric_column(frame: pd.DataFrame, feature: NumericFeature, schema: InputS
     return (np.where(np.isnan(values), feature.fill, values) - feature.mean) / feature.std
 
 
+def domain_texts(series: pd.Series) -> np.ndarray:
+    """Each row's category text (as the vocabulary writes it), ``None`` where missing."""
+    codes, texts = category_codes(series)
+    table = np.array([*texts, None], dtype=object)
+    return table[codes]  # code -1 (missing) picks the trailing None
+
+
+def _domain_texts(frame: pd.DataFrame, schema: InputSchema,
+                  tasks: Sequence[TaskSpec]) -> np.ndarray | None:
+    """The domain text of every row when a task is restricted to a domain, else None."""
+    if not any(task.domain is not None for task in tasks):
+        return None
+    if schema.domain is None:
+        raise DataError("a task is restricted to a domain but the input schema has no domain "
+                        "column", field="domains")
+    return domain_texts(frame[schema.domain.column])
+
+
 def encode_parts(frame: pd.DataFrame, schema: InputSchema, tasks: Sequence[TaskSpec],
                  parts: Mapping[str, np.ndarray], *, labels: bool = True
                  ) -> dict[str, SplitTensors]:
@@ -330,15 +427,21 @@ def encode_parts(frame: pd.DataFrame, schema: InputSchema, tasks: Sequence[TaskS
     for j, cat in enumerate(schema.categorical):
         scatter("categorical", j, encode_categorical(frame[cat.name], cat.vocabulary))
     weights: dict[str, np.ndarray] | None = None
+    domain_of_row = _domain_texts(frame, schema, tasks) if labels else None
     if labels:
         for j, task in enumerate(tasks):
             column = str(task.label)
             if column not in frame.columns:
                 raise DataError(f"label column {column!r} of task {task.name!r} is not in the "
                                 "data", column=column)
-            values = scale_labels(label_values(frame[column], task),
-                                  schema.label_scaling(task.name), task)
+            if task.type == "multiclass":
+                values = _multiclass_values(frame[column], schema, task, parts)
+            else:
+                values = scale_labels(label_values(frame[column], task),
+                                      schema.label_scaling(task.name), task)
             present = ~np.isnan(values)
+            if task.domain is not None and domain_of_row is not None:
+                present &= domain_of_row == task.domain  # the domain's rows only
             scatter("labels", j, np.where(present, values, 0.0))
             scatter("mask", j, present)
         if any(task.weight is not None for task in tasks):
@@ -356,6 +459,27 @@ def encode_parts(frame: pd.DataFrame, schema: InputSchema, tasks: Sequence[TaskS
                               weights=None if weights is None
                               else torch.from_numpy(weights[key]))
             for key, arrays in out.items()}
+
+
+def _multiclass_values(series: pd.Series, schema: InputSchema, task: TaskSpec,
+                       parts: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Class indices (NaN: missing); a class outside the train split's is an error naming the
+    task, the class, the part (split) and its rows."""
+    labels = schema.class_labels(task.name)
+    if labels is None:
+        raise DataError(f"multiclass task {task.name!r} has no classes in the schema (fit it "
+                        "with this task)", field="tasks")
+    values = class_indices(series, labels, task)
+    unknown = values == -1
+    if unknown.any():
+        where = [f"{key} ({int(unknown[rows].sum())} rows)" for key, rows in parts.items()
+                 if unknown[rows].any()]
+        shown = preview(series[unknown].astype(str))
+        raise DataError(f"multiclass task {task.name!r}: label column {task.label!r} has "
+                        f"class(es) {shown} that the train split does not have, in "
+                        f"{', '.join(where)}; every class must be in the train split (train "
+                        f"classes: {preview(labels.classes, 10)})", column=str(task.label))
+    return values
 
 
 def encode_frame(frame: pd.DataFrame, schema: InputSchema, tasks: Sequence[TaskSpec], *,

@@ -9,12 +9,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from automtl.config import InputSchema, MissingPolicy, TaskSpec, validate_task_list
+from automtl.config import DomainSpec, InputSchema, MissingPolicy, TaskSpec, validate_task_list
 from automtl.data.base import SplitTensors
 from automtl.data.checks import TaskCounts, check_splits, stratification_classes
+from automtl.data.domains import check_domain_column
 from automtl.data.encode import (
     MAX_VOCABULARY,
     MIN_FREQUENCY,
+    class_texts,
     encode_frame,
     encode_parts,
     fit_schema,
@@ -84,12 +86,13 @@ class TabularDataset:
     """Feature/label tensors of the train, valid and test splits, plus the fitted input schema.
 
     ``data`` is a DataFrame or a CSV/Parquet path; ``tasks`` name a label column each (type
-    binary or regression; NaN = row outside the task's sample space). Rows are split either by
-    ``valid_fraction``/``test_fraction`` with ``seed`` (stratified on the rarest binary task
-    unless ``stratify=False``), or by ``split_column`` whose values name the split
-    (``split_values`` maps train/valid/test to them). Numeric features are imputed
-    (``missing``) and standardised, vocabularies built (capped by ``max_vocabulary`` and
-    ``min_frequency``) and regression labels scaled from the train rows only. Everything is
+    binary, regression or multiclass; NaN = row outside the task's sample space). Rows are
+    split either by ``valid_fraction``/``test_fraction`` with ``seed`` (stratified on the
+    rarest binary or multiclass task unless ``stratify=False``), or by ``split_column``
+    whose values name the split (``split_values`` maps train/valid/test to them). Numeric
+    features are imputed (``missing``) and standardised, vocabularies built (capped by
+    ``max_vocabulary`` and ``min_frequency``), regression labels scaled and multiclass classes
+    listed from the train rows only. Everything is
     encoded once with :func:`~automtl.data.encode.encode_parts`, the same preprocessing that
     :func:`~automtl.data.encode.encode_frame` applies to new data for an export. The splits are
     then checked (:func:`~automtl.data.checks.check_splits`): a task without labelled rows, or
@@ -97,6 +100,11 @@ class TabularDataset:
 
     ``feature_decisions`` holds each feature column's kind and the reason for it,
     ``task_counts`` the labelled rows (and positives) per task and split.
+
+    With ``domains`` (a multi-domain job, :mod:`automtl.domains`) the domain column is checked
+    (:func:`~automtl.data.domains.check_domain_column`) and made a categorical feature, and
+    ``tasks`` become one task per (task, domain value) whose labels are masked to that domain's
+    rows; ``base_tasks`` keeps the tasks as given.
     """
 
     def __init__(self, data: pd.DataFrame | str | Path, tasks: Sequence[TaskSpec], *,
@@ -106,14 +114,20 @@ class TabularDataset:
                  split_column: str | None = None, split_values: Mapping[str, str] | None = None,
                  format: TableFormat | None = None, missing: MissingPolicy = "impute",
                  max_vocabulary: int | None = MAX_VOCABULARY,
-                 min_frequency: int = MIN_FREQUENCY, stratify: bool = True) -> None:
+                 min_frequency: int = MIN_FREQUENCY, stratify: bool = True,
+                 domains: DomainSpec | None = None) -> None:
+        from automtl.domains import expand_tasks
+
         frame = data if isinstance(data, pd.DataFrame) else read_table(data, format)
         frame = frame.rename(columns=str)
         check_unique_columns(frame)
         try:
-            self.tasks: list[TaskSpec] = validate_task_list(list(tasks))
+            self.base_tasks: list[TaskSpec] = validate_task_list(list(tasks))
+            self.tasks: list[TaskSpec] = validate_task_list(expand_tasks(tasks, domains))
         except ValueError as exc:
             raise DataError(str(exc), field="tasks") from None
+        if domains is not None:
+            check_domain_column(frame, domains)
         labels = [str(t.label) for t in self.tasks]
         for task, column in zip(self.tasks, labels, strict=True):
             if column not in frame.columns:
@@ -141,19 +155,48 @@ class TabularDataset:
             if stratify:
                 values = {t.name: label_values(frame[str(t.label)], t)
                           for t in self.tasks if t.type == "binary"}
+                for task in self.tasks:
+                    if task.type == "multiclass":
+                        codes = class_texts(frame[str(task.label)], task)[0]
+                        values[task.name] = np.where(codes >= 0, codes, np.nan)
                 self.stratified_on, classes = stratification_classes(values, self.tasks)
             rows = split_by_fractions(len(frame), valid_fraction, test_fraction, seed,
                                       stratify=classes)
         #: column -> how it is used as a feature and why (inferred or listed)
         self.feature_decisions: dict[str, FeatureDecision] = {}
+        if domains is not None:
+            if domains.column in reserved:
+                raise DataError(f"domains.column: {domains.column!r} is a label, weight or the "
+                                "split column", column=domains.column, field="domains.column")
+            if numeric is not None and domains.column in numeric:
+                raise DataError(f"domains.column: {domains.column!r} is listed as a numeric "
+                                "feature; the domain column is categorical",
+                                column=domains.column, field="domains.column")
+            if numeric is None and categorical is None:
+                reserved = [*reserved, domains.column]  # inferred features: added below
+            else:
+                categorical = [c for c in categorical or [] if c != domains.column]
         self.numeric_columns, self.categorical_columns = resolve_features(
             frame, reserved, numeric, categorical, exclude, self.feature_decisions)
+        if domains is not None:  # the domain is an input the model knows about (star)
+            self.categorical_columns.append(domains.column)
+            self.feature_decisions[domains.column] = FeatureDecision(
+                "categorical", "the domain column (domains.column)")
         #: positional row indices of each split in the source frame (each in row order)
         self.split_rows: dict[str, np.ndarray] = rows
         self.schema: InputSchema = fit_schema(
             frame, self.numeric_columns, self.categorical_columns, self.tasks,
             missing=missing, max_vocabulary=max_vocabulary, min_frequency=min_frequency,
             rows=rows["train"])
+        if domains is not None:
+            # a copy, not a dump: the in-memory vocabulary counts must survive
+            self.schema = self.schema.model_copy(update={"domain": domains})
+            _, domain_codes = self.schema.domain_indices()
+            lost = [v for v, code in zip(domains.values, domain_codes, strict=True) if code == 0]
+            if lost:
+                raise DataError(f"domains.values: value(s) {lost} have no vocabulary index "
+                                "(no train rows, or fewer than dataset.vocabulary.min_frequency)",
+                                column=domains.column, field="domains.values")
         self.splits: dict[str, SplitTensors] = encode_parts(
             frame, self.schema, self.tasks,
             {name: rows[name] for name in SPLITS if len(rows[name])})
@@ -175,9 +218,11 @@ class TabularDataset:
             "splits": {name: len(split) for name, split in self.splits.items()},
             "stratified_on": self.stratified_on,
             "tasks": [{"task": c.task, "split": c.split, "labelled": c.labelled,
-                       **({"positives": c.positives} if c.positives is not None else {})}
+                       **({"positives": c.positives} if c.positives is not None else {}),
+                       **({"classes": c.classes} if c.classes is not None else {})}
                       for c in self.task_counts],
             "label_scaling": [s.model_dump() for s in self.schema.labels],
+            "classes": [c.model_dump() for c in self.schema.classes],
         }
 
     def describe_features(self) -> list[str]:

@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from automtl.config import ModelConfig
+from automtl.config import ModelConfig, VocabularySetting
+from automtl.data.encode import MAX_VOCABULARY, MIN_FREQUENCY
 from automtl.export.choice import Choice
 from automtl.export.config_file import BundleConfig, save_bundle_config
 from automtl.export.errors import ExportError
@@ -85,8 +86,9 @@ def example_inputs(config: ModelConfig, rows: int = _TRACE_ROWS,
 
 def save_torchscript(model: torch.nn.Module, config: ModelConfig, path: Path) -> None:
     """``model`` traced (eval mode) to TorchScript at ``path``; ``forward`` returns
-    ``{task: [N]}``. torch 2.13 deprecates TorchScript in favour of ``torch.export``, but the
-    issue asks for a file serving stacks load with ``torch.jit.load``, so the warning is muted."""
+    ``{task: [N]}`` (``[N, C]`` logits for a multiclass task). torch 2.13 deprecates
+    TorchScript in favour of ``torch.export``, but the issue asks for a file serving stacks
+    load with ``torch.jit.load``, so the warning is muted."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
         with torch.no_grad():
@@ -106,7 +108,8 @@ def write_bundle(out_dir: str | Path, source: ExportSource, record: TrialRecord,
     config = artifacts.model_config
     title = f"{source.label} trial {record.number} ({config.topology}, " \
             f"{artifacts.candidate.weighting.name} weighting)"
-    source_info = {**source.info, "trial": record.number}
+    source_info = _with_trial_vocabulary({**source.info, "trial": record.number},
+                                         artifacts.candidate.vocabulary)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         work = Path(tmp)
         model = trained_model(artifacts)
@@ -127,6 +130,18 @@ def write_bundle(out_dir: str | Path, source: ExportSource, record: TrialRecord,
         for name in files:
             (work / name).replace(out / name)
     return ExportResult(out, record, choice, files)
+
+
+def _with_trial_vocabulary(info: dict[str, Any], setting: VocabularySetting) -> dict[str, Any]:
+    """``info`` with the trial's searched vocabulary cap in its data rule (``source.data.
+    vocabulary`` of ``config.yaml``), so ``train.py`` fits the vocabularies the trial had."""
+    if setting.is_default:
+        return info
+    data = dict(info.get("data") or {})
+    cap = {"max_size": MAX_VOCABULARY, "min_frequency": MIN_FREQUENCY,
+           **(data.get("vocabulary") or {})}
+    cap.update({k: v for k, v in setting.model_dump().items() if v is not None})
+    return {**info, "data": {**data, "vocabulary": cap}}
 
 
 def zip_bundle(directory: str | Path, zip_path: str | Path, folder: str | None = None) -> Path:

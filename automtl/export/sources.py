@@ -30,6 +30,7 @@ from automtl.export.errors import (
     TrialNotFoundError,
 )
 from automtl.jobspec import JobSpec, JobSpecError, Objective, load_job_spec
+from automtl.trial_record import TrialOutcome, outcome_from_row, outcome_from_trial
 
 COMPLETE = "complete"
 #: files the trainable writes into a trial's artifact directory
@@ -38,8 +39,10 @@ WEIGHTS_FILE, MODEL_CONFIG_FILE, CANDIDATE_FILE = "model.pt", "model_config.json
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One trial as an export sees it; ``state`` is lowercase (``complete``, ``running``, ...)
-    and ``values`` maps objective names to validation values (complete trials only)."""
+    """One trial as an export sees it: the fields of the trial's record
+    (:data:`automtl.trial_record.TRIAL_FIELDS`, same names) an export reads, and the service
+    row's id. ``state`` is lowercase (``complete``, ``running``, ...) and ``values`` maps
+    objective names to validation values (complete trials only)."""
 
     number: int
     state: str
@@ -52,6 +55,11 @@ class TrialRecord:
     on_front: bool = False
     #: the storage row's primary key, when the trial comes from the service
     row_id: int | None = None
+
+
+#: the record's fields an export reads (every :class:`TrialRecord` field but ``row_id``)
+EXPORT_FIELDS: tuple[str, ...] = ("number", "state", "values", "valid", "test", "num_params",
+                                  "latency_ms", "artifact", "on_front")
 
 
 @dataclass(frozen=True)
@@ -188,8 +196,9 @@ def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
                rows: Iterable[Any], *, study_name: str | None = None,
                artifact_root: str | Path | None = None) -> ExportSource:
     """A service job from its stored spec and trial rows (objects with the attributes of
-    ``storage.Trial``: ``id``, ``number``, ``state``, ``objectives``, ``valid_metrics``,
-    ``test_metrics``, ``num_params``, ``latency_ms``, ``artifact_path``, ``on_front``).
+    ``automtl_storage.Trial``: ``id`` and the record's columns,
+    :data:`automtl.trial_record.TRIAL_COLUMNS`, read by
+    :func:`~automtl.trial_record.outcome_from_row`).
 
     ``artifact_root`` is the service's artifact directory (or its fsspec artifact URL, see
     :mod:`automtl.artifact_store`): relative artifact paths are read
@@ -205,14 +214,9 @@ def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
         raise ExportError(f"job {job_id}: its stored spec no longer validates: {exc}") from None
     records = []
     for row in rows:
-        state = getattr(row.state, "value", row.state)
-        records.append(TrialRecord(
-            number=int(row.number), state=str(state).lower(),
-            values=dict(row.objectives) if row.objectives else None,
-            valid=dict(row.valid_metrics or {}), test=dict(row.test_metrics or {}),
-            num_params=row.num_params, latency_ms=row.latency_ms,
-            artifact=_under_root(row.artifact_path, root), on_front=bool(row.on_front),
-            row_id=row.id))
+        outcome = outcome_from_row(row)
+        records.append(export_record(outcome, artifact=_under_root(outcome.artifact, root),
+                                     row_id=row.id))
     info: dict[str, Any] = {"job": job_id, "name": name, **data_rule(parsed)}
     if study_name:
         info["study"] = study_name
@@ -220,6 +224,16 @@ def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
     return ExportSource(label=f"job {job_id}", objectives=parsed.objective_list(),
                         trials=sorted(records, key=lambda r: r.number), info=info,
                         artifact_root=fallback)
+
+
+def export_record(outcome: TrialOutcome, *, artifact: str | None = None,
+                  row_id: int | None = None) -> TrialRecord:
+    """The export's view of a trial's record (``artifact``: where to read it, when that is not
+    the recorded path)."""
+    fields = {name: getattr(outcome, name) for name in EXPORT_FIELDS}
+    fields.update(state=outcome.state.lower(), valid=dict(outcome.valid),
+                  test=dict(outcome.test), artifact=artifact or outcome.artifact)
+    return TrialRecord(**fields, row_id=row_id)
 
 
 def _under_root(stored: str | None, root: str | Path | None) -> str | None:
@@ -243,7 +257,6 @@ def search_dir_source(directory: str | Path, *, storage_url: str | None = None,
 
     from automtl.report.pareto import pareto_front
     from automtl.search.study import STUDY_SPEC_ATTR, open_storage
-    from automtl.trial_record import outcome_from_trial
 
     directory = Path(directory).resolve()
     if storage_url is None:
@@ -268,14 +281,8 @@ def search_dir_source(directory: str | Path, *, storage_url: str | None = None,
     spec = JobSpec.model_validate(document)
     front = {entry["number"] for entry in pareto_front(study, spec)["trials"]}
     objective_names = list(spec.objectives)
-    records = []
-    for trial in study.get_trials(deepcopy=False):
-        outcome = outcome_from_trial(trial, objective_names)
-        records.append(TrialRecord(
-            number=outcome.number, state=outcome.state.lower(), values=outcome.values,
-            valid=dict(outcome.valid), test=dict(outcome.test), num_params=outcome.num_params,
-            latency_ms=outcome.latency_ms, artifact=outcome.artifact,
-            on_front=outcome.number in front))
+    records = [export_record(outcome_from_trial(trial, objective_names, front))
+               for trial in study.get_trials(deepcopy=False)]
     return ExportSource(label=f"study {study_name}", objectives=spec.objective_list(),
                         trials=records,
                         info={"study": study_name, "name": spec.name,

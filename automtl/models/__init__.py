@@ -7,15 +7,21 @@ Importing this package registers every built-in topology; :func:`build_model` tu
 from __future__ import annotations
 
 from automtl.models import (  # noqa: F401  (importing registers the topologies)
+    adatt,
+    aitm,
     cgc,
     cross_stitch,
+    dselect_k,
+    l2_constrained,
     ml_mmoe,
     mmoe,
     omoe,
     ple,
     shared_bottom,
     single_task,
+    sluice,
     snr,
+    star,
 )
 from automtl.models.base import MTLModel
 from automtl.models.registry import (

@@ -2,7 +2,8 @@
 
 A model takes the dataset's two input tensors (standardised numeric features ``[B, n_num]``
 float32 and categorical indices ``[B, n_cat]`` int64, either may have zero columns) and returns
-``{task_name: prediction [B]}``: logits for binary tasks, values for regression tasks.
+``{task_name: prediction}``: ``[B]`` logits for binary tasks, ``[B]`` values for regression
+tasks, ``[B, C]`` logits for a multiclass task of C classes.
 
 What loss-weighting strategies need is exposed through methods with a defined meaning rather
 than attributes they hope exist:
@@ -11,9 +12,17 @@ than attributes they hope exist:
   per-task losses with respect to it); ``None`` when nothing is shared (``single_task``);
 - :meth:`last_shared_parameters` are the parameters of the last shared layer (GradNorm's W);
 - :meth:`shared_parameters` are all parameters more than one task's loss reaches (PCGrad);
-- :meth:`l0_penalty` is SNR's expected share of open gates (``None`` for other topologies),
-  which the trainer adds with its weight lambda; :meth:`gate_parameters` are trained at
+- :meth:`penalty` is the model-side regulariser the trainer adds to the training loss after
+  each training forward (one mechanism for every topology): by default SNR's
+  :meth:`l0_penalty`, the expected share of open gates, times the job's ``l0_lambda``;
+  ``l2_constrained`` returns its columns' L2 distance, ``dselect_k`` its selectors' entropy
+  term, each weighted by its own searchable setting; :meth:`gate_parameters` are trained at
   :meth:`gate_lr`; :meth:`sparsity` / :meth:`effective_parameters` report what was pruned;
+- :meth:`output_penalty` is a model-side regulariser computed from a training batch's
+  predictions, already weighted (AITM's behavioural expectation calibrator), which the trainer
+  adds to the weighted task losses; ``None`` for topologies without one;
+- :attr:`job_fields` names the optional job-spec fields a topology needs (``aitm``:
+  ``sequence``); the search space leaves a topology out of a preset when the job lacks them;
 - :meth:`gate_weights` gives each task's softmax weights over the experts it sees (expert
   utilisation, as in the PLE paper's figure 8).
 """
@@ -25,7 +34,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from automtl.config import ModelConfig, TopologyParams
+from automtl.config import ModelConfig, TopologyParams, TrainConfig
 
 
 class MTLModel(nn.Module):
@@ -34,6 +43,8 @@ class MTLModel(nn.Module):
     topology_name: ClassVar[str] = ""
     #: the topology's own settings model (set when the topology registers)
     Params: ClassVar[type[TopologyParams]] = TopologyParams
+    #: optional job-spec fields the topology cannot be built without (``{"sequence"}``)
+    job_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -70,6 +81,23 @@ class MTLModel(nn.Module):
     def l0_penalty(self) -> torch.Tensor | None:
         """Expected number of open gates (SNR); ``None`` for topologies without L0 gates."""
         return None
+
+    def output_penalty(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """A weighted regulariser of one training batch's predictions ``{task: [B]}`` (logits
+        for binary tasks), a scalar the trainer adds to the weighted task losses (AITM's
+        calibrator); ``None`` for topologies without one."""
+        return None
+    def penalty(self, train: TrainConfig) -> torch.Tensor | None:
+        """The weighted regulariser term (a scalar, loss units) the trainer adds to the loss of
+        the training batch just forwarded, ramped up over :meth:`l0_warmup_epochs`; ``None``
+        when there is none. By default :meth:`l0_penalty` times ``train.l0_lambda`` (SNR);
+        a topology with a regulariser of its own overrides this and weights it with its own
+        ``Params`` setting (a term that depends on the batch reads what the latest training
+        forward kept)."""
+        if train.l0_lambda <= 0:
+            return None
+        penalty = self.l0_penalty()
+        return None if penalty is None else train.l0_lambda * penalty
 
     def gate_parameters(self) -> list[nn.Parameter]:
         """Parameters trained at :meth:`gate_lr` instead of the model's learning rate (SNR's

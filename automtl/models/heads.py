@@ -18,6 +18,19 @@ from automtl.config import ModelConfig, TaskSpec
 from automtl.models.layers import Tower
 
 
+def output_width(config: ModelConfig, task: TaskSpec) -> int:
+    """Outputs of a task's tower: one per class for a multiclass task (its classes are stored
+    with the encoders, :meth:`~automtl.config.InputSchema.class_labels`), else one."""
+    if task.type != "multiclass":
+        return 1
+    # attribute reads only: the exported model.py runs this on a plain namespace config
+    classes = [c.classes for c in config.inputs.classes if c.task == task.name]
+    if not classes or len(classes[0]) < 3:
+        raise ValueError(f"multiclass task {task.name!r} needs its classes (at least 3) in "
+                         "the input schema (inputs.classes)")
+    return len(classes[0])
+
+
 def tower_task_names(tasks: Sequence[TaskSpec]) -> list[str]:
     """The tasks that get a tower of their own (every task that is not an ESMM product)."""
     return [t.name for t in tasks if not t.product_of]
@@ -33,7 +46,8 @@ class TaskHeads(nn.Module):
     """Towers for the tower tasks (in :func:`tower_task_names` order) and ESMM products.
 
     ``forward`` takes one representation ``[B, in_dim]`` per tower task and returns
-    ``{task: prediction [B]}`` for every task of the config, in config order.
+    ``{task: prediction}`` for every task of the config, in config order: ``[B]`` (a logit or
+    a value), ``[B, C]`` logits for a multiclass task of C classes (:func:`output_width`).
     """
 
     def __init__(self, config: ModelConfig, in_dim: int) -> None:
@@ -49,13 +63,22 @@ class TaskHeads(nn.Module):
         self.factor_indices = sorted({i for pair in self.products.values() for i in pair})
         # A ModuleList, not a ModuleDict: task names such as "training" or "keys" would clash
         # with nn.Module / ModuleDict attributes.
+        by_name = {t.name: t for t in config.tasks}
         self.towers = nn.ModuleList(
             Tower(in_dim, config.tower_units, config.activation, config.dropout,
-                  config.normalization)
-            for _ in self.tower_tasks)
+                  config.normalization, outputs=output_width(config, by_name[name]))
+            for name in self.tower_tasks)
 
-    def forward(self, representations: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, representations: Sequence[torch.Tensor],
+                offsets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``offsets`` ``[B, towers]`` (optional) are added to the towers' outputs before ESMM
+        products are formed (STAR's auxiliary logits)."""
         tower_out = [tower(rep) for tower, rep in zip(self.towers, representations, strict=True)]
+        if offsets is not None:
+            # one offset per tower: added to each of a multiclass tower's [B, C] logits (where
+            # softmax makes it a no-op; star's auxiliary network serves binary/regression)
+            tower_out = [out + (offsets[:, i] if out.dim() == 1 else offsets[:, i, None])
+                         for i, out in enumerate(tower_out)]
         by_name = dict(zip(self.tower_tasks, tower_out, strict=True))
         outputs: dict[str, torch.Tensor] = {}
         for name in self.task_order:

@@ -229,13 +229,16 @@ def mix(weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
 
 class Tower(nn.Module):
     """A task's head: an MLP of ``tower_units`` (normalised like the rest of the network)
-    ending in one output, returned as ``[B]``."""
+    ending in ``outputs`` outputs, returned as ``[B]`` when there is one (a binary logit, a
+    regression value) and as ``[B, outputs]`` otherwise (a multiclass task's logits)."""
 
     def __init__(self, in_dim: int, units: Sequence[int], activation: str,
-                 dropout: float = 0.0, normalization: str = "none") -> None:
+                 dropout: float = 0.0, normalization: str = "none", outputs: int = 1) -> None:
         super().__init__()
         self.hidden = MLP(in_dim, units, activation, dropout, normalization)
-        self.output = nn.Linear(self.hidden.output_dim, 1)
+        self.output = nn.Linear(self.hidden.output_dim, outputs)
+        self.outputs = outputs
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.output(self.hidden(inputs)).squeeze(-1)
+        out = self.output(self.hidden(inputs))
+        return out.squeeze(-1) if self.outputs == 1 else out

@@ -33,6 +33,15 @@ def unique_parameters(modules: list[nn.Module]) -> list[nn.Parameter]:
     return params
 
 
+class ParameterHolder(nn.Module):
+    """Wraps a bare parameter so :meth:`ModularMTL.shared_modules` / ``task_modules`` (lists of
+    modules) can name it; not a submodule of the model."""
+
+    def __init__(self, parameter: nn.Parameter) -> None:
+        super().__init__()
+        self.parameter = parameter
+
+
 class ModularMTL(MTLModel):
     """Base of the built-in topologies; subclasses build ``self.heads`` and the parts."""
 

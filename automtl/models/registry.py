@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from automtl.config import TopologyParams
+from automtl.config import TOPOLOGY_PARAMS, TopologyParams
 from automtl.registry import Registry
 
 if TYPE_CHECKING:
@@ -24,10 +24,12 @@ def register_topology(name: str, params: type[TopologyParams] = TopologyParams
     ``params`` (a :class:`~automtl.config.TopologyParams` subclass; the base when the topology
     has no settings of its own)."""
     register = TOPOLOGIES.register(name)
+    register_params = TOPOLOGY_PARAMS.register(name)
 
     def decorator(cls: M) -> M:
         cls.Params = params
         register(cls)
+        register_params(params)
         return cls
 
     return decorator

@@ -5,10 +5,11 @@
 tasks, so the service (from SQL + the study) and a local CLI (from the study alone, via
 :func:`report_from_study`) render the same page. A trial dict has ``number``, ``state``
 (Optuna's state name), ``values`` (objective -> validation value), ``candidate``, ``valid`` /
-``test`` (task -> metric -> value), ``feasible``, ``params``, ``latency_ms``, ``duration_s``,
-``error``, ``gate_utilisation`` (task -> mean gate weight per expert, or None),
-``search_params`` (Optuna parameter name -> sampled value) and ``learning_curve`` (``"epoch"``
-and ``"<task>/<metric>"`` -> per-epoch validation values, or None).
+``test`` (task -> metric -> value), ``feasible``, ``num_params``, ``latency_ms``,
+``duration_s``, ``error``, ``gate_utilisation`` (task -> mean gate weight per expert, or
+None), ``params`` (Optuna parameter name -> sampled value) and ``learning_curve``
+(``"epoch"`` and ``"<task>/<metric>"`` -> per-epoch validation values, or None): the trial's
+record, keyed by :data:`automtl.trial_record.TRIAL_FIELD_NAMES`.
 
 Sections (element ids in brackets): the front plotted, zoomed on the region that matters and
 coloured by topology (``pareto-front``), every objective over the trials (``objectives``),
@@ -113,6 +114,10 @@ def build_report_html(front: Mapping[str, Any], trials: Sequence[Mapping[str, An
         _section("The front", "Each Pareto-optimal trial with its architecture and training "
                  "settings, validation objectives and each task's metric on the test split.",
                  _front_table(front, tasks)),
+        *([_section("Per-domain metrics", "Each front trial's validation metric (test in "
+                    "brackets, when the job has a test split) in each domain; a task's "
+                    "objective is the mean over its domains.",
+                    _domain_table(front))] if front.get("domains") else []),
         _section("Topologies", "Trials per topology by state, how many reached the front, and "
                  "each topology's best feasible value per objective.",
                  tables.topology_table(front, trial_list)),
@@ -246,7 +251,7 @@ def _front_table(front: dict[str, Any], tasks: Sequence[Mapping[str, str]]) -> s
         cells += [f'<td class="num">{_fmt(entry["values"].get(n))}</td>' for n in names]
         cells += [f'<td class="num">{_fmt((entry.get("test") or {}).get(task, {}).get(metric))}'
                   "</td>" for task, metric in tests]
-        cells.append(f'<td class="num">{_fmt(entry.get("params"))}</td>')
+        cells.append(f'<td class="num">{_fmt(entry.get("num_params"))}</td>')
         if pruning:
             cells += [f'<td class="num">{_fmt(entry.get(key))}</td>'
                       for key in ("sparsity", "effective_params")]
@@ -254,6 +259,28 @@ def _front_table(front: dict[str, Any], tasks: Sequence[Mapping[str, str]]) -> s
                                      for c in cells) + "</tr>")
     header = "".join(f"<th>{_e(h)}</th>" for h in head)
     return (f'<div class="scroll"><table id="front-table"><thead><tr>{header}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _domain_table(front: Mapping[str, Any]) -> str:
+    """Front trials x per-domain tasks: the validation metric (and test, when stored)."""
+    if not front["trials"]:
+        return '<p class="note">No complete trials yet.</p>'
+    columns = list(front["domains"])
+    head = ["trial", "topology"] + [f"{c['task']} {c['metric']} @ {c['domain']}"
+                                    for c in columns]
+    rows = []
+    for entry in front["trials"]:
+        cells = [f"<td>{_e(entry['number'])}</td>",
+                 f"<td>{_e(architecture_summary(entry.get('candidate'))['topology'])}</td>"]
+        for column in columns:
+            valid = (entry.get("valid") or {}).get(column["name"], {}).get(column["metric"])
+            test = (entry.get("test") or {}).get(column["name"], {}).get(column["metric"])
+            text = _fmt(valid) + (f" ({_fmt(test)})" if test is not None else "")
+            cells.append(f'<td class="num">{_e(text)}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    header = "".join(f"<th>{_e(h)}</th>" for h in head)
+    return (f'<div class="scroll"><table id="domain-table"><thead><tr>{header}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
@@ -423,21 +450,15 @@ def report_trials(study: Any, objective_names: list[str],
                   gate_utilisation: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:
     """The report's trial dicts from a study; ``gate_utilisation`` (number -> data) fills in
     what the study does not hold."""
-    from automtl.trial_record import outcome_from_trial
+    from automtl.trial_record import outcome_from_trial, record_dict
 
+    front = {t.number for t in study.best_trials}
     out = []
     for trial in study.get_trials(deepcopy=False):
-        outcome = outcome_from_trial(trial, objective_names)
-        usage = outcome.gate_utilisation
-        if usage is None and gate_utilisation is not None:
-            usage = gate_utilisation.get(outcome.number)
-        out.append({"number": outcome.number, "state": outcome.state, "values": outcome.values,
-                    "candidate": outcome.candidate, "valid": outcome.valid,
-                    "test": outcome.test, "feasible": outcome.feasible,
-                    "params": outcome.num_params, "latency_ms": outcome.latency_ms,
-                    "duration_s": outcome.duration_s, "error": outcome.error,
-                    "gate_utilisation": usage, "search_params": outcome.params,
-                    "learning_curve": outcome.learning_curve})
+        record = record_dict(outcome_from_trial(trial, objective_names, front))
+        if record["gate_utilisation"] is None and gate_utilisation is not None:
+            record["gate_utilisation"] = gate_utilisation.get(record["number"])
+        out.append(record)
     return out
 
 

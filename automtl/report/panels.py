@@ -285,14 +285,14 @@ def parameter_dimensions(trials: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     """
     counts: dict[str, int] = {}
     for trial in trials:
-        for key in trial.get("search_params") or {}:
+        for key in trial.get("params") or {}:
             counts[key] = counts.get(key, 0) + 1
     # the parameters most trials sampled (a branch's own ones only clutter the plot)
     common = [k for k, n in counts.items() if n * 2 >= len(trials)]
     names = sorted(sorted(common, key=lambda k: -counts[k])[:MAX_PARALLEL_PARAMS])
     dimensions = []
     for name in names:
-        raw = [(t.get("search_params") or {}).get(name) for t in trials]
+        raw = [(t.get("params") or {}).get(name) for t in trials]
         present = [v for v in raw if v is not None]
         missing = len(present) < len(raw)
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)

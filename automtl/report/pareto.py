@@ -32,15 +32,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automtl.jobspec import JobSpec, Objective
 from automtl.trial_record import (
-    ATTR_ARTIFACT,
-    ATTR_CANDIDATE,
-    ATTR_EFFECTIVE_PARAMS,
-    ATTR_LATENCY,
-    ATTR_PARAMS,
-    ATTR_SPARSITY,
-    ATTR_TEST,
-    ATTR_VALID,
+    TRIAL_FIELD_NAMES,
     is_feasible,
+    outcome_from_trial,
+    record_dict,
 )
 
 _FIXED_REFERENCE: dict[str, tuple[float, str]] = {
@@ -98,20 +93,6 @@ def hypervolume(values: np.ndarray, directions: Sequence[str], reference: list[f
     return float(moocore.hypervolume(inside, ref=ref))
 
 
-def _trial_entry(trial: FrozenTrial, objectives: list[Objective]) -> dict[str, Any]:
-    attrs = trial.user_attrs
-    return {
-        "number": trial.number,
-        "candidate": attrs.get(ATTR_CANDIDATE),
-        "values": {o.name: float(v) for o, v in zip(objectives, trial.values, strict=True)},
-        "valid": attrs.get(ATTR_VALID, {}),
-        "test": attrs.get(ATTR_TEST, {}),
-        "params": attrs.get(ATTR_PARAMS),
-        "latency_ms": attrs.get(ATTR_LATENCY),
-        "effective_params": attrs.get(ATTR_EFFECTIVE_PARAMS),
-        "sparsity": attrs.get(ATTR_SPARSITY),
-        "artifact": attrs.get(ATTR_ARTIFACT),
-    }
 
 
 def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
@@ -119,9 +100,12 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
 
     Keys: ``objectives`` (name, direction), ``reference_point`` (name -> value),
     ``reference_rule`` (name -> how it was chosen), ``hypervolume``, ``trials`` (front trials
-    sorted by number: ``number``, ``candidate``, ``values`` objective -> validation value,
-    ``valid`` / ``test`` task -> metrics, ``params``, ``latency_ms``, ``artifact``), and the
-    counts ``n_trials`` (complete), ``n_failed``, ``n_infeasible``, ``n_dominated``.
+    sorted by number, each the trial's record keyed by
+    :data:`~automtl.trial_record.TRIAL_FIELD_NAMES`: ``number``, ``candidate``, ``values``
+    objective -> validation value, ``valid`` / ``test`` task -> metrics, ``num_params``,
+    ``latency_ms``, ``artifact``, ...), and the counts ``n_trials`` (complete), ``n_failed``,
+    ``n_infeasible``, ``n_dominated``; with ``domains`` also ``domains``
+    (:func:`domain_columns`).
     """
     objectives = spec.objective_list()
     directions = [d.name.lower() for d in study.directions]
@@ -134,6 +118,8 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
     front = sorted(study.best_trials, key=lambda t: t.number)
     reference, rules = reference_point(objectives, spec, feasible)
     front_values = np.array([t.values for t in front], dtype=float).reshape(-1, len(objectives))
+    names = [o.name for o in objectives]
+    on_front = {t.number for t in front}
     return {
         "study": study.study_name,
         "objectives": [{"name": o.name, "direction": o.direction, "metric": o.metric}
@@ -142,12 +128,25 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
                                                                   strict=True)},
         "reference_rule": {o.name: r for o, r in zip(objectives, rules, strict=True)},
         "hypervolume": hypervolume(front_values, directions, reference),
-        "trials": [_trial_entry(t, objectives) for t in front],
+        "trials": [record_dict(outcome_from_trial(t, names, on_front)) for t in front],
         "n_trials": len(complete),
         "n_failed": len(failed),
         "n_infeasible": len(complete) - len(feasible),
         "n_dominated": len(feasible) - len(front),
+        **({"domains": domain_columns(spec)} if spec.domains is not None else {}),
     }
+
+
+def domain_columns(spec: JobSpec) -> list[dict[str, str]]:
+    """A multi-domain job's per-domain tasks as ``{"name", "task", "domain", "metric",
+    "direction"}`` (task-major, domains in the spec's order): the columns of the report's
+    per-domain table and the ``valid_<name>_<metric>`` columns of :func:`front_rows`."""
+    from automtl.domains import domain_task_name
+
+    assert spec.domains is not None
+    return [{"name": domain_task_name(t.name, value), "task": t.name, "domain": value,
+             "metric": str(t.metric), "direction": t.direction}
+            for t in spec.tasks for value in spec.domains.values]
 
 
 def _json_float(value: float) -> float | None:
@@ -155,8 +154,11 @@ def _json_float(value: float) -> float | None:
 
 
 def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per front trial (for CSV and tables): trial, topology, weighting, values;
-    ``effective_params`` and ``sparsity`` too when a front trial pruned (SNR)."""
+    """One flat row per front trial (for CSV and tables): trial, topology, weighting, values,
+    each task's test metrics, then the record's ``num_params`` and ``latency_ms`` (their names
+    in :data:`~automtl.trial_record.TRIAL_FIELDS`); ``effective_params`` and ``sparsity`` too
+    when a front trial pruned (SNR); each per-domain task's validation metric
+    (``valid_<task>__<domain>_<metric>``) in a multi-domain job."""
     pruning = any(entry.get("sparsity") is not None for entry in front["trials"])
     rows = []
     for entry in front["trials"]:
@@ -167,10 +169,13 @@ def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
             "weighting": candidate.get("weighting", {}).get("name"),
         }
         row.update(entry["values"])
+        for column in front.get("domains") or []:  # per-domain validation metrics
+            value = (entry.get("valid") or {}).get(column["name"], {}).get(column["metric"])
+            row[f"valid_{column['name']}_{column['metric']}"] = value
         for task, metrics in sorted(entry.get("test", {}).items()):
             for metric, value in sorted(metrics.items()):
                 row[f"test_{task}_{metric}"] = value
-        row["params"] = entry.get("params")
+        row["num_params"] = entry.get("num_params")
         row["latency_ms"] = entry.get("latency_ms")
         if pruning:
             row["effective_params"] = entry.get("effective_params")
@@ -191,30 +196,35 @@ def objective_label(objective: dict[str, Any], split: str = "valid") -> str:
 
 
 def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
-    """One flat row per trial of the study, any state: what was tried and how it ended, then
-    each searched parameter as a ``param:<name>`` column (empty where it was not sampled)."""
-    from automtl.trial_record import outcome_from_trial
-
+    """One flat row per trial of the study, any state: the trial's number (``trial``, as in
+    every table), what was tried and how it ended (the topology and weighting, each objective's
+    value, then every scalar field of the trial's record, :data:`TRIAL_CSV_FIELDS`, under its
+    record name; an error's first line), then each searched parameter as a ``param:<name>``
+    column (empty where it was not sampled)."""
     names = list(spec.objectives)
     front = {t.number for t in study.best_trials}
     rows = []
     for trial in study.get_trials(deepcopy=False):
-        outcome = outcome_from_trial(trial, names)
+        outcome = outcome_from_trial(trial, names, front)
         candidate = outcome.candidate or {}
         row: dict[str, Any] = {
             "trial": outcome.number, "state": outcome.state,
             "topology": candidate.get("architecture", {}).get("topology"),
             "weighting": candidate.get("weighting", {}).get("name"),
-            "on_front": outcome.number in front, "feasible": outcome.feasible,
         }
         for name in names:
             row[name] = (outcome.values or {}).get(name)
-        row.update({"params": outcome.num_params, "latency_ms": outcome.latency_ms,
-                    "train_time_s": outcome.train_time_s, "duration_s": outcome.duration_s,
-                    "error": (outcome.error or "").splitlines()[0] if outcome.error else None})
-        if outcome.sparsity is not None:
-            row.update({"effective_params": outcome.effective_params,
-                        "sparsity": outcome.sparsity})
+        row.update({name: getattr(outcome, name) for name in TRIAL_CSV_FIELDS
+                    if name not in row})
+        row["error"] = (outcome.error or "").splitlines()[0] if outcome.error else None
         row.update({f"{PARAM_PREFIX}{k}": v for k, v in sorted(outcome.params.items())})
         rows.append(row)
     return rows
+
+
+#: the record's fields with one value per trial (not a mapping; the number is the ``trial``
+#: column): the trial CSV's columns beside the topology, weighting, objectives and parameters
+TRIAL_CSV_FIELDS: tuple[str, ...] = tuple(
+    name for name in TRIAL_FIELD_NAMES
+    if name not in ("number", "params", "candidate", "values", "valid", "test",
+                    "gate_utilisation", "learning_curve", "rungs"))

@@ -74,7 +74,7 @@ def trials_table(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any]]) 
         return '<p class="note">No trials yet.</p>'
     objectives = list(front["objectives"])
     on_front = {t["number"] for t in front["trials"]}
-    params = sorted({k for t in trials for k in (t.get("search_params") or {})})
+    params = sorted({k for t in trials for k in (t.get("params") or {})})
     head = ["trial", "state", "on front", "topology", "weighting",
             *[objective_label(dict(o)) for o in objectives], "parameters (count)",
             "duration (s)", *params]
@@ -89,8 +89,8 @@ def trials_table(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any]]) 
         cells = [_cell(trial["number"]), state_cell, _cell(trial["number"] in on_front),
                  _cell(topology_of(trial)), _cell(weighting),
                  *[_cell(values.get(o["name"])) for o in objectives],
-                 _cell(trial.get("params")), _cell(trial.get("duration_s")),
-                 *[_cell((trial.get("search_params") or {}).get(p)) for p in params]]
+                 _cell(trial.get("num_params")), _cell(trial.get("duration_s")),
+                 *[_cell((trial.get("params") or {}).get(p)) for p in params]]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     header = "".join(f"<th>{_e(h)}</th>" for h in head)
     return (f'<div class="scroll tall"><table id="trials-table" class="sortable"><thead><tr>'

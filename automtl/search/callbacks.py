@@ -25,7 +25,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a search stands: trial counts are study-wide (earlier runs included)."""
+    """Where a search stands: trial counts are study-wide (earlier runs included).
+
+    ``finished`` counts every trial that ended: ``complete`` + ``pruned`` (stopped by MO-ASHA)
+    + ``failed`` + ``infeasible`` (refused at sampling by a constraint, never trained). The
+    budget counts ``complete + pruned`` (:attr:`counted`)."""
 
     finished: int
     failed: int
@@ -34,6 +38,14 @@ class Progress:
     front_size: int
     hypervolume: float
     elapsed_s: float
+    complete: int = 0
+    pruned: int = 0
+    infeasible: int = 0
+
+    @property
+    def counted(self) -> int:
+        """The trials the budget counts (complete + pruned)."""
+        return self.complete + self.pruned
 
 
 class SearchCallbacks:
@@ -102,6 +114,7 @@ class TuneBridge(tune.Callback):
         self._searcher: Any = None
         self._objective_names = list(spec.objectives)
         self._trials: dict[str, Any] = {}
+        self._announced: dict[str, int] = {}
         self._front: dict[str, Any] | None = None
         self._started = time.monotonic()
         self.train_time_s = 0.0
@@ -112,6 +125,7 @@ class TuneBridge(tune.Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._callbacks = SearchCallbacks()
         self._searcher, self._trials, self._front = None, {}, None
+        self._announced = {}
 
     def attach(self, searcher: Any) -> None:
         """The :class:`~automtl.search.searcher.AutoMTLOptunaSearch` whose trials these are."""
@@ -142,14 +156,30 @@ class TuneBridge(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
-        number = self._number_of(trial.trial_id)
-        if number is None or result.get("automtl/final") or "epoch" not in result:
+        self._epochs(trial.trial_id, result)
+
+    def _epochs(self, trial_id: str, result: dict | None) -> None:
+        """``on_epoch`` for every epoch a result carries that was not announced yet: the
+        records of its epoch log (``automtl/epochs``, see
+        :func:`automtl.search.trainable.report_epochs`), or the result itself when it is one
+        epoch's report without a log."""
+        number = self._number_of(trial_id)
+        if number is None or not result:
             return
-        metrics = {k: v for k, v in result.items()
-                   if isinstance(k, str) and k.startswith(("valid/", "objective/"))}
-        _safe(self._callbacks.on_epoch, number, int(result["epoch"]), metrics)
+        entries = result.get("automtl/epochs")
+        if entries is None:
+            entries = [] if result.get("automtl/final") or "epoch" not in result else [result]
+        for entry in entries:
+            epoch = int(entry["epoch"])
+            if epoch <= self._announced.get(trial_id, 0):
+                continue
+            self._announced[trial_id] = epoch
+            metrics = {k: v for k, v in entry.items()
+                       if isinstance(k, str) and k.startswith(("valid/", "objective/"))}
+            _safe(self._callbacks.on_epoch, number, epoch, metrics)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._epochs(trial.trial_id, getattr(trial, "last_result", None))
         self._finished(trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -163,6 +193,7 @@ class TuneBridge(tune.Callback):
     def _finished(self, trial: Any) -> None:
         number = self._number_of(trial.trial_id)
         self._trials.pop(trial.trial_id, None)
+        self._announced.pop(trial.trial_id, None)
         if number is not None:
             self._announce(number)
 
@@ -183,12 +214,35 @@ class TuneBridge(tune.Callback):
             self._front = _safe(pareto_front, self._study, self._spec, default=None)
         if self._front is None:
             return
+        counts = _safe(trial_counts, self._study, default=None)
+        if counts is None:
+            return
         progress = Progress(
-            finished=self._front["n_trials"], failed=self._front["n_failed"],
+            finished=sum(counts.values()), failed=counts["failed"],
             running=int(self._searcher.live_trials()), budget=self._spec.budget.trials,
             front_size=len(self._front["trials"]), hypervolume=self._front["hypervolume"],
-            elapsed_s=time.monotonic() - self._started)
+            elapsed_s=time.monotonic() - self._started, complete=counts["complete"],
+            pruned=counts["pruned"], infeasible=counts["infeasible"])
         _safe(self._callbacks.on_progress, progress)
+
+
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    """The study's ended trials by kind: ``complete``, ``pruned`` (stopped early by the
+    scheduler), ``failed`` and ``infeasible`` (PRUNED at sampling with the infeasibility mark,
+    never trained); running and waiting trials are not counted."""
+    from optuna.trial import TrialState
+
+    from automtl.trial_record import ATTR_INFEASIBLE
+
+    counts = {"complete": 0, "pruned": 0, "failed": 0, "infeasible": 0}
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state == TrialState.COMPLETE:
+            counts["complete"] += 1
+        elif trial.state == TrialState.FAIL:
+            counts["failed"] += 1
+        elif trial.state == TrialState.PRUNED:
+            counts["infeasible" if ATTR_INFEASIBLE in trial.user_attrs else "pruned"] += 1
+    return counts
 
 
 def _safe(function: Any, *args: Any, default: Any = None) -> Any:

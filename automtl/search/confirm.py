@@ -40,12 +40,18 @@ from optuna.trial import TrialState
 from automtl.jobspec import JobSpec
 from automtl.trial_record import STUDY_CONFIRMATION_ATTR, confirmation_of
 
-__all__ = ["STUDY_CONFIRMATION_ATTR", "confirmation_of", "paired_gain", "run_confirmation",
-           "select_candidates", "summarize"]
+__all__ = ["STUDY_CONFIRMATION_ATTR", "ConfirmationCancelled", "confirmation_of", "paired_gain",
+           "run_confirmation", "select_candidates", "summarize"]
 
 CONFIDENCE = 0.95
 
 Train = Callable[[dict[str, Any], int], dict[str, dict[str, float]]]
+
+
+class ConfirmationCancelled(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """The caller asked to stop (a cancelled job) while confirming: raised by a training's
+    per-epoch check (:func:`automtl.search.trainable.train_for_confirmation`) and caught by
+    :func:`run_confirmation`, which then stores nothing."""
 
 
 def _topology(trial: optuna.trial.FrozenTrial) -> str | None:
@@ -160,14 +166,20 @@ def summarize(spec: JobSpec, candidates: list[dict[str, Any]],
 
 
 def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
-                     on_progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                     on_progress: Callable[[str], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> dict[str, Any] | None:
     """Re-train the selected candidates with ``spec.confirm.seeds`` seeds and store the
-    summary on the study; returns it.
+    summary on the study; returns it, or ``None`` when cancelled.
 
     ``train(candidate, seed)`` trains one candidate dict (as stored with its trial) with that
     seed and returns its test-split metrics ``{task: {metric: value}}``. Seeds are
     ``spec.seed + 10_000 + k`` (never a seed the search used). A failed run counts as NaN
     for that seed (left out of the means and gains, the count shown).
+
+    ``should_stop()`` is polled before every training; when it returns True, or a training
+    raises :class:`ConfirmationCancelled` (its own per-epoch check of the same flag), the
+    confirmation ends there, nothing is stored (a partial confirmation would claim gains from
+    fewer seeds than the spec asks for) and ``None`` is returned.
     """
     from automtl.trial_record import ATTR_CANDIDATE
 
@@ -181,8 +193,14 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
             raise ValueError(f"trial {item['trial']} has no stored candidate to confirm")
         runs = []
         for k in range(spec.confirm.seeds):
+            if should_stop is not None and should_stop():
+                _cancelled(on_progress)
+                return None
             try:
                 runs.append(train(candidate, spec.seed + 10_000 + k))
+            except ConfirmationCancelled:
+                _cancelled(on_progress)
+                return None
             except Exception as exc:  # noqa: BLE001 - one failed seed is recorded as NaN
                 if on_progress is not None:
                     on_progress(f"trial {item['trial']} seed {k}: failed: {exc}")
@@ -197,3 +215,8 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
         deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
     study.set_user_attr(STUDY_CONFIRMATION_ATTR, summary)
     return summary
+
+
+def _cancelled(on_progress: Callable[[str], None] | None) -> None:
+    if on_progress is not None:
+        on_progress("confirmation cancelled: nothing stored")

@@ -7,33 +7,70 @@ naming the column, and the encoded tensors then reach every trial through Ray's 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from automtl.config import TaskSpec
-from automtl.data import DataError, TabularDataset, load_census_income, make_synthetic
+from automtl.config import DomainSpec, TaskSpec
+from automtl.data import (
+    DataError,
+    TabularDataset,
+    load_census_income,
+    make_multi_domain,
+    make_synthetic,
+)
 from automtl.jobspec import (
     CensusIncomeDatasetSpec,
     DatasetSpec,
     FileDatasetSpec,
+    MultiDomainDatasetSpec,
     SplitColumn,
     SplitFractions,
     SyntheticDatasetSpec,
     UploadedDatasetSpec,
+    VocabularyCap,
 )
 
 DatasetResolver = Callable[[str], Path]
 
 
+def search_vocabulary(dataset: DatasetSpec,
+                      searched: Mapping[str, Sequence[int]]) -> VocabularyCap | None:
+    """The vocabulary cap to encode a file or uploaded dataset with when the search space
+    searches it (``searched``: :meth:`SearchSpace.vocabulary_values`): the loosest of the
+    job's ``dataset.vocabulary`` and every searched value (largest ``max_size``, smallest
+    ``min_frequency``), so each trial narrows it (:mod:`automtl.data.vocabulary`). None when
+    nothing is searched or the dataset is a builtin (encoded with the default cap)."""
+    base = getattr(dataset, "vocabulary", None)
+    if not searched or not isinstance(base, VocabularyCap):
+        return None
+    return VocabularyCap(
+        max_size=max([base.max_size, *searched.get("max_size", ())]),
+        min_frequency=min([base.min_frequency, *searched.get("min_frequency", ())]))
+
+
 def load_dataset(dataset: DatasetSpec, tasks: Sequence[TaskSpec], seed: int,
-                 dataset_resolver: DatasetResolver | None = None) -> TabularDataset:
+                 dataset_resolver: DatasetResolver | None = None,
+                 vocabulary: VocabularyCap | None = None, *,
+                 domains: DomainSpec | None = None) -> TabularDataset:
     """The encoded train/valid/test tensors of a job's dataset.
 
     ``seed`` drives the random split (the synthetic generator has its own ``dataset.seed``).
     An uploaded dataset (``{id: ...}``) needs ``dataset_resolver`` (id -> file path), which
-    the service provides.
+    the service provides. ``vocabulary`` replaces a file dataset's ``vocabulary`` cap (see
+    :func:`search_vocabulary`). ``domains`` (the job's) expands the tasks per domain
+    (:class:`~automtl.data.TabularDataset`).
     """
+    if isinstance(dataset, MultiDomainDatasetSpec):
+        frame = make_multi_domain(rows=dataset.rows, features=dataset.features,
+                                  correlation=dataset.correlation, shift=dataset.shift,
+                                  bias=dataset.bias, shares=dataset.shares, seed=dataset.seed,
+                                  binary=dataset.binary)
+        return TabularDataset(frame, tasks, valid_fraction=dataset.split.valid,
+                              test_fraction=dataset.split.test, seed=seed, domains=domains)
+    if domains is not None and isinstance(dataset, CensusIncomeDatasetSpec):
+        raise DataError("domains: census-income has no domain column; use a file dataset",
+                        field="domains.column")
     if isinstance(dataset, SyntheticDatasetSpec):
         frame = make_synthetic(rows=dataset.rows, features=dataset.features,
                                correlation=dataset.correlation, scale=dataset.scale,
@@ -41,7 +78,7 @@ def load_dataset(dataset: DatasetSpec, tasks: Sequence[TaskSpec], seed: int,
                                binary=dataset.binary, categorical=dataset.categorical,
                                buckets=dataset.buckets)
         return TabularDataset(frame, tasks, valid_fraction=dataset.split.valid,
-                              test_fraction=dataset.split.test, seed=seed)
+                              test_fraction=dataset.split.test, seed=seed, domains=domains)
     if isinstance(dataset, CensusIncomeDatasetSpec):
         if dataset.split is None:
             return load_census_income(dataset.path, tasks, seed=seed)
@@ -54,22 +91,25 @@ def load_dataset(dataset: DatasetSpec, tasks: Sequence[TaskSpec], seed: int,
                             "the service can resolve (run_search(..., dataset_resolver=...))",
                             field="dataset.id")
         path = Path(dataset_resolver(dataset.id))
-        return _from_file(path, dataset, tasks, seed)
+        return _from_file(path, dataset, tasks, seed, vocabulary, domains)
     if isinstance(dataset, FileDatasetSpec):
-        return _from_file(Path(dataset.path), dataset, tasks, seed)
+        return _from_file(Path(dataset.path), dataset, tasks, seed, vocabulary, domains)
     raise TypeError(f"unknown dataset spec {type(dataset).__name__}")
 
 
 def _from_file(path: Path, dataset: FileDatasetSpec | UploadedDatasetSpec,
-               tasks: Sequence[TaskSpec], seed: int) -> TabularDataset:
+               tasks: Sequence[TaskSpec], seed: int,
+               vocabulary: VocabularyCap | None = None,
+               domains: DomainSpec | None = None) -> TabularDataset:
     features = dataset.features
+    cap = vocabulary or dataset.vocabulary
     numeric = features.numeric if features is not None else None
     categorical = features.categorical if features is not None else None
     split = dataset.split
     options: dict[str, Any] = {
         "numeric": numeric, "categorical": categorical, "format": dataset.format,
-        "missing": dataset.missing, "max_vocabulary": dataset.vocabulary.max_size,
-        "min_frequency": dataset.vocabulary.min_frequency}
+        "missing": dataset.missing, "max_vocabulary": cap.max_size,
+        "min_frequency": cap.min_frequency, "domains": domains}
     if isinstance(split, SplitColumn):
         return TabularDataset(path, tasks, split_column=split.column,
                               split_values={"train": split.train, "valid": split.valid,

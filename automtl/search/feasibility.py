@@ -44,21 +44,26 @@ class InfeasibleCandidate(Exception):  # noqa: N818 - a verdict, not a failure
 
 
 def static_params(candidate: dict[str, Any] | Candidate, inputs: InputSchema,
-                  tasks: Sequence[TaskSpec]) -> int:
-    """The trainable parameters of the candidate's network, counted on the meta device."""
+                  tasks: Sequence[TaskSpec], sequence: list[str] | None = None) -> int:
+    """The trainable parameters of the candidate's network (for the job's conversion
+    ``sequence``, if any), counted on the meta device (with the candidate's vocabulary cap
+    applied to the embedding tables)."""
+    from automtl.data.vocabulary import narrow_schema
     from automtl.models.registry import build_model
 
     parsed = candidate if isinstance(candidate, Candidate) else \
         Candidate.model_validate(candidate)
-    config = ModelConfig.from_parts(parsed.architecture, inputs, list(tasks))
+    inputs = narrow_schema(inputs, parsed.vocabulary)[0]
+    config = ModelConfig.from_parts(parsed.architecture, inputs, list(tasks), sequence)
     with torch.device("meta"):
         return int(build_model(config).num_parameters())
 
 
 def check_static_constraints(candidate: dict[str, Any] | Candidate, inputs: InputSchema,
-                             tasks: Sequence[TaskSpec], constraints: Constraints) -> int:
+                             tasks: Sequence[TaskSpec], constraints: Constraints,
+                             sequence: list[str] | None = None) -> int:
     """The candidate's parameter count; raises :class:`InfeasibleCandidate` over ``params_max``."""
-    params = static_params(candidate, inputs, tasks)
+    params = static_params(candidate, inputs, tasks, sequence)
     bound = constraints.params_max
     if bound is not None and params > bound:
         raise InfeasibleCandidate({"params": float(params)}, {"params_max": float(params - bound)},

@@ -15,18 +15,19 @@ import hashlib
 import json
 from typing import Any
 
+import search_spaces
 from automtl.jobspec import JobSpec
 
 #: the spec fields whose value defines a study (dotted paths into the spec)
 IDENTITY_FIELDS: tuple[str, ...] = ("dataset", "tasks", "objectives", "constraints",
                                     "search_space", "sampler", "seed", "budget.epochs",
-                                    "scheduler")
+                                    "scheduler", "domains")
+#: identity fields left out while unset, so studies made before them keep their fingerprint
+_OPTIONAL_IDENTITY = frozenset({"domains"})
 
 
 def spec_identity(spec: JobSpec) -> dict[str, Any]:
     """``{dotted field: JSON value}`` of the :data:`IDENTITY_FIELDS` the spec has."""
-    import search_spaces
-
     document = json.loads(spec.model_dump_json())
     out: dict[str, Any] = {}
     for path in IDENTITY_FIELDS:
@@ -36,6 +37,8 @@ def spec_identity(spec: JobSpec) -> dict[str, Any]:
                 node = None
                 break
             node = node[part]
+        if node is None and path in _OPTIONAL_IDENTITY:
+            continue
         if path == "search_space":
             node = json.loads(json.dumps(search_spaces.load(spec.search_space).document))
         out[path] = node

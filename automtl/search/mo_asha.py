@@ -7,10 +7,10 @@ r*eta^2, ...`` (``r`` = ``grace_epochs``, ``eta`` = ``reduction_factor``); a tri
 rung is compared with every trial that reached that rung before it (asynchronously: no waiting
 for a full bracket) and continues only if it is among the top ``ceil(n / eta)`` of the ``n``
 trials at the rung, ranked by non-dominated sorting, ties inside a front broken by crowding
-distance (NSGA-II's selection, Deb et al. IEEE TEC 2002). Only the ranking is this module's:
-the sort and the crowding distance are Optuna's own (``optuna.study._multi_objective.
-_fast_non_domination_rank`` and NSGA-II's ``_calc_crowding_distance``; Optuna exposes neither
-publicly), the scheduling loop is Ray Tune's (a :class:`~ray.tune.schedulers.FIFOScheduler`
+distance (NSGA-II's selection, Deb et al. IEEE TEC 2002). The non-dominated sort is
+``moocore.pareto_rank`` (public API); the crowding distance is this module's
+(:func:`crowding_distance`, a few lines: neither moocore nor Optuna exposes one publicly); the
+scheduling loop is Ray Tune's (a :class:`~ray.tune.schedulers.FIFOScheduler`
 that answers ``STOP``).
 
 A rung at or beyond a trial's last epoch is skipped (stopping there would save nothing). The
@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -54,28 +53,47 @@ def rung_epochs(grace_epochs: int, reduction_factor: int, max_epochs: int) -> li
     return out
 
 
+def crowding_distance(losses: np.ndarray) -> np.ndarray:
+    """NSGA-II's crowding distance (Deb et al., IEEE TEC 2002) of each row of ``losses`` [n, k]
+    within that set: per objective, the points sorted by it, each point adds the gap between
+    its two neighbours divided by the objective's range, and the extremes get infinity. An
+    objective with zero range adds nothing (no extremes either). Returns a float array [n];
+    with one or two points every distance is infinite.
+    """
+    losses = np.asarray(losses, dtype=float)
+    n = len(losses)
+    distance = np.zeros(n)
+    if n <= 2:
+        distance[:] = math.inf
+        return distance
+    for column in losses.T:
+        order = np.argsort(column, kind="stable")
+        ordered = column[order]
+        span = ordered[-1] - ordered[0]
+        if span > 0:  # a constant objective has no extremes and adds nothing
+            distance[order[0]] = distance[order[-1]] = math.inf
+            distance[order[1:-1]] += (ordered[2:] - ordered[:-2]) / span
+    return distance
+
+
 def selection_order(losses: np.ndarray) -> np.ndarray:
     """Indices of ``losses`` [n, k] (lower is better in every column) from best to worst:
-    by non-domination rank, then by crowding distance (larger first) inside a rank.
+    by non-domination rank (``moocore.pareto_rank``), then by crowding distance (larger first,
+    :func:`crowding_distance` within the rank), then by index (earlier first).
     """
-    from optuna.samplers.nsgaii._elite_population_selection_strategy import (
-        _calc_crowding_distance,
-    )
-    from optuna.study._multi_objective import _fast_non_domination_rank
+    import moocore
 
+    losses = np.asarray(losses, dtype=float)
     n = len(losses)
     if n == 0:
         return np.array([], dtype=int)
-    ranks = _fast_non_domination_rank(losses)
+    ranks = np.asarray(moocore.pareto_rank(losses))
     crowding = np.zeros(n)
     for rank in np.unique(ranks):
-        members = [SimpleNamespace(number=int(i), values=list(losses[i]))
-                   for i in np.flatnonzero(ranks == rank)]
-        # duck-typed: Optuna reads only .number and .values of each member
-        for number, distance in _calc_crowding_distance(cast(Any, members)).items():
-            crowding[number] = distance
-    # lexsort sorts by the last key first: rank ascending, then crowding descending
-    return np.lexsort((-crowding, ranks))
+        members = np.flatnonzero(ranks == rank)
+        crowding[members] = crowding_distance(losses[members])
+    # lexsort sorts by the last key first: rank ascending, then crowding descending, then index
+    return np.lexsort((np.arange(n), -crowding, ranks))
 
 
 class MOASHAScheduler(FIFOScheduler):

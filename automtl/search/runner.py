@@ -26,7 +26,7 @@ from automtl import artifact_store
 from automtl.jobspec import JobSpec, load_job_spec
 from automtl.search.callbacks import CancelStopper, SearchCallbacks, TuneBridge, _safe
 from automtl.search.coverage import enqueue_coverage, topology_summary
-from automtl.search.datasets import load_dataset
+from automtl.search.datasets import load_dataset, search_vocabulary
 from automtl.search.samplers import make_sampler
 from automtl.search.study import check_study, existing_trials, open_storage, recover_study
 from automtl.search.testing import FailureInjection
@@ -115,11 +115,14 @@ def run_search(
     artifact_root = Path(artifact_dir).resolve()
     url = storage_url or default_storage_url(artifact_root)
     # bad input (data, search space) fails before anything is written
-    dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver)
+    space = spec.space  # compiled when the spec was validated
+    # encoded once at the loosest vocabulary cap the space searches; each trial narrows it
+    dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver,
+                           search_vocabulary(spec.dataset, space.vocabulary_values()),
+                           domains=spec.domains)
     on_dataset = getattr(callbacks, "on_dataset", None)
     if on_dataset is not None:
         _safe(on_dataset, dataset.summary())
-    space = spec.space  # compiled when the spec was validated
     artifact_root.mkdir(parents=True, exist_ok=True)
     storage = open_storage(url)
     # A resumed study gets a sampler seeded past the trials it already has, so the seeded
@@ -199,10 +202,16 @@ def run_search(
     if spec.confirm.seeds and stop_reason == "budget" and not done:
 
         torch_threads = max(1, int(num_cpus or os.cpu_count() or 1))
+
+        def should_stop() -> bool:
+            return bool(_safe(callbacks.should_stop, default=False))
+
         confirmation = run_confirmation(
             study, spec, functools.partial(_confirm_one, context=context,
-                                           threads=torch_threads),
-            on_progress=logger.info)
+                                           threads=torch_threads, should_stop=should_stop),
+            on_progress=logger.info, should_stop=should_stop)
+        if confirmation is None:  # cancelled while confirming: nothing was stored
+            stop_reason = "cancelled"
 
     from automtl.report.pareto import pareto_front
     from automtl.search.feasibility import constraint_summary
@@ -218,14 +227,14 @@ def run_search(
         constraints=constraint_summary(study, spec.constraints))
 
 
-def _confirm_one(candidate: dict[str, Any], seed: int, *, context: Any,
-                 threads: int) -> dict[str, dict[str, float]]:
+def _confirm_one(candidate: dict[str, Any], seed: int, *, context: Any, threads: int,
+                 should_stop: Callable[[], bool] | None = None) -> dict[str, dict[str, float]]:
     import torch
 
     from automtl.search.trainable import train_for_confirmation
 
     torch.set_num_threads(threads)
-    return train_for_confirmation(candidate, seed, context)
+    return train_for_confirmation(candidate, seed, context, should_stop)
 
 
 def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int,
@@ -286,7 +295,8 @@ def _sample_for_job(space: Any, spec: JobSpec, trial: Any,
     candidate = trial_candidate(sampled, spec, trial.number)
     if inputs is not None:
         try:
-            params = check_static_constraints(candidate, inputs, spec.tasks, spec.constraints)
+            params = check_static_constraints(candidate, inputs, spec.model_tasks,
+                                              spec.constraints, spec.sequence)
         except Exception as exc:
             costs = getattr(exc, "costs", None)
             if costs is not None:

@@ -45,6 +45,7 @@ from automtl.search.trainable import (
     CONFIG_KEY,
     KEY_ARTIFACT,
     KEY_EFFECTIVE_PARAMS,
+    KEY_EPOCH_LOG,
     KEY_EPOCHS,
     KEY_ERROR,
     KEY_FINAL,
@@ -213,17 +214,30 @@ class AutoMTLOptunaSearch(OptunaSearch):
     # ------------------------------------------------------------------ results
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        """Keep the epoch's validation metrics for the trial's learning curve (stored when the
+        """Keep the epochs' validation metrics for the trial's learning curve (stored when the
         trial ends); multi-objective studies take no intermediate values."""
-        if result.get(KEY_FINAL) or "epoch" not in result:
+        self._extend_curve(trial_id, result)
+
+    def _extend_curve(self, trial_id: str, result: dict[str, Any] | None) -> None:
+        """Add the epochs a result carries (its :data:`KEY_EPOCH_LOG`, or the result itself
+        when it is one epoch's report without a log) that the curve does not have yet."""
+        if not result:
             return
-        curve = self._curves.setdefault(trial_id, {"epoch": []})
-        curve["epoch"].append(int(result["epoch"]))
-        length = len(curve["epoch"])
-        for task, metrics in unflatten_metrics(result)[KEY_VALID].items():
-            for metric, value in metrics.items():
-                series = curve.setdefault(f"{task}/{metric}", [None] * (length - 1))
-                series.append(finite_or_none(value))
+        entries = result.get(KEY_EPOCH_LOG)
+        if entries is None:
+            entries = [] if result.get(KEY_FINAL) or "epoch" not in result else [result]
+        for entry in entries:
+            curve = self._curves.setdefault(trial_id, {"epoch": []})
+            epoch = int(entry["epoch"])
+            if curve["epoch"] and epoch <= int(curve["epoch"][-1] or 0):
+                continue  # already recorded (a log is seen by on_trial_result and complete)
+            curve["epoch"].append(epoch)
+            length = len(curve["epoch"])
+            for task, metrics in unflatten_metrics(entry)[KEY_VALID].items():
+                for metric, value in metrics.items():
+                    series = curve.setdefault(f"{task}/{metric}", [None] * (length - 1))
+                    series.extend([None] * (length - 1 - len(series)))
+                    series.append(finite_or_none(value))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
@@ -242,6 +256,7 @@ class AutoMTLOptunaSearch(OptunaSearch):
         values, reason, interrupted = self._judge(trial_id, result, error)
         if result is not None:
             self._record(ot_trial, result)
+        self._extend_curve(trial_id, result)
         curve = self._curves.pop(trial_id, None)
         if curve and curve["epoch"]:
             ot_trial.set_user_attr(ATTR_CURVE, curve)

@@ -9,6 +9,8 @@ What reaches Tune (flat keys, also what the searcher reads):
 - each epoch: ``epoch``, ``epochs_total``, ``train_time_s`` (seconds of training so far),
   ``valid/<task>/<metric>``, ``objective/<name>`` (latency is NaN until it is measured at the
   end), ``automtl/final: False``; a scheduler (MO-ASHA) may stop the trial after any of them;
+- with ``domains``: ``<task>`` is each per-domain task ``<base>__<value>`` and each base task,
+  whose metrics are the mean over its domains (:func:`automtl.domains.add_domain_means`);
 - at the end: the same plus ``test/<task>/<metric>``, ``cost/params``, ``cost/latency_ms``,
   ``cost/effective_params`` (parameters a prediction still depends on after SNR pruning),
   ``sparsity`` (SNR only: share of closed connections), ``train_time_s`` (the training
@@ -30,14 +32,16 @@ import math
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from automtl.config import Candidate, InputSchema, ModelConfig
+from automtl.config import Candidate, InputSchema, ModelConfig, VocabularySetting
 from automtl.data.base import SplitTensors
+from automtl.data.vocabulary import narrow_schema, narrow_split
+from automtl.domains import add_domain_means
 from automtl.jobspec import JobSpec
 from automtl.search.testing import FailureInjection
 from automtl.training.result import EpochRecord
@@ -60,6 +64,10 @@ KEY_ARTIFACT = "artifact"
 KEY_NODE = "ray_node_id"
 KEY_UTILISATION = "gate_utilisation"
 KEY_EPOCHS_TOTAL = "epochs_total"
+#: the per-epoch records (``epoch``, ``train_time_s``, ``valid/<task>/<metric>``) since the
+#: trial's previous report: every epoch is recorded, but only some are reported on their own
+#: (:func:`report_epochs`)
+KEY_EPOCH_LOG = "automtl/epochs"
 COST_KEYS = {"params": KEY_PARAMS, "latency_ms": KEY_LATENCY,
              "effective_params": KEY_EFFECTIVE_PARAMS}
 
@@ -79,6 +87,33 @@ class TrialContext:
     artifact_root: str
     #: test-only failure injection (:mod:`automtl.search.testing`); never part of a job spec
     failure_injection: FailureInjection | None = None
+    #: (max_size, min_frequency) -> narrowed inputs and splits, built once per cap value
+    _narrowed: dict[tuple[int | None, int | None], TrialData] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    def for_vocabulary(self, setting: VocabularySetting) -> TrialData:
+        """The input schema and splits with the trial's vocabulary cap applied
+        (:mod:`automtl.data.vocabulary`): the job's own for the default setting; each other
+        cap value is narrowed once and kept for the next trial with the same value."""
+        key = (setting.max_size, setting.min_frequency)
+        if setting.is_default:
+            return TrialData(self.inputs, self.train, self.valid, self.test)
+        if key not in self._narrowed:
+            inputs, lookups = narrow_schema(self.inputs, setting)
+            self._narrowed[key] = TrialData(
+                inputs, narrow_split(self.train, lookups), narrow_split(self.valid, lookups),
+                None if self.test is None else narrow_split(self.test, lookups))
+        return self._narrowed[key]
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """The inputs and splits one trial trains on (its vocabulary cap applied)."""
+
+    inputs: InputSchema
+    train: SplitTensors
+    valid: SplitTensors
+    test: SplitTensors | None
 
 
 def flatten_metrics(prefix: str, metrics: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -155,9 +190,29 @@ def trial_device(spec: JobSpec) -> torch.device:
     return torch.device("cpu")
 
 
+def report_epochs(spec: JobSpec, epochs: int) -> frozenset[int]:
+    """The epochs (1-based) after which a trial reports before its final result: MO-ASHA's
+    rungs when the job uses it (the scheduler decides there), none otherwise.
+
+    A Ray Tune function trainable reports synchronously: the trial waits at every report until
+    the driver has handled it, which on a busy driver costs tenths of a second each. So the
+    other epochs are not reported on their own; their records ride along in the next report
+    (or the final result) under :data:`KEY_EPOCH_LOG`, which the searcher stores as the
+    learning curve and the callbacks replay as ``on_epoch``.
+    """
+    if spec.scheduler.name != "mo_asha":
+        return frozenset()
+    from automtl.search.mo_asha import rung_epochs
+
+    return frozenset(rung_epochs(spec.scheduler.grace_epochs, spec.scheduler.reduction_factor,
+                                 epochs))
+
+
 def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
               report: Report) -> dict[str, Any]:
-    """Train one candidate, ``report`` each epoch, save the weights; the final result."""
+    """Train one candidate, ``report`` at the epochs :func:`report_epochs` names (each report
+    and the final result carry the epochs since the last one under :data:`KEY_EPOCH_LOG`),
+    save the weights; the final result."""
     from automtl.models.registry import build_model
     from automtl.report.utilisation import expert_utilisation
     from automtl.training.trainer import Trainer
@@ -170,77 +225,105 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     injection = context.failure_injection
     if injection is not None:
         injection.check(parsed, 0)
-    model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks)
+    data = context.for_vocabulary(parsed.vocabulary)
+    tasks = spec.model_tasks  # with domains: one task per (task, domain value)
+    model_config = ModelConfig.from_parts(parsed.architecture, data.inputs, tasks,
+                                          spec.sequence)
     torch.manual_seed(parsed.train.seed)
     model = build_model(model_config)
     num_params = model.num_parameters()  # before training: the reported cost
-    weighting = build_weighting(parsed.weighting, spec.tasks, seed=parsed.train.seed)
+    weighting = build_weighting(parsed.weighting, tasks, seed=parsed.train.seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
 
     trained_s = 0.0
+    reporting = report_epochs(spec, parsed.train.epochs)
+    log: list[dict[str, Any]] = []
 
     def on_epoch(epoch: int, record: EpochRecord) -> None:
         nonlocal trained_s
         if injection is not None:
             injection.check(parsed, epoch + 1)
         trained_s += record.seconds
+        epoch_valid = add_domain_means(record.valid_metrics, spec.tasks, spec.domains)
+        entry = {"epoch": epoch + 1, KEY_TRAIN_TIME: trained_s,
+                 **flatten_metrics(KEY_VALID, epoch_valid)}
+        log.append(entry)
+        if epoch + 1 not in reporting:
+            return
         costs = {"params": float(num_params), "latency_ms": math.nan,
                  "effective_params": float(model.effective_parameters())}
-        report({"epoch": epoch + 1, KEY_FINAL: False, KEY_EPOCHS_TOTAL: parsed.train.epochs,
-                KEY_TRAIN_TIME: trained_s,
-                **flatten_metrics(KEY_VALID, record.valid_metrics),
-                **objective_values(spec, record.valid_metrics, costs)})
+        report({**entry, KEY_FINAL: False, KEY_EPOCHS_TOTAL: parsed.train.epochs,
+                **objective_values(spec, epoch_valid, costs),
+                KEY_EPOCH_LOG: list(log)})
+        log.clear()
 
-    task_names = {t.name for t in spec.tasks}
-    result = trainer.fit(context.train, context.valid, spec.tasks, callback=on_epoch,
-                         test=context.test,
-                         objectives=[o for o in spec.objectives if o in task_names])
-    valid = result.valid_metrics
+    result = trainer.fit(data.train, data.valid, tasks, callback=on_epoch,
+                         test=data.test, objectives=spec.objective_model_tasks(),
+                         measure_latency=True)  # once per trial (confirmation runs skip it)
+    latency_ms = math.nan if result.latency_ms is None else float(result.latency_ms)
+    valid = add_domain_means(result.valid_metrics, spec.tasks, spec.domains)
+    test_metrics = (add_domain_means(result.test_metrics, spec.tasks, spec.domains)
+                    if result.test_metrics is not None else {})
     if injection is not None and injection.mode == "nan" and injection.applies_to(parsed):
         valid = {task: {m: math.nan for m in values} for task, values in valid.items()}
     effective_params = model.effective_parameters()  # of the restored (best) weights
     sparsity = model.sparsity()
-    costs = {"params": float(num_params), "latency_ms": float(result.latency_ms),
+    costs = {"params": float(num_params), "latency_ms": latency_ms,
              "effective_params": float(effective_params)}
     objectives = objective_values(spec, valid, costs)
     bad = [k for k, v in objectives.items() if not math.isfinite(v)]
     if bad:
         raise FloatingPointError(f"non-finite objective(s) {bad}: training diverged")
-    utilisation = expert_utilisation(model, context.valid)
+    utilisation = expert_utilisation(model, data.valid)
     artifact = store_artifacts(context.artifact_root, f"trial-{number}", model, parsed,
                                model_config)
     return {KEY_FINAL: True, **flatten_metrics(KEY_VALID, valid),
-            **flatten_metrics(KEY_TEST, result.test_metrics or {}), **objectives,
-            KEY_PARAMS: num_params, KEY_LATENCY: float(result.latency_ms),
+            **flatten_metrics(KEY_TEST, test_metrics), **objectives,
+            KEY_PARAMS: num_params, KEY_LATENCY: latency_ms,
             KEY_EFFECTIVE_PARAMS: effective_params,
             **({KEY_SPARSITY: sparsity} if sparsity is not None else {}),
             KEY_TRAIN_TIME: float(result.train_time_s),
             KEY_TRIAL_TIME: time.perf_counter() - started,
-            KEY_EPOCHS: int(result.epochs), KEY_ARTIFACT: str(artifact),
+            KEY_EPOCHS: int(result.epochs), KEY_ARTIFACT: str(artifact), KEY_EPOCH_LOG: log,
             **{f"{KEY_UTILISATION}/{task}": weights for task, weights in utilisation.items()}}
 
 
-def train_for_confirmation(candidate: dict[str, Any], seed: int,
-                           context: TrialContext) -> dict[str, dict[str, float]]:
+def train_for_confirmation(candidate: dict[str, Any], seed: int, context: TrialContext,
+                           should_stop: Callable[[], bool] | None = None,
+                           ) -> dict[str, dict[str, float]]:
     """Train a stored candidate again with ``seed`` (its epochs unchanged) on the train split;
     its test-split metrics ``{task: {metric: value}}``. Raises ``ValueError`` when the job
-    has no test split (confirmation scores on test, never on the validation split)."""
+    has no test split (confirmation scores on test, never on the validation split), and
+    :class:`~automtl.search.confirm.ConfirmationCancelled` after the first epoch at whose end
+    ``should_stop()`` returns True (a cancelled job stops within one epoch)."""
     from automtl.models.registry import build_model
+    from automtl.search.confirm import ConfirmationCancelled
     from automtl.training.trainer import Trainer
     from automtl.weighting import build_weighting
 
     if context.test is None or len(context.test) == 0:
         raise ValueError("confirmation needs a test split (dataset.split.test > 0)")
     spec = context.spec
-    parsed = Candidate.model_validate(candidate)
+    # the candidate as its trial trained it (epochs, batch size fitted to the train rows),
+    # with the confirmation's seed
+    parsed = trial_candidate(candidate, spec, 0, len(context.train))
     parsed.train.seed = seed
-    model_config = ModelConfig.from_parts(parsed.architecture, context.inputs, spec.tasks)
+    data = context.for_vocabulary(parsed.vocabulary)
+    tasks = spec.model_tasks
+    model_config = ModelConfig.from_parts(parsed.architecture, data.inputs, tasks,
+                                          spec.sequence)
     torch.manual_seed(seed)
     model = build_model(model_config)
-    weighting = build_weighting(parsed.weighting, spec.tasks, seed=seed)
+    weighting = build_weighting(parsed.weighting, tasks, seed=seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
-    result = trainer.fit(context.train, context.valid, spec.tasks, test=context.test)
-    return result.test_metrics or {}
+
+    def check(epoch: int, record: EpochRecord) -> None:
+        if should_stop is not None and should_stop():
+            raise ConfirmationCancelled(f"cancelled after epoch {epoch + 1}")
+
+    result = trainer.fit(data.train, data.valid, tasks, check, test=data.test,
+                         objectives=spec.objective_model_tasks())
+    return add_domain_means(result.test_metrics or {}, spec.tasks, spec.domains)
 
 
 def save_artifacts(directory: Path, model: torch.nn.Module, candidate: Candidate,

@@ -25,7 +25,8 @@ def autocast_context(device: torch.device, amp: bool) -> AbstractContextManager[
 @torch.no_grad()
 def predict(model: nn.Module, split: SplitTensors, device: torch.device, amp: bool = False,
             batch_size: int = EVAL_BATCH_SIZE) -> dict[str, torch.Tensor]:
-    """``{task: raw prediction [N]}`` (float32, on the device) in eval mode; restores the mode."""
+    """``{task: raw prediction}`` (float32, on the device) in eval mode; restores the mode.
+    A prediction is ``[N]``, or ``[N, C]`` logits for a multiclass task."""
     was_training = model.training
     model.eval()
     chunks: dict[str, list[torch.Tensor]] = {}
@@ -35,7 +36,9 @@ def predict(model: nn.Module, split: SplitTensors, device: torch.device, amp: bo
             with autocast_context(device, amp):
                 outputs = model(batch.numeric, batch.categorical)
             for task, value in outputs.items():
-                chunks.setdefault(task, []).append(value.float().reshape(-1))
+                value = value.float().reshape(len(batch), -1)  # [B, 1] or [B, C]
+                chunks.setdefault(task, []).append(value.squeeze(1) if value.shape[1] == 1
+                                                   else value)
     finally:
         model.train(was_training)
     return {task: torch.cat(parts) for task, parts in chunks.items()}

@@ -4,6 +4,9 @@ Every metric of :data:`automtl.config.METRICS` that applies to the task type is 
 Regression predictions and labels are mapped back to the label's original units (the
 schema's :class:`~automtl.config.LabelScaling`) before any metric, and per-row task weights
 (``TaskSpec.weight``) are scikit-learn's ``sample_weight``.
+Multiclass predictions are ``[N, C]`` logits (softmax probabilities for the metrics): accuracy,
+log loss and ``auc_macro``, the mean one-vs-rest AUC over the classes present in the split
+(scikit-learn's ``roc_auc_score(multi_class="ovr", average="macro")`` when every class is).
 Undefined values are NaN, never a made-up number: all metrics when a task has no labelled row,
 AUC when only one class is present, r2 with fewer than two rows.
 
@@ -52,6 +55,32 @@ def binary_metrics(y_true: np.ndarray, logits: np.ndarray,
     }
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def multiclass_metrics(y_true: np.ndarray, logits: np.ndarray,
+                       weight: np.ndarray | None = None) -> dict[str, float]:
+    """Accuracy, log loss and macro one-vs-rest AUC of ``[N, C]`` logits against class indices
+    ``y_true`` [N]; ``auc_macro`` averages the classes with both present and absent rows."""
+    if y_true.size == 0 or (weight is not None and not weight.sum() > 0):
+        return {name: math.nan for name in metric_names("multiclass")}
+    prob = _softmax(logits.astype(np.float64).reshape(y_true.size, -1))
+    classes = prob.shape[1]
+    aucs = [float(skm.roc_auc_score(y_true == k, prob[:, k], sample_weight=weight))
+            for k in range(classes) if 0 < int((y_true == k).sum()) < y_true.size]
+    clipped = np.clip(prob, 1e-7, 1.0)
+    return {
+        "auc_macro": float(np.mean(aucs)) if aucs else math.nan,
+        "logloss": float(skm.log_loss(y_true, clipped / clipped.sum(axis=1, keepdims=True),
+                                      labels=list(range(classes)), sample_weight=weight)),
+        "accuracy": float(skm.accuracy_score(y_true, prob.argmax(axis=1),
+                                             sample_weight=weight)),
+    }
+
+
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray,
                        weight: np.ndarray | None = None) -> dict[str, float]:
     if y_true.size == 0 or (weight is not None and not weight.sum() > 0):
@@ -68,14 +97,18 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray,
 
 def task_metrics(task_type: str, y_true: np.ndarray, prediction: np.ndarray,
                  weight: np.ndarray | None = None) -> dict[str, float]:
-    """Metrics of one task on labelled rows only (``y_true``/``prediction`` already masked),
-    optionally weighted per row (``weight``, scikit-learn's ``sample_weight``)."""
+    """Metrics of one task on labelled rows only (``y_true``/``prediction`` already masked;
+    ``prediction`` [N], or [N, C] logits for a multiclass task), optionally weighted per row
+    (``weight``, scikit-learn's ``sample_weight``)."""
     if task_type == "binary":
         return binary_metrics(y_true.astype(np.int64), prediction, weight)
     if task_type == "regression":
         return regression_metrics(y_true.astype(np.float64), prediction.astype(np.float64),
                                   weight)
-    raise ValueError(f"unknown task type {task_type!r}; valid: ['binary', 'regression']")
+    if task_type == "multiclass":
+        return multiclass_metrics(y_true.astype(np.int64), prediction, weight)
+    raise ValueError(f"unknown task type {task_type!r}; valid: ['binary', 'multiclass', "
+                     "'regression']")
 
 
 def split_metrics(predictions: Mapping[str, torch.Tensor], split: SplitTensors,
@@ -93,7 +126,9 @@ def split_metrics(predictions: Mapping[str, torch.Tensor], split: SplitTensors,
     for task in tasks:
         column = split.task_column(task.name)
         present = mask[:, column]
-        prediction = predictions[task.name].detach().double().cpu().numpy().reshape(-1)
+        prediction = predictions[task.name].detach().double().cpu().numpy()
+        prediction = prediction.reshape(len(split), -1) if task.type == "multiclass" \
+            else prediction.reshape(-1)
         y_true, y_pred = labels[present, column], prediction[present]
         scaling = inputs.label_scaling(task.name) if inputs is not None else None
         if task.type == "regression" and scaling is not None:

@@ -37,7 +37,8 @@ class TrainResult:
 
     ``valid_metrics``/``test_metrics`` are ``{task: {metric: value}}`` of the restored model
     (``test_metrics`` is None without a test split); ``primary_metrics`` is ``{task: metric}``;
-    ``latency_ms`` is inference milliseconds per 1,000 rows; ``epochs`` counts epochs run and
+    ``latency_ms`` is inference milliseconds per 1,000 rows (None unless
+    ``fit(measure_latency=True)``); ``epochs`` counts epochs run and
     ``best_epoch`` is 0-based.
     """
 
@@ -45,7 +46,7 @@ class TrainResult:
     test_metrics: dict[str, dict[str, float]] | None
     primary_metrics: dict[str, str]
     num_parameters: int
-    latency_ms: float
+    latency_ms: float | None
     train_time_s: float
     epochs: int
     best_epoch: int

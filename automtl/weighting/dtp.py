@@ -7,8 +7,9 @@ larger its weight. As in the paper, the KPI is a moving average over training it
 measure, never of the validation split (which judges the trial and must not steer its
 training weights). The per-batch measure comes from the task's own training loss ``L_k``:
 
-- binary tasks: ``exp(-L_k)`` with ``L_k`` the mean log loss, the geometric mean of the
-  probabilities given to the true labels (1 for a perfect model, 0.5 for a coin);
+- binary and multiclass tasks: ``exp(-L_k)`` with ``L_k`` the mean log loss (cross-entropy),
+  the geometric mean of the probabilities given to the true labels (1 for a perfect model,
+  0.5 for a coin, 1/C for a uniform guess over C classes);
 - regression tasks: ``exp(-L_k)`` with ``L_k`` the mean squared error (1 for a perfect fit).
 
 The weights used for a batch come from the KPIs of the batches before it (every weight is 1

@@ -10,7 +10,7 @@ combined loss is
   binary tasks too, as LibMTL's UW does;
 - ``form="paper"``: eq. 7 for regression tasks and the paper's classification approximation
   (eq. 10, a softmax scaled by ``1/sigma^2``: ``1/sigma^2 L + log sigma``), i.e.
-  ``exp(-s_k) L_k + 1/2 s_k``, for binary tasks. Needs the task types (TaskSpecs).
+  ``exp(-s_k) L_k + 1/2 s_k``, for binary and multiclass tasks. Needs the task types (TaskSpecs).
 
 For a binary task the two forms differ only on the way to equilibrium: at the optimum of
 ``s_k`` for a fixed loss ``L_k`` the uniform form has ``exp(s_k) = L_k`` and the paper form
@@ -55,7 +55,10 @@ class UncertaintyWeighting(Weighting[UncertaintyParams]):
             if self.task_types is None:
                 raise ValueError("weighting 'uncertainty': params.form='paper' needs the task "
                                  "types; build it from TaskSpecs, not bare names")
-            factors = [1.0 if self.task_types[t] == "binary" else 0.5 for t in self.task_names]
+            # classification (binary and multiclass: the paper's eq. 10 is for softmax) vs
+            # regression (eq. 7)
+            factors = [0.5 if self.task_types[t] == "regression" else 1.0
+                       for t in self.task_names]
         else:
             factors = [0.5] * self.num_tasks
         self.register_buffer("factors", torch.tensor(factors))

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from automtl_api.settings import Settings
 from automtl_storage import Database, OwnerRepository, TokenRepository
 
@@ -66,3 +68,30 @@ def tiny_spec(dataset: dict[str, Any], name: str = "tiny", trials: int = 4,
 def paths_of(response: Any) -> list[str]:
     """The ``path`` of every error item of a 4xx response."""
     return [item["path"] for item in response.json()["detail"]]
+
+
+def write_census_dir(directory: Path, rows: int = 60, seed: int = 0) -> Path:
+    """Tiny census-income ``.data``/``.test`` files in the UCI format (labels drawn at random,
+    so every task has both classes), for submit-time checks of the builtin."""
+    from automtl.data.census import COLUMNS, NUMERIC
+
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("census-income.data", "census-income.test"):
+        lines = []
+        for _ in range(rows):
+            fields = []
+            for name_ in COLUMNS:
+                if name_ == "education":
+                    fields.append(str(rng.choice(["Children", "Bachelors degree(BA AB BS)"])))
+                elif name_ == "marital_status":
+                    fields.append(str(rng.choice(["Never married", "Divorced"])))
+                elif name_ == "income":
+                    fields.append(str(rng.choice(["- 50000.", "50000+."])))
+                elif name_ in NUMERIC or name_ == "instance_weight":
+                    fields.append(str(int(rng.integers(0, 90))))
+                else:
+                    fields.append(str(rng.choice(["Not in universe", "?"])))
+            lines.append(", ".join(fields))
+        (directory / name).write_text("\n".join(lines) + "\n")
+    return directory

@@ -29,7 +29,7 @@ import pytest
 from api_support import TINY_SPACE, create_token, make_settings
 from fastapi.testclient import TestClient
 
-from automtl.commands.demo_service import free_port
+from automtl_api.demo_service import free_port
 from automtl_api.main import create_app
 from automtl_api.settings import Settings
 from automtl_storage import (

@@ -49,3 +49,89 @@ def test_the_same_table_split_at_random_is_stratified_and_accepted(client, alice
     spec = tiny_spec({"id": dataset["id"]}, tasks=[{"name": "click"}, {"name": "purchase"}])
     response = client.post("/api/v1/jobs", headers=alice, json=spec)
     assert response.status_code == 202, response.text
+
+
+def test_a_builtin_synthetic_dataset_is_checked_at_submit_naming_task_split_counts(
+        client, alice):
+    # one valid row: a binary task cannot have both classes there
+    spec = tiny_spec({"builtin": "synthetic", "rows": 100, "features": 4,
+                      "split": {"valid": 0.01, "test": 0.1}})
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422, response.text
+    assert paths_of(response) == ["tasks[0]"]
+    message = response.json()["detail"][0]["msg"]
+    assert "task 'y1'" in message and "in the valid split" in message
+    assert "valid 1 labelled" in message and "train 89 labelled" in message
+    assert client.get("/api/v1/jobs", headers=alice).json()["items"] == []  # nothing stored
+    fine = client.post("/api/v1/jobs", headers=alice,
+                       json=tiny_spec({"builtin": "synthetic", "rows": 200, "features": 4}))
+    assert fine.status_code == 202, fine.text
+
+
+def test_census_income_is_checked_at_submit_and_missing_files_name_the_builtin(tmp_path,
+                                                                               settings):
+    from api_support import create_token, make_settings, write_census_dir
+    from fastapi.testclient import TestClient
+
+    from automtl_api.main import create_app
+
+    census_dir = tmp_path / "census"
+    census_dir.mkdir()
+    settings = make_settings(tmp_path, census_dir=census_dir)
+    census = {"builtin": "census-income"}
+    with TestClient(create_app(settings)) as configured:
+        headers = create_token(settings, "carol")
+        empty = configured.post("/api/v1/jobs", headers=headers, json=tiny_spec(
+            census, tasks=[{"name": "income_over_50k"}]))
+        assert empty.status_code == 422 and paths_of(empty) == ["dataset.builtin"]
+        assert "not available on this server" in empty.json()["detail"][0]["msg"]
+        write_census_dir(census_dir, rows=40)
+        tiny = configured.post("/api/v1/jobs", headers=headers, json=tiny_spec(
+            {**census, "split": {"valid": 0.01, "test": 0.1}},
+            tasks=[{"name": "income_over_50k"}]))
+        assert tiny.status_code == 422 and paths_of(tiny) == ["tasks[0]"]
+        assert "task 'income_over_50k'" in tiny.json()["detail"][0]["msg"]
+        ok = configured.post("/api/v1/jobs", headers=headers, json=tiny_spec(
+            census, tasks=[{"name": "income_over_50k"}]))
+        assert ok.status_code == 202, ok.text
+
+
+def test_a_multiclass_task_over_rest_binary_labels_are_told_to_use_binary(client, alice,
+                                                                           upload):
+    rng = np.random.default_rng(1)
+    rows = 300
+    csv = pd.DataFrame({"x": rng.normal(size=rows), "click": rng.integers(0, 2, rows),
+                        "segment": rng.choice(["gold", "silver", "bronze"], rows)}
+                       ).to_csv(index=False).encode()
+    dataset = upload(alice, csv)
+    binary = client.post("/api/v1/jobs", headers=alice, json=tiny_spec(
+        {"id": dataset["id"]}, tasks=[{"name": "click", "type": "multiclass"}]))
+    assert binary.status_code == 422 and paths_of(binary) == ["tasks[0].type"]
+    assert "use type: binary" in binary.json()["detail"][0]["msg"]
+    fine = client.post("/api/v1/jobs", headers=alice, json=tiny_spec(
+        {"id": dataset["id"]}, tasks=[{"name": "click"},
+                                      {"name": "segment", "type": "multiclass"}]))
+    assert fine.status_code == 202, fine.text
+    detail = client.get(f"/api/v1/jobs/{fine.json()['id']}", headers=alice).json()
+    assert detail["spec"]["tasks"][1]["metric"] == "auc_macro"
+def _domain_csv(rows: int = 300) -> bytes:
+    rng = np.random.default_rng(1)
+    return pd.DataFrame({
+        "x": rng.normal(size=rows), "scene": rng.choice(["home", "search", "feed"], rows),
+        "y1": rng.integers(0, 2, rows), "y2": rng.integers(0, 2, rows),
+    }).to_csv(index=False).encode()
+
+
+def test_a_domain_value_the_column_lacks_is_422_naming_domains_values(client, alice, upload):
+    dataset = upload(alice, _domain_csv())
+    spec = tiny_spec({"id": dataset["id"]},
+                     domains={"column": "scene", "values": ["home", "search"]})
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422, response.text
+    assert paths_of(response) == ["domains.values"]
+    assert "'feed'" in response.json()["detail"][0]["msg"]
+    spec["domains"] = {"column": "region", "values": ["home"]}
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422 and paths_of(response) == ["domains.column"]
+    spec["domains"] = {"column": "scene", "values": ["home", "search", "feed"]}
+    assert client.post("/api/v1/jobs", headers=alice, json=spec).status_code == 202

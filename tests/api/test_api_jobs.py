@@ -6,7 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_support import TINY_SPACE, create_token, make_settings, paths_of, tiny_spec
+from api_support import (
+    TINY_SPACE,
+    create_token,
+    make_settings,
+    paths_of,
+    tiny_spec,
+    write_census_dir,
+)
 from fastapi.testclient import TestClient
 
 from automtl.jobspec import load_job_spec
@@ -134,7 +141,7 @@ def test_census_income_reads_only_the_configured_directory(client, alice, tmp_pa
                             json=tiny_spec({**census, "path": "/etc"}, tasks=tasks))
     assert with_path.status_code == 422 and paths_of(with_path) == ["dataset.path"]
 
-    settings = make_settings(tmp_path, census_dir=tmp_path / "census")
+    settings = make_settings(tmp_path, census_dir=write_census_dir(tmp_path / "census"))
     from automtl_api.main import create_app
 
     with TestClient(create_app(settings)) as configured:

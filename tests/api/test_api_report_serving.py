@@ -168,3 +168,20 @@ def test_every_route_has_a_summary_and_every_tag_a_description(client):
             assert operation["summary"].lower() != function.replace("_", " "), f"{method} {path}"
             assert operation.get("description"), f"{method} {path}"
             assert set(operation.get("tags", [])) <= described, f"{method} {path}"
+
+
+def test_the_pareto_route_serves_each_trial_as_the_one_field_list(client, alice, finished):
+    """GET /pareto's trials are the trial record (automtl.trial_record.TRIAL_FIELDS), the
+    same keys the report and the export read; its CSV names the record's columns alike."""
+    from automtl.trial_record import TRIAL_FIELD_NAMES
+
+    url = f"/api/v1/jobs/{finished['id']}/pareto"
+    front = client.get(url, headers=alice).json()
+    # (the response model lists its declared fields first: the same keys, in another order)
+    assert front["trials"] and all(sorted(t) == sorted(TRIAL_FIELD_NAMES)
+                                   for t in front["trials"])
+    assert all(t["on_front"] and t["params"]["topology"] in ("mmoe", "single_task")
+               for t in front["trials"])
+    header = client.get(f"{url}?format=csv", headers=alice).text.splitlines()[0].split(",")
+    assert header[:5] == ["trial", "topology", "weighting", "y1", "y2"]
+    assert {"num_params", "latency_ms"} <= set(header) and "params" not in header

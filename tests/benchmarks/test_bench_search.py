@@ -55,9 +55,11 @@ def test_search_overhead_quick_run_through_ray(tmp_path):
     assert summary["trials complete"] == 4 and summary["failed"] == 0
     assert 0 < summary["sum training s"] < summary["search wall s"] * summary["concurrency"]
     assert 0.0 < summary["share outside training"] < 1.0
+    # trials 2 and 3 came after each slot's first: their share leaves the worker start out
+    assert 0.0 < summary["share after start-up"] < 1.0
     assert summary["overhead per trial s"] > 0
     text = (tmp_path / "search_overhead_breakdown.md").read_text()
-    assert "training (Trainer.fit" in text and "outside trials" in text
+    assert "training (Trainer.fit" in text and "no trial asked" in text
 
 
 def test_breakdown_parts_add_up_to_the_worker_time():
@@ -68,6 +70,9 @@ def test_breakdown_parts_add_up_to_the_worker_time():
     assert sum(p["worker_s"] for p in parts) == pytest.approx(20.0)
     assert sum(p["share"] for p in parts) == pytest.approx(1.0)
     assert parts[0]["per_trial_s"] == pytest.approx(2.0)
+    # with the study's ask-to-tell times the outside part splits in two
+    rows = search_overhead.breakdown({**raw, "optuna_trial": 15.0}, concurrency=2)
+    assert [r["worker_s"] for r in rows] == [6.0, 3.0, 6.0, 5.0, 20.0]
 
 
 def test_anytime_helpers_read_the_curve():
@@ -91,10 +96,18 @@ def test_anytime_quick_run(tmp_path):
     assert {(r["dataset"], r["method"]) for r in rows} == {
         (d, m) for d in anytime.DATASETS for m in anytime.METHODS}
     by_key = {(r["dataset"], r["method"]): r for r in rows}
+    cap = 5 * 6  # --quick: 5 trials of full TPE, the budgeted methods at most 6x that
     for dataset in anytime.DATASETS:
         full, early = by_key[(dataset, "tpe")], by_key[(dataset, "tpe+mo_asha")]
-        assert full["pruned"] == 0 and full["final HV"] >= 0.0
+        assert full["pruned"] == 0 and full["final HV"] >= 0.0 and full["trials"] == 5
         assert early["train s"] > 0 and full["train s"] > 0
+        # equal training seconds: a budgeted method trains until it has spent full TPE's
+        # seconds (or hits its trial cap); full TPE reaches its own final HV at S
+        for method in ("random", "tpe+mo_asha", "nsga2+mo_asha"):
+            row = by_key[(dataset, method)]
+            assert row["train s"] >= full["train s"] - 0.1 or row["trials"] == cap
+        assert full["HV @S"] == full["final HV"] and 0 < full["s to it / S"] <= 1.0
+        assert full["reached TPE final HV"] == "1/1"
         # with coverage every topology of the space is on record in the first trials
         first = next(t for t in topologies if t["dataset"] == dataset and t["method"] == "tpe"
                      and t["trials"].startswith("first"))

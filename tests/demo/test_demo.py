@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from automtl.commands.demo_service import marked_processes
+from automtl_api.demo_service import marked_processes
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")]
@@ -65,7 +65,7 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
     # the steps, the progress lines and the front table
     for step in range(1, 10):
         assert f"[{step}/9]" in stdout
-    assert "succeeded trials 3/3 finished" in stdout
+    assert "succeeded trials: 3 ended (0 failed) of a budget of 3" in stdout
     assert "trial  topology" in stdout and "valid y1 auc" in stdout and "test y2 auc" in stdout
     front = json.loads((out / "pareto.json").read_text())
     assert front["status"] == "succeeded" and front["n_trials"] == 3

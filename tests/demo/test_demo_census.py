@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from automtl.commands.demo_service import marked_processes
 from automtl.data.census import COLUMNS, NUMERIC
+from automtl_api.demo_service import marked_processes
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from automtl.commands.demo_service import (
+from automtl_api.demo_service import (
     MARKER_ENV,
     OUTPUT_MARKER,
     DemoError,

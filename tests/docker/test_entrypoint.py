@@ -15,7 +15,7 @@ import httpx
 import pytest
 from docker_files import ENTRYPOINT
 
-from automtl.commands.demo_service import free_port
+from automtl_api.demo_service import free_port
 
 VENV_BIN = Path(sys.executable).parent
 

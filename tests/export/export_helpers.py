@@ -34,6 +34,15 @@ TASKS = [TaskSpec(name="click"), TaskSpec(name="conv"),
          TaskSpec(name="ctcvr", label="clickconv", product_of=["click", "conv"])]
 OBJECTIVES = [Objective(name="click", direction="maximize", metric="auc"),
               Objective(name="watch", direction="minimize", metric="mse")]
+
+
+def sequence_of(tasks: list[TaskSpec]) -> list[str] | None:
+    """The conversion sequence the export tests give every model (aitm needs one, the others
+    ignore it): the plain binary tasks in order, ``[click, conv]`` for :data:`TASKS`."""
+    steps = [t.name for t in tasks if t.type == "binary" and not t.product_of]
+    return steps if len(steps) >= 2 else None
+
+
 #: small sizes per topology so every architecture trains in a moment
 SMALL: dict[str, Any] = dict(embedding_dim=3, expert_units=[8], bottom_units=[8],
                              tower_units=[4], gate_units=[4], num_shared_experts=2,
@@ -84,7 +93,8 @@ def train_trial(data: TabularDataset, directory: Path, topology: str, *,
     candidate = Candidate(architecture=ArchitectureConfig(topology=topology, **SMALL),
                           weighting=WeightingConfig(name=weighting),
                           train=TrainConfig(epochs=epochs, batch_size=64, lr=0.01, seed=seed))
-    config = ModelConfig.from_parts(candidate.architecture, data.schema, tasks)
+    config = ModelConfig.from_parts(candidate.architecture, data.schema, tasks,
+                                    sequence_of(tasks))
     torch.manual_seed(seed)
     model = build_model(config)
     trainer = Trainer(model, build_weighting(candidate.weighting, tasks, seed=seed),
@@ -101,7 +111,8 @@ def quick_trial(data: TabularDataset, directory: Path, topology: str, *, steps: 
     candidate = Candidate(architecture=ArchitectureConfig(topology=topology, **SMALL),
                           weighting=WeightingConfig(name=weighting),
                           train=TrainConfig(epochs=1, batch_size=64, lr=0.05, seed=seed))
-    config = ModelConfig.from_parts(candidate.architecture, data.schema, TASKS)
+    config = ModelConfig.from_parts(candidate.architecture, data.schema, TASKS,
+                                    sequence_of(TASKS))
     torch.manual_seed(seed)
     model = build_model(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=candidate.train.lr)

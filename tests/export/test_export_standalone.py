@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 import torch
-from export_helpers import TASKS, dataset, make_frame, quick_trial, record, source
+from export_helpers import TASKS, dataset, make_frame, quick_trial, record, sequence_of, source
 
-from automtl.config import ModelConfig
+from automtl.config import DomainSpec, InputSchema, ModelConfig, TaskSpec
 from automtl.data import TabularDataset, encode_frame
 from automtl.data.encode import unscale_labels
 from automtl.export import export_trial, load_bundle_config
 from automtl.export.bundle import BUNDLE_FILES
 from automtl.export.standalone import extract, load_module, model_source
-from automtl.models import available_topologies, build_model
+from automtl.models import available_topologies, build_model, get_topology
 
 TOPOLOGIES = available_topologies()
 #: float tolerance for "the same predictions" (observed differences are printed)
@@ -38,19 +38,34 @@ def data() -> TabularDataset:
     return dataset(make_frame())
 
 
+@pytest.fixture(scope="module")
+def domain_data() -> TabularDataset:
+    """The same data whose schema names ``city`` the domain column, for topologies that read
+    each row's domain (star); the tasks stay the job's (one model over every domain)."""
+    out = dataset(make_frame())
+    out.schema = InputSchema.model_validate(
+        {**out.schema.model_dump(),
+         "domain": {"column": "city", "values": ["paris", "rome", "oslo", "lima"]}})
+    return out
+
+
 def _max_difference(expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor]) -> float:
     assert list(actual) == list(expected)
     return max(float((actual[k] - expected[k]).abs().max()) for k in expected)
 
 
 def _model_config(topology: str, data: TabularDataset) -> ModelConfig:
-    return ModelConfig(topology=topology, inputs=data.schema, tasks=TASKS)
+    return ModelConfig(topology=topology, inputs=data.schema, tasks=TASKS,
+                       sequence=sequence_of(TASKS))
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("topology", TOPOLOGIES)
 def test_bundle_reproduces_the_trained_model(topology: str, data: TabularDataset,
+                                             domain_data: TabularDataset,
                                              tmp_path: Path, record_property: Any) -> None:
+    if get_topology(topology).Params.needs_domains:
+        data = domain_data
     model, candidate = quick_trial(data, tmp_path / "trial-0", topology)
     trial = record(0, tmp_path / "trial-0", values={"click": 0.6, "watch": 1.0},
                    num_params=model.num_parameters())
@@ -99,8 +114,10 @@ def test_model_py_is_the_model_zoo_source_not_a_copy(data: TabularDataset) -> No
     names = [name for _, name in extraction.order]
     assert names.index("ExtractionLayer") < names.index("PLE")  # dependencies first
     assert {"MTLModel", "ModularMTL", "TaskHeads", "Experts", "Gate", "InputLayer"} <= set(names)
-    # config types become namespaces in model.py (TopologyParams: the base's Params ClassVar)
-    assert extraction.config_names == {"ModelConfig", "InputSchema", "TaskSpec", "TopologyParams"}
+    # config types become namespaces in model.py (TopologyParams: the base's Params ClassVar;
+    # TrainConfig: the argument of the base's penalty hook)
+    assert extraction.config_names == {"ModelConfig", "InputSchema", "TaskSpec", "TopologyParams",
+                                       "TrainConfig"}
     text = model_source(_model_config("ple", data))
     assert inspect.getsource(Experts) in text
     assert "register_topology" not in text.replace("``@register_topology``", "")
@@ -198,3 +215,39 @@ def test_model_py_runs_with_torch_alone(data: TabularDataset, tmp_path: Path) ->
         expected = torch.sigmoid(value) if kinds[name] == "binary" else torch.from_numpy(
             unscale_labels(value.double().numpy(), data.schema.label_scaling(name))).float()
         torch.testing.assert_close(scores[name], expected, rtol=1e-6, atol=TOLERANCE)
+
+
+def test_multi_domain_bundle_predicts_each_rows_own_domain(tmp_path: Path) -> None:
+    """A multi-domain model has a task per (task, domain); model.py's predict also returns
+    each job task with every row's prediction from its own domain's task (NaN for a domain
+    outside the job's), and config.yaml keeps the domain so the bundle rebuilds it."""
+    from export_helpers import NUMERIC, train_trial
+
+    tasks = [TaskSpec(name="click"), TaskSpec(name="watch", type="regression")]
+    domains = DomainSpec(column="city", values=["paris", "rome", "oslo", "lima"])
+    data = TabularDataset(make_frame(), tasks, numeric=NUMERIC, categorical=["slot"], seed=0,
+                          domains=domains)
+    assert [t.name for t in data.tasks][:4] == ["click__paris", "click__rome", "click__oslo",
+                                                "click__lima"]
+    model, _, _ = train_trial(data, tmp_path / "trial-0", "star", tasks=data.tasks)
+    trial = record(0, tmp_path / "trial-0", values={"click": 0.6, "watch": 1.0})
+    bundle = export_trial(source(trial), tmp_path / "bundle", trial=0).directory
+    model_config, _, _ = load_bundle_config(bundle / "config.yaml")
+    assert model_config.inputs.domain == domains and model_config.tasks == data.tasks
+    module = load_module(bundle / "model.py", "bundle_model_domains")
+    network = module.load_model(str(bundle / "weights.pt"))
+    frame = make_frame(40, seed=3)
+    frame.loc[0, "city"] = "tokyo"  # not a domain of the job
+    scores = module.predict(network, frame)
+    assert set(scores) == {t.name for t in data.tasks} | {"click", "watch"}
+    for row, city in enumerate(frame["city"]):
+        for task in ("click", "watch"):
+            if city == "tokyo":
+                assert torch.isnan(scores[task][row])
+            else:
+                assert scores[task][row] == scores[f"{task}__{city}"][row]
+    encoded = encode_frame(frame, model_config.inputs, data.tasks, labels=False)
+    with torch.no_grad():
+        logits = model(encoded.numeric, encoded.categorical)
+    torch.testing.assert_close(scores["click__rome"], torch.sigmoid(logits["click__rome"]),
+                               rtol=1e-6, atol=TOLERANCE)

@@ -109,3 +109,29 @@ def test_train_script_splits_by_the_search_rule_unless_told_to_resplit(
     assert "350 train rows" in stdout and "test/click" in metrics
     stdout, _ = _train(bundle, csv, tmp_path / "resplit", "--resplit")
     assert "as in the search" not in stdout and "400 train rows" in stdout
+
+
+def test_train_script_of_a_multi_domain_bundle_trains_per_domain_tasks(
+        tmp_path: Path) -> None:
+    """config.yaml holds the per-domain tasks and the domain column; train.py masks each
+    task to its domain's rows again and reports every per-domain task."""
+    from export_helpers import NUMERIC
+
+    from automtl.config import DomainSpec, TaskSpec
+    from automtl.data import TabularDataset
+
+    tasks = [TaskSpec(name="click"), TaskSpec(name="watch", type="regression")]
+    domains = DomainSpec(column="city", values=["paris", "rome", "oslo", "lima"])
+    data = TabularDataset(make_frame(300, seed=1), tasks, numeric=NUMERIC,
+                          categorical=["slot"], seed=0, domains=domains)
+    _, _, result = train_trial(data, tmp_path / "trial-0", "star", tasks=data.tasks)
+    bundle = export_trial(source(record(0, tmp_path / "trial-0", result,
+                                        values={"click": 0.6, "watch": 1.0})),
+                          tmp_path / "bundle", trial=0).directory
+    csv = tmp_path / "user.csv"
+    make_frame(500, seed=11).to_csv(csv, index=False)
+    _, metrics = _train(bundle, csv, tmp_path / "run")
+    assert set(metrics) == {f"{split}/{t.name}" for split in ("valid", "test")
+                            for t in data.tasks}
+    model_config, _, _ = load_bundle_config(tmp_path / "run" / "config.yaml")
+    assert model_config.inputs.domain == domains and model_config.tasks == data.tasks

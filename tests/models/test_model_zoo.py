@@ -3,6 +3,8 @@
 The suite is parametrised with ``available_topologies()``, so a topology is tested the day it
 registers: forward shapes and keys, gradients reaching every parameter, deterministic eval,
 TorchScript tracing, the shared/task parameter split, ESMM products and a short training run.
+Every model gets a conversion ``sequence`` (its plain binary tasks in order, the job spec's
+field), which topologies such as aitm need and the others ignore.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from pydantic import ValidationError
 from automtl.config import (
     ArchitectureConfig,
     CategoricalFeature,
+    ClassLabels,
+    DomainSpec,
     InputSchema,
     ModelConfig,
     NumericFeature,
     TaskSpec,
+    TrainConfig,
 )
 from automtl.models import MTLModel, available_topologies, build_model, get_topology
 from automtl.models.cross_stitch import initial_stitch
@@ -35,12 +40,22 @@ TOPOLOGIES = available_topologies()
 GATED = {t for t in TOPOLOGIES if get_topology(t).Params.gated}
 SNR = [t for t in TOPOLOGIES if t.startswith("snr")]
 
+# ``city`` is also the domain column (of a multi-domain job; only ``star`` reads it): domains
+# a, b, c, while d, e and index 0 are outside the job's domains (star's centre-only path)
 SCHEMA = InputSchema(
     numeric=[NumericFeature(name=f"x{i}") for i in range(6)],
     categorical=[CategoricalFeature(name="city", vocabulary=list("abcde")),
-                 CategoricalFeature(name="device", vocabulary=["ios", "android"])])
+                 CategoricalFeature(name="device", vocabulary=["ios", "android"])],
+    domain=DomainSpec(column="city", values=["a", "b", "c"]))
 NUMERIC_ONLY = InputSchema(numeric=[NumericFeature(name=f"x{i}") for i in range(6)])
-TASKS = [TaskSpec(name="click"), TaskSpec(name="watch_time", type="regression")]
+#: the "edge" variant's schema for topologies that read the domain: numeric features plus a
+#: one-domain column
+ONE_DOMAIN = InputSchema(numeric=[NumericFeature(name=f"x{i}") for i in range(6)],
+                         categorical=[CategoricalFeature(name="site", vocabulary=["web"])],
+                         domain=DomainSpec(column="site", values=["web"]))
+TASKS = [TaskSpec(name="click"), TaskSpec(name="purchase"),
+         TaskSpec(name="watch_time", type="regression")]
+TASK_NAMES = [t.name for t in TASKS]
 ESMM_TASKS = [TaskSpec(name="click"), TaskSpec(name="cvr"),
               TaskSpec(name="watch_time", type="regression"),
               TaskSpec(name="ctcvr", product_of=["click", "cvr"])]
@@ -62,17 +77,27 @@ VARIANTS: dict[str, dict[str, Any]] = {
 DEFAULT_EXTRA: dict[str, dict[str, Any]] = {"ple": {"levels": 2}}
 
 
+def suite_sequence(tasks: list[TaskSpec]) -> list[str] | None:
+    """The conversion sequence the suite gives every model: its plain binary tasks in order."""
+    steps = [t.name for t in tasks if t.type == "binary" and not t.product_of]
+    return steps if len(steps) >= 2 else None
+
+
 def make_model(topology: str, tasks: list[TaskSpec] | None = None,
                schema: InputSchema | None = None, seed: int = 0, **overrides: Any) -> MTLModel:
     torch.manual_seed(seed)
-    return build_model(ModelConfig(topology=topology, inputs=schema or SCHEMA,
-                                   tasks=tasks or TASKS, **overrides))
+    tasks = tasks or TASKS
+    overrides.setdefault("sequence", suite_sequence(tasks))
+    return build_model(ModelConfig(topology=topology, inputs=schema or SCHEMA, tasks=tasks,
+                                   **overrides))
 
 
 def make_variant(topology: str, variant: str, tasks: list[TaskSpec] | None = None
                  ) -> tuple[MTLModel, InputSchema]:
     overrides = dict(VARIANTS[variant])
     schema = overrides.pop("schema", SCHEMA)
+    if schema is NUMERIC_ONLY and get_topology(topology).Params.needs_domains:
+        schema = ONE_DOMAIN
     if variant == "default":
         overrides.update(DEFAULT_EXTRA.get(topology, {}))
     return make_model(topology, tasks, schema, **overrides), schema
@@ -105,8 +130,9 @@ def task_losses(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor
 
 def synthetic_two_task(rows: int, seed: int = 0
                        ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """A nonlinear regression task and a binary task on shared features: both depend on
-    feature interactions and on a categorical column, so a linear model cannot fit them."""
+    """A nonlinear regression task and two binary tasks on shared features, the second (a
+    purchase) only where the first (a click) is 1: they depend on feature interactions and on
+    a categorical column, so a linear model cannot fit them."""
     numeric, categorical = random_batch(SCHEMA, rows, seed)
     gen = torch.Generator().manual_seed(seed + 1)
     city = torch.randn(SCHEMA.categorical[0].cardinality, generator=gen)
@@ -118,7 +144,9 @@ def synthetic_two_task(rows: int, seed: int = 0
     logit = 3 * (x[:, 0] * x[:, 3] + torch.cos(x[:, 1]) - 0.5
                  + device[categorical[:, 1]] - device.mean())
     click = (logit + 0.3 * torch.randn(rows, generator=gen) > 0).float()
-    return numeric, categorical, {"click": click, "watch_time": watch}
+    # a purchase needs a click (a conversion sequence)
+    purchase = click * (x[:, 4] + 0.5 * x[:, 0] > 0.3).float()
+    return numeric, categorical, {"click": click, "purchase": purchase, "watch_time": watch}
 
 
 def mlp_params(in_dim: int, units: list[int]) -> int:
@@ -154,7 +182,7 @@ def test_forward_shapes_and_keys(topology: str, variant: str) -> None:
     for training in (True, False):
         model.train(training)
         outputs, shared = model.forward_shared(numeric, categorical)
-        assert list(outputs) == ["click", "watch_time"]
+        assert list(outputs) == TASK_NAMES
         for value in outputs.values():
             assert value.shape == (7,) and value.dtype == torch.float32
             assert torch.isfinite(value).all()
@@ -251,9 +279,9 @@ def test_training_cuts_the_loss(topology: str) -> None:
         rows = torch.randint(0, len(numeric), (256,), generator=gen)
         loss = sum(task_losses(model(numeric[rows], categorical[rows]),
                                {k: v[rows] for k, v in labels.items()}, TASKS).values())
-        penalty = model.l0_penalty()
+        penalty = model.penalty(TrainConfig(l0_lambda=1e-4))  # each topology's regulariser
         if penalty is not None:
-            loss = loss + 1e-4 * penalty
+            loss = loss + penalty
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -282,8 +310,10 @@ def test_gate_weights_are_softmax_over_the_experts_each_task_sees(topology: str)
     if topology not in GATED:
         assert weights == {}
         return
-    assert list(weights) == ["click", "watch_time"]
+    assert list(weights) == TASK_NAMES
     width = 3 + model.config.params.task_experts()  # CGC/PLE gates also see 2 own experts
+    if topology == "adatt":  # every task's gate fuses all experts: 2 per task + 3 shared
+        width = 2 * len(TASKS) + 3
     for w in weights.values():
         assert w.shape == (20, width) and (w >= 0).all()
         torch.testing.assert_close(w.sum(dim=1), torch.ones(20))
@@ -565,4 +595,42 @@ def test_cross_stitch_starts_near_identity() -> None:
     assert torch.allclose(three[0, 1], torch.tensor(0.05))
     model = make_model("cross_stitch", bottom_units=[8, 8])
     assert len(model.stitches) == 2
-    assert all(torch.equal(alpha, initial_stitch(2)) for alpha in model.stitches)
+    assert all(torch.equal(alpha, initial_stitch(len(TASKS))) for alpha in model.stitches)
+
+
+# --- a multiclass task in every topology -----------------------------------------------------
+
+MULTICLASS_TASKS = [TaskSpec(name="click"), TaskSpec(name="purchase"),
+                    TaskSpec(name="segment", type="multiclass")]
+MULTICLASS_SCHEMA = SCHEMA.model_copy(update={"classes": [
+    ClassLabels(task="segment", classes=["gold", "silver", "bronze", "none"])]})
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch 2.13 deprecates jit.trace
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_a_multiclass_task_gets_one_logit_per_class_with_gradient_and_tracing(
+        topology: str) -> None:
+    model = make_model(topology, MULTICLASS_TASKS, MULTICLASS_SCHEMA, seed=5)
+    model.train()
+    numeric, categorical = random_batch(MULTICLASS_SCHEMA, 64, seed=6)
+    outputs = model(numeric, categorical)
+    assert outputs["click"].shape == (64,) and outputs["segment"].shape == (64, 4)
+    classes = torch.randint(0, 4, (64,), generator=torch.Generator().manual_seed(7))
+    loss = F.binary_cross_entropy_with_logits(outputs["click"], (classes > 1).float()) + \
+        F.binary_cross_entropy_with_logits(outputs["purchase"], (classes > 2).float()) + \
+        F.cross_entropy(outputs["segment"], classes)
+    loss.backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"no gradient: {missing}"
+    model.eval()
+    traced = torch.jit.trace(model, random_batch(MULTICLASS_SCHEMA, 8, seed=8), strict=False)
+    batch = random_batch(MULTICLASS_SCHEMA, 13, seed=9)
+    with torch.no_grad():
+        eager, scripted = model(*batch), traced(*batch)
+    assert scripted["segment"].shape == (13, 4)
+    torch.testing.assert_close(scripted["segment"], eager["segment"])
+
+
+def test_a_multiclass_task_without_its_classes_in_the_schema_is_refused() -> None:
+    with pytest.raises(ValueError, match="multiclass task 'segment' needs its classes"):
+        make_model("mmoe", MULTICLASS_TASKS, SCHEMA)

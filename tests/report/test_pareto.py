@@ -108,7 +108,7 @@ def test_rows_for_tables() -> None:
     _add(study, None, state=TrialState.FAIL)
     rows = front_rows(pareto_front(study, _spec()))
     assert rows == [{"trial": 0, "topology": "mmoe", "weighting": "equal", "t1": 0.8, "t2": 0.6,
-                     "test_t1_auc": 0.6, "test_t2_auc": 0.6, "params": 10,
+                     "test_t1_auc": 0.6, "test_t2_auc": 0.6, "num_params": 10,
                      "latency_ms": None}]
     trials = trial_rows(study, _spec())
     assert [(r["trial"], r["state"], r["on_front"]) for r in trials] == [

@@ -39,9 +39,9 @@ def _trial(number: int, topology: str, ctr: float | None, watch: float | None,
             "candidate": {"architecture": {"topology": topology},
                           "weighting": {"name": "equal", "params": {}}},
             "valid": {"ctr": {"auc": ctr}, "watch": {"mse": watch}} if values else {},
-            "test": {}, "feasible": True, "gate_utilisation": None, "params": 1000 + number,
+            "test": {}, "feasible": True, "gate_utilisation": None, "num_params": 1000 + number,
             "duration_s": 1.5, "error": "boom\ntrace" if state == "FAIL" else None,
-            "search_params": params or {"topology": topology, "lr": 0.001 * (number + 1)},
+            "params": params or {"topology": topology, "lr": 0.001 * (number + 1)},
             "learning_curve": curve}
 
 
@@ -153,7 +153,7 @@ def test_conditional_parameters_get_an_na_value_in_parallel_coordinates(search):
     dims = {d["label"]: d for d in parameter_dimensions(complete)}
     assert "mmoe/experts" not in dims  # sampled by 2 of 6 trials: left to the trials table
     topology = dims["topology"]
-    assert sorted(topology["ticktext"]) == sorted({t["search_params"]["topology"]
+    assert sorted(topology["ticktext"]) == sorted({t["params"]["topology"]
                                                     for t in complete})
     assert len(topology["values"]) == len(complete)
     # sampled by 3 of 4 trials: an axis, where the fourth trial sits at "n/a"

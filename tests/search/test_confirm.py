@@ -96,3 +96,39 @@ def test_a_failed_seed_is_left_out_and_counted() -> None:
 def test_one_seed_is_refused() -> None:
     with pytest.raises(JobSpecError, match=r"confirm\.seeds: a gain interval needs"):
         load_job_spec({**SPEC, "confirm": {"seeds": 1}})
+
+
+def test_a_cancel_stops_confirming_at_once_and_stores_nothing() -> None:
+    spec = load_job_spec(SPEC)
+    study = _study([("single_task", [0.70, 0.70]), ("mmoe", [0.80, 0.75])])
+    calls: list[int] = []
+    cancelled = {"now": False}
+
+    def train(candidate: dict[str, Any], seed: int) -> dict[str, dict[str, float]]:
+        calls.append(seed)
+        cancelled["now"] = True  # the job is cancelled while this training runs
+        return {"t1": {"auc": 0.7}, "t2": {"auc": 0.7}}
+
+    messages: list[str] = []
+    summary = run_confirmation(study, spec, train, on_progress=messages.append,
+                               should_stop=lambda: cancelled["now"])
+    assert summary is None and calls == [10_000]  # no second training started
+    assert STUDY_CONFIRMATION_ATTR not in study.user_attrs
+    assert messages[-1] == "confirmation cancelled: nothing stored"
+
+
+def test_a_cancel_raised_inside_a_training_is_not_counted_as_a_failed_seed() -> None:
+    from automtl.search.confirm import ConfirmationCancelled
+
+    spec = load_job_spec(SPEC)
+    study = _study([("single_task", [0.70, 0.70]), ("mmoe", [0.80, 0.75])])
+    calls: list[int] = []
+
+    def train(candidate: dict[str, Any], seed: int) -> dict[str, dict[str, float]]:
+        calls.append(seed)
+        if len(calls) == 2:
+            raise ConfirmationCancelled("cancelled after epoch 1")
+        return {"t1": {"auc": 0.7}, "t2": {"auc": 0.7}}
+
+    assert run_confirmation(study, spec, train, should_stop=lambda: False) is None
+    assert len(calls) == 2 and STUDY_CONFIRMATION_ATTR not in study.user_attrs

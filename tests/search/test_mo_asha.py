@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from ray.tune.schedulers import TrialScheduler
 
-from automtl.search.mo_asha import MOASHAScheduler, rung_epochs, selection_order
+from automtl.search.mo_asha import (
+    MOASHAScheduler,
+    crowding_distance,
+    rung_epochs,
+    selection_order,
+)
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 
@@ -31,6 +36,29 @@ def test_selection_order_ranks_fronts_then_crowding() -> None:
     # inside one front, the boundary points (infinite crowding) come before the middle one
     front = np.array([[0.0, 1.0], [0.5, 0.5], [0.45, 0.55], [1.0, 0.0]])
     assert set(selection_order(front)[:2]) == {0, 3}
+
+
+def test_crowding_distance_by_hand() -> None:
+    # sorted by either objective the order is 0, 1, 2, 3; ranges 1.0 and 1.0
+    front = np.array([[0.0, 1.0], [0.2, 0.7], [0.6, 0.5], [1.0, 0.0]])
+    distance = crowding_distance(front)
+    assert np.isinf(distance[0]) and np.isinf(distance[3])
+    # point 1: (0.6 - 0.0) / 1 + (1.0 - 0.5) / 1; point 2: (1.0 - 0.2) + (0.7 - 0.0)
+    assert distance[1] == pytest.approx(1.1) and distance[2] == pytest.approx(1.5)
+    # scale-free: each objective is divided by its own range
+    assert crowding_distance(front * [10.0, 1.0]) == pytest.approx(distance)
+    # two points: both are boundaries; a constant objective adds nothing
+    assert np.isinf(crowding_distance(front[:2])).all()
+    flat = np.array([[0.0, 0.3], [0.5, 0.3], [0.7, 0.3], [1.0, 0.3]])
+    assert crowding_distance(flat)[1:3] == pytest.approx([0.7, 0.5])
+
+
+def test_selection_order_breaks_crowding_ties_by_index_and_keeps_duplicates_together() -> None:
+    # duplicates share a rank (moocore.pareto_rank); the earlier index goes first on a tie
+    losses = np.array([[0.5, 0.5], [0.1, 0.9], [0.5, 0.5], [0.9, 0.1], [0.8, 0.8]])
+    order = list(selection_order(losses))
+    assert set(order[:2]) == {1, 3} and order[2:] == [0, 2, 4]
+    assert list(selection_order(np.empty((0, 2)))) == []
 
 
 def test_a_dominated_trial_is_stopped_at_the_first_rung() -> None:

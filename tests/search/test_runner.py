@@ -152,7 +152,7 @@ def test_constraint_keeps_infeasible_trials_off_the_front(searched: dict[str, An
     assert big.constraints["params_max"] > 0
     assert "not trained" in big.user_attrs["automtl:infeasible"]
     assert 0 not in [t["number"] for t in front["trials"]]
-    assert all(t["params"] <= PARAMS_MAX for t in front["trials"])
+    assert all(t["num_params"] <= PARAMS_MAX for t in front["trials"])
     meeting = sum(1 for t in study.trials
                   if t.user_attrs.get("automtl:static_params", PARAMS_MAX + 1) <= PARAMS_MAX)
     assert result.constraints is not None and result.constraints.startswith(
@@ -168,7 +168,10 @@ def test_callbacks_heard_every_trial(searched: dict[str, Any]) -> None:
     assert sorted(recorder.epochs) == [(n, 1) for n in numbers]  # one epoch each
     assert all(o.complete and o.artifact and o.test for o in recorder.outcomes)
     last = recorder.progress[-1]
-    assert (last.finished, last.failed, last.running, last.budget) == (6, 0, 0, 6)
+    # finished counts every ended trial, the infeasible one too; the budget counts 6
+    assert (last.finished, last.complete, last.pruned, last.infeasible, last.failed,
+            last.running, last.budget) == (7, 6, 0, 1, 0, 0, 6)
+    assert last.counted == 6
     assert last.front_size == len(searched["result"].front["trials"])
 
 

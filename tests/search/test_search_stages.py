@@ -157,3 +157,32 @@ def test_warm_start_enqueues_the_earlier_front_first(searched: dict[str, Any],
     assert [t.params for t in warm][:len(expected)] == expected
     assert [t.number for t in warm] == list(range(len(warm)))  # first in line
     assert json.loads(json.dumps(result.warm_started)) == [t.number for t in front]
+
+
+def test_a_cancel_during_confirmation_stops_it_and_stores_none(
+        local_ray: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job is cancelled as its first confirmation training starts: that training stops at
+    its first epoch's check, no other starts, nothing of the confirmation is stored and the
+    search reports itself cancelled."""
+    from automtl.search import SearchCallbacks, runner
+
+    started: list[int] = []
+    original = runner._confirm_one
+
+    def confirm_one(candidate: dict[str, Any], seed: int, **kwargs: Any) -> Any:
+        started.append(seed)  # from here on the job counts as cancelled
+        return original(candidate, seed, **kwargs)
+
+    monkeypatch.setattr(runner, "_confirm_one", confirm_one)
+
+    class CancelOnceConfirming(SearchCallbacks):
+        def should_stop(self) -> bool:
+            return bool(started)
+
+    spec = make_spec("cancel-confirm", 3, confirm={"seeds": 3})
+    result = run_search(spec, CancelOnceConfirming(), artifact_dir=tmp_path)
+    study = optuna.load_study(study_name=result.study_name,
+                              storage=open_storage(result.storage_url))
+    assert result.complete == 3 and result.stop_reason == "cancelled"
+    assert len(started) == 1  # 3 seeds x (front + baseline) would have been trained
+    assert result.confirmation is None and confirmation_of(study) is None

@@ -161,3 +161,24 @@ def test_results_reach_either_database_backend(database_url: str) -> None:
     assert trial.state == TrialState.COMPLETE and trial.values == [0.7, 0.5]
     assert trial.constraints == {"params_max": -990.0}
     assert [t.number for t in reloaded.best_trials] == [0]
+
+
+def test_learning_curve_joins_rung_reports_and_the_final_epoch_log(tmp_path: Any) -> None:
+    """Epochs between reports arrive in the next report's epoch log; each is stored once."""
+    searcher = make_searcher(tmp_path)
+    searcher.suggest("a")
+
+    def epoch(n: int, auc: float) -> dict[str, Any]:
+        return {"epoch": n, "train_time_s": 0.1 * n, "valid/t1/auc": auc,
+                "valid/t2/logloss": 1.0 - auc}
+
+    rung = {**epoch(2, 0.62), "automtl/final": False,
+            "automtl/epochs": [epoch(1, 0.6), epoch(2, 0.62)]}
+    searcher.on_trial_result("a", rung)
+    done = {**final(), "automtl/epochs": [epoch(3, 0.65), epoch(4, 0.7)]}
+    searcher.on_trial_result("a", done)  # Tune passes the final result here too
+    searcher.on_trial_complete("a", done)
+    curve = searcher.study.trials[0].user_attrs["automtl:learning_curve"]
+    assert curve["epoch"] == [1, 2, 3, 4]
+    assert curve["t1/auc"] == [0.6, 0.62, 0.65, 0.7]
+    assert curve["t2/logloss"] == pytest.approx([0.4, 0.38, 0.35, 0.3])

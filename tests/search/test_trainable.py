@@ -48,9 +48,13 @@ def test_trial_reports_each_epoch_and_a_complete_final_result(tmp_path: Path) ->
     context = _context(tmp_path)
     reports: list[dict[str, Any]] = []
     result = run_trial(CANDIDATE, 3, context, reports.append)
-    # budget.epochs (2) overrides the candidate's 5 epochs
-    assert [r["epoch"] for r in reports] == [1, 2] and result["epochs_trained"] == 2
-    assert all(not r["automtl/final"] and "objective/t1" in r for r in reports)
+    # budget.epochs (2) overrides the candidate's 5 epochs; without a scheduler no epoch is
+    # reported on its own: the final result carries every epoch's record
+    assert reports == [] and result["epochs_trained"] == 2
+    log = result["automtl/epochs"]
+    assert [e["epoch"] for e in log] == [1, 2]
+    assert all("valid/t1/auc" in e and e["train_time_s"] > 0 for e in log)
+    assert log[0]["train_time_s"] < log[1]["train_time_s"] <= result["train_time_s"] + 1e-9
     assert result["automtl/final"] is True
     nested = unflatten_metrics(result)
     assert set(nested["valid"]) == {"t1", "t2"} and set(nested["test"]) == {"t1", "t2"}
@@ -117,3 +121,62 @@ def test_trial_candidate_applies_epochs_and_seed(tmp_path: Path) -> None:
     spec = _context(tmp_path).spec
     candidate = trial_candidate(CANDIDATE, spec, number=7)
     assert candidate.train.epochs == 2 and candidate.train.seed == spec.seed + 7
+
+
+def test_a_cancel_stops_a_confirmation_training_after_one_epoch(tmp_path: Path) -> None:
+    from automtl.search.confirm import ConfirmationCancelled
+    from automtl.search.trainable import train_for_confirmation
+
+    context = _context(tmp_path)
+    polls: list[int] = []
+
+    def should_stop() -> bool:
+        polls.append(1)
+        return True
+
+    with pytest.raises(ConfirmationCancelled, match="after epoch 1"):
+        train_for_confirmation(dict(CANDIDATE), 7, context, should_stop)
+    assert len(polls) == 1  # checked at the end of the first of 5 epochs, then stopped
+    # without a cancel the same call trains all its epochs and scores the test split
+    metrics = train_for_confirmation(dict(CANDIDATE), 7, context, lambda: False)
+    assert set(metrics) == {"t1", "t2"}
+
+
+def test_with_mo_asha_a_trial_reports_at_the_rungs_with_the_epochs_between(
+        tmp_path: Path) -> None:
+    context = _context(tmp_path, budget={"epochs": 5},
+                       scheduler={"name": "mo_asha", "grace_epochs": 1, "reduction_factor": 2})
+    reports: list[dict[str, Any]] = []
+    result = run_trial(CANDIDATE, 3, context, reports.append)
+    # rungs 1, 2, 4 below 5 epochs: a report at each, carrying the epochs since the last one
+    assert [r["epoch"] for r in reports] == [1, 2, 4]
+    assert all(not r["automtl/final"] and "objective/t1" in r and r["epochs_total"] == 5
+               for r in reports)
+    assert [[e["epoch"] for e in r["automtl/epochs"]] for r in reports] == [[1], [2], [3, 4]]
+    assert [e["epoch"] for e in result["automtl/epochs"]] == [5]
+
+
+def test_confirmation_trains_the_candidate_as_its_trial_did(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same epochs and the batch size fitted to the train rows (a sampled 2048 on 800 train
+    rows would give one update per epoch); only the seed differs."""
+    from automtl.search.trainable import fit_batch_size, train_for_confirmation
+    from automtl.training import trainer as trainer_module
+
+    seen: list[Any] = []
+    original = trainer_module.Trainer.__init__
+
+    def spy(self: Any, model: Any, weighting: Any, config: Any, *args: Any) -> None:
+        seen.append(config.model_copy())
+        original(self, model, weighting, config, *args)
+
+    monkeypatch.setattr(trainer_module.Trainer, "__init__", spy)
+    context = _context(tmp_path)
+    big = {**CANDIDATE, "train": {**CANDIDATE["train"], "batch_size": 2048}}
+    reports: list[dict[str, Any]] = []
+    run_trial(big, 3, context, reports.append)
+    train_for_confirmation(big, 11, context)
+    searched, confirmed = seen
+    assert confirmed.batch_size == searched.batch_size == fit_batch_size(2048, len(context.train))
+    assert confirmed.batch_size < 2048
+    assert confirmed.epochs == searched.epochs == 2 and confirmed.seed == 11

@@ -7,6 +7,7 @@ import torch
 
 from automtl.config import (
     CategoricalFeature,
+    DomainSpec,
     InputSchema,
     NumericFeature,
     TaskSpec,
@@ -19,6 +20,7 @@ def inputs() -> InputSchema:
         numeric=[NumericFeature(name=f"x{i}") for i in range(5)],
         categorical=[CategoricalFeature(name="site", vocabulary=["a", "b", "c"]),
                      CategoricalFeature(name="device", vocabulary=["ios", "android"])],
+        domain=DomainSpec(column="site", values=["a", "b", "c"]),  # read by star only
     )
 
 

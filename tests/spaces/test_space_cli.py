@@ -59,7 +59,7 @@ def test_validate_checks_fixed_weights_against_tasks(tmp_path, capsys):
 def test_list_and_schema(capsys):
     assert main(["space", "list"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["default", "moe", "ple_depth", "snr", "weighting"]
+    assert names == ["default", "moe", "multi_domain", "ple_depth", "snr", "weighting"]
     assert main(["space", "schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["title"] == "automtl search space"

@@ -47,7 +47,7 @@ MALFORMED = [
                  "topology.choose.ple.levels", "low 0 must be >= 1", id="ple-levels-0"),
     pytest.param({**MMOE, "trials": 10}, "trials",
                  "unknown key 'trials'; valid: ['description', 'topology', 'architecture', "
-                 "'weighting', 'optimizer']", id="unknown-top-level-key"),
+                 "'weighting', 'optimizer', 'vocabulary']", id="unknown-top-level-key"),
     pytest.param({"weighting": {"choose": {"equal": {}}}}, "topology",
                  "required: {choose: {TOPOLOGY: {PARAMETER: VALUE, ...}, ...}}",
                  id="missing-topology"),
@@ -105,10 +105,10 @@ def test_malformed_document_names_the_path(document, path, message):
 
 def test_parameter_outside_its_branch_says_where_it_belongs():
     (path, message), = errors_of({"topology": {"choose": {"mmoe": {"levels": 2}}}})
-    assert message.endswith("('levels' belongs inside the branch of: ml_mmoe, ple)")
+    assert message.endswith("('levels' belongs inside the branch of: adatt, ml_mmoe, ple)")
     (path, message), = errors_of({"topology": {"choose": {"mmoe": {}}},
                                   "architecture": {"levels": 2}})
-    assert message.endswith("('levels' belongs inside the branch of: ml_mmoe, ple)")
+    assert message.endswith("('levels' belongs inside the branch of: adatt, ml_mmoe, ple)")
 
 
 def test_every_error_is_reported_at_once():

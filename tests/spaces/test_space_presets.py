@@ -10,12 +10,12 @@ import pytest
 import torch
 
 import search_spaces
-from automtl.config import Candidate, ModelConfig
-from automtl.models import available_topologies, build_model
+from automtl.config import Candidate, ModelConfig, TaskSpec
+from automtl.models import available_topologies, build_model, get_topology
 from automtl.weighting import available_weightings, build_weighting, get_weighting
 from automtl.weighting.gradient import GradientWeighting
 
-PRESETS = ["default", "moe", "ple_depth", "snr", "weighting"]
+PRESETS = ["default", "moe", "multi_domain", "ple_depth", "snr", "weighting"]
 
 
 def test_presets_are_listed_and_load_by_name_reference_and_path():
@@ -30,7 +30,12 @@ def test_presets_are_listed_and_load_by_name_reference_and_path():
 
 def test_preset_contents():
     default = search_spaces.load("default")
-    assert sorted(default.topologies) == available_topologies()
+    # every topology, except those that read each row's domain (star): the default preset
+    # serves jobs without `domains`
+    assert sorted(default.topologies) == [t for t in available_topologies()
+                                          if not get_topology(t).Params.needs_domains]
+    multi = search_spaces.load("multi_domain").topologies
+    assert "star" in multi and "star" not in default.topologies
     # fixed weights name tasks, which a task-agnostic preset cannot know
     every = [w for w in available_weightings() if w != "fixed"]
     assert sorted(search_spaces.load("weighting").weightings) == every
@@ -53,9 +58,22 @@ def test_preset_contents():
     assert not any(n.startswith(("mmoe/", "architecture/", "optimizer/")) for n in searched)
 
 
+@pytest.mark.parametrize("job", ["plain", "sequence"])
 @pytest.mark.parametrize("preset", PRESETS)
-def test_random_candidates_validate_build_and_run(preset, inputs, tasks, batch, one_torch_thread):
-    space = search_spaces.load(preset)
+def test_random_candidates_validate_build_and_run(preset, job, inputs, tasks, batch,
+                                                  one_torch_thread):
+    """A job without a ``sequence`` gets the preset without the topologies that need one
+    (aitm); a job with one gets them too, and every sampled candidate builds."""
+    sequence = None
+    if job == "sequence":
+        tasks = [tasks[0], TaskSpec(name="purchase"), *tasks[1:]]
+        sequence = ["click", "purchase"]
+    space = search_spaces.load(preset).for_job({"sequence"} if sequence else set())
+    needing = {t for t in available_topologies() if get_topology(t).job_fields}
+    if sequence is None:
+        assert not needing & set(space.topologies)
+    elif preset == "default":
+        assert needing <= set(space.topologies)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     models: dict[str, torch.nn.Module] = {}
     topologies, weightings = set(), set()
@@ -67,10 +85,11 @@ def test_random_candidates_validate_build_and_run(preset, inputs, tasks, batch, 
         structure = candidate.architecture.model_copy(update={"dropout": 0.0})
         key = structure.model_dump_json()
         if key not in models:
-            models[key] = build_model(ModelConfig.from_parts(structure, inputs, tasks)).eval()
+            models[key] = build_model(ModelConfig.from_parts(structure, inputs, tasks,
+                                                             sequence)).eval()
             with torch.no_grad():
                 out = models[key](numeric, categorical)
-            assert set(out) == {"click", "watch"}
+            assert set(out) == {t.name for t in tasks}
             assert all(v.shape == (8,) and torch.isfinite(v).all() for v in out.values())
         build_weighting(candidate.weighting, tasks)
         topologies.add(candidate.architecture.topology)
@@ -83,7 +102,7 @@ def test_random_candidates_validate_build_and_run(preset, inputs, tasks, batch, 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_dropout_is_applied_as_sampled(preset, inputs, tasks):
     """The structure cache above ignores dropout; check that a sampled one builds too."""
-    space = search_spaces.load(preset)
+    space = search_spaces.load(preset).for_job(set())  # a job without a sequence
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
     candidate = Candidate.model_validate(space.sample(study.ask()))
     model = build_model(ModelConfig.from_parts(candidate.architecture, inputs, tasks))

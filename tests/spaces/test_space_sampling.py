@@ -10,7 +10,7 @@ import pytest
 
 import search_spaces
 from automtl.config import ArchitectureConfig, Candidate
-from automtl.models import available_topologies
+from automtl.models import available_topologies, get_topology
 from automtl.weighting import available_weightings, build_weighting
 from search_spaces import SearchSpaceError
 from search_spaces.catalog import topology_tables
@@ -84,7 +84,9 @@ def test_minimal_space_is_a_fixed_ple_with_defaults():
 
 @pytest.mark.parametrize("topology", sorted(topology_tables()))
 def test_fixed_trial_round_trip_for_every_topology(topology):
-    space = search_spaces.load("default")
+    # a topology that reads the domain (star) is in the multi-domain preset, not in default
+    needs_domains = get_topology(topology).Params.needs_domains
+    space = search_spaces.load("multi_domain" if needs_domains else "default")
     for trial, candidate in random_trials(space, 5, seed=3, enqueue=[{"topology": topology}] * 5):
         assert candidate["architecture"]["topology"] == topology
         rebuilt = space.fixed_candidate(trial.params)

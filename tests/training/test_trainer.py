@@ -81,7 +81,7 @@ def test_every_weighting_trains_every_topology(dataset: TabularDataset, weightin
     after = list(trainer.model.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
     assert result.num_parameters == trainer.model.num_parameters()
-    assert result.latency_ms > 0 and result.train_time_s > 0
+    assert result.latency_ms is None and result.train_time_s > 0  # measured only when asked
     assert result.primary(split="test").keys() == {"y1", "y2"}
     if topology == "single_task" and weighting == "mgda":  # nothing shared: each head its own
         assert result.history[0].weights == {"y1": 1.0, "y2": 1.0}
@@ -155,9 +155,29 @@ def test_early_stopping_stops_and_restores_the_best_weights(dataset: TabularData
     assert objectives[result.best_epoch] == max(objectives)
     assert result.history[-1].objective < objectives[result.best_epoch]
     assert result.valid_metrics == result.history[result.best_epoch].valid_metrics
+    assert trainer.evaluate(valid) == result.valid_metrics  # the reused pass is exact
     final = trainer.model.state_dict()
     assert all(torch.equal(final[k], v) for k, v in states[result.best_epoch].items())
     assert any(not torch.equal(final[k], v) for k, v in states[-1].items())
+
+
+@pytest.mark.parametrize("measure_latency", [False, True])
+def test_fit_runs_one_validation_pass_per_epoch_and_times_latency_only_when_asked(
+        dataset: TabularDataset, measure_latency: bool) -> None:
+    """Issue 16: the restored epoch's validation pass is reused (not run again) and the
+    latency's 2 warm-up + 5 timed eval passes run only with ``measure_latency``."""
+    trainer = make_trainer(dataset, epochs=3)
+    passes: list[int] = []  # rows of each eval-mode forward (model(...), not forward_shared)
+    trainer.model.register_forward_hook(lambda module, args, out: passes.append(len(args[0])))
+    result = trainer.fit(dataset.train, dataset.valid, dataset.tasks, test=dataset.test,
+                         measure_latency=measure_latency)
+    valid, test = len(dataset.valid), len(dataset.test)
+    assert passes == [valid] * 3 + [test] + [valid] * (7 if measure_latency else 0)
+    assert (result.latency_ms is not None and result.latency_ms > 0) if measure_latency \
+        else result.latency_ms is None
+    assert result.valid_metrics == result.history[result.best_epoch].valid_metrics
+    assert trainer.evaluate(dataset.valid) == result.valid_metrics
+    assert trainer.evaluate(dataset.test) == result.test_metrics
 
 
 def test_callback_can_stop_training_cleanly(dataset: TabularDataset) -> None:

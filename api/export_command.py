@@ -8,6 +8,11 @@ SEARCH``): ``automtl export --search-dir SEARCH [--trial N | --prefer ...] --out
 Without ``--trial`` the trial is chosen from the Pareto front by a weighted sum of the
 objectives, each min-max normalised over the front (1 = best); ``--prefer`` sets the weights
 (unnamed objectives weigh 1). The choice and its reason are printed and written to the bundle.
+
+A service command (registered through the ``automtl.commands`` entry points): reading a job
+needs the service's database and settings, which the library never imports. The local
+``--search-dir`` form only composes the library (:func:`automtl.export.search_dir_source`), as
+``automtl report --search-dir`` does.
 """
 
 from __future__ import annotations

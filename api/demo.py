@@ -86,7 +86,7 @@ class Demo:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from automtl.commands.demo_service import DemoError
+    from automtl_api.demo_service import DemoError
 
     for name in ("trials", "epochs", "concurrency", "rows"):
         if getattr(args, name) < 1:
@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Every step in order; the service is stopped whatever happens."""
-    from automtl.commands.demo_service import (
+    from automtl_api.demo_service import (
         ServiceProcess,
         free_port,
         prepare_output_dir,
@@ -176,7 +176,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _search_and_export(demo: Demo, base_url: str, env: dict[str, str], db_url: str) -> int:
     """Steps 3 to 9 against the running server; the job's id."""
-    from automtl.commands.demo_service import DemoError
+    from automtl_api.demo_service import DemoError
 
     args, out = demo.args, demo.out
     demo.step(3, "token: automtl token create demo")
@@ -237,8 +237,8 @@ def _client(base_url: str, token: str) -> Any:
 
 
 def _call(method: Callable[..., Any], *args: Any, what: str) -> Any:
-    from automtl.commands.demo_service import DemoError
     from automtl_api.client import ApiClientError
+    from automtl_api.demo_service import DemoError
 
     try:
         return method(*args)
@@ -300,9 +300,9 @@ def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0,
         job = _call(client.job, job_id, what="reading the job")
         p = job["progress"]
         hv = f"{p['hypervolume']:.4f}" if p.get("hypervolume") is not None else "-"
-        line = (f"{job['status']:<9} trials {p['finished']}/{p['budget']} finished, "
-                f"{p['failed']} failed, {p['running']} running; front {p['front_size']}, "
-                f"hypervolume {hv}")
+        line = (f"{job['status']:<9} trials: {p['finished']} ended ({p['failed']} failed) of "
+                f"a budget of {p['budget']}, {p['running']} running; front "
+                f"{p['front_size']}, hypervolume {hv}")
         now = time.monotonic()
         if job["status"] != last_status or (line != last_line and now - last_time >= every):
             demo.note(f"[{demo.elapsed():>6}] {line}")
@@ -322,7 +322,7 @@ def _print_front(front: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
     headers = {name: f"valid {name} {metric.get(name, '')}".strip() for name in names}
     headers.update({f"test_{t}_{m}": f"test {t} {m}" for t, m in metric.items()})
     rows = [{headers.get(k, k): v for k, v in row.items()} for row in front_rows(front)]
-    columns = ["trial", "topology", "weighting", *headers.values(), "params"]
+    columns = ["trial", "topology", "weighting", *headers.values(), "num_params"]
     print(f"      {front['n_trials']} complete trials, {front.get('n_failed', 0)} failed; "
           f"{len(rows)} on the front, {front['n_dominated']} dominated; hypervolume "
           f"{front['hypervolume']:.4f} (reference point {front['reference_point']})")
@@ -349,7 +349,7 @@ def _export(demo: Demo, client: Any, job_id: int) -> Path:
 
 
 def _check_output(args: list[str], env: dict[str, str], what: str) -> str:
-    from automtl.commands.demo_service import DemoError, automtl_command
+    from automtl_api.demo_service import DemoError, automtl_command
 
     result = subprocess.run(automtl_command(*args), env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -360,7 +360,7 @@ def _check_output(args: list[str], env: dict[str, str], what: str) -> str:
 
 def _stream(command: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
     """Run ``command``, printing its output indented as it comes."""
-    from automtl.commands.demo_service import DemoError
+    from automtl_api.demo_service import DemoError
 
     with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True) as process:

@@ -1,0 +1,64 @@
+"""A tiny whole search with a conversion ``sequence`` through Ray Tune: aitm trains next to
+mmoe on the funnel generator's data, and its trial's saved model config carries the sequence
+so the network is rebuilt from it alone."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from automtl.config import ModelConfig
+from automtl.data.funnel import make_funnel
+from automtl.models.registry import build_model
+from automtl.search import run_search
+from automtl.search.study import open_storage
+from automtl.trial_record import ATTR_CANDIDATE
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_search_with_a_sequence_trains_aitm(tmp_path: Path) -> None:
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    table = tmp_path / "funnel.csv"
+    make_funnel(rows=1500, features=6, seed=0).to_csv(table, index=False)
+    spec = {"name": "funnel", "seed": 1, "dataset": {"path": str(table)},
+            "tasks": [{"name": "click"}, {"name": "purchase"}],
+            "sequence": ["click", "purchase"],
+            "search_space": {
+                "topology": {"choose": {"aitm": {"calibrator_weight": 0.6}, "mmoe": {}}},
+                "architecture": {"bottom_units": [8], "expert_units": [8],
+                                 "tower_units": [8], "embedding_dim": 4},
+                "optimizer": {"lr": 0.01, "batch_size": 256, "epochs": 1}},
+            "budget": {"trials": 2, "concurrency": 1}}
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(storage=open_storage(url), study_name="automtl-funnel",
+                                directions=["maximize", "maximize"])
+    study.enqueue_trial({"topology": "aitm"})
+    study.enqueue_trial({"topology": "mmoe"})
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        result = run_search(spec, storage_url=url, artifact_dir=tmp_path / "trials")
+    finally:
+        ray.shutdown()
+    assert result.complete == 2
+    study = optuna.load_study(study_name=result.study_name, storage=open_storage(url))
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    by_topology = {t.user_attrs[ATTR_CANDIDATE]["architecture"]["topology"]: t for t in trials}
+    assert set(by_topology) == {"aitm", "mmoe"}
+    aitm = by_topology["aitm"]
+    assert 0.0 <= aitm.user_attrs["automtl:valid"]["purchase"]["auc"] <= 1.0
+    directory = Path(aitm.user_attrs["automtl:artifact"])
+    config = ModelConfig.model_validate(json.loads((directory / "model_config.json").read_text()))
+    assert config.sequence == ["click", "purchase"]
+    model = build_model(config)
+    model.load_state_dict(torch.load(directory / "model.pt"), strict=True)
+    assert model.num_parameters() == aitm.user_attrs["automtl:params"]

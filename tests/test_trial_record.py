@@ -1,0 +1,147 @@
+"""One trial field list (issue 13 item 3): every place a trial's record is written out (the
+study read-back, the front, the report, the trial CSV, the export, the worker's SQL row, the
+storage model and the REST trial) exposes exactly the fields of
+:data:`automtl.trial_record.TRIAL_FIELDS`, under its names (the service's columns under the
+list's ``column`` names)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from automtl.export.sources import EXPORT_FIELDS, TrialRecord, export_record, job_source
+from automtl.jobspec import load_job_spec
+from automtl.report.html import report_trials
+from automtl.report.pareto import TRIAL_CSV_FIELDS, front_rows, pareto_front, trial_rows
+from automtl.trial_record import (
+    ATTR_CANDIDATE,
+    ATTR_INFEASIBLE,
+    ATTR_PARAMS,
+    ATTR_TEST,
+    ATTR_TRIAL_TIME,
+    ATTR_VALID,
+    ROW_TIMESTAMPS,
+    TRIAL_COLUMNS,
+    TRIAL_FIELD_NAMES,
+    TRIAL_FIELDS,
+    TrialOutcome,
+    outcome_from_row,
+    outcome_from_trial,
+    record_dict,
+    row_columns,
+)
+
+SPEC = {"name": "rec", "dataset": {"builtin": "synthetic", "rows": 200},
+        "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}]}
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def _study() -> optuna.Study:
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    for number, (values, state) in enumerate([([0.8, 0.6], TrialState.COMPLETE),
+                                              ([0.6, 0.5], TrialState.COMPLETE),
+                                              (None, TrialState.PRUNED)]):
+        attrs: dict[str, Any] = {
+            ATTR_CANDIDATE: {"architecture": {"topology": "mmoe"},
+                             "weighting": {"name": "equal"}},
+            ATTR_PARAMS: 100 + number, ATTR_TRIAL_TIME: 2.5,
+            ATTR_VALID: {"t1": {"auc": 0.8}}, ATTR_TEST: {"t1": {"auc": 0.7}}}
+        if state == TrialState.PRUNED:
+            attrs[ATTR_INFEASIBLE] = "params 100 > params_max 10"
+        study.add_trial(create_trial(
+            state=state, values=values, params={"x": 0.1 * number},
+            distributions={"x": FloatDistribution(0.0, 1.0)}, user_attrs=attrs))
+    return study
+
+
+def test_the_list_names_each_field_once_and_the_outcome_has_exactly_them():
+    assert len(set(TRIAL_FIELD_NAMES)) == len(TRIAL_FIELDS)
+    assert len(set(TRIAL_COLUMNS)) == len(TRIAL_COLUMNS)
+    attrs = [f.attr for f in TRIAL_FIELDS if f.attr is not None]
+    assert len(set(attrs)) == len(attrs) and all(a.startswith("automtl:") for a in attrs)
+    assert tuple(f.name for f in dataclasses.fields(TrialOutcome)) == TRIAL_FIELD_NAMES
+
+
+def test_the_front_and_the_report_give_each_trial_exactly_the_list():
+    study = _study()
+    spec = load_job_spec(SPEC)
+    front = pareto_front(study, spec)
+    assert [t["number"] for t in front["trials"]] == [0]
+    assert all(tuple(t) == TRIAL_FIELD_NAMES for t in front["trials"])
+    assert front["trials"][0]["num_params"] == 100 and front["trials"][0]["on_front"] is True
+    assert front["trials"][0]["params"] == {"x": 0.0}  # what Optuna sampled, not the count
+    trials = report_trials(study, list(spec.objectives))
+    assert all(tuple(t) == TRIAL_FIELD_NAMES for t in trials)
+    assert [t["on_front"] for t in trials] == [True, False, False]
+    assert trials[2]["infeasible"] == "params 100 > params_max 10"
+
+
+def test_the_csvs_name_record_columns_as_the_list_does():
+    study = _study()
+    spec = load_job_spec(SPEC)
+    rows = trial_rows(study, spec)
+    derived = {"trial", "topology", "weighting", "t1", "t2", "param:x"}
+    assert set(rows[0]) == derived | set(TRIAL_CSV_FIELDS)
+    assert set(TRIAL_CSV_FIELDS) < set(TRIAL_FIELD_NAMES)
+    assert (rows[1]["num_params"], rows[1]["on_front"], rows[1]["trial_time_s"]) == \
+        (101, False, 2.5)
+    front = front_rows(pareto_front(study, spec))
+    record_columns = set(front[0]) - {"trial", "topology", "weighting", "t1", "t2",
+                                      "test_t1_auc"}
+    assert record_columns == {"num_params", "latency_ms"} < set(TRIAL_FIELD_NAMES)
+
+
+def test_the_worker_row_the_storage_model_and_the_rest_trial_hold_the_list_s_columns():
+    from automtl_api.schemas import TrialRead
+    from automtl_api.worker import outcome_fields
+    from automtl_storage.models import Trial
+    from automtl_storage.repositories.trials import TrialFields
+
+    columns = set(TRIAL_COLUMNS)
+    stored = {c.name for c in Trial.__table__.columns} - {"id", "job_id"}
+    assert stored == columns | set(ROW_TIMESTAMPS)
+    assert set(TrialRead.model_fields) == columns | set(ROW_TIMESTAMPS)
+    # the number is the upsert's key and the front membership its own update
+    assert set(TrialFields.__annotations__) == columns - {"number"} | set(ROW_TIMESTAMPS)
+    outcome = outcome_from_trial(_study().trials[0], ["t1", "t2"], front={0})
+    written = outcome_fields(outcome)
+    assert set(written) == columns - {"number", "on_front"} | {"finished_at"}
+    assert set(row_columns(outcome)) == columns - {"number", "on_front"}
+
+
+def test_a_row_reads_back_as_the_same_record_and_the_export_sees_its_part():
+    outcome = outcome_from_trial(_study().trials[2], ["t1", "t2"])
+    row = SimpleNamespace(number=2, on_front=False, id=7, **row_columns(outcome))
+    back = outcome_from_row(row)
+    assert back.state == "PRUNED" and back.error == "params 100 > params_max 10"
+    stored = {f.name for f in TRIAL_FIELDS if f.column is not None}
+    for name in stored - {"error", "trial_time_s"}:
+        assert getattr(back, name) == getattr(outcome, name), name
+    assert back.trial_time_s == 2.5
+    assert tuple(f.name for f in dataclasses.fields(TrialRecord)) == (*EXPORT_FIELDS,
+                                                                       "row_id")
+    assert set(EXPORT_FIELDS) < set(TRIAL_FIELD_NAMES)
+    record = export_record(back, row_id=7)
+    assert (record.number, record.state, record.num_params, record.row_id) == \
+        (2, "pruned", 102, 7)
+    source = job_source(1, "rec", SPEC, [row])
+    assert source.trials == [record]
+
+
+def test_record_dict_is_json_ready_and_keeps_the_duration():
+    study = _study()
+    trial = study.trials[0]
+    frozen = create_trial(state=TrialState.COMPLETE, values=trial.values, params=trial.params,
+                          distributions=trial.distributions, user_attrs=trial.user_attrs)
+    frozen.datetime_start, frozen.datetime_complete = START, START + timedelta(seconds=3)
+    record = record_dict(outcome_from_trial(frozen, ["t1", "t2"]))
+    assert record["duration_s"] == 3.0 and record["values"] == {"t1": 0.8, "t2": 0.6}
+    import json
+
+    assert json.loads(json.dumps(record)) == record
