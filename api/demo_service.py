@@ -207,7 +207,7 @@ def marked_processes(marker: str, variable: str = MARKER_ENV) -> list[tuple[int,
                 errors="replace").strip()
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        found.append((int(entry.name), command[:120]))
+        found.append((int(entry.name), command[:400]))  # long enough for a deep venv path
     return found
 
 
