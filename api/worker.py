@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from automtl import artifact_store
 from automtl.search.callbacks import Progress, SearchCallbacks
 from automtl.trial_record import TrialOutcome, outcome_from_trial, row_columns
 from automtl_api.redact import scrub_paths
@@ -97,8 +98,8 @@ def stored_artifact(path: str | None, artifact_root: str | Path | None) -> str |
     fsspec URL) when it lies under it."""
     if path is None or artifact_root is None:
         return path
-    if isinstance(artifact_root, str) and "://" in artifact_root:
-        prefix = artifact_root.rstrip("/") + "/"
+    if artifact_store.is_url(artifact_root):
+        prefix = str(artifact_root).rstrip("/") + "/"
         return path[len(prefix):] if path.startswith(prefix) else path
     try:
         return relative_to_root(path, artifact_root)

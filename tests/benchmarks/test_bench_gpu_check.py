@@ -17,7 +17,9 @@ from benchmarks.common import synthetic_dense
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.skipif(torch.cuda.is_available(),
+                    reason="checks the no-CUDA fallback; this machine has CUDA, so gpu_check "
+                           "measures for real (run it by hand)")
 def test_without_cuda_it_exits_0_with_a_message_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--quick", "--out",
@@ -27,7 +29,9 @@ def test_without_cuda_it_exits_0_with_a_message_and_writes_nothing(tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.skipif(torch.cuda.is_available(),
+                    reason="checks the no-CUDA fallback; this machine has CUDA, so gpu_check "
+                           "measures for real (run it by hand)")
 def test_main_returns_no_rows_without_cuda(tmp_path, capsys):
     assert gpu_check.main(["--quick", "--out", str(tmp_path)]) == []
     assert "CUDA is not available" in capsys.readouterr().out

@@ -258,7 +258,8 @@ def test_esmm_product_task_trains(dataset: TabularDataset) -> None:
     assert all_finite(result.valid_metrics) and set(result.valid_metrics) == {"y1", "y2", "both"}
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="needs CUDA: trains on a GPU (no GPU on this machine or in CI)")
 def test_bf16_autocast_on_cuda(dataset: TabularDataset) -> None:
     torch.manual_seed(0)
     tasks = dataset.tasks
