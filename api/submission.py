@@ -334,7 +334,7 @@ def _label_type_errors(doc: Mapping[str, Any], info: dict[str, dict[str, Any]]) 
 
 
 def _space_errors(doc: Mapping[str, Any]) -> Errors:
-    from automtl.jobspec import search_space_errors
+    from automtl.jobspec import job_fields_of, search_space_errors
 
     space = doc.get("search_space", {"preset": "default"})
     if not isinstance(space, Mapping):
@@ -342,9 +342,8 @@ def _space_errors(doc: Mapping[str, Any]) -> Errors:
     tasks = doc.get("tasks")
     names = [str(t["name"]) for t in tasks if isinstance(t, Mapping) and "name" in t] \
         if isinstance(tasks, list) else []
-    job_fields = frozenset({"sequence"} if doc.get("sequence") else set())
     return [(f"search_space.{p}" if p else "search_space", m)
-            for p, m in search_space_errors(dict(space), names, job_fields)]
+            for p, m in search_space_errors(dict(space), names, job_fields_of(doc))]
 
 
 _FIELD_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", re.DOTALL)

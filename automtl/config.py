@@ -349,8 +349,6 @@ class TopologyParams(StrictModel):
     dsl_keys: ClassVar[dict[str, str]] = {}
     #: fields the DSL's top-level ``architecture`` section may set for every branch using them
     shared_dsl_fields: ClassVar[tuple[str, ...]] = ()
-    #: whether the topology reads each row's domain (``star``): a job must then have ``domains``
-    needs_domains: ClassVar[bool] = False
 
     def summary(self) -> dict[str, str]:
         """``{"experts": ..., "units": ..., "gate": ...}`` as text for the report's table."""

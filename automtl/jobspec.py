@@ -35,7 +35,6 @@ from automtl.config import (
     StrictModel,
     TaskSpec,
     metric_direction,
-    topology_params_class,
     validate_sequence,
     validate_task_list,
 )
@@ -422,12 +421,6 @@ class JobSpec(StrictModel):
         space, space_errors = compile_search_space(self.search_space, model_names,
                                                    self.job_fields())
         errors.extend(_prefixed(space_errors, "search_space"))
-        if space is not None and self.domains is None:
-            for topology in getattr(space, "topologies", []):
-                if topology_params_class(topology).needs_domains:
-                    errors.append(("search_space", f"topology {topology!r} reads each row's "
-                                   "domain: the job needs `domains: {column: ..., values: "
-                                   "[...]}` (or leave the topology out)"))
         if errors:
             raise JobSpecError(errors)
         self._space = space
@@ -489,8 +482,9 @@ class JobSpec(StrictModel):
         return self._space
 
     def job_fields(self) -> frozenset[str]:
-        """The optional fields this spec sets that a topology may need (``sequence``)."""
-        return frozenset({"sequence"} if self.sequence else set())
+        """The optional fields this spec sets that a topology may need (``sequence``,
+        ``domains``: see :func:`job_fields_of`)."""
+        return job_fields_of({"sequence": self.sequence, "domains": self.domains})
 
     @property
     def study_name(self) -> str:
@@ -558,6 +552,16 @@ def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
 def _prefixed(errors: list[tuple[str, str]], prefix: str) -> list[tuple[str, str]]:
     return [(f"{prefix}{p}" if p.startswith("[") else (f"{prefix}.{p}" if p else prefix), m)
             for p, m in errors]
+
+
+#: the optional job-spec fields a topology may need (a model's ``job_fields``)
+OPTIONAL_JOB_FIELDS = ("sequence", "domains")
+
+
+def job_fields_of(document: Mapping[str, Any]) -> frozenset[str]:
+    """The fields of :data:`OPTIONAL_JOB_FIELDS` a job spec (a validated one's values, or a
+    raw document) sets: what :meth:`search_spaces.SearchSpace.for_job` is given."""
+    return frozenset(name for name in OPTIONAL_JOB_FIELDS if document.get(name))
 
 
 def compile_search_space(document: dict[str, Any], task_names: list[str],

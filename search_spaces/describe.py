@@ -4,7 +4,7 @@ discrete combinations (float ranges without a step are continuous and counted ap
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from search_spaces.params import Constant, format_value
@@ -49,6 +49,11 @@ class SpaceSummary:
     topologies: tuple[BranchSummary, ...]
     weightings: tuple[BranchSummary, ...]
     optimizer: BranchSummary
+    #: topology -> the optional job-spec fields it needs (``{"aitm": ["sequence"]}``)
+    needs_job_fields: dict[str, list[str]] = field(default_factory=dict)
+    #: a built-in preset (leaves those topologies out of a job without the field) or a
+    #: document (refused for such a job)
+    preset: bool = False
 
     @property
     def discrete_combinations(self) -> int:
@@ -74,7 +79,18 @@ class SpaceSummary:
                 "weightings": [branch(b) for b in self.weightings],
                 "optimizer": branch(self.optimizer),
                 "discrete_combinations": self.discrete_combinations,
-                "max_continuous": self.max_continuous}
+                "max_continuous": self.max_continuous,
+                "needs_job_fields": dict(self.needs_job_fields), "preset": self.preset}
+
+    def needs_note(self) -> str | None:
+        """The line ``automtl space show`` prints about topologies that need a job field."""
+        if not self.needs_job_fields:
+            return None
+        named = ", ".join(f"{t} needs {' and '.join(repr(f) for f in fields)}"
+                          for t, fields in self.needs_job_fields.items())
+        then = ("this preset leaves each out of a job without its field" if self.preset
+                else "a job without the field is refused (leave the topology out)")
+        return f"only with a job field: {named}; {then}"
 
 
 def _params(slots: tuple[Slot, ...]) -> tuple[ParamSummary, ...]:
@@ -83,6 +99,8 @@ def _params(slots: tuple[Slot, ...]) -> tuple[ParamSummary, ...]:
 
 
 def summarize(space: SearchSpace) -> SpaceSummary:
+    from search_spaces.space import missing_job_fields
+
     return SpaceSummary(
         name=space.name,
         description=space.description,
@@ -93,6 +111,8 @@ def summarize(space: SearchSpace) -> SpaceSummary:
         # the searched vocabulary cap, like the optimiser, applies to every branch
         optimizer=BranchSummary("optimizer", "optimizer",
                                 _params(space.optimizer_slots + space.vocabulary_slots)),
+        needs_job_fields=missing_job_fields(space.topologies, ()),
+        preset=space.preset,
     )
 
 
@@ -106,7 +126,9 @@ def format_summary(summary: SpaceSummary, show_fixed: bool = False) -> str:
     title = summary.name or "search space"
     lines = [f"{title}: {summary.description}".rstrip(": ") if summary.description else title,
              _count(summary.topologies, "topology", "topologies"),
-             _count(summary.weightings, "weighting", "weightings"), ""]
+             _count(summary.weightings, "weighting", "weightings")]
+    note = summary.needs_note()
+    lines += [note, ""] if note else [""]
     header = f"{'section':<10} {'branch':<14} {'searched':>8} {'discrete combos':>16}  " \
              f"{'continuous':>10}"
     lines += [header, "-" * len(header)]

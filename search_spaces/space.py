@@ -46,6 +46,7 @@ class SearchSpace:
         self.preset = preset
         #: topologies :meth:`for_job` left out because the job lacks a field they need
         self.left_out: list[str] = []
+        self._lacking: dict[str, list[str]] = {}
 
     def __eq__(self, other: object) -> bool:
         """Spaces compiled from equal documents are equal (a job spec compares its space)."""
@@ -144,29 +145,38 @@ class SearchSpace:
 
     def for_job(self, job_fields: Iterable[str]) -> SearchSpace:
         """This space for a job that sets the optional spec fields ``job_fields`` (e.g.
-        ``{"sequence"}``). A topology that needs a field the job lacks (its model's
-        ``job_fields``: ``aitm`` needs ``sequence``) is left out of a preset, so ``default``
-        serves every job; a document that names such a topology raises
-        :class:`SearchSpaceError` at its branch, naming the field. Returns ``self`` when
-        nothing is left out."""
-        from automtl.models.registry import get_topology
+        ``{"sequence"}``, ``{"domains"}``; see :meth:`automtl.jobspec.JobSpec.job_fields`).
 
-        present = set(job_fields)
-        lacking = {name: sorted(get_topology(name).job_fields - present)
-                   for name in self._parsed.topologies}
-        lacking = {name: fields for name, fields in lacking.items() if fields}
+        A topology whose model needs a field the job lacks (its ``job_fields``: ``aitm`` needs
+        ``sequence``, ``star`` needs ``domains``) is left out of a preset, so ``default`` and
+        ``multi_domain`` serve every job (:attr:`left_out` and :meth:`left_out_note` say what
+        was left out). A document that names such a topology, or a preset left with none, raises
+        :class:`SearchSpaceError` at each such branch (``topology.choose.star``) with
+        :func:`needs_message`. Returns ``self`` when nothing is left out."""
+        lacking = missing_job_fields(self.topologies, job_fields)
         if not lacking:
             return self
         kept = {n: b for n, b in self._parsed.topologies.items() if n not in lacking}
         if not self.preset or not kept:
-            raise SearchSpaceError([
-                (self._parsed.topologies[name].path,
-                 f"{name} needs the job spec's {' and '.join(fields)} field; set it or leave "
-                 f"{name} out") for name, fields in lacking.items()])
+            raise SearchSpaceError([(self._parsed.topologies[name].path,
+                                     needs_message(name, fields))
+                                    for name, fields in lacking.items()])
         space = SearchSpace(dataclasses.replace(self._parsed, topologies=kept), self.document,
                             name=self.name, preset=True)
         space.left_out = sorted(lacking)
+        space._lacking = lacking
         return space
+
+    def left_out_note(self) -> str | None:
+        """One line saying which topologies :meth:`for_job` left out of this preset and the
+        job field each needs (for ``automtl search`` and the worker's log); ``None`` when none
+        was."""
+        if not self.left_out:
+            return None
+        reasons = "; ".join(f"{name} needs {_quoted(self._lacking.get(name, []))} in the job"
+                            for name in self.left_out)
+        label = f"preset {self.name!r}" if self.name else "the search space"
+        return f"{label} searches without {', '.join(self.left_out)}: {reasons}"
 
     def distributions(self) -> dict[str, BaseDistribution]:
         """Every trial parameter this space can ask for, with its one distribution."""
@@ -199,6 +209,27 @@ class SearchSpace:
         from search_spaces.describe import format_summary
 
         return format_summary(self.summary(), show_fixed=show_fixed)
+
+
+def missing_job_fields(topologies: Iterable[str], job_fields: Iterable[str]
+                       ) -> dict[str, list[str]]:
+    """``{topology: [job fields it needs that are not in job_fields]}`` for each of
+    ``topologies`` that lacks one (a topology's needs are its model's ``job_fields``)."""
+    from automtl.models.registry import get_topology
+
+    present = set(job_fields)
+    lacking = {name: sorted(get_topology(name).job_fields - present) for name in topologies}
+    return {name: fields for name, fields in lacking.items() if fields}
+
+
+def needs_message(topology: str, fields: Iterable[str]) -> str:
+    """The one error message for a topology a job cannot use (at its ``topology.choose``
+    path): ``star needs 'domains' in the job spec; set it or leave star out``."""
+    return f"{topology} needs {_quoted(fields)} in the job spec; set it or leave {topology} out"
+
+
+def _quoted(fields: Iterable[str]) -> str:
+    return " and ".join(f"{f!r}" for f in fields)
 
 
 def _fill(candidate: dict[str, Any], trial: BaseTrial, slots: tuple[Slot, ...]) -> None:

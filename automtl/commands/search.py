@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -49,6 +50,9 @@ def _run(args: argparse.Namespace) -> int:
 
     spec = load_job_spec(args.spec)  # a JobSpecError ends the command with exit 2
     out = Path(args.out)
+    left_out = spec.space.left_out_note()  # a preset's topologies the job cannot use
+    if left_out:
+        print(left_out, file=sys.stderr)
     progress = SearchProgress(list(spec.objectives), spec.budget.trials,
                               disable=True if args.no_progress else None)
     try:

@@ -22,7 +22,8 @@ than attributes they hope exist:
   predictions, already weighted (AITM's behavioural expectation calibrator), which the trainer
   adds to the weighted task losses; ``None`` for topologies without one;
 - :attr:`job_fields` names the optional job-spec fields a topology needs (``aitm``:
-  ``sequence``); the search space leaves a topology out of a preset when the job lacks them;
+  ``sequence``, ``star``: ``domains``); a preset leaves the topology out of a job that lacks
+  them, a space that names it is refused (:meth:`search_spaces.SearchSpace.for_job`);
 - :meth:`gate_weights` gives each task's softmax weights over the experts it sees (expert
   utilisation, as in the PLE paper's figure 8).
 """
@@ -43,7 +44,8 @@ class MTLModel(nn.Module):
     topology_name: ClassVar[str] = ""
     #: the topology's own settings model (set when the topology registers)
     Params: ClassVar[type[TopologyParams]] = TopologyParams
-    #: optional job-spec fields the topology cannot be built without (``{"sequence"}``)
+    #: optional job-spec fields the topology cannot be built without (``{"sequence"}``,
+    #: ``{"domains"}``)
     job_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ModelConfig) -> None:

@@ -21,7 +21,7 @@ alone).
 
 from __future__ import annotations
 
-from typing import ClassVar, cast
+from typing import cast
 
 import torch
 from pydantic import Field, field_validator
@@ -35,8 +35,6 @@ from automtl.models.registry import register_topology
 
 class StarParams(TopologyParams):
     """The star (centre x domain) network's widths and the auxiliary network's."""
-
-    needs_domains: ClassVar[bool] = True
 
     star_units: list[int] = Field(default_factory=lambda: [64, 32],
                                   description="hidden layers of the star (centre x domain) "
@@ -152,6 +150,9 @@ class Star(ModularMTL):
     """PN of the input, ``star_units`` star layers shared by every tower (their output is the
     shared representation), an auxiliary network adding one logit per tower; needs a job with
     ``domains``."""
+
+    #: each row's domain comes from the job's ``domains`` (a preset leaves star out without it)
+    job_fields = frozenset({"domains"})
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

@@ -116,6 +116,9 @@ def run_search(
     url = storage_url or default_storage_url(artifact_root)
     # bad input (data, search space) fails before anything is written
     space = spec.space  # compiled when the spec was validated
+    left_out = space.left_out_note()  # a preset's topologies that need a field the job lacks
+    if left_out:
+        logger.info("%s: %s", name, left_out)
     # encoded once at the loosest vocabulary cap the space searches; each trial narrows it
     dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, dataset_resolver,
                            search_vocabulary(spec.dataset, space.vocabulary_values()),

@@ -3,6 +3,7 @@ stored, and /openapi.json documents the field."""
 
 from __future__ import annotations
 
+import pytest
 from api_support import paths_of, tiny_spec
 
 
@@ -16,14 +17,26 @@ def test_a_bad_sequence_is_422_at_the_field(client, alice, upload):
     assert client.get("/api/v1/jobs", headers=alice).json()["items"] == []
 
 
-def test_a_space_naming_aitm_without_a_sequence_is_422(client, alice, upload):
+@pytest.mark.parametrize("topology, field", [("aitm", "sequence"), ("star", "domains")])
+def test_a_space_naming_a_topology_without_its_job_field_is_422(client, alice, upload,
+                                                                topology, field):
+    """One rule and one error form for every topology that needs a job field."""
     dataset = upload(alice)
-    space = {"topology": {"choose": {"aitm": {}}}}
+    space = {"topology": {"choose": {topology: {}}}}
     response = client.post("/api/v1/jobs", headers=alice,
                            json=tiny_spec({"id": dataset["id"]}, search_space=space))
     assert response.status_code == 422
-    assert paths_of(response) == ["search_space.topology.choose.aitm"]
-    assert "sequence" in response.json()["detail"][0]["msg"]
+    assert paths_of(response) == [f"search_space.topology.choose.{topology}"]
+    assert response.json()["detail"][0]["msg"] == \
+        f"{topology} needs '{field}' in the job spec; set it or leave {topology} out"
+
+
+def test_a_preset_without_the_job_field_drops_the_topology(client, alice, upload):
+    dataset = upload(alice)
+    response = client.post("/api/v1/jobs", headers=alice,
+                           json=tiny_spec({"id": dataset["id"]},
+                                          search_space={"preset": "multi_domain"}))
+    assert response.status_code == 202, response.text
 
 
 def test_a_sequence_is_stored_with_the_job_and_documented(client, alice, upload):

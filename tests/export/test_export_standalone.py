@@ -64,7 +64,7 @@ def _model_config(topology: str, data: TabularDataset) -> ModelConfig:
 def test_bundle_reproduces_the_trained_model(topology: str, data: TabularDataset,
                                              domain_data: TabularDataset,
                                              tmp_path: Path, record_property: Any) -> None:
-    if get_topology(topology).Params.needs_domains:
+    if "domains" in get_topology(topology).job_fields:
         data = domain_data
     model, candidate = quick_trial(data, tmp_path / "trial-0", topology)
     trial = record(0, tmp_path / "trial-0", values={"click": 0.6, "watch": 1.0},

@@ -96,7 +96,7 @@ def make_variant(topology: str, variant: str, tasks: list[TaskSpec] | None = Non
                  ) -> tuple[MTLModel, InputSchema]:
     overrides = dict(VARIANTS[variant])
     schema = overrides.pop("schema", SCHEMA)
-    if schema is NUMERIC_ONLY and get_topology(topology).Params.needs_domains:
+    if schema is NUMERIC_ONLY and "domains" in get_topology(topology).job_fields:
         schema = ONE_DOMAIN
     if variant == "default":
         overrides.update(DEFAULT_EXTRA.get(topology, {}))

@@ -66,7 +66,7 @@ def test_a_space_that_names_aitm_needs_the_sequence() -> None:
     space = {"topology": {"choose": {"aitm": {}, "mmoe": {}}}}
     errors = errors_of(spec(search_space=space))
     assert errors == [("search_space.topology.choose.aitm",
-                       "aitm needs the job spec's sequence field; set it or leave aitm out")]
+                       "aitm needs 'sequence' in the job spec; set it or leave aitm out")]
     chosen = load_job_spec(spec(search_space=space, sequence=["purchase", "click"]))
     assert chosen.space.topologies == ["aitm", "mmoe"]
 

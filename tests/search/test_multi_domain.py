@@ -82,9 +82,15 @@ def test_bad_domains_name_the_field(domains: dict[str, Any], path: str, fragment
     assert path in errors and fragment in errors[path], errors
 
 
-def test_star_needs_domains_and_tasks_cannot_set_a_domain() -> None:
-    errors = errors_of(spec_document(domains=None))
-    assert "star" in errors["search_space"] and "domains" in errors["search_space"]
+def test_without_domains_the_preset_drops_star_and_tasks_cannot_set_a_domain() -> None:
+    plain = load_job_spec(spec_document(domains=None, dataset={"builtin": "synthetic",
+                                                               "rows": 300}))
+    assert plain.space.topologies == ["shared_bottom", "mmoe", "ple"]
+    assert plain.space.left_out == ["star"]
+    errors = errors_of(spec_document(domains=None,
+                                     search_space={"topology": {"choose": {"star": {}}}}))
+    assert errors == {"search_space.topology.choose.star":
+                      "star needs 'domains' in the job spec; set it or leave star out"}
     errors = errors_of(spec_document(tasks=[{"name": "y1", "domain": "d0"}]))
     assert "set by the job's `domains`" in errors["tasks[0].domain"]
     errors = errors_of(spec_document(objectives=["y1__d7"]))

@@ -85,7 +85,7 @@ def test_minimal_space_is_a_fixed_ple_with_defaults():
 @pytest.mark.parametrize("topology", sorted(topology_tables()))
 def test_fixed_trial_round_trip_for_every_topology(topology):
     # a topology that reads the domain (star) is in the multi-domain preset, not in default
-    needs_domains = get_topology(topology).Params.needs_domains
+    needs_domains = "domains" in get_topology(topology).job_fields
     space = search_spaces.load("multi_domain" if needs_domains else "default")
     for trial, candidate in random_trials(space, 5, seed=3, enqueue=[{"topology": topology}] * 5):
         assert candidate["architecture"]["topology"] == topology

@@ -68,7 +68,7 @@ def one_thread():
                          ids=[f"{n}-{m}" if m else n for n, m in variants()])
 def test_weighting_trains_topology(tiny: TabularDataset, tiny_domains: TabularDataset,
                                    weighting: str, grad_on: str | None, topology: str) -> None:
-    if get_topology(topology).Params.needs_domains:
+    if "domains" in get_topology(topology).job_fields:
         tiny = tiny_domains
     torch.manual_seed(0)
     model = build_model(ModelConfig(topology=topology, inputs=tiny.schema, tasks=tiny.tasks,

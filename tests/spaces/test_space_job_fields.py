@@ -1,0 +1,107 @@
+"""One mechanism for topologies that need a job-spec field (a model's ``job_fields``: aitm needs
+``sequence``, star needs ``domains``): a preset leaves them out of a job without the field and
+says so; a document that names one, or a preset left with none, is refused at the topology's
+path with the same message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import search_spaces
+from automtl.cli import main
+from automtl.jobspec import JobSpecError, load_job_spec
+from automtl.models import available_topologies, get_topology
+from search_spaces import SearchSpaceError
+
+#: topology, the field it needs, the preset that has it, the spec fields that provide it
+CASES = [
+    ("aitm", "sequence", "default", {"sequence": ["t1", "t2"]}),
+    ("star", "domains", "multi_domain",
+     {"dataset": {"builtin": "multi-domain", "rows": 300},
+      "domains": {"column": "domain", "values": ["d0", "d1", "d2"]}}),
+]
+
+
+def spec(**overrides: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "name": "jf", "dataset": {"builtin": "synthetic", "rows": 300},
+        "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}]}
+    document.update(overrides)
+    return document
+
+
+def test_every_topology_needing_a_field_is_declared_by_its_model() -> None:
+    needing = {t: get_topology(t).job_fields for t in available_topologies()
+               if get_topology(t).job_fields}
+    assert needing == {"aitm": frozenset({"sequence"}), "star": frozenset({"domains"})}
+
+
+@pytest.mark.parametrize("topology, field, preset, provided", CASES)
+def test_a_preset_drops_the_topology_and_says_so(topology: str, field: str, preset: str,
+                                                 provided: dict[str, Any]) -> None:
+    without = load_job_spec(spec(search_space={"preset": preset}))
+    assert topology not in without.space.topologies and without.space.left_out == [topology]
+    assert without.space.left_out_note() == (
+        f"preset {preset!r} searches without {topology}: {topology} needs {field!r} in the job")
+    with_field = load_job_spec(spec(search_space={"preset": preset}, **provided))
+    assert topology in with_field.space.topologies and with_field.space.left_out == []
+    assert with_field.space.left_out_note() is None
+
+
+@pytest.mark.parametrize("topology, field, preset, provided", CASES)
+@pytest.mark.parametrize("others", [[], ["mmoe"]])
+def test_a_space_naming_the_topology_is_refused_at_its_path(
+        topology: str, field: str, preset: str, provided: dict[str, Any],
+        others: list[str]) -> None:
+    space = {"topology": {"choose": {topology: {}, **{o: {} for o in others}}}}
+    with pytest.raises(JobSpecError) as caught:
+        load_job_spec(spec(search_space=space))
+    assert caught.value.errors == [
+        (f"search_space.topology.choose.{topology}",
+         f"{topology} needs {field!r} in the job spec; set it or leave {topology} out")]
+    assert topology in load_job_spec(spec(search_space=space, **provided)).space.topologies
+
+
+def test_a_preset_left_with_no_topology_is_refused_in_the_same_form() -> None:
+    space = search_spaces.load("multi_domain")
+    only_star = search_spaces.load({"topology": {"choose": {"star": {}}}})
+    only_star.preset = True  # a preset of star alone would have nothing left
+    with pytest.raises(SearchSpaceError) as caught:
+        only_star.for_job(set())
+    assert caught.value.errors == [("topology.choose.star", "star needs 'domains' in the job "
+                                                            "spec; set it or leave star out")]
+    assert space.for_job({"domains"}) is space
+
+
+@pytest.mark.parametrize("topology, field, preset, provided", CASES)
+def test_the_cli_refuses_the_topology_with_exit_2_naming_the_path(
+        topology: str, field: str, preset: str, provided: dict[str, Any], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(spec(search_space={"topology": {"choose": {topology: {}}}})))
+    assert main(["search", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"automtl search: error: search_space.topology.choose.{topology}: "
+                   f"{topology} needs {field!r} in the job spec; set it or leave {topology} out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_space_show_names_the_topologies_that_need_a_field(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["space", "show", "multi_domain"]) == 0
+    assert "only with a job field: star needs 'domains'; this preset leaves each out of a job " \
+           "without its field" in capsys.readouterr().out
+    document = tmp_path / "space.yaml"
+    document.write_text("topology: {choose: {aitm: {}, mmoe: {}}}\n")
+    assert main(["space", "show", str(document), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["needs_job_fields"] == {"aitm": ["sequence"]} and not summary["preset"]
+    assert main(["space", "show", str(document)]) == 0
+    assert "a job without the field is refused" in capsys.readouterr().out
+    assert main(["space", "show", "moe"]) == 0
+    assert "only with a job field" not in capsys.readouterr().out
