@@ -124,15 +124,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _settings(**overrides: Any) -> Any:
     from pydantic import ValidationError
 
-    from automtl_api.settings import Settings
+    from automtl_api.settings import Settings, settings_errors
 
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(**given)
     except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in error["loc"])
-            print(f"settings: {where + ': ' if where else ''}"
-                  f"{str(error['msg']).removeprefix('Value error, ')}", file=sys.stderr)
+        # a value from a flag is named by the flag, any other by its AUTOMTL_* variable
+        for name, message in settings_errors(exc, {k: f"--{k}" for k in given}):
+            print(f"settings: {name + ': ' if name else ''}{message}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -115,8 +115,9 @@ class Settings(BaseSettings):
     def _safe_for_the_environment(self) -> Settings:
         if self.stale_after_s <= 2 * self.heartbeat_interval_s:
             raise ValueError(
-                f"stale_after_s ({self.stale_after_s}) must exceed twice heartbeat_interval_s "
-                f"({self.heartbeat_interval_s}), or live jobs would be taken over")
+                f"AUTOMTL_STALE_AFTER_S ({self.stale_after_s}) must exceed twice "
+                f"AUTOMTL_HEARTBEAT_INTERVAL_S ({self.heartbeat_interval_s}), or live jobs "
+                "would be taken over")
         if self.database_url is not None:
             from automtl_storage import normalize_url
 
@@ -129,6 +130,11 @@ class Settings(BaseSettings):
                 raise ValueError("AUTOMTL_DATABASE_URL: SQLite is for development only; use "
                                  "PostgreSQL when AUTOMTL_ENV=production")
         return self
+
+    @staticmethod
+    def variable(field: str) -> str:
+        """The environment variable that sets ``field``: ``AUTOMTL_ARTIFACT_URL``."""
+        return f"AUTOMTL_{field.upper()}"
 
     def for_owner(self, limits: Mapping[str, Any] | None) -> Settings:
         """These settings with an owner's own limits (``automtl_owners.limits``: keys of
@@ -200,3 +206,18 @@ class Settings(BaseSettings):
         if self.census_dir:
             values["AUTOMTL_CENSUS_DIR"] = str(self.census_dir.resolve())
         return values
+
+
+def settings_errors(exc: ValidationError,
+                    flags: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """A settings ``ValidationError`` as ``(name, message)`` pairs naming what the user set:
+    the environment variable (``AUTOMTL_ARTIFACT_URL``, not the field ``artifact_url``), or
+    the command-line flag of ``flags`` (field -> ``--port``) that gave the value; ``""`` for a
+    problem of several settings, whose message names their variables."""
+    out = []
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        field = loc[0] if loc else ""
+        name = (flags or {}).get(field) or (Settings.variable(field) if field else "")
+        out.append((name, str(error["msg"]).removeprefix("Value error, ")))
+    return out

@@ -100,7 +100,7 @@ def validate_submission(document: Any, owner_id: int, session: Session,
     try:
         spec = load_job_spec(doc)
     except JobSpecError as exc:
-        errors += [_field_in_path(p, m) for p, m in exc.errors]
+        errors += exc.errors  # each at its field (tasks[0].metric), as the CLI prints it
         if not any(p.startswith("search_space") for p, _ in exc.errors):
             # pydantic skips the spec's cross-field checks (the search space among them)
             # once a field fails; check the space too, so every problem is reported at once
@@ -151,17 +151,19 @@ def _builtin_data_errors(spec: JobSpec) -> Errors:
                                   spec.seed, stamp)
     if found is None:
         return []
-    message, column, field = found
+    message, column, field, task, task_field = found
     if dataset["builtin"] == "census-income" and field == "path":
         return [("dataset.builtin", f"census-income is not available on this server: "
                                     f"{message}")]
-    return [(_data_error_path(spec, _Problem(column, field)), message)]
+    return [(_data_error_path(spec, _Problem(column, field, task, task_field)), message)]
 
 
 @dataclass(frozen=True)
 class _Problem:
     column: str | None
     field: str | None
+    task: str | None = None
+    task_field: str | None = None
 
 
 def _census_stamp(path: str) -> str:
@@ -174,9 +176,10 @@ def _census_stamp(path: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _cached_builtin_check(dataset_json: str, tasks_json: str, seed: int,
-                          stamp: str) -> tuple[str, str | None, str | None] | None:
-    """``(message, column, field)`` of the DataError loading this built-in dataset raises, or
-    None when it passes (``stamp`` only keys the cache)."""
+                          stamp: str
+                          ) -> tuple[str, str | None, str | None, str | None, str | None] | None:
+    """``(message, column, field, task, task_field)`` of the DataError loading this built-in
+    dataset raises, or None when it passes (``stamp`` only keys the cache)."""
     from automtl.config import TaskSpec
     from automtl.data import DataError
     from automtl.search.datasets import load_dataset
@@ -188,25 +191,15 @@ def _cached_builtin_check(dataset_json: str, tasks_json: str, seed: int,
     try:
         load_dataset(dataset, tasks, seed)
     except DataError as exc:
-        return str(exc), exc.column, exc.field
+        return str(exc), exc.column, exc.field, exc.task, exc.task_field
     return None
 
 
-#: DataError fields of split settings -> their path in a job spec's dataset section
-_SPLIT_FIELDS = {"valid_fraction": "split.valid", "test_fraction": "split.test"}
-
-
 def _data_error_path(spec: JobSpec, exc: Any) -> str:
-    """The spec path a DataError points at: the task whose label column it names, else the
-    dataset field."""
-    for i, task in enumerate(spec.tasks):
-        if exc.column is not None and exc.column in (task.label, task.weight):
-            return f"tasks[{i}]"
-    if exc.field is not None and str(exc.field).startswith("domains"):
-        return str(exc.field)
-    if exc.field and exc.field != exc.column:
-        return f"dataset.{_SPLIT_FIELDS.get(exc.field, exc.field)}"
-    return "dataset"
+    """The spec path a DataError points at (:func:`automtl.jobspec.data_error_path`)."""
+    from automtl.jobspec import data_error_path
+
+    return data_error_path(spec, exc)
 
 
 def _server_paths(raw: dict[str, Any], settings: Settings) -> Errors:
@@ -344,18 +337,6 @@ def _space_errors(doc: Mapping[str, Any]) -> Errors:
         if isinstance(tasks, list) else []
     return [(f"search_space.{p}" if p else "search_space", m)
             for p, m in search_space_errors(dict(space), names, job_fields_of(doc))]
-
-
-_FIELD_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", re.DOTALL)
-
-
-def _field_in_path(path: str, message: str) -> tuple[str, str]:
-    """``("tasks[0]", "metric: bad")`` -> ``("tasks[0].metric", "bad")``: a model validator
-    names its field at the start of the message; the API reports it in the path."""
-    match = _FIELD_PREFIX.match(message)
-    if match is None:
-        return path, message
-    return (f"{path}.{match.group(1)}" if path else match.group(1)), match.group(2)
 
 
 def _unique(errors: Errors) -> Errors:

@@ -131,22 +131,35 @@ class TaskSpec(StrictModel):
         return metric_direction(str(self.metric))
 
 
-def validate_task_list(tasks: list[TaskSpec]) -> list[TaskSpec]:
-    """Names unique, ESMM references point at other binary, non-product tasks."""
+def task_list_errors(tasks: list[TaskSpec]) -> list[tuple[str, str]]:
+    """Every problem of a task list as ``(path, message)``, the path relative to the list
+    (``[2].product_of``, ``[1].name``; ``""`` for the list itself): names unique, ESMM
+    references point at other binary, non-product tasks."""
     if not tasks:
-        raise ValueError("at least one task is required")
+        return [("", "at least one task is required")]
+    errors: list[tuple[str, str]] = []
     names = [t.name for t in tasks]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ValueError(f"duplicate task names: {dupes}")
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            errors.append((f"[{i}].name", f"duplicate task name {name!r} (also tasks"
+                                          f"[{names.index(name)}])"))
     by_name = {t.name: t for t in tasks}
-    for t in tasks:
+    for i, t in enumerate(tasks):
         for ref in t.product_of or []:
             if ref not in by_name:
-                raise ValueError(f"task {t.name!r}: product_of names unknown task {ref!r}")
-            if by_name[ref].type != "binary" or by_name[ref].product_of:
-                raise ValueError(f"task {t.name!r}: product_of task {ref!r} must be a plain "
-                                 "binary task")
+                errors.append((f"[{i}].product_of", f"task {t.name!r}: product_of names "
+                                                    f"unknown task {ref!r}"))
+            elif by_name[ref].type != "binary" or by_name[ref].product_of:
+                errors.append((f"[{i}].product_of", f"task {t.name!r}: product_of task "
+                                                    f"{ref!r} must be a plain binary task"))
+    return errors
+
+
+def validate_task_list(tasks: list[TaskSpec]) -> list[TaskSpec]:
+    """``tasks``, or ``ValueError`` with the first of :func:`task_list_errors`."""
+    errors = task_list_errors(tasks)
+    if errors:
+        raise ValueError(errors[0][1])
     return tasks
 
 

@@ -35,8 +35,8 @@ from automtl.config import (
     StrictModel,
     TaskSpec,
     metric_direction,
+    task_list_errors,
     validate_sequence,
-    validate_task_list,
 )
 from automtl.domains import expand_tasks
 from search_spaces import SearchSpace, read_yaml
@@ -394,10 +394,8 @@ class JobSpec(StrictModel):
     @model_validator(mode="after")
     def _cross_field_checks(self) -> JobSpec:
         errors: list[tuple[str, str]] = []
-        try:
-            validate_task_list(self.tasks)
-        except ValueError as exc:
-            errors.append(("tasks", str(exc)))
+        # each at its task's field (tasks[2].product_of), as pydantic's own task errors are
+        errors.extend(_prefixed(task_list_errors(self.tasks), "tasks"))
         try:
             validate_sequence(self.sequence, self.tasks)
         except ValueError as exc:
@@ -541,17 +539,58 @@ def _without_tags(loc: tuple[int | str, ...]) -> list[int | str]:
 
 
 def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    """Pydantic errors as ``(dotted path, message)`` pairs (the "Value error, " prefix removed)."""
+    """Pydantic errors as ``(dotted path, message)`` pairs (the "Value error, " prefix removed;
+    a model validator's message that starts with its field moves the field into the path:
+    ``("tasks[0]", "metric: ...")`` -> ``("tasks[0].metric", "...")``)."""
     out = []
     for err in exc.errors(include_url=False):
         message = str(err["msg"]).removeprefix("Value error, ")
-        out.append((_path_of(tuple(err["loc"])), message))
+        out.append(_field_in_path(_path_of(tuple(err["loc"])), message))
     return out
+
+
+_FIELD_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", re.DOTALL)
+
+
+def _field_in_path(path: str, message: str) -> tuple[str, str]:
+    """``("tasks[0]", "metric: bad")`` -> ``("tasks[0].metric", "bad")``: a model validator
+    names its field at the start of the message; the error names it in the path."""
+    match = _FIELD_PREFIX.match(message)
+    if match is None:
+        return path, message
+    return (f"{path}.{match.group(1)}" if path else match.group(1)), match.group(2)
 
 
 def _prefixed(errors: list[tuple[str, str]], prefix: str) -> list[tuple[str, str]]:
     return [(f"{prefix}{p}" if p.startswith("[") else (f"{prefix}.{p}" if p else prefix), m)
             for p, m in errors]
+
+
+#: DataError fields of split settings -> their path in a job spec's dataset section
+_SPLIT_FIELDS = {"valid_fraction": "split.valid", "test_fraction": "split.test"}
+
+
+def data_error_path(spec: JobSpec, error: Any) -> str:
+    """The job-spec path a :class:`~automtl.data.DataError` of loading ``spec``'s data points
+    at, the same form as every other spec error: a task's key (``tasks[1].type`` when the
+    error names ``task`` and ``task_field``; a per-domain task stands for its base task), the
+    task whose label or weight column it names (``tasks[1]``), a ``domains`` field, a dataset
+    field (``dataset.split.valid``), else ``dataset``."""
+    task, key = getattr(error, "task", None), getattr(error, "task_field", None)
+    column, field = getattr(error, "column", None), getattr(error, "field", None)
+    if task is not None:
+        for i, spec_task in enumerate(spec.tasks):
+            names = {spec_task.name, *(t.name for t in expand_tasks([spec_task], spec.domains))}
+            if task in names:
+                return f"tasks[{i}].{key}" if key else f"tasks[{i}]"
+    for i, spec_task in enumerate(spec.tasks):
+        if column is not None and column in (spec_task.label, spec_task.weight):
+            return f"tasks[{i}]"
+    if field is not None and str(field).startswith("domains"):
+        return str(field)
+    if field and field != column:
+        return f"dataset.{_SPLIT_FIELDS.get(field, field)}"
+    return "dataset"
 
 
 #: the optional job-spec fields a topology may need (a model's ``job_fields``)

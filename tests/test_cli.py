@@ -54,6 +54,20 @@ def test_a_missing_label_column_exits_2_naming_the_column(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_bad_multiclass_label_exits_2_at_the_tasks_field_as_over_rest(tmp_path, capsys):
+    table = tmp_path / "t.csv"
+    table.write_text("x0,y1,seg\n" + "".join(f"{i},{i % 2},{i % 3 + 0.5}\n" for i in range(60)))
+    spec = tmp_path / "job.yaml"
+    spec.write_text(f"name: mc\ndataset: {{path: {table}}}\n"
+                    "tasks: [{name: t1, label: y1}, {name: seg, type: multiclass}]\n"
+                    "budget: {trials: 2, epochs: 1}\n")
+    out = tmp_path / "out"
+    assert main(["search", str(spec), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    _assert_one_line_error(err, "tasks[1].type: ", "'seg'", "fractional numbers")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("text", ["name: [unclosed\n", "- just\n- a list\n",
                                   "name: x\ntasks: 3\ndataset: {builtin: synthetic}\n"])
 def test_a_bad_spec_exits_2_with_the_problem(tmp_path, capsys, text):

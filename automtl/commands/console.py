@@ -104,9 +104,12 @@ class SearchProgress:
     count, elapsed time and ETA instead."""
 
     def __init__(self, objectives: list[str], budget: int, *, stream: TextIO | None = None,
-                 disable: bool | None = None) -> None:
+                 disable: bool | None = None, notes: list[str] | None = None) -> None:
         from tqdm import tqdm
 
+        #: lines printed after the dataset summary, once the data loaded (what a preset left
+        #: out of this job: :meth:`search_spaces.SearchSpace.left_out_note`)
+        self._notes = list(notes or [])
         self._objectives = objectives
         self._budget = budget
         self._stream = stream or sys.stderr
@@ -119,6 +122,8 @@ class SearchProgress:
     def on_dataset(self, summary: dict[str, Any]) -> None:
         """The detected schema and labelled rows per task, printed before the first trial."""
         self._bar.write(format_dataset_summary(summary), file=self._stream)
+        for note in self._notes:
+            self._bar.write(note, file=self._stream)
 
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
         pass

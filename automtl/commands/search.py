@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -41,8 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from automtl.commands.console import SearchProgress
-    from automtl.jobspec import load_job_spec
+    from automtl.commands.console import SearchProgress, UserError
+    from automtl.data import DataError
+    from automtl.jobspec import data_error_path, load_job_spec
     from automtl.report.html import report_from_study
     from automtl.report.pareto import front_rows, trial_rows
     from automtl.search import run_search
@@ -51,14 +51,15 @@ def _run(args: argparse.Namespace) -> int:
     spec = load_job_spec(args.spec)  # a JobSpecError ends the command with exit 2
     out = Path(args.out)
     left_out = spec.space.left_out_note()  # a preset's topologies the job cannot use
-    if left_out:
-        print(left_out, file=sys.stderr)
     progress = SearchProgress(list(spec.objectives), spec.budget.trials,
-                              disable=True if args.no_progress else None)
+                              disable=True if args.no_progress else None,
+                              notes=[left_out] if left_out else [])
     try:
         result = run_search(spec, cast("SearchCallbacks", progress),  # duck-typed callbacks
                             storage_url=args.db, artifact_dir=out,
                             ray_address=args.ray_address, num_cpus=args.num_cpus)
+    except DataError as exc:  # named by its spec path, as over REST (tasks[1].type)
+        raise UserError(str(exc), field=data_error_path(spec, exc)) from exc
     finally:  # a SpecChangedError (a changed spec for an existing study) ends with exit 2
         progress.close()
 

@@ -224,7 +224,7 @@ def class_texts(series: pd.Series, task: TaskSpec) -> tuple[np.ndarray, list[str
     column = str(task.label)
     if ptypes.is_bool_dtype(series.dtype):
         raise DataError(f"multiclass task {task.name!r}: label column {column!r} is boolean; "
-                        "use type: binary", column=column)
+                        "use type: binary", column=column, task=task.name, task_field="type")
     codes, texts = category_codes(series)
     if ptypes.is_numeric_dtype(series.dtype):
         values = numeric_values(series, column, what="label column")
@@ -232,7 +232,8 @@ def class_texts(series: pd.Series, task: TaskSpec) -> tuple[np.ndarray, list[str
         if len(fractional):
             raise DataError(f"multiclass task {task.name!r}: label column {column!r} holds "
                             f"fractional numbers {preview(np.unique(fractional))}; classes are "
-                            "integer codes or strings", column=column)
+                            "integer codes or strings", column=column, task=task.name,
+                            task_field="type")
         integral = True
     else:
         integral = all(_is_integer_text(text) for text in texts)
@@ -263,11 +264,12 @@ def fit_class_labels(series: pd.Series, task: TaskSpec) -> ClassLabels:
         raise DataError(f"multiclass task {task.name!r}: label column {column!r} has "
                         f"{len(present)} class(es) {preview(present)} in the train split; a "
                         "multiclass task needs at least 3 (two classes: use type: binary)",
-                        column=column)
+                        column=column, task=task.name, task_field="type")
     if len(present) > MAX_CLASSES:
         raise DataError(f"multiclass task {task.name!r}: label column {column!r} has "
                         f"{len(present)} classes in the train split, over the limit of "
-                        f"{MAX_CLASSES} (is it an id column?)", column=column)
+                        f"{MAX_CLASSES} (is it an id column?)", column=column,
+                        task=task.name, task_field="type")
     return ClassLabels(task=task.name, classes=_sorted_classes(set(present), integral))
 
 
@@ -289,10 +291,12 @@ def transform_labels(values: np.ndarray, transform: str, task: TaskSpec) -> np.n
         if negative.any():
             raise DataError(f"task {task.name!r}: transform log1p needs labels >= 0, label "
                             f"column {task.label!r} has {int(negative.sum())} negative value(s) "
-                            f"{preview(values[negative])}", column=str(task.label))
+                            f"{preview(values[negative])}", column=str(task.label),
+                            task=task.name, task_field="transform")
         return np.log1p(values)
     raise DataError(f"task {task.name!r}: unknown transform {transform!r}; valid: "
-                    "['log1p', 'none']", field="transform")
+                    "['log1p', 'none']", field="transform", task=task.name,
+                    task_field="transform")
 
 
 def scale_labels(values: np.ndarray, scaling: LabelScaling | None, task: TaskSpec) -> np.ndarray:
@@ -323,7 +327,8 @@ def label_values(series: pd.Series, task: TaskSpec) -> np.ndarray:
         bad = [u for u in np.asarray(uniques, dtype=object) if not isinstance(u, number)]
         if bad:
             raise DataError(f"label column {column!r} of task {task.name!r} has non-numeric "
-                            f"values {preview(bad)}", column=column)
+                            f"values {preview(bad)}", column=column, task=task.name,
+                            task_field="type")
         table = np.array([float(u) for u in np.asarray(uniques, dtype=object)] + [np.nan])
         values = table[np.asarray(codes, dtype=np.int64)]
     else:
@@ -333,7 +338,8 @@ def label_values(series: pd.Series, task: TaskSpec) -> np.ndarray:
         bad = present[(present != 0.0) & (present != 1.0)]
         if len(bad):
             raise DataError(f"binary task {task.name!r}: label column {column!r} must hold 0/1 "
-                            f"(or bool) values, found {preview(np.unique(bad))}", column=column)
+                            f"(or bool) values, found {preview(np.unique(bad))}", column=column,
+                            task=task.name, task_field="type")
     return values
 
 
@@ -346,12 +352,13 @@ def weight_values(frame: pd.DataFrame, task: TaskSpec) -> np.ndarray | None:
         return None
     if task.weight not in frame.columns:
         raise DataError(f"weight column {task.weight!r} of task {task.name!r} is not in the "
-                        "data", column=task.weight)
+                        "data", column=task.weight, task=task.name, task_field="weight")
     values = numeric_values(frame[task.weight], task.weight, what="weight column")
     values = np.where(np.isnan(values), 0.0, values)
     if (values < 0).any():
         raise DataError(f"weight column {task.weight!r} of task {task.name!r} has negative "
-                        f"values {preview(values[values < 0])}", column=task.weight)
+                        f"values {preview(values[values < 0])}", column=task.weight,
+                        task=task.name, task_field="weight")
     return values
 
 
@@ -433,7 +440,7 @@ def encode_parts(frame: pd.DataFrame, schema: InputSchema, tasks: Sequence[TaskS
             column = str(task.label)
             if column not in frame.columns:
                 raise DataError(f"label column {column!r} of task {task.name!r} is not in the "
-                                "data", column=column)
+                                "data", column=column, task=task.name, task_field="label")
             if task.type == "multiclass":
                 values = _multiclass_values(frame[column], schema, task, parts)
             else:
@@ -478,7 +485,8 @@ def _multiclass_values(series: pd.Series, schema: InputSchema, task: TaskSpec,
         raise DataError(f"multiclass task {task.name!r}: label column {task.label!r} has "
                         f"class(es) {shown} that the train split does not have, in "
                         f"{', '.join(where)}; every class must be in the train split (train "
-                        f"classes: {preview(labels.classes, 10)})", column=str(task.label))
+                        f"classes: {preview(labels.classes, 10)})", column=str(task.label),
+                        task=task.name, task_field="label")
     return values
 
 

@@ -132,12 +132,13 @@ class TabularDataset:
         for task, column in zip(self.tasks, labels, strict=True):
             if column not in frame.columns:
                 raise DataError(f"label column {column!r} of task {task.name!r} is not in the "
-                                "data", column=column)
+                                "data", column=column, task=task.name, task_field="label")
         weights = [t.weight for t in self.tasks if t.weight is not None]
         for task in self.tasks:
             if task.weight is not None and task.weight not in frame.columns:
                 raise DataError(f"weight column {task.weight!r} of task {task.name!r} is not in "
-                                "the data", column=task.weight)
+                                "the data", column=task.weight, task=task.name,
+                                task_field="weight")
         reserved = list(labels) + weights
         #: the task whose classes stratified the random split (None: not stratified)
         self.stratified_on: str | None = None

@@ -3,8 +3,11 @@ data no trial could learn or be measured on is refused with 422 before it is que
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pytest
 from api_support import paths_of, tiny_spec
 
 
@@ -135,3 +138,38 @@ def test_a_domain_value_the_column_lacks_is_422_naming_domains_values(client, al
     assert response.status_code == 422 and paths_of(response) == ["domains.column"]
     spec["domains"] = {"column": "scene", "values": ["home", "search", "feed"]}
     assert client.post("/api/v1/jobs", headers=alice, json=spec).status_code == 202
+
+
+def _multiclass_csv(segment: list[Any], rows: int = 300) -> bytes:
+    rng = np.random.default_rng(2)
+    return pd.DataFrame({"x": rng.normal(size=rows), "click": rng.integers(0, 2, rows),
+                         "segment": (segment * rows)[:rows]}).to_csv(index=False).encode()
+
+
+@pytest.mark.parametrize("segment, path, fragment", [
+    ([0.5, 1.5, 2.5], "tasks[1].type", "holds fractional numbers"),
+    (["gold", "silver"], "tasks[1].type", "needs at least 3"),
+])
+def test_a_bad_multiclass_label_column_is_422_at_the_tasks_field(client, alice, upload,
+                                                                 segment, path, fragment):
+    """Like every other task error, the data check's names the task's field, not only the
+    column."""
+    dataset = upload(alice, _multiclass_csv(segment))
+    response = client.post("/api/v1/jobs", headers=alice, json=tiny_spec(
+        {"id": dataset["id"]}, tasks=[{"name": "click"},
+                                      {"name": "segment", "type": "multiclass"}]))
+    assert response.status_code == 422, response.text
+    assert paths_of(response) == [path]
+    message = response.json()["detail"][0]["msg"]
+    assert "'segment'" in message and fragment in message
+
+
+def test_a_negative_label_under_log1p_is_422_at_the_tasks_transform(client, alice, upload):
+    dataset = upload(alice, _multiclass_csv([-1.0, 2.0, 3.0]))
+    response = client.post("/api/v1/jobs", headers=alice, json=tiny_spec(
+        {"id": dataset["id"]}, tasks=[{"name": "click"},
+                                      {"name": "segment", "type": "regression",
+                                       "transform": "log1p"}]))
+    assert response.status_code == 422, response.text
+    assert paths_of(response) == ["tasks[1].transform"]
+    assert "negative value" in response.json()["detail"][0]["msg"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from automtl.cli import main
 from automtl_api.settings import Settings
 
 _VARIABLES = ("AUTOMTL_ENV", "AUTOMTL_DATABASE_URL", "AUTOMTL_DATA_DIR", "AUTOMTL_ARTIFACT_DIR",
               "AUTOMTL_CENSUS_DIR", "AUTOMTL_MAX_UPLOAD_BYTES", "AUTOMTL_RAY_ADDRESS",
-              "AUTOMTL_HEARTBEAT_INTERVAL_S", "AUTOMTL_STALE_AFTER_S", "AUTOMTL_PORT")
+              "AUTOMTL_HEARTBEAT_INTERVAL_S", "AUTOMTL_STALE_AFTER_S", "AUTOMTL_PORT",
+              "AUTOMTL_ARTIFACT_URL")
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +63,8 @@ def test_production_accepts_postgresql(monkeypatch):
 
 
 def test_a_stale_timeout_below_two_heartbeats_is_refused():
-    with pytest.raises(ValidationError, match="stale_after_s"):
+    with pytest.raises(ValidationError, match="AUTOMTL_STALE_AFTER_S .* twice "
+                                              "AUTOMTL_HEARTBEAT_INTERVAL_S"):
         Settings(heartbeat_interval_s=5, stale_after_s=8)
 
 
@@ -74,3 +77,29 @@ def test_unknown_environment_names_are_refused(monkeypatch):
 def test_an_unsupported_database_is_named():
     with pytest.raises(ValidationError, match="unsupported backend 'mysql'"):
         Settings(database_url="mysql://u@h/db")
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("AUTOMTL_ARTIFACT_URL", "nope://bucket/x", ["fsspec cannot open 'nope'"]),
+    ("AUTOMTL_ARTIFACT_URL", "not-a-url", ["is not a URL"]),
+    ("AUTOMTL_PORT", "70000", ["less than or equal to 65535"]),
+])
+def test_a_bad_variable_is_named_as_the_user_set_it(variable, value, words, tmp_path,
+                                                    monkeypatch, capsys):
+    """The command names the environment variable, not the settings field (artifact_url)."""
+    monkeypatch.setenv("AUTOMTL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--no-worker"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"settings: {variable}: ") and all(w in err for w in words), err
+    assert variable.removeprefix("AUTOMTL_").lower() + ":" not in err
+    assert not (tmp_path / "automtl.db").exists()  # refused before anything was written
+
+
+def test_a_bad_flag_is_named_as_the_flag(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AUTOMTL_DATA_DIR", str(tmp_path))
+    with pytest.raises(SystemExit):
+        main(["serve", "--no-worker", "--port", "0"])
+    assert capsys.readouterr().err.startswith("settings: --port: ")

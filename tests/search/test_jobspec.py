@@ -111,9 +111,22 @@ def test_field_errors_keep_nested_paths() -> None:
                            budget={"trials": 0}, resources={"gpus_per_trial": 1.5},
                            objectives=["t1"]))
     paths = _paths(exc)
-    assert "tasks[0]" in paths          # mse does not apply to a binary task
+    assert "tasks[0].metric" in paths   # mse does not apply to a binary task (the field named
+    # in the path, as over REST)
     assert "budget.trials" in paths
     assert "resources.gpus_per_trial" in paths
+
+
+def test_task_list_errors_name_the_task_and_its_field() -> None:
+    """Like a task's own field errors: tasks[i].name, tasks[i].product_of, not just tasks."""
+    with pytest.raises(JobSpecError) as exc:
+        load_job_spec(_doc(tasks=[{"name": "t1", "label": "y1"}, {"name": "t1", "label": "y2"},
+                                  {"name": "t3", "label": "y2", "product_of": ["t1", "nope"]}],
+                           objectives=["t1"]))
+    errors = dict(exc.value.errors)
+    assert set(errors) == {"tasks[1].name", "tasks[2].product_of"}
+    assert "duplicate task name 't1' (also tasks[0])" == errors["tasks[1].name"]
+    assert "unknown task 'nope'" in errors["tasks[2].product_of"]
 
 
 def test_fractional_gpus_are_accepted() -> None:

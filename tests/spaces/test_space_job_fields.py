@@ -5,6 +5,7 @@ path with the same message."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,18 @@ def test_space_show_names_the_topologies_that_need_a_field(
     assert "a job without the field is refused" in capsys.readouterr().out
     assert main(["space", "show", "moe"]) == 0
     assert "only with a job field" not in capsys.readouterr().out
+
+
+def test_automtl_search_prints_what_the_preset_left_out_after_the_data_loaded() -> None:
+    from automtl.commands.console import SearchProgress
+
+    note = load_job_spec(spec(search_space={"preset": "multi_domain"})).space.left_out_note()
+    assert note is not None
+    stream = io.StringIO()
+    progress = SearchProgress(["t1", "t2"], 2, stream=stream, disable=True, notes=[note])
+    assert stream.getvalue() == ""  # nothing before the data loaded (a bad file: one line)
+    progress.on_dataset({"features": [{"name": "x0", "kind": "numeric", "reason": "floats"}],
+                         "splits": {"train": 10}, "tasks": []})
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "features (kind: why):" and lines[-1] == note
