@@ -5,7 +5,9 @@ the machine that trained it: fine on one machine or with a shared volume. With a
 (``AUTOMTL_ARTIFACT_URL=s3://bucket/automtl``, ``gs://...``, ``file:///mnt/shared/...``, any
 protocol fsspec knows and whose package is installed, e.g. ``s3fs`` for ``s3://``), the trial
 writes to a local scratch folder and :func:`publish` uploads it to ``<url>/<study>/trial-<n>``;
-readers (the export, the API's bundle route) :func:`fetch` it into a local cache first.
+readers (the export, the API's bundle route) :func:`fetch` it into a local cache first (keyed by
+the URL and each file's size and version, so a rewritten trial is fetched again; bounded by
+:data:`CACHE_MAX_BYTES`, least recently used entries removed first).
 
 fsspec (https://filesystem-spec.readthedocs.io) does the transfers; credentials come from the
 usual places of each filesystem (environment, config files), never from a job spec.
@@ -14,8 +16,12 @@ usual places of each filesystem (environment, config files), never from a job sp
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 #: the files of a trial's artifact folder (written by ``automtl.search.trainable.save_artifacts``
 #: and read by ``automtl.export.sources``)
@@ -61,23 +67,93 @@ def publish(directory: Path, url: str) -> str:
     return url
 
 
-def fetch(url: str, cache_dir: Path | None = None) -> Path:
-    """A local folder with the artifact files of the folder ``url`` (downloaded once into
-    ``cache_dir``, default ``<tmp>/automtl-artifact-cache``; a file missing remotely stays
-    missing locally, so the reader's own "missing" error names it)."""
+#: the fetch cache's default folder (under the system's temporary directory)
+CACHE_DIRNAME = "automtl-artifact-cache"
+#: the fetch cache's default size bound: beyond it, the least recently used trial folders are
+#: removed after a fetch (2 GiB; a trial folder holds one model's weights and two JSON files)
+CACHE_MAX_BYTES = 2 * 1024**3
+#: the keys of an fsspec ``info``/``ls`` entry that change when an object is rewritten, where
+#: the filesystem has them (S3: ETag, LastModified; GCS: md5Hash, generation, updated; local:
+#: mtime; memory: created); the size always counts
+VERSION_KEYS = ("size", "ETag", "etag", "md5Hash", "crc32c", "generation", "LastModified",
+                "last_modified", "updated", "mtime", "modified", "created")
+
+
+def fetch(url: str, cache_dir: Path | None = None,
+          max_bytes: int = CACHE_MAX_BYTES) -> Path:
+    """A local folder with the artifact files of the folder ``url``, downloaded into the cache
+    ``cache_dir`` (default ``<tmp>/automtl-artifact-cache``).
+
+    The cache entry is keyed by the URL plus each file's fsspec listing (its size and whatever
+    of :data:`VERSION_KEYS` the filesystem reports: ETag/mtime/...), read with one ``ls`` per
+    fetch, so a trial rewritten at the same URL is downloaded again rather than served stale.
+    A file missing remotely stays missing locally, so the reader's own "missing" error names
+    it. After a fetch, the least recently used entries (each use refreshes an entry's time)
+    are removed until the cache holds at most ``max_bytes`` (:data:`CACHE_MAX_BYTES`); the
+    entry just fetched is kept even when it alone is larger. Raises ``ValueError`` for
+    ``max_bytes < 0``; fsspec's own errors for an unreachable store.
+    """
     import fsspec
 
-    cache = cache_dir or Path(tempfile.gettempdir()) / "automtl-artifact-cache"
-    local = cache / hashlib.sha256(url.encode()).hexdigest()[:24]
+    if max_bytes < 0:
+        raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+    cache = cache_dir or Path(tempfile.gettempdir()) / CACHE_DIRNAME
     fs, root = fsspec.core.url_to_fs(url)
+    root = root.rstrip("/")
+    versions = _versions(fs, root)
+    key = json.dumps([url, versions], sort_keys=True, default=str)
+    local = cache / hashlib.sha256(key.encode()).hexdigest()[:32]
     local.mkdir(parents=True, exist_ok=True)
     for name in ARTIFACT_FILES:
         target = local / name
-        if target.is_file():
+        if target.is_file() or versions.get(name) is None:
             continue
-        remote = f"{root.rstrip('/')}/{name}"
-        if fs.exists(remote):
-            partial = target.with_suffix(target.suffix + ".part")
-            fs.get_file(remote, str(partial))
-            partial.replace(target)
+        partial = target.with_suffix(target.suffix + f".{os.getpid()}.part")
+        fs.get_file(f"{root}/{name}", str(partial))
+        partial.replace(target)  # whole or absent: a concurrent reader never sees a part
+    os.utime(local)  # this entry is now the most recently used
+    evict(cache, max_bytes, keep=local)
     return local
+
+
+def _versions(fs: Any, root: str) -> dict[str, dict[str, Any] | None]:
+    """Each artifact file's version fields (:data:`VERSION_KEYS`), ``None`` when absent."""
+    try:
+        entries = fs.ls(root, detail=True)
+    except FileNotFoundError:
+        entries = []
+    by_name = {str(e.get("name", "")).rstrip("/").rsplit("/", 1)[-1]: e for e in entries
+               if e.get("type", "file") == "file"}
+    out: dict[str, dict[str, Any] | None] = {}
+    for name in ARTIFACT_FILES:
+        entry = by_name.get(name)
+        out[name] = None if entry is None else \
+            {k: str(entry[k]) for k in VERSION_KEYS if entry.get(k) is not None}
+    return out
+
+
+def evict(cache: Path, max_bytes: int, keep: Path | None = None) -> list[Path]:
+    """Remove the least recently used entries of the fetch cache ``cache`` (by each entry
+    folder's modification time, which :func:`fetch` refreshes on use) until its files total
+    at most ``max_bytes``; ``keep`` is never removed. Returns the removed folders, oldest
+    first. An entry another process removes meanwhile is skipped."""
+    entries = []
+    for entry in cache.iterdir() if cache.is_dir() else []:
+        if not entry.is_dir():
+            continue
+        try:
+            size = sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
+            entries.append((entry.stat().st_mtime_ns, entry, size))
+        except FileNotFoundError:
+            continue
+    total = sum(size for _, _, size in entries)
+    removed = []
+    for _, entry, size in sorted(entries, key=lambda item: item[0]):
+        if total <= max_bytes:
+            break
+        if keep is not None and entry == keep:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        total -= size
+        removed.append(entry)
+    return removed
