@@ -17,7 +17,8 @@ _CANDIDATE: dict[str, Any] = {
     "train": {"optimizer": "adam", "lr": 0.003, "batch_size": 512, "epochs": 3, "seed": 7},
 }
 
-_PROGRESS: dict[str, Any] = {"finished": 18, "failed": 1, "running": 2, "budget": 30,
+_PROGRESS: dict[str, Any] = {"finished": 18, "failed": 1, "pruned": 5, "running": 2,
+                             "budget": 30,
                              "elapsed_s": 412.5, "front_size": 4, "hypervolume": 0.0871}
 
 _JOB: dict[str, Any] = {

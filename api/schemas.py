@@ -53,6 +53,10 @@ class JobProgress(BaseModel):
                                       "sampling); the budget counts complete + pruned "
                                       "(GET /jobs/{id}/trials?state=... gives each kind)")
     failed: int
+    pruned: int = Field(description="trials in state pruned, counted from the job's trial "
+                                    "rows (the total of GET /jobs/{id}/trials?state=pruned): "
+                                    "stopped early by MO-ASHA (with pruned_epoch) or refused "
+                                    "at sampling as infeasible (without)")
     running: int
     budget: int | None = Field(description="trials to finish")
     elapsed_s: float | None = Field(description="since a worker first started it")
@@ -75,7 +79,9 @@ class JobRead(BaseModel):
     progress: JobProgress
 
     @classmethod
-    def of(cls, job: Job) -> JobRead:
+    def of(cls, job: Job, pruned: int) -> JobRead:
+        """The answer for ``job``, with ``pruned`` trials (see
+        :meth:`automtl_storage.TrialRepository.count_in_state`)."""
         end = job.finished_at or utcnow()
         elapsed = (end - job.started_at).total_seconds() if job.started_at else None
         budget = (job.spec.get("budget") or {}).get("trials")  # stored specs are normalised
@@ -86,7 +92,8 @@ class JobRead(BaseModel):
             error=scrub_paths(job.error),
             attempts=job.attempts,
             progress=JobProgress(finished=job.trials_finished, failed=job.trials_failed,
-                                 running=job.trials_running, budget=budget, elapsed_s=elapsed,
+                                 pruned=pruned, running=job.trials_running, budget=budget,
+                                 elapsed_s=elapsed,
                                  front_size=job.front_size, hypervolume=job.hypervolume))
 
 
@@ -97,12 +104,13 @@ class JobDetail(JobRead):
                           "nodes can hold one of its trials (null when some worker can)")
 
     @classmethod
-    def of(cls, job: Job, waiting_reason: str | None = None) -> JobDetail:
+    def of(cls, job: Job, pruned: int, waiting_reason: str | None = None) -> JobDetail:
         spec = dict(job.spec)
         dataset = spec.get("dataset")
         if isinstance(dataset, dict) and "path" in dataset:  # the census builtin's server dir
             spec["dataset"] = {**dataset, "path": "(AUTOMTL_CENSUS_DIR)"}
-        return cls(**JobRead.of(job).model_dump(), spec=spec, waiting_reason=waiting_reason)
+        return cls(**JobRead.of(job, pruned).model_dump(), spec=spec,
+                   waiting_reason=waiting_reason)
 
 
 class JobPage(BaseModel):

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from automtl.jobspec import JobSpec
 from automtl_api.deps import Offset, OwnedJobDep, OwnerDep, SessionDep, SettingsDep
 from automtl_api.errors import ApiError
 from automtl_api.schemas import BODY_ERRORS, ErrorResponse, JobDetail, JobPage, JobRead
 from automtl_api.submission import validate_submission
-from automtl_storage import JobRepository, JobStatus
+from automtl_storage import JobRepository, JobStatus, TrialRepository, TrialState
 
 router = APIRouter(prefix="/jobs", tags=["jobs"],
                    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
@@ -77,7 +78,7 @@ def submit_job(
         owner.id, validated.spec.name, validated.document,
         dataset_id=validated.dataset.id if validated.dataset is not None else None)
     response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
-    return JobRead.of(job)
+    return JobRead.of(job, pruned=0)  # a new job has no trials
 
 
 @router.get("", response_model=JobPage, summary="List your jobs")
@@ -91,8 +92,10 @@ def list_jobs(
     jobs = JobRepository(session).list_for_owner(owner.id, status=status, limit=limit + 1,
                                                  offset=offset)
     total = JobRepository(session).count_for_owner(owner.id, status=status)
-    return JobPage(items=[JobRead.of(j) for j in jobs[:limit]], limit=limit, offset=offset,
-                   has_more=len(jobs) > limit, total=total)
+    pruned = TrialRepository(session).count_in_state([j.id for j in jobs[:limit]],
+                                                     TrialState.PRUNED)
+    return JobPage(items=[JobRead.of(j, pruned[j.id]) for j in jobs[:limit]], limit=limit,
+                   offset=offset, has_more=len(jobs) > limit, total=total)
 
 
 @router.get("/{job_id}", response_model=JobDetail, summary="A job's status and progress")
@@ -100,7 +103,7 @@ def get_job(job: OwnedJobDep, session: SessionDep, settings: SettingsDep) -> Job
     """Status and progress: finished/failed/running trials, budget, elapsed time, front size,
     hypervolume; for a queued job that no live worker can serve, ``waiting_reason`` says why."""
     reason = JobRepository(session).waiting_reason(job, settings.stale_after_s)
-    return JobDetail.of(job, reason)
+    return JobDetail.of(job, _pruned(session, job.id), reason)
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead, summary="Cancel a job",
@@ -113,4 +116,9 @@ def cancel_job(job: OwnedJobDep, session: SessionDep) -> JobRead:
                            root="path", type_="conflict")
     updated = JobRepository(session).request_cancel(job.id)
     assert updated is not None
-    return JobRead.of(updated)
+    return JobRead.of(updated, _pruned(session, job.id))
+
+
+def _pruned(session: Session, job_id: int) -> int:
+    """The job's trials in state pruned (from its trial rows)."""
+    return TrialRepository(session).count_in_state([job_id], TrialState.PRUNED)[job_id]

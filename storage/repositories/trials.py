@@ -115,6 +115,23 @@ class TrialRepository:
             counts[state] = count
         return counts
 
+    def count_in_state(self, job_ids: Collection[int],
+                       state: TrialState | str) -> dict[int, int]:
+        """How many trials of each of ``job_ids`` are in ``state``, in one grouped query (a job
+        without such trials, or without trials, maps to 0)."""
+        wanted = sorted(set(job_ids))
+        counts = dict.fromkeys(wanted, 0)
+        if not wanted:
+            return counts
+        query = (
+            select(Trial.job_id, func.count())
+            .where(Trial.job_id.in_(wanted), Trial.state == parse_trial_state(state))
+            .group_by(Trial.job_id)
+        )
+        for job_id, count in self.session.execute(query):
+            counts[job_id] = count
+        return counts
+
     def mark_front(self, job_id: int, numbers: Collection[int]) -> int:
         """Make exactly the trials ``numbers`` of ``job_id`` the current front; returns how many
         of ``numbers`` exist (a number with no row is ignored by the database, so callers can

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from automtl.jobspec import load_job_spec
 from automtl_api.settings import Settings
-from automtl_storage import Database, JobRepository, JobStatus
+from automtl_storage import Database, JobRepository, JobStatus, TrialRepository
 
 
 def submit(client: TestClient, headers: dict[str, str], spec: dict[str, Any]) -> dict[str, Any]:
@@ -190,6 +190,34 @@ def test_list_is_newest_first_paginated_and_filtered(client, alice, upload, sett
     assert [j["id"] for j in queued] == [ids[2], ids[0]]
     bad = client.get("/api/v1/jobs?status=done", headers=alice)
     assert bad.status_code == 422 and paths_of(bad) == ["status"]
+
+
+def test_each_job_answer_counts_its_pruned_trials_from_the_trial_rows(client, alice, bob,
+                                                                     upload, settings):
+    dataset = {"id": upload(alice)["id"]}
+    first, second, third = (submit(client, alice, tiny_spec(dataset, name=f"p{i}"))["id"]
+                            for i in range(3))
+    theirs = submit(client, bob, tiny_spec({"id": upload(bob)["id"]}, name="bobs"))["id"]
+    states = {first: ["complete", "pruned", "failed", "pruned", "running"],
+              second: ["pruned"], theirs: ["pruned", "pruned", "pruned"]}
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        trials = TrialRepository(session)
+        for job_id, listed in states.items():
+            for number, state in enumerate(listed):
+                trials.upsert(job_id, number, state=state, params={},
+                              pruned_epoch=1 if state == "pruned" else None)
+        # refused at sampling: pruned without an epoch, counted too (as state=pruned lists it)
+        trials.upsert(second, 1, state="pruned", params={})
+    expected = {first: 2, second: 2, third: 0}
+    for job_id, count in expected.items():
+        detail = client.get(f"/api/v1/jobs/{job_id}", headers=alice).json()
+        assert detail["progress"]["pruned"] == count
+        listed = client.get(f"/api/v1/jobs/{job_id}/trials?state=pruned", headers=alice).json()
+        assert listed["total"] == count
+    page = client.get("/api/v1/jobs", headers=alice).json()["items"]
+    assert {j["id"]: j["progress"]["pruned"] for j in page} == expected  # not bob's job's
+    cancelled = client.post(f"/api/v1/jobs/{first}/cancel", headers=alice).json()
+    assert cancelled["progress"]["pruned"] == 2
 
 
 def test_cancel_a_queued_job_at_once_and_refuse_a_finished_one(client, alice, upload,

@@ -287,6 +287,24 @@ def test_trial_front_marking_and_listing(db: Database, owner: Owner) -> None:
         assert trials.list_for_job(job.id, on_front=True) == []
 
 
+def test_trials_in_a_state_are_counted_per_job_in_one_query(db: Database, owner: Owner) -> None:
+    with db.session() as session:
+        jobs = JobRepository(session)
+        first, second, empty = (jobs.create(owner.id, n, SPEC) for n in ("a", "b", "c"))
+        trials = TrialRepository(session)
+        for number, state in enumerate(["pruned", "complete", "pruned", "failed"]):
+            trials.upsert(first.id, number, state=state)
+        trials.upsert(second.id, 0, state="pruned")
+    with db.session() as session:
+        trials = TrialRepository(session)
+        assert trials.count_in_state([first.id, second.id, empty.id], "pruned") == {
+            first.id: 2, second.id: 1, empty.id: 0}
+        assert trials.count_in_state([first.id], TrialState.FAILED) == {first.id: 1}
+        assert trials.count_in_state([], "pruned") == {}
+        with pytest.raises(ValueError, match="trial state"):
+            trials.count_in_state([first.id], "done")
+
+
 def test_exports_create_and_list(db: Database, owner: Owner) -> None:
     with db.session() as session:
         job = JobRepository(session).create(owner.id, "j", SPEC)
