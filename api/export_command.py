@@ -96,9 +96,16 @@ def database_url(explicit: str | None) -> str:
         from automtl_storage import normalize_url
 
         return normalize_url(explicit or os.environ[URL_ENV])
-    from automtl_api.settings import Settings
+    from pydantic import ValidationError
 
-    return Settings().resolved_database_url
+    from automtl.commands.console import UserError
+    from automtl_api.settings import Settings, settings_errors
+
+    try:
+        return Settings().resolved_database_url
+    except ValidationError as exc:  # named by the AUTOMTL_* variable the user set
+        name, message = settings_errors(exc)[0]
+        raise UserError(message, field=name or "settings") from None
 
 
 def _export_job(args: argparse.Namespace,

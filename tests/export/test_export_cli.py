@@ -87,3 +87,16 @@ def test_missing_job_and_database(service: Service, tmp_path: Path,
     assert "no database at" in capsys.readouterr().err
     assert main(["export", "--out", str(tmp_path / "b")]) == 2
     assert "give a JOB id or --search-dir" in capsys.readouterr().err
+
+
+def test_a_bad_settings_variable_exits_2_naming_it(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --db the service settings give the database; a bad variable is named as set."""
+    monkeypatch.delenv("AUTOMTL_DATABASE_URL", raising=False)
+    monkeypatch.setenv("AUTOMTL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AUTOMTL_ARTIFACT_URL", "not-a-url")
+    assert main(["export", "1", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "AUTOMTL_ARTIFACT_URL: 'not-a-url' is not a URL" in err and "Traceback" not in err
+    assert not (tmp_path / "b").exists()

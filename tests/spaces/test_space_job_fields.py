@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,19 @@ def test_automtl_search_prints_what_the_preset_left_out_after_the_data_loaded() 
     progress.close()
     lines = stream.getvalue().splitlines()
     assert lines[0] == "features (kind: why):" and lines[-1] == note
+
+
+def test_run_search_logs_what_the_preset_left_out(tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """The worker's log line (run_search logs it before it reads the data, so a missing file,
+    which ends this call, is enough to see it)."""
+    from automtl.data import DataError
+    from automtl.search import run_search
+
+    document = spec(search_space={"preset": "multi_domain"},
+                    dataset={"path": str(tmp_path / "missing.csv")})
+    with caplog.at_level(logging.INFO, logger="automtl.search.runner"), \
+            pytest.raises(DataError, match="no such file"):
+        run_search(document, artifact_dir=tmp_path / "out")
+    assert ("automtl-jf: preset 'multi_domain' searches without star: star needs 'domains' "
+            "in the job") in caplog.messages
