@@ -586,8 +586,8 @@ def data_error_path(spec: JobSpec, error: Any) -> str:
     for i, spec_task in enumerate(spec.tasks):
         if column is not None and column in (spec_task.label, spec_task.weight):
             return f"tasks[{i}]"
-    if field is not None and str(field).startswith("domains"):
-        return str(field)
+    if field is not None and str(field).startswith(("domains", "tasks")):
+        return str(field)  # spec sections of their own, not the dataset's
     if field and field != column:
         return f"dataset.{_SPLIT_FIELDS.get(field, field)}"
     return "dataset"

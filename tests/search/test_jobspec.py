@@ -197,3 +197,42 @@ def test_yaml_parse_errors_and_missing_files(tmp_path: Path) -> None:
 def test_jobspec_round_trips_through_json() -> None:
     spec = load_job_spec(_doc(constraints={"params_max": 1000}))
     assert JobSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+def test_a_data_error_is_placed_at_the_spec_path_of_what_it_names() -> None:
+    from automtl.data import DataError
+    from automtl.jobspec import data_error_path
+
+    spec = load_job_spec(_doc(tasks=[{"name": "t1", "label": "y1"},
+                                     {"name": "t2", "label": "y2", "weight": "w"}],
+                              objectives=["t1"]))
+    assert data_error_path(spec, DataError("x", column="y2", task="t2",
+                                           task_field="type")) == "tasks[1].type"
+    assert data_error_path(spec, DataError("x", column="w")) == "tasks[1]"
+    assert data_error_path(spec, DataError("x", field="valid_fraction")) == \
+        "dataset.split.valid"
+    assert data_error_path(spec, DataError("x", field="domains.values")) == "domains.values"
+    assert data_error_path(spec, DataError("x", field="tasks")) == "tasks"
+    assert data_error_path(spec, DataError("x")) == "dataset"
+    domains = load_job_spec({
+        "name": "md", "dataset": {"builtin": "multi-domain", "rows": 300},
+        "tasks": [{"name": "y1"}, {"name": "y2"}],
+        "domains": {"column": "domain", "values": ["d0", "d1", "d2"]}})
+    # a per-domain task's error is its base task's
+    assert data_error_path(domains, DataError("x", column="y2", task="y2__d1",
+                                              task_field="label")) == "tasks[1].label"
+
+
+def test_a_class_outside_the_train_split_names_the_tasks_label() -> None:
+    import pandas as pd
+
+    from automtl.config import TaskSpec
+    from automtl.data import DataError, TabularDataset
+
+    frame = pd.DataFrame({"x": [float(i) for i in range(44)],
+                          "seg": ["a", "b", "c"] * 12 + ["a", "b", "c", "z"] * 2,
+                          "part": ["train"] * 36 + ["valid"] * 4 + ["test"] * 4})
+    with pytest.raises(DataError) as caught:
+        TabularDataset(frame, [TaskSpec(name="seg", type="multiclass")], split_column="part")
+    assert (caught.value.task, caught.value.task_field) == ("seg", "label")
+    assert "'z'" in str(caught.value)
