@@ -107,6 +107,17 @@ def test_bugs_keep_their_traceback():
         run_command(broken, object())
 
 
+def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly():
+    """``automtl space show default --all | head -1``: the closed pipe is not a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "automtl.cli", "space", "show", "default",
+                             "--all"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the interpreter has started: its first write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
 def test_version_and_help():
     done = subprocess.run([sys.executable, "-m", "automtl.cli", "--version"],
                           capture_output=True, text=True, check=True)

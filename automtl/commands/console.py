@@ -9,12 +9,15 @@ never a traceback; everything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
 #: exit status of a command stopped by bad input (argparse's own usage errors use 2 as well)
 EXIT_USER_ERROR = 2
+#: exit status when stdout's reader closed the pipe early (128 + SIGPIPE, as a shell reports it)
+EXIT_BROKEN_PIPE = 141
 
 
 class UserError(Exception):
@@ -62,6 +65,13 @@ def run_command(handler: Callable[[Any], int | None], args: Any,
     stream = stream or sys.stderr
     try:
         return int(handler(args) or 0)
+    except BrokenPipeError:
+        # the reader went away (``automtl space show ... | head``): stop quietly, as Unix tools do.
+        # stdout is pointed at /dev/null so the interpreter's final flush cannot raise again
+        # (the recipe of Python's signal module documentation, "Note on SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except user_error_types() as exc:
         lines = describe_user_error(exc)
         command = getattr(args, "command", None)
