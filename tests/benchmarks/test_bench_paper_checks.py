@@ -41,6 +41,8 @@ def test_correlation_sweep_covers_the_papers_models_and_correlations(quick_run):
         sb, mm = (float(row[f"{m} test MSE"].split(" ")[0]) for m in ("shared_bottom", "mmoe"))
         assert float(row["sb - mmoe"].split(" ")[0]) == pytest.approx(sb - mm, abs=2e-4)
         assert 0.0 <= float(row["mmoe gates differ"].split(" ")[0]) <= 1.0
+        for label in ("sb", "mmoe"):  # y1 minus the single-task shared bottom: a finite number
+            assert math.isfinite(float(row[f"{label} y1 - sb on y1 alone"].split(" ")[0]))
     assert rows[0]["gap - gap at 1.0"] == "0.0000 ± 0.0000"
     # standardised labels: identical tasks at 1.0, uncorrelated at 0.0 (600 rows: 60 test rows)
     assert float(rows[0]["label corr"].split(" ")[0]) > 0.95
