@@ -212,7 +212,9 @@ def correlation_sweep(args: argparse.Namespace, device: torch.device
                                    standardize=True)
             data = TabularDataset(frame, tasks, valid_fraction=0.1, test_fraction=0.1,
                                   seed=seed)
-            labels = data.test.labels.double().numpy()
+            test_split = data.test
+            assert test_split is not None  # test_fraction > 0
+            labels = test_split.labels.double().numpy()
             label_corr[correlation].append(float(np.corrcoef(labels[:, 0], labels[:, 1])[0, 1]))
             config = TrainConfig(lr=args.lr, batch_size=128, epochs=args.epochs,
                                  early_stopping_patience=0, seed=seed)
@@ -229,7 +231,7 @@ def correlation_sweep(args: argparse.Namespace, device: torch.device
                     transfer[correlation][name].append(test["y1"]["mse"] - alone[seed])
                 params[name] = run.model.num_parameters()
                 if name == "mmoe":
-                    gates[correlation].append(gate_difference(run.model, data.test, device))
+                    gates[correlation].append(gate_difference(run.model, test_split, device))
 
     def gaps(correlation: float) -> list[float]:
         cell = mse[correlation]
