@@ -36,6 +36,30 @@ def test_correlation_sweep_covers_the_papers_models_and_correlations(quick_run):
         # equal sizes: the shared bottom is sized to the MMoE's parameter count
         shared_bottom, _, mmoe = (int(p) for p in row["params sb/omoe/mmoe"].split("/"))
         assert shared_bottom == pytest.approx(mmoe, rel=0.01)
+        # the gap is shared-bottom minus MMoE, seed by seed; at correlation 1.0 its change from
+        # correlation 1.0 is exactly 0 and a gate difference is a distance in [0, 1]
+        sb, mm = (float(row[f"{m} test MSE"].split(" ")[0]) for m in ("shared_bottom", "mmoe"))
+        assert float(row["sb - mmoe"].split(" ")[0]) == pytest.approx(sb - mm, abs=2e-4)
+        assert 0.0 <= float(row["mmoe gates differ"].split(" ")[0]) <= 1.0
+        for label in ("sb", "mmoe"):  # y1 minus the single-task shared bottom: a finite number
+            assert math.isfinite(float(row[f"{label} y1 - sb on y1 alone"].split(" ")[0]))
+    assert rows[0]["gap - gap at 1.0"] == "0.0000 ± 0.0000"
+    # standardised labels: identical tasks at 1.0, uncorrelated at 0.0 (600 rows: 60 test rows)
+    assert float(rows[0]["label corr"].split(" ")[0]) > 0.95
+    assert abs(float(rows[-1]["label corr"].split(" ")[0])) < 0.4
+    text = (quick_run[1] / "paper_checks_correlation.md").read_text()
+    assert "ordering REPRODUCED" in text or "ordering NOT reproduced" in text
+
+
+def test_ordering_verdict_needs_a_rising_gap_with_an_interval_above_zero():
+    rising = {1.0: [0.00, 0.01, -0.01], 0.5: [0.02, 0.03, 0.01], 0.0: [0.05, 0.06, 0.04]}
+    assert "ordering REPRODUCED" in paper_checks.ordering_verdict(rising)
+    # the paired rise 0.0 - 1.0 is 0.05 at every seed, but the means are not monotone
+    dip = {1.0: [0.00, 0.01, -0.01], 0.5: [-0.02, -0.01, -0.03], 0.0: [0.05, 0.06, 0.04]}
+    assert "NOT reproduced" in paper_checks.ordering_verdict(dip)
+    # rising means, but the paired rise's interval reaches below 0
+    noisy = {1.0: [0.0, 0.0, 0.0], 0.5: [0.01, 0.01, 0.01], 0.0: [0.09, -0.05, 0.02]}
+    assert "NOT reproduced" in paper_checks.ordering_verdict(noisy)
 
 
 def test_snr_sweep_reports_sparsity_against_lambda_zero(quick_run):
@@ -72,4 +96,7 @@ def test_cross_stitch_and_uncertainty_compare_both_variants(quick_run):
 def test_bad_arguments_exit_with_usage_errors():
     with pytest.raises(SystemExit) as error:
         paper_checks.parse_args(["--seeds", "0"])
+    assert error.value.code == 2
+    with pytest.raises(SystemExit) as error:
+        paper_checks.parse_args(["--correlation-seeds", "1"])
     assert error.value.code == 2

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from automtl.data import DataError, TabularDataset, make_synthetic, synthetic_parameters
-from automtl.data.synthetic import NOISE_VARIANCE, synthetic_tasks
+from automtl.data.synthetic import NOISE_VARIANCE, label_moments, synthetic_tasks
 
 
 def test_columns_and_same_seed_same_frame() -> None:
@@ -59,6 +59,47 @@ def test_correlation_of_linear_parts_and_labels_increases_with_p() -> None:
         label_corr.append(np.corrcoef(frame["y1"], frame["y2"])[0, 1])
     assert linear_corr[0] < linear_corr[1] < linear_corr[2]
     assert label_corr[0] < label_corr[2]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_label_correlation_falls_from_one_to_zero_as_p_does(seed: int) -> None:
+    # the MMoE benchmark's sweep (p = 1.0 -> 0.5 -> 0.0) at d = 100: identical tasks up to the
+    # noise, then partly related, then uncorrelated labels
+    corr = {}
+    for p in (1.0, 0.5, 0.0):
+        frame = make_synthetic(rows=20000, features=100, correlation=p, seed=seed,
+                               standardize=True)
+        corr[p] = np.corrcoef(frame["y1"], frame["y2"])[0, 1]
+    assert corr[1.0] > 0.98
+    assert 0.05 < corr[0.5] < corr[1.0] - 0.3
+    assert abs(corr[0.0]) < 0.04
+
+
+@pytest.mark.parametrize(("seed", "scale"), [(0, 1.0), (1, 1.0), (4, 2.0)])
+def test_standardized_labels_use_the_exact_moments(seed: int, scale: float) -> None:
+    raw = make_synthetic(rows=100_000, features=20, correlation=0.3, scale=scale, seed=seed)
+    std = make_synthetic(rows=100_000, features=20, correlation=0.3, scale=scale, seed=seed,
+                         standardize=True)
+    mean, sd = label_moments(synthetic_parameters(features=20, correlation=0.3, scale=scale,
+                                                  seed=seed))
+    assert sd > 0.5  # the raw labels are not unit-scaled: the map is not an identity
+    for label in ("y1", "y2"):
+        # the sample moments of the raw labels agree with the exact ones ...
+        assert raw[label].mean() == pytest.approx(mean, abs=0.03 * sd)
+        assert raw[label].std() == pytest.approx(sd, rel=0.02)
+        # ... and standardising is that one affine map, so the result has mean 0, variance 1
+        np.testing.assert_allclose(std[label], (raw[label] - mean) / sd, rtol=1e-12)
+        assert abs(std[label].mean()) < 0.03
+        assert std[label].std() == pytest.approx(1.0, rel=0.02)
+    features = [f"x{i}" for i in range(20)]
+    pd.testing.assert_frame_equal(std[features], raw[features])
+
+
+def test_standardizing_leaves_binary_labels_alone() -> None:
+    plain = make_synthetic(rows=1001, features=10, binary=True, seed=4)
+    standardized = make_synthetic(rows=1001, features=10, binary=True, seed=4,
+                                  standardize=True)
+    pd.testing.assert_frame_equal(plain, standardized)
 
 
 def test_binarisation_splits_at_the_median() -> None:
