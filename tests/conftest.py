@@ -136,3 +136,34 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# Optuna's migration scripts, parsed once per test session
+#
+# Every ``optuna.storages.RDBStorage`` (the service opens one per app, the search one per run)
+# checks its schema version against Optuna's Alembic scripts, and Optuna builds a new Alembic
+# ``ScriptDirectory`` for each check: ~40 revision files executed again, about 0.25 s per
+# storage on two loaded cores, most of an API test's set-up.  The scripts are files of the
+# installed Optuna and cannot change during a run, so one parsed ScriptDirectory serves every
+# check; the checks themselves (version read from the database, compared with the head) still
+# run.  Where Optuna no longer has this private hook the fixture changes nothing.
+
+
+@pytest.fixture(autouse=True, scope="session")
+def optuna_alembic_scripts_parsed_once() -> Iterator[None]:
+    from optuna.storages._rdb import storage as rdb
+
+    manager = getattr(rdb, "_VersionManager", None)
+    original = getattr(manager, "_create_alembic_script", None)
+    if manager is None or original is None:
+        yield
+        return
+    parsed: list[object] = []
+
+    def create_alembic_script(self: object) -> object:
+        if not parsed:
+            parsed.append(original(self))
+        return parsed[0]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manager, "_create_alembic_script", create_alembic_script)
+        yield

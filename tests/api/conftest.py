@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,23 @@ from automtl_api.settings import Settings
 from automtl_storage import upgrade
 
 
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session, which ``settings`` copies."""
+    path = tmp_path_factory.mktemp("migrated") / "automtl.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, migrated_database: Path) -> Settings:
+    """Settings on a fresh, migrated SQLite file of this test's own: a copy (SQLite's backup
+    API) of the session's migrated file, the same bytes ``upgrade`` would write, without
+    running the migrations again for every test."""
     settings = make_settings(tmp_path)
-    upgrade(settings.resolved_database_url)
+    with closing(sqlite3.connect(migrated_database)) as source, \
+            closing(sqlite3.connect(tmp_path / "automtl.db")) as copy:
+        source.backup(copy)
     return settings
 
 

@@ -260,28 +260,19 @@ def test_generator_and_spec_agree() -> None:
 
 
 @pytest.mark.slow
-def test_a_multi_domain_search_stores_per_domain_metrics(tmp_path: Path) -> None:
+def test_a_multi_domain_search_stores_per_domain_metrics(local_ray: None,
+                                                         tmp_path: Path) -> None:
     """Through Ray: star and shared_bottom trials of a multi-domain job; the study's front
     carries the per-domain columns and every front trial's per-domain validation metrics."""
-    import os
-
-    import ray
-
     from automtl.search import run_search
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     space = {"topology": {"choose": {"star": {"star_units": [8], "aux_units": [4]},
                                      "shared_bottom": {"bottom_units": [8]}}},
              "architecture": {"tower_units": [4], "embedding_dim": 3},
              "optimizer": {"lr": 0.01, "batch_size": 256, "epochs": 1}}
     spec = spec_document(search_space=space, sampler="random",
                          budget={"trials": 2, "concurrency": 1})
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    try:
-        result = run_search(spec, artifact_dir=tmp_path)
-    finally:
-        ray.shutdown()
+    result = run_search(spec, artifact_dir=tmp_path)
     assert result.complete == 2 and result.failed == 0
     front = result.front
     assert [c["name"] for c in front["domains"]][:3] == ["y1__d0", "y1__d1", "y1__d2"]

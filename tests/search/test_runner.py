@@ -1,11 +1,9 @@
-"""Whole searches through Ray Tune on tiny synthetic data (one local Ray for the module)."""
+"""Whole searches through Ray Tune on tiny synthetic data (the folder's one local Ray)."""
 
 from __future__ import annotations
 
 import json
-import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,17 +62,6 @@ class Recorder(SearchCallbacks):
 
     def on_progress(self, progress: Progress) -> None:
         self.progress.append(progress)
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    import ray
-
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def enqueue(url: str, study_name: str, params: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ the original class labels with the vocabularies of the trial's own cap."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -33,15 +32,11 @@ def _table(path: Path, rows: int = 900) -> Path:
 
 
 def test_a_multiclass_search_with_a_searched_vocabulary_cap_exports_what_it_trained(
-        tmp_path: Path) -> None:
-    import ray
-
+        local_ray: None, tmp_path: Path) -> None:
     from automtl.export import export_trial
     from automtl.export.sources import search_dir_source
     from automtl.export.standalone import load_module
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     data = _table(tmp_path / "table.csv")
     spec = {
         "name": "mc", "seed": 0,
@@ -56,12 +51,7 @@ def test_a_multiclass_search_with_a_searched_vocabulary_cap_exports_what_it_trai
             "vocabulary": {"max_size": {"categorical": [3, 30]}}},
         "sampler": "random", "budget": {"trials": 3, "concurrency": 1}}
     out = tmp_path / "search"
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    try:
-        result = run_search(spec, storage_url=f"sqlite:///{out / 'automtl.db'}",
-                            artifact_dir=out)
-    finally:
-        ray.shutdown()
+    result = run_search(spec, storage_url=f"sqlite:///{out / 'automtl.db'}", artifact_dir=out)
     assert result.complete == 3 and result.failed == 0, result
     source = search_dir_source(out)
     front = [r for r in source.trials if r.on_front]

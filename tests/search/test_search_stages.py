@@ -1,11 +1,9 @@
 """A whole search with coverage, MO-ASHA, confirmation, a fingerprint and a warm start
-(one local Ray for the module; tiny synthetic data)."""
+(the folder's one local Ray; tiny synthetic data)."""
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +41,6 @@ def make_spec(name: str, trials: int, **extra: Any) -> dict[str, Any]:
             "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}],
             "search_space": SPACE, "budget": {"trials": trials, "concurrency": 2},
             **extra}
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    import ray
-
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

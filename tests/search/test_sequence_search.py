@@ -5,7 +5,6 @@ so the network is rebuilt from it alone."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import optuna
@@ -23,11 +22,7 @@ from automtl.trial_record import ATTR_CANDIDATE
 pytestmark = pytest.mark.slow
 
 
-def test_a_search_with_a_sequence_trains_aitm(tmp_path: Path) -> None:
-    import ray
-
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+def test_a_search_with_a_sequence_trains_aitm(local_ray: None, tmp_path: Path) -> None:
     table = tmp_path / "funnel.csv"
     make_funnel(rows=1500, features=6, seed=0).to_csv(table, index=False)
     spec = {"name": "funnel", "seed": 1, "dataset": {"path": str(table)},
@@ -44,11 +39,7 @@ def test_a_search_with_a_sequence_trains_aitm(tmp_path: Path) -> None:
                                 directions=["maximize", "maximize"])
     study.enqueue_trial({"topology": "aitm"})
     study.enqueue_trial({"topology": "mmoe"})
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        result = run_search(spec, storage_url=url, artifact_dir=tmp_path / "trials")
-    finally:
-        ray.shutdown()
+    result = run_search(spec, storage_url=url, artifact_dir=tmp_path / "trials")
     assert result.complete == 2
     study = optuna.load_study(study_name=result.study_name, storage=open_storage(url))
     trials = study.get_trials(states=(TrialState.COMPLETE,))
