@@ -2,7 +2,7 @@
 
 The installed ``OptunaSearch`` (ray 2.60) already takes a define-by-run ``space`` function, a
 list of metrics/modes, a seeded sampler, an Optuna ``storage`` and a ``study_name`` (it calls
-``create_study(load_if_exists=True)``, so a second run resumes the study). Five things it does
+``create_study(load_if_exists=True)``, so a second run resumes the study). Six things it does
 not do, which this subclass adds with the smallest overrides:
 
 - **Failures.** Its ``on_trial_complete`` tells FAIL only when Tune reports an error with no
@@ -21,6 +21,9 @@ not do, which this subclass adds with the smallest overrides:
 - **Budget.** The budget counts COMPLETE and PRUNED trials of the study (earlier runs included),
   so failed trials are replaced, up to ``max_failures`` per run; ``suggest`` returns ``None``
   (wait) or ``FINISHED`` accordingly, and Tune runs with ``num_samples=-1``.
+- **Reads.** An RDB storage is wrapped in :class:`~automtl.search.study.SnapshotStorage`, so
+  a trial's sampling (and the callbacks' reads after a trial ended) read the study's trial list
+  from the database once, not once per parameter group as constant-liar TPE otherwise does.
 - **Stops.** When a stopper (cancel) or the wall-time budget ends the experiment, Tune stops
   the running trials without telling the searcher; :meth:`interrupt_live_trials` then tells
   them FAIL (interrupted), so no trial stays RUNNING, and the next run retries them.
