@@ -16,8 +16,16 @@ time, MO-ASHA with grace 1 and eta 3, valid/test 0.1/0.1); ``--preset``, ``--sch
 epochs they trained (their training seconds are recorded; the rest of such a trial, cut off by
 Tune, falls under "outside trials").
 
+``--suggest`` times only the driver's sampling instead, in-process and without Ray: the
+searcher's ``suggest`` over ``--trials`` trials of the run's spec (coverage trials first, two
+trials open at a time as with concurrency 2, each closed with made-up objectives, two in three
+as MO-ASHA-pruned), once with the trial-list snapshot of
+:class:`~automtl.search.study.SnapshotStorage` and once reading the study for every parameter
+group as Optuna does on its own; seconds per suggest and database reads of the trial list.
+
     python -m benchmarks.search_overhead
     python -m benchmarks.search_overhead --demo [--trials 30]
+    python -m benchmarks.search_overhead --demo --suggest
     python -m benchmarks.search_overhead --quick
 """
 
@@ -58,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the demo's search: default preset, 60 trials x 5 epochs, 20k "
                              "rows, correlation 0.2, MO-ASHA, a test split (explicit --trials "
                              "still applies)")
+    parser.add_argument("--suggest", action="store_true",
+                        help="time the driver's suggest only (no Ray), with and without the "
+                             "trial-list snapshot")
     parser.add_argument("--storage", default=None,
                         help="Optuna RDB URL (default: a SQLite file in a temporary directory)")
     # trials set their own threads (resources.cpus_per_trial: 1); the driver matches them
@@ -70,8 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.preset, args.scheduler, args.test = "default", "mo_asha", 0.1
     if args.device != "cpu":
         parser.error("--device: the search benchmarks run trials on the CPU")
-    if args.quick:
-        args.trials, args.rows, args.epochs = min(args.trials, 4), min(args.rows, 2000), 1
+    if args.quick:  # (--suggest trains nothing: enough trials for TPE past its start-up)
+        args.trials = min(args.trials, 24 if args.suggest else 4)
+        args.rows, args.epochs = min(args.rows, 2000), 1
     return args
 
 
@@ -90,14 +102,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Run the search in ``workdir``; the raw figures of the breakdown."""
     import ray
 
-    spec = job_spec("bench-overhead", trials=args.trials, rows=args.rows,
-                    features=args.features, correlation=args.correlation, epochs=args.epochs,
-                    sampler=args.sampler, seed=args.seed, concurrency=args.concurrency,
-                    test_fraction=args.test,
-                    valid_fraction=0.1 if args.demo else 0.2,
-                    space={"preset": args.preset} if args.preset else None)
-    if args.scheduler != "none":
-        spec["scheduler"] = {"name": args.scheduler, "grace_epochs": 1, "reduction_factor": 3}
+    spec = _spec(args)
     url = args.storage or f"sqlite:///{workdir / 'study.db'}"
     ray_start = start_ray(args.cpus)
     try:
@@ -134,6 +139,68 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "optuna_trial": sum((t.datetime_complete - t.datetime_start).total_seconds()
                             for t in ended if t.datetime_complete and t.datetime_start),
     }
+
+
+def _spec(args: argparse.Namespace) -> dict[str, Any]:
+    spec = job_spec("bench-overhead", trials=args.trials, rows=args.rows,
+                    features=args.features, correlation=args.correlation, epochs=args.epochs,
+                    sampler=args.sampler, seed=args.seed, concurrency=args.concurrency,
+                    test_fraction=args.test,
+                    valid_fraction=0.1 if args.demo else 0.2,
+                    space={"preset": args.preset} if args.preset else None)
+    if args.scheduler != "none":
+        spec["scheduler"] = {"name": args.scheduler, "grace_epochs": 1, "reduction_factor": 3}
+    return spec
+
+
+def suggest_cost(args: argparse.Namespace, workdir: Path, snapshot: bool) -> dict[str, Any]:
+    """The searcher's ``suggest`` timed over ``args.trials`` trials (see the module doc):
+    mean seconds per suggest, over all and after the first 20 trials, and trial-list reads."""
+    import random
+    import statistics
+
+    from automtl.jobspec import load_job_spec
+    from automtl.search.coverage import enqueue_coverage
+    from automtl.search.datasets import load_dataset
+    from automtl.search.runner import _make_searcher
+    from automtl.search.samplers import make_sampler
+    from automtl.search.study import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = load_job_spec(_spec(args))
+    data = load_dataset(spec.dataset, spec.tasks, spec.seed)
+    name = f"suggest-{'snapshot' if snapshot else 'plain'}"
+    storage = open_storage(f"sqlite:///{workdir / (name + '.db')}")
+    searcher = _make_searcher(spec.space, spec, make_sampler(spec.sampler, spec.seed,
+                                                             args.trials),
+                              name, storage, args.trials, lambda _: None, None, data.schema)
+    if not snapshot:  # the same storage class with its snapshot never opened
+        searcher._snapshot_storage = None
+    enqueue_coverage(searcher.study, spec.space, spec.seed, args.trials)
+    wrapped = searcher.study._storage
+    keys = [o.result_key for o in spec.objective_list()]
+    rng = random.Random(args.seed)
+    timings: list[tuple[float, int]] = []
+    running: list[str] = []
+    for index in range(args.trials):
+        reads, started = wrapped.trial_list_reads, time.perf_counter()
+        searcher.suggest(f"t{index}")
+        timings.append((time.perf_counter() - started, wrapped.trial_list_reads - reads))
+        running.append(f"t{index}")
+        if len(running) == args.concurrency or index == args.trials - 1:
+            done = running.pop(0)
+            if rng.random() < 2 / 3:
+                searcher._prune(searcher._ot_trials[done], 1, {})
+                searcher._completed_trials.add(done)
+            else:
+                searcher.on_trial_complete(done, {"automtl/final": True,
+                                                  **{k: rng.uniform(0.6, 0.8) for k in keys}})
+    later = timings[20:] or timings
+    return {"trial-list reads": "once per suggest" if snapshot else "per parameter group",
+            "trials": len(timings),
+            "mean suggest s": round(statistics.fmean(t for t, _ in timings), 4),
+            "mean suggest s after 20": round(statistics.fmean(t for t, _ in later), 4),
+            "reads per suggest after 20": round(statistics.fmean(r for _, r in later), 1)}
 
 
 def breakdown(raw: dict[str, Any], concurrency: int) -> list[dict[str, Any]]:
@@ -186,6 +253,16 @@ def summary(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parse_args(argv)
     setup_threads(args.threads)
+    if args.suggest:
+        with tempfile.TemporaryDirectory(prefix="automtl-bench-") as tmp:
+            rows = [suggest_cost(args, Path(tmp), snapshot) for snapshot in (False, True)]
+        write_table(rows, args.out, "search_overhead_suggest",
+                    "Search overhead: the driver's suggest (sampling), no Ray",
+                    machine_line("cpu"),
+                    [f"{args.trials} trials, sampler {args.sampler}, preset "
+                     f"{args.preset or 'compact'}, Optuna study in SQLite, 2 trials open at a "
+                     f"time; load average {_load()} at the end."])
+        return rows
     with tempfile.TemporaryDirectory(prefix="automtl-bench-") as tmp:
         raw = measure(args, Path(tmp))
     machine = machine_line("cpu")

@@ -9,6 +9,7 @@ and :class:`CancelStopper` (a ``ray.tune.Stopper`` that polls :meth:`SearchCallb
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -198,6 +199,12 @@ class TuneBridge(tune.Callback):
             self._announce(number)
 
     def _announce(self, number: int) -> None:
+        # the outcome, the counts and the front from one read of the trial list
+        snapshot = getattr(self._searcher, "trial_list_snapshot", contextlib.nullcontext)
+        with snapshot():
+            self._announce_from_study(number)
+
+    def _announce_from_study(self, number: int) -> None:
         frozen = self._study.get_trials(deepcopy=False)[number]
         outcome = outcome_from_trial(frozen, self._objective_names)
         if outcome.train_time_s:

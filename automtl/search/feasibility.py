@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 import torch
 from optuna.trial import TrialState
+from torch.overrides import TorchFunctionMode
 
 from automtl.config import Candidate, InputSchema, ModelConfig, TaskSpec
 from automtl.jobspec import Constraints
@@ -55,8 +56,28 @@ def static_params(candidate: dict[str, Any] | Candidate, inputs: InputSchema,
         Candidate.model_validate(candidate)
     inputs = narrow_schema(inputs, parsed.vocabulary)[0]
     config = ModelConfig.from_parts(parsed.architecture, inputs, list(tasks), sequence)
-    with torch.device("meta"):
+    with torch.device("meta"), _SkipMetaInit():
         return int(build_model(config).num_parameters())
+
+
+class _SkipMetaInit(TorchFunctionMode):
+    """Skips random in-place initialisers (``normal_``, ``uniform_``, as ``Tensor`` methods or
+    ``torch.nn.init`` functions) on meta tensors, which hold no values anyway.
+
+    torch implements ``normal_`` on the meta device through a Python reference that imports
+    ``torch._dynamo`` on first use: 3.5 s of the search driver (SNR's gates, every embedding
+    table) while both worker slots waited on it (issue 14)."""
+
+    _SKIPPED = frozenset({"normal_", "uniform_"})
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        target = args[0] if args else kwargs.get("tensor")
+        if getattr(func, "__name__", "") in self._SKIPPED and \
+                isinstance(target, torch.Tensor) and target.is_meta:
+            return target
+        return func(*args, **kwargs)
 
 
 def check_static_constraints(candidate: dict[str, Any] | Candidate, inputs: InputSchema,

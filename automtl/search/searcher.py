@@ -2,7 +2,7 @@
 
 The installed ``OptunaSearch`` (ray 2.60) already takes a define-by-run ``space`` function, a
 list of metrics/modes, a seeded sampler, an Optuna ``storage`` and a ``study_name`` (it calls
-``create_study(load_if_exists=True)``, so a second run resumes the study). Five things it does
+``create_study(load_if_exists=True)``, so a second run resumes the study). Six things it does
 not do, which this subclass adds with the smallest overrides:
 
 - **Failures.** Its ``on_trial_complete`` tells FAIL only when Tune reports an error with no
@@ -21,6 +21,9 @@ not do, which this subclass adds with the smallest overrides:
 - **Budget.** The budget counts COMPLETE and PRUNED trials of the study (earlier runs included),
   so failed trials are replaced, up to ``max_failures`` per run; ``suggest`` returns ``None``
   (wait) or ``FINISHED`` accordingly, and Tune runs with ``num_samples=-1``.
+- **Reads.** An RDB storage is wrapped in :class:`~automtl.search.study.SnapshotStorage`, so
+  a trial's sampling (and the callbacks' reads after a trial ended) read the study's trial list
+  from the database once, not once per parameter group as constant-liar TPE otherwise does.
 - **Stops.** When a stopper (cancel) or the wall-time budget ends the experiment, Tune stops
   the running trials without telling the searcher; :meth:`interrupt_live_trials` then tells
   them FAIL (interrupted), so no trial stays RUNNING, and the next run retries them.
@@ -28,6 +31,7 @@ not do, which this subclass adds with the smallest overrides:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -41,6 +45,7 @@ from ray.tune.search.optuna import OptunaSearch
 from automtl.jobspec import Constraints, Objective
 from automtl.search.feasibility import ATTR_INFEASIBLE, InfeasibleCandidate
 from automtl.search.mo_asha import MOASHAScheduler
+from automtl.search.study import SnapshotStorage
 from automtl.search.trainable import (
     CONFIG_KEY,
     KEY_ARTIFACT,
@@ -119,6 +124,11 @@ class AutoMTLOptunaSearch(OptunaSearch):
         #: candidates refused at sampling since the last one that was trained
         self.infeasible_in_a_row = 0
         self.stop_reason: str | None = None
+        # Sampling reads the trial list once per suggest instead of once per parameter group
+        # (:class:`~automtl.search.study.SnapshotStorage`)
+        if isinstance(storage, optuna.storages.RDBStorage):
+            storage = SnapshotStorage(storage)
+        self._snapshot_storage = storage if isinstance(storage, SnapshotStorage) else None
         super().__init__(
             space=space,
             metric=[o.result_key for o in objectives],
@@ -177,16 +187,22 @@ class AutoMTLOptunaSearch(OptunaSearch):
             return Searcher.FINISHED if live == 0 else None
         if self._complete + live >= self._budget_trials:
             return None  # wait: a running trial may still fail and need a replacement
-        ot_trial = self._ot_study.ask()
-        try:
-            candidate = self._space(ot_trial)
-        except InfeasibleCandidate as exc:
-            return self._infeasible(ot_trial, exc, live)
-        except Exception as exc:  # noqa: BLE001 - a sampling error fails this trial only
-            ot_trial.set_user_attr(ATTR_ERROR, f"sampling failed: {type(exc).__name__}: {exc}")
+        with self.trial_list_snapshot():
+            ot_trial = self._ot_study.ask()
+            try:
+                candidate = self._space(ot_trial)
+            except Exception as exc:  # noqa: BLE001 - handled below, outside the snapshot
+                error: Exception | None = exc
+            else:
+                error = None
+        if isinstance(error, InfeasibleCandidate):
+            return self._infeasible(ot_trial, error, live)
+        if error is not None:  # a sampling error fails this trial only
+            ot_trial.set_user_attr(ATTR_ERROR,
+                                   f"sampling failed: {type(error).__name__}: {error}")
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
             self.failures_this_run += 1
-            logger.warning("trial %d: sampling failed: %s", ot_trial.number, exc)
+            logger.warning("trial %d: sampling failed: %s", ot_trial.number, error)
             return None
         self.infeasible_in_a_row = 0
         ot_trial.set_user_attr(ATTR_CANDIDATE, candidate)
@@ -194,6 +210,15 @@ class AutoMTLOptunaSearch(OptunaSearch):
         self._numbers[trial_id] = ot_trial.number
         return {CONFIG_KEY: {"number": ot_trial.number, "params": dict(ot_trial.params),
                              "candidate": candidate}}
+
+    def trial_list_snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """A block in which the study's trial list is read from the database once
+        (:meth:`SnapshotStorage.snapshot`): all of a trial's sampling, or the bridge's reads
+        after a trial ended; the driver owns every running trial, so none changes meanwhile
+        unless this process tells it (which ends the snapshot). A no-op on other storages."""
+        if self._snapshot_storage is None:
+            return contextlib.nullcontext()
+        return self._snapshot_storage.snapshot()
 
     def _infeasible(self, ot_trial: optuna.Trial, exc: InfeasibleCandidate,
                     live: int) -> str | None:

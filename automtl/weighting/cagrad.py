@@ -16,7 +16,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from pydantic import Field
-from scipy.optimize import minimize
 
 from automtl.weighting.gradient import Combination, GradientParams, GradientWeighting
 from automtl.weighting.registry import register_weighting
@@ -29,6 +28,8 @@ class CAGradParams(GradientParams):
 
 def cagrad_weights(gram: np.ndarray, c: float, rescale: bool = True) -> np.ndarray:
     """Coefficients [K] of CAGrad's update from the Gram matrix [K, K] of the gradients."""
+    from scipy.optimize import minimize  # here: scipy.optimize is slow to import per worker
+
     num = gram.shape[0]
     mean = np.full(num, 1.0 / num)
     if c == 0.0:

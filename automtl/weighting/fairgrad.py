@@ -14,7 +14,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from pydantic import Field
-from scipy.optimize import least_squares
 
 from automtl.weighting.gradient import Combination, GradientParams, GradientWeighting
 from automtl.weighting.registry import register_weighting
@@ -26,6 +25,8 @@ class FairGradParams(GradientParams):
 
 def fairgrad_weights(gram: np.ndarray, alpha: float) -> np.ndarray:
     """``w`` [K] with ``gram @ w = w^(-1/alpha)`` for a Gram matrix [K, K]."""
+    from scipy.optimize import least_squares  # here: scipy.optimize is slow to import per worker
+
     num = gram.shape[0]
 
     def residual(w: np.ndarray) -> np.ndarray:

@@ -18,7 +18,6 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import cvxpy as cp
 import numpy as np
 import torch
 from pydantic import Field
@@ -37,6 +36,8 @@ class NashProblem:
     """The bargaining program for K tasks, compiled once (CVXPY parameters, DPP)."""
 
     def __init__(self, num: int, max_weight: float) -> None:
+        import cvxpy as cp  # here, not at import: cvxpy takes 0.5 s to import in every worker
+
         self.alpha = cp.Variable(num, pos=True)
         self.root = cp.Parameter((num, num))
         objective = 0.5 * cp.sum_squares(self.root @ self.alpha) - cp.sum(cp.log(self.alpha))
@@ -45,6 +46,8 @@ class NashProblem:
     def solve(self, gram: np.ndarray) -> np.ndarray:
         """``alpha`` [K]; an "optimal_inaccurate" status (an ill-conditioned Gram matrix, e.g.
         nearly parallel gradients) is accepted, anything else raises ``RuntimeError``."""
+        import cvxpy as cp
+
         self.root.value = psd_root(torch.from_numpy(gram)).numpy()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Solution may be inaccurate")

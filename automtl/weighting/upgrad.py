@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from scipy.optimize import nnls
 
 from automtl.weighting.gradient import Combination, GradientParams, GradientWeighting, psd_root
 from automtl.weighting.registry import register_weighting
@@ -24,6 +23,8 @@ from automtl.weighting.registry import register_weighting
 
 def upgrad_weights(gram: torch.Tensor) -> torch.Tensor:
     """The coefficients [K] of UPGrad's update from the Gram matrix [K, K]."""
+    from scipy.optimize import nnls  # here: scipy.optimize is slow to import per worker
+
     num = gram.shape[0]
     root = psd_root(gram).numpy()
     total = np.zeros(num)

@@ -114,3 +114,14 @@ def test_anytime_quick_run(tmp_path):
         assert all(first[t] >= 1 for t in ("single_task", "shared_bottom", "mmoe", "ple"))
     for name in ("anytime", "anytime_topologies", "anytime_curves"):
         assert (tmp_path / f"{name}.csv").exists() and (tmp_path / f"{name}.md").exists()
+
+
+def test_search_overhead_suggest_times_sampling_with_and_without_the_snapshot(tmp_path):
+    rows = search_overhead.main(["--quick", "--suggest", "--trials", "24", "--out",
+                                 str(tmp_path)])
+    plain, snapshot = rows
+    assert plain["trials"] == snapshot["trials"] == 24
+    # the compact space's TPE samples several parameter groups per trial, each a read
+    assert plain["reads per suggest after 20"] > snapshot["reads per suggest after 20"]
+    assert snapshot["reads per suggest after 20"] <= 2
+    assert (tmp_path / "search_overhead_suggest.md").exists()

@@ -85,3 +85,37 @@ def test_no_params_max_means_no_summary() -> None:
     assert constraint_summary(searcher.study, spec.constraints) is None  # RUNNING: not counted
     assert constraint_summary(searcher.study, spec.constraints.model_copy(
         update={"params_max": None})) is None
+
+
+COUNT_IN_A_FRESH_PROCESS = """
+import sys
+from automtl.config import Candidate, ModelConfig, TaskSpec
+from automtl.data import TabularDataset, make_synthetic
+from automtl.models import build_model
+from automtl.search.feasibility import static_params
+
+frame = make_synthetic(rows=300, features=6, binary=True, categorical=3, buckets=5)
+tasks = [TaskSpec(name="y1"), TaskSpec(name="y2")]
+schema = TabularDataset(frame, tasks).schema
+candidate = {"architecture": {"topology": "snr_trans"}}
+counted = static_params(candidate, schema, tasks)
+dynamo = "torch._dynamo" in sys.modules
+model = build_model(ModelConfig.from_parts(Candidate.model_validate(candidate).architecture,
+                                           schema, tasks))
+print(counted, model.num_parameters(), dynamo, len(schema.categorical))
+"""
+
+
+def test_counting_on_the_meta_device_skips_random_init_and_stays_exact() -> None:
+    """SNR's gates and the embedding tables are drawn with normal_, which torch runs on the
+    meta device through a reference that imports torch._dynamo (seconds in the driver); the
+    count skips those draws and still equals the real model's."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", COUNT_IN_A_FRESH_PROCESS], check=True,
+                         capture_output=True, text=True).stdout.split()
+    counted, real, dynamo, categorical = int(out[0]), int(out[1]), out[2], int(out[3])
+    assert categorical == 3
+    assert counted == real > 0
+    assert dynamo == "False"

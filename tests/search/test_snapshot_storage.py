@@ -1,0 +1,152 @@
+"""SnapshotStorage (issue 14): TPE's constant-liar sampling reads the study's trial list once
+per suggest instead of once per parameter group, and samples exactly what it sampled before."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from automtl.jobspec import Objective
+from automtl.search.samplers import make_sampler
+from automtl.search.searcher import AutoMTLOptunaSearch
+from automtl.search.study import SnapshotStorage, open_storage
+
+OBJECTIVES = [Objective(name="t1", direction="maximize", metric="auc"),
+              Objective(name="t2", direction="maximize", metric="auc")]
+
+
+def conditional_space(trial: optuna.trial.BaseTrial) -> dict[str, Any]:
+    """Three branches with their own parameters, like the presets' topologies."""
+    topology = trial.suggest_categorical("topology", ["a", "b", "c"])
+    out: dict[str, Any] = {"topology": topology,
+                           "lr": trial.suggest_float("lr", 1e-4, 1e-1, log=True)}
+    for name in range(3):
+        out[f"{topology}/{name}"] = trial.suggest_int(f"{topology}/{name}", 1, 64)
+    return out
+
+
+def _fake_values(params: dict[str, Any]) -> list[float]:
+    """A deterministic result of the sampled parameters (both objectives depend on them)."""
+    width = sum(v for k, v in params.items() if "/" in k)
+    return [0.5 + (width % 17) / 40 + params["lr"], 0.9 - (width % 11) / 30]
+
+
+def _run(tmp_path: Any, name: str, snapshot: bool, trials: int = 24,
+         ) -> tuple[list[dict[str, Any]], int]:
+    """Suggest ``trials`` trials, two running at a time (constant liar sees one running trial
+    at every suggest), telling each a fake result; (the params, trial-list database reads)."""
+    backend = open_storage(f"sqlite:///{tmp_path / (name + '.db')}")
+    storage = SnapshotStorage(backend)
+    searcher = AutoMTLOptunaSearch(
+        conditional_space, OBJECTIVES, sampler=make_sampler("tpe", 3, trials),
+        study_name=name, storage=storage if snapshot else backend, budget_trials=trials,
+        max_failures=trials)
+    if not snapshot:  # the same storage class, its snapshot never opened
+        searcher._snapshot_storage = None
+    reads_before = searcher._ot_study._storage.trial_list_reads
+    running: list[str] = []
+    for index in range(trials):
+        trial_id = f"t{index}"
+        config = searcher.suggest(trial_id)
+        assert config is not None
+        running.append(trial_id)
+        if len(running) == 2:
+            done = running.pop(0)
+            values = _fake_values(searcher._ot_trials[done].params)
+            searcher.on_trial_complete(done, {"automtl/final": True, "objective/t1": values[0],
+                                              "objective/t2": values[1]})
+    for done in running:
+        values = _fake_values(searcher._ot_trials[done].params)
+        searcher.on_trial_complete(done, {"automtl/final": True, "objective/t1": values[0],
+                                          "objective/t2": values[1]})
+    params = [t.params for t in searcher.study.get_trials(deepcopy=False)]
+    return params, searcher._ot_study._storage.trial_list_reads - reads_before
+
+
+def test_tpe_samples_the_same_with_one_trial_list_read_per_suggest(tmp_path: Any) -> None:
+    plain, plain_reads = _run(tmp_path, "plain", snapshot=False)
+    snap, snap_reads = _run(tmp_path, "snap", snapshot=True)
+    assert snap == plain  # the same seeded proposals, trial by trial (TPE after its start-up)
+    assert len({p["topology"] for p in snap}) == 3
+    # without the snapshot every parameter group's TPE sample re-reads the running trials
+    assert plain_reads > 3 * len(plain)
+    # with it: the waiting-trial lookup in ask() and one read for the sampling, per trial,
+    # plus the reads outside suggest (the budget count at start, each tell)
+    assert snap_reads <= 3 * len(snap) + 2
+
+
+def test_snapshot_sees_trials_created_and_told_inside_it(tmp_path: Any) -> None:
+    storage = SnapshotStorage(open_storage(f"sqlite:///{tmp_path / 'o.db'}"))
+    study = optuna.create_study(storage=storage, study_name="s", directions=["maximize"])
+    with storage.snapshot():
+        assert study.get_trials(deepcopy=False) == []
+        trial = study.ask()
+        assert [t.number for t in study.get_trials(deepcopy=False)] == [trial.number]
+        study.tell(trial, 1.0)
+        assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.COMPLETE]
+        reads = storage.trial_list_reads
+        study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        study.get_trials(deepcopy=True)
+        assert storage.trial_list_reads == reads  # served from the snapshot
+    study.get_trials(deepcopy=False)
+    assert storage.trial_list_reads == reads + 1  # outside: a read per call, as before
+
+
+def test_searcher_wraps_an_rdb_storage_and_the_study_stays_in_the_database(
+        tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    searcher = AutoMTLOptunaSearch(
+        conditional_space, OBJECTIVES, sampler=make_sampler("tpe", 0, 5), study_name="s",
+        storage=open_storage(url), budget_trials=5, max_failures=5)
+    assert isinstance(searcher.study._storage, SnapshotStorage)
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", {"automtl/final": True, "objective/t1": 0.7,
+                                     "objective/t2": 0.6})
+    stored = optuna.load_study(study_name="s", storage=url).trials
+    assert [(t.state, t.values) for t in stored] == [(TrialState.COMPLETE, [0.7, 0.6])]
+
+
+def test_bridge_reads_the_trial_list_once_per_finished_trial(tmp_path: Any) -> None:
+    """After a trial ends, its outcome, the counts and the front come from one read."""
+    from types import SimpleNamespace
+
+    from automtl.jobspec import load_job_spec
+    from automtl.search.callbacks import Progress, SearchCallbacks, TuneBridge
+
+    class Listener(SearchCallbacks):
+        def __init__(self) -> None:
+            self.outcomes: list[Any] = []
+            self.progress: list[Progress] = []
+
+        def on_trial_complete(self, outcome: Any) -> None:
+            self.outcomes.append(outcome)
+
+        def on_progress(self, progress: Progress) -> None:
+            self.progress.append(progress)
+
+    spec = load_job_spec({"name": "b", "dataset": {"builtin": "synthetic", "rows": 200},
+                          "tasks": [{"name": "t1", "label": "y1"},
+                                    {"name": "t2", "label": "y2"}]})
+    searcher = AutoMTLOptunaSearch(
+        conditional_space, spec.objective_list(), sampler=make_sampler("random", 0, 4),
+        study_name="b", storage=open_storage(f"sqlite:///{tmp_path / 'b.db'}"),
+        budget_trials=4, max_failures=4)
+    listener = Listener()
+    bridge = TuneBridge(listener, spec)
+    bridge.attach(searcher)
+    storage = searcher.study._storage
+    keys = [o.result_key for o in spec.objective_list()]
+    for index, values in enumerate([(0.7, 0.6), (0.6, 0.7)]):
+        trial_id = f"t{index}"
+        searcher.suggest(trial_id)
+        tune_trial = SimpleNamespace(trial_id=trial_id, config={}, last_result=None)
+        bridge.on_trial_start(0, [], tune_trial)
+        searcher.on_trial_complete(trial_id, {"automtl/final": True,
+                                              **dict(zip(keys, values, strict=True))})
+        reads = storage.trial_list_reads
+        bridge.on_trial_complete(0, [], tune_trial)
+        assert storage.trial_list_reads == reads + 1
+    assert [o.number for o in listener.outcomes] == [0, 1]
+    assert listener.progress[-1].complete == 2 and listener.progress[-1].front_size == 2
