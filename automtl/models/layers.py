@@ -177,15 +177,16 @@ class Experts(nn.Module):
         self.activation = make_activation(activation)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.output_dim = in_dim
+        #: ReLU straight after a first-layer product applied in place on that product (no
+        #: backward needs the product itself): one [B, E*out] tensor less per step
+        self.relu_in_place = isinstance(self.activation, nn.ReLU) and normalization == "none"
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """``[B, in]`` (every expert reads it) or ``[B, E, in]`` (one input per expert) ->
         ``[B, E, out]``."""
         if inputs.dim() == 2:  # rank is static under tracing: shared input
-            hidden = self._shared_first_layer(inputs, 0, self.num_experts)
-        else:
-            hidden = self._batched_layer(inputs, 0)
-        return self._rest(hidden)
+            return self._rest(self._shared_first_layer(inputs, 0, self.num_experts))
+        return self._rest(self._batched_layer(inputs, 0))
 
     def forward_groups(self, groups: Sequence[tuple[torch.Tensor, int]]) -> torch.Tensor:
         """Consecutive groups of experts, each reading its own ``[B, in]`` input: ``(input,
@@ -205,12 +206,11 @@ class Experts(nn.Module):
     def _shared_first_layer(self, inputs: torch.Tensor, first: int, end: int) -> torch.Tensor:
         """Experts ``first..end-1``'s first linear layer on one shared ``[B, in]`` input: a
         single ``addmm`` (bias fused) with the weights laid out ``[in, n*out]`` ->
-        ``[B, n, out]``."""
+        ``[B, n*out]``, expert-major."""
         weight, bias = self.weights[0][first:end], self.biases[0][first:end]  # [n, in, out]
         count, in_dim, out_dim = weight.shape
-        flat = torch.addmm(bias.reshape(count * out_dim), inputs,
+        return torch.addmm(bias.reshape(count * out_dim), inputs,
                            weight.transpose(0, 1).reshape(in_dim, count * out_dim))
-        return flat.view(-1, count, out_dim)                                 # [B, n, out]
 
     def _batched_layer(self, hidden: torch.Tensor, layer: int) -> torch.Tensor:
         """Layer ``layer`` of every expert on its own input: ``[B, E, in]`` -> ``[B, E, out]``,
@@ -219,9 +219,16 @@ class Experts(nn.Module):
         return torch.baddbmm(bias.unsqueeze(1), hidden.transpose(0, 1),
                              weight).transpose(0, 1)                         # [B, E, out]
 
-    def _rest(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The first layer's normalisation and activation, then the remaining layers."""
-        hidden = self.dropout(self.activation(self.norms[0](hidden)))
+    def _rest(self, first: torch.Tensor) -> torch.Tensor:
+        """The first layer's normalisation and activation on its product (``[B, E*out]``
+        from :meth:`_shared_first_layer` or ``[B, E, out]``), then the remaining layers ->
+        ``[B, E, units[-1]]``."""
+        width = self.weights[0].shape[-1]
+        if self.relu_in_place and first.dim() == 2:  # in place on a product, not on a view
+            hidden = self.dropout(torch.relu_(first)).view(first.shape[0], -1, width)
+        else:
+            hidden = self.dropout(self.activation(self.norms[0](
+                first.view(first.shape[0], -1, width))))                     # [B, E, out]
         for layer in range(1, len(self.weights)):
             hidden = self._batched_layer(hidden, layer)
             hidden = self.dropout(self.activation(self.norms[layer](hidden)))
