@@ -144,14 +144,17 @@ class ExpertNorm(nn.Module):
 
 
 class Experts(nn.Module):
-    """``num_experts`` MLPs of identical shape, each layer one batched matmul.
+    """``num_experts`` MLPs of identical shape, each layer one matrix product.
 
-    The input is either ``[B, in]`` (every expert sees the same input, one ``[B, in] x
-    [in, E*out]`` product) or ``[B, E, in]`` (each expert its own input, a batched matmul over
-    experts); the output is ``[B, E, units[-1]]``. Initialised like ``nn.Linear`` per expert
-    (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), what DeepCTR-Torch's and torch-rechub's ``nn.Linear``
-    experts get too). ``normalization`` (``none`` / ``batch`` / ``layer``) goes between each
-    linear layer and its activation, per expert (:class:`ExpertNorm`).
+    The input is either ``[B, in]`` (every expert sees the same input: one ``[B, in] x
+    [in, E*out]`` ``addmm``), ``[B, E, in]`` (each expert its own input: a ``baddbmm`` over
+    experts) or, through :meth:`forward_groups`, one ``[B, in]`` per group of consecutive
+    experts (one ``addmm`` per group); later layers are a ``baddbmm`` over experts. The output
+    is ``[B, E, units[-1]]``. Weights are stored ``[E, in, out]`` whatever the path.
+    Initialised like ``nn.Linear`` per expert (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), what
+    torch-rechub's ``nn.Linear`` experts get; DeepCTR-Torch draws its DNN weights from
+    N(0, 1e-4) instead). ``normalization`` (``none`` / ``batch`` / ``layer``) goes between
+    each linear layer and its activation, per expert (:class:`ExpertNorm`).
     """
 
     def __init__(self, num_experts: int, in_dim: int, units: Sequence[int], activation: str,
