@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from automtl.config import ModelConfig
-from automtl.models.layers import Experts, Gate, mix
+from automtl.models.layers import Experts, Gate
 from automtl.models.modular import ModularMTL, Representation
 from automtl.models.params import ExpertParams, GateParams
 from automtl.models.registry import register_topology
@@ -77,34 +77,67 @@ class ExtractionLayer(nn.Module):
         self.shared_gate = gate(total) if shared_gate and self.num_shared_experts > 0 else None
         self.output_dim = self.experts.output_dim
 
-    def _expert_inputs(self, task_inputs: list[torch.Tensor],
-                       shared_input: torch.Tensor | None) -> torch.Tensor:
+    def _experts(self, task_inputs: list[torch.Tensor],
+                 shared_input: torch.Tensor | None) -> torch.Tensor:
+        """All experts' outputs ``[B, T*K + S, D]``. The first level is one product of the
+        common input with every expert's first layer; at later levels each task's K experts
+        (and the S shared ones) are one product of their own input
+        (:meth:`Experts.forward_groups`), so no input is copied per expert."""
         if self.common_input:
-            return task_inputs[0]
+            return self.experts(task_inputs[0])
         k, s = self.num_task_experts, self.num_shared_experts
-        groups = [x.unsqueeze(1).expand(-1, k, -1) for x in task_inputs] if k else []
+        groups = [(x, k) for x in task_inputs]
         if s:
             assert shared_input is not None, "shared experts need a shared input"
-            groups.append(shared_input.unsqueeze(1).expand(-1, s, -1))
-        return torch.cat(groups, dim=1)
+            groups.append((shared_input, s))
+        return self.experts.forward_groups(groups)
+
+    def _gate_rows(self, weights: list[torch.Tensor], shared_weights: torch.Tensor | None
+                   ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The gates' weights as two matrices for one batched mix: over the task experts
+        ``[B, G, T*K]`` (task t's weights in its own K columns, zeros elsewhere) and over the
+        shared experts ``[B, G, S]``; G = T tasks, plus the shared gate when given. ``None``
+        where there are no such experts."""
+        k, s, tasks = self.num_task_experts, self.num_shared_experts, self.num_tasks
+        own_rows: list[torch.Tensor] = []
+        for t, w in enumerate(weights):                                   # w: [B, K + S]
+            parts = [w.new_zeros(w.shape[0], t * k)] if t else []
+            parts.append(w[:, :k])
+            if t < tasks - 1:
+                parts.append(w.new_zeros(w.shape[0], (tasks - 1 - t) * k))
+            own_rows.append(torch.cat(parts, dim=1))                       # [B, T*K]
+        shared_rows = [w[:, k:] for w in weights]                          # T x [B, S]
+        if shared_weights is not None:                                     # [B, T*K + S]
+            own_rows.append(shared_weights[:, :tasks * k])
+            shared_rows.append(shared_weights[:, tasks * k:])
+        own = torch.stack(own_rows, dim=1) if k else None                  # [B, G, T*K]
+        shared = torch.stack(shared_rows, dim=1) if s else None            # [B, G, S]
+        return own, shared
 
     def forward(self, task_inputs: list[torch.Tensor], shared_input: torch.Tensor | None
                 ) -> tuple[list[torch.Tensor], torch.Tensor | None, list[torch.Tensor],
                            torch.Tensor]:
         """(task outputs, shared-gate output or None, task gate weights, shared experts)."""
-        experts = self.experts(self._expert_inputs(task_inputs, shared_input))
-        k = self.num_task_experts
-        shared = experts[:, self.num_tasks * k:]
-        outputs, weights = [], []
-        for t, gate in enumerate(self.task_gates):
-            seen = torch.cat([experts[:, t * k:(t + 1) * k], shared], dim=1)
-            w = gate(task_inputs[t])
-            weights.append(w)
-            outputs.append(mix(w, seen))
-        shared_out = None
+        experts = self._experts(task_inputs, shared_input)                # [B, T*K + S, D]
+        split = self.num_tasks * self.num_task_experts
+        # split, not two slices: its backward is one concatenation of the two gradients,
+        # where each slice's backward fills a zero tensor of the whole size
+        own, shared = experts.split([split, self.num_shared_experts], dim=1)  # [B, T*K|S, D]
+        weights = [gate(x) for gate, x in zip(self.task_gates, task_inputs, strict=True)]
+        shared_weights = None
         if self.shared_gate is not None:
             assert shared_input is not None, "the shared gate needs a shared input"
-            shared_out = mix(self.shared_gate(shared_input), experts)
+            shared_weights = self.shared_gate(shared_input)                # [B, T*K + S]
+        own_rows, shared_rows = self._gate_rows(weights, shared_weights)
+        # every gate's mixture at once: its task experts' part plus its shared experts' part
+        # (the shared slice itself is mixed, so it stays the representation gradients reach)
+        mixed = torch.bmm(own_rows, own) if own_rows is not None else None  # [B, G, D]
+        if shared_rows is not None:
+            shared_mixed = torch.bmm(shared_rows, shared)                  # [B, G, D]
+            mixed = shared_mixed if mixed is None else mixed + shared_mixed
+        assert mixed is not None, "a gate needs at least one expert"
+        outputs = list(mixed.unbind(1))
+        shared_out = outputs.pop() if shared_weights is not None else None
         return outputs, shared_out, weights, shared
 
 

@@ -32,7 +32,7 @@ from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig, TrainConfig
-from automtl.models.layers import Experts, mix
+from automtl.models.layers import Experts, mix_gates
 from automtl.models.modular import ModularMTL, Representation
 from automtl.models.params import ExpertParams
 from automtl.models.registry import register_topology
@@ -168,7 +168,7 @@ class DSelectK(ModularMTL):
         weights = [gate(features)[0] for gate in self.gates]                   # each [B, n]
         if self.training:
             self._features = features
-        return [mix(w, experts) for w in weights], experts, weights
+        return mix_gates(weights, experts), experts, weights
 
     def penalty(self, train: TrainConfig) -> torch.Tensor | None:
         """The selectors' regulariser on the latest training batch (see the module doc);

@@ -1,8 +1,10 @@
 """Building blocks shared by every topology: input layer, MLP, batched experts, gates, towers.
 
-The experts of one layer are stored as one weight tensor ``[E, in, out]`` and evaluated with one
-batched matmul (``einsum``), never a Python loop over expert modules, so MMoE with 16 experts
-costs one kernel per layer rather than sixteen.
+The experts of one layer are stored as one weight tensor ``[E, in, out]`` and evaluated as one
+matrix product, never a Python loop over expert modules, so MMoE with 16 experts costs one
+kernel per layer rather than sixteen: a first layer whose experts all read the same input is one
+``[B, in] x [in, E*out]`` GEMM with the bias fused (``addmm``), other layers one ``baddbmm`` over
+experts. All gates over the same experts are mixed in one ``bmm`` (:func:`mix_gates`).
 """
 
 from __future__ import annotations
@@ -142,14 +144,17 @@ class ExpertNorm(nn.Module):
 
 
 class Experts(nn.Module):
-    """``num_experts`` MLPs of identical shape, each layer one batched matmul.
+    """``num_experts`` MLPs of identical shape, each layer one matrix product.
 
-    The input is either ``[B, in]`` (every expert sees the same input, one ``[B, in] x
-    [in, E*out]`` product) or ``[B, E, in]`` (each expert its own input, a batched matmul over
-    experts); the output is ``[B, E, units[-1]]``. Initialised like ``nn.Linear`` per expert
-    (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), what DeepCTR-Torch's and torch-rechub's ``nn.Linear``
-    experts get too). ``normalization`` (``none`` / ``batch`` / ``layer``) goes between each
-    linear layer and its activation, per expert (:class:`ExpertNorm`).
+    The input is either ``[B, in]`` (every expert sees the same input: one ``[B, in] x
+    [in, E*out]`` ``addmm``), ``[B, E, in]`` (each expert its own input: a ``baddbmm`` over
+    experts) or, through :meth:`forward_groups`, one ``[B, in]`` per group of consecutive
+    experts (one ``addmm`` per group); later layers are a ``baddbmm`` over experts. The output
+    is ``[B, E, units[-1]]``. Weights are stored ``[E, in, out]`` whatever the path.
+    Initialised like ``nn.Linear`` per expert (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), what
+    torch-rechub's ``nn.Linear`` experts get; DeepCTR-Torch draws its DNN weights from
+    N(0, 1e-4) instead). ``normalization`` (``none`` / ``batch`` / ``layer``) goes between
+    each linear layer and its activation, per expert (:class:`ExpertNorm`).
     """
 
     def __init__(self, num_experts: int, in_dim: int, units: Sequence[int], activation: str,
@@ -175,15 +180,61 @@ class Experts(nn.Module):
         self.activation = make_activation(activation)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.output_dim = in_dim
+        #: ReLU straight after a first-layer product applied in place on that product (no
+        #: backward needs the product itself): one [B, E*out] tensor less per step
+        self.relu_in_place = isinstance(self.activation, nn.ReLU) and normalization == "none"
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        hidden = inputs
-        for weight, bias, norm in zip(self.weights, self.biases, self.norms, strict=True):
-            if hidden.dim() == 2:  # rank is static under tracing: shared input
-                hidden = torch.einsum("bi,eio->beo", hidden, weight)    # [B, E, out]
-            else:
-                hidden = torch.einsum("bei,eio->beo", hidden, weight)   # [B, E, out]
-            hidden = self.dropout(self.activation(norm(hidden + bias)))
+        """``[B, in]`` (every expert reads it) or ``[B, E, in]`` (one input per expert) ->
+        ``[B, E, out]``."""
+        if inputs.dim() == 2:  # rank is static under tracing: shared input
+            return self._rest(self._shared_first_layer(inputs, 0, self.num_experts))
+        return self._rest(self._batched_layer(inputs, 0))
+
+    def forward_groups(self, groups: Sequence[tuple[torch.Tensor, int]]) -> torch.Tensor:
+        """Consecutive groups of experts, each reading its own ``[B, in]`` input: ``(input,
+        number of experts)`` in expert order (their counts sum to ``num_experts``) ->
+        ``[B, E, out]``. The first layer is one ``[B, in] x [in, n*out]`` product per group
+        (PLE's task and shared experts at a level > 1), not a batched matmul over ``E`` copies
+        of the inputs."""
+        parts, start = [], 0
+        for inputs, count in groups:
+            if count:
+                parts.append(self._shared_first_layer(inputs, start, start + count))
+                start += count
+        if start != self.num_experts:
+            raise ValueError(f"groups: {start} experts given, {self.num_experts} expected")
+        return self._rest(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
+
+    def _shared_first_layer(self, inputs: torch.Tensor, first: int, end: int) -> torch.Tensor:
+        """Experts ``first..end-1``'s first linear layer on one shared ``[B, in]`` input: a
+        single ``addmm`` (bias fused) with the weights laid out ``[in, n*out]`` ->
+        ``[B, n*out]``, expert-major."""
+        weight, bias = self.weights[0][first:end], self.biases[0][first:end]  # [n, in, out]
+        count, in_dim, out_dim = weight.shape
+        return torch.addmm(bias.reshape(count * out_dim), inputs,
+                           weight.transpose(0, 1).reshape(in_dim, count * out_dim))
+
+    def _batched_layer(self, hidden: torch.Tensor, layer: int) -> torch.Tensor:
+        """Layer ``layer`` of every expert on its own input: ``[B, E, in]`` -> ``[B, E, out]``,
+        one batched matmul over experts with the bias fused (``baddbmm``)."""
+        weight, bias = self.weights[layer], self.biases[layer]
+        return torch.baddbmm(bias.unsqueeze(1), hidden.transpose(0, 1),
+                             weight).transpose(0, 1)                         # [B, E, out]
+
+    def _rest(self, first: torch.Tensor) -> torch.Tensor:
+        """The first layer's normalisation and activation on its product (``[B, E*out]``
+        from :meth:`_shared_first_layer` or ``[B, E, out]``), then the remaining layers ->
+        ``[B, E, units[-1]]``."""
+        width = self.weights[0].shape[-1]
+        if self.relu_in_place and first.dim() == 2:  # in place on a product, not on a view
+            hidden = self.dropout(torch.relu_(first)).view(first.shape[0], -1, width)
+        else:
+            hidden = self.dropout(self.activation(self.norms[0](
+                first.view(first.shape[0], -1, width))))                     # [B, E, out]
+        for layer in range(1, len(self.weights)):
+            hidden = self._batched_layer(hidden, layer)
+            hidden = self.dropout(self.activation(self.norms[layer](hidden)))
         return hidden
 
     def parameters_per_expert(self) -> int:
@@ -224,7 +275,16 @@ class Gate(nn.Module):
 
 def mix(weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
     """Gate-weighted sum of expert outputs: ``[B, E]`` x ``[B, E, D]`` -> ``[B, D]``."""
-    return torch.einsum("be,bed->bd", weights, experts)
+    return torch.bmm(weights.unsqueeze(1), experts).squeeze(1)
+
+
+def mix_gates(weights: Sequence[torch.Tensor], experts: torch.Tensor) -> list[torch.Tensor]:
+    """Every gate's weighted sum of the same experts in one batched matmul: ``G`` gates of
+    ``[B, E]`` and experts ``[B, E, D]`` -> ``G`` mixtures of ``[B, D]``. (One ``einsum`` per
+    gate cost several times as much on CPU: its backward is an outer-product ``bmm`` with an
+    inner dimension of 1 per gate, plus the sum of the gates' gradients.)"""
+    stacked = torch.stack(list(weights), dim=1)                          # [B, G, E]
+    return list(torch.bmm(stacked, experts).unbind(1))                   # G x [B, D]
 
 
 class Tower(nn.Module):

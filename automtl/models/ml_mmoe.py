@@ -16,7 +16,7 @@ from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
-from automtl.models.layers import Experts, Gate, mix
+from automtl.models.layers import Experts, Gate
 from automtl.models.mmoe import MMoEParams
 from automtl.models.modular import ModularMTL, Representation
 from automtl.models.registry import register_topology
@@ -69,8 +69,9 @@ class MultiLevelMMoE(ModularMTL):
         for experts, gates in self._levels():
             expert_out = experts(hidden)  # [B, E, D]
             weights = [gate(features) for gate in gates]  # each [B, E]
-            mixtures = [mix(w, expert_out) for w in weights]  # each [B, D]
-            hidden = torch.stack(mixtures, dim=1)  # [B, consumers, D]
+            # every consumer's mixture in one batched matmul
+            hidden = torch.bmm(torch.stack(weights, dim=1), expert_out)  # [B, consumers, D]
+            mixtures = list(hidden.unbind(1))  # each [B, D]
         return mixtures, expert_out, weights
 
     def shared_modules(self) -> list[nn.Module]:

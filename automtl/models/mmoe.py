@@ -13,7 +13,7 @@ from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
-from automtl.models.layers import Experts, Gate, mix
+from automtl.models.layers import Experts, Gate, mix_gates
 from automtl.models.modular import ModularMTL, Representation
 from automtl.models.params import ExpertParams, GateParams
 from automtl.models.registry import register_topology
@@ -49,10 +49,10 @@ class MMoE(ModularMTL):
         self.heads = self.make_heads(self.experts.output_dim)
 
     def represent(self, numeric: torch.Tensor, categorical: torch.Tensor) -> Representation:
-        features = self.inputs(numeric, categorical)
-        experts = self.experts(features)
-        weights = [gate(features) for gate in self.gates]
-        return [mix(w, experts) for w in weights], experts, weights
+        features = self.inputs(numeric, categorical)                    # [B, in]
+        experts = self.experts(features)                                # [B, E, D]
+        weights = [gate(features) for gate in self.gates]               # T x [B, E]
+        return mix_gates(weights, experts), experts, weights            # T x [B, D]
 
     def shared_modules(self) -> list[nn.Module]:
         return [self.inputs, self.experts]
