@@ -145,3 +145,46 @@ def test_record_dict_is_json_ready_and_keeps_the_duration():
     import json
 
     assert json.loads(json.dumps(record)) == record
+
+
+def test_wide_attributes_are_shown_short_and_read_back_in_full():
+    """optuna-dashboard shows user attributes (issue 21): a dict is flattened per leaf, long
+    text and lists are cut to MAX_SHOWN_CHARS; the full value stays a system attribute that
+    :func:`stored_attrs` reads, as it reads a study stored before (all user attributes)."""
+    from automtl.trial_record import (
+        MAX_SHOWN_CHARS,
+        set_study_attr,
+        set_trial_attr,
+        shown_attrs,
+        stored_attrs,
+        study_attrs,
+    )
+
+    candidate = {"architecture": {"topology": "mmoe", "expert_units": [64, 32],
+                                  "towers": [{"units": [8]}, {"units": [4]}]},
+                 "weighting": {"name": "equal"}}
+    assert shown_attrs("c", candidate) == {
+        "c.architecture.topology": "mmoe", "c.architecture.expert_units": "[64, 32]",
+        "c.architecture.towers.0.units": "[8]", "c.architecture.towers.1.units": "[4]",
+        "c.weighting.name": "equal"}
+    long = "x" * 500
+    assert shown_attrs("e", long) == {"e": "x" * (MAX_SHOWN_CHARS - 1) + "\u2026"}
+    assert shown_attrs("n", 3) == {"n": 3}
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    trial = study.ask()
+    set_trial_attr(trial, ATTR_CANDIDATE, candidate)
+    set_trial_attr(trial, "automtl:error", long)
+    set_trial_attr(trial, ATTR_PARAMS, 12)
+    set_study_attr(study, "automtl:spec", {"name": "j", "tasks": [{"name": "t1"}]})
+    study.tell(trial, [0.5, 0.5])
+    frozen = study.trials[0]
+    assert ATTR_CANDIDATE not in frozen.user_attrs
+    assert frozen.user_attrs["automtl:candidate.architecture.topology"] == "mmoe"
+    assert len(frozen.user_attrs["automtl:error"]) == MAX_SHOWN_CHARS
+    attrs = stored_attrs(frozen)
+    assert attrs[ATTR_CANDIDATE] == candidate and attrs["automtl:error"] == long
+    assert attrs[ATTR_PARAMS] == 12
+    assert study.user_attrs == {"automtl:spec.name": "j", "automtl:spec.tasks.0.name": "t1"}
+    assert study_attrs(study)["automtl:spec"] == {"name": "j", "tasks": [{"name": "t1"}]}
+    old = _study().trials[0]  # written before: the candidate a user attribute
+    assert outcome_from_trial(old, ["t1", "t2"]).candidate == old.user_attrs[ATTR_CANDIDATE]
