@@ -317,7 +317,8 @@ def _owner_limits(args: argparse.Namespace) -> int:
     try:
         given = check_owner_limits(given)
     except ValueError as exc:
-        print(f"owner limits: --{str(exc).replace('_', '-', 2)}", file=sys.stderr)
+        name, _, problem = str(exc).partition(":")  # the flag, e.g. --max-time-limit-s
+        print(f"owner limits: --{name.replace('_', '-')}:{problem}", file=sys.stderr)
         return 2
     upgrade(url)  # as `serve` and `token create` do: a new database works at once
     with Database(url) as database, database.session() as session:

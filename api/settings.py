@@ -47,8 +47,9 @@ def check_owner_limits(limits: Mapping[str, Any], *, bounded: bool = True) -> di
             kind = "a positive integer" if integer else "a positive number"
             raise ValueError(f"{name}: must be {kind}, got {value!r}")
         if bounded and value > OWNER_LIMIT_BOUNDS[name]:
+            given = int(value) if float(value).is_integer() else value
             raise ValueError(f"{name}: must be at most {OWNER_LIMIT_BOUNDS[name]:.0f}, "
-                             f"got {value}")
+                             f"got {given}")
         checked[name] = int(value) if integer else float(value)
     return checked
 

@@ -136,6 +136,9 @@ def test_owner_limits_on_a_new_database_file(tmp_path, capsys, monkeypatch):
     assert automtl_main(["owner", "limits", "carol", "--db", url,
                          "--max-trials", "1000001"]) == 2
     assert "--max-trials: must be at most 1000000" in capsys.readouterr().err
+    assert automtl_main(["owner", "limits", "carol", "--db", url,
+                         "--max-time-limit-s", "1e9"]) == 2
+    assert "--max-time-limit-s: must be at most 31622400" in capsys.readouterr().err
     # db upgrade takes the same --db flag; --url stays as its older name
     assert automtl_main(["db", "upgrade", "--db", url]) == 0
     assert "already at" in capsys.readouterr().out
