@@ -93,12 +93,20 @@ def is_wide(value: Any) -> bool:
                                                      and len(value) > MAX_SHOWN_CHARS)
 
 
+#: trial attributes kept out of optuna-dashboard (system attributes only): per-epoch and
+#: per-expert lists the report draws, which as clipped text would tell a reader little and
+#: cost a database write per task (each attribute is one SQLite transaction of the driver)
+HIDDEN_TRIAL_ATTRS = frozenset({ATTR_CURVE, ATTR_UTILISATION})
+
+
 def set_trial_attr(trial: Any, key: str, value: Any) -> None:
     """Store ``value`` under ``key`` on a running ``optuna.Trial``: as a user attribute when it
-    is short, else in full as a system attribute plus :func:`shown_attrs` as user attributes.
-    Read it back with :func:`stored_attrs`."""
-    if is_wide(value):
+    is short, else in full as a system attribute plus :func:`shown_attrs` as user attributes
+    (none for :data:`HIDDEN_TRIAL_ATTRS`). Read it back with :func:`stored_attrs`."""
+    if is_wide(value) or key in HIDDEN_TRIAL_ATTRS:
         trial.storage.set_trial_system_attr(trial._trial_id, key, value)
+        if key in HIDDEN_TRIAL_ATTRS:
+            return
     for name, shown in shown_attrs(key, value).items():
         trial.set_user_attr(name, shown)
 

@@ -150,6 +150,9 @@ def test_the_study_reads_well_in_optuna_dashboard(searched: dict[str, Any]) -> N
         assert trial.user_attrs[f"{ATTR_CANDIDATE}.architecture.topology"] == \
             candidate["architecture"]["topology"]
         assert trial.user_attrs["automtl:valid.t1.auc"] == trial.values[0]
+        # the learning curve is the report's, kept whole and out of the dashboard's table
+        assert stored_attrs(trial)[ATTR_CURVE]["epoch"] == [1]
+        assert not any(k.startswith(ATTR_CURVE) for k in trial.user_attrs)
 
 
 def test_every_finished_trial_has_metrics_and_loadable_weights(searched: dict[str, Any]) -> None:
