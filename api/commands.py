@@ -20,6 +20,13 @@ from pathlib import Path
 from typing import Any
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+#: the help of ``--db``, the database flag of every service command (``db upgrade``'s too)
+DB_HELP = "database URL (default: $AUTOMTL_DATABASE_URL or the development SQLite file)"
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    """``--db URL``, the one name every service command gives its database flag."""
+    parser.add_argument("--db", default=None, metavar="URL", help=DB_HELP)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,13 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=None, help="default: $AUTOMTL_PORT or 8000")
     serve.add_argument("--no-worker", action="store_true",
                        help="serve the API only (run `automtl worker` elsewhere)")
+    _add_db(serve)
     serve.set_defaults(handler=_serve)
 
     worker = subparsers.add_parser("worker", help="run queued search jobs, one at a time",
                                    description="Claim queued jobs (and take over abandoned "
                                    "ones) and run them until stopped.")
     worker.add_argument("--max-jobs", type=int, default=None,
-                        help="exit after running this many jobs")
+                        help="exit after running this many jobs (default: never)")
+    _add_db(worker)
     worker.set_defaults(handler=_worker)
 
     token = subparsers.add_parser("token", help="API tokens")
@@ -46,8 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions.required = True
     create = actions.add_parser("create", help="create an owner's token and print it (once)")
     create.add_argument("name", help="the owner (created when new)")
-    create.add_argument("--db", default=None, help="database URL (default: $AUTOMTL_DATABASE_URL "
-                                                   "or the development SQLite file)")
+    _add_db(create)
     create.add_argument("--label", default=None, help="the token's label (default: NAME)")
     create.add_argument("--ttl-days", type=float, default=None,
                         help="days until the token expires (default: $AUTOMTL_TOKEN_TTL_DAYS, "
@@ -57,9 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 description="Revoke a token at once: requests with it get 401. "
                                             "Give the id `token create` printed, or the token.")
     revoke.add_argument("token", help="the token's id or the token (amtl_...)")
-    revoke.add_argument("--db", default=None, help="database URL (default: "
-                                                   "$AUTOMTL_DATABASE_URL or the development "
-                                                   "SQLite file)")
+    _add_db(revoke)
     revoke.set_defaults(handler=_token_revoke)
 
     owner = subparsers.add_parser("owner", help="owners' own limits")
@@ -69,18 +75,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "limits", help="show or set an owner's own caps",
         description="Show an owner's caps (their own, or the server's AUTOMTL_MAX_*), or set "
                     "them: each --max-* replaces the server-wide cap for this owner's new "
-                    "submissions, up or down; --reset drops them all. Jobs already queued "
-                    "keep running.")
+                    "submissions, up or down (at most the bound its help names); --reset drops "
+                    "them all. Jobs already queued keep running. Setting a cap creates the "
+                    "owner when new; the database is migrated first, as by `automtl serve`.")
     limits.add_argument("name", help="the owner")
-    limits.add_argument("--db", default=None, help="database URL (default: "
-                                                   "$AUTOMTL_DATABASE_URL or the development "
-                                                   "SQLite file)")
-    from automtl_api.settings import OWNER_LIMITS
+    _add_db(limits)
+    from automtl_api.settings import OWNER_LIMIT_BOUNDS, OWNER_LIMITS, Settings
 
     for field in OWNER_LIMITS:
-        limits.add_argument(f"--{field.replace('_', '-')}", dest=field, default=None,
-                            type=float if field == "max_time_limit_s" else int,
-                            metavar="SECONDS" if field == "max_time_limit_s" else "N")
+        default = Settings.model_fields[field].default
+        limits.add_argument(
+            f"--{field.replace('_', '-')}", dest=field, default=None,
+            type=float if field == "max_time_limit_s" else int,
+            metavar="SECONDS" if field == "max_time_limit_s" else "N",
+            help=f"{str(Settings.model_fields[field].description).split(';')[0]}, at most "
+                 f"{plain_number(OWNER_LIMIT_BOUNDS[field])}. Default: unchanged (an owner "
+                 f"without their own gets the server's AUTOMTL_{field.upper()}, by default "
+                 f"{plain_number(default)})")
     limits.add_argument("--reset", action="store_true",
                         help="drop the owner's own caps (the server's apply)")
     limits.set_defaults(handler=_owner_limits)
@@ -142,7 +153,7 @@ def _serve(args: argparse.Namespace) -> int:
     from automtl_api.main import create_app
     from automtl_storage import upgrade
 
-    settings = _settings(host=args.host, port=args.port)
+    settings = _settings(host=args.host, port=args.port, database_url=args.db)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
     app = create_app(settings)
@@ -245,7 +256,7 @@ def _worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s "
                                                    "%(message)s")
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
-    settings = _settings()
+    settings = _settings(database_url=args.db)
     if not is_up_to_date(settings.resolved_database_url):
         print("the database schema is not up to date: run `automtl db upgrade` (or `automtl "
               "serve`, which applies it)", file=sys.stderr)
@@ -290,30 +301,35 @@ def _token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def plain_number(value: float) -> str:
+    """``value`` as a person reads and can pass back to ``--max-*``: an integral value as an
+    integer (``2000000``, not ``2e+06``), another as Python writes it (``0.5``)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _owner_limits(args: argparse.Namespace) -> int:
     from automtl_api.settings import OWNER_LIMITS, check_owner_limits
-    from automtl_storage import Database, OwnerRepository
-    from automtl_storage.migrate import is_up_to_date
+    from automtl_storage import Database, OwnerRepository, upgrade
 
     settings = _settings()
     url = args.db or settings.resolved_database_url
-    if not is_up_to_date(url):
-        print("owner limits: the database schema is not up to date: run `automtl db upgrade`",
-              file=sys.stderr)
-        return 2
     given = {f: getattr(args, f) for f in OWNER_LIMITS if getattr(args, f) is not None}
     try:
         given = check_owner_limits(given)
     except ValueError as exc:
-        print(f"owner limits: --{str(exc).replace('_', '-', 2)}", file=sys.stderr)
+        name, _, problem = str(exc).partition(":")  # the flag, e.g. --max-time-limit-s
+        print(f"owner limits: --{name.replace('_', '-')}:{problem}", file=sys.stderr)
         return 2
+    upgrade(url)  # as `serve` and `token create` do: a new database works at once
     with Database(url) as database, database.session() as session:
         owners = OwnerRepository(session)
         owner = owners.get_by_name(args.name)
-        if owner is None:
-            print(f"owner limits: no owner {args.name!r} (`automtl token create "
-                  f"{args.name}` creates one)", file=sys.stderr)
+        if owner is None and not given:
+            print(f"owner limits: no owner {args.name!r}: `automtl token create {args.name}` "
+                  f"or setting a cap (--max-trials N, ...) creates one", file=sys.stderr)
             return 2
+        if owner is None:
+            owner = owners.get_or_create(args.name)
         if args.reset or given:
             merged = {} if args.reset else dict(owner.limits or {})
             owners.set_limits(owner, {**merged, **given})
@@ -321,19 +337,15 @@ def _owner_limits(args: argparse.Namespace) -> int:
     effective = settings.for_owner(own)
     for field in OWNER_LIMITS:
         source = "owner" if field in own else f"server (AUTOMTL_{field.upper()})"
-        print(f"{field:<20} {getattr(effective, field):>14g}  {source}")
+        print(f"{field:<20} {plain_number(getattr(effective, field)):>14}  {source}")
     return 0
 
 
 def _token_revoke(args: argparse.Namespace) -> int:
-    from automtl_storage import Database, TokenRepository, hash_token
-    from automtl_storage.migrate import is_up_to_date
+    from automtl_storage import Database, TokenRepository, hash_token, upgrade
 
     url = args.db or _settings().resolved_database_url
-    if not is_up_to_date(url):
-        print("token revoke: the database schema is not up to date: run `automtl db upgrade`",
-              file=sys.stderr)
-        return 2
+    upgrade(url)  # as `serve` and `token create` do
     with Database(url) as database, database.session() as session:
         tokens = TokenRepository(session)
         if args.token.isdigit() and len(args.token) <= 10:

@@ -23,9 +23,19 @@ OWNER_LIMITS: tuple[str, ...] = ("max_trials", "max_epochs", "max_concurrency",
                                  "max_time_limit_s", "max_synthetic_rows", "max_active_jobs")
 
 
-def check_owner_limits(limits: Mapping[str, Any]) -> dict[str, float]:
+#: the largest value ``automtl owner limits`` sets per owner (a typo such as an extra zero
+#: fails instead of lifting a cap out of sight): a million trials, 100,000 epochs, 10,000
+#: concurrent trials, a year of wall time, a billion synthetic rows, 10,000 active jobs
+OWNER_LIMIT_BOUNDS: dict[str, float] = {
+    "max_trials": 1_000_000, "max_epochs": 100_000, "max_concurrency": 10_000,
+    "max_time_limit_s": 366 * 24 * 3600.0, "max_synthetic_rows": 1_000_000_000,
+    "max_active_jobs": 10_000}
+
+
+def check_owner_limits(limits: Mapping[str, Any], *, bounded: bool = True) -> dict[str, float]:
     """``limits`` validated as per-owner overrides: known names, positive finite numbers
-    (integers where the server-wide setting is one). Raises ``ValueError`` naming the key."""
+    (integers where the server-wide setting is one) and, when ``bounded`` (setting them), at
+    most :data:`OWNER_LIMIT_BOUNDS`. Raises ``ValueError`` naming the key."""
     checked: dict[str, float] = {}
     for name, value in limits.items():
         if name not in OWNER_LIMITS:
@@ -36,6 +46,10 @@ def check_owner_limits(limits: Mapping[str, Any]) -> dict[str, float]:
                 or (integer and float(value) != int(value)):
             kind = "a positive integer" if integer else "a positive number"
             raise ValueError(f"{name}: must be {kind}, got {value!r}")
+        if bounded and value > OWNER_LIMIT_BOUNDS[name]:
+            given = int(value) if float(value).is_integer() else value
+            raise ValueError(f"{name}: must be at most {OWNER_LIMIT_BOUNDS[name]:.0f}, "
+                             f"got {given}")
         checked[name] = int(value) if integer else float(value)
     return checked
 
@@ -141,7 +155,7 @@ class Settings(BaseSettings):
         :data:`OWNER_LIMITS`) in place of the server's; unknown keys raise ``ValueError``."""
         if not limits:
             return self
-        check_owner_limits(limits)
+        check_owner_limits(limits, bounded=False)  # stored ones were checked when set
         return self.model_copy(update=dict(limits))
 
     @property

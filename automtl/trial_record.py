@@ -2,8 +2,15 @@
 :class:`TrialOutcome`. The one module search, report, export and the API read it through.
 
 The study is the durable record of a search: the searcher stores the sampled candidate and the
-trial's metrics, costs, artifact path and error as user attributes under the keys below, so a
-report, the service and a resumed run all read the same place.
+trial's metrics, costs, artifact path and error under the keys below, so a report, the service
+and a resumed run all read the same place. optuna-dashboard shows every user attribute in full
+on one line (a candidate as one JSON line made a trial page 5,790 px wide), so a structured or
+long value is written by :func:`set_trial_attr` / :func:`set_study_attr` as a *system*
+attribute (in full, under its key, which the dashboard does not show) and as short user
+attributes for people: a dict flattened to one attribute per leaf (``automtl:candidate.
+architecture.topology``), a list or long text as its JSON cut to :data:`MAX_SHOWN_CHARS`.
+Readers take :func:`stored_attrs` / :func:`study_attrs`, which also read studies written
+before (everything in user attributes).
 
 :data:`TRIAL_FIELDS` is the one list of a trial's fields: each field's name (the
 :class:`TrialOutcome` attribute, the key of a trial in the front and the report, the column of
@@ -16,6 +23,7 @@ view from it (:func:`record_dict`, :func:`row_columns`, :func:`outcome_from_row`
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -45,6 +53,101 @@ ATTR_PRUNED_EPOCH = "automtl:pruned_epoch"
 #: as params_max): the trial is PRUNED but was never trained, unlike one MO-ASHA stopped
 ATTR_INFEASIBLE = "automtl:infeasible"
 ATTR_RUNGS = "automtl:rungs"
+
+
+#: the longest value (characters) of a user attribute automtl writes, what optuna-dashboard
+#: shows; the full value of a longer one is kept as a system attribute
+MAX_SHOWN_CHARS = 200
+_PREFIX = "automtl:"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS - 1] + "\u2026"
+
+
+def shown_attrs(key: str, value: Any) -> dict[str, Any]:
+    """The short user attributes that show ``value`` under ``key``: a dict flattened to one
+    attribute per leaf (``key.sub.leaf``; a list of dicts or lists by index, ``key.0.name``;
+    ``None`` leaves left out), a list of plain values as its JSON and a string, each cut to
+    :data:`MAX_SHOWN_CHARS` characters (the last one an ellipsis); numbers, booleans and
+    ``None`` as they are."""
+    if isinstance(value, dict):
+        shown: dict[str, Any] = {}
+        for sub, item in value.items():
+            if item is not None:  # an unset field says nothing on the dashboard
+                shown.update(shown_attrs(f"{key}.{sub}", item))
+        return shown
+    if isinstance(value, list | tuple):
+        if any(isinstance(item, dict | list | tuple) for item in value):
+            return shown_attrs(key, {str(i): item for i, item in enumerate(value)})
+        return {key: _clip(json.dumps(value, separators=(", ", ": ")))}
+    if isinstance(value, str):
+        return {key: _clip(value)}
+    return {key: value}
+
+
+def is_wide(value: Any) -> bool:
+    """Whether ``value`` is kept in full as a system attribute (a dict, a list or a string
+    longer than :data:`MAX_SHOWN_CHARS`) rather than shown as it is."""
+    return isinstance(value, dict | list | tuple) or (isinstance(value, str)
+                                                     and len(value) > MAX_SHOWN_CHARS)
+
+
+#: trial attributes kept out of optuna-dashboard (system attributes only): per-epoch and
+#: per-expert lists the report draws, which as clipped text would tell a reader little and
+#: cost a database write per task (each attribute is one SQLite transaction of the driver)
+HIDDEN_TRIAL_ATTRS = frozenset({ATTR_CURVE, ATTR_UTILISATION})
+
+
+def set_trial_attr(trial: Any, key: str, value: Any) -> None:
+    """Store ``value`` under ``key`` on a running ``optuna.Trial``: as a user attribute when it
+    is short, else in full as a system attribute plus :func:`shown_attrs` as user attributes
+    (none for :data:`HIDDEN_TRIAL_ATTRS`). Read it back with :func:`stored_attrs`."""
+    if is_wide(value) or key in HIDDEN_TRIAL_ATTRS:
+        trial.storage.set_trial_system_attr(trial._trial_id, key, value)
+        if key in HIDDEN_TRIAL_ATTRS:
+            return
+    for name, shown in shown_attrs(key, value).items():
+        trial.set_user_attr(name, shown)
+
+
+def set_stored_trial_attr(storage: Any, trial_id: int, key: str, value: Any) -> None:
+    """:func:`set_trial_attr` for a trial addressed by its storage id (a finished one)."""
+    if is_wide(value):
+        storage.set_trial_system_attr(trial_id, key, value)
+    for name, shown in shown_attrs(key, value).items():
+        storage.set_trial_user_attr(trial_id, name, shown)
+
+
+def stored_attrs(trial: FrozenTrial) -> dict[str, Any]:
+    """A trial's automtl attributes by key, each in full: its user attributes overlaid with the
+    ``automtl:`` system attributes :func:`set_trial_attr` kept (also reads a trial stored
+    before, when everything was a user attribute)."""
+    attrs = dict(trial.user_attrs)
+    attrs.update((k, v) for k, v in trial.system_attrs.items() if k.startswith(_PREFIX))
+    return attrs
+
+
+def set_study_attr(study: Any, key: str, value: Any, *, show: bool = True) -> None:
+    """:func:`set_trial_attr` for an ``optuna.Study`` (Optuna 5 has no public study system
+    attributes, so its storage is written directly, as optuna-dashboard does); ``show=False``
+    keeps a value meant for automtl only (a fingerprint) out of the user attributes."""
+    if is_wide(value) or not show:
+        study._storage.set_study_system_attr(study._study_id, key, value)
+    if not show:
+        return
+    for name, shown in shown_attrs(key, value).items():
+        study.set_user_attr(name, shown)
+
+
+def study_attrs(study: Any) -> dict[str, Any]:
+    """A study's automtl attributes by key, each in full (:func:`stored_attrs` for a study)."""
+    attrs = dict(study.user_attrs)
+    storage = getattr(study, "_storage", None)
+    system = (storage.get_study_system_attrs(study._study_id) if storage is not None
+              else getattr(study, "system_attrs", {}))  # an optuna.study.FrozenStudy
+    attrs.update((k, v) for k, v in system.items() if k.startswith(_PREFIX))
+    return attrs
 
 
 @dataclass(frozen=True)
@@ -182,7 +285,7 @@ def outcome_from_trial(trial: FrozenTrial, objective_names: list[str],
                        front: Collection[int] = ()) -> TrialOutcome:
     """Read a (finished or running) trial of an automtl study back into a :class:`TrialOutcome`;
     ``front`` holds the numbers of the study's Pareto-front trials."""
-    attrs = trial.user_attrs
+    attrs = stored_attrs(trial)
     values = None
     if trial.state == TrialState.COMPLETE and trial.values is not None:
         values = dict(zip(objective_names, (float(v) for v in trial.values), strict=True))
@@ -246,5 +349,5 @@ STUDY_CONFIRMATION_ATTR = "automtl:confirmation"
 def confirmation_of(study: Any) -> dict[str, Any] | None:
     """The stored confirmation summary of an Optuna study, or ``None`` when it was not
     confirmed (written by :func:`automtl.search.confirm.run_confirmation`)."""
-    value = study.user_attrs.get(STUDY_CONFIRMATION_ATTR)
+    value = study_attrs(study).get(STUDY_CONFIRMATION_ATTR)
     return value if isinstance(value, dict) else None

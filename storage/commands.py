@@ -1,6 +1,7 @@
 """``automtl db``: apply the database migrations and show the schema revision.
 
-The URL comes from ``--url`` or the ``AUTOMTL_DATABASE_URL`` environment variable.
+The URL comes from ``--db`` (the database flag of every service command; ``--url``, its older
+name here, still works) or the ``AUTOMTL_DATABASE_URL`` environment variable.
 """
 
 from __future__ import annotations
@@ -19,19 +20,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     upgrade = actions.add_parser("upgrade", help="migrate the automtl tables to the newest "
                                                  "revision (Optuna's tables are left alone)")
-    upgrade.add_argument("--url", help=f"database URL (default: ${URL_ENV})")
+    _add_db(upgrade)
     upgrade.add_argument("--revision", default="head", help="target revision (default: head)")
     upgrade.set_defaults(handler=_upgrade)
 
     current = actions.add_parser("current", help="print the database's revision and the newest")
-    current.add_argument("--url", help=f"database URL (default: ${URL_ENV})")
+    _add_db(current)
     current.set_defaults(handler=_current)
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", "--url", dest="url", metavar="URL",
+                        help=f"database URL (default: ${URL_ENV}); --url is an older name")
 
 
 def _url(args: argparse.Namespace) -> str | None:
     url = args.url or os.environ.get(URL_ENV)
     if not url:
-        print(f"no database URL: pass --url or set {URL_ENV}", file=sys.stderr)
+        print(f"no database URL: pass --db or set {URL_ENV}", file=sys.stderr)
     return url
 
 

@@ -219,3 +219,45 @@ def test_without_the_plugins_only_the_library_commands_exist_and_help_says_why(m
     parser = automtl.cli.build_parser()
     assert set(parser._subparsers._group_actions[0].choices) == {"space", "search"}  # noqa: SLF001
     assert "automtl.commands" in parser.epilog and "bootstrap.sh" in parser.epilog
+
+
+def test_every_service_command_takes_the_database_flag_db():
+    """Issue 21 item 3b: one flag name for the database across the service's commands
+    (``db upgrade``/``db current`` keep ``--url`` as an alias); ``--url`` of the client
+    commands is the server."""
+    parser = build_parser()
+    for argv in (["serve"], ["worker"], ["token", "create", "a"], ["token", "revoke", "1"],
+                 ["owner", "limits", "a"], ["db", "upgrade"], ["db", "current"],
+                 ["export", "--out", "x"]):
+        args = parser.parse_args([*argv, "--db", "sqlite:///x.db"])
+        assert "sqlite:///x.db" in (getattr(args, "db", None), getattr(args, "url", None)), argv
+    assert parser.parse_args(["db", "upgrade", "--url", "sqlite:///y.db"]).url == "sqlite:///y.db"
+
+
+def test_the_readme_documents_serve_no_worker_and_a_searched_vocabulary_beside_no_preset():
+    """Issue 21 item 3d: ``serve --no-worker`` is documented, and the README's searched
+    vocabulary example is an inline space that validates (a ``preset:`` beside it is refused
+    at ``search_space.vocabulary``, as the README says)."""
+    import re
+
+    import yaml
+
+    from automtl.jobspec import JobSpecError, load_job_spec
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "--no-worker" in readme
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+              if "vocabulary:" in b and "search_space:" in b]
+    assert blocks, "no search_space example with a vocabulary section"
+    base = {"name": "v", "dataset": {"builtin": "synthetic", "rows": 500, "categorical": 2},
+            "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}]}
+    import textwrap
+
+    space = yaml.safe_load(textwrap.dedent(blocks[0]))["search_space"]
+    assert "preset" not in space and "vocabulary" in space
+    load_job_spec({**base, "search_space": space})
+    with pytest.raises(JobSpecError) as refused:
+        load_job_spec({**base, "search_space": {"preset": "default",
+                                                "vocabulary": space["vocabulary"]}})
+    assert "search_space.vocabulary" in str(refused.value)
+    assert "search_space.vocabulary" in readme

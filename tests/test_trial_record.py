@@ -18,7 +18,13 @@ from optuna.trial import TrialState, create_trial
 from automtl.export.sources import EXPORT_FIELDS, TrialRecord, export_record, job_source
 from automtl.jobspec import load_job_spec
 from automtl.report.html import report_trials
-from automtl.report.pareto import TRIAL_CSV_FIELDS, front_rows, pareto_front, trial_rows
+from automtl.report.pareto import (
+    METRIC_FIELDS,
+    TRIAL_CSV_FIELDS,
+    front_rows,
+    pareto_front,
+    trial_rows,
+)
 from automtl.trial_record import (
     ATTR_CANDIDATE,
     ATTR_INFEASIBLE,
@@ -87,13 +93,15 @@ def test_the_csvs_name_record_columns_as_the_list_does():
     spec = load_job_spec(SPEC)
     rows = trial_rows(study, spec)
     derived = {"trial", "topology", "weighting", "t1", "t2", "param:x"}
-    assert set(rows[0]) == derived | set(TRIAL_CSV_FIELDS)
+    # the record's per-task metric fields, each metric a <field>_<task>_<metric> column
+    assert set(METRIC_FIELDS) < set(TRIAL_FIELD_NAMES)
+    metrics = {"valid_t1_auc", "test_t1_auc"}
+    assert set(rows[0]) == derived | set(TRIAL_CSV_FIELDS) | metrics
     assert set(TRIAL_CSV_FIELDS) < set(TRIAL_FIELD_NAMES)
     assert (rows[1]["num_params"], rows[1]["on_front"], rows[1]["trial_time_s"]) == \
         (101, False, 2.5)
     front = front_rows(pareto_front(study, spec))
-    record_columns = set(front[0]) - {"trial", "topology", "weighting", "t1", "t2",
-                                      "test_t1_auc"}
+    record_columns = set(front[0]) - {"trial", "topology", "weighting", "t1", "t2"} - metrics
     assert record_columns == {"num_params", "latency_ms"} < set(TRIAL_FIELD_NAMES)
 
 
@@ -145,3 +153,46 @@ def test_record_dict_is_json_ready_and_keeps_the_duration():
     import json
 
     assert json.loads(json.dumps(record)) == record
+
+
+def test_wide_attributes_are_shown_short_and_read_back_in_full():
+    """optuna-dashboard shows user attributes (issue 21): a dict is flattened per leaf, long
+    text and lists are cut to MAX_SHOWN_CHARS; the full value stays a system attribute that
+    :func:`stored_attrs` reads, as it reads a study stored before (all user attributes)."""
+    from automtl.trial_record import (
+        MAX_SHOWN_CHARS,
+        set_study_attr,
+        set_trial_attr,
+        shown_attrs,
+        stored_attrs,
+        study_attrs,
+    )
+
+    candidate = {"architecture": {"topology": "mmoe", "expert_units": [64, 32],
+                                  "towers": [{"units": [8]}, {"units": [4]}]},
+                 "weighting": {"name": "equal"}}
+    assert shown_attrs("c", candidate) == {
+        "c.architecture.topology": "mmoe", "c.architecture.expert_units": "[64, 32]",
+        "c.architecture.towers.0.units": "[8]", "c.architecture.towers.1.units": "[4]",
+        "c.weighting.name": "equal"}
+    long = "x" * 500
+    assert shown_attrs("e", long) == {"e": "x" * (MAX_SHOWN_CHARS - 1) + "\u2026"}
+    assert shown_attrs("n", 3) == {"n": 3}
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    trial = study.ask()
+    set_trial_attr(trial, ATTR_CANDIDATE, candidate)
+    set_trial_attr(trial, "automtl:error", long)
+    set_trial_attr(trial, ATTR_PARAMS, 12)
+    set_study_attr(study, "automtl:spec", {"name": "j", "tasks": [{"name": "t1"}]})
+    study.tell(trial, [0.5, 0.5])
+    frozen = study.trials[0]
+    assert ATTR_CANDIDATE not in frozen.user_attrs
+    assert frozen.user_attrs["automtl:candidate.architecture.topology"] == "mmoe"
+    assert len(frozen.user_attrs["automtl:error"]) == MAX_SHOWN_CHARS
+    attrs = stored_attrs(frozen)
+    assert attrs[ATTR_CANDIDATE] == candidate and attrs["automtl:error"] == long
+    assert attrs[ATTR_PARAMS] == 12
+    assert study.user_attrs == {"automtl:spec.name": "j", "automtl:spec.tasks.0.name": "t1"}
+    assert study_attrs(study)["automtl:spec"] == {"name": "j", "tasks": [{"name": "t1"}]}
+    old = _study().trials[0]  # written before: the candidate a user attribute
+    assert outcome_from_trial(old, ["t1", "t2"]).candidate == old.user_attrs[ATTR_CANDIDATE]

@@ -19,6 +19,7 @@ def open_search_study(directory: str | Path, *, storage_url: str | None = None,
 
     from automtl.jobspec import JobSpec
     from automtl.search.study import STUDY_SPEC_ATTR, open_storage
+    from automtl.trial_record import study_attrs
 
     directory = Path(directory).resolve()
     if storage_url is None:
@@ -39,7 +40,7 @@ def open_search_study(directory: str | Path, *, storage_url: str | None = None,
         raise UserError(f"no study {study_name!r} in {storage_url}; studies: {sorted(names)}",
                         field="--study")
     study = optuna.load_study(study_name=study_name, storage=storage)
-    document = study.user_attrs.get(STUDY_SPEC_ATTR)
+    document = study_attrs(study).get(STUDY_SPEC_ATTR)
     if document is None:
         raise UserError(f"study {study_name!r} was not made by automtl (no job spec stored)",
                         field="--study")

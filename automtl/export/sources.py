@@ -30,7 +30,7 @@ from automtl.export.errors import (
     TrialNotFoundError,
 )
 from automtl.jobspec import JobSpec, JobSpecError, Objective, load_job_spec
-from automtl.trial_record import TrialOutcome, outcome_from_row, outcome_from_trial
+from automtl.trial_record import TrialOutcome, outcome_from_row, outcome_from_trial, study_attrs
 
 COMPLETE = "complete"
 #: files the trainable writes into a trial's artifact directory
@@ -275,7 +275,7 @@ def search_dir_source(directory: str | Path, *, storage_url: str | None = None,
     elif study_name not in names:
         raise ExportError(f"no study {study_name!r} in {storage_url}; studies: {sorted(names)}")
     study = optuna.load_study(study_name=study_name, storage=storage)
-    document = study.user_attrs.get(STUDY_SPEC_ATTR)
+    document = study_attrs(study).get(STUDY_SPEC_ATTR)
     if document is None:
         raise ExportError(f"study {study_name!r} was not made by automtl (no job spec stored)")
     spec = JobSpec.model_validate(document)

@@ -72,7 +72,7 @@ def build_report_html(front: Mapping[str, Any], trials: Sequence[Mapping[str, An
                       plotly_js: str | None = None,
                       confirmation: Mapping[str, Any] | None = None) -> str:
     """The report page. ``tasks`` are ``{"name", "metric", "direction"}`` of the job's tasks;
-    ``importances`` is :func:`automtl.report.panels.param_importances` (or the sentence saying
+    ``importances`` is :func:`automtl.report.importances.param_importances` (or the sentence saying
     why there are none); ``plotly_js`` is the URL of a shared ``plotly.min.js`` to load instead
     of embedding Plotly's ~4.6 MB script in the page (``None``: self-contained);
     ``confirmation`` is the stored multi-seed confirmation (:mod:`automtl.search.confirm`),
@@ -476,7 +476,9 @@ def report_from_study(study: Any, spec: Any, *, title: str | None = None,
     trials = report_trials(study, list(spec.objectives), gate_utilisation)
     tasks = [{"name": t.name, "metric": str(t.metric), "direction": t.direction}
              for t in spec.tasks]
-    importances = panels.param_importances(study, front["objectives"])
+    from automtl.report.importances import study_importances
+
+    importances = study_importances(study, front["objectives"])
     return build_report_html(front, trials, tasks=tasks,
                              title=title or f"automtl report: {spec.name}", subtitle=subtitle,
                              importances=importances, plotly_js=plotly_js,

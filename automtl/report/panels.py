@@ -3,15 +3,14 @@ importances, parallel coordinates over the searched parameters and per-trial lea
 
 Like :mod:`automtl.report.figures`, each function takes plain data (the front dict of
 :func:`automtl.report.pareto.pareto_front` and the report's trial dicts, see
-:mod:`automtl.report.html`) and returns a ``plotly.graph_objects.Figure``; only
-:func:`param_importances` reads a study.
+:mod:`automtl.report.html`) and returns a ``plotly.graph_objects.Figure``; the importances
+themselves come from :mod:`automtl.report.importances` (``param_importances`` is re-exported
+here).
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from automtl.report.figures import OTHER_COLOUR, _styled, complete_trials
+from automtl.report.importances import param_importances as param_importances  # noqa: F401
 from automtl.report.pareto import objective_label
 
 #: one colour per topology, stable across reports (the order of the DESIGN's topology list)
@@ -210,43 +210,6 @@ def _topology_key(name: str) -> tuple[int, str]:
 # parameter importances
 
 
-def param_importances(study: Any, objectives: Sequence[Mapping[str, Any]]
-                      ) -> dict[str, dict[str, float]] | str:
-    """Each objective's parameter importances, ``{objective label: {param: importance}}``
-    (each objective's importances sum to 1), from Optuna's fANOVA evaluator on a random
-    forest (Hutter, Hoos & Leyton-Brown, ICML 2014), seeded so a report is reproducible. (Optuna
-    5's default, PED-ANOVA, explains reaching *low* target values and looks only at the top
-    10% of trials: for maximised AUCs it answered the wrong question.)
-
-    Optuna evaluates the parameters every complete trial has (a conditional parameter, e.g.
-    ``ple/levels``, counts only when every trial sampled it). Returns a sentence saying why
-    instead when there is nothing to evaluate (fewer than two complete trials, or no parameter
-    shared by all of them).
-    """
-    import optuna
-    from optuna.trial import TrialState
-
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if len(complete) < 2:
-        return "Importances need at least two complete trials."
-    out: dict[str, dict[str, float]] = {}
-    for index, objective in enumerate(objectives):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = optuna.importance.get_param_importances(
-                    study, evaluator=optuna.importance.FanovaImportanceEvaluator(
-                        n_trees=FANOVA_TREES, max_depth=FANOVA_DEPTH, seed=0),
-                    target=functools.partial(_objective_value, index=index))
-        except (RuntimeError, ValueError) as exc:
-            return f"Optuna could not evaluate importances: {exc}"
-        if not result:
-            return ("No searched parameter was sampled by every complete trial, so Optuna has "
-                    "nothing to compare.")
-        out[objective_label(dict(objective))] = {k: float(v) for k, v in result.items()}
-    return out
-
-
 def importance_figure(importances: Mapping[str, Mapping[str, float]]) -> go.Figure:
     """Horizontal bars: each parameter's importance for each objective."""
     params = sorted({p for values in importances.values() for p in values},
@@ -266,10 +229,6 @@ def importance_figure(importances: Mapping[str, Mapping[str, float]]) -> go.Figu
 # parallel coordinates over the searched parameters
 
 NOT_SAMPLED = "n/a"
-#: fANOVA's forest: 16 trees of depth 8 took 0.9 s for a 16-trial study where Optuna's
-#: default (64 trees, depth 64) took 3.6 s, per objective, with the same top parameters
-FANOVA_TREES = 16
-FANOVA_DEPTH = 8
 #: at most this many parameter axes (those sampled by the most trials, at least half of them)
 MAX_PARALLEL_PARAMS = 10
 
@@ -387,8 +346,3 @@ def learning_curve_figure(front: Mapping[str, Any], trials: Sequence[Mapping[str
     fig.update_layout(legend={"orientation": "h", "y": 1.2, "x": 0},
                       margin={"l": 60, "r": 30, "t": 90, "b": 60})
     return fig
-
-
-def _objective_value(trial: Any, *, index: int) -> float:
-    """Objective ``index`` of a finished trial (the target of one importance evaluation)."""
-    return float(trial.values[index])

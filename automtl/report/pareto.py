@@ -22,7 +22,7 @@ Front points that are worse than the reference in some objective add nothing to 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import moocore
@@ -153,12 +153,29 @@ def _json_float(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+#: the record's per-task metric fields (task -> metric -> value, in
+#: :data:`~automtl.trial_record.TRIAL_FIELDS`): each metric a ``<field>_<task>_<metric>``
+#: column of the front and trial CSVs
+METRIC_FIELDS: tuple[str, ...] = ("valid", "test")
+
+
+def metric_columns(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's (front entry's, trial record's) :data:`METRIC_FIELDS` flattened:
+    ``valid_<task>_<metric>`` then ``test_<task>_<metric>``, tasks and metrics sorted."""
+    return {f"{field}_{task}_{metric}": value
+            for field in METRIC_FIELDS
+            for task, metrics in sorted((record.get(field) or {}).items())
+            for metric, value in sorted(metrics.items())}
+
+
 def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
     """One flat row per front trial (for CSV and tables): trial, topology, weighting, values,
-    each task's test metrics, then the record's ``num_params`` and ``latency_ms`` (their names
-    in :data:`~automtl.trial_record.TRIAL_FIELDS`); ``effective_params`` and ``sparsity`` too
-    when a front trial pruned (SNR); each per-domain task's validation metric
-    (``valid_<task>__<domain>_<metric>``) in a multi-domain job."""
+    every task's validation then test metrics (:func:`metric_columns`, the trial CSV's
+    columns), then the record's ``num_params`` and ``latency_ms`` (their names in
+    :data:`~automtl.trial_record.TRIAL_FIELDS`); ``effective_params`` and ``sparsity`` too
+    when a front trial pruned (SNR). In a multi-domain job every per-domain task's
+    validation metric (``valid_<task>__<domain>_<metric>``) has its column, empty where a
+    trial has no value."""
     pruning = any(entry.get("sparsity") is not None for entry in front["trials"])
     rows = []
     for entry in front["trials"]:
@@ -172,9 +189,7 @@ def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
         for column in front.get("domains") or []:  # per-domain validation metrics
             value = (entry.get("valid") or {}).get(column["name"], {}).get(column["metric"])
             row[f"valid_{column['name']}_{column['metric']}"] = value
-        for task, metrics in sorted(entry.get("test", {}).items()):
-            for metric, value in sorted(metrics.items()):
-                row[f"test_{task}_{metric}"] = value
+        row.update(metric_columns(entry))
         row["num_params"] = entry.get("num_params")
         row["latency_ms"] = entry.get("latency_ms")
         if pruning:
@@ -199,8 +214,9 @@ def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
     """One flat row per trial of the study, any state: the trial's number (``trial``, as in
     every table), what was tried and how it ended (the topology and weighting, each objective's
     value, then every scalar field of the trial's record, :data:`TRIAL_CSV_FIELDS`, under its
-    record name; an error's first line), then each searched parameter as a ``param:<name>``
-    column (empty where it was not sampled)."""
+    record name; an error's first line), every task's validation and test metrics
+    (:func:`metric_columns`, as in the front CSV), then each searched parameter as a
+    ``param:<name>`` column (empty where it was not sampled)."""
     names = list(spec.objectives)
     front = {t.number for t in study.best_trials}
     rows = []
@@ -217,6 +233,7 @@ def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
         row.update({name: getattr(outcome, name) for name in TRIAL_CSV_FIELDS
                     if name not in row})
         row["error"] = (outcome.error or "").splitlines()[0] if outcome.error else None
+        row.update(metric_columns({f: getattr(outcome, f) for f in METRIC_FIELDS}))
         row.update({f"{PARAM_PREFIX}{k}": v for k, v in sorted(outcome.params.items())})
         rows.append(row)
     return rows

@@ -19,7 +19,7 @@ import optuna
 from ray import tune
 
 from automtl.jobspec import JobSpec
-from automtl.trial_record import TrialOutcome, outcome_from_trial
+from automtl.trial_record import TrialOutcome, outcome_from_trial, stored_attrs
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
         elif trial.state == TrialState.FAIL:
             counts["failed"] += 1
         elif trial.state == TrialState.PRUNED:
-            counts["infeasible" if ATTR_INFEASIBLE in trial.user_attrs else "pruned"] += 1
+            counts["infeasible" if ATTR_INFEASIBLE in stored_attrs(trial) else "pruned"] += 1
     return counts
 
 

@@ -55,9 +55,9 @@ class ConfirmationCancelled(Exception):  # noqa: N818 - a control-flow signal, n
 
 
 def _topology(trial: optuna.trial.FrozenTrial) -> str | None:
-    from automtl.trial_record import ATTR_CANDIDATE
+    from automtl.trial_record import ATTR_CANDIDATE, stored_attrs
 
-    candidate = trial.user_attrs.get(ATTR_CANDIDATE) or {}
+    candidate = stored_attrs(trial).get(ATTR_CANDIDATE) or {}
     return candidate.get("architecture", {}).get("topology")
 
 
@@ -181,14 +181,14 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
     confirmation ends there, nothing is stored (a partial confirmation would claim gains from
     fewer seeds than the spec asks for) and ``None`` is returned.
     """
-    from automtl.trial_record import ATTR_CANDIDATE
+    from automtl.trial_record import ATTR_CANDIDATE, set_study_attr, stored_attrs
 
     candidates = select_candidates(study, spec)
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     scores: dict[int, list[dict[str, dict[str, float]]]] = {}
     started = time.monotonic()
     for item in candidates:
-        candidate = by_number[item["trial"]].user_attrs.get(ATTR_CANDIDATE)
+        candidate = stored_attrs(by_number[item["trial"]]).get(ATTR_CANDIDATE)
         if not isinstance(candidate, dict):
             raise ValueError(f"trial {item['trial']} has no stored candidate to confirm")
         runs = []
@@ -213,7 +213,7 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
     summary["seconds"] = time.monotonic() - started
     summary["complete_trials"] = len(study.get_trials(
         deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-    study.set_user_attr(STUDY_CONFIRMATION_ATTR, summary)
+    set_study_attr(study, STUDY_CONFIRMATION_ATTR, summary)
     return summary
 
 

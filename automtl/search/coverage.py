@@ -79,11 +79,11 @@ def topology_summary(study: optuna.Study, objectives: list[Objective]) -> dict[s
     COMPLETE feasible trials (validation values, each objective in its own direction), so a
     user can see which topologies were tried and how far each got, not only the front.
     """
-    from automtl.trial_record import ATTR_CANDIDATE, is_feasible
+    from automtl.trial_record import ATTR_CANDIDATE, is_feasible, stored_attrs
 
     out: dict[str, dict[str, Any]] = {}
     for trial in study.get_trials(deepcopy=False):
-        candidate = trial.user_attrs.get(ATTR_CANDIDATE) or {}
+        candidate = stored_attrs(trial).get(ATTR_CANDIDATE) or {}
         topology = candidate.get("architecture", {}).get("topology")
         if topology is None:
             continue

@@ -101,7 +101,7 @@ def constraint_summary(study: optuna.Study, constraints: Constraints) -> str | N
     counts = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
                                                           TrialState.PRUNED)):
-        params = trial.user_attrs.get(ATTR_STATIC_PARAMS)
+        params = trial.user_attrs.get(ATTR_STATIC_PARAMS)  # an int: never wide
         if params is not None:
             counts.append(int(params))
     if not counts:

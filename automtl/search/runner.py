@@ -220,6 +220,9 @@ def run_search(
     from automtl.search.feasibility import constraint_summary
 
     front = pareto_front(study, spec)
+    from automtl.report.importances import store_importances
+
+    store_importances(study, front["objectives"])  # so the report's first GET need not fit them
     failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
     return SearchResult(
         study_name=name, storage_url=url, artifact_dir=str(artifact_root / name), front=front,

@@ -14,7 +14,9 @@ not do, which this subclass adds with the smallest overrides:
 - **Constraints.** Before a result is told, the constraint values (e.g. ``params - params_max``)
   are set with ``Trial.set_constraint``, which every sampler and ``Study.best_trials`` read.
 - **Records.** The sampled candidate and the trial's metrics, costs and artifact path are stored
-  as user attributes, so the study alone describes the search.
+  as trial attributes (:func:`automtl.trial_record.set_trial_attr`: short user attributes for
+  optuna-dashboard, the full value of a wide one as a system attribute), so the study alone
+  describes the search.
 - **Pruning.** A trial the MO-ASHA scheduler stopped (:mod:`automtl.search.mo_asha`) is told
   PRUNED, with the epoch it reached, its values at each rung and its last validation metrics
   as user attributes (Optuna's multi-objective TPE then counts it among the bad trials).
@@ -85,6 +87,8 @@ from automtl.trial_record import (
     ATTR_UTILISATION,
     ATTR_VALID,
     finite_or_none,
+    set_trial_attr,
+    stored_attrs,
 )
 
 logger = logging.getLogger(__name__)
@@ -142,7 +146,7 @@ class AutoMTLOptunaSearch(OptunaSearch):
         self._complete = sum(
             1 for t in self.study.get_trials(
                 deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-            if ATTR_INFEASIBLE not in t.user_attrs)
+            if ATTR_INFEASIBLE not in stored_attrs(t))
 
     @property
     def study(self) -> optuna.Study:
@@ -198,14 +202,14 @@ class AutoMTLOptunaSearch(OptunaSearch):
         if isinstance(error, InfeasibleCandidate):
             return self._infeasible(ot_trial, error, live)
         if error is not None:  # a sampling error fails this trial only
-            ot_trial.set_user_attr(ATTR_ERROR,
-                                   f"sampling failed: {type(error).__name__}: {error}")
+            set_trial_attr(ot_trial, ATTR_ERROR,
+                           f"sampling failed: {type(error).__name__}: {error}")
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
             self.failures_this_run += 1
             logger.warning("trial %d: sampling failed: %s", ot_trial.number, error)
             return None
         self.infeasible_in_a_row = 0
-        ot_trial.set_user_attr(ATTR_CANDIDATE, candidate)
+        set_trial_attr(ot_trial, ATTR_CANDIDATE, candidate)
         self._ot_trials[trial_id] = ot_trial
         self._numbers[trial_id] = ot_trial.number
         return {CONFIG_KEY: {"number": ot_trial.number, "params": dict(ot_trial.params),
@@ -227,7 +231,7 @@ class AutoMTLOptunaSearch(OptunaSearch):
         row as ``max_failures`` allows (at least 10), the search stops (``infeasible``)."""
         for name, violation in exc.violations.items():
             ot_trial.set_constraint(name, violation)
-        ot_trial.set_user_attr(ATTR_INFEASIBLE, str(exc))
+        set_trial_attr(ot_trial, ATTR_INFEASIBLE, str(exc))
         self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
         self.infeasible_in_a_row += 1
         logger.info("trial %d: %s", ot_trial.number, exc)
@@ -273,7 +277,7 @@ class AutoMTLOptunaSearch(OptunaSearch):
         if self._scheduler is not None:
             rungs = self._scheduler.rung_values(trial_id)
             if rungs:
-                ot_trial.set_user_attr(ATTR_RUNGS, rungs)
+                set_trial_attr(ot_trial, ATTR_RUNGS, rungs)
             pruned_at = self._scheduler.pruned_epoch(trial_id)
             if pruned_at is not None and not error:
                 self._prune(ot_trial, pruned_at, result or {})
@@ -284,11 +288,11 @@ class AutoMTLOptunaSearch(OptunaSearch):
         self._extend_curve(trial_id, result)
         curve = self._curves.pop(trial_id, None)
         if curve and curve["epoch"]:
-            ot_trial.set_user_attr(ATTR_CURVE, curve)
+            set_trial_attr(ot_trial, ATTR_CURVE, curve)
         if values is None:
-            ot_trial.set_user_attr(ATTR_ERROR, reason)
+            set_trial_attr(ot_trial, ATTR_ERROR, reason)
             if interrupted:
-                ot_trial.set_user_attr(ATTR_INTERRUPTED, True)
+                set_trial_attr(ot_trial, ATTR_INTERRUPTED, True)
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
             if not interrupted:
                 self.failures_this_run += 1
@@ -299,14 +303,14 @@ class AutoMTLOptunaSearch(OptunaSearch):
 
     def _prune(self, ot_trial: optuna.Trial, epoch: int, result: dict[str, Any]) -> None:
         """Tell PRUNED a trial the scheduler stopped at ``epoch`` (its last report is kept)."""
-        ot_trial.set_user_attr(ATTR_PRUNED_EPOCH, int(epoch))
-        ot_trial.set_user_attr(ATTR_EPOCHS, int(epoch))
+        set_trial_attr(ot_trial, ATTR_PRUNED_EPOCH, int(epoch))
+        set_trial_attr(ot_trial, ATTR_EPOCHS, int(epoch))
         nested = unflatten_metrics(result)
         if nested.get(KEY_VALID):
-            ot_trial.set_user_attr(ATTR_VALID, nested[KEY_VALID])
+            set_trial_attr(ot_trial, ATTR_VALID, nested[KEY_VALID])
         train_time = finite_or_none(result.get(KEY_TRAIN_TIME))
         if train_time is not None:
-            ot_trial.set_user_attr(ATTR_TRAIN_TIME, train_time)
+            set_trial_attr(ot_trial, ATTR_TRAIN_TIME, train_time)
         self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
         self._complete += 1
 
@@ -321,8 +325,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
             if trial_id in self._completed_trials:
                 continue
             self._completed_trials.add(trial_id)
-            ot_trial.set_user_attr(ATTR_ERROR, f"interrupted before it finished ({reason})")
-            ot_trial.set_user_attr(ATTR_INTERRUPTED, True)
+            set_trial_attr(ot_trial, ATTR_ERROR, f"interrupted before it finished ({reason})")
+            set_trial_attr(ot_trial, ATTR_INTERRUPTED, True)
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
             numbers.append(ot_trial.number)
         return numbers
@@ -352,9 +356,9 @@ class AutoMTLOptunaSearch(OptunaSearch):
     def _record(ot_trial: optuna.Trial, result: dict[str, Any]) -> None:
         nested = unflatten_metrics(result)
         if nested.get(KEY_VALID):
-            ot_trial.set_user_attr(ATTR_VALID, nested[KEY_VALID])
+            set_trial_attr(ot_trial, ATTR_VALID, nested[KEY_VALID])
         if nested.get(KEY_TEST):
-            ot_trial.set_user_attr(ATTR_TEST, nested[KEY_TEST])
+            set_trial_attr(ot_trial, ATTR_TEST, nested[KEY_TEST])
         for key, attr in ((KEY_PARAMS, ATTR_PARAMS), (KEY_LATENCY, ATTR_LATENCY),
                           (KEY_TRAIN_TIME, ATTR_TRAIN_TIME), (KEY_TRIAL_TIME, ATTR_TRIAL_TIME),
                           (KEY_EPOCHS, ATTR_EPOCHS),
@@ -363,12 +367,12 @@ class AutoMTLOptunaSearch(OptunaSearch):
                           (KEY_ARTIFACT, ATTR_ARTIFACT), (KEY_NODE, ATTR_NODE)):
             if result.get(key) is not None and (key in (KEY_ARTIFACT, KEY_NODE)
                                                 or finite_or_none(result[key]) is not None):
-                ot_trial.set_user_attr(attr, result[key])
+                set_trial_attr(ot_trial, attr, result[key])
         prefix = f"{KEY_UTILISATION}/"
         utilisation = {k[len(prefix):]: [float(w) for w in v] for k, v in result.items()
                        if k.startswith(prefix)}
         if utilisation:
-            ot_trial.set_user_attr(ATTR_UTILISATION, utilisation)
+            set_trial_attr(ot_trial, ATTR_UTILISATION, utilisation)
 
     def _set_constraints(self, ot_trial: optuna.Trial, result: dict[str, Any]) -> None:
         bounds = {"params_max": (KEY_PARAMS, self._constraints.params_max),

@@ -23,7 +23,15 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import event
 
 from automtl.jobspec import JobSpec
-from automtl.trial_record import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_RETRY_OF
+from automtl.trial_record import (
+    ATTR_ERROR,
+    ATTR_INTERRUPTED,
+    ATTR_RETRY_OF,
+    set_stored_trial_attr,
+    set_study_attr,
+    stored_attrs,
+    study_attrs,
+)
 
 STUDY_SPEC_ATTR = "automtl:spec"
 STUDY_OBJECTIVES_ATTR = "automtl:objectives"
@@ -162,12 +170,12 @@ def check_study(study: optuna.Study, spec: JobSpec) -> None:
     objectives = [o.model_dump() for o in spec.objective_list()]
     identity = spec_identity(spec)
     fingerprint = spec_fingerprint(identity)
-    attrs = study.user_attrs
+    attrs = study_attrs(study)
     stored = attrs.get(STUDY_OBJECTIVES_ATTR)
     stored_fingerprint = attrs.get(STUDY_FINGERPRINT_ATTR)
     if stored is None:
-        study.set_user_attr(STUDY_OBJECTIVES_ATTR, objectives)
-        study.set_user_attr(STUDY_SPEC_ATTR, json.loads(spec.model_dump_json()))
+        set_study_attr(study, STUDY_OBJECTIVES_ATTR, objectives)
+        set_study_attr(study, STUDY_SPEC_ATTR, json.loads(spec.model_dump_json()))
     elif stored != objectives:
         raise ValueError(f"study {study.study_name!r} already exists with objectives "
                          f"{[o['name'] for o in stored]} ({[o['direction'] for o in stored]}); "
@@ -180,8 +188,9 @@ def check_study(study: optuna.Study, spec: JobSpec) -> None:
         changed = changed_fields(attrs.get(STUDY_IDENTITY_ATTR) or {}, identity)
         raise SpecChangedError(study.study_name, changed or ["(fields not recorded)"])
     if stored_fingerprint is None:
-        study.set_user_attr(STUDY_FINGERPRINT_ATTR, fingerprint)
-        study.set_user_attr(STUDY_IDENTITY_ATTR, identity)
+        # what resuming compares, not for people: kept out of optuna-dashboard's study page
+        set_study_attr(study, STUDY_FINGERPRINT_ATTR, fingerprint, show=False)
+        set_study_attr(study, STUDY_IDENTITY_ATTR, identity, show=False)
     set_metric_names(study, spec)
 
 
@@ -204,16 +213,16 @@ def recover_study(study: optuna.Study, storage: optuna.storages.BaseStorage) -> 
     """
     study_id = storage.get_study_id_from_name(study.study_name)
     trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get(ATTR_RETRY_OF) for t in trials}
+    retried = {stored_attrs(t).get(ATTR_RETRY_OF) for t in trials}
     requeued = []
     for trial in trials:
         if trial.state == TrialState.RUNNING:
             trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-            storage.set_trial_user_attr(trial_id, ATTR_ERROR,
-                                        "interrupted: the process running it ended")
-            storage.set_trial_user_attr(trial_id, ATTR_INTERRUPTED, True)
+            set_stored_trial_attr(storage, trial_id, ATTR_ERROR,
+                                  "interrupted: the process running it ended")
+            set_stored_trial_attr(storage, trial_id, ATTR_INTERRUPTED, True)
             study.tell(trial.number, state=TrialState.FAIL)
-        elif not (trial.state == TrialState.FAIL and trial.user_attrs.get(ATTR_INTERRUPTED)):
+        elif not (trial.state == TrialState.FAIL and stored_attrs(trial).get(ATTR_INTERRUPTED)):
             continue
         if trial.number in retried:
             continue  # already enqueued again by an earlier run

@@ -5,6 +5,7 @@ owner's jobs are queued or running, so one client cannot fill the queue for ever
 
 from __future__ import annotations
 
+import pytest
 from api_support import create_token, make_settings, paths_of, tiny_spec
 from fastapi.testclient import TestClient
 
@@ -111,3 +112,43 @@ def test_owner_limits_cli_sets_shows_and_resets(client, settings, alice, capsys,
     assert automtl_main(["owner", "limits", "alice", "--max-trials", "0"]) == 2
     assert "max-trials" in capsys.readouterr().err
     assert automtl_main(["owner", "limits", "nobody"]) == 2
+
+
+def test_owner_limits_on_a_new_database_file(tmp_path, capsys, monkeypatch):
+    """Issue 21 item 3: a fresh user's first ``owner limits`` on a new SQLite file migrates it
+    (as ``serve`` and ``token create`` do), creates the owner when setting a cap, prints large
+    caps as plain integers, refuses one over its documented bound and shows an unknown owner's
+    error in one line; the database flag is ``--db`` here as in ``db upgrade``."""
+    monkeypatch.delenv("AUTOMTL_DATABASE_URL", raising=False)
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert automtl_main(["owner", "limits", "carol", "--db", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no owner 'carol'" in err and "token create carol" in err
+    assert automtl_main(["owner", "limits", "carol", "--db", url,
+                         "--max-synthetic-rows", "2000000", "--max-time-limit-s", "90.5"]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()}
+    assert rows["max_synthetic_rows"] == ["2000000", "owner"]
+    assert rows["max_time_limit_s"] == ["90.5", "owner"]
+    assert rows["max_trials"][0] == "10000" and "e+" not in rows["max_trials"][0]
+    with Database(url) as database, database.session() as session:
+        owner = OwnerRepository(session).get_by_name("carol")
+        assert owner is not None and owner.limits["max_synthetic_rows"] == 2_000_000
+    assert automtl_main(["owner", "limits", "carol", "--db", url,
+                         "--max-trials", "1000001"]) == 2
+    assert "--max-trials: must be at most 1000000" in capsys.readouterr().err
+    assert automtl_main(["owner", "limits", "carol", "--db", url,
+                         "--max-time-limit-s", "1e9"]) == 2
+    assert "--max-time-limit-s: must be at most 31622400" in capsys.readouterr().err
+    # db upgrade takes the same --db flag; --url stays as its older name
+    assert automtl_main(["db", "upgrade", "--db", url]) == 0
+    assert "already at" in capsys.readouterr().out
+    assert automtl_main(["db", "current", "--url", url]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_owner_limits_help_shows_each_cap_s_default_and_bound(capsys):
+    with pytest.raises(SystemExit):
+        automtl_main(["owner", "limits", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "AUTOMTL_MAX_SYNTHETIC_ROWS, by default 2000000" in text
+    assert "at most 1000000000" in text and "by default 10000)" in text

@@ -28,6 +28,7 @@ def _add(study: optuna.Study, values: list[float] | None, *, params: int = 10,
     trial = create_trial(
         state=state, values=values, params={"x": 0.5}, distributions=DIST,
         user_attrs={"automtl:candidate": candidate, "automtl:params": params,
+                    "automtl:valid": {"t1": {"auc": 0.7, "logloss": 0.5}, "t2": {"auc": 0.65}},
                     "automtl:test": {"t1": {"auc": 0.6}, "t2": {"auc": 0.6}}},
         system_attrs={"constraints:params_max": 1.0 if infeasible else -1.0})
     study.add_trial(trial)
@@ -107,9 +108,14 @@ def test_rows_for_tables() -> None:
     _add(study, [0.8, 0.6])
     _add(study, None, state=TrialState.FAIL)
     rows = front_rows(pareto_front(study, _spec()))
+    # every task's validation metrics beside the objectives (issue 21), then the test ones
     assert rows == [{"trial": 0, "topology": "mmoe", "weighting": "equal", "t1": 0.8, "t2": 0.6,
+                     "valid_t1_auc": 0.7, "valid_t1_logloss": 0.5, "valid_t2_auc": 0.65,
                      "test_t1_auc": 0.6, "test_t2_auc": 0.6, "num_params": 10,
                      "latency_ms": None}]
     trials = trial_rows(study, _spec())
+    metric_columns = {k: v for k, v in trials[0].items() if k.startswith(("valid_", "test_"))}
+    assert metric_columns == {k: v for k, v in rows[0].items()
+                              if k.startswith(("valid_", "test_"))}
     assert [(r["trial"], r["state"], r["on_front"]) for r in trials] == [
         (0, "COMPLETE", True), (1, "FAIL", False)]

@@ -227,3 +227,33 @@ def test_the_page_has_the_new_panels_and_can_share_plotly(search):
     assert "plotly.js v" not in shared
     assert re.findall(r'<script[^>]+src="([^"]+)"', shared) == ["/api/v1/assets/plotly.min.js"]
     assert len(shared) < len(page) / 10
+
+
+def test_importances_stored_when_the_search_ends_are_read_back_until_the_study_changes(
+        monkeypatch):
+    """Issue 21 item 2: the report reads the importances the search stored instead of fitting
+    fANOVA (and importing scikit-learn) on the first GET; a trial added since makes them
+    stale, and then they are computed again (nothing is written on a read)."""
+    from automtl.report import importances as module
+
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        return x, trial.suggest_float("y", 0, 1)
+
+    study.optimize(objective, n_trials=12)
+    stored = module.store_importances(study, OBJECTIVES)
+    assert "automtl:importances" not in study.user_attrs  # the dashboard draws its own
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fANOVA fitted on a read")
+
+    monkeypatch.setattr(module, "param_importances", no_fit)
+    assert module.study_importances(study, OBJECTIVES) == stored
+    with pytest.raises(AssertionError, match="fANOVA fitted"):  # other objectives: not these
+        module.study_importances(study, list(reversed(OBJECTIVES)))
+    study.optimize(objective, n_trials=1)
+    with pytest.raises(AssertionError, match="fANOVA fitted"):
+        module.study_importances(study, OBJECTIVES)

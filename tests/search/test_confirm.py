@@ -14,7 +14,7 @@ from automtl.search.confirm import (
     run_confirmation,
     select_candidates,
 )
-from automtl.trial_record import ATTR_CANDIDATE
+from automtl.trial_record import ATTR_CANDIDATE, study_attrs
 
 SPEC = {"name": "s", "dataset": {"builtin": "synthetic", "rows": 200},
         "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}],
@@ -69,7 +69,7 @@ def test_run_confirmation_trains_each_candidate_with_each_seed_and_stores_gains(
     summary = run_confirmation(study, spec, train)
     assert sorted(calls) == sorted([(t, 10_000 + k) for t in ("single_task", "mmoe")
                                     for k in range(3)])
-    assert study.user_attrs[STUDY_CONFIRMATION_ATTR]["gains"] == summary["gains"]
+    assert study_attrs(study)[STUDY_CONFIRMATION_ATTR]["gains"] == summary["gains"]
     gains = {g["task"]: g for g in summary["gains"]}
     assert set(gains) == {"t1", "t2"} and summary["split"] == "test"
     assert gains["t1"]["gain"] == pytest.approx(0.10)
@@ -113,7 +113,7 @@ def test_a_cancel_stops_confirming_at_once_and_stores_nothing() -> None:
     summary = run_confirmation(study, spec, train, on_progress=messages.append,
                                should_stop=lambda: cancelled["now"])
     assert summary is None and calls == [10_000]  # no second training started
-    assert STUDY_CONFIRMATION_ATTR not in study.user_attrs
+    assert STUDY_CONFIRMATION_ATTR not in study_attrs(study)
     assert messages[-1] == "confirmation cancelled: nothing stored"
 
 
@@ -131,4 +131,4 @@ def test_a_cancel_raised_inside_a_training_is_not_counted_as_a_failed_seed() -> 
         return {"t1": {"auc": 0.7}, "t2": {"auc": 0.7}}
 
     assert run_confirmation(study, spec, train, should_stop=lambda: False) is None
-    assert len(calls) == 2 and STUDY_CONFIRMATION_ATTR not in study.user_attrs
+    assert len(calls) == 2 and STUDY_CONFIRMATION_ATTR not in study_attrs(study)

@@ -18,7 +18,15 @@ from automtl.models.registry import build_model
 from automtl.search import Progress, SearchCallbacks, TrialOutcome, run_search
 from automtl.search.study import open_storage
 from automtl.search.testing import FailureInjection
-from automtl.trial_record import ATTR_CANDIDATE, ATTR_CURVE, ATTR_ERROR, ATTR_RETRY_OF
+from automtl.trial_record import (
+    ATTR_CANDIDATE,
+    ATTR_CURVE,
+    ATTR_ERROR,
+    ATTR_RETRY_OF,
+    MAX_SHOWN_CHARS,
+    stored_attrs,
+    study_attrs,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -104,13 +112,40 @@ def test_front_is_the_studys_best_trials(searched: dict[str, Any]) -> None:
     for entry in front["trials"]:
         trial = study.trials[entry["number"]]
         assert entry["values"] == {"t1": trial.values[0], "t2": trial.values[1]}
-        assert entry["candidate"] == trial.user_attrs[ATTR_CANDIDATE]
+        assert entry["candidate"] == stored_attrs(trial)[ATTR_CANDIDATE]
+
+
+def test_the_study_reads_well_in_optuna_dashboard(searched: dict[str, Any]) -> None:
+    """What optuna-dashboard shows (issue 21): the study's and every trial's user attributes,
+    each value short (no 5,790 px trial page), the candidate flattened per key, the metric
+    names and a study name that names the job; the full values stay readable by automtl."""
+    study = optuna.load_study(study_name=searched["result"].study_name,
+                              storage=searched["study"]._storage)
+    assert "e2e" in study.study_name
+    assert study.metric_names == ["t1 auc (valid)", "t2 auc (valid)"]
+    shown = [study.user_attrs] + [t.user_attrs for t in study.trials]
+    for attrs in shown:
+        for key, value in attrs.items():
+            text = value if isinstance(value, str) else json.dumps(value)
+            assert len(text) <= MAX_SHOWN_CHARS, key
+    assert any(k.startswith("automtl:spec.") for k in study.user_attrs)
+    assert "automtl:spec" not in study.user_attrs
+    assert study_attrs(study)["automtl:spec"]["name"] == "e2e"
+    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+        candidate = stored_attrs(trial)[ATTR_CANDIDATE]
+        assert ATTR_CANDIDATE not in trial.user_attrs
+        assert trial.user_attrs[f"{ATTR_CANDIDATE}.architecture.topology"] == \
+            candidate["architecture"]["topology"]
+        assert trial.user_attrs["automtl:valid.t1.auc"] == trial.values[0]
+        # the learning curve is the report's, kept whole and out of the dashboard's table
+        assert stored_attrs(trial)[ATTR_CURVE]["epoch"] == [1]
+        assert not any(k.startswith(ATTR_CURVE) for k in trial.user_attrs)
 
 
 def test_every_finished_trial_has_metrics_and_loadable_weights(searched: dict[str, Any]) -> None:
     study = searched["study"]
     for trial in study.get_trials(states=(TrialState.COMPLETE,)):
-        attrs = trial.user_attrs
+        attrs = stored_attrs(trial)
         for split in ("automtl:valid", "automtl:test"):
             assert set(attrs[split]) == {"t1", "t2"}
             assert 0.0 <= attrs[split]["t1"]["auc"] <= 1.0
@@ -134,14 +169,14 @@ def test_constraint_keeps_infeasible_trials_off_the_front(searched: dict[str, An
     front = result.front
     big = study.trials[0]  # the enqueued 64-64 shared bottom
     assert big.state == TrialState.PRUNED
-    assert "automtl:artifact" not in big.user_attrs  # never trained
-    assert big.user_attrs["automtl:static_params"] > PARAMS_MAX
+    assert "automtl:artifact" not in stored_attrs(big)  # never trained
+    assert stored_attrs(big)["automtl:static_params"] > PARAMS_MAX
     assert big.constraints["params_max"] > 0
-    assert "not trained" in big.user_attrs["automtl:infeasible"]
+    assert "not trained" in stored_attrs(big)["automtl:infeasible"]
     assert 0 not in [t["number"] for t in front["trials"]]
     assert all(t["num_params"] <= PARAMS_MAX for t in front["trials"])
     meeting = sum(1 for t in study.trials
-                  if t.user_attrs.get("automtl:static_params", PARAMS_MAX + 1) <= PARAMS_MAX)
+                  if stored_attrs(t).get("automtl:static_params", PARAMS_MAX + 1) <= PARAMS_MAX)
     assert result.constraints is not None and result.constraints.startswith(
         f"{meeting} of {len(study.trials)} trials meet params_max {PARAMS_MAX:,}")
 
@@ -182,8 +217,8 @@ def test_resume_continues_to_the_budget_without_rerunning(
     for number, (values, params) in before.items():  # the first run's trials are untouched
         assert (study.trials[number].values, study.trials[number].params) == (values, params)
     assert study.trials[dead.number].state == TrialState.FAIL
-    assert "interrupted" in study.trials[dead.number].user_attrs[ATTR_ERROR]
-    retries = [t for t in complete if t.user_attrs.get(ATTR_RETRY_OF) == dead.number]
+    assert "interrupted" in stored_attrs(study.trials[dead.number])[ATTR_ERROR]
+    retries = [t for t in complete if stored_attrs(t).get(ATTR_RETRY_OF) == dead.number]
     assert len(retries) == 1 and retries[0].params == dead_params
     new = [t for t in complete if t.number not in before]
     assert len(new) == 3
@@ -207,9 +242,9 @@ def test_failing_candidates_are_recorded_and_the_search_goes_on(
     assert result.complete == 4 and len(complete) == 4  # failures do not use up the budget
     assert len(failed) == result.failed >= 1
     for trial in failed:
-        assert trial.user_attrs[ATTR_CANDIDATE]["architecture"]["topology"] == "shared_bottom"
-        assert "InjectedFailure" in trial.user_attrs[ATTR_ERROR]
-    assert all(t.user_attrs[ATTR_CANDIDATE]["architecture"]["topology"] == "mmoe"
+        assert stored_attrs(trial)[ATTR_CANDIDATE]["architecture"]["topology"] == "shared_bottom"
+        assert "InjectedFailure" in stored_attrs(trial)[ATTR_ERROR]
+    assert all(stored_attrs(t)[ATTR_CANDIDATE]["architecture"]["topology"] == "mmoe"
                for t in complete)
     front_numbers = {t["number"] for t in result.front["trials"]}
     assert front_numbers and front_numbers <= {t.number for t in complete}
@@ -257,8 +292,8 @@ def test_cli_search_writes_front_and_trials(local_ray: None, tmp_path: Path,
     study = optuna.load_study(study_name=front["study"], storage=f"sqlite:///{out / 'automtl.db'}")
     assert study.metric_names == ["t1 auc (valid)", "t2 auc (valid)"]
     for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-        curve = trial.user_attrs[ATTR_CURVE]
-        epochs = trial.user_attrs["automtl:epochs"]
+        curve = stored_attrs(trial)[ATTR_CURVE]
+        epochs = stored_attrs(trial)["automtl:epochs"]
         assert curve["epoch"] == list(range(1, epochs + 1))
         assert len(curve["t1/auc"]) == epochs and len(curve["t2/auc"]) == epochs
         assert all(0.0 <= v <= 1.0 for v in curve["t1/auc"])
@@ -279,7 +314,7 @@ def test_should_stop_cancels_the_search(local_ray: None, tmp_path: Path) -> None
     # nothing is left RUNNING: a trial cut short is FAIL and marked interrupted (retried later)
     assert not study.get_trials(states=(TrialState.RUNNING,))
     for trial in study.get_trials(states=(TrialState.FAIL,)):
-        assert trial.user_attrs["automtl:interrupted"] is True
+        assert stored_attrs(trial)["automtl:interrupted"] is True
 
 
 def test_an_artifact_url_receives_every_trial_folder(local_ray: None, tmp_path: Path) -> None:
@@ -296,7 +331,7 @@ def test_an_artifact_url_receives_every_trial_folder(local_ray: None, tmp_path: 
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(complete) == 2
     for trial in complete:
-        where = trial.user_attrs["automtl:artifact"]
+        where = stored_attrs(trial)["automtl:artifact"]
         assert where == f"{store}/{result.study_name}/trial-{trial.number}"
         folder = artifact_store.fetch(where, tmp_path / "cache")
         config = ModelConfig.model_validate(

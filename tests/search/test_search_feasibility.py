@@ -19,7 +19,7 @@ from automtl.search.feasibility import (
 )
 from automtl.search.runner import _make_searcher
 from automtl.search.trainable import CONFIG_KEY
-from automtl.trial_record import outcome_from_trial
+from automtl.trial_record import outcome_from_trial, stored_attrs
 
 
 def _setup(params_max: int):
@@ -49,7 +49,7 @@ def test_candidates_over_params_max_are_refused_at_sampling_and_the_search_stops
     for trial in trials:
         params = trial.user_attrs[ATTR_STATIC_PARAMS]
         assert trial.constraints == {"params_max": params - 500}
-        assert trial.user_attrs[ATTR_INFEASIBLE] == (f"{params:,} parameters > params_max 500: "
+        assert stored_attrs(trial)[ATTR_INFEASIBLE] == (f"{params:,} parameters > params_max 500: "
                                                      "not trained")
     assert constraint_summary(searcher.study, spec.constraints) == \
         f"0 of 10 trials meet params_max 500 (smallest {smallest:,})"
@@ -58,7 +58,7 @@ def test_candidates_over_params_max_are_refused_at_sampling_and_the_search_stops
     assert searcher.complete_trials == 0
     names = [o.name for o in spec.objective_list()]
     outcome = outcome_from_trial(trials[0], names)
-    assert outcome.infeasible == trials[0].user_attrs[ATTR_INFEASIBLE]
+    assert outcome.infeasible == stored_attrs(trials[0])[ATTR_INFEASIBLE]
     assert outcome.pruned_epoch is None
 
 

@@ -22,6 +22,7 @@ from automtl.trial_record import (
     ATTR_PRUNED_EPOCH,
     ATTR_RUNGS,
     outcome_from_trial,
+    stored_attrs,
 )
 
 pytestmark = pytest.mark.slow
@@ -56,13 +57,13 @@ def searched(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 
 def _topology(trial: optuna.trial.FrozenTrial) -> str:
-    return trial.user_attrs[ATTR_CANDIDATE]["architecture"]["topology"]
+    return stored_attrs(trial)[ATTR_CANDIDATE]["architecture"]["topology"]
 
 
 def test_first_trials_cover_every_topology_and_single_task_has_no_weighting(
         searched: dict[str, Any]) -> None:
     study = searched["study"]
-    first = [t for t in study.trials if t.user_attrs.get(ATTR_COVERAGE)]
+    first = [t for t in study.trials if stored_attrs(t).get(ATTR_COVERAGE)]
     assert searched["result"].coverage_trials == len(first) == 4
     assert {_topology(t) for t in first} == {"single_task", "shared_bottom", "mmoe"}
     shared = [t for t in first if _topology(t) != "single_task"]
@@ -70,7 +71,7 @@ def test_first_trials_cover_every_topology_and_single_task_has_no_weighting(
     for trial in study.trials:
         if _topology(trial) == "single_task":
             assert "weighting" not in trial.params
-            assert trial.user_attrs[ATTR_CANDIDATE]["weighting"]["name"] == "equal"
+            assert stored_attrs(trial)[ATTR_CANDIDATE]["weighting"]["name"] == "equal"
     topologies = searched["result"].topologies
     assert set(topologies) == {"single_task", "shared_bottom", "mmoe"}
     assert sum(v["trials"] for v in topologies.values()) == len(study.trials)
@@ -84,16 +85,16 @@ def test_mo_asha_prunes_and_the_budget_counts_complete_plus_pruned(
     assert pruned, "with eta=2 and 10 trials some trial loses at a rung"
     assert len(pruned) + len(complete) == 10 == searched["result"].complete
     for trial in pruned:
-        epoch = trial.user_attrs[ATTR_PRUNED_EPOCH]
+        epoch = stored_attrs(trial)[ATTR_PRUNED_EPOCH]
         assert epoch in (1, 2)
-        rungs = trial.user_attrs[ATTR_RUNGS]
+        rungs = stored_attrs(trial)[ATTR_RUNGS]
         assert str(epoch) in rungs and set(rungs[str(epoch)]) == {"objective/t1",
                                                                   "objective/t2"}
         outcome = outcome_from_trial(trial, ["t1", "t2"])
         assert outcome.state == "PRUNED" and outcome.pruned_epoch == epoch
         assert outcome.valid  # the metrics of the epoch it reached
-    assert any(ATTR_RUNGS in t.user_attrs for t in complete)
-    assert not any(ATTR_PRUNED_EPOCH in t.user_attrs for t in complete)
+    assert any(ATTR_RUNGS in stored_attrs(t) for t in complete)
+    assert not any(ATTR_PRUNED_EPOCH in stored_attrs(t) for t in complete)
 
 
 def test_confirmation_scores_the_front_and_baseline_on_test_with_seeds(
@@ -139,7 +140,7 @@ def test_warm_start_enqueues_the_earlier_front_first(searched: dict[str, Any],
     study = optuna.load_study(study_name=result.study_name,
                               storage=open_storage(result.storage_url))
     front = sorted(searched["study"].best_trials, key=lambda t: t.number)
-    warm = [t for t in study.trials if t.user_attrs.get(ATTR_WARM_START)]
+    warm = [t for t in study.trials if stored_attrs(t).get(ATTR_WARM_START)]
     expected = [t.params for t in front][:3]
     assert [t.params for t in warm][:len(expected)] == expected
     assert [t.number for t in warm] == list(range(len(warm)))  # first in line

@@ -21,6 +21,7 @@ from automtl.trial_record import (
     ATTR_PARAMS,
     ATTR_TEST,
     ATTR_VALID,
+    stored_attrs,
 )
 
 OBJECTIVES = [Objective(name="t1", direction="maximize", metric="auc"),
@@ -56,7 +57,7 @@ def test_suggestion_carries_number_params_and_candidate(tmp_path: Any) -> None:
     assert info["number"] == 0 == searcher.number_of("a")
     assert info["params"] == trial.params
     assert info["candidate"] == {"train": {"lr": trial.params["optimizer/lr"]}}
-    assert trial.user_attrs[ATTR_CANDIDATE] == info["candidate"]
+    assert stored_attrs(trial)[ATTR_CANDIDATE] == info["candidate"]
 
 
 def test_complete_result_is_told_with_values_records_and_constraint(tmp_path: Any) -> None:
@@ -66,10 +67,10 @@ def test_complete_result_is_told_with_values_records_and_constraint(tmp_path: An
     trial = searcher.study.trials[0]
     assert trial.state == TrialState.COMPLETE
     assert trial.values == [0.7, 0.5]
-    assert trial.user_attrs[ATTR_VALID] == {"t1": {"auc": 0.7}, "t2": {"logloss": 0.5}}
-    assert trial.user_attrs[ATTR_TEST]["t1"]["auc"] == pytest.approx(0.69)
-    assert trial.user_attrs[ATTR_PARAMS] == 1500
-    assert trial.user_attrs["automtl:gate_utilisation"] == {"t1": [0.25, 0.75],
+    assert stored_attrs(trial)[ATTR_VALID] == {"t1": {"auc": 0.7}, "t2": {"logloss": 0.5}}
+    assert stored_attrs(trial)[ATTR_TEST]["t1"]["auc"] == pytest.approx(0.69)
+    assert stored_attrs(trial)[ATTR_PARAMS] == 1500
+    assert stored_attrs(trial)["automtl:gate_utilisation"] == {"t1": [0.25, 0.75],
                                                            "t2": [0.5, 0.5]}
     assert trial.constraints == {"params_max": 500.0}  # params - params_max > 0: infeasible
     assert searcher.complete_trials == 1
@@ -97,8 +98,8 @@ def test_failures_are_told_fail_with_their_error(tmp_path: Any, result: Any, err
     searcher.on_trial_complete("a", result, error=error)
     trial = searcher.study.trials[0]
     assert trial.state == TrialState.FAIL
-    assert reason in trial.user_attrs[ATTR_ERROR]
-    assert ATTR_INTERRUPTED not in trial.user_attrs
+    assert reason in stored_attrs(trial)[ATTR_ERROR]
+    assert ATTR_INTERRUPTED not in stored_attrs(trial)
     assert searcher.failures_this_run == 1 and searcher.complete_trials == 0
 
 
@@ -109,8 +110,8 @@ def test_a_trial_stopped_before_its_final_report_is_interrupted(tmp_path: Any) -
     searcher.on_trial_complete("a", epoch_result)
     trial = searcher.study.trials[0]
     assert trial.state == TrialState.FAIL
-    assert trial.user_attrs[ATTR_INTERRUPTED] is True
-    assert "interrupted" in trial.user_attrs[ATTR_ERROR]
+    assert stored_attrs(trial)[ATTR_INTERRUPTED] is True
+    assert "interrupted" in stored_attrs(trial)[ATTR_ERROR]
     assert searcher.failures_this_run == 0  # not the candidate's fault
 
 
@@ -178,7 +179,7 @@ def test_learning_curve_joins_rung_reports_and_the_final_epoch_log(tmp_path: Any
     done = {**final(), "automtl/epochs": [epoch(3, 0.65), epoch(4, 0.7)]}
     searcher.on_trial_result("a", done)  # Tune passes the final result here too
     searcher.on_trial_complete("a", done)
-    curve = searcher.study.trials[0].user_attrs["automtl:learning_curve"]
+    curve = stored_attrs(searcher.study.trials[0])["automtl:learning_curve"]
     assert curve["epoch"] == [1, 2, 3, 4]
     assert curve["t1/auc"] == [0.6, 0.62, 0.65, 0.7]
     assert curve["t2/logloss"] == pytest.approx([0.4, 0.38, 0.35, 0.3])

@@ -17,7 +17,7 @@ from automtl.data.funnel import make_funnel
 from automtl.models.registry import build_model
 from automtl.search import run_search
 from automtl.search.study import open_storage
-from automtl.trial_record import ATTR_CANDIDATE
+from automtl.trial_record import ATTR_CANDIDATE, stored_attrs
 
 pytestmark = pytest.mark.slow
 
@@ -43,13 +43,13 @@ def test_a_search_with_a_sequence_trains_aitm(local_ray: None, tmp_path: Path) -
     assert result.complete == 2
     study = optuna.load_study(study_name=result.study_name, storage=open_storage(url))
     trials = study.get_trials(states=(TrialState.COMPLETE,))
-    by_topology = {t.user_attrs[ATTR_CANDIDATE]["architecture"]["topology"]: t for t in trials}
+    by_topology = {stored_attrs(t)[ATTR_CANDIDATE]["architecture"]["topology"]: t for t in trials}
     assert set(by_topology) == {"aitm", "mmoe"}
     aitm = by_topology["aitm"]
-    assert 0.0 <= aitm.user_attrs["automtl:valid"]["purchase"]["auc"] <= 1.0
-    directory = Path(aitm.user_attrs["automtl:artifact"])
+    assert 0.0 <= stored_attrs(aitm)["automtl:valid"]["purchase"]["auc"] <= 1.0
+    directory = Path(stored_attrs(aitm)["automtl:artifact"])
     config = ModelConfig.model_validate(json.loads((directory / "model_config.json").read_text()))
     assert config.sequence == ["click", "purchase"]
     model = build_model(config)
     model.load_state_dict(torch.load(directory / "model.pt"), strict=True)
-    assert model.num_parameters() == aitm.user_attrs["automtl:params"]
+    assert model.num_parameters() == stored_attrs(aitm)["automtl:params"]

@@ -10,7 +10,13 @@ from optuna.trial import TrialState
 
 from automtl.jobspec import load_job_spec
 from automtl.search.study import check_study, existing_trials, open_storage, recover_study
-from automtl.trial_record import ATTR_ERROR, ATTR_INTERRUPTED, ATTR_RETRY_OF
+from automtl.trial_record import (
+    ATTR_ERROR,
+    ATTR_INTERRUPTED,
+    ATTR_RETRY_OF,
+    stored_attrs,
+    study_attrs,
+)
 
 SPEC = {"name": "s", "dataset": {"builtin": "synthetic", "rows": 200},
         "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}]}
@@ -45,10 +51,10 @@ def test_running_trials_of_a_dead_run_fail_and_are_enqueued_once(tmp_path: Any) 
     assert recover_study(study, storage) == [dead.number]
     trials = study.get_trials()
     assert trials[dead.number].state == TrialState.FAIL
-    assert trials[dead.number].user_attrs[ATTR_INTERRUPTED] is True
-    assert "process running it ended" in trials[dead.number].user_attrs[ATTR_ERROR]
+    assert stored_attrs(trials[dead.number])[ATTR_INTERRUPTED] is True
+    assert "process running it ended" in stored_attrs(trials[dead.number])[ATTR_ERROR]
     waiting = study.get_trials(states=(TrialState.WAITING,))
-    assert [t.user_attrs[ATTR_RETRY_OF] for t in waiting] == [dead.number]
+    assert [stored_attrs(t)[ATTR_RETRY_OF] for t in waiting] == [dead.number]
     # A second recovery does not enqueue it again, and the complete trial is never touched.
     assert recover_study(study, storage) == []
     assert study.get_trials()[done.number].state == TrialState.COMPLETE
@@ -102,8 +108,8 @@ def test_a_study_without_a_fingerprint_adopts_the_spec(tmp_path: Any) -> None:
     from automtl.search.study import STUDY_FINGERPRINT_ATTR, SpecChangedError
 
     study, _ = _study(tmp_path)
-    assert STUDY_FINGERPRINT_ATTR not in study.user_attrs
+    assert STUDY_FINGERPRINT_ATTR not in study_attrs(study)
     check_study(study, load_job_spec(SPEC))
-    assert len(study.user_attrs[STUDY_FINGERPRINT_ATTR]) == 64
+    assert len(study_attrs(study)[STUDY_FINGERPRINT_ATTR]) == 64
     with pytest.raises(SpecChangedError):
         check_study(study, load_job_spec({**SPEC, "seed": 1}))

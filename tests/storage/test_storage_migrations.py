@@ -205,7 +205,7 @@ def test_cli_db_without_a_url_names_the_option_and_variable(
 ) -> None:
     monkeypatch.delenv("AUTOMTL_DATABASE_URL", raising=False)
     assert automtl_main(["db", "upgrade"]) == 2
-    assert "pass --url or set AUTOMTL_DATABASE_URL" in capsys.readouterr().err
+    assert "pass --db or set AUTOMTL_DATABASE_URL" in capsys.readouterr().err
 
 
 def test_cli_db_upgrade_reports_an_unreachable_database_in_one_line(
