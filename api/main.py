@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from automtl_api.deps import StudyStorage
 from automtl_api.errors import install_error_handlers
+from automtl_api.report_cache import ResultCache
 from automtl_api.routes.assets import install_offline_docs
 from automtl_api.settings import Settings
 from automtl_api.uploads import UploadLimit
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.result_cache = ResultCache(settings.result_cache_entries)
     app.state.study_storage = StudyStorage(settings.resolved_database_url,
                                            pool_size=settings.db_pool_size,
                                            max_overflow=settings.db_max_overflow)
