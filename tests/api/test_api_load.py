@@ -4,9 +4,20 @@ priority than the API."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
-from api_support import tiny_spec
+import pytest
+from api_support import make_settings, tiny_spec
+from pydantic import ValidationError
+
+from automtl_api.settings import Settings
+from automtl_storage import upgrade
 
 
 def test_a_write_that_gets_no_turn_answers_503_and_writes_nothing(client, alice):
@@ -34,3 +45,58 @@ def test_a_write_that_gets_no_turn_answers_503_and_writes_nothing(client, alice)
     assert client.get("/api/v1/jobs", headers=alice).json()["total"] == 0
     assert client.post("/api/v1/jobs", headers=alice, json=spec).status_code == 202
     assert client.get("/api/v1/jobs", headers=alice).json()["total"] == 1
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+def test_serve_starts_its_worker_at_a_lower_cpu_priority(tmp_path):
+    """``automtl serve``'s worker runs AUTOMTL_WORKER_NICE steps below the API (its Ray
+    trials inherit that), so training on the same cores does not starve the requests."""
+    settings = make_settings(tmp_path, port=_free_port(), worker_nice=3)
+    upgrade(settings.resolved_database_url)
+    env = {**os.environ, **settings.environment(), "RAY_USAGE_STATS_ENABLED": "0"}
+    assert env["AUTOMTL_WORKER_NICE"] == "3"
+    serve = subprocess.Popen([sys.executable, "-m", "automtl.cli", "serve"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        workers: list[int] = []
+        while not workers and time.monotonic() < deadline:
+            assert serve.poll() is None, "serve exited"
+            workers = [c for c in _children(serve.pid)
+                       if b"worker" in Path(f"/proc/{c}/cmdline").read_bytes()]
+            time.sleep(0.2)
+        assert len(workers) == 1, "serve started no worker"
+        api = os.getpriority(os.PRIO_PROCESS, serve.pid)
+        assert os.getpriority(os.PRIO_PROCESS, workers[0]) == min(19, api + 3)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait()
+
+
+def test_the_worker_priority_step_is_bounded():
+    from automtl_api.commands import WorkerProcess
+
+    with pytest.raises(ValueError, match="nice"):
+        WorkerProcess({}, nice=20)
+    with pytest.raises(ValidationError, match="worker_nice"):
+        Settings(env="test", worker_nice=-1)
+    assert Settings(env="test").worker_nice == 10
