@@ -14,6 +14,7 @@ stopped at the end.
     python -m benchmarks.service_load --db sqlite --submitters 20 --readers 50 --seconds 30
     python -m benchmarks.service_load --db postgresql --source /work/wt/i20-before
     python -m benchmarks.service_load --quick
+    python -m benchmarks.service_load --worker   # serve's worker trains the jobs meanwhile
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ import sys
 from automtl.cli import main
 sys.exit(main(["serve", "--no-worker"]))
 """
+#: ``automtl serve`` with its own worker, which trains the submitted jobs on the same cores
+SERVE_WITH_WORKER = SERVE.replace(', "--no-worker"', "")
 TOKEN = """
 import sys
 from automtl_storage import Database, OwnerRepository, TokenRepository
@@ -192,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="per request")
     parser.add_argument("--source", type=Path, default=None,
                         help="serve another checkout's code (default: this one)")
+    parser.add_argument("--worker", action="store_true",
+                        help="serve with its own worker, which trains the submitted jobs on "
+                             "the same cores (default: --no-worker, the API alone)")
     parser.add_argument("--quick", action="store_true", help="2 submitters, 3 readers, 3 s")
     args = parser.parse_args(argv)
     if args.quick:
@@ -210,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                         # (429 past it), which would otherwise be measured instead of the API
                         AUTOMTL_MAX_ACTIVE_JOBS="1000000")
         prelude = source_prelude(args.source)
-        server = subprocess.Popen([sys.executable, "-c", prelude + SERVE], env=env,
+        serve = SERVE_WITH_WORKER if args.worker else SERVE
+        server = subprocess.Popen([sys.executable, "-c", prelude + serve], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -232,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         locked = err.decode(errors="replace").count("database is locked")
         pool = err.decode(errors="replace").count("QueuePool limit")
     print(f"load: {args.db}, {args.submitters} submitters + {args.readers} readers for "
-          f"{args.seconds:g} s; code: {args.source or 'this checkout'}")
+          f"{args.seconds:g} s; code: {args.source or 'this checkout'}; "
+          f"{'with its worker training' if args.worker else 'no worker'}")
     print(table(recorder))
     print(f"server log: {locked} 'database is locked', {pool} 'QueuePool limit'")
     return 0

@@ -100,3 +100,30 @@ def test_the_worker_priority_step_is_bounded():
     with pytest.raises(ValidationError, match="worker_nice"):
         Settings(env="test", worker_nice=-1)
     assert Settings(env="test").worker_nice == 10
+
+
+WARM_CHECK = """
+import sys
+from pathlib import Path
+from fastapi.testclient import TestClient
+from automtl_api.main import WARM_MODULES, create_app
+from automtl_api.settings import Settings
+from automtl_storage import upgrade
+settings = Settings(env="test", data_dir=Path(sys.argv[1]))
+upgrade(settings.resolved_database_url)
+app = create_app(settings)
+before = [m for m in WARM_MODULES if m in sys.modules]
+with TestClient(app):
+    after = [m for m in WARM_MODULES if m in sys.modules]
+print(before, after)
+"""
+
+
+def test_the_api_imports_what_requests_need_before_it_serves(tmp_path):
+    """Spec validation imports torch and every model and weighting, the report Plotly: done at
+    start-up, not by the first requests (which stalled every other one behind the import)."""
+    from automtl_api.main import WARM_MODULES
+
+    out = subprocess.run([sys.executable, "-c", WARM_CHECK, str(tmp_path)], check=True,
+                         capture_output=True, text=True, timeout=300).stdout.strip()
+    assert out.splitlines()[-1] == f"[] {list(WARM_MODULES)}"
