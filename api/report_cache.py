@@ -117,7 +117,7 @@ class ResultCache:
             if entry is not None:
                 if entry.expires is None or self._clock() < entry.expires:
                     self._entries.move_to_end(key)
-                    return entry.value  # type: ignore[no-any-return]
+                    return entry.value
                 del self._entries[key]
             flight = self._flights.get(key)
             leader = flight is None
@@ -129,7 +129,7 @@ class ResultCache:
             flight.done.wait()
             if flight.error is not None:
                 raise flight.error
-            return flight.value  # type: ignore[no-any-return]
+            return flight.value
         try:
             value = render()
         except BaseException as exc:
@@ -161,7 +161,7 @@ class ResultCache:
 
 def result_cache(request: Request) -> ResultCache:
     """The app's cache (``app.state.result_cache``, made by ``create_app``)."""
-    return request.app.state.result_cache  # type: ignore[no-any-return]
+    return request.app.state.result_cache
 
 
 def etag_matches(header: str | None, etag: str) -> bool:
