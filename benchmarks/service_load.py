@@ -78,6 +78,8 @@ class Recorder:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
         self.kinds: dict[str, int] = defaultdict(int)
+        #: the read job's status and trial counts at the end (does a worker train it?)
+        self.job_state = ""
 
     def call(self, client: httpx.Client, route: str, method: str, url: str,
              **kwargs: Any) -> httpx.Response | None:
@@ -148,6 +150,12 @@ def run_load(base: str, token: str, submitters: int, readers: int, seconds: floa
         thread.start()
     for thread in threads:
         thread.join()
+    with httpx.Client(base_url=base, headers=headers, timeout=timeout) as client:
+        detail = client.get(f"/api/v1/jobs/{job}").json()
+    progress = detail.get("progress") or {}
+    recorder.job_state = (f"read job at the end: {detail.get('status')}, "
+                          f"{progress.get('finished')} trials ended, "
+                          f"{progress.get('running')} running")
     return recorder
 
 
@@ -242,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.seconds:g} s; code: {args.source or 'this checkout'}; "
           f"{'with its worker training' if args.worker else 'no worker'}")
     print(table(recorder))
+    print(recorder.job_state)
     print(f"server log: {locked} 'database is locked', {pool} 'QueuePool limit'")
     return 0
 
