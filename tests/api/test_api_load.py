@@ -127,3 +127,25 @@ def test_the_api_imports_what_requests_need_before_it_serves(tmp_path):
     out = subprocess.run([sys.executable, "-c", WARM_CHECK, str(tmp_path)], check=True,
                          capture_output=True, text=True, timeout=300).stdout.strip()
     assert out.splitlines()[-1] == f"[] {list(WARM_MODULES)}"
+
+
+def test_sqlites_database_is_locked_is_a_503_and_other_database_errors_stay_500(
+        settings, alice, monkeypatch):
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import OperationalError
+
+    from automtl_api.main import create_app
+    from automtl_storage import JobRepository
+
+    cause = {"message": "database is locked"}
+
+    def failing_create(*args, **kwargs):
+        raise OperationalError("INSERT INTO automtl_jobs ...", {}, Exception(cause["message"]))
+
+    monkeypatch.setattr(JobRepository, "create", failing_create)
+    spec = tiny_spec({"builtin": "synthetic", "rows": 500})
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        locked = client.post("/api/v1/jobs", headers=alice, json=spec)
+        assert locked.status_code == 503 and locked.headers["retry-after"] == "5"
+        cause["message"] = "disk I/O error"
+        assert client.post("/api/v1/jobs", headers=alice, json=spec).status_code == 500
