@@ -135,3 +135,30 @@ def test_a_domain_value_the_column_lacks_is_422_naming_domains_values(client, al
     assert response.status_code == 422 and paths_of(response) == ["domains.column"]
     spec["domains"] = {"column": "scene", "values": ["home", "search", "feed"]}
     assert client.post("/api/v1/jobs", headers=alice, json=spec).status_code == 202
+
+
+def test_an_uploads_data_check_runs_once_per_upload_and_data_fields(client, alice, upload,
+                                                                     monkeypatch):
+    """The check loads the whole table; its verdict (pass or the 422) is kept for the upload's
+    bytes and the spec's data fields, and a change of those checks again."""
+    import automtl.search.datasets as datasets
+
+    loads = []
+    real = datasets.load_dataset
+    monkeypatch.setattr(datasets, "load_dataset",
+                        lambda *a, **k: loads.append(1) or real(*a, **k))
+    dataset = upload(alice, _rare_csv())
+    bad = tiny_spec({"id": dataset["id"], "split": {"column": "split"}},
+                    tasks=[{"name": "click"}, {"name": "purchase"}])
+    first = client.post("/api/v1/jobs", headers=alice, json=bad)
+    again = client.post("/api/v1/jobs", headers=alice, json={**bad, "name": "other"})
+    assert first.status_code == again.status_code == 422
+    assert again.json()["detail"] == first.json()["detail"] and len(loads) == 1
+    good = {**bad, "tasks": [{"name": "click"}]}
+    assert client.post("/api/v1/jobs", headers=alice, json=good).status_code == 202
+    assert client.post("/api/v1/jobs", headers=alice,
+                       json={**good, "budget": {"trials": 3, "epochs": 2}}).status_code == 202
+    assert len(loads) == 2  # new tasks: checked again; a new budget: not a data field
+    assert client.post("/api/v1/jobs", headers=alice,
+                       json={**good, "seed": 7}).status_code == 202
+    assert len(loads) == 3
