@@ -7,7 +7,8 @@ by the job and its ``finished_at``). A queued or running job's results are keyed
 progress counters the worker writes to the job's row whenever a trial starts or lands
 (:func:`job_version`): a new trial changes the key, so the next request renders again, and
 an entry is reused for at most ``live_ttl_s`` seconds (``AUTOMTL_LIVE_RESULTS_TTL_S``) for
-what changes between counter updates (a running trial's learning curve). Rendering a report
+what changes between counter updates (a running trial's learning curve); while one request
+refreshes such an expired entry, the others get it as it was. Rendering a report
 takes ~0.5 s of CPU (plus ~0.1 s to compress Plotly's 4.5 MB): fifty clients polling one running
 job rendered it fifty times at once before, and every other request waited for the CPU.
 """
@@ -90,8 +91,11 @@ class ResultCache:
 
     ``get_or_render(key, render, ttl_s)`` returns the value kept for ``key`` when it has not
     expired; otherwise one caller runs ``render()`` while every concurrent caller of the same
-    key waits for that value (or gets its exception) instead of rendering it again.
-    ``renders`` counts the renders run, ``waits`` the callers served by another's render."""
+    key waits for that value (or gets its exception) instead of rendering it again. While an
+    expired entry is being refreshed, the other callers of its key get the expired value
+    (the key names the version, so it only misses what the TTL bounds). ``renders`` counts the
+    renders run, ``waits`` the callers served by another's render, ``stale`` the callers
+    answered with an expired value during its refresh."""
 
     def __init__(self, entries: int = DEFAULT_ENTRIES,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -104,6 +108,7 @@ class ResultCache:
         self._lock = threading.Lock()
         self.renders = 0
         self.waits = 0
+        self.stale = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -114,12 +119,15 @@ class ResultCache:
         kept for ``ttl_s`` seconds (``None``: until evicted)."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None:
-                if entry.expires is None or self._clock() < entry.expires:
-                    self._entries.move_to_end(key)
-                    return entry.value
-                del self._entries[key]
+            if entry is not None and (entry.expires is None or self._clock() < entry.expires):
+                self._entries.move_to_end(key)
+                return entry.value
             flight = self._flights.get(key)
+            if flight is not None and entry is not None:
+                # another caller refreshes this expired entry of the same version: answer
+                # with it meanwhile instead of queueing behind the render
+                self.stale += 1
+                return entry.value
             leader = flight is None
             if flight is None:
                 flight = self._flights[key] = _Flight()

@@ -91,6 +91,30 @@ def test_live_entries_expire_after_their_ttl_and_final_ones_stay():
     assert cache.renders == 3
 
 
+def test_an_expired_entry_answers_while_one_caller_refreshes_it():
+    clock = Clock()
+    cache = ResultCache(clock=clock)
+    cache.get_or_render("live", lambda: "old", ttl_s=5.0)
+    clock.now += 6
+    refreshing, done = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        refreshing.set()
+        done.wait(10)
+        return "new"
+
+    with ThreadPoolExecutor(1) as pool:
+        leader = pool.submit(cache.get_or_render, "live", slow, 5.0)
+        assert refreshing.wait(10)
+        assert cache.get_or_render("live", lambda: "never", 5.0) == "old"
+        assert cache.stale == 1 and cache.waits == 0
+        done.set()
+        assert leader.result(timeout=10) == "new"
+    assert cache.get_or_render("live", lambda: "never", 5.0) == "new"
+    # a key never rendered has nothing to answer with: its callers wait for the render
+    assert cache.get_or_render("other", lambda: 1, 5.0) == 1
+
+
 def test_the_cache_keeps_at_most_its_entries_least_recently_used_out_first():
     cache = ResultCache(entries=2)
     cache.get_or_render("a", lambda: 1)
