@@ -157,7 +157,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
     app = create_app(settings)
-    supervisor = None if args.no_worker else WorkerProcess(settings.environment())
+    supervisor = None if args.no_worker else WorkerProcess(settings.environment(),
+                                                           nice=settings.worker_nice)
     if supervisor is not None:
         supervisor.start()
     # uvicorn re-raises a SIGTERM it caught once it has shut down; with the default handler
@@ -205,9 +206,16 @@ def watch_parent(parent_pid: int, interval: float = 1.0) -> threading.Thread:
 
 
 class WorkerProcess:
-    """``automtl worker`` as a child process, restarted if it dies while the API serves."""
+    """``automtl worker`` as a child process, restarted if it dies while the API serves.
 
-    def __init__(self, environment: dict[str, str]) -> None:
+    It runs ``nice`` steps below this process's CPU priority (``AUTOMTL_WORKER_NICE``, 10 by
+    default), and so do the Ray processes it starts, which inherit it: on a machine that both
+    serves and trains, the training takes the CPU the requests leave over."""
+
+    def __init__(self, environment: dict[str, str], nice: int = 0) -> None:
+        if not 0 <= nice <= 19:
+            raise ValueError(f"nice: must be 0..19, got {nice}")
+        self._nice = nice
         self._env = {**os.environ, **environment, "TUNE_DISABLE_SIGINT_HANDLER": "1"}
         self._stopping = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
@@ -224,8 +232,15 @@ class WorkerProcess:
 
     def _spawn(self) -> None:
         env = {**self._env, PARENT_PID_VARIABLE: str(os.getpid())}
+        nice = self._nice
+
+        def before_exec() -> None:
+            if nice:
+                os.nice(nice)
+            _die_with_parent()
+
         self._process = subprocess.Popen([sys.executable, "-m", "automtl.cli", "worker"],
-                                         env=env, preexec_fn=_die_with_parent)
+                                         env=env, preexec_fn=before_exec)
 
     def _supervise(self) -> None:
         while not self._stopping.wait(2.0):

@@ -2,7 +2,8 @@
 
 Domain errors (an invalid job spec or search space, bad data naming its column) become 422
 with the dotted path of each bad field, never a 500; FastAPI's own request validation errors
-get the same ``path`` key so clients read one shape.
+get the same ``path`` key so clients read one shape. A write that found the database busy past
+its timeout is a 503 with ``Retry-After`` (nothing was written), not a 500.
 """
 
 from __future__ import annotations
@@ -112,6 +113,22 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return _render(ApiError.invalid(errors))
 
 
+async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+    """503 with ``Retry-After`` when a write found the database busy past its timeout (a
+    SQLite write lock held too long elsewhere): nothing was written, the client may retry.
+    Any other database error stays a 500."""
+    from sqlalchemy.exc import OperationalError
+
+    from automtl_storage import DatabaseBusy
+
+    if isinstance(exc, OperationalError) and "database is locked" not in str(exc):
+        raise exc
+    assert isinstance(exc, DatabaseBusy | OperationalError)
+    return _render(ApiError.one(503, "", "the database is busy: nothing was written, retry "
+                                "in a few seconds", type_="database_busy",
+                                headers={"Retry-After": "5"}))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     from automtl.data import DataError
     from automtl.jobspec import JobSpecError
@@ -122,3 +139,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for kind in (JobSpecError, SearchSpaceError, DataError):
         app.add_exception_handler(kind, _domain_error)
+    from sqlalchemy.exc import OperationalError
+
+    from automtl_storage import DatabaseBusy
+
+    for busy in (DatabaseBusy, OperationalError):
+        app.add_exception_handler(busy, _database_busy)

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from automtl_api.deps import StudyStorage
 from automtl_api.errors import install_error_handlers
+from automtl_api.report_cache import ResultCache
 from automtl_api.routes.assets import install_offline_docs
 from automtl_api.settings import Settings
 from automtl_api.uploads import UploadLimit
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warm_up()
         yield
         database.dispose()
 
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.result_cache = ResultCache(settings.result_cache_entries)
     app.state.study_storage = StudyStorage(settings.resolved_database_url,
                                            pool_size=settings.db_pool_size,
                                            max_overflow=settings.db_max_overflow)
@@ -100,6 +103,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        limit=settings.max_upload_bytes, body_limit=settings.max_spec_bytes)
     _document_job_spec(app)
     return app
+
+
+#: what the first spec validation and the first report would import (torch and every model and
+#: weighting through the registries, Plotly): ~2 s of CPU that, paid by the first requests,
+#: stalled every request arriving meanwhile behind Python's import lock
+WARM_MODULES = ("automtl.models.registry", "automtl.weighting.registry",
+                "automtl.report.html", "automtl.report.pareto")
+
+
+def warm_up() -> None:
+    """Import what requests need before the server accepts its first one (uvicorn runs the
+    lifespan's start before it listens)."""
+    for name in WARM_MODULES:
+        importlib.import_module(name)
+    from automtl.models.registry import available_topologies
+    from automtl.weighting.registry import available_weightings
+
+    available_topologies()
+    available_weightings()
 
 
 def _document_job_spec(app: FastAPI) -> None:

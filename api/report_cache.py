@@ -1,10 +1,16 @@
-"""Serving the report page: gzip, a strong ETag (304 on ``If-None-Match``) and a bounded cache
-of the pages of finished jobs.
+"""Serving a job's results under load: a cache of rendered fronts and report pages, rendered
+once per version of the job by one request while concurrent ones wait for it, and pages sent
+gzip-compressed with a strong ETag (304 on ``If-None-Match``).
 
-A finished job's study no longer changes, so its page is rendered once per (job, Plotly mode)
-and kept, compressed, in a small LRU cache held by the app (``app.state.report_cache``); a
-running job's page is rendered on every request, and its ETag (a hash of the page) still lets
-a browser skip the download when nothing changed.
+A finished job's study no longer changes, so its page and front are kept until evicted (keyed
+by the job and its ``finished_at``). A queued or running job's results are keyed by the
+progress counters the worker writes to the job's row whenever a trial starts or lands
+(:func:`job_version`): a new trial changes the key, so the next request renders again, and
+an entry is reused for at most ``live_ttl_s`` seconds (``AUTOMTL_LIVE_RESULTS_TTL_S``) for
+what changes between counter updates (a running trial's learning curve); while one request
+refreshes such an expired entry, the others get it as it was. Rendering a report
+takes ~0.5 s of CPU (plus ~0.1 s to compress Plotly's 4.5 MB): fifty clients polling one running
+job rendered it fifty times at once before, and every other request waited for the CPU.
 """
 
 from __future__ import annotations
@@ -12,23 +18,31 @@ from __future__ import annotations
 import gzip
 import hashlib
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 
+from automtl_storage import Job
+
 #: job statuses whose study (and so whose report) never changes again
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-#: finished pages kept (each ~100-300 KB compressed with Plotly inline, ~20-60 KB shared)
-DEFAULT_ENTRIES = 32
+#: entries kept (a page is kept only gzip-compressed: ~1.4 MB with Plotly inline, ~50 KB shared)
+DEFAULT_ENTRIES = 64
+#: seconds a running job's rendered results are reused while its progress counters are equal
+DEFAULT_LIVE_TTL_S = 5.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class RenderedPage:
-    """One rendered page: its bytes, gzip-compressed bytes and ETag (quoted, strong)."""
+    """One rendered page, kept gzip-compressed (``body`` decompresses it for the rare client
+    that does not accept gzip), with its ETag (quoted, strong: a hash of the page)."""
 
-    body: bytes
     gzipped: bytes
     etag: str
 
@@ -40,46 +54,122 @@ class RenderedPage:
     def of_bytes(cls, body: bytes) -> RenderedPage:
         digest = hashlib.sha256(body).hexdigest()[:32]
         # mtime=0: the same page always compresses to the same bytes
-        return cls(body=body, gzipped=gzip.compress(body, compresslevel=6, mtime=0),
-                   etag=f'"{digest}"')
+        return cls(gzipped=gzip.compress(body, compresslevel=6, mtime=0), etag=f'"{digest}"')
+
+    @property
+    def body(self) -> bytes:
+        return gzip.decompress(self.gzipped)
 
 
-class ReportCache:
-    """A thread-safe LRU of rendered pages keyed by ``(job id, finished_at, mode)``."""
+def job_version(job: Job) -> tuple[Hashable, ...]:
+    """What identifies the state of ``job``'s results: for a finished job its end, otherwise
+    its status and the progress counters the worker updates as trials start and land (a
+    worker taking the job over bumps ``attempts``)."""
+    if job.status.value in FINAL_STATUSES:
+        return (job.id, job.study_name, "final", str(job.finished_at))
+    return (job.id, job.study_name, job.status.value, job.attempts, job.trials_finished,
+            job.trials_failed, job.trials_running, job.front_size)
 
-    def __init__(self, entries: int = DEFAULT_ENTRIES) -> None:
-        self._entries = entries
-        self._pages: OrderedDict[tuple[object, ...], RenderedPage] = OrderedDict()
+
+@dataclass
+class _Entry:
+    value: Any
+    expires: float | None  # monotonic seconds; None: kept until evicted
+
+
+@dataclass
+class _Flight:
+    """A render in progress: the requests that want the same key wait for its outcome."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    value: Any = None
+    error: BaseException | None = None
+
+
+class ResultCache:
+    """A thread-safe LRU of rendered results with single-flight rendering.
+
+    ``get_or_render(key, render, ttl_s)`` returns the value kept for ``key`` when it has not
+    expired; otherwise one caller runs ``render()`` while every concurrent caller of the same
+    key waits for that value (or gets its exception) instead of rendering it again. While an
+    expired entry is being refreshed, the other callers of its key get the expired value
+    (the key names the version, so it only misses what the TTL bounds). ``renders`` counts the
+    renders run, ``waits`` the callers served by another's render, ``stale`` the callers
+    answered with an expired value during its refresh."""
+
+    def __init__(self, entries: int = DEFAULT_ENTRIES,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if entries < 1:
+            raise ValueError(f"entries: must be >= 1, got {entries}")
+        self._capacity = entries
+        self._clock = clock
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._flights: dict[Hashable, _Flight] = {}
         self._lock = threading.Lock()
         self.renders = 0
+        self.waits = 0
+        self.stale = 0
 
-    def get_or_render(self, key: tuple[object, ...] | None,
-                      render: Callable[[], str]) -> RenderedPage:
-        """The cached page for ``key``, or ``render()`` it (and keep it unless ``key`` is
-        None, i.e. the job is still running)."""
-        if key is not None:
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get_or_render(self, key: Hashable, render: Callable[[], T],
+                      ttl_s: float | None = None) -> T:
+        """The value for ``key``: kept, being rendered by another caller, or rendered now and
+        kept for ``ttl_s`` seconds (``None``: until evicted)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and (entry.expires is None or self._clock() < entry.expires):
+                self._entries.move_to_end(key)
+                return entry.value
+            flight = self._flights.get(key)
+            if flight is not None and entry is not None:
+                # another caller refreshes this expired entry of the same version: answer
+                # with it meanwhile instead of queueing behind the render
+                self.stale += 1
+                return entry.value
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+            else:
+                self.waits += 1
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            return flight.value
+        try:
+            value = render()
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        else:
+            flight.value = value
             with self._lock:
-                page = self._pages.get(key)
-                if page is not None:
-                    self._pages.move_to_end(key)
-                    return page
-        page = RenderedPage.of(render())
-        self.renders += 1
-        if key is not None:
+                self.renders += 1
+                expires = None if ttl_s is None else self._clock() + ttl_s
+                self._entries[key] = _Entry(value, expires)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self._capacity:
+                    self._entries.popitem(last=False)
+            return value
+        finally:
             with self._lock:
-                self._pages[key] = page
-                while len(self._pages) > self._entries:
-                    self._pages.popitem(last=False)
-        return page
+                self._flights.pop(key, None)
+            flight.done.set()
+
+    def for_job(self, job: Job, kind: Hashable, render: Callable[[], T],
+                live_ttl_s: float = DEFAULT_LIVE_TTL_S) -> T:
+        """``render()``'s value for this version of ``job`` (see :func:`job_version`);
+        ``kind`` tells apart what is cached for one job (the front, each report mode)."""
+        final = job.status.value in FINAL_STATUSES
+        return self.get_or_render((kind, *job_version(job)), render,
+                                  None if final else live_ttl_s)
 
 
-def report_cache(request: Request) -> ReportCache:
-    """The app's cache (created on first use)."""
-    state = request.app.state
-    cache = getattr(state, "report_cache", None)
-    if cache is None:
-        cache = state.report_cache = ReportCache()
-    return cache
+def result_cache(request: Request) -> ResultCache:
+    """The app's cache (``app.state.result_cache``, made by ``create_app``)."""
+    return request.app.state.result_cache
 
 
 def etag_matches(header: str | None, etag: str) -> bool:

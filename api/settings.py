@@ -113,6 +113,17 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(20, ge=1, description="pooled database connections of the API")
     db_max_overflow: int = Field(20, ge=0, description="connections above the pool under "
                                                        "bursts")
+    worker_nice: int = Field(
+        10, ge=0, le=19, description="how much lower the CPU priority of the worker "
+                                     "`automtl serve` starts (and of its Ray trials) is than "
+                                     "the API's (os.nice increment): training on the same "
+                                     "cores never starves the requests; 0: the same")
+    live_results_ttl_s: float = Field(
+        5.0, ge=0.0, description="seconds a running job's rendered front and report are "
+                                 "reused while its trial counts are unchanged (a trial that "
+                                 "starts or lands renders them again at once)")
+    result_cache_entries: int = Field(64, ge=1, description="rendered fronts and report "
+                                                           "pages the API keeps")
     token_ttl_days: float | None = Field(90.0, gt=0.0, description="lifetime of a new token; "
                                                                    "unset: never expires")
     host: str = "127.0.0.1"
@@ -207,7 +218,8 @@ class Settings(BaseSettings):
                      "max_cpus_per_trial",
                      "max_gpus_per_trial", "max_spec_bytes", "max_json_depth",
                      "max_list_items", "max_string_chars", "max_upload_rows",
-                     "max_upload_cells", "db_pool_size", "db_max_overflow", "token_ttl_days"):
+                     "max_upload_cells", "db_pool_size", "db_max_overflow", "token_ttl_days",
+                     "live_results_ttl_s", "result_cache_entries", "worker_nice"):
             value = getattr(self, name)
             if value is not None:
                 values[f"AUTOMTL_{name.upper()}"] = str(value)

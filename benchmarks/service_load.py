@@ -14,6 +14,7 @@ stopped at the end.
     python -m benchmarks.service_load --db sqlite --submitters 20 --readers 50 --seconds 30
     python -m benchmarks.service_load --db postgresql --source /work/wt/i20-before
     python -m benchmarks.service_load --quick
+    python -m benchmarks.service_load --worker   # serve's worker trains the jobs meanwhile
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ import sys
 from automtl.cli import main
 sys.exit(main(["serve", "--no-worker"]))
 """
+#: ``automtl serve`` with its own worker, which trains the submitted jobs on the same cores
+SERVE_WITH_WORKER = SERVE.replace(', "--no-worker"', "")
 TOKEN = """
 import sys
 from automtl_storage import Database, OwnerRepository, TokenRepository
@@ -75,6 +78,8 @@ class Recorder:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
         self.kinds: dict[str, int] = defaultdict(int)
+        #: the read job's status and trial counts at the end (does a worker train it?)
+        self.job_state = ""
 
     def call(self, client: httpx.Client, route: str, method: str, url: str,
              **kwargs: Any) -> httpx.Response | None:
@@ -103,9 +108,12 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def run_load(base: str, token: str, submitters: int, readers: int, seconds: float,
-             timeout: float) -> Recorder:
+             timeout: float, processes: int = 1) -> Recorder:
+    """Upload a dataset and submit the job the readers read, then run the clients for
+    ``seconds``: in this process's threads, or split over ``processes`` forked processes
+    (their own interpreters: 70 threads of one process also wait for each other's GIL, e.g.
+    while one decodes a 4.7 MB report, which real clients on their own machines do not)."""
     headers = {"Authorization": f"Bearer {token}"}
-    recorder = Recorder()
     with httpx.Client(base_url=base, headers=headers, timeout=timeout) as client:
         upload = client.post("/api/v1/datasets", files={"file": ("load.csv", csv_bytes())})
         upload.raise_for_status()
@@ -113,8 +121,48 @@ def run_load(base: str, token: str, submitters: int, readers: int, seconds: floa
         first = client.post("/api/v1/jobs", json=spec(dataset, 0))
         first.raise_for_status()
         job = first.json()["id"]
-    stop = time.monotonic() + seconds
-    counter = iter(range(1, 10**9))
+    stop_at = time.time() + seconds
+    if processes <= 1:
+        recorder = _drive(base, token, dataset, job, submitters, readers, stop_at, timeout, 0)
+    else:
+        import multiprocessing
+
+        shares = [(submitters * (i + 1) // processes - submitters * i // processes,
+                   readers * (i + 1) // processes - readers * i // processes)
+                  for i in range(processes)]
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            parts = pool.starmap(_drive_plain, [
+                (base, token, dataset, job, s, r, stop_at, timeout, i)
+                for i, (s, r) in enumerate(shares)])
+        recorder = Recorder()
+        for latency, errors, kinds in parts:
+            for route, values in latency.items():
+                recorder.latency[route] += values
+            for route, count in errors.items():
+                recorder.errors[route] += count
+            for kind, count in kinds.items():
+                recorder.kinds[kind] += count
+    with httpx.Client(base_url=base, headers=headers, timeout=timeout) as client:
+        detail = client.get(f"/api/v1/jobs/{job}").json()
+    progress = detail.get("progress") or {}
+    recorder.job_state = (f"read job at the end: {detail.get('status')}, "
+                          f"{progress.get('finished')} trials ended, "
+                          f"{progress.get('running')} running")
+    return recorder
+
+
+def _drive_plain(*args: Any) -> tuple[dict[str, list[float]], dict[str, int], dict[str, int]]:
+    recorder = _drive(*args)
+    return dict(recorder.latency), dict(recorder.errors), dict(recorder.kinds)
+
+
+def _drive(base: str, token: str, dataset: int, job: int, submitters: int, readers: int,
+           stop_at: float, timeout: float, part: int) -> Recorder:
+    """``submitters`` threads posting specs and ``readers`` threads cycling through the read
+    routes until the wall-clock time ``stop_at``."""
+    headers = {"Authorization": f"Bearer {token}"}
+    recorder = Recorder()
+    counter = iter(range(part * 10**6 + 1, 10**9))
     routes = [("GET /jobs", "/api/v1/jobs"), ("GET /jobs/{id}", f"/api/v1/jobs/{job}"),
               ("GET /trials", f"/api/v1/jobs/{job}/trials"),
               ("GET /pareto", f"/api/v1/jobs/{job}/pareto"),
@@ -125,7 +173,7 @@ def run_load(base: str, token: str, submitters: int, readers: int, seconds: floa
         limits = httpx.Limits(max_connections=1)
         with httpx.Client(base_url=base, headers=headers, timeout=timeout,
                           limits=limits) as client:
-            while time.monotonic() < stop:
+            while time.time() < stop_at:
                 recorder.call(client, "POST /jobs", "POST", "/api/v1/jobs",
                               json=spec(dataset, next(counter)))
 
@@ -134,13 +182,13 @@ def run_load(base: str, token: str, submitters: int, readers: int, seconds: floa
         with httpx.Client(base_url=base, headers=headers, timeout=timeout,
                           limits=limits) as client:
             i = offset
-            while time.monotonic() < stop:
+            while time.time() < stop_at:
                 route, url = routes[i % len(routes)]
                 recorder.call(client, route, "GET", url)
                 i += 1
 
     threads = [threading.Thread(target=submitter) for _ in range(submitters)]
-    threads += [threading.Thread(target=reader, args=(i,)) for i in range(readers)]
+    threads += [threading.Thread(target=reader, args=(part * 7 + i,)) for i in range(readers)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -192,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="per request")
     parser.add_argument("--source", type=Path, default=None,
                         help="serve another checkout's code (default: this one)")
+    parser.add_argument("--worker", action="store_true",
+                        help="serve with its own worker, which trains the submitted jobs on "
+                             "the same cores (default: --no-worker, the API alone)")
+    parser.add_argument("--client-processes", type=int, default=1,
+                        help="split the clients over this many processes (default 1: threads "
+                             "of this one, which also wait for each other's GIL)")
     parser.add_argument("--quick", action="store_true", help="2 submitters, 3 readers, 3 s")
     args = parser.parse_args(argv)
     if args.quick:
@@ -210,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                         # (429 past it), which would otherwise be measured instead of the API
                         AUTOMTL_MAX_ACTIVE_JOBS="1000000")
         prelude = source_prelude(args.source)
-        server = subprocess.Popen([sys.executable, "-c", prelude + SERVE], env=env,
+        serve = SERVE_WITH_WORKER if args.worker else SERVE
+        server = subprocess.Popen([sys.executable, "-c", prelude + serve], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -219,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                                    env=env, check=True, capture_output=True,
                                    text=True).stdout.strip().splitlines()[-1]
             recorder = run_load(base, token, args.submitters, args.readers, args.seconds,
-                                args.timeout)
+                                args.timeout, args.client_processes)
         finally:
             server.terminate()
             try:
@@ -232,8 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         locked = err.decode(errors="replace").count("database is locked")
         pool = err.decode(errors="replace").count("QueuePool limit")
     print(f"load: {args.db}, {args.submitters} submitters + {args.readers} readers for "
-          f"{args.seconds:g} s; code: {args.source or 'this checkout'}")
+          f"{args.seconds:g} s; code: {args.source or 'this checkout'}; "
+          f"{'with its worker training' if args.worker else 'no worker'}; clients in "
+          f"{args.client_processes} process(es)")
     print(table(recorder))
+    print(recorder.job_state)
     print(f"server log: {locked} 'database is locked', {pool} 'QueuePool limit'")
     return 0
 

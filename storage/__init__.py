@@ -10,6 +10,7 @@ from __future__ import annotations
 from automtl_storage.base import Base
 from automtl_storage.db import (
     Database,
+    DatabaseBusy,
     create_engine_for,
     normalize_url,
     session_factory,
@@ -51,6 +52,7 @@ __all__ = [
     "ApiToken",
     "Base",
     "Database",
+    "DatabaseBusy",
     "Dataset",
     "DatasetRepository",
     "Export",

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
-from automtl_api.deps import IdPath, Offset, OwnerDep, SessionDep, SettingsDep
+from automtl_api.deps import DatabaseDep, IdPath, Offset, OwnerDep, SessionDep, SettingsDep
 from automtl_api.errors import ApiError, not_found
 from automtl_api.schemas import BODY_ERRORS, DatasetPage, DatasetRead, ErrorResponse
 from automtl_api.uploads import store_upload
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/datasets", tags=["datasets"],
                         **BODY_ERRORS, 422: {"model": ErrorResponse}})
 def upload_dataset(
     file: Annotated[UploadFile, File(description="a .csv or .parquet table")],
-    owner: OwnerDep, session: SessionDep, settings: SettingsDep, response: Response,
+    owner: OwnerDep, settings: SettingsDep, database: DatabaseDep, response: Response,
     name: Annotated[str | None, Form(max_length=200)] = None,
 ) -> DatasetRead:
     """Store the table under the data root (a generated name) and return its detected schema;
@@ -32,17 +32,18 @@ def upload_dataset(
     stored = store_upload(file.file, file.filename, settings.upload_dir,
                           settings.max_upload_bytes, max_rows=settings.max_upload_rows,
                           max_cells=settings.max_upload_cells)
-    repository = DatasetRepository(session)
-    existing = repository.find_by_hash(owner.id, stored.content_hash)
-    if existing is not None:
-        stored.path.unlink(missing_ok=True)
-        response.status_code = 200
-        return DatasetRead.of(existing)
-    dataset = repository.create(
-        owner.id, name or _safe_name(file.filename) or stored.path.name,
-        storage_path=str(stored.path.relative_to(settings.data_dir.resolve())),
-        content_hash=stored.content_hash, detected_schema=stored.schema,
-        size_bytes=stored.size_bytes)
+    with database.write_session() as session:  # one short write, after the file is stored
+        repository = DatasetRepository(session)
+        existing = repository.find_by_hash(owner.id, stored.content_hash)
+        if existing is not None:
+            stored.path.unlink(missing_ok=True)
+            response.status_code = 200
+            return DatasetRead.of(existing)
+        dataset = repository.create(
+            owner.id, name or _safe_name(file.filename) or stored.path.name,
+            storage_path=str(stored.path.relative_to(settings.data_dir.resolve())),
+            content_hash=stored.content_hash, detected_schema=stored.schema,
+            size_bytes=stored.size_bytes)
     return DatasetRead.of(dataset)
 
 

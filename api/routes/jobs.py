@@ -8,7 +8,14 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from automtl.jobspec import JobSpec
-from automtl_api.deps import Offset, OwnedJobDep, OwnerDep, SessionDep, SettingsDep
+from automtl_api.deps import (
+    DatabaseDep,
+    Offset,
+    OwnedJobDep,
+    OwnerDep,
+    SessionDep,
+    SettingsDep,
+)
 from automtl_api.errors import ApiError
 from automtl_api.schemas import BODY_ERRORS, ErrorResponse, JobDetail, JobPage, JobRead
 from automtl_api.submission import validate_submission
@@ -54,8 +61,8 @@ def job_spec_components() -> dict[str, Any]:
                                              "jobs (see GET /limits)"}})
 def submit_job(
     document: Annotated[dict[str, Any], Body(include_in_schema=False)],
-    owner: OwnerDep, session: SessionDep, settings: SettingsDep, request: Request,
-    response: Response,
+    owner: OwnerDep, session: SessionDep, settings: SettingsDep, database: DatabaseDep,
+    request: Request, response: Response,
 ) -> JobRead:
     """Validate the spec completely and queue the job; a worker runs it.
 
@@ -74,9 +81,11 @@ def submit_job(
                            f"{limits.max_active_jobs}: wait for one to finish or cancel one",
                            type_="too_many_jobs", headers={"Retry-After": "60"})
     validated = validate_submission(document, owner.id, session, settings, owner.limits)
-    job = JobRepository(session).create(
-        owner.id, validated.spec.name, validated.document,
-        dataset_id=validated.dataset.id if validated.dataset is not None else None)
+    session.commit()  # the reads end here; the write is one short transaction of its own
+    with database.write_session() as write:
+        job = JobRepository(write).create(
+            owner.id, validated.spec.name, validated.document,
+            dataset_id=validated.dataset.id if validated.dataset is not None else None)
     response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
     return JobRead.of(job, pruned=0)  # a new job has no trials
 
@@ -108,15 +117,17 @@ def get_job(job: OwnedJobDep, session: SessionDep, settings: SettingsDep) -> Job
 
 @router.post("/{job_id}/cancel", response_model=JobRead, summary="Cancel a job",
              responses={409: {"model": ErrorResponse, "description": "the job already ended"}})
-def cancel_job(job: OwnedJobDep, session: SessionDep) -> JobRead:
+def cancel_job(job: OwnedJobDep, database: DatabaseDep) -> JobRead:
     """A queued job is cancelled at once; a running one stops its trials and ends
     ``cancelled`` (its finished trials and front stay readable)."""
     if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
         raise ApiError.one(409, "job_id", f"job {job.id} already {job.status.value}",
                            root="path", type_="conflict")
-    updated = JobRepository(session).request_cancel(job.id)
+    with database.write_session() as write:
+        updated = JobRepository(write).request_cancel(job.id)
+        pruned = _pruned(write, job.id)
     assert updated is not None
-    return JobRead.of(updated, _pruned(session, job.id))
+    return JobRead.of(updated, pruned)
 
 
 def _pruned(session: Session, job_id: int) -> int:

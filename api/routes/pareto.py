@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from automtl_api.deps import OwnedJobDep, SessionDep, StudyStorageDep
-from automtl_api.report_cache import FINAL_STATUSES, page_response, report_cache
+from automtl_api.deps import OwnedJobDep, SessionDep, SettingsDep, StudyStorageDep
+from automtl_api.report_cache import RenderedPage, page_response, result_cache
 from automtl_api.results import front_csv, job_front, job_report
 from automtl_api.routes.assets import API_PREFIX, PLOTLY_PATH
 from automtl_api.schemas import ErrorResponse, ParetoFront, json_error
@@ -21,11 +21,14 @@ router = APIRouter(prefix="/jobs", tags=["results"],
 @router.get("/{job_id}/pareto", response_model=ParetoFront, summary="The job's Pareto front",
             responses={200: {"content": {"text/csv": {}},
                              "description": "the front as JSON, or CSV with ?format=csv"}})
-def get_pareto(job: OwnedJobDep, storage: StudyStorageDep,
+def get_pareto(job: OwnedJobDep, storage: StudyStorageDep, settings: SettingsDep,
+               request: Request,
                format: Annotated[Literal["json", "csv"], Query()] = "json") -> Any:
     """The front: each front trial's candidate, every objective (validation) and its test
-    metrics; the hypervolume and its reference point; the number of dominated trials."""
-    front = job_front(job, storage)
+    metrics; the hypervolume and its reference point; the number of dominated trials.
+    Computed once per trial landing (a running job's for at most a few seconds more)."""
+    front = result_cache(request).for_job(job, "front", lambda: job_front(job, storage),
+                                          settings.live_results_ttl_s)
     if format == "csv":
         return Response(front_csv(front), media_type="text/csv",
                         headers={"Content-Disposition":
@@ -42,7 +45,7 @@ def get_pareto(job: OwnedJobDep, storage: StudyStorageDep,
                        404: json_error("no such job of yours"),
                        422: json_error("a path or query parameter is invalid")})
 def get_report(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
-               request: Request,
+               settings: SettingsDep, request: Request,
                plotly: Annotated[Literal["inline", "shared"], Query(
                    description="inline: a self-contained file (Plotly embedded, ~4.7 MB "
                                "uncompressed); shared: load Plotly from this API's "
@@ -51,11 +54,15 @@ def get_report(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
     """A page with the front plotted (zoomed, coloured by topology), every trial's objectives,
     hypervolume over trials, parameter importances, parallel coordinates, learning curves, the
     front's architectures, per-topology bests, MTL gains, expert utilisation and a sortable
-    table of every trial. Finished jobs' pages are cached; every page has an ETag."""
+    table of every trial. A page is rendered once per trial landing (a running job's is
+    reused for at most a few seconds more), concurrent requests wait for that one render; every
+    page has an ETag (a hash of the page)."""
     plotly_js = f"{request.scope.get('root_path', '')}{API_PREFIX}{PLOTLY_PATH}" \
         if plotly == "shared" else None
-    key = ((job.id, job.study_name, str(job.finished_at), plotly)
-           if job.status.value in FINAL_STATUSES else None)
-    page = report_cache(request).get_or_render(
-        key, lambda: job_report(job, storage, session, plotly_js=plotly_js))
+
+    def render() -> RenderedPage:
+        return RenderedPage.of(job_report(job, storage, session, plotly_js=plotly_js))
+
+    page = result_cache(request).for_job(job, ("report", plotly, plotly_js), render,
+                                         settings.live_results_ttl_s)
     return page_response(request, page)

@@ -173,3 +173,29 @@ def test_a_negative_label_under_log1p_is_422_at_the_tasks_transform(client, alic
     assert response.status_code == 422, response.text
     assert paths_of(response) == ["tasks[1].transform"]
     assert "negative value" in response.json()["detail"][0]["msg"]
+
+def test_an_uploads_data_check_runs_once_per_upload_and_data_fields(client, alice, upload,
+                                                                     monkeypatch):
+    """The check loads the whole table; its verdict (pass or the 422) is kept for the upload's
+    bytes and the spec's data fields, and a change of those checks again."""
+    import automtl.search.datasets as datasets
+
+    loads = []
+    real = datasets.load_dataset
+    monkeypatch.setattr(datasets, "load_dataset",
+                        lambda *a, **k: loads.append(1) or real(*a, **k))
+    dataset = upload(alice, _rare_csv())
+    bad = tiny_spec({"id": dataset["id"], "split": {"column": "split"}},
+                    tasks=[{"name": "click"}, {"name": "purchase"}])
+    first = client.post("/api/v1/jobs", headers=alice, json=bad)
+    again = client.post("/api/v1/jobs", headers=alice, json={**bad, "name": "other"})
+    assert first.status_code == again.status_code == 422
+    assert again.json()["detail"] == first.json()["detail"] and len(loads) == 1
+    good = {**bad, "tasks": [{"name": "click"}]}
+    assert client.post("/api/v1/jobs", headers=alice, json=good).status_code == 202
+    assert client.post("/api/v1/jobs", headers=alice,
+                       json={**good, "budget": {"trials": 3, "epochs": 2}}).status_code == 202
+    assert len(loads) == 2  # new tasks: checked again; a new budget: not a data field
+    assert client.post("/api/v1/jobs", headers=alice,
+                       json={**good, "seed": 7}).status_code == 202
+    assert len(loads) == 3

@@ -109,16 +109,14 @@ def test_the_report_is_gzipped_with_an_etag_and_304_when_unchanged(client, alice
 def test_a_finished_jobs_page_is_rendered_once(client, alice, finished):
     url = f"/api/v1/jobs/{finished['id']}/report"
     first = client.get(url, headers=alice)
-    cache = client.app.state.report_cache
+    cache = client.app.state.result_cache
     renders = cache.renders
     for _ in range(3):
         assert client.get(url, headers=alice).text == first.text
     assert cache.renders == renders  # served from the cache
-    # a queued job's page is rendered on every request (its study may still change)
-    queued = _submit(client, alice).json()
-    client.get(f"/api/v1/jobs/{queued['id']}/report", headers=alice)
-    client.get(f"/api/v1/jobs/{queued['id']}/report", headers=alice)
-    assert cache.renders == renders + 2
+    # each report mode is a page of its own
+    client.get(f"{url}?plotly=shared", headers=alice)
+    assert cache.renders == renders + 1
 
 
 def test_the_report_can_load_plotly_from_the_api(client, alice, finished):

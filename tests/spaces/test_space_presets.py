@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import jsonschema
 import optuna
@@ -16,6 +17,33 @@ from automtl.weighting import available_weightings, build_weighting, get_weighti
 from automtl.weighting.gradient import GradientWeighting
 
 PRESETS = ["default", "moe", "multi_domain", "ple_depth", "snr", "weighting"]
+
+
+def test_a_preset_is_parsed_once_per_file_version_and_never_shared(tmp_path, monkeypatch):
+    """Presets are parsed once (every read of a job's front validates its spec again), yet an
+    edited file is read again and no caller can change what the next one loads."""
+    import shutil
+
+    import yaml
+
+    from search_spaces import loader
+
+    shutil.copy(loader.PRESET_DIR / "default.yaml", tmp_path / "default.yaml")
+    monkeypatch.setattr(loader, "PRESET_DIR", tmp_path)
+    parses = []
+    read = loader.read_yaml
+    monkeypatch.setattr(loader, "read_yaml", lambda text: parses.append(1) or read(text))
+    first = search_spaces.load_preset("default")
+    first.document["description"] = "changed by a caller"
+    again = search_spaces.load({"preset": "default"})
+    assert len(parses) == 1
+    assert again.document["description"] != "changed by a caller"
+    path = tmp_path / "default.yaml"
+    path.write_text(yaml.safe_dump({**again.document, "description": "edited"}))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert search_spaces.load_preset("default").document["description"] == "edited"
+    assert len(parses) == 2
 
 
 def test_presets_are_listed_and_load_by_name_reference_and_path():

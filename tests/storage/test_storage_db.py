@@ -121,3 +121,45 @@ def test_database_repr_hides_the_password() -> None:
     assert "secret" not in repr(database) and "user:***@db.invalid" in repr(database)
     assert database.dialect == "postgresql"
     database.dispose()
+
+
+def test_write_sessions_take_turns_on_sqlite_and_run_side_by_side_on_postgres(
+        db: Database) -> None:
+    """One write at a time per process on SQLite (its threads queue here rather than poll
+    SQLite's lock); PostgreSQL's writers do not wait for each other."""
+    import threading
+
+    from automtl_storage import DatabaseBusy
+
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.write_session() as session:
+            OwnerRepository(session).create("first")
+            inside.set()
+            leave.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(10)
+        db.write_timeout_s = 0.2
+        if db.dialect == "sqlite":
+            with pytest.raises(DatabaseBusy, match="within 0.2 s"):
+                with db.write_session() as session:
+                    OwnerRepository(session).create("second")
+        else:
+            with db.write_session() as session:
+                OwnerRepository(session).create("second")
+    finally:
+        leave.set()
+        holder.join(10)
+    with db.write_session() as session:
+        OwnerRepository(session).create("third")
+    with pytest.raises(RuntimeError), db.write_session() as session:
+        OwnerRepository(session).create("rolled back")
+        raise RuntimeError("the write fails")
+    with db.session() as session:
+        names = set(session.scalars(select(Owner.name)))
+    expected = {"first", "third"} | ({"second"} if db.dialect == "postgresql" else set())
+    assert names == expected

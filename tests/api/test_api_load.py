@@ -1,0 +1,151 @@
+"""The API under load (issue 20 item 1): writes take turns instead of failing, a busy database
+answers 503 with Retry-After and writes nothing, the embedded worker runs at a lower CPU
+priority than the API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from api_support import make_settings, tiny_spec
+from pydantic import ValidationError
+
+from automtl_api.settings import Settings
+from automtl_storage import upgrade
+
+
+def test_a_write_that_gets_no_turn_answers_503_and_writes_nothing(client, alice):
+    spec = tiny_spec({"builtin": "synthetic", "rows": 500})
+    database = client.app.state.database
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with database.write_session():
+            inside.set()
+            leave.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(10)
+        database.write_timeout_s = 0.2
+        busy = client.post("/api/v1/jobs", headers=alice, json=spec)
+        assert busy.status_code == 503, busy.text
+        assert busy.headers["retry-after"] == "5"
+        assert busy.json()["detail"][0]["type"] == "database_busy"
+    finally:
+        leave.set()
+        holder.join(10)
+    assert client.get("/api/v1/jobs", headers=alice).json()["total"] == 0
+    assert client.post("/api/v1/jobs", headers=alice, json=spec).status_code == 202
+    assert client.get("/api/v1/jobs", headers=alice).json()["total"] == 1
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+def test_serve_starts_its_worker_at_a_lower_cpu_priority(tmp_path):
+    """``automtl serve``'s worker runs AUTOMTL_WORKER_NICE steps below the API (its Ray
+    trials inherit that), so training on the same cores does not starve the requests."""
+    settings = make_settings(tmp_path, port=_free_port(), worker_nice=3)
+    upgrade(settings.resolved_database_url)
+    env = {**os.environ, **settings.environment(), "RAY_USAGE_STATS_ENABLED": "0"}
+    assert env["AUTOMTL_WORKER_NICE"] == "3"
+    serve = subprocess.Popen([sys.executable, "-m", "automtl.cli", "serve"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        workers: list[int] = []
+        while not workers and time.monotonic() < deadline:
+            assert serve.poll() is None, "serve exited"
+            workers = [c for c in _children(serve.pid)
+                       if b"worker" in Path(f"/proc/{c}/cmdline").read_bytes()]
+            time.sleep(0.2)
+        assert len(workers) == 1, "serve started no worker"
+        api = os.getpriority(os.PRIO_PROCESS, serve.pid)
+        assert os.getpriority(os.PRIO_PROCESS, workers[0]) == min(19, api + 3)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait()
+
+
+def test_the_worker_priority_step_is_bounded():
+    from automtl_api.commands import WorkerProcess
+
+    with pytest.raises(ValueError, match="nice"):
+        WorkerProcess({}, nice=20)
+    with pytest.raises(ValidationError, match="worker_nice"):
+        Settings(env="test", worker_nice=-1)
+    assert Settings(env="test").worker_nice == 10
+
+
+WARM_CHECK = """
+import sys
+from pathlib import Path
+from fastapi.testclient import TestClient
+from automtl_api.main import WARM_MODULES, create_app
+from automtl_api.settings import Settings
+from automtl_storage import upgrade
+settings = Settings(env="test", data_dir=Path(sys.argv[1]))
+upgrade(settings.resolved_database_url)
+app = create_app(settings)
+before = [m for m in WARM_MODULES if m in sys.modules]
+with TestClient(app):
+    after = [m for m in WARM_MODULES if m in sys.modules]
+print(before, after)
+"""
+
+
+def test_the_api_imports_what_requests_need_before_it_serves(tmp_path):
+    """Spec validation imports torch and every model and weighting, the report Plotly: done at
+    start-up, not by the first requests (which stalled every other one behind the import)."""
+    from automtl_api.main import WARM_MODULES
+
+    out = subprocess.run([sys.executable, "-c", WARM_CHECK, str(tmp_path)], check=True,
+                         capture_output=True, text=True, timeout=300).stdout.strip()
+    assert out.splitlines()[-1] == f"[] {list(WARM_MODULES)}"
+
+
+def test_sqlites_database_is_locked_is_a_503_and_other_database_errors_stay_500(
+        settings, alice, monkeypatch):
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import OperationalError
+
+    from automtl_api.main import create_app
+    from automtl_storage import JobRepository
+
+    cause = {"message": "database is locked"}
+
+    def failing_create(*args, **kwargs):
+        raise OperationalError("INSERT INTO automtl_jobs ...", {}, Exception(cause["message"]))
+
+    monkeypatch.setattr(JobRepository, "create", failing_create)
+    spec = tiny_spec({"builtin": "synthetic", "rows": 500})
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        locked = client.post("/api/v1/jobs", headers=alice, json=spec)
+        assert locked.status_code == 503 and locked.headers["retry-after"] == "5"
+        cause["message"] = "disk I/O error"
+        assert client.post("/api/v1/jobs", headers=alice, json=spec).status_code == 500
