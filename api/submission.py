@@ -139,16 +139,17 @@ def _data_errors(spec: JobSpec, dataset: Dataset, settings: Settings) -> Errors:
         spec.seed, spec.domains.model_dump_json() if spec.domains is not None else "")
     if found is None:
         return []
-    message, column, field = found
-    return [(_data_error_path(spec, _Problem(column, field)), message)]
+    message, column, field, task, task_field = found
+    return [(_data_error_path(spec, _Problem(column, field, task, task_field)), message)]
 
 
 @functools.lru_cache(maxsize=64)
 def _cached_upload_check(path: str, content_hash: str, dataset_json: str, tasks_json: str,
                          seed: int, domains_json: str
-                         ) -> tuple[str, str | None, str | None] | None:
-    """``(message, column, field)`` of the DataError loading the upload at ``path`` raises,
-    or None when it passes (``content_hash`` keys the cache to the file's bytes)."""
+                         ) -> tuple[str, str | None, str | None, str | None, str | None] | None:
+    """``(message, column, field, task, task_field)`` of the DataError loading the upload at
+    ``path`` raises, or None when it passes (``content_hash`` keys the cache to the file's
+    bytes). The task and its field travel too, so a cached verdict names ``tasks[i].type``."""
     from automtl.config import DomainSpec, TaskSpec
     from automtl.data import DataError
     from automtl.jobspec import UploadedDatasetSpec
@@ -160,7 +161,7 @@ def _cached_upload_check(path: str, content_hash: str, dataset_json: str, tasks_
     try:
         load_dataset(dataset, tasks, seed, lambda _: Path(path).resolve(), domains=domains)
     except DataError as exc:
-        return str(exc), exc.column, exc.field
+        return str(exc), exc.column, exc.field, exc.task, exc.task_field
     return None
 
 
