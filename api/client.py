@@ -82,3 +82,10 @@ def _problems(response: httpx.Response) -> list[tuple[str, str]]:
         return [(str(d.get("path", "")), str(d.get("msg", d))) if isinstance(d, dict)
                 else ("", str(d)) for d in detail]
     return [("", str(detail))]
+
+
+def trials_phrase(progress: dict[str, Any]) -> str:
+    """``"N ended (P pruned, F failed) of a budget of B"`` from a job's REST ``progress``: the
+    CLI's status line and the demo's progress lines (pruned trials count toward the budget)."""
+    return (f"{progress['finished']} ended ({progress.get('pruned', 0)} pruned, "
+            f"{progress['failed']} failed) of a budget of {progress['budget']}")

@@ -117,6 +117,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             parser.add_argument("--study", default=None,
                                 help="with --search-dir: the study, when the directory's "
                                      "database holds several")
+            parser.add_argument("--db", default=None,
+                                help="with --search-dir: the study's storage URL when it is "
+                                     "not SEARCH_DIR/automtl.db (as in 'automtl export')")
         else:
             parser.add_argument("job", type=int, help="job id")
         if name == "status":
@@ -126,7 +129,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "report":
             parser.add_argument("--format", choices=("json", "csv", "html"), default="json")
             parser.add_argument("--out", type=Path, default=None,
-                                help="write to this file (default: stdout)")
+                                help="write to this file (default: stdout; for --search-dir "
+                                     "with --format html, SEARCH_DIR/report.html)")
 
 
 # ------------------------------------------------------------------------------ server side
@@ -273,8 +277,11 @@ def _worker(args: argparse.Namespace) -> int:
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     settings = _settings(database_url=args.db)
     if not is_up_to_date(settings.resolved_database_url):
-        print("the database schema is not up to date: run `automtl db upgrade` (or `automtl "
-              "serve`, which applies it)", file=sys.stderr)
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+        print(f"the database schema is not up to date: run `automtl db upgrade --db {shown}` "
+              "(or `automtl serve`, which applies it)", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     parent = os.environ.get(PARENT_PID_VARIABLE, "")
@@ -436,9 +443,11 @@ def _status_line(job: dict[str, Any]) -> str:
     p = job["progress"]
     hv = f"{p['hypervolume']:.4g}" if p.get("hypervolume") is not None else "-"
     elapsed = f"{p['elapsed_s']:.0f}s" if p.get("elapsed_s") is not None else "-"
-    line = (f"job {job['id']} {job['name']!r}: {job['status']}; trials: {p['finished']} ended "
-            f"({p['failed']} failed) of a budget of {p['budget']}, {p['running']} running; "
-            f"front {p['front_size']}, hypervolume {hv}; elapsed {elapsed}")
+    from automtl_api.client import trials_phrase
+
+    line = (f"job {job['id']} {job['name']!r}: {job['status']}; trials: {trials_phrase(p)}, "
+            f"{p['running']} running; front {p['front_size']}, hypervolume {hv}; "
+            f"elapsed {elapsed}")
     return line + (f"\n  error: {job['error']}" if job.get("error") else "")
 
 
@@ -465,10 +474,14 @@ def _report(args: argparse.Namespace) -> int:
     if (args.job is None) == (args.search_dir is None):
         raise UserError("give a job id (a server's job) or --search-dir DIR (a local search), "
                         "not both", field="job")
+    if args.db is not None and args.search_dir is None:
+        raise UserError("--db reads a local search's storage: give it with --search-dir (a "
+                        "server's job is read through --url)", field="--db")
     if args.search_dir is not None:
         from automtl.commands.local_report import local_report
 
-        text = local_report(args.search_dir, args.format, study_name=args.study)
+        text = local_report(args.search_dir, args.format, storage_url=args.db,
+                            study_name=args.study)
         out = args.out or (args.search_dir / "report.html" if args.format == "html" else None)
         if out is None:
             sys.stdout.write(text)

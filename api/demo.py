@@ -295,14 +295,15 @@ def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0,
             every: float = 10.0) -> dict[str, Any]:
     """Poll ``GET /jobs/{id}`` until the job ends; print a line when the status changes, and
     when the progress has changed at most once per ``every`` seconds."""
+    from automtl_api.client import trials_phrase
+
     last_line, last_status, last_time = None, None, 0.0
     while True:
         job = _call(client.job, job_id, what="reading the job")
         p = job["progress"]
         hv = f"{p['hypervolume']:.4f}" if p.get("hypervolume") is not None else "-"
-        line = (f"{job['status']:<9} trials: {p['finished']} ended ({p['failed']} failed) of "
-                f"a budget of {p['budget']}, {p['running']} running; front "
-                f"{p['front_size']}, hypervolume {hv}")
+        line = (f"{job['status']:<9} trials: {trials_phrase(p)}, {p['running']} running; "
+                f"front {p['front_size']}, hypervolume {hv}")
         now = time.monotonic()
         if job["status"] != last_status or (line != last_line and now - last_time >= every):
             demo.note(f"[{demo.elapsed():>6}] {line}")

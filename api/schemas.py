@@ -271,9 +271,9 @@ class SpaceValidation(BaseModel):
 class Limits(BaseModel):
     """``GET /limits``: the caps on your submissions and where each comes from."""
 
-    limits: dict[str, float] = Field(description="max_trials, max_epochs, max_concurrency, "
-                                                 "max_time_limit_s (seconds), "
-                                                 "max_synthetic_rows, max_active_jobs")
+    limits: dict[str, int | float] = Field(
+        description="max_trials, max_epochs, max_concurrency, max_time_limit_s (seconds), "
+                    "max_synthetic_rows, max_active_jobs (counts are integers)")
     source: dict[str, Literal["owner", "server"]] = Field(
         description="owner: set for you by the administrator; server: AUTOMTL_MAX_*")
     active_jobs: int = Field(description="your queued plus running jobs now")

@@ -261,3 +261,14 @@ def test_the_readme_documents_serve_no_worker_and_a_searched_vocabulary_beside_n
                                                 "vocabulary": space["vocabulary"]}})
     assert "search_space.vocabulary" in str(refused.value)
     assert "search_space.vocabulary" in readme
+
+
+def test_the_status_line_names_pruned_trials_beside_failed_ones():
+    """A fresh user saw '4 ended (0 failed)' for a job whose REST answer had 3 pruned trials."""
+    from automtl_api.commands import _status_line
+
+    job = {"id": 1, "name": "j", "status": "succeeded", "error": None,
+           "progress": {"finished": 4, "pruned": 3, "failed": 0, "budget": 4, "running": 0,
+                        "front_size": 1, "hypervolume": 0.5, "elapsed_s": 12.0}}
+    assert "trials: 4 ended (3 pruned, 0 failed) of a budget of 4, 0 running" in \
+        _status_line(job)

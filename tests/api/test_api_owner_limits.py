@@ -86,6 +86,9 @@ def test_get_limits_shows_each_cap_and_its_source(client, settings, alice):
     assert body["limits"]["max_concurrency"] == 2
     assert body["source"]["max_concurrency"] == "owner"
     assert body["limits"]["max_trials"] == settings.max_trials
+    # counts are integers in the JSON (200, not 200.0), as the README shows them
+    assert all(type(body["limits"][k]) is int for k in ("max_trials", "max_epochs",
+                                                        "max_concurrency", "max_active_jobs"))
     assert body["source"]["max_trials"] == "server"
     assert body["active_jobs"] == 1
     assert client.get("/api/v1/limits").status_code == 401

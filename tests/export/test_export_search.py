@@ -129,3 +129,22 @@ def test_export_each_trial_by_number(search_dir: Path, tmp_path: Path,
     assert f"study {STUDY} has no trial {missing}" in capsys.readouterr().err
     assert main(["export", "--search-dir", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "is not a search directory" in capsys.readouterr().err
+
+
+def test_report_reads_a_search_whose_database_lies_elsewhere_through_db(search_dir: Path,
+                                                                        tmp_path: Path) -> None:
+    """``automtl report --search-dir DIR --db URL``: the hint of a directory without its
+    ``automtl.db`` names ``--db``, and the flag then works (a fresh user found it missing)."""
+    import sqlite3
+
+    moved = tmp_path / "elsewhere.db"
+    with sqlite3.connect(search_dir / "automtl.db") as source, sqlite3.connect(moved) as copy:
+        source.backup(copy)  # with its WAL, which a file copy would leave behind
+    empty = tmp_path / "run"
+    empty.mkdir()
+    out = tmp_path / "front.csv"
+    assert main(["report", "--search-dir", str(empty), "--format", "csv", "--out", str(out),
+                 "--db", f"sqlite:///{moved}"]) == 0
+    rows = out.read_text().splitlines()
+    assert len(rows) >= 2 and "valid_" in rows[0]
+    assert main(["report", "1", "--db", f"sqlite:///{moved}"]) == 2  # --db is for local reads

@@ -25,7 +25,7 @@ from automtl_storage import (
     optuna_storage,
     upgrade,
 )
-from automtl_storage.migrate import include_name, include_object
+from automtl_storage.migrate import include_name, include_object, is_up_to_date
 
 OUR_TABLES = set(Base.metadata.tables)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -206,6 +206,22 @@ def test_cli_db_without_a_url_names_the_option_and_variable(
     monkeypatch.delenv("AUTOMTL_DATABASE_URL", raising=False)
     assert automtl_main(["db", "upgrade"]) == 2
     assert "pass --db or set AUTOMTL_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_a_worker_on_an_old_schema_prints_an_upgrade_command_that_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's hint names the database, so running it as printed upgrades that file."""
+    import shlex
+
+    monkeypatch.delenv("AUTOMTL_DATABASE_URL", raising=False)
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    assert automtl_main(["worker", "--db", url]) == 2
+    hint = capsys.readouterr().err
+    command = hint.split("`")[1]
+    assert command == f"automtl db upgrade --db {url}", hint
+    assert automtl_main(shlex.split(command)[1:]) == 0
+    assert is_up_to_date(url)
 
 
 def test_cli_db_upgrade_reports_an_unreachable_database_in_one_line(
