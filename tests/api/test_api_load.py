@@ -62,7 +62,9 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+    reason=("finds serve's worker through /proc/<pid>/task/*/children and reads "
+            "its nice value; only Linux has that /proc"))
 def test_serve_starts_its_worker_at_a_lower_cpu_priority(tmp_path):
     """``automtl serve``'s worker runs AUTOMTL_WORKER_NICE steps below the API (its Ray
     trials inherit that), so training on the same cores does not starve the requests."""

@@ -55,7 +55,9 @@ def _wait_gone(pid: int, limit: float = 120.0) -> bool:
     return False
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+    reason=("watches the worker and its Ray processes through "
+            "Linux /proc (children, state), which other systems lack"))
 def test_the_worker_of_a_sigkilled_serve_stops(tmp_path: Path):
     settings = make_settings(tmp_path)
     upgrade(settings.resolved_database_url)
@@ -78,7 +80,9 @@ def test_the_worker_of_a_sigkilled_serve_stops(tmp_path: Path):
             os.kill(worker_pid, signal.SIGKILL)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+    reason=("watches the worker and its Ray processes through "
+            "Linux /proc (children, state), which other systems lack"))
 def test_the_parent_watch_stops_a_process_whose_parent_is_gone(tmp_path: Path):
     """The fallback where prctl is not there: a middle process starts a watched child and is
     SIGKILLed; the child notices it was re-parented and ends by SIGTERM."""

@@ -24,7 +24,9 @@ import pytest
 from automtl_api.demo_service import marked_processes
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")]
+              pytest.mark.skipif(not Path("/proc").is_dir(),
+                  reason=("checks that no demo process is left "
+                          "by listing /proc, which only Linux has"))]
 
 TEST_MARKER = "DEMO_TEST_RUN"
 BUNDLE_FILES = {"config.yaml", "train.py", "model.py", "weights.pt", "model.ts", "README.md"}

@@ -18,7 +18,9 @@ from automtl.data.census import COLUMNS, NUMERIC
 from automtl_api.demo_service import marked_processes
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")]
+              pytest.mark.skipif(not Path("/proc").is_dir(),
+                  reason=("checks that no demo process is left "
+                          "by listing /proc, which only Linux has"))]
 
 EDUCATION = ["Bachelors degree(BA AB BS)", "High school graduate", "Doctorate degree(PhD EdD)",
              "10th grade"]

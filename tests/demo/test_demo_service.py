@@ -22,7 +22,9 @@ from automtl_api.demo_service import (
     service_environment,
 )
 
-pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")
+pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(),
+    reason=("checks that no demo process is left "
+            "by listing /proc, which only Linux has"))
 
 
 def test_prepare_output_dir_creates_and_marks(tmp_path: Path) -> None:
