@@ -23,9 +23,10 @@ view from it (:func:`record_dict`, :func:`row_columns`, :func:`outcome_from_row`
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,20 +104,26 @@ def set_trial_attr(trial: Any, key: str, value: Any) -> None:
     """Store ``value`` under ``key`` on a running ``optuna.Trial``: as a user attribute when it
     is short, else in full as a system attribute plus :func:`shown_attrs` as user attributes
     (none for :data:`HIDDEN_TRIAL_ATTRS`). Read it back with :func:`stored_attrs`."""
-    if is_wide(value) or key in HIDDEN_TRIAL_ATTRS:
-        trial.storage.set_trial_system_attr(trial._trial_id, key, value)
-        if key in HIDDEN_TRIAL_ATTRS:
-            return
-    for name, shown in shown_attrs(key, value).items():
-        trial.set_user_attr(name, shown)
+    _store_attr(functools.partial(trial.storage.set_trial_system_attr, trial._trial_id),
+                trial.set_user_attr, key, value)
 
 
 def set_stored_trial_attr(storage: Any, trial_id: int, key: str, value: Any) -> None:
     """:func:`set_trial_attr` for a trial addressed by its storage id (a finished one)."""
-    if is_wide(value):
-        storage.set_trial_system_attr(trial_id, key, value)
+    _store_attr(functools.partial(storage.set_trial_system_attr, trial_id),
+                functools.partial(storage.set_trial_user_attr, trial_id), key, value)
+
+
+def _store_attr(set_system: Callable[[str, Any], None], set_user: Callable[[str, Any], None],
+                key: str, value: Any) -> None:
+    """The one rule of both setters above: wide or hidden values in full as a system
+    attribute; what the dashboard shows as short user attributes."""
+    if is_wide(value) or key in HIDDEN_TRIAL_ATTRS:
+        set_system(key, value)
+        if key in HIDDEN_TRIAL_ATTRS:
+            return
     for name, shown in shown_attrs(key, value).items():
-        storage.set_trial_user_attr(trial_id, name, shown)
+        set_user(name, shown)
 
 
 def stored_attrs(trial: FrozenTrial) -> dict[str, Any]:
