@@ -52,28 +52,33 @@ def hostile_input_errors(document: Any, *, max_depth: int, max_items: int,
     while stack and len(errors) < 20:
         value, path, depth = stack.pop()
         if depth > max_depth:
-            errors.append((path, f"nested more than {max_depth} levels deep"))
+            errors.append((path, f"nested more than {max_depth} levels deep "
+                                  "(AUTOMTL_MAX_JSON_DEPTH)"))
             continue
         if isinstance(value, Mapping):
             if len(value) > max_items:
-                errors.append((path, f"has {len(value)} keys; at most {max_items} are allowed"))
+                errors.append((path, f"has {len(value)} keys; at most {max_items} are allowed "
+                                      "(AUTOMTL_MAX_LIST_ITEMS)"))
                 continue
             for key, item in value.items():
                 key_text = str(key)
                 if "\x00" in key_text or len(key_text) > max_string:
-                    errors.append((path, "a key holds a NUL character or is too long"))
+                    errors.append((path, "a key holds a NUL character or is longer than "
+                                          f"{max_string} characters (AUTOMTL_MAX_STRING_CHARS)"))
                     continue
                 stack.append((item, _child_path(path, key_text), depth + 1))
         elif isinstance(value, list):
             if len(value) > max_items:
-                errors.append((path, f"has {len(value)} items; at most {max_items} are allowed"))
+                errors.append((path, f"has {len(value)} items; at most {max_items} are allowed "
+                                      "(AUTOMTL_MAX_LIST_ITEMS)"))
                 continue
             stack.extend((item, _child_path(path, i), depth + 1) for i, item in enumerate(value))
         elif isinstance(value, str):
             if "\x00" in value:
                 errors.append((path, "must not contain NUL characters"))
             elif len(value) > max_string:
-                errors.append((path, f"is {len(value)} characters long; at most {max_string}"))
+                errors.append((path, f"is {len(value)} characters long; at most {max_string} "
+                                      "(AUTOMTL_MAX_STRING_CHARS)"))
         elif isinstance(value, bool) or value is None:
             continue
         elif isinstance(value, int):

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true", help="print the summary as JSON")
     show.set_defaults(handler=_show)
 
-    validate = actions.add_parser("validate", help="check a search-space file; exit 1 on errors")
+    validate = actions.add_parser("validate", help="check a search-space file; exit 2 on errors")
     validate.add_argument("space", help="a YAML/JSON file (or a preset name)")
     validate.add_argument("--tasks", help="comma-separated task names to check fixed weights "
                                           "against")

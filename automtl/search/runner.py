@@ -324,17 +324,77 @@ def _quiet(logger_name: str) -> Iterator[None]:
         target.setLevel(level)
 
 
+#: attempts at starting a local Ray: its node start gives the raylet a fixed 30 s to register
+#: with the GCS, which a loaded machine (a reniced worker beside training) can miss once
+RAY_START_ATTEMPTS = 3
+
+
 def _ensure_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
-    """Start a local Ray (or connect to ``address``); True when this call started it."""
+    """Start a local Ray (or connect to ``address``); True when this call started it.
+
+    A local start that fails (``ray.init`` raising, e.g. "The current node timed out during
+    startup" on a loaded machine) stops the Ray processes it left (its GCS server kept running
+    for minutes otherwise) and is tried again, :data:`RAY_START_ATTEMPTS` times in all; the last
+    error is raised.
+    """
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:
-        # "local": a Ray of its own even when `ray start` runs a cluster on this machine (with
-        # no address, ray.init() would join the latest such cluster instead)
-        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
-                 include_dashboard=False, log_to_driver=False)
+        return True
+    from tenacity import Retrying, before_sleep_log, stop_after_attempt, wait_fixed
+
+    for attempt in Retrying(stop=stop_after_attempt(RAY_START_ATTEMPTS), wait=wait_fixed(1),
+                            reraise=True, before_sleep=before_sleep_log(logger, logging.WARNING)):
+        with attempt:
+            before = _child_pids()
+            try:
+                # "local": a Ray of its own even when `ray start` runs a cluster on this machine
+                # (with no address, ray.init() would join the latest such cluster instead)
+                ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
+                         include_dashboard=False, log_to_driver=False)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
+                _stop_processes(_child_pids() - before)
+                raise
     return True
+
+
+def _child_pids() -> set[int]:
+    """This process's direct children (Linux ``/proc``; an empty set where there is none)."""
+    pids: set[int] = set()
+    me = os.getpid()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{entry.name}/stat") as stat:
+                    # the parent pid is the 2nd field after the parenthesised command name
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == me:
+                        pids.add(int(entry.name))
+    return pids
+
+
+def _stop_processes(pids: set[int], grace_s: float = 3.0) -> None:
+    """SIGTERM ``pids``, then SIGKILL whichever is still there after ``grace_s`` seconds."""
+    import signal
+
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    left = set(pids)
+    while left and time.monotonic() < deadline:
+        for pid in list(left):
+            with contextlib.suppress(ChildProcessError, OSError):
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    left.discard(pid)
+        time.sleep(0.05)
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)

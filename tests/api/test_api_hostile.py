@@ -65,6 +65,7 @@ def test_deeply_nested_json_is_422_not_a_recursion_error(client, alice, depth):
     response = client.post("/api/v1/jobs", headers=alice, json=spec)
     assert response.status_code == 422, response.text
     assert "nested more than" in response.json()["detail"][0]["msg"]
+    assert "AUTOMTL_MAX_JSON_DEPTH" in response.json()["detail"][0]["msg"]
     assert paths_of(response)[0].startswith("search_space")
     validate = client.post("/api/v1/search-spaces/validate", headers=alice, json=_nested(depth))
     assert validate.status_code == 422
