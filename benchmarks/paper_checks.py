@@ -32,7 +32,7 @@ Sections (``--sections``, all by default):
   standardised units (divided by the label's exact variance, :func:`label_variance`) and in
   raw label units.
 
-    python -m benchmarks.paper_checks                  # about 20 min of one core (correlation: 13)
+    python -m benchmarks.paper_checks                  # the correlation section: 13 min of CPU
     python -m benchmarks.paper_checks --quick          # smoke run (seconds)
     python -m benchmarks.paper_checks --sections correlation --correlation-seeds 10
     python -m benchmarks.paper_checks --sections correlation --correlation-mode epochs --scale 1
