@@ -92,6 +92,24 @@ def _nonlinear_label(linear: np.ndarray, params: SyntheticParameters,
     return linear + sines + noise
 
 
+def draw_synthetic(params: SyntheticParameters, rows: int, rng: np.random.Generator,
+                   standardize: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Fresh rows of one synthetic dataset: ``x`` ``[rows, d]`` ~ N(0, I) and labels
+    ``[rows, 2]`` (y1, y2) by the recipe of :func:`make_synthetic` with ``params``, drawn from
+    ``rng`` (float64). For training on a stream (a new batch every step, as many rows as the
+    steps need, no epochs); ``standardize`` as in :func:`make_synthetic`."""
+    if rows < 1:
+        raise DataError(f"rows must be >= 1, got {rows}", field="rows")
+    x = rng.standard_normal((rows, params.w1.shape[0]))
+    noise = rng.normal(0.0, np.sqrt(NOISE_VARIANCE), size=(rows, 2))
+    labels = np.stack([_nonlinear_label(x @ params.w1, params, noise[:, 0]),
+                       _nonlinear_label(x @ params.w2, params, noise[:, 1])], axis=1)
+    if standardize:
+        mean, std = label_moments(params)
+        labels = (labels - mean) / std
+    return x, labels
+
+
 def make_synthetic(rows: int = 20000, features: int = 100, correlation: float = 0.5,
                    scale: float = 1.0, sine_terms: int = 10, seed: int = 0,
                    binary: bool = False, categorical: int = 0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from benchmarks import paper_checks
 
@@ -41,14 +42,51 @@ def test_correlation_sweep_covers_the_papers_models_and_correlations(quick_run):
         sb, mm = (float(row[f"{m} test MSE"].split(" ")[0]) for m in ("shared_bottom", "mmoe"))
         assert float(row["sb - mmoe"].split(" ")[0]) == pytest.approx(sb - mm, abs=2e-4)
         assert 0.0 <= float(row["mmoe gates differ"].split(" ")[0]) <= 1.0
-        for label in ("sb", "mmoe"):  # y1 minus the single-task shared bottom: a finite number
-            assert math.isfinite(float(row[f"{label} y1 - sb on y1 alone"].split(" ")[0]))
+        for model in paper_checks.CORRELATION_MODELS:  # paired change from correlation 1.0
+            assert math.isfinite(float(row[f"{model} - same at 1.0"].split(" ")[0]))
     assert rows[0]["gap - gap at 1.0"] == "0.0000 ± 0.0000"
+    assert rows[0]["mmoe - same at 1.0"] == "0.0000 ± 0.0000"
     # standardised labels: identical tasks at 1.0, uncorrelated at 0.0 (600 rows: 60 test rows)
     assert float(rows[0]["label corr"].split(" ")[0]) > 0.95
     assert abs(float(rows[-1]["label corr"].split(" ")[0])) < 0.4
     text = (quick_run[1] / "paper_checks_correlation.md").read_text()
     assert "ordering REPRODUCED" in text or "ordering NOT reproduced" in text
+    # online mode (the default): equal steps on fresh rows, the gap read along the training
+    assert "online: 30 steps of 128 fresh rows" in text
+    assert text.count("gap sb - mmoe over training steps") == len(paper_checks.CORRELATIONS)
+
+
+def test_correlation_sweep_in_epochs_mode_reports_the_transfer(tmp_path):
+    rows = paper_checks.main(["--quick", "--sections", "correlation", "--correlation-mode",
+                              "epochs", "--out", str(tmp_path)])["correlation"]
+    assert [r["correlation"] for r in rows] == list(paper_checks.CORRELATIONS)
+    for row in rows:
+        for label in ("sb", "mmoe"):  # y1 minus the single-task shared bottom: a finite number
+            assert math.isfinite(float(row[f"{label} y1 - sb on y1 alone"].split(" ")[0]))
+    assert "epochs, best-valid epoch restored" in (
+        tmp_path / "paper_checks_correlation.md").read_text()
+
+
+def test_stream_gives_every_model_the_same_fresh_batches():
+    stream = paper_checks.make_stream(0.5, 3.0, seed=4, test_rows=50)
+    first = list(stream.batches(5, 16, chunk=2))
+    again = list(stream.batches(5, 16, chunk=2))  # the next model of the seed
+    assert len(first) == 5 and first[0][0].shape == (16, 100) and first[0][1].shape == (16, 2)
+    for (x, y), (x2, y2) in zip(first, again, strict=True):
+        assert torch.equal(x, x2) and torch.equal(y, y2)
+    assert not torch.equal(first[0][0], first[1][0])  # each step new rows
+    assert not torch.equal(first[0][0], stream.test.numeric[:16])  # not the test rows
+
+
+def test_uncertainty_label_variance_is_the_raw_labels_variance():
+    from automtl.data import make_synthetic
+
+    frame = make_synthetic(rows=100_000, features=paper_checks.MIXED_FEATURES,
+                           correlation=paper_checks.MIXED_CORRELATION, seed=3)
+    variance = paper_checks.label_variance(paper_checks.MIXED_FEATURES,
+                                           paper_checks.MIXED_CORRELATION, 3)
+    assert frame["y2"].var() == pytest.approx(variance, rel=0.03)
+    assert abs(variance - 1.0) > 0.05  # raw units are not standardised units
 
 
 def test_ordering_verdict_needs_a_rising_gap_with_an_interval_above_zero():
@@ -88,6 +126,9 @@ def test_cross_stitch_and_uncertainty_compare_both_variants(quick_run):
     assert stitch[1]["params"] > stitch[0]["params"]  # one embedding table per column
     forms = tables["uncertainty"]
     assert [r["form"] for r in forms] == ["uniform", "paper"]
+    for row in forms:  # the regression task's MSE in both units, labelled
+        assert float(row["y2 test MSE (standardised: share of label variance)"].split(" ")[0]) > 0
+        assert float(row["y2 test MSE (raw label units)"].split(" ")[0]) > 0
     # from log-variance 0 the paper form weighs the binary task about twice as much
     assert float(forms[1]["last-epoch weight y1"].split(" ")[0]) > \
         1.5 * float(forms[0]["last-epoch weight y1"].split(" ")[0])

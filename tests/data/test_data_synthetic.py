@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from automtl.data import DataError, TabularDataset, make_synthetic, synthetic_parameters
-from automtl.data.synthetic import NOISE_VARIANCE, label_moments, synthetic_tasks
+from automtl.data.synthetic import (
+    NOISE_VARIANCE,
+    draw_synthetic,
+    label_moments,
+    synthetic_tasks,
+)
 
 
 def test_columns_and_same_seed_same_frame() -> None:
@@ -133,3 +138,25 @@ def test_invalid_parameters_name_the_field() -> None:
     with pytest.raises(DataError) as err:
         make_synthetic(rows=10, features=1)
     assert err.value.field == "features"
+
+
+def test_draw_synthetic_streams_fresh_rows_of_the_same_tasks() -> None:
+    params = synthetic_parameters(features=12, correlation=0.4, scale=3.0, seed=2)
+    rng = np.random.default_rng(0)
+    x, y = draw_synthetic(params, 40_000, rng)
+    x2, _ = draw_synthetic(params, 40_000, rng)
+    assert x.shape == (40_000, 12) and y.shape == (40_000, 2)
+    assert not np.allclose(x[:10], x2[:10])  # the next call draws new rows
+    # the labels follow the recipe of make_synthetic with these weights (noise std 0.1) ...
+    for i, w in enumerate((params.w1, params.w2)):
+        z = x @ w
+        exact = z + np.sin(np.outer(z, params.alpha) + params.beta).sum(axis=1)
+        residual = y[:, i] - exact
+        assert residual.std() == pytest.approx(np.sqrt(NOISE_VARIANCE), rel=0.05)
+    # ... and standardising uses the exact moments: mean 0, variance 1 over fresh rows
+    _, z = draw_synthetic(params, 40_000, np.random.default_rng(1), standardize=True)
+    assert np.abs(z.mean(axis=0)).max() < 0.05
+    np.testing.assert_allclose(z.std(axis=0), 1.0, rtol=0.03)
+    with pytest.raises(DataError) as err:
+        draw_synthetic(params, 0, rng)
+    assert err.value.field == "rows"
