@@ -214,11 +214,13 @@ class SearchSpace:
 def missing_job_fields(topologies: Iterable[str], job_fields: Iterable[str]
                        ) -> dict[str, list[str]]:
     """``{topology: [job fields it needs that are not in job_fields]}`` for each of
-    ``topologies`` that lacks one (a topology's needs are its model's ``job_fields``)."""
-    from automtl.models.registry import get_topology
+    ``topologies`` that lacks one (a topology's needs are its ``Params.job_fields``, read
+    without importing torch)."""
+    from automtl.config import topology_params_class
 
     present = set(job_fields)
-    lacking = {name: sorted(get_topology(name).job_fields - present) for name in topologies}
+    lacking = {name: sorted(topology_params_class(name).job_fields - present)
+               for name in topologies}
     return {name: fields for name, fields in lacking.items() if fields}
 
 

@@ -26,10 +26,9 @@ from automtl.config import (
 )
 from automtl.data import TabularDataset, make_synthetic, synthetic_tasks
 from automtl.models import MTLModel, build_model
-from automtl.models.cross_stitch import CrossStitchParams
 from automtl.models.hard_concrete import GatedConnection, HardConcreteGates
 from automtl.models.layers import Experts, RowSafeBatchNorm1d
-from automtl.models.snr import SNRParams
+from automtl.models.params import CrossStitchParams, SNRParams
 from automtl.training import Trainer
 from automtl.training.trainer import build_optimizer
 from automtl.weighting import build_weighting

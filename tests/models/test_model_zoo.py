@@ -33,7 +33,7 @@ from automtl.models.cross_stitch import initial_stitch
 from automtl.models.hard_concrete import GatedConnection, HardConcreteGates
 from automtl.models.heads import product_logit
 from automtl.models.layers import Experts
-from automtl.models.snr import SNRParams
+from automtl.models.params import SNRParams
 
 TOPOLOGIES = available_topologies()
 #: topologies whose Params declare softmax gates (read from the registry, not listed here)
