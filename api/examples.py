@@ -101,8 +101,12 @@ EXAMPLES: dict[str, Any] = {
     "PresetRead": {"name": "moe", "description": "Mixture-of-experts topologies only",
                    "topologies": ["mmoe", "cgc", "ple"], "weightings": ["equal", "uncertainty"],
                    "document": {"topology": {"choose": {"mmoe": {"experts": {"int": [2, 8]}}}}}},
-    "SpaceValidation": {"valid": True, "topologies": ["mmoe"], "weightings": ["equal"],
-                        "summary": {"parameters": 3, "topologies": {"mmoe": 2}}},
+    "SpaceValidation": {"valid": True, "topologies": ["mmoe", "star"], "weightings": ["equal"],
+                        "summary": {"parameters": 3, "topologies": {"mmoe": 2, "star": 1}},
+                        "needs_job_fields": {"star": ["domains"]},
+                        "warnings": ["topology.choose.star: star needs 'domains' in the job "
+                                     "spec; set it or leave star out (a job without it is "
+                                     "refused)"]},
 }
 
 #: examples of the non-JSON answers, by media type

@@ -262,10 +262,22 @@ class PresetRead(BaseModel):
 
 
 class SpaceValidation(BaseModel):
+    """``POST /search-spaces/validate``: the space is valid on its own; ``warnings`` says what a
+    job using it still needs."""
+
     valid: bool
     topologies: list[str]
     weightings: list[str]
     summary: dict[str, Any]
+    needs_job_fields: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="topology -> the optional job-spec fields it needs (aitm: sequence, star: "
+                    "domains); a preset leaves such a topology out of a job without the field")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what would refuse a job using this space although the space itself is "
+                    "valid: a document naming a topology that needs a job field (a job "
+                    "without the field is refused with 422 at that topology's path)")
 
 
 class Limits(BaseModel):
