@@ -173,10 +173,14 @@ class SearchSpace:
         was."""
         if not self.left_out:
             return None
-        reasons = "; ".join(f"{name} needs {_quoted(self._lacking.get(name, []))} in the job"
-                            for name in self.left_out)
         label = f"preset {self.name!r}" if self.name else "the search space"
-        return f"{label} searches without {', '.join(self.left_out)}: {reasons}"
+        return f"{label} searches without {', '.join(self.left_out)}: {self.left_out_reasons()}"
+
+    def left_out_reasons(self) -> str:
+        """Why each topology in :attr:`left_out` was left out: ``aitm needs 'sequence' in the
+        job`` (``; ``-joined; empty when none was)."""
+        return "; ".join(f"{name} needs {_quoted(self._lacking.get(name, []))} in the job"
+                         for name in self.left_out)
 
     def distributions(self) -> dict[str, BaseDistribution]:
         """Every trial parameter this space can ask for, with its one distribution."""
