@@ -132,8 +132,8 @@ def _snr_run(data: TabularDataset, l0_lambda: float, seed: int) -> tuple[float, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.usefixtures("one_torch_thread")
 def test_snr_trans_prunes_a_quarter_of_its_connections_at_no_quality_loss(seed: int) -> None:
-    torch.set_num_threads(1)
     data = binary_data(20_000, features=20, seed=seed)
     reference_auc, dense = _snr_run(data, 0.0, seed)
     assert dense.sparsity() == 0.0

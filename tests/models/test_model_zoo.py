@@ -157,14 +157,8 @@ def mlp_params(in_dim: int, units: list[int]) -> int:
     return total
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """These models are tiny: intra-op threads only add contention (tens of times slower when
-    other test processes share the two cores), so run single-threaded and restore after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+#: tiny models: one intra-op thread (more only add contention on shared cores), restored after
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- the suite over every registered topology ------------------------------------------------
