@@ -25,6 +25,7 @@ _JOB: dict[str, Any] = {
     "id": 12, "name": "ctr-cvr", "status": "running", "dataset_id": 3,
     "study_name": "automtl-job12-ctr-cvr-5f0c2a91", "created_at": "2026-11-30T09:00:00Z",
     "started_at": "2026-11-30T09:00:04Z", "finished_at": None, "cancel_requested": False,
+    "cancel_outcome": None,
     "error": None, "attempts": 1, "progress": _PROGRESS,
 }
 
