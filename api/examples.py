@@ -25,6 +25,7 @@ _JOB: dict[str, Any] = {
     "id": 12, "name": "ctr-cvr", "status": "running", "dataset_id": 3,
     "study_name": "automtl-job12-ctr-cvr-5f0c2a91", "created_at": "2026-11-30T09:00:00Z",
     "started_at": "2026-11-30T09:00:04Z", "finished_at": None, "cancel_requested": False,
+    "cancel_outcome": None,
     "error": None, "attempts": 1, "progress": _PROGRESS,
 }
 
@@ -101,8 +102,12 @@ EXAMPLES: dict[str, Any] = {
     "PresetRead": {"name": "moe", "description": "Mixture-of-experts topologies only",
                    "topologies": ["mmoe", "cgc", "ple"], "weightings": ["equal", "uncertainty"],
                    "document": {"topology": {"choose": {"mmoe": {"experts": {"int": [2, 8]}}}}}},
-    "SpaceValidation": {"valid": True, "topologies": ["mmoe"], "weightings": ["equal"],
-                        "summary": {"parameters": 3, "topologies": {"mmoe": 2}}},
+    "SpaceValidation": {"valid": True, "topologies": ["mmoe", "star"], "weightings": ["equal"],
+                        "summary": {"parameters": 3, "topologies": {"mmoe": 2, "star": 1}},
+                        "needs_job_fields": {"star": ["domains"]},
+                        "warnings": ["topology.choose.star: star needs 'domains' in the job "
+                                     "spec; set it or leave star out (a job without it is "
+                                     "refused)"]},
 }
 
 #: examples of the non-JSON answers, by media type

@@ -105,10 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-#: what the first spec validation and the first report would import (torch and every model and
-#: weighting through the registries, Plotly): ~2 s of CPU that, paid by the first requests,
-#: stalled every request arriving meanwhile behind Python's import lock
-WARM_MODULES = ("automtl.models.registry", "automtl.weighting.registry",
+#: what the first requests would import (torch and every model and weighting, which the export
+#: routes build; Plotly for the report; spec validation itself needs neither): ~2 s of CPU
+#: that, paid by the first requests, stalled every request arriving meanwhile behind Python's
+#: import lock
+WARM_MODULES = ("automtl.models.builtin", "automtl.weighting.builtin",
                 "automtl.report.html", "automtl.report.pareto")
 
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from automtl_api.redact import relative_path, scrub_paths
-from automtl_storage import Dataset, Job, Trial, utcnow
+from automtl_storage import Dataset, Job, JobStatus, Trial, utcnow
 
 
 class ErrorItem(BaseModel):
@@ -64,6 +64,24 @@ class JobProgress(BaseModel):
     hypervolume: float | None
 
 
+#: what became of a job's cancel request (see :func:`cancel_outcome`)
+CancelOutcome = Literal["pending", "applied", "too_late"]
+
+
+def cancel_outcome(status: JobStatus, cancel_requested: bool) -> CancelOutcome | None:
+    """``None`` without a cancel request; ``"applied"`` when the job ended cancelled;
+    ``"too_late"`` when it ended otherwise (its last trials finished, or it failed, before the
+    worker read the request at its next heartbeat: the job keeps that status, as every trial of
+    its budget ran and none was refused); ``"pending"`` while it is queued or running."""
+    if not cancel_requested:
+        return None
+    if status == JobStatus.CANCELLED:
+        return "applied"
+    if status.is_terminal:
+        return "too_late"
+    return "pending"
+
+
 class JobRead(BaseModel):
     id: int
     name: str
@@ -74,6 +92,12 @@ class JobRead(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     cancel_requested: bool
+    cancel_outcome: CancelOutcome | None = Field(
+        None, description="what became of a cancel request (null: none was made): pending "
+                          "(running; its worker acts within AUTOMTL_HEARTBEAT_INTERVAL_S), "
+                          "applied (status cancelled), too_late (the job ended, succeeded or "
+                          "failed, before its worker acted: every trial of the budget ran, "
+                          "nothing was refused, and its results stand)")
     error: str | None
     attempts: int = Field(description="times a worker claimed or took over the job")
     progress: JobProgress
@@ -89,6 +113,7 @@ class JobRead(BaseModel):
             id=job.id, name=job.name, status=job.status.value, dataset_id=job.dataset_id,
             study_name=job.study_name, created_at=job.created_at, started_at=job.started_at,
             finished_at=job.finished_at, cancel_requested=job.cancel_requested,
+            cancel_outcome=cancel_outcome(job.status, job.cancel_requested),
             error=scrub_paths(job.error),
             attempts=job.attempts,
             progress=JobProgress(finished=job.trials_finished, failed=job.trials_failed,
@@ -262,10 +287,22 @@ class PresetRead(BaseModel):
 
 
 class SpaceValidation(BaseModel):
+    """``POST /search-spaces/validate``: the space is valid on its own; ``warnings`` says what a
+    job using it still needs."""
+
     valid: bool
     topologies: list[str]
     weightings: list[str]
     summary: dict[str, Any]
+    needs_job_fields: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="topology -> the optional job-spec fields it needs (aitm: sequence, star: "
+                    "domains); a preset leaves such a topology out of a job without the field")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what would refuse a job using this space although the space itself is "
+                    "valid: a document naming a topology that needs a job field (a job "
+                    "without the field is refused with 422 at that topology's path)")
 
 
 class Limits(BaseModel):

@@ -362,6 +362,15 @@ class TopologyParams(StrictModel):
     dsl_keys: ClassVar[dict[str, str]] = {}
     #: fields the DSL's top-level ``architecture`` section may set for every branch using them
     shared_dsl_fields: ClassVar[tuple[str, ...]] = ()
+    #: optional job-spec fields a topology using these settings cannot be built without
+    #: (``{"sequence"}``: aitm, ``{"domains"}``: star); a preset leaves the topology out of a job
+    #: that lacks them, a space that names it is refused
+    #: (:meth:`search_spaces.SearchSpace.for_job`). ``@register_topology`` copies it onto the
+    #: model class as ``job_fields``
+    job_fields: ClassVar[frozenset[str]] = frozenset()
+    #: whether the topology's model has an L0 penalty (:meth:`MTLModel.l0_penalty`, SNR): the
+    #: DSL then offers ``l0_lambda``. ``@register_topology`` refuses a model that disagrees
+    l0_penalty: ClassVar[bool] = False
 
     def summary(self) -> dict[str, str]:
         """``{"experts": ..., "units": ..., "gate": ...}`` as text for the report's table."""
@@ -390,12 +399,14 @@ LEGACY_NESTED_FIELDS: dict[str, frozenset[str]] = {
 
 
 #: topology name -> its settings model (a :class:`TopologyParams` subclass, possibly shared by
-#: several topologies). ``@register_topology`` (:mod:`automtl.models.registry`) fills it beside
-#: the model registry, so validating a config reads a topology's settings without this module
-#: importing the models (the layers contract in ``.importlinter``); as every
-#: :class:`~automtl.registry.Registry` does, the first lookup imports the package that
-#: registers the built-ins (``automtl.models``).
-TOPOLOGY_PARAMS: Registry[type[TopologyParams]] = Registry("topology", "automtl.models", None)
+#: several topologies). The first lookup imports :mod:`automtl.models.params`, which defines
+#: and registers every built-in topology's settings without importing torch or the models, so
+#: validating a config, a job spec or a search space stays torch-free; ``@register_topology``
+#: (:mod:`automtl.models.registry`) registers a model's settings here too (a topology added
+#: outside automtl), so this module never imports the models (the layers contract in
+#: ``.importlinter``).
+TOPOLOGY_PARAMS: Registry[type[TopologyParams]] = Registry("topology", "automtl.models.params",
+                                                           None)
 
 
 def topology_params_class(topology: str) -> type[TopologyParams]:

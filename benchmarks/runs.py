@@ -29,8 +29,7 @@ from automtl.data import TabularDataset
 from automtl.data.base import SplitTensors
 from automtl.models import build_model
 from automtl.models.base import MTLModel
-from automtl.models.mmoe import MMoEParams
-from automtl.models.ple import PLEParams
+from automtl.models.params import MMoEParams, PLEParams
 from automtl.training import Trainer
 from automtl.weighting import build_weighting
 from benchmarks.common import TASKS, synchronize

@@ -19,7 +19,13 @@ from typing import Any, Literal, Union, get_args, get_origin
 import annotated_types
 from pydantic import BaseModel
 
-from automtl.config import ArchitectureConfig, TopologyParams, TrainConfig, VocabularySetting
+from automtl.config import (
+    TOPOLOGY_PARAMS,
+    ArchitectureConfig,
+    TopologyParams,
+    TrainConfig,
+    VocabularySetting,
+)
 
 Kind = Literal["int", "float", "str", "bool", "units"]
 _SCALAR_KINDS: dict[Any, Kind] = {bool: "bool", int: "int", float: "float"}
@@ -139,16 +145,14 @@ def _topology_specs(params: type[TopologyParams]) -> list[ParamSpec]:
 def topology_tables() -> dict[str, dict[str, ParamSpec]]:
     """topology -> the parameters its branch accepts (the shared ``architecture`` ones
     included), for every registered topology: read from its ``Params`` model, plus
-    ``l0_lambda`` for topologies with an L0 penalty. A topology registered later is included
-    the next time this is called."""
-    from automtl.models import MTLModel
-    from automtl.models.registry import TOPOLOGIES
-
+    ``l0_lambda`` for topologies with an L0 penalty (``Params.l0_penalty``). A topology
+    registered later is included the next time this is called. Reads
+    :data:`automtl.config.TOPOLOGY_PARAMS`, so torch is not imported."""
     tables = {}
-    for name in TOPOLOGIES.names():
-        model = TOPOLOGIES.get(name)
-        specs = _topology_specs(model.Params)
-        if model.l0_penalty is not MTLModel.l0_penalty:
+    for name in TOPOLOGY_PARAMS.names():
+        params = TOPOLOGY_PARAMS.get(name)
+        specs = _topology_specs(params)
+        if params.l0_penalty:
             specs.append(L0_LAMBDA)
         tables[name] = _specs(*specs, *_COMMON)
     return tables
@@ -159,11 +163,10 @@ def shared_architecture_params() -> dict[str, ParamSpec]:
     them: the common ones and each topology's ``shared_dsl_fields`` (gates, expert and bottom
     widths)."""
     from automtl.models.params import shared_dsl_fields
-    from automtl.models.registry import TOPOLOGIES
 
     out = _specs(*_COMMON)
-    for name in TOPOLOGIES.names():
-        params = TOPOLOGIES.get(name).Params
+    for name in TOPOLOGY_PARAMS.names():
+        params = TOPOLOGY_PARAMS.get(name)
         shared = shared_dsl_fields(params)
         for spec in _topology_specs(params):
             if spec.target[-1] in shared:
@@ -227,11 +230,11 @@ def weighting_params(name: str) -> dict[str, ParamSpec]:
     """The scalar parameters of strategy ``name``, read from its pydantic ``Params`` model, so a
     new strategy (or a new parameter) is searchable the day it is registered. Per-task dicts are
     left out (``fixed`` takes task names as its keys instead)."""
-    from automtl.weighting.registry import get_weighting
+    from automtl.weighting.params import WEIGHTING_PARAMS
 
     if name == "fixed":
         return {}
-    params_model = get_weighting(name).Params
+    params_model = WEIGHTING_PARAMS.get(name)
     out: dict[str, ParamSpec] = {}
     for key, info in params_model.model_fields.items():
         kind = _scalar_kind(info.annotation)

@@ -63,17 +63,20 @@ class ParsedSpace:
 
 
 def registered_topologies() -> list[str]:
-    """Topologies the model registry knows (imported here, when a document is checked)."""
-    from automtl.models.registry import available_topologies
+    """Topologies whose settings are registered (:data:`automtl.config.TOPOLOGY_PARAMS`: the
+    built-ins and any registered since; no torch import)."""
+    from automtl.config import TOPOLOGY_PARAMS
 
-    return available_topologies()
+    return TOPOLOGY_PARAMS.names()
 
 
 def registered_weightings() -> list[str]:
-    """Strategies the weighting registry knows (imported here, when a document is checked)."""
-    from automtl.weighting.registry import available_weightings
+    """Strategies whose parameter models are registered
+    (:data:`automtl.weighting.params.WEIGHTING_PARAMS`: the built-ins and any registered since;
+    no torch import)."""
+    from automtl.weighting.params import WEIGHTING_PARAMS
 
-    return available_weightings()
+    return WEIGHTING_PARAMS.names()
 
 
 def parse_document(doc: Any, errors: ErrorCollector) -> ParsedSpace | None:

@@ -173,10 +173,14 @@ class SearchSpace:
         was."""
         if not self.left_out:
             return None
-        reasons = "; ".join(f"{name} needs {_quoted(self._lacking.get(name, []))} in the job"
-                            for name in self.left_out)
         label = f"preset {self.name!r}" if self.name else "the search space"
-        return f"{label} searches without {', '.join(self.left_out)}: {reasons}"
+        return f"{label} searches without {', '.join(self.left_out)}: {self.left_out_reasons()}"
+
+    def left_out_reasons(self) -> str:
+        """Why each topology in :attr:`left_out` was left out: ``aitm needs 'sequence' in the
+        job`` (``; ``-joined; empty when none was)."""
+        return "; ".join(f"{name} needs {_quoted(self._lacking.get(name, []))} in the job"
+                         for name in self.left_out)
 
     def distributions(self) -> dict[str, BaseDistribution]:
         """Every trial parameter this space can ask for, with its one distribution."""
@@ -214,11 +218,13 @@ class SearchSpace:
 def missing_job_fields(topologies: Iterable[str], job_fields: Iterable[str]
                        ) -> dict[str, list[str]]:
     """``{topology: [job fields it needs that are not in job_fields]}`` for each of
-    ``topologies`` that lacks one (a topology's needs are its model's ``job_fields``)."""
-    from automtl.models.registry import get_topology
+    ``topologies`` that lacks one (a topology's needs are its ``Params.job_fields``, read
+    without importing torch)."""
+    from automtl.config import topology_params_class
 
     present = set(job_fields)
-    lacking = {name: sorted(get_topology(name).job_fields - present) for name in topologies}
+    lacking = {name: sorted(topology_params_class(name).job_fields - present)
+               for name in topologies}
     return {name: fields for name, fields in lacking.items() if fields}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -167,3 +168,37 @@ def optuna_alembic_scripts_parsed_once() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(manager, "_create_alembic_script", create_alembic_script)
         yield
+
+
+# ---------------------------------------------------------------------------------------------
+# torch's intra-op thread count: one thread for tiny models, always restored
+#
+# ``one_torch_thread``  one intra-op thread for the test (tiny models: more threads only add
+#                       contention on shared cores), the previous count restored after
+# A test that changes the count and leaves it fails at teardown (the count is put back first):
+# every later test of the process would otherwise run with its setting.  Checked only where
+# torch is already imported, so tests that never touch torch pay nothing.
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def torch_threads_restored(request: pytest.FixtureRequest) -> Iterator[None]:
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    if torch is None or before is None:
+        return
+    after = torch.get_num_threads()
+    if after != before:
+        torch.set_num_threads(before)
+        pytest.fail(f"{request.node.nodeid} left torch.set_num_threads at {after} (was "
+                    f"{before}): use the one_torch_thread fixture, which restores it")

@@ -119,7 +119,9 @@ def get_job(job: OwnedJobDep, session: SessionDep, settings: SettingsDep) -> Job
              responses={409: {"model": ErrorResponse, "description": "the job already ended"}})
 def cancel_job(job: OwnedJobDep, database: DatabaseDep) -> JobRead:
     """A queued job is cancelled at once; a running one stops its trials and ends
-    ``cancelled`` (its finished trials and front stay readable)."""
+    ``cancelled`` (its finished trials and front stay readable) when its worker reads the
+    request (every heartbeat); one whose last trials end first keeps its status, and
+    ``cancel_outcome`` says ``too_late``."""
     if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
         raise ApiError.one(409, "job_id", f"job {job.id} already {job.status.value}",
                            root="path", type_="conflict")

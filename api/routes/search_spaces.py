@@ -40,8 +40,13 @@ def validate_space(
     tasks: Annotated[list[str] | None, Query(
         description="the job's task names, to check fixed loss weights against")] = None,
 ) -> SpaceValidation:
-    """Validate a search space the way a job's ``search_space`` is validated."""
+    """Validate a search space the way a job's ``search_space`` is validated. With no job
+    here, a document naming a topology that needs a job field (``star``: ``domains``,
+    ``aitm``: ``sequence``) is valid, and the answer's ``warnings`` says a job without that
+    field is refused (a preset leaves such a topology out instead, so it gets no warning;
+    ``needs_job_fields`` lists them in both cases)."""
     import search_spaces
+    from search_spaces.space import needs_message
 
     bounds = hostile_input_errors(document, max_depth=settings.max_json_depth,
                                   max_items=settings.max_list_items,
@@ -54,5 +59,10 @@ def validate_space(
             space.check_tasks(tasks)
     except search_spaces.SearchSpaceError as exc:
         raise ApiError.invalid(exc.errors) from None
+    summary = space.summary()
+    warnings = [] if space.preset else [
+        f"topology.choose.{topology}: {needs_message(topology, fields)} (a job "
+        f"without it is refused)" for topology, fields in sorted(summary.needs_job_fields.items())]
     return SpaceValidation(valid=True, topologies=space.topologies, weightings=space.weightings,
-                           summary=space.summary().to_dict())
+                           summary=summary.to_dict(), needs_job_fields=summary.needs_job_fields,
+                           warnings=warnings)

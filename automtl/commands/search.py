@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from automtl.search import SearchCallbacks
+    from search_spaces import SearchSpace
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,10 +51,9 @@ def _run(args: argparse.Namespace) -> int:
 
     spec = load_job_spec(args.spec)  # a JobSpecError ends the command with exit 2
     out = Path(args.out)
-    left_out = spec.space.left_out_note()  # a preset's topologies the job cannot use
+    before, under_table = left_out_notes(spec.space)  # a preset's topologies the job cannot use
     progress = SearchProgress(list(spec.objectives), spec.budget.trials,
-                              disable=True if args.no_progress else None,
-                              notes=[left_out] if left_out else [])
+                              disable=True if args.no_progress else None, notes=before)
     try:
         result = run_search(spec, cast("SearchCallbacks", progress),  # duck-typed callbacks
                             storage_url=args.db, artifact_dir=out,
@@ -92,9 +92,36 @@ def _run(args: argparse.Namespace) -> int:
           "validation value per objective, trial number in brackets):")
     print(format_table(topology_rows, ["topology", "trials", "complete", "pruned", "failed",
                                        *spec.objectives]))
+    for line in under_table:
+        print(line)
     print(f"\nwrote {out / 'front.json'}, {out / 'front.csv'}, {out / 'trials.csv'}, "
           f"{out / 'topologies.json'}, {out / 'report.html'}")
     return 0
+
+
+#: the preset every job gets unless its spec names another; its topologies that need a job field
+#: (aitm: ``sequence``) are extras for the jobs that have the field, so a job without it
+#: searching without them is the expected case, not news
+EVERYDAY_PRESET = "default"
+
+
+def left_out_notes(space: SearchSpace) -> tuple[list[str], list[str]]:
+    """What ``automtl search`` says about topologies the preset left out of this job (they
+    need a job field it lacks, :meth:`search_spaces.SearchSpace.for_job`), as ``(lines
+    printed once the data loaded, lines printed under the per-topology table)``.
+
+    A preset chosen for its topologies (``multi_domain`` for star) that loses one is worth
+    the full line before the first trial (:meth:`~search_spaces.SearchSpace.left_out_note`):
+    the job probably forgot the field. The everyday preset (:data:`EVERYDAY_PRESET`) leaving
+    out aitm for a job without a ``sequence`` is the normal case: one short line under the
+    per-topology table instead, where the user would look for the missing row. Nothing when
+    nothing was left out."""
+    note = space.left_out_note()
+    if note is None:
+        return [], []
+    if space.name != EVERYDAY_PRESET:
+        return [note], []
+    return [], [f"(not searched: {space.left_out_reasons()})"]
 
 
 #: the front table's columns before the objectives: what a user compares first

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from automtl import artifact_store
 from automtl.config import ModelConfig, VocabularySetting
 from automtl.data.encode import MAX_VOCABULARY, MIN_FREQUENCY
 from automtl.export.choice import Choice
@@ -55,11 +56,14 @@ def export_trial(source: ExportSource, out_dir: str | Path, *, trial: int | None
                  prefer: Mapping[str, float] | None = None,
                  overwrite: bool = False) -> ExportResult:
     """Export trial ``trial`` of ``source`` (or the front trial ``prefer`` chooses) to
-    ``out_dir``, which must not exist or be empty unless ``overwrite``."""
+    ``out_dir``, which must not exist or be empty unless ``overwrite``. Artifacts fetched from
+    an object store stay locked in the fetch cache until the bundle is written
+    (:func:`automtl.artifact_store.holding`)."""
     selection = select_trial(source, trial, prefer)
-    artifacts = load_artifacts(source, selection.record)
-    return write_bundle(out_dir, source, selection.record, artifacts, selection.choice,
-                        overwrite=overwrite)
+    with artifact_store.holding():
+        artifacts = load_artifacts(source, selection.record)
+        return write_bundle(out_dir, source, selection.record, artifacts, selection.choice,
+                            overwrite=overwrite)
 
 
 def trained_model(artifacts: TrialArtifacts) -> torch.nn.Module:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from automtl import artifact_store
 from automtl.export.bundle import write_bundle, zip_bundle
 from automtl.export.sources import (
     ExportSource,
@@ -60,7 +61,7 @@ def bundle_key(source: ExportSource, selection: Selection, artifacts: TrialArtif
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
     for path in sorted(artifacts.directory.iterdir()):
-        if path.is_file():
+        if path.is_file() and not path.name.startswith("."):  # not the fetch cache's lock
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -76,22 +77,24 @@ def cached_bundle_zip(source: ExportSource, cache_dir: str | Path, folder_templa
     ``"automtl-job-3-trial-{number}"``. Raises what :func:`select_trial` and
     :func:`load_artifacts` raise (trial not found, not finished, artifacts missing). A zip is
     written under a temporary name and renamed into place, so concurrent exports of one trial
-    never serve a half-written file.
+    never serve a half-written file. Artifacts fetched from an object store stay locked in the
+    fetch cache until the zip is written (:func:`automtl.artifact_store.holding`).
     """
     selection = select_trial(source, trial, prefer)
-    artifacts = load_artifacts(source, selection.record)
-    key = bundle_key(source, selection, artifacts)
-    folder = folder_template.format(number=selection.record.number)
-    cache = Path(cache_dir)
-    target = cache / f"{_safe(folder)}-{key[:20]}.zip"
-    if target.is_file():
-        return CachedBundle(target, key, selection.record, built=False)
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache, prefix=".export-") as tmp:
-        result = write_bundle(Path(tmp) / "bundle", source, selection.record, artifacts,
-                              selection.choice)
-        archive = zip_bundle(result.directory, Path(tmp) / "bundle.zip", folder)
-        os.replace(archive, target)
+    with artifact_store.holding():
+        artifacts = load_artifacts(source, selection.record)
+        key = bundle_key(source, selection, artifacts)
+        folder = folder_template.format(number=selection.record.number)
+        cache = Path(cache_dir)
+        target = cache / f"{_safe(folder)}-{key[:20]}.zip"
+        if target.is_file():
+            return CachedBundle(target, key, selection.record, built=False)
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache, prefix=".export-") as tmp:
+            result = write_bundle(Path(tmp) / "bundle", source, selection.record, artifacts,
+                                  selection.choice)
+            archive = zip_bundle(result.directory, Path(tmp) / "bundle.zip", folder)
+            os.replace(archive, target)
     return CachedBundle(target, key, selection.record, built=True)
 
 

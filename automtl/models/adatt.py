@@ -23,41 +23,16 @@ whose gates read the previous level's task outputs.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, cast
+from typing import cast
 
 import torch
-from pydantic import Field, model_validator
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import Experts, Gate
 from automtl.models.modular import ModularMTL, ParameterHolder, Representation
-from automtl.models.params import ExpertParams, GateParams
+from automtl.models.params import AdaTTParams
 from automtl.models.registry import register_topology
-
-
-class AdaTTParams(ExpertParams, GateParams):
-    """AdaTT's settings: ``levels`` fusion levels of ``num_task_experts`` experts per task and
-    ``num_shared_experts`` shared ones, MLPs of ``expert_units``; every gate fuses all of them.
-    At least one expert per level is required."""
-
-    dsl_keys: ClassVar[dict[str, str]] = {"shared_experts": "num_shared_experts",
-                                          "task_experts": "num_task_experts"}
-
-    num_task_experts: int = Field(2, ge=0, le=16, description="experts per task per level")
-    num_shared_experts: int = Field(1, ge=0, le=64, description="shared experts per level")
-    levels: int = Field(2, ge=1, le=8, description="stacked fusion levels")
-
-    @model_validator(mode="after")
-    def _a_level_has_experts(self) -> AdaTTParams:
-        if self.num_shared_experts + self.num_task_experts < 1:
-            raise ValueError("num_task_experts: adatt needs at least one expert per level")
-        return self
-
-    def summary(self) -> dict[str, str]:
-        return {"experts": f"{self.num_shared_experts} shared + {self.num_task_experts}/task, "
-                           f"{self.levels} levels",
-                "units": f"experts {self.expert_units}", "gate": self.gate_kind}
 
 
 def native_weights(count: int) -> nn.Parameter:

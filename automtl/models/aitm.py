@@ -29,29 +29,13 @@ import math
 from typing import cast
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import MLP, Experts
 from automtl.models.modular import ModularMTL, Representation
-from automtl.models.params import BottomParams
+from automtl.models.params import AITMParams
 from automtl.models.registry import register_topology
-
-
-class AITMParams(BottomParams):
-    """AITM's settings: each task column's ``bottom_units`` (the last width D is also the width
-    of the transfer and attention layers) and the calibrator weight alpha."""
-
-    calibrator_weight: float = Field(
-        0.6, ge=0.0, le=10.0,
-        description="weight of the behavioural expectation calibrator (AITM), the mean excess "
-                    "of a step's probability over the previous step's; 0 turns it off")
-
-    def summary(self) -> dict[str, str]:
-        return {"experts": "",
-                "units": f"columns {self.bottom_units}, calibrator {self.calibrator_weight:g}",
-                "gate": ""}
 
 
 class InformationTransfer(nn.Module):
@@ -78,9 +62,8 @@ class InformationTransfer(nn.Module):
 @register_topology("aitm", params=AITMParams)
 class AITM(ModularMTL):
     """Per-task columns; along the job's ``sequence`` each step's column is mixed with the
-    previous step's transferred representation by an AIT module; the calibrator penalty."""
-
-    job_fields = frozenset({"sequence"})
+    previous step's transferred representation by an AIT module; the calibrator penalty. Needs a
+    job with ``sequence`` (:attr:`AITMParams.job_fields`)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

@@ -22,8 +22,9 @@ than attributes they hope exist:
   predictions, already weighted (AITM's behavioural expectation calibrator), which the trainer
   adds to the weighted task losses; ``None`` for topologies without one;
 - :attr:`job_fields` names the optional job-spec fields a topology needs (``aitm``:
-  ``sequence``, ``star``: ``domains``); a preset leaves the topology out of a job that lacks
-  them, a space that names it is refused (:meth:`search_spaces.SearchSpace.for_job`);
+  ``sequence``, ``star``: ``domains``), copied from its ``Params.job_fields`` when it registers;
+  a preset leaves the topology out of a job that lacks them, a space that names it is refused
+  (:meth:`search_spaces.SearchSpace.for_job`);
 - :meth:`gate_weights` gives each task's softmax weights over the experts it sees (expert
   utilisation, as in the PLE paper's figure 8).
 """
@@ -45,7 +46,7 @@ class MTLModel(nn.Module):
     #: the topology's own settings model (set when the topology registers)
     Params: ClassVar[type[TopologyParams]] = TopologyParams
     #: optional job-spec fields the topology cannot be built without (``{"sequence"}``,
-    #: ``{"domains"}``)
+    #: ``{"domains"}``), set from ``Params.job_fields`` when the topology registers
     job_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ModelConfig) -> None:

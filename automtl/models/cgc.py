@@ -9,41 +9,16 @@ parameter level even though each task's slice only receives its own task's gradi
 
 from __future__ import annotations
 
-from typing import ClassVar, cast
+from typing import cast
 
 import torch
-from pydantic import Field, model_validator
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import Experts, Gate
 from automtl.models.modular import ModularMTL, Representation
-from automtl.models.params import ExpertParams, GateParams
+from automtl.models.params import CGCParams
 from automtl.models.registry import register_topology
-
-
-class CGCParams(ExpertParams, GateParams):
-    """CGC's settings: ``num_task_experts`` per task and ``num_shared_experts`` shared experts of
-    ``expert_units``; every task gate needs at least one expert."""
-
-    dsl_keys: ClassVar[dict[str, str]] = {"shared_experts": "num_shared_experts",
-                                          "task_experts": "num_task_experts"}
-
-    num_shared_experts: int = Field(4, ge=0, le=64, description="shared experts per level")
-    num_task_experts: int = Field(1, ge=0, le=16, description="experts per task per level")
-
-    @model_validator(mode="after")
-    def _a_gate_has_experts(self) -> CGCParams:
-        if self.num_shared_experts + self.num_task_experts < 1:
-            raise ValueError("num_task_experts: cgc/ple need at least one expert per gate")
-        return self
-
-    def summary(self) -> dict[str, str]:
-        return {"experts": f"{self.num_shared_experts} shared + {self.num_task_experts}/task",
-                "units": f"experts {self.expert_units}", "gate": self.gate_kind}
-
-    def task_experts(self) -> int:
-        return self.num_task_experts
 
 
 class ExtractionLayer(nn.Module):

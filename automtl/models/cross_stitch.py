@@ -16,13 +16,12 @@ from __future__ import annotations
 from typing import cast
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import Experts, InputLayer
 from automtl.models.modular import ModularMTL, Representation
-from automtl.models.params import BottomParams
+from automtl.models.params import CrossStitchParams
 from automtl.models.registry import register_topology
 
 SELF_WEIGHT = 0.9
@@ -36,15 +35,6 @@ def initial_stitch(num_tasks: int) -> torch.Tensor:
     alpha = torch.full((num_tasks, num_tasks), other)
     alpha.fill_diagonal_(SELF_WEIGHT)
     return alpha
-
-
-class CrossStitchParams(BottomParams):
-    """Cross-stitch's settings: the per-task columns' ``bottom_units`` and whether the columns
-    share one input layer. The previous format's nested ``cross_stitch: {...}`` is read too."""
-
-    # off in the paper, where the columns are separate networks joined only by stitch units
-    share_embeddings: bool = Field(
-        False, description="one input layer (embeddings) for every column (the paper: one each)")
 
 
 @register_topology("cross_stitch", params=CrossStitchParams)

@@ -25,41 +25,19 @@ U(-gamma/100, gamma/100) as in the authors' code, so training starts in the smoo
 from __future__ import annotations
 
 import math
-from typing import ClassVar, cast
+from typing import cast
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig, TrainConfig
 from automtl.models.layers import Experts, mix_gates
 from automtl.models.modular import ModularMTL, Representation
-from automtl.models.params import ExpertParams
+from automtl.models.params import DSelectKParams
 from automtl.models.registry import register_topology
 
 #: numerical floor inside log and below the mass on real experts
 _EPS = 1e-6
-
-
-class DSelectKParams(ExpertParams):
-    """DSelect-k's settings: ``num_shared_experts`` experts of ``expert_units``, ``k`` selectors
-    per task gate, the smooth-step's width ``gamma`` and the entropy regulariser's weight."""
-
-    gated: ClassVar[bool] = True
-    dsl_keys: ClassVar[dict[str, str]] = {"experts": "num_shared_experts"}
-
-    num_shared_experts: int = Field(4, ge=1, le=64, description="number of experts")
-    k: int = Field(2, ge=1, le=16, description="experts each task's gate selects at most "
-                                              "(capped at the number of experts)")
-    gamma: float = Field(1.0, gt=0.0, le=100.0,
-                         description="width of the smooth-step's cubic region")
-    entropy_reg: float = Field(0.0, ge=0.0, le=10.0,
-                               description="weight of the selectors' entropy regulariser "
-                                           "(0: off)")
-
-    def summary(self) -> dict[str, str]:
-        return {"experts": f"{self.num_shared_experts} shared, top-{self.k}",
-                "units": f"experts {self.expert_units}", "gate": "dselect"}
 
 
 def smooth_step(z: torch.Tensor, gamma: float) -> torch.Tensor:

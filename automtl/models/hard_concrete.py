@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:  # a type only: the exported model.py needs no settings class
-    from automtl.models.snr import SNRParams
+    from automtl.models.params import SNRParams
 
 _EPS = 1e-6
 #: standard deviation of the noise around the initial log_alpha (Louizos et al. use 1e-2)

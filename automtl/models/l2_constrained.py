@@ -21,27 +21,13 @@ from __future__ import annotations
 from typing import cast
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig, TrainConfig
 from automtl.models.layers import Experts, InputLayer
 from automtl.models.modular import ModularMTL, Representation
-from automtl.models.params import BottomParams
+from automtl.models.params import L2ConstrainedParams
 from automtl.models.registry import register_topology
-
-
-class L2ConstrainedParams(BottomParams):
-    """The columns' ``bottom_units`` and ``penalty_weight``, the weight of the squared L2
-    distance between every pair of columns in the training loss."""
-
-    penalty_weight: float = Field(1e-3, ge=0.0, le=100.0,
-                                  description="weight of the squared L2 distance between "
-                                              "the task columns' parameters (0: independent)")
-
-    def summary(self) -> dict[str, str]:
-        return {"experts": f"L2-tied columns (weight {self.penalty_weight:g})",
-                "units": f"bottom {self.bottom_units}", "gate": ""}
 
 
 def pairwise_squared_distance(stacked: torch.Tensor) -> torch.Tensor:

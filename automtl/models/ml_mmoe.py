@@ -12,24 +12,13 @@ from __future__ import annotations
 from typing import cast
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import Experts, Gate
-from automtl.models.mmoe import MMoEParams
 from automtl.models.modular import ModularMTL, Representation
+from automtl.models.params import MLMMoEParams
 from automtl.models.registry import register_topology
-
-
-class MLMMoEParams(MMoEParams):
-    """MMoE's settings plus ``levels``, the number of stacked MMoE layers."""
-
-    levels: int = Field(2, ge=1, le=8, description="stacked MMoE layers")
-
-    def summary(self) -> dict[str, str]:
-        text = super().summary()
-        return {**text, "experts": f"{text['experts']}, {self.levels} levels"}
 
 
 @register_topology("ml_mmoe", params=MLMMoEParams)

@@ -6,29 +6,16 @@ The stacked expert outputs ``[B, E, D]`` are the shared representation.
 
 from __future__ import annotations
 
-from typing import ClassVar, cast
+from typing import cast
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import Experts, Gate, mix_gates
 from automtl.models.modular import ModularMTL, Representation
-from automtl.models.params import ExpertParams, GateParams
+from automtl.models.params import MMoEParams
 from automtl.models.registry import register_topology
-
-
-class MMoEParams(ExpertParams, GateParams):
-    """MMoE's settings: ``num_shared_experts`` experts of ``expert_units``, gated per task."""
-
-    dsl_keys: ClassVar[dict[str, str]] = {"experts": "num_shared_experts"}
-
-    num_shared_experts: int = Field(4, ge=1, le=64, description="number of experts")
-
-    def summary(self) -> dict[str, str]:
-        return {"experts": f"{self.num_shared_experts} shared",
-                "units": f"experts {self.expert_units}", "gate": self.gate_kind}
 
 
 @register_topology("mmoe", params=MMoEParams)

@@ -13,8 +13,8 @@ from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.layers import Experts, Gate, mix
-from automtl.models.mmoe import MMoEParams
 from automtl.models.modular import ModularMTL, Representation
+from automtl.models.params import MMoEParams
 from automtl.models.registry import register_topology
 
 

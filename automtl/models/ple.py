@@ -10,23 +10,13 @@ from __future__ import annotations
 from typing import cast
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
-from automtl.models.cgc import CGCParams, ExtractionLayer, shared_representation
+from automtl.models.cgc import ExtractionLayer, shared_representation
 from automtl.models.modular import ModularMTL, Representation
+from automtl.models.params import PLEParams
 from automtl.models.registry import register_topology
-
-
-class PLEParams(CGCParams):
-    """PLE's settings: CGC's plus ``levels``, the number of stacked extraction layers."""
-
-    levels: int = Field(1, ge=1, le=8, description="extraction levels (stacked CGC layers)")
-
-    def summary(self) -> dict[str, str]:
-        text = super().summary()
-        return {**text, "experts": f"{text['experts']}, {self.levels} levels"}
 
 
 @register_topology("ple", params=PLEParams)

@@ -24,40 +24,16 @@ from __future__ import annotations
 from typing import cast
 
 import torch
-from pydantic import Field, model_validator
 from torch import nn
 
-from automtl.config import ModelConfig, TopologyParams, TrainConfig
+from automtl.config import ModelConfig, TrainConfig
 from automtl.models.layers import Experts
 from automtl.models.modular import ModularMTL, ParameterHolder, Representation
+from automtl.models.params import SluiceParams
 from automtl.models.registry import register_topology
 
 #: the imbalanced initialisation's weight on a subspace itself (alpha) / the last layer (beta)
 SELF_WEIGHT = 0.9
-
-
-class SluiceParams(TopologyParams):
-    """Sluice's settings: ``layers`` layers of ``units`` per task column, each layer's output
-    split into ``subspaces`` subspaces (``units`` must be divisible by ``subspaces``)."""
-
-    layers: int = Field(2, ge=1, le=6, description="hidden layers of each task column")
-    units: int = Field(64, ge=1, le=4096, description="width of every column layer")
-    subspaces: int = Field(2, ge=1, le=8, description="subspaces each layer's output is "
-                                                      "split into for the alpha mixing")
-    orthogonality: float = Field(0.0, ge=0.0, le=100.0,
-                                 description="weight of the penalty that keeps a column's "
-                                             "subspaces orthogonal (0: off)")
-
-    @model_validator(mode="after")
-    def _units_split_evenly(self) -> SluiceParams:
-        if self.units % self.subspaces:
-            raise ValueError(f"units: {self.units} is not divisible by subspaces "
-                             f"({self.subspaces})")
-        return self
-
-    def summary(self) -> dict[str, str]:
-        return {"experts": f"{self.layers} layers x {self.subspaces} subspaces",
-                "units": f"columns {[self.units] * self.layers}", "gate": ""}
 
 
 def imbalanced(size: int) -> torch.Tensor:

@@ -20,45 +20,14 @@ from __future__ import annotations
 from typing import ClassVar, cast
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from automtl.config import ModelConfig
 from automtl.models.hard_concrete import GatedConnection
 from automtl.models.layers import Experts
 from automtl.models.modular import ModularMTL, Representation
-from automtl.models.params import ExpertParams
+from automtl.models.params import SNRParams
 from automtl.models.registry import register_topology
-
-
-class SNRParams(ExpertParams):
-    """SNR's settings (Ma et al. AAAI 2019): ``layers`` layers of ``subnetworks`` sub-networks of
-    ``expert_units``, and the hard-concrete distribution's beta, gamma, zeta (Louizos et al.
-    ICLR 2018), the gates' initial drop rate, own learning rate and the L0 warm-up. The
-    previous format's nested ``snr: {...}`` is read too (converted)."""
-
-    layers: int = Field(2, ge=1, le=6, description="layers of sub-networks")
-    subnetworks: int = Field(3, ge=1, le=32, description="sub-networks per layer")
-    beta: float = Field(2 / 3, gt=0.0, description="hard-concrete temperature beta")
-    gamma: float = Field(-0.1, lt=0.0, description="hard-concrete stretch lower end gamma")
-    zeta: float = Field(1.1, gt=1.0, description="hard-concrete stretch upper end zeta")
-    # log_alpha starts at log((1 - p) / p) (Louizos et al.'s droprate_init; 0.5 gives 0)
-    init_drop_rate: float = Field(0.5, gt=0.0, lt=1.0,
-                                  description="initial probability that a gate is closed")
-    # without a warm-up, a lambda that prunes at all closes every gate at once: the network
-    # first learns which connections matter, then the penalty closes gates
-    l0_warmup_epochs: float = Field(1.0, ge=0.0, le=100.0,
-                                    description="epochs over which the L0 weight ramps up "
-                                                "linearly from 0 to l0_lambda")
-    # the gates must travel about 2.4 in log_alpha to close, which at lr 1e-3 takes thousands
-    # of Adam steps
-    gate_lr: float | None = Field(0.1, gt=0.0, le=10.0,
-                                  description="learning rate of the gates' log_alpha (None: "
-                                              "the model's lr)")
-
-    def summary(self) -> dict[str, str]:
-        return {"experts": f"{self.layers} layers x {self.subnetworks} sub-networks",
-                "units": f"sub-networks {self.expert_units}", "gate": ""}
 
 
 class SubNetworkRouting(ModularMTL):

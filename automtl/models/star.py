@@ -24,42 +24,13 @@ from __future__ import annotations
 from typing import cast
 
 import torch
-from pydantic import Field, field_validator
 from torch import nn
 
-from automtl.config import ModelConfig, TopologyParams
+from automtl.config import ModelConfig
 from automtl.models.layers import MLP, _uniform_fan_in, make_activation
 from automtl.models.modular import ModularMTL, Representation
+from automtl.models.params import StarParams
 from automtl.models.registry import register_topology
-
-
-class StarParams(TopologyParams):
-    """The star (centre x domain) network's widths and the auxiliary network's."""
-
-    star_units: list[int] = Field(default_factory=lambda: [64, 32],
-                                  description="hidden layers of the star (centre x domain) "
-                                              "network")
-    aux_units: list[int] = Field(default_factory=lambda: [16],
-                                 description="hidden layers of the auxiliary (domain) network; "
-                                             "[]: linear")
-
-    @field_validator("star_units")
-    @classmethod
-    def _star_widths(cls, value: list[int]) -> list[int]:
-        if not value or any(u < 1 for u in value):
-            raise ValueError(f"star_units: at least one layer, widths >= 1, got {value}")
-        return value
-
-    @field_validator("aux_units")
-    @classmethod
-    def _aux_widths(cls, value: list[int]) -> list[int]:
-        if any(u < 1 for u in value):
-            raise ValueError(f"aux_units: layer widths must be >= 1, got {value}")
-        return value
-
-    def summary(self) -> dict[str, str]:
-        return {"experts": "", "units": f"star {self.star_units}, aux {self.aux_units}",
-                "gate": ""}
 
 
 class PartitionedNorm(nn.Module):
@@ -149,10 +120,8 @@ class StarLinear(nn.Module):
 class Star(ModularMTL):
     """PN of the input, ``star_units`` star layers shared by every tower (their output is the
     shared representation), an auxiliary network adding one logit per tower; needs a job with
-    ``domains``."""
-
-    #: each row's domain comes from the job's ``domains`` (a preset leaves star out without it)
-    job_fields = frozenset({"domains"})
+    ``domains`` (:attr:`StarParams.job_fields`: each row's domain comes from the job's
+    ``domains``; a preset leaves star out without it)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

@@ -1,47 +1,27 @@
 """Loss-weighting strategies: how per-task losses become one update.
 
 ``build_weighting(WeightingConfig(name=..., params=...), tasks)`` builds one by registry name;
-:func:`available_weightings` lists them. Importing this package registers every built-in
-strategy.
+:func:`available_weightings` lists them. Importing this package imports neither torch nor the
+strategies, so their parameter models (:mod:`automtl.weighting.params`) can be read without
+them; the names below load on first use, and the first registry lookup registers every
+built-in strategy (:mod:`automtl.weighting.builtin`).
 """
 
 from __future__ import annotations
 
-from automtl.weighting import (  # noqa: F401  (imported to register the strategies)
-    aligned_mtl,
-    cagrad,
-    db_mtl,
-    dtp,
-    dwa,
-    equal,
-    excess_mtl,
-    fairgrad,
-    famo,
-    fixed,
-    gls,
-    graddrop,
-    gradnorm,
-    gradvac,
-    imtl,
-    mgda,
-    moco,
-    modo,
-    nash_mtl,
-    pcgrad,
-    ple_decay,
-    rlw,
-    sdmgrad,
-    stch,
-    uncertainty,
-    upgrad,
-)
-from automtl.weighting.base import Weighting, WeightingContext, WeightingParams
-from automtl.weighting.registry import (
-    available_weightings,
-    build_weighting,
-    get_weighting,
-    register_weighting,
-)
+from typing import TYPE_CHECKING
+
+from automtl._lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from automtl.weighting.base import Weighting, WeightingContext
+    from automtl.weighting.params import WeightingParams
+    from automtl.weighting.registry import (
+        available_weightings,
+        build_weighting,
+        get_weighting,
+        register_weighting,
+    )
 
 __all__ = [
     "Weighting",
@@ -52,3 +32,9 @@ __all__ = [
     "get_weighting",
     "register_weighting",
 ]
+
+__getattr__ = lazy_getattr(__name__, {
+    "Weighting": "automtl.weighting.base",
+    "WeightingContext": "automtl.weighting.base",
+    "WeightingParams": "automtl.weighting.params",
+    **{name: "automtl.weighting.registry" for name in __all__ if name[0].islower()}})

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
-from automtl.weighting.gradient import Combination, GradientParams, GradientWeighting
+from automtl.weighting.gradient import Combination, GradientWeighting
+from automtl.weighting.params import GradientParams
 from automtl.weighting.registry import register_weighting
 
 

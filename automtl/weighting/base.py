@@ -20,14 +20,9 @@ from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar, cast
 
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-
-class WeightingParams(BaseModel):
-    """Base of each strategy's parameter model: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from automtl.weighting.params import WeightingParams
 
 
 @dataclass(frozen=True)

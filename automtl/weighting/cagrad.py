@@ -15,15 +15,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from pydantic import Field
 
-from automtl.weighting.gradient import Combination, GradientParams, GradientWeighting
+from automtl.weighting.gradient import Combination, GradientWeighting
+from automtl.weighting.params import CAGradParams
 from automtl.weighting.registry import register_weighting
-
-
-class CAGradParams(GradientParams):
-    c: float = Field(0.4, ge=0.0, description="radius of the ball around the mean gradient")
-    rescale: bool = Field(True, description="divide the update by 1 + c^2")
 
 
 def cagrad_weights(gram: np.ndarray, c: float, rescale: bool = True) -> np.ndarray:

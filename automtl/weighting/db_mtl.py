@@ -16,17 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import WeightingParams
 from automtl.weighting.gradient import Combination, GradientWeighting
+from automtl.weighting.params import DBMTLParams
 from automtl.weighting.registry import register_weighting
-
-
-class DBMTLParams(WeightingParams):
-    beta: float = Field(0.9, ge=0.0, lt=1.0, description="EMA factor of the gradients")
-    beta_sigma: float = Field(0.0, ge=0.0, description="decay exponent of beta")
-    eps: float = Field(1e-8, gt=0.0, description="added to each loss inside the logarithm")
 
 
 @register_weighting("db_mtl")

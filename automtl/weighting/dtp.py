@@ -26,20 +26,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import Weighting, WeightingContext, WeightingParams, weighted_backward
+from automtl.weighting.base import Weighting, WeightingContext, weighted_backward
+from automtl.weighting.params import DTPParams
 from automtl.weighting.registry import register_weighting
 
 KPI_EPS = 1e-4
-
-
-class DTPParams(WeightingParams):
-    gamma: float = Field(1.0, ge=0.0, description="focusing parameter")
-    smoothing: float = Field(0.1, gt=0.0, le=1.0,
-                             description="weight of the newest batch's KPI in the moving "
-                                         "average over training batches")
-    normalize: bool = True
 
 
 def dtp_weights(kpis: Sequence[float], gamma: float, normalize: bool) -> list[float]:

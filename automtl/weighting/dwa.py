@@ -13,14 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import Weighting, WeightingContext, WeightingParams, weighted_backward
+from automtl.weighting.base import Weighting, WeightingContext, weighted_backward
+from automtl.weighting.params import DWAParams
 from automtl.weighting.registry import register_weighting
-
-
-class DWAParams(WeightingParams):
-    temperature: float = Field(2.0, gt=0.0, description="softmax temperature T")
 
 
 @register_weighting("dwa")

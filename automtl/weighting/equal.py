@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 import torch
 
-from automtl.weighting.base import Weighting, WeightingContext, WeightingParams, weighted_backward
+from automtl.weighting.base import Weighting, WeightingContext, weighted_backward
+from automtl.weighting.params import WeightingParams
 from automtl.weighting.registry import register_weighting
 
 

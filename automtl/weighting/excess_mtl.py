@@ -17,15 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import WeightingParams
 from automtl.weighting.gradient import Combination, GradientWeighting
+from automtl.weighting.params import ExcessMTLParams
 from automtl.weighting.registry import register_weighting
-
-
-class ExcessMTLParams(WeightingParams):
-    step_size: float = Field(0.01, gt=0.0, description="exponentiated-gradient step (eta)")
 
 
 @register_weighting("excess_mtl")

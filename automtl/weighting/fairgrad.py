@@ -13,14 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from pydantic import Field
 
-from automtl.weighting.gradient import Combination, GradientParams, GradientWeighting
+from automtl.weighting.gradient import Combination, GradientWeighting
+from automtl.weighting.params import FairGradParams
 from automtl.weighting.registry import register_weighting
-
-
-class FairGradParams(GradientParams):
-    alpha: float = Field(1.0, gt=0.0, description="fairness degree")
 
 
 def fairgrad_weights(gram: np.ndarray, alpha: float) -> np.ndarray:

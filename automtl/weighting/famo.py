@@ -17,16 +17,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import Weighting, WeightingContext, WeightingParams
+from automtl.weighting.base import Weighting, WeightingContext
+from automtl.weighting.params import FAMOParams
 from automtl.weighting.registry import register_weighting
-
-
-class FAMOParams(WeightingParams):
-    lr: float = Field(0.025, gt=0.0, description="Adam learning rate of the task logits")
-    weight_decay: float = Field(0.001, ge=0.0, description="the paper's gamma")
-    eps: float = Field(1e-8, gt=0.0, description="added to every loss inside the logarithm")
 
 
 @register_weighting("famo")

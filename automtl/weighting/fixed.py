@@ -7,14 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import Weighting, WeightingContext, WeightingParams, weighted_backward
+from automtl.weighting.base import Weighting, WeightingContext, weighted_backward
+from automtl.weighting.params import FixedParams
 from automtl.weighting.registry import register_weighting
-
-
-class FixedParams(WeightingParams):
-    weights: dict[str, float] = Field(description="weight per task name (every task, >= 0)")
 
 
 @register_weighting("fixed")

@@ -14,14 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import Weighting, WeightingContext, WeightingParams
+from automtl.weighting.base import Weighting, WeightingContext
+from automtl.weighting.params import GLSParams
 from automtl.weighting.registry import register_weighting
-
-
-class GLSParams(WeightingParams):
-    min_loss: float = Field(1e-8, gt=0.0, description="floor of each loss inside the product")
 
 
 @register_weighting("gls")

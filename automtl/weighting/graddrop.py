@@ -17,15 +17,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import WeightingContext, WeightingParams
-from automtl.weighting.gradient import Combination, GradientWeighting, GradOn
+from automtl.weighting.base import WeightingContext
+from automtl.weighting.gradient import Combination, GradientWeighting
+from automtl.weighting.params import GradDropParams
 from automtl.weighting.registry import register_weighting
-
-
-class GradDropParams(WeightingParams):
-    grad_on: GradOn = Field("representation", description="where per-task gradients are taken")
 
 
 def graddrop_direction(grads: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:

@@ -23,27 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Generic, TypeVar
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from automtl.weighting.base import (
-    Weighting,
-    WeightingContext,
-    WeightingParams,
-    accumulate_grads,
-    unflatten_like,
-)
-
-GradOn = Literal["parameters", "representation"]
-
-
-class GradientParams(WeightingParams):
-    """Params of a method that can use either the shared parameters or the representation."""
-
-    grad_on: GradOn = Field("parameters", description="where per-task gradients are taken")
+from automtl.weighting.base import Weighting, WeightingContext, accumulate_grads, unflatten_like
+from automtl.weighting.params import WeightingParams
 
 
 @dataclass(frozen=True)

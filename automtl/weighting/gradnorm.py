@@ -17,16 +17,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from automtl.weighting.base import Weighting, WeightingContext, WeightingParams
+from automtl.weighting.base import Weighting, WeightingContext
+from automtl.weighting.params import GradNormParams
 from automtl.weighting.registry import register_weighting
-
-
-class GradNormParams(WeightingParams):
-    alpha: float = Field(1.5, ge=0.0, description="restoring-force strength")
-    lr: float = Field(0.025, gt=0.0, description="learning rate of the task weights")
 
 
 @register_weighting("gradnorm")

@@ -16,14 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.gradient import Combination, GradientParams, GradientWeighting
+from automtl.weighting.gradient import Combination, GradientWeighting
+from automtl.weighting.params import GradVacParams
 from automtl.weighting.registry import register_weighting
-
-
-class GradVacParams(GradientParams):
-    beta: float = Field(0.5, gt=0.0, le=1.0, description="EMA factor of the target cosines")
 
 
 @register_weighting("gradvac")

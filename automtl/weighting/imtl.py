@@ -17,18 +17,15 @@ the factors on ``grad L_k``: ``alpha_k e^{s_k}`` (hybrid), ``alpha_k`` or ``e^{s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 
 from automtl.weighting.base import WeightingContext
-from automtl.weighting.gradient import Combination, GradientParams, GradientWeighting
+from automtl.weighting.gradient import Combination, GradientWeighting
+from automtl.weighting.params import IMTLParams
 from automtl.weighting.registry import register_weighting
-
-
-class IMTLParams(GradientParams):
-    mode: Literal["hybrid", "gradient", "loss"] = "hybrid"
 
 
 def imtl_g_weights(grads: torch.Tensor) -> torch.Tensor:

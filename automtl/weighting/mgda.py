@@ -18,22 +18,13 @@ every update. A model with nothing shared gets the plain sum of the losses.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import WeightingParams
-from automtl.weighting.gradient import Combination, GradientWeighting, GradOn
+from automtl.weighting.gradient import Combination, GradientWeighting
 from automtl.weighting.min_norm import min_norm_weights
+from automtl.weighting.params import MGDAParams
 from automtl.weighting.registry import register_weighting
-
-
-class MGDAParams(WeightingParams):
-    normalization: Literal["none", "l2", "loss", "loss+"] = "none"
-    max_iter: int = Field(250, ge=1, description="Frank-Wolfe iterations (3+ tasks)")
-    tolerance: float = Field(1e-5, gt=0.0)
-    grad_on: GradOn = Field("representation", description="where per-task gradients are taken")
 
 
 def normalize_gradients(grads: torch.Tensor, losses: torch.Tensor, kind: str) -> torch.Tensor:

@@ -17,19 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import WeightingParams
 from automtl.weighting.gradient import Combination, GradientWeighting, project_simplex
+from automtl.weighting.params import MoCoParams
 from automtl.weighting.registry import register_weighting
-
-
-class MoCoParams(WeightingParams):
-    beta: float = Field(0.5, gt=0.0, le=1.0, description="tracking rate of y")
-    beta_sigma: float = Field(0.5, ge=0.0, description="decay exponent of beta")
-    gamma: float = Field(0.1, gt=0.0, description="step size of lambda")
-    gamma_sigma: float = Field(0.5, ge=0.0, description="decay exponent of gamma")
-    rho: float = Field(0.0, ge=0.0, description="regularisation of the lambda step")
 
 
 @register_weighting("moco")

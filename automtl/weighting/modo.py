@@ -15,20 +15,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 
 from automtl.weighting.gradient import (
     Combination,
-    GradientParams,
     GradientWeighting,
     project_simplex,
 )
+from automtl.weighting.params import MoDoParams
 from automtl.weighting.registry import register_weighting
-
-
-class MoDoParams(GradientParams):
-    gamma: float = Field(0.001, gt=0.0, description="step size of lambda")
-    rho: float = Field(0.1, ge=0.0, description="regularisation of the lambda step")
 
 
 @register_weighting("modo")

@@ -20,16 +20,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field
 
-from automtl.weighting.gradient import Combination, GradientParams, GradientWeighting, psd_root
+from automtl.weighting.gradient import Combination, GradientWeighting, psd_root
+from automtl.weighting.params import NashMTLParams
 from automtl.weighting.registry import register_weighting
-
-
-class NashMTLParams(GradientParams):
-    ridge: float = Field(1e-6, gt=0.0, description="Gram-matrix ridge, relative to its mean "
-                                                    "diagonal")
-    max_weight: float = Field(1e6, gt=0.0, description="upper bound on each alpha_k")
 
 
 class NashProblem:

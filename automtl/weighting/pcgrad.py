@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-from automtl.weighting.gradient import Combination, GradientParams, GradientWeighting
+from automtl.weighting.gradient import Combination, GradientWeighting
+from automtl.weighting.params import GradientParams
 from automtl.weighting.registry import register_weighting
 
 

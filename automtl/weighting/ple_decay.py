@@ -9,17 +9,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import Weighting, WeightingContext, WeightingParams, weighted_backward
+from automtl.weighting.base import Weighting, WeightingContext, weighted_backward
+from automtl.weighting.params import PLEDecayParams
 from automtl.weighting.registry import register_weighting
-
-
-class PLEDecayParams(WeightingParams):
-    initial_weights: dict[str, float] | None = Field(
-        None, description="w_k,0 per task (all tasks); default 1 for every task")
-    gamma: float | dict[str, float] = Field(
-        0.95, description="one decay ratio for every task, or one per task (all tasks), > 0")
 
 
 def _per_task(name: str, value: Mapping[str, float], tasks: Sequence[str]) -> list[float]:

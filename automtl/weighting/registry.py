@@ -10,18 +10,30 @@ from pydantic import ValidationError
 
 from automtl.config import TaskSpec
 from automtl.registry import Registry
+from automtl.weighting.params import WEIGHTING_PARAMS
 
 if TYPE_CHECKING:
     from automtl.config import WeightingConfig
     from automtl.weighting.base import Weighting
 
-WEIGHTINGS: Registry[type[Weighting[Any]]] = Registry("weighting", "automtl.weighting",
+#: strategy name -> class; the first lookup imports :mod:`automtl.weighting.builtin` (torch and
+#: every built-in strategy). Validation reads :data:`automtl.weighting.params.WEIGHTING_PARAMS`.
+WEIGHTINGS: Registry[type[Weighting[Any]]] = Registry("weighting", "automtl.weighting.builtin",
                                                       "weighting_name")
 
 
 def register_weighting(name: str) -> Callable[[type[Weighting[Any]]], type[Weighting[Any]]]:
-    """Register a :class:`Weighting` subclass under a lowercase name."""
-    return WEIGHTINGS.register(name)
+    """Register a :class:`Weighting` subclass under a lowercase name, and its ``Params`` in
+    :data:`~automtl.weighting.params.WEIGHTING_PARAMS` (``ValueError`` when the name is taken by
+    another class or parameter model)."""
+    register = WEIGHTINGS.register(name)
+    register_params = WEIGHTING_PARAMS.register(name)
+
+    def decorator(cls: type[Weighting[Any]]) -> type[Weighting[Any]]:
+        register_params(cls.Params)
+        return register(cls)
+
+    return decorator
 
 
 def available_weightings() -> list[str]:

@@ -11,19 +11,14 @@ with the weighting's seed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import Weighting, WeightingContext, WeightingParams, weighted_backward
+from automtl.weighting.base import Weighting, WeightingContext, weighted_backward
+from automtl.weighting.params import RLWParams
 from automtl.weighting.registry import register_weighting
-
-
-class RLWParams(WeightingParams):
-    distribution: Literal["normal", "dirichlet"] = "normal"
-    concentration: float = Field(1.0, gt=0.0, description="Dirichlet concentration (dirichlet)")
 
 
 @register_weighting("rlw")

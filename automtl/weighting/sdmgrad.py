@@ -17,16 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.gradient import Combination, GradientParams, GradientWeighting
+from automtl.weighting.gradient import Combination, GradientWeighting
 from automtl.weighting.min_norm import min_norm_weights
+from automtl.weighting.params import SDMGradParams
 from automtl.weighting.registry import register_weighting
-
-
-class SDMGradParams(GradientParams):
-    lamda: float = Field(0.3, ge=0.0, description="pull toward the mean gradient (lambda)")
-    max_iter: int = Field(250, ge=1, description="Frank-Wolfe iterations (3+ tasks)")
 
 
 @register_weighting("sdmgrad")

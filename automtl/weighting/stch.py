@@ -16,17 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from automtl.weighting.base import Weighting, WeightingContext, WeightingParams
+from automtl.weighting.base import Weighting, WeightingContext
+from automtl.weighting.params import STCHParams
 from automtl.weighting.registry import register_weighting
-
-
-class STCHParams(WeightingParams):
-    mu: float = Field(1.0, gt=0.0, description="smoothing parameter")
-    log_losses: bool = Field(False, description="scalarise log L_k instead of L_k")
-    preferences: dict[str, float] | None = Field(
-        None, description="lambda_k per task (every task, > 0); default 1 each")
 
 
 @register_weighting("stch")

@@ -24,20 +24,14 @@ The reported weight of task k is its factor on ``L_k``: ``1/2 exp(-s_k)`` or ``e
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from automtl.weighting.base import Weighting, WeightingContext, WeightingParams
+from automtl.weighting.base import Weighting, WeightingContext
+from automtl.weighting.params import UncertaintyParams
 from automtl.weighting.registry import register_weighting
-
-
-class UncertaintyParams(WeightingParams):
-    form: Literal["uniform", "paper"] = Field(
-        "uniform", description="uniform: eq. 7 for every task; paper: eq. 10 for binary tasks")
-    init_log_variance: float = Field(0.0, description="initial log sigma^2 of every task")
 
 
 @register_weighting("uncertainty")

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from automtl.weighting.gradient import Combination, GradientParams, GradientWeighting, psd_root
+from automtl.weighting.gradient import Combination, GradientWeighting, psd_root
+from automtl.weighting.params import GradientParams
 from automtl.weighting.registry import register_weighting
 
 

@@ -135,3 +135,27 @@ def test_a_search_space_is_validated_with_every_error_path(client, alice):
     assert short.status_code == 422
     assert paths_of(short) == ["weighting.choose.fixed"]
     assert "y2" in short.json()["detail"][0]["msg"]
+
+
+def test_a_space_naming_a_topology_that_needs_a_job_field_is_valid_with_a_warning(client,
+                                                                                   alice):
+    """The space alone is valid (no job here), so the answer is 200; a job without the field
+    would be refused, which ``warnings`` says at the topology's path. A preset leaves such a
+    topology out of that job instead: listed in ``needs_job_fields``, no warning."""
+    named = client.post("/api/v1/search-spaces/validate", headers=alice,
+                        json={"topology": {"choose": {"mmoe": {}, "star": {}, "aitm": {}}}})
+    assert named.status_code == 200, named.text
+    body = named.json()
+    assert body["valid"] is True and sorted(body["topologies"]) == ["aitm", "mmoe", "star"]
+    assert body["needs_job_fields"] == {"aitm": ["sequence"], "star": ["domains"]}
+    assert body["warnings"] == [
+        "topology.choose.aitm: aitm needs 'sequence' in the job spec; set it or leave aitm out "
+        "(a job without it is refused)",
+        "topology.choose.star: star needs 'domains' in the job spec; set it or leave star out "
+        "(a job without it is refused)"]
+    plain = client.post("/api/v1/search-spaces/validate", headers=alice,
+                        json={"topology": {"choose": {"mmoe": {}}}}).json()
+    assert plain["warnings"] == [] and plain["needs_job_fields"] == {}
+    preset = client.post("/api/v1/search-spaces/validate", headers=alice,
+                         json={"preset": "default"}).json()
+    assert preset["warnings"] == [] and preset["needs_job_fields"] == {"aitm": ["sequence"]}

@@ -226,6 +226,7 @@ def test_cancel_a_queued_job_at_once_and_refuse_a_finished_one(client, alice, up
     cancelled = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice)
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled" and cancelled.json()["cancel_requested"]
+    assert cancelled.json()["cancel_outcome"] == "applied"
     again = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice)
     assert again.status_code == 200 and again.json()["status"] == "cancelled"
 
@@ -245,6 +246,31 @@ def test_a_running_job_gets_a_cancel_request(client, alice, settings):
         assert JobRepository(session).claim_next("w1") is not None
     response = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice).json()
     assert response["status"] == "running" and response["cancel_requested"] is True
+    assert response["cancel_outcome"] == "pending"
+
+
+@pytest.mark.parametrize("final, outcome", [(JobStatus.CANCELLED, "applied"),
+                                            (JobStatus.SUCCEEDED, "too_late"),
+                                            (JobStatus.FAILED, "too_late")])
+def test_a_cancel_the_worker_did_not_act_on_in_time_says_so(client, alice, settings,
+                                                             final, outcome):
+    """A fast job's last trials can end before its worker reads the cancel (every heartbeat):
+    the job keeps the status it ended with (its whole budget ran), and ``cancel_outcome``
+    says the request came too late, so the answer is not ``succeeded`` beside a bare
+    ``cancel_requested: true``."""
+    job = submit(client, alice, tiny_spec({"builtin": "synthetic"}))
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()["cancel_outcome"] \
+        is None
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        assert JobRepository(session).claim_next("w1") is not None
+    client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice)
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        assert JobRepository(session).finish(job["id"], final, worker_id="w1")
+    detail = client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()
+    assert (detail["status"], detail["cancel_requested"], detail["cancel_outcome"]) == (
+        final.value, True, outcome)
+    listed = client.get("/api/v1/jobs", headers=alice).json()["items"]
+    assert [j["cancel_outcome"] for j in listed if j["id"] == job["id"]] == [outcome]
 
 
 def test_a_queued_job_has_an_empty_front_and_a_report(client, alice):

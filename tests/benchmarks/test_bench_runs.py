@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from automtl.config import LEGACY_TOPOLOGY_FIELDS
-from automtl.models.mmoe import MMoEParams
-from automtl.models.ple import PLEParams
+from automtl.models.params import MMoEParams, PLEParams
 from benchmarks.common import synthetic_dense
 from benchmarks.runs import ModelSizes, train_automtl
 

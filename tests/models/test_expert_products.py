@@ -19,7 +19,8 @@ from automtl.config import (
 from automtl.models import build_model
 from automtl.models.cgc import ExtractionLayer
 from automtl.models.layers import Experts, mix, mix_gates
-from automtl.models.ple import PLE, PLEParams
+from automtl.models.params import PLEParams
+from automtl.models.ple import PLE
 
 SCHEMA = InputSchema(
     numeric=[NumericFeature(name=f"x{i}") for i in range(4)],

@@ -26,10 +26,9 @@ from automtl.config import (
 )
 from automtl.data import TabularDataset, make_synthetic, synthetic_tasks
 from automtl.models import MTLModel, build_model
-from automtl.models.cross_stitch import CrossStitchParams
 from automtl.models.hard_concrete import GatedConnection, HardConcreteGates
 from automtl.models.layers import Experts, RowSafeBatchNorm1d
-from automtl.models.snr import SNRParams
+from automtl.models.params import CrossStitchParams, SNRParams
 from automtl.training import Trainer
 from automtl.training.trainer import build_optimizer
 from automtl.weighting import build_weighting
@@ -133,8 +132,8 @@ def _snr_run(data: TabularDataset, l0_lambda: float, seed: int) -> tuple[float, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.usefixtures("one_torch_thread")
 def test_snr_trans_prunes_a_quarter_of_its_connections_at_no_quality_loss(seed: int) -> None:
-    torch.set_num_threads(1)
     data = binary_data(20_000, features=20, seed=seed)
     reference_auc, dense = _snr_run(data, 0.0, seed)
     assert dense.sparsity() == 0.0

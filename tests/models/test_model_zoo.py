@@ -33,7 +33,7 @@ from automtl.models.cross_stitch import initial_stitch
 from automtl.models.hard_concrete import GatedConnection, HardConcreteGates
 from automtl.models.heads import product_logit
 from automtl.models.layers import Experts
-from automtl.models.snr import SNRParams
+from automtl.models.params import SNRParams
 
 TOPOLOGIES = available_topologies()
 #: topologies whose Params declare softmax gates (read from the registry, not listed here)
@@ -157,14 +157,8 @@ def mlp_params(in_dim: int, units: list[int]) -> int:
     return total
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """These models are tiny: intra-op threads only add contention (tens of times slower when
-    other test processes share the two cores), so run single-threaded and restore after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+#: tiny models: one intra-op thread (more only add contention on shared cores), restored after
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- the suite over every registered topology ------------------------------------------------

@@ -58,12 +58,8 @@ def randomise_domain_parameters(model: nn.Module) -> None:
                 param.add_(0.3 * torch.randn(param.shape, generator=gen))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+#: tiny models: one intra-op thread (more only add contention on shared cores), restored after
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_one_domain_is_a_plain_network_with_batch_normalisation() -> None:

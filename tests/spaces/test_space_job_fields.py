@@ -138,3 +138,43 @@ def test_run_search_logs_what_the_preset_left_out(tmp_path: Path,
         run_search(document, artifact_dir=tmp_path / "out")
     assert ("automtl-jf: preset 'multi_domain' searches without star: star needs 'domains' "
             "in the job") in caplog.messages
+
+
+@pytest.mark.parametrize("preset, extra, before, under_table", [
+    # the everyday preset without a sequence: expected, one short line under the table
+    ("default", {}, [], ["(not searched: aitm needs 'sequence' in the job)"]),
+    ("default", {"sequence": ["t1", "t2"]}, [], []),
+    # a preset chosen for its topologies that loses one: the full line before the first trial
+    ("multi_domain", {}, ["preset 'multi_domain' searches without star: star needs 'domains' "
+                          "in the job"], []),
+    ("moe", {}, [], []),
+])
+def test_automtl_search_says_what_a_preset_left_out_once_and_only_where_it_is_news(
+        preset: str, extra: dict[str, Any], before: list[str], under_table: list[str]) -> None:
+    from automtl.commands.search import left_out_notes
+
+    space = load_job_spec(spec(search_space={"preset": preset}, **extra)).space
+    assert left_out_notes(space) == (before, under_table)
+
+
+@pytest.mark.parametrize("preset, printed", [("default", False), ("multi_domain", True)])
+def test_automtl_search_prints_the_left_out_line_before_training_only_for_a_chosen_preset(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        preset: str, printed: bool) -> None:
+    """``automtl search`` itself: the run ends at its data (a DataError, exit 2) right after
+    the dataset summary, where the line before training goes."""
+    import automtl.search
+    from automtl.data import DataError
+
+    def data_then_stop(spec_: Any, callbacks: Any, **kwargs: Any) -> None:
+        callbacks.on_dataset({"features": [], "splits": {"train": 10}, "tasks": []})
+        raise DataError("stop here")
+
+    monkeypatch.setattr(automtl.search, "run_search", data_then_stop)
+    document = tmp_path / "job.yaml"
+    document.write_text(yaml.safe_dump(spec(search_space={"preset": preset})))
+    assert main(["search", str(document), "--out", str(tmp_path / "out"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "features (kind: why):" in err and "stop here" in err
+    assert ("searches without" in err) is printed

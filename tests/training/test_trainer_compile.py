@@ -13,7 +13,8 @@ from automtl.data.tabular import TabularDataset
 from automtl.models.registry import build_model
 from automtl.weighting import build_weighting
 
-pytestmark = pytest.mark.slow  # a CPU inductor compile takes tens of seconds
+# a CPU inductor compile takes tens of seconds; tiny models run on one intra-op thread
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,6 @@ def dataset() -> TabularDataset:
 
 
 def fit(data: TabularDataset, compile: bool) -> tuple[Trainer, object]:
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     model = build_model(ModelConfig(topology="mmoe", inputs=data.schema, tasks=data.tasks,
                                     num_shared_experts=2, expert_units=[8], tower_units=[4]))

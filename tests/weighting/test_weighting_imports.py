@@ -13,8 +13,8 @@ import torch
 
 PROBE = """
 import json, sys
-import automtl.weighting
-from automtl.weighting import build_weighting
+from automtl.weighting import available_weightings
+assert len(available_weightings()) > 20 and "torch" in sys.modules  # every strategy imported
 print(json.dumps(sorted(m for m in ("cvxpy", "scipy.optimize") if m in sys.modules)))
 """
 
