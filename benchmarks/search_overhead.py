@@ -127,7 +127,14 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     # worker started and imported torch and automtl); their ask-to-tell time and training
     later = [t for t in ended if t.number >= args.concurrency
              and t.datetime_complete and t.datetime_start]
+    # each slot's first trial: ask to tell outside its training (its worker process starting
+    # and importing, the dispatch, building, its reports): an upper bound of ask to start
+    first = [(t.datetime_complete - t.datetime_start).total_seconds()
+             - float(t.user_attrs[ATTR_TRAIN_TIME])
+             for t in sorted(ended, key=lambda t: t.number)[:args.concurrency]
+             if t.datetime_complete and t.datetime_start]
     return {
+        "first_outside": first,
         "steady_slot": sum((t.datetime_complete - t.datetime_start).total_seconds()
                            for t in later),
         "steady_train": sum(float(t.user_attrs[ATTR_TRAIN_TIME]) for t in later),
@@ -246,6 +253,8 @@ def summary(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "share after start-up": (round(1 - raw["steady_train"] / raw["steady_slot"], 3)
                                  if raw.get("steady_slot") else None),
         "overhead per trial s": round((worker - raw["train"]) / trials, 3),
+        "first trials: ask to tell outside training s": ", ".join(
+            f"{v:.1f}" for v in raw.get("first_outside", [])),
         "mean training per trial s": round(raw["train"] / trials, 3),
     }
 
