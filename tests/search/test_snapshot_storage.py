@@ -243,3 +243,44 @@ def test_the_searcher_records_a_trial_in_a_few_transactions(tmp_path, monkeypatc
     written = len(trial.user_attrs) + len(trial.system_attrs)
     assert written >= 15
     assert per_attribute - batched >= written - 2  # two batches instead of one per attribute
+
+
+def test_a_suggests_parameters_are_committed_together_and_stored_as_optuna_stores_them(
+        tmp_path):
+    """Inside the snapshot the sampled parameters of names the study has seen are queued and
+    committed in one transaction when sampling ends; the stored trial is the same."""
+    storage = SnapshotStorage(open_storage(f"sqlite:///{tmp_path / 'p.db'}"))
+    study = optuna.create_study(storage=storage, directions=["maximize", "maximize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    first = study.ask()
+    with storage.snapshot():  # first sight of each name: written at once, as Optuna does
+        conditional_space(first)
+    assert storage._queued_params == []
+    study.tell(first, [0.5, 0.5])
+    commits = _commits(storage)
+    second = study.ask({"topology": optuna.distributions.CategoricalDistribution(
+        ["a", "b", "c"])})
+    before = commits[0]
+    with storage.snapshot():
+        second.suggest_float("lr", 1e-4, 1e-1, log=True)
+        second.suggest_categorical("topology", ["a", "b", "c"])
+        queued = len(storage._queued_params)
+        assert queued == 1 and commits[0] == before  # topology was fixed at ask
+        second.suggest_float("lr", 1e-4, 1e-1, log=True)  # again: the cached value
+    assert commits[0] == before + 1 and storage._queued_params == []
+    stored = storage.get_trial(second._trial_id)
+    assert stored.params == second.params and set(stored.params) == {"lr", "topology"}
+
+
+def test_an_incompatible_distribution_is_refused_at_suggest_as_optuna_refuses_it(tmp_path):
+    import pytest
+
+    storage = SnapshotStorage(open_storage(f"sqlite:///{tmp_path / 'q.db'}"))
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    trial.suggest_float("lr", 1e-4, 1e-1)
+    study.tell(trial, 1.0)
+    other = study.ask()
+    with storage.snapshot(), pytest.raises(ValueError):
+        other.suggest_int("lr", 1, 3)
+    assert storage.get_trial(other._trial_id).params == {}
