@@ -16,12 +16,16 @@ time, MO-ASHA with grace 1 and eta 3, valid/test 0.1/0.1); ``--preset``, ``--sch
 epochs they trained (their training seconds are recorded; the rest of such a trial, cut off by
 Tune, falls under "outside trials").
 
-``--suggest`` times only the driver's sampling instead, in-process and without Ray: the
-searcher's ``suggest`` over ``--trials`` trials of the run's spec (coverage trials first, two
-trials open at a time as with concurrency 2, each closed with made-up objectives, two in three
-as MO-ASHA-pruned), once with the trial-list snapshot of
+``--suggest`` times only the driver's sampling and recording instead, in-process and without
+Ray: the searcher's ``suggest`` over ``--trials`` trials of the run's spec (coverage trials
+first, two trials open at a time as with concurrency 2), each closed through
+``on_trial_complete`` with a made-up result shaped as the trainable reports it (objectives,
+validation and test metrics of each task, costs, times, the epoch log, gate utilisation), two
+in three as MO-ASHA-pruned at epoch 1; once with the trial-list snapshot of
 :class:`~automtl.search.study.SnapshotStorage` and once reading the study for every parameter
-group as Optuna does on its own; seconds per suggest and database reads of the trial list.
+group as Optuna does on its own. Seconds per suggest and per record, database reads of the
+trial list, and database commits of each (every commit is a SQLite transaction of the driver
+while a worker slot waits).
 
     python -m benchmarks.search_overhead
     python -m benchmarks.search_overhead --demo [--trials 30]
@@ -127,7 +131,14 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     # worker started and imported torch and automtl); their ask-to-tell time and training
     later = [t for t in ended if t.number >= args.concurrency
              and t.datetime_complete and t.datetime_start]
+    # each slot's first trial: ask to tell outside its training (its worker process starting
+    # and importing, the dispatch, building, its reports): an upper bound of ask to start
+    first = [(t.datetime_complete - t.datetime_start).total_seconds()
+             - float(t.user_attrs[ATTR_TRAIN_TIME])
+             for t in sorted(ended, key=lambda t: t.number)[:args.concurrency]
+             if t.datetime_complete and t.datetime_start]
     return {
+        "first_outside": first,
         "steady_slot": sum((t.datetime_complete - t.datetime_start).total_seconds()
                            for t in later),
         "steady_train": sum(float(t.user_attrs[ATTR_TRAIN_TIME]) for t in later),
@@ -159,6 +170,8 @@ def suggest_cost(args: argparse.Namespace, workdir: Path, snapshot: bool) -> dic
     import random
     import statistics
 
+    from sqlalchemy import event
+
     from automtl.jobspec import load_job_spec
     from automtl.search.coverage import enqueue_coverage
     from automtl.search.datasets import load_dataset
@@ -178,29 +191,71 @@ def suggest_cost(args: argparse.Namespace, workdir: Path, snapshot: bool) -> dic
         searcher._snapshot_storage = None
     enqueue_coverage(searcher.study, spec.space, spec.seed, args.trials)
     wrapped = searcher.study._storage
+    commits = [0]
+    event.listen(wrapped._backend.engine, "commit",
+                 lambda _conn: commits.__setitem__(0, commits[0] + 1))
     keys = [o.result_key for o in spec.objective_list()]
     rng = random.Random(args.seed)
-    timings: list[tuple[float, int]] = []
+    timings: list[tuple[float, int, int]] = []
+    records: list[tuple[float, int]] = []
     running: list[str] = []
     for index in range(args.trials):
-        reads, started = wrapped.trial_list_reads, time.perf_counter()
+        reads, done_commits = wrapped.trial_list_reads, commits[0]
+        started = time.perf_counter()
         searcher.suggest(f"t{index}")
-        timings.append((time.perf_counter() - started, wrapped.trial_list_reads - reads))
+        timings.append((time.perf_counter() - started, wrapped.trial_list_reads - reads,
+                        commits[0] - done_commits))
         running.append(f"t{index}")
         if len(running) == args.concurrency or index == args.trials - 1:
             done = running.pop(0)
-            if rng.random() < 2 / 3:
-                searcher._prune(searcher._ot_trials[done], 1, {})
-                searcher._completed_trials.add(done)
+            done_commits, started = commits[0], time.perf_counter()
+            if rng.random() < 2 / 3:  # as MO-ASHA stops a trial at its first rung
+                searcher._scheduler = _PrunedAt(1)
+                searcher.on_trial_complete(done, _final_result(spec, rng, keys, epochs=1))
             else:
-                searcher.on_trial_complete(done, {"automtl/final": True,
-                                                  **{k: rng.uniform(0.6, 0.8) for k in keys}})
+                searcher._scheduler = None
+                searcher.on_trial_complete(done, _final_result(spec, rng, keys, epochs=5))
+            records.append((time.perf_counter() - started, commits[0] - done_commits))
     later = timings[20:] or timings
     return {"trial-list reads": "once per suggest" if snapshot else "per parameter group",
             "trials": len(timings),
-            "mean suggest s": round(statistics.fmean(t for t, _ in timings), 4),
-            "mean suggest s after 20": round(statistics.fmean(t for t, _ in later), 4),
-            "reads per suggest after 20": round(statistics.fmean(r for _, r in later), 1)}
+            "mean suggest s": round(statistics.fmean(t for t, _, _ in timings), 4),
+            "mean suggest s after 20": round(statistics.fmean(t for t, _, _ in later), 4),
+            "reads per suggest after 20": round(statistics.fmean(r for _, r, _ in later), 1),
+            "commits per suggest": round(statistics.fmean(c for _, _, c in timings), 1),
+            "mean record s": round(statistics.fmean(t for t, _ in records), 4),
+            "commits per record": round(statistics.fmean(c for _, c in records), 1)}
+
+
+class _PrunedAt:
+    """Stands in for MO-ASHA in :func:`suggest_cost`: every trial stopped at ``epoch`` with one
+    rung's values."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def rung_values(self, trial_id: str) -> dict[str, list[float]]:
+        return {str(self.epoch): [0.7, 0.7]}
+
+    def pruned_epoch(self, trial_id: str) -> int:
+        return self.epoch
+
+
+def _final_result(spec: Any, rng: Any, keys: list[str], epochs: int) -> dict[str, Any]:
+    """A trial's last result as the trainable reports it (made-up values): objectives, each
+    task's validation and test metrics, costs, times, the epoch log, gate utilisation."""
+    metrics = {"auc": 0.7, "logloss": 0.5, "accuracy": 0.8}
+    tasks = [task.name for task in spec.tasks]
+    log = [{"epoch": e, "train_time_s": 0.5 * e,
+            **{f"valid/{t}/{m}": v * rng.uniform(0.9, 1.1) for t in tasks
+               for m, v in metrics.items()}} for e in range(1, epochs + 1)]
+    return {"automtl/final": True, **{k: rng.uniform(0.6, 0.8) for k in keys},
+            **{f"{split}/{t}/{m}": v * rng.uniform(0.9, 1.1) for split in ("valid", "test")
+               for t in tasks for m, v in metrics.items()},
+            "cost/params": 12345, "cost/latency_ms": 1.5, "cost/effective_params": 12345,
+            "train_time_s": 0.5 * epochs, "trial_time_s": 0.5 * epochs + 0.2,
+            "epochs_trained": epochs, "artifact": "/tmp/trial", "automtl/epochs": log,
+            **{f"gate_utilisation/{t}": [0.25, 0.25, 0.5] for t in tasks}}
 
 
 def breakdown(raw: dict[str, Any], concurrency: int) -> list[dict[str, Any]]:
@@ -246,6 +301,8 @@ def summary(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "share after start-up": (round(1 - raw["steady_train"] / raw["steady_slot"], 3)
                                  if raw.get("steady_slot") else None),
         "overhead per trial s": round((worker - raw["train"]) / trials, 3),
+        "first trials: ask to tell outside training s": ", ".join(
+            f"{v:.1f}" for v in raw.get("first_outside", [])),
         "mean training per trial s": round(raw["train"] / trials, 3),
     }
 

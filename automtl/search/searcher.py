@@ -88,6 +88,7 @@ from automtl.trial_record import (
     ATTR_VALID,
     finite_or_none,
     set_trial_attr,
+    set_trial_attrs,
     stored_attrs,
 )
 
@@ -209,7 +210,7 @@ class AutoMTLOptunaSearch(OptunaSearch):
             logger.warning("trial %d: sampling failed: %s", ot_trial.number, error)
             return None
         self.infeasible_in_a_row = 0
-        set_trial_attr(ot_trial, ATTR_CANDIDATE, candidate)
+        set_trial_attrs(ot_trial, {ATTR_CANDIDATE: candidate})  # one transaction
         self._ot_trials[trial_id] = ot_trial
         self._numbers[trial_id] = ot_trial.number
         return {CONFIG_KEY: {"number": ot_trial.number, "params": dict(ot_trial.params),
@@ -274,43 +275,49 @@ class AutoMTLOptunaSearch(OptunaSearch):
             return
         ot_trial = self._ot_trials[trial_id]
         self._completed_trials.add(trial_id)
+        # the trial's record is written in one transaction (set_trial_attrs), then told
+        record: dict[str, Any] = {}
         if self._scheduler is not None:
             rungs = self._scheduler.rung_values(trial_id)
             if rungs:
-                set_trial_attr(ot_trial, ATTR_RUNGS, rungs)
+                record[ATTR_RUNGS] = rungs
             pruned_at = self._scheduler.pruned_epoch(trial_id)
             if pruned_at is not None and not error:
-                self._prune(ot_trial, pruned_at, result or {})
+                self._prune(ot_trial, pruned_at, result or {}, record)
                 return
         values, reason, interrupted = self._judge(trial_id, result, error)
         if result is not None:
-            self._record(ot_trial, result)
+            record.update(self._record(result))
         self._extend_curve(trial_id, result)
         curve = self._curves.pop(trial_id, None)
         if curve and curve["epoch"]:
-            set_trial_attr(ot_trial, ATTR_CURVE, curve)
+            record[ATTR_CURVE] = curve
         if values is None:
-            set_trial_attr(ot_trial, ATTR_ERROR, reason)
+            record[ATTR_ERROR] = reason
             if interrupted:
-                set_trial_attr(ot_trial, ATTR_INTERRUPTED, True)
+                record[ATTR_INTERRUPTED] = True
+            set_trial_attrs(ot_trial, record)
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
             if not interrupted:
                 self.failures_this_run += 1
             return
+        set_trial_attrs(ot_trial, record)
         self._set_constraints(ot_trial, result or {})
         self._ot_study.tell(ot_trial, values, state=TrialState.COMPLETE)
         self._complete += 1
 
-    def _prune(self, ot_trial: optuna.Trial, epoch: int, result: dict[str, Any]) -> None:
-        """Tell PRUNED a trial the scheduler stopped at ``epoch`` (its last report is kept)."""
-        set_trial_attr(ot_trial, ATTR_PRUNED_EPOCH, int(epoch))
-        set_trial_attr(ot_trial, ATTR_EPOCHS, int(epoch))
+    def _prune(self, ot_trial: optuna.Trial, epoch: int, result: dict[str, Any],
+               record: dict[str, Any] | None = None) -> None:
+        """Tell PRUNED a trial the scheduler stopped at ``epoch`` (its last report is kept),
+        its attributes (and ``record``'s) written in one transaction first."""
+        record = {**(record or {}), ATTR_PRUNED_EPOCH: int(epoch), ATTR_EPOCHS: int(epoch)}
         nested = unflatten_metrics(result)
         if nested.get(KEY_VALID):
-            set_trial_attr(ot_trial, ATTR_VALID, nested[KEY_VALID])
+            record[ATTR_VALID] = nested[KEY_VALID]
         train_time = finite_or_none(result.get(KEY_TRAIN_TIME))
         if train_time is not None:
-            set_trial_attr(ot_trial, ATTR_TRAIN_TIME, train_time)
+            record[ATTR_TRAIN_TIME] = train_time
+        set_trial_attrs(ot_trial, record)
         self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
         self._complete += 1
 
@@ -353,12 +360,14 @@ class AutoMTLOptunaSearch(OptunaSearch):
         return values, "", False
 
     @staticmethod
-    def _record(ot_trial: optuna.Trial, result: dict[str, Any]) -> None:
+    def _record(result: dict[str, Any]) -> dict[str, Any]:
+        """The trial attributes a final result is recorded as."""
+        record: dict[str, Any] = {}
         nested = unflatten_metrics(result)
         if nested.get(KEY_VALID):
-            set_trial_attr(ot_trial, ATTR_VALID, nested[KEY_VALID])
+            record[ATTR_VALID] = nested[KEY_VALID]
         if nested.get(KEY_TEST):
-            set_trial_attr(ot_trial, ATTR_TEST, nested[KEY_TEST])
+            record[ATTR_TEST] = nested[KEY_TEST]
         for key, attr in ((KEY_PARAMS, ATTR_PARAMS), (KEY_LATENCY, ATTR_LATENCY),
                           (KEY_TRAIN_TIME, ATTR_TRAIN_TIME), (KEY_TRIAL_TIME, ATTR_TRIAL_TIME),
                           (KEY_EPOCHS, ATTR_EPOCHS),
@@ -367,12 +376,13 @@ class AutoMTLOptunaSearch(OptunaSearch):
                           (KEY_ARTIFACT, ATTR_ARTIFACT), (KEY_NODE, ATTR_NODE)):
             if result.get(key) is not None and (key in (KEY_ARTIFACT, KEY_NODE)
                                                 or finite_or_none(result[key]) is not None):
-                set_trial_attr(ot_trial, attr, result[key])
+                record[attr] = result[key]
         prefix = f"{KEY_UTILISATION}/"
         utilisation = {k[len(prefix):]: [float(w) for w in v] for k, v in result.items()
                        if k.startswith(prefix)}
         if utilisation:
-            set_trial_attr(ot_trial, ATTR_UTILISATION, utilisation)
+            record[ATTR_UTILISATION] = utilisation
+        return record
 
     def _set_constraints(self, ot_trial: optuna.Trial, result: dict[str, Any]) -> None:
         bounds = {"params_max": (KEY_PARAMS, self._constraints.params_max),

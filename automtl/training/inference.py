@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
@@ -52,17 +53,24 @@ def _synchronize(device: torch.device) -> None:
 @torch.no_grad()
 def measure_latency_ms(model: nn.Module, split: SplitTensors, device: torch.device,
                        amp: bool = False, rows: int = EVAL_BATCH_SIZE, repeats: int = 5,
-                       warmup: int = 2) -> float:
+                       warmup: int = 2, timed: Sequence[float] = ()) -> float:
     """Median milliseconds per 1,000 rows of one eval-mode forward pass over the first ``rows``
-    rows of ``split`` (after ``warmup`` untimed passes)."""
+    rows of ``split`` (after ``warmup`` untimed passes).
+
+    ``timed``: seconds of passes already made over the same rows with warm caches (the
+    trainer's validation passes after its first epoch, when the split is one eval batch):
+    they count as timed passes, only the ``repeats - len(timed)`` still missing are run, and
+    without warm-up (the model has just run). Raises ``ValueError`` on an empty split.
+    """
     batch = split.slice(0, min(rows, len(split)))
     if len(batch) == 0:
         raise ValueError("cannot measure latency on an empty split")
+    timings = list(timed)
+    warmup = 0 if timings else warmup
     was_training = model.training
     model.eval()
-    timings = []
     try:
-        for i in range(warmup + repeats):
+        for i in range(warmup + max(0, repeats - len(timings))):
             _synchronize(device)
             started = time.perf_counter()
             with autocast_context(device, amp):

@@ -124,4 +124,8 @@ def test_search_overhead_suggest_times_sampling_with_and_without_the_snapshot(tm
     # the compact space's TPE samples several parameter groups per trial, each a read
     assert plain["reads per suggest after 20"] > snapshot["reads per suggest after 20"]
     assert snapshot["reads per suggest after 20"] <= 2
+    # the snapshot also commits a suggest's parameters together
+    assert snapshot["commits per suggest"] < plain["commits per suggest"]
+    # a trial's record (some 40 attributes) is one transaction, then its tell
+    assert 0 < snapshot["commits per record"] <= 6 and snapshot["mean record s"] > 0
     assert (tmp_path / "search_overhead_suggest.md").exists()

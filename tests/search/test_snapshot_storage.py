@@ -150,3 +150,137 @@ def test_bridge_reads_the_trial_list_once_per_finished_trial(tmp_path: Any) -> N
         assert storage.trial_list_reads == reads + 1
     assert [o.number for o in listener.outcomes] == [0, 1]
     assert listener.progress[-1].complete == 2 and listener.progress[-1].front_size == 2
+
+
+def _commits(storage: SnapshotStorage) -> list[int]:
+    """A counter of the database transactions committed through ``storage``'s engine."""
+    from sqlalchemy import event
+
+    count = [0]
+    event.listen(storage._backend.engine, "commit", lambda _conn: count.__setitem__(0,
+                                                                                  count[0] + 1))
+    return count
+
+
+def test_a_trials_attributes_are_written_in_one_transaction_and_read_back_alike(tmp_path):
+    """Issue 14: set_trial_attrs stores exactly what set_trial_attr stores key by key (system
+    attributes in full, the dashboard's short user attributes), in one commit instead of one
+    per attribute."""
+    from automtl.trial_record import (
+        ATTR_CANDIDATE,
+        ATTR_CURVE,
+        ATTR_PARAMS,
+        ATTR_VALID,
+        set_trial_attr,
+        set_trial_attrs,
+        stored_attrs,
+    )
+
+    values = {ATTR_CANDIDATE: {"architecture": {"topology": "mmoe", "experts": 4},
+                               "train": {"lr": 0.01, "note": None}},
+              ATTR_VALID: {"t1": {"auc": 0.7, "logloss": 0.5}, "t2": {"auc": 0.6}},
+              ATTR_CURVE: {"epoch": [1, 2], "t1/auc": [0.6, 0.7]},  # hidden: system only
+              ATTR_PARAMS: 1234}
+    storage = SnapshotStorage(open_storage(f"sqlite:///{tmp_path / 'a.db'}"))
+    study = optuna.create_study(storage=storage, directions=["maximize", "maximize"])
+    one_by_one, batched = study.ask(), study.ask()
+    commits = _commits(storage)
+    for key, value in values.items():
+        set_trial_attr(one_by_one, key, value)
+    per_key = commits[0]
+    set_trial_attrs(batched, values)
+    assert commits[0] - per_key == 1 and per_key >= 10
+    assert batched.user_attrs == one_by_one.user_attrs  # the trial's own cache too
+    for trial in (one_by_one, batched):
+        study.tell(trial, [0.5, 0.5])
+    first, second = study.get_trials()
+    assert first.user_attrs == second.user_attrs and first.system_attrs == second.system_attrs
+    assert stored_attrs(second)[ATTR_VALID] == values[ATTR_VALID]
+    assert stored_attrs(second)[ATTR_CURVE] == values[ATTR_CURVE]
+    assert ATTR_CURVE not in second.user_attrs
+
+
+def test_attributes_of_a_finished_trial_are_refused_as_optuna_refuses_them(tmp_path):
+    import pytest
+
+    from automtl.trial_record import ATTR_PARAMS, set_trial_attrs
+
+    storage = SnapshotStorage(open_storage(f"sqlite:///{tmp_path / 'b.db'}"))
+    study = optuna.create_study(storage=storage, directions=["maximize"])
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    with pytest.raises(RuntimeError):
+        set_trial_attrs(trial, {ATTR_PARAMS: 5})
+
+
+def _record_one_trial(tmp_path: Any, name: str) -> tuple[int, optuna.trial.FrozenTrial]:
+    """Suggest one trial and complete it with a full result: (commits, the stored trial)."""
+    storage = SnapshotStorage(open_storage(f"sqlite:///{tmp_path / (name + '.db')}"))
+    searcher = AutoMTLOptunaSearch(
+        conditional_space, OBJECTIVES, sampler=make_sampler("random", 0, 4), study_name=name,
+        storage=storage, budget_trials=4, max_failures=4)
+    commits = _commits(searcher._ot_study._storage)
+    searcher.suggest("t0")
+    result = {"automtl/final": True, "objective/t1": 0.7, "objective/t2": 0.6,
+              "valid/t1/auc": 0.7, "valid/t2/auc": 0.6, "test/t1/auc": 0.69,
+              "test/t2/auc": 0.58, "cost/params": 100, "train_time_s": 1.0,
+              "trial_time_s": 1.2, "epochs_trained": 2,
+              "automtl/epochs": [{"epoch": 1, "valid/t1/auc": 0.6, "valid/t2/auc": 0.5},
+                                 {"epoch": 2, "valid/t1/auc": 0.7, "valid/t2/auc": 0.6}]}
+    searcher.on_trial_complete("t0", result)
+    return commits[0], searcher._ot_study.get_trials()[0]
+
+
+def test_the_searcher_records_a_trial_in_a_few_transactions(tmp_path, monkeypatch):
+    """The candidate at suggest and the result at completion are one commit each, not one
+    per attribute; what is stored is the same."""
+    batched, trial = _record_one_trial(tmp_path, "batched")
+    monkeypatch.setattr(SnapshotStorage, "set_trial_attrs", property(
+        lambda self: (_ for _ in ()).throw(AttributeError("hidden"))))
+    per_attribute, same = _record_one_trial(tmp_path, "per-attribute")
+    assert trial.state == same.state == TrialState.COMPLETE
+    assert trial.user_attrs == same.user_attrs and trial.system_attrs == same.system_attrs
+    written = len(trial.user_attrs) + len(trial.system_attrs)
+    assert written >= 15
+    assert per_attribute - batched >= written - 2  # two batches instead of one per attribute
+
+
+def test_a_suggests_parameters_are_committed_together_and_stored_as_optuna_stores_them(
+        tmp_path):
+    """Inside the snapshot the sampled parameters of names the study has seen are queued and
+    committed in one transaction when sampling ends; the stored trial is the same."""
+    storage = SnapshotStorage(open_storage(f"sqlite:///{tmp_path / 'p.db'}"))
+    study = optuna.create_study(storage=storage, directions=["maximize", "maximize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    first = study.ask()
+    with storage.snapshot():  # first sight of each name: written at once, as Optuna does
+        conditional_space(first)
+    assert storage._queued_params == []
+    study.tell(first, [0.5, 0.5])
+    commits = _commits(storage)
+    second = study.ask({"topology": optuna.distributions.CategoricalDistribution(
+        ["a", "b", "c"])})
+    before = commits[0]
+    with storage.snapshot():
+        second.suggest_float("lr", 1e-4, 1e-1, log=True)
+        second.suggest_categorical("topology", ["a", "b", "c"])
+        queued = len(storage._queued_params)
+        assert queued == 1 and commits[0] == before  # topology was fixed at ask
+        second.suggest_float("lr", 1e-4, 1e-1, log=True)  # again: the cached value
+    assert commits[0] == before + 1 and storage._queued_params == []
+    stored = storage.get_trial(second._trial_id)
+    assert stored.params == second.params and set(stored.params) == {"lr", "topology"}
+
+
+def test_an_incompatible_distribution_is_refused_at_suggest_as_optuna_refuses_it(tmp_path):
+    import pytest
+
+    storage = SnapshotStorage(open_storage(f"sqlite:///{tmp_path / 'q.db'}"))
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    trial.suggest_float("lr", 1e-4, 1e-1)
+    study.tell(trial, 1.0)
+    other = study.ask()
+    with storage.snapshot(), pytest.raises(ValueError):
+        other.suggest_int("lr", 1, 3)
+    assert storage.get_trial(other._trial_id).params == {}

@@ -165,19 +165,55 @@ def test_early_stopping_stops_and_restores_the_best_weights(dataset: TabularData
 def test_fit_runs_one_validation_pass_per_epoch_and_times_latency_only_when_asked(
         dataset: TabularDataset, measure_latency: bool) -> None:
     """Issue 16: the restored epoch's validation pass is reused (not run again) and the
-    latency's 2 warm-up + 5 timed eval passes run only with ``measure_latency``."""
+    latency's timed eval passes run only with ``measure_latency``; issue 14: the validation
+    passes of epochs 2 and 3 are 2 of its 5 timed passes, so 3 run after training and no
+    warm-up (the first epoch's pass was it)."""
     trainer = make_trainer(dataset, epochs=3)
     passes: list[int] = []  # rows of each eval-mode forward (model(...), not forward_shared)
     trainer.model.register_forward_hook(lambda module, args, out: passes.append(len(args[0])))
     result = trainer.fit(dataset.train, dataset.valid, dataset.tasks, test=dataset.test,
                          measure_latency=measure_latency)
     valid, test = len(dataset.valid), len(dataset.test)
-    assert passes == [valid] * 3 + [test] + [valid] * (7 if measure_latency else 0)
+    assert passes == [valid] * 3 + [test] + [valid] * (3 if measure_latency else 0)
     assert (result.latency_ms is not None and result.latency_ms > 0) if measure_latency \
         else result.latency_ms is None
     assert result.valid_metrics == result.history[result.best_epoch].valid_metrics
     assert trainer.evaluate(dataset.valid) == result.valid_metrics
     assert trainer.evaluate(dataset.test) == result.test_metrics
+
+
+def test_latency_of_a_validation_split_over_one_eval_batch_is_measured_in_full(
+        dataset: TabularDataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A validation split of several eval batches is not one latency pass: the 2 warm-up and
+    5 timed passes all run after training."""
+    import automtl.training.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "EVAL_BATCH_SIZE", len(dataset.valid) - 1)
+    trainer = make_trainer(dataset, epochs=3)
+    passes: list[int] = []
+    trainer.model.register_forward_hook(lambda module, args, out: passes.append(len(args[0])))
+    trainer.fit(dataset.train, dataset.valid, dataset.tasks, measure_latency=True)
+    assert passes == [len(dataset.valid)] * (3 + 7)
+
+
+def test_latency_is_the_median_of_the_given_and_the_missing_timed_passes(
+        dataset: TabularDataset) -> None:
+    from automtl.training.inference import measure_latency_ms
+
+    model = make_trainer(dataset, epochs=1).model
+    passes: list[int] = []
+    model.register_forward_hook(lambda module, args, out: passes.append(len(args[0])))
+    rows = min(len(dataset.valid), 100)
+    timed = [0.004, 0.001, 0.003, 0.002, 0.005]
+    latency = measure_latency_ms(model, dataset.valid, torch.device("cpu"), rows=rows,
+                                 timed=timed)
+    assert passes == [] and latency == pytest.approx(0.003 * 1e6 / rows)
+    measure_latency_ms(model, dataset.valid, torch.device("cpu"), rows=rows, timed=[1.0])
+    assert passes == [rows] * 4  # the 4 missing timed passes, no warm-up
+    passes.clear()
+    huge = measure_latency_ms(model, dataset.valid, torch.device("cpu"), rows=rows,
+                              timed=[9.0, 9.0, 9.0])  # the 2 fresh passes cannot move it
+    assert passes == [rows] * 2 and huge == pytest.approx(9.0 * 1e6 / rows)
 
 
 def test_callback_can_stop_training_cleanly(dataset: TabularDataset) -> None:
