@@ -120,12 +120,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default: %(default)s)")
     parser.add_argument("--peer-rows", type=int, default=10_000)
     parser.add_argument("--peer-epochs", type=int, nargs="+", default=[1, 3, 10])
+    parser.add_argument("--peer-seeds", type=int, default=1,
+                        help="seeds of the peers section, each its own data and initial "
+                             "weights (default: %(default)s)")
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.0, 0.1, 0.3, 1.0])
     # one thread: steady on a shared machine, and what a search trial gets
     parser.set_defaults(threads=1)
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be >= 1")
+    if args.peer_seeds < 1:
+        parser.error("--peer-seeds must be >= 1")
     if args.correlation_seeds < 2:
         parser.error("--correlation-seeds must be >= 2 (an interval needs two)")
     if args.correlation_steps < 1 or args.correlation_batch < 1:
@@ -482,34 +487,46 @@ def peer_epochs(args: argparse.Namespace, device: torch.device
             notes.append(f"{tool} skipped: {reason}")
         else:
             peers.append(tool)
+    seeds = range(args.seed, args.seed + args.peer_seeds)
     rows: list[dict[str, Any]] = []
     for dataset in ("synthetic", "categorical"):
-        choice = synthetic_dense(args.peer_rows, seed=args.seed) if dataset == "synthetic" \
-            else synthetic_categorical(args.peer_rows, seed=args.seed)
+        choices = {seed: synthetic_dense(args.peer_rows, seed=seed) if dataset == "synthetic"
+                   else synthetic_categorical(args.peer_rows, seed=seed) for seed in seeds}
         for topology in ("mmoe", "ple"):
-            ours: dict[str, TrainResult] = {}
-            for normalization in ("none", "batch"):  # one run, read after each epoch count
+            # automtl: one run per normalisation and seed, read after each epoch count
+            ours: dict[tuple[str, int], TrainResult] = {}
+            for normalization, seed in itertools.product(("none", "batch"), seeds):
                 architecture = sizes.architecture(topology).model_copy(
                     update={"normalization": normalization})
                 config = TrainConfig(lr=1e-3, batch_size=512, epochs=max(args.peer_epochs),
-                                     early_stopping_patience=0, seed=args.seed)
-                ours[normalization] = train(choice.data, TASKS, architecture, config,
-                                            device).result
+                                     early_stopping_patience=0, seed=seed)
+                ours[normalization, seed] = train(choices[seed].data, TASKS, architecture,
+                                                  config, device).result
             for epochs in args.peer_epochs:
                 row: dict[str, Any] = {"dataset": dataset, "model": topology, "epochs": epochs}
-                for normalization, result in ours.items():
-                    row[f"automtl {normalization}"] = mean_metric(
-                        result.history[epochs - 1].valid_metrics, "auc")
+                aucs: dict[str, list[float]] = {}
+                for (normalization, _), result in ours.items():
+                    aucs.setdefault(f"automtl {normalization}", []).append(mean_metric(
+                        result.history[epochs - 1].valid_metrics, "auc"))
                 for tool in peers:  # the peers report only after their last epoch
-                    result = TRAINERS[tool](choice.data, topology, sizes, 512, epochs, 1e-3,
-                                            device, args.seed)
-                    row[tool] = result.mean_auc
+                    aucs[tool] = [TRAINERS[tool](choices[seed].data, topology, sizes, 512,
+                                                 epochs, 1e-3, device, seed).mean_auc
+                                  for seed in seeds]
+                row.update({name: statistics.fmean(values) for name, values in aucs.items()})
+                # paired by seed (same data and initial weights): the interval of the change
+                row["batch - none"] = fmt([b - n for b, n in zip(
+                    aucs["automtl batch"], aucs["automtl none"], strict=True)])
+                for tool in peers:
+                    row[f"batch - {tool}"] = fmt([b - p for b, p in zip(
+                        aucs["automtl batch"], aucs[tool], strict=True)])
                 row["best automtl - best peer"] = (
                     max(row["automtl none"], row["automtl batch"])
                     - max((row[t] for t in peers), default=math.nan))
                 rows.append(row)
     notes.append("validation AUC (mean of the two tasks) after the given epoch (not a restored "
-                 "best epoch); one seed per cell; batch 512, Adam lr 1e-3, sizes of "
+                 f"best epoch), mean over seeds {seeds.start}..{seeds.stop - 1} (each seed its "
+                 "own data and initial weights; differences paired by seed, 95% Student t "
+                 "interval when there are 2 or more); batch 512, Adam lr 1e-3, sizes of "
                  "benchmarks.runs.ModelSizes")
     return rows, notes
 
@@ -628,7 +645,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         "uncertainty": f"{args.rows * 2} rows, 20 features, y1 binary + y2 regression; MMoE "
                        f"defaults; "
                        f"3 epochs, batch 256, lr 1e-3; {seeds}",
-        "peers": f"{args.peer_rows} rows per dataset",
+        "peers": f"{args.peer_rows} rows per dataset, {args.peer_seeds} seed(s)",
     }
     tables: dict[str, list[dict[str, Any]]] = {}
     for section in args.sections:

@@ -50,67 +50,78 @@ class ExtractionLayer(nn.Module):
         self.task_gates = nn.ModuleList(
             gate(self.num_task_experts + self.num_shared_experts) for _ in range(num_tasks))
         self.shared_gate = gate(total) if shared_gate and self.num_shared_experts > 0 else None
+        #: the shared experts are the model's shared representation (the last level: no shared
+        #: gate; a gradient method differentiates each task's loss with respect to them)
+        self.keeps_shared = not shared_gate and self.num_shared_experts > 0
         self.output_dim = self.experts.output_dim
 
-    def _experts(self, task_inputs: list[torch.Tensor],
-                 shared_input: torch.Tensor | None) -> torch.Tensor:
-        """All experts' outputs ``[B, T*K + S, D]``. The first level is one product of the
-        common input with every expert's first layer; at later levels each task's K experts
-        (and the S shared ones) are one product of their own input
-        (:meth:`Experts.forward_groups`), so no input is copied per expert."""
-        if self.common_input:
-            return self.experts(task_inputs[0])
-        k, s = self.num_task_experts, self.num_shared_experts
-        groups = [(x, k) for x in task_inputs]
+    def _experts(self, task_inputs: list[torch.Tensor], shared_input: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """All experts' outputs ``[B, T*K + S, D]`` and the shared experts' ``[B, S, D]``.
+
+        The first level's experts read one common input: one product with every expert's first
+        layer. At later levels each task's K experts (and the S shared ones) are one product of
+        their own input (:meth:`Experts.forward_groups`), so no input is copied per expert.
+        Where the shared experts are the model's shared representation (:attr:`keeps_shared`)
+        they are computed as a tensor of their own that the whole output is built from
+        (:meth:`Experts.forward_with_tail`); elsewhere they are a view of the whole output,
+        which gradients taken with respect to it do not reach."""
+        k, s, tasks = self.num_task_experts, self.num_shared_experts, self.num_tasks
+        if self.common_input and not self.keeps_shared:
+            whole = self.experts(task_inputs[0])                          # one product
+            return whole, whole[:, tasks * k:]
+        groups = [(task_inputs[0], tasks * k)] if self.common_input \
+            else [(x, k) for x in task_inputs]
         if s:
             assert shared_input is not None, "shared experts need a shared input"
             groups.append((shared_input, s))
-        return self.experts.forward_groups(groups)
+        if self.keeps_shared:
+            return self.experts.forward_with_tail(groups)
+        whole = self.experts.forward_groups(groups)
+        return whole, whole[:, tasks * k:]
 
     def _gate_rows(self, weights: list[torch.Tensor], shared_weights: torch.Tensor | None
-                   ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The gates' weights as two matrices for one batched mix: over the task experts
-        ``[B, G, T*K]`` (task t's weights in its own K columns, zeros elsewhere) and over the
-        shared experts ``[B, G, S]``; G = T tasks, plus the shared gate when given. ``None``
-        where there are no such experts."""
+                   ) -> torch.Tensor:
+        """Every gate's weights over ALL the layer's experts ``[B, G, T*K + S]`` (G = T task
+        gates, plus the shared gate when given) for one batched mix: task t's K + S weights in
+        its own K columns and the S shared ones, zeros elsewhere; the shared gate's weights
+        as they are. Built by one concatenation of views (the zeros are one tensor)."""
         k, s, tasks = self.num_task_experts, self.num_shared_experts, self.num_tasks
-        own_rows: list[torch.Tensor] = []
+        rows = shared_weights if shared_weights is not None else weights[0]
+        zeros = rows.new_zeros(rows.shape[0], (tasks - 1) * k)            # [B, (T-1)*K]
+        pieces: list[torch.Tensor] = []
         for t, w in enumerate(weights):                                   # w: [B, K + S]
-            parts = [w.new_zeros(w.shape[0], t * k)] if t else []
-            parts.append(w[:, :k])
-            if t < tasks - 1:
-                parts.append(w.new_zeros(w.shape[0], (tasks - 1 - t) * k))
-            own_rows.append(torch.cat(parts, dim=1))                       # [B, T*K]
-        shared_rows = [w[:, k:] for w in weights]                          # T x [B, S]
+            if t and k:
+                pieces.append(zeros[:, :t * k])
+            after = (tasks - 1 - t) * k
+            if after and s:  # the other tasks' experts lie between its own and the shared
+                own, shared = w.split([k, s], dim=1)
+                pieces += [own, zeros[:, :after], shared]
+            elif after:
+                pieces += [w, zeros[:, :after]]
+            else:
+                pieces.append(w)
         if shared_weights is not None:                                     # [B, T*K + S]
-            own_rows.append(shared_weights[:, :tasks * k])
-            shared_rows.append(shared_weights[:, tasks * k:])
-        own = torch.stack(own_rows, dim=1) if k else None                  # [B, G, T*K]
-        shared = torch.stack(shared_rows, dim=1) if s else None            # [B, G, S]
-        return own, shared
+            pieces.append(shared_weights)
+        gates = len(weights) + (shared_weights is not None)
+        return torch.cat(pieces, dim=1).view(rows.shape[0], gates, tasks * k + s)
 
     def forward(self, task_inputs: list[torch.Tensor], shared_input: torch.Tensor | None
                 ) -> tuple[list[torch.Tensor], torch.Tensor | None, list[torch.Tensor],
                            torch.Tensor]:
-        """(task outputs, shared-gate output or None, task gate weights, shared experts)."""
-        experts = self._experts(task_inputs, shared_input)                # [B, T*K + S, D]
-        split = self.num_tasks * self.num_task_experts
-        # split, not two slices: its backward is one concatenation of the two gradients,
-        # where each slice's backward fills a zero tensor of the whole size
-        own, shared = experts.split([split, self.num_shared_experts], dim=1)  # [B, T*K|S, D]
+        """(task outputs, shared-gate output or None, task gate weights, shared experts).
+
+        Every gate's mixture is one ``bmm`` over all the layer's experts (zeros in the gate
+        rows where a task's gate does not see an expert): a mix over a few experts at a time
+        is a product small enough for torch's unvectorised batched-matmul path (contraction x
+        rows x columns < 400), several times slower per row than one over all of them."""
+        experts, shared = self._experts(task_inputs, shared_input)        # [B, E, D], [B, S, D]
         weights = [gate(x) for gate, x in zip(self.task_gates, task_inputs, strict=True)]
         shared_weights = None
         if self.shared_gate is not None:
             assert shared_input is not None, "the shared gate needs a shared input"
             shared_weights = self.shared_gate(shared_input)                # [B, T*K + S]
-        own_rows, shared_rows = self._gate_rows(weights, shared_weights)
-        # every gate's mixture at once: its task experts' part plus its shared experts' part
-        # (the shared slice itself is mixed, so it stays the representation gradients reach)
-        mixed = torch.bmm(own_rows, own) if own_rows is not None else None  # [B, G, D]
-        if shared_rows is not None:
-            shared_mixed = torch.bmm(shared_rows, shared)                  # [B, G, D]
-            mixed = shared_mixed if mixed is None else mixed + shared_mixed
-        assert mixed is not None, "a gate needs at least one expert"
+        mixed = torch.bmm(self._gate_rows(weights, shared_weights), experts)  # [B, G, D]
         outputs = list(mixed.unbind(1))
         shared_out = outputs.pop() if shared_weights is not None else None
         return outputs, shared_out, weights, shared
@@ -141,7 +152,7 @@ class CGC(ModularMTL):
         features = self.inputs(numeric, categorical)
         outputs, _, weights, shared = self.extraction([features] * self.num_towers, features)
         return outputs, shared_representation(features, shared, self.params.num_shared_experts,
-                                              len(self.inputs.embeddings) > 0), weights
+                                              self.inputs.num_categorical > 0), weights
 
     def shared_modules(self) -> list[nn.Module]:
         return [self.inputs, self.extraction.experts]

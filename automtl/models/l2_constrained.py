@@ -60,11 +60,11 @@ class L2Constrained(ModularMTL):
         return list(hidden.unbind(1)), hidden, []
 
     def tied_parameters(self) -> list[torch.Tensor]:
-        """Each tied parameter stacked over the columns, ``[T, ...]``: the embedding tables
-        (one per categorical feature) and every layer's weights and biases."""
-        layers = [cast(InputLayer, layer) for layer in self.inputs]
-        tied = [torch.stack([cast(nn.Embedding, layer.embeddings[i]).weight for layer in layers])
-                for i in range(len(layers[0].embeddings))]
+        """Each tied parameter stacked over the columns, ``[T, ...]``: the embedding table
+        (every categorical feature's rows) and every layer's weights and biases."""
+        tables = [cast(InputLayer, layer).embeddings for layer in self.inputs]
+        tied = [torch.stack([table.weight for table in tables if table is not None])] \
+            if tables[0] is not None else []
         return tied + list(self.columns.weights) + list(self.columns.biases)
 
     def distance(self) -> torch.Tensor:

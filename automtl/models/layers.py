@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -36,28 +37,73 @@ def make_activation(name: str) -> nn.Module:
 
 
 class InputLayer(nn.Module):
-    """Numeric features (already standardised by the data layer) concatenated with one
-    ``nn.Embedding`` of ``embedding_dim`` per categorical feature (index 0 = out of vocabulary).
+    """Numeric features (already standardised by the data layer) concatenated with an
+    embedding of ``embedding_dim`` per categorical feature (index 0 = out of vocabulary):
+    ``[B, n_num]`` float and ``[B, n_cat]`` int64 -> ``[B, n_num + n_cat * embedding_dim]``.
+
+    Every column's table is a block of rows of one ``nn.Embedding`` (``embeddings``,
+    ``[sum of cardinalities, embedding_dim]``; column c's index i is row ``offsets[c] + i``),
+    so a batch is one lookup and its backward one scatter, not one per column (each a
+    separate gather, a separate gradient and a separate Adam tensor). The indices are not
+    range-checked per column: an index of column c at or above its cardinality reads column
+    c+1's rows (the data layer maps unseen values to 0; an index past the last table raises).
+    :meth:`column_table` is column c's table as a view. State dicts of the former layout (one
+    ``embeddings.<c>.weight`` per column) load into this one.
     """
+
+    offsets: torch.Tensor  # [n_cat] int64: each column's first row in the table
 
     def __init__(self, schema: InputSchema, embedding_dim: int) -> None:
         super().__init__()
         self.num_numeric = len(schema.numeric)
-        self.embeddings = nn.ModuleList(
-            nn.Embedding(f.cardinality, embedding_dim) for f in schema.categorical)
-        # Small initial embeddings (std 0.01, as CTR libraries such as DeepCTR do): torch's
-        # default N(0, 1) swamps the standardised numeric inputs and cost up to 0.05 validation
-        # AUC on categorical data at equal epochs (benchmarks/peer_throughput.py).
-        for embedding in self.embeddings:
-            assert isinstance(embedding, nn.Embedding)
-            nn.init.normal_(embedding.weight, mean=0.0, std=0.01)
-        self.output_dim = self.num_numeric + len(schema.categorical) * embedding_dim
+        self.cardinalities = [f.cardinality for f in schema.categorical]
+        self.num_categorical = len(self.cardinalities)
+        starts = [0]
+        for cardinality in self.cardinalities:
+            starts.append(starts[-1] + cardinality)
+        self.starts = starts
+        self.register_buffer("offsets", torch.tensor(starts[:-1], dtype=torch.long),
+                             persistent=False)
+        self.embeddings: nn.Embedding | None = None
+        if self.cardinalities:
+            table = torch.empty(starts[-1], embedding_dim)
+            blocks = [table[a:b] for a, b in zip(starts, starts[1:], strict=False)]
+            # the random draws of one nn.Embedding per column (its own N(0, 1) init, then the
+            # re-init below), in the same order: a seed gives the weights it gave before
+            for block in blocks:
+                nn.init.normal_(block)
+            # Small initial embeddings (std 0.01, as CTR libraries such as DeepCTR do): torch's
+            # default N(0, 1) swamps the standardised numeric inputs and cost up to 0.05
+            # validation AUC on categorical data at equal epochs (benchmarks/peer_throughput.py)
+            for block in blocks:
+                nn.init.normal_(block, mean=0.0, std=0.01)
+            self.embeddings = nn.Embedding(starts[-1], embedding_dim, _weight=table)
+        self.output_dim = self.num_numeric + self.num_categorical * embedding_dim
+
+    def column_table(self, column: int) -> torch.Tensor:
+        """Column ``column``'s embedding table ``[cardinality, embedding_dim]``, a view of the
+        shared weight (writes go through). IndexError for a column that does not exist."""
+        if self.embeddings is None or not 0 <= column < self.num_categorical:
+            raise IndexError(f"column: {column} is not one of {self.num_categorical} "
+                             "categorical columns")
+        return self.embeddings.weight[self.starts[column]:self.starts[column + 1]]
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        parts = [numeric] if self.num_numeric else []
-        for column, embedding in enumerate(self.embeddings):
-            parts.append(embedding(categorical[:, column]))
-        return torch.cat(parts, dim=1)
+        if self.embeddings is None:
+            # nothing to concatenate: the numeric block itself (a copy would cost [B, n_num])
+            return numeric
+        looked_up = self.embeddings(categorical + self.offsets)           # [B, n_cat, dim]
+        flat = looked_up.view(looked_up.shape[0], -1)                     # [B, n_cat * dim]
+        return torch.cat([numeric, flat], dim=1) if self.num_numeric else flat
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
+                              *args: Any, **kwargs: Any) -> None:
+        # the former layout, one table per column: their concatenation is the shared table
+        old = [f"{prefix}embeddings.{c}.weight" for c in range(self.num_categorical)]
+        if old and all(key in state_dict for key in old):
+            state_dict[f"{prefix}embeddings.weight"] = torch.cat(
+                [state_dict.pop(key) for key in old], dim=0)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 NORMALIZATIONS = ("none", "batch", "layer")
@@ -197,6 +243,38 @@ class Experts(nn.Module):
         ``[B, E, out]``. The first layer is one ``[B, in] x [in, n*out]`` product per group
         (PLE's task and shared experts at a level > 1), not a batched matmul over ``E`` copies
         of the inputs."""
+        parts = self._group_products(groups)
+        return self._rest(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
+
+    def forward_with_tail(self, groups: Sequence[tuple[torch.Tensor, int]]
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward_groups`, also returning the last group's outputs ``[B, n, out]`` as a
+        tensor the whole ``[B, E, out]`` output is computed from, so a gradient taken with
+        respect to it carries what every reader of the whole output sends to those experts
+        (CGC/PLE's shared experts, the representation the gradient methods differentiate).
+
+        With one ReLU layer and no dropout each group's product is activated in place and the
+        groups are concatenated once (the concatenation's backward is free views); otherwise
+        the whole output is computed, split and concatenated again (one copy more each way).
+        """
+        if not groups or groups[-1][1] < 1:
+            raise ValueError("groups: the last group (the tail) needs at least one expert")
+        if len(self.weights) == 1 and self.relu_in_place \
+                and isinstance(self.dropout, nn.Identity):
+            width = self.output_dim
+            parts = [torch.relu_(part).view(part.shape[0], -1, width)
+                     for part in self._group_products(groups)]               # [B, n, out]
+            whole = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+            return whole, parts[-1]
+        whole = self.forward_groups(groups)
+        tail = groups[-1][1]
+        if tail == self.num_experts:
+            return whole, whole
+        head, last = whole.split([self.num_experts - tail, tail], dim=1)
+        return torch.cat([head, last], dim=1), last
+
+    def _group_products(self, groups: Sequence[tuple[torch.Tensor, int]]) -> list[torch.Tensor]:
+        """Each non-empty group's first-layer product ``[B, n*out]``, in expert order."""
         parts, start = [], 0
         for inputs, count in groups:
             if count:
@@ -204,7 +282,7 @@ class Experts(nn.Module):
                 start += count
         if start != self.num_experts:
             raise ValueError(f"groups: {start} experts given, {self.num_experts} expected")
-        return self._rest(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
+        return parts
 
     def _shared_first_layer(self, inputs: torch.Tensor, first: int, end: int) -> torch.Tensor:
         """Experts ``first..end-1``'s first linear layer on one shared ``[B, in]`` input: a
@@ -262,15 +340,23 @@ class Gate(nn.Module):
             raise ValueError(f"gate_kind: unknown {kind!r}; valid: ['linear', 'mlp']")
         self.num_experts = num_experts
         self.temperature = float(temperature)
-        self.layers: nn.Module | None = None
+        self.layers: nn.Sequential | None = None
         if num_experts > 1:
             hidden = MLP(in_dim, units if kind == "mlp" else [], activation)
             self.layers = nn.Sequential(hidden, nn.Linear(hidden.output_dim, num_experts))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``[B, in]`` -> ``[B, num_experts]`` weights, each row summing to 1 (a transposed
+        view: the logits are computed as ``[num_experts, B]`` so that the softmax runs along
+        the batch-long dimension: over a last dimension of 4-8 experts the gate, forward and
+        backward, cost 1.4-1.7x as much on CPU at batch 4096)."""
         if self.layers is None:
             return inputs.new_ones(inputs.shape[0], 1)
-        return torch.softmax(self.layers(inputs) / self.temperature, dim=-1)
+        hidden, output = self.layers[0](inputs), cast(nn.Linear, self.layers[1])  # [B, h]
+        logits = torch.addmm(output.bias.unsqueeze(1), output.weight, hidden.t())  # [E, B]
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
+        return torch.softmax(logits, dim=0).t()                               # [B, E]
 
 
 def mix(weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:

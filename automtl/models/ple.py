@@ -50,7 +50,7 @@ class PLE(ModularMTL):
             task_inputs, shared_input, weights, shared_experts = level(task_inputs, shared_input)
         return task_inputs, shared_representation(
             features, shared_experts, self.params.num_shared_experts,
-            len(self.inputs.embeddings) > 0), weights
+            self.inputs.num_categorical > 0), weights
 
     def _task_gate_is_shared(self, level: int) -> bool:
         # Task t's gate output at level l feeds task t's experts at level l+1; those reach every

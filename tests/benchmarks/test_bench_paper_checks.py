@@ -115,6 +115,8 @@ def test_peer_table_has_automtl_with_and_without_batchnorm(quick_run):
         (d, m) for d in ("synthetic", "categorical") for m in ("mmoe", "ple")}
     for row in rows:
         assert 0.0 < row["automtl none"] <= 1.0 and 0.0 < row["automtl batch"] <= 1.0
+        # one seed (--quick): the paired change is the difference of the two means
+        assert row["batch - none"] == f"{row['automtl batch'] - row['automtl none']:.4f}"
         assert math.isfinite(row["best automtl - best peer"]) or \
             "deepctr-torch" not in row and "torch-rechub" not in row
 

@@ -231,7 +231,7 @@ def test_cross_stitch_columns_have_their_own_input_layers_by_default() -> None:
     separate = make_model("cross_stitch")
     shared = make_model("cross_stitch", params=CrossStitchParams(share_embeddings=True))
     assert len(separate.inputs) == 2 and len(shared.inputs) == 1
-    assert separate.inputs[0].embeddings[0] is not separate.inputs[1].embeddings[0]
+    assert separate.inputs[0].embeddings is not separate.inputs[1].embeddings
     embedding = 6 * 8  # 5 values + out-of-vocabulary, embedding_dim 8
     assert separate.num_parameters() - shared.num_parameters() == embedding
     # each column's first layer reads its own embeddings: before any stitch, column 0's
@@ -241,7 +241,7 @@ def test_cross_stitch_columns_have_their_own_input_layers_by_default() -> None:
     column = separate.columns[0]
     with torch.no_grad():
         base = column(torch.stack([layer(numeric, categorical) for layer in separate.inputs], 1))
-        separate.inputs[1].embeddings[0].weight.add_(1.0)
+        separate.inputs[1].column_table(0).add_(1.0)
         moved = column(torch.stack([layer(numeric, categorical) for layer in separate.inputs],
                                    1))
     torch.testing.assert_close(moved[:, 0], base[:, 0])

@@ -419,8 +419,7 @@ def test_sluice_units_must_split_into_the_subspaces() -> None:
 def _columns_equal(model: L2Constrained) -> None:
     with torch.no_grad():
         for layer in model.inputs[1:]:
-            for mine, first in zip(layer.embeddings, model.inputs[0].embeddings, strict=True):
-                mine.weight.copy_(first.weight)
+            layer.embeddings.weight.copy_(model.inputs[0].embeddings.weight)
         for tensor in [*model.columns.weights, *model.columns.biases]:
             tensor[1:] = tensor[0]
 
@@ -451,9 +450,9 @@ def test_l2_distance_is_the_sum_over_pairs_of_columns() -> None:
     expected = 0.0
     for s in range(3):
         for t in range(s + 1, 3):
-            for a, b in zip(model.inputs[s].embeddings, model.inputs[t].embeddings,
-                            strict=True):
-                expected += float((a.weight - b.weight).detach().pow(2).sum())
+            for column in range(model.inputs[s].num_categorical):  # each feature's table
+                a, b = (model.inputs[i].column_table(column) for i in (s, t))
+                expected += float((a - b).detach().pow(2).sum())
             for w in [*model.columns.weights, *model.columns.biases]:
                 expected += float((w[s] - w[t]).detach().pow(2).sum())
     assert float(model.distance().detach()) == pytest.approx(expected, rel=1e-5)
