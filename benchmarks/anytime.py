@@ -1,38 +1,57 @@
-"""Anytime curves: hypervolume against cumulative training seconds, with and without MO-ASHA.
+"""Anytime curves: hypervolume against cumulative training cost, with and without MO-ASHA.
 
 Methods: ``random``, ``tpe`` (full fidelity: every trial trains all its epochs), ``tpe+mo_asha``
 and ``nsga2+mo_asha`` (automtl's MO-ASHA scheduler, ``automtl.search.mo_asha``, stops trials
-dominated at rungs 1 and 3 epochs with eta 3), plus ``tpe (no coverage)`` for the per-topology
+dominated at rungs 1 and 3 epochs with eta 3; the job spec's eager promotion and Optuna's
+TPE), the structural variants of issue 14's anytime goal: ``tpe+mo_asha (eta)`` (MO-ASHA's
+``promotion="eta"``: no trial promoted on fewer than eta results at a rung),
+``tpe+mo_asha (rung TPE)`` (TPE ranking pruned trials by their rung values,
+``automtl.search.samplers.RungAwareTPESampler``, what a job with MO-ASHA uses) and
+``tpe+mo_asha (eta, rung TPE)`` (both), plus ``tpe (no coverage)`` for the per-topology
 counts before the coverage startup. Every method starts with automtl's coverage trials (every
 topology once) except that last one. Datasets: the synthetic MMoE recipe, and a generated
 dataset with categorical columns and a rare second task (positive rate ~5%).
 
-**Equal training seconds.** Full-fidelity ``tpe`` (and ``tpe (no coverage)``) run
-``--trials`` trials; its summed training seconds ``S`` (per dataset and seed) is then the
-budget of ``random``, ``tpe+mo_asha`` and ``nsga2+mo_asha`` on the same dataset and seed: they
-run trials until their own training seconds reach ``S`` (at most ``--max-trials-factor`` x
-``--trials`` trials), so the pruned methods spend on more trials what early stopping saves
-(Ray Tune's ``time_budget_s`` with an unbounded trial count, at the scale of training seconds).
-Every method is compared by its hypervolume after ``S`` (and after ``S/3``, ``2S/3``) training
-seconds. The goal of issue 14: TPE + MO-ASHA reaches full TPE's final hypervolume with at most
-``S/3``. Epochs trained are counted too (a measure the machine's load does not distort).
+**Equal training cost.** Full-fidelity ``tpe`` (and ``tpe (no coverage)``) run ``--trials``
+trials; its summed training cost ``S`` (per dataset and seed) is then the budget of the other
+methods on the same dataset and seed: they run trials until their own training cost reaches
+``S`` (at most ``--max-trials-factor`` x ``--trials`` trials), so the pruned methods spend on
+more trials what early stopping saves (Ray Tune's ``time_budget_s`` with an unbounded trial
+count, at the scale of training). Every method is compared by its hypervolume after ``S`` (and
+after ``S/3``, ``2S/3``). The goal of issue 14: TPE + MO-ASHA reaches full TPE's final
+hypervolume with at most ``S/3``.
+
+**Training cost** is counted three ways per trial: thread CPU seconds of its epoch loop
+(``time.thread_time`` from the start of the first epoch to the end of the last: training and
+each epoch's validation pass; ``--budget-unit cpu``, the default, which sets the budget and the
+verdict), wall seconds of the same span as the trial reports them (the issue's "training
+seconds"; ``--budget-unit wall``) and epochs trained. Wall seconds of studies run side by side
+on a shared machine are stretched by whatever else runs (the same trial took up to 2.5 times
+as long in one study as in another of the same run); CPU seconds are not stretched by waiting,
+only by cache and core sharing; epochs are load-free but blind to model size. The
+``anytime_noise`` table measures the first two on trials that did identical work in several
+studies of one run. Each worker trains one tiny untimed trial first, so no measured trial pays
+the process's first-use costs.
 
 Trials run in-process through Optuna's ask/tell with automtl's trial function
 (``automtl.search.trainable.run_trial``) and the same scheduler object Ray Tune uses (its
-``decide`` on each epoch's report; a STOP ends the trial through ``StopTraining``), one study
-per core; ``benchmarks.search_overhead`` measures what Ray adds. Training seconds are the sum
-of the epochs' seconds as the trial reports them (pruned trials included). The hypervolume of
-the complete trials' validation AUCs is taken against the fixed reference (0.5, 0.5).
+``decide`` on each epoch's report; a STOP ends the trial through ``StopTraining``; its rung
+values are stored on the trial as the searcher stores them), one study per core;
+``benchmarks.search_overhead`` measures what Ray adds. The hypervolume of the complete trials'
+validation AUCs is taken against the fixed reference (0.5, 0.5).
 
-Tables: ``anytime`` (per dataset and method, mean over seeds: trials, pruned trials, training
-seconds and epochs, hypervolume at 1/3, 2/3 and all of full-fidelity TPE's training seconds,
-how many seeds reached TPE's final hypervolume and the seconds (and epochs) that took as a
-fraction of TPE's, and in how many seeds that was within 1/3), ``anytime_topologies`` (trial
-counts per topology in the whole run with and without coverage) and ``anytime_curves`` (the
-raw curve points).
+Tables: ``anytime`` (per dataset and method, mean over seeds: trials, pruned trials, CPU and
+wall seconds and epochs, the asks at which pruned trials filled TPE's good group, hypervolume
+at 1/3, 2/3 and all of full-fidelity TPE's training cost, how many seeds reached TPE's final
+hypervolume, the cost that took as a fraction of TPE's in each unit, and in how many seeds
+that was within 1/3), ``anytime_topologies`` (trial counts per topology with and without
+coverage), ``anytime_curves`` (the raw curve points) and ``anytime_noise``. Each run also
+writes its raw studies to ``studies.json``; ``--merge`` builds the tables from several runs'
+(e.g. one per dataset and seed, each short enough to hold the benchmark lock).
 
     python -m benchmarks.anytime
     python -m benchmarks.anytime --quick
+    python -m benchmarks.anytime --merge out-a/studies.json out-b/studies.json --out merged
 """
 
 from __future__ import annotations
@@ -97,6 +116,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the training cost that sets the budgeted methods' budget and the "
                              "verdict: thread CPU seconds of the epochs (default; what other "
                              "processes on the cores do not stretch) or their wall seconds")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="STUDIES_JSON",
+                        help="run nothing: build the tables from the studies.json files of "
+                             "earlier runs (e.g. one per dataset and seed, each short enough "
+                             "to hold the benchmark lock)")
     parser.set_defaults(threads=1)
     args = parser.parse_args(argv)
     if args.quick:
@@ -447,6 +470,13 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict
     budgeted = [m for m in args.methods if m not in FIXED_TRIALS]
     started = time.perf_counter()
     studies: list[dict[str, Any]] = []
+    if args.merge:
+        runs = [json.loads(path.read_text()) for path in args.merge]
+        studies = [s for run in runs for s in run["studies"]]
+        args.seeds = len({s["seed"] for s in studies})
+        run_notes = [f"merged from {len(runs)} runs: " + "; ".join(
+            f"{run['what']}, {run['elapsed_s']:.0f}s, load {run['load']}" for run in runs)]
+        return _tables(studies, args, run_notes)
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn"),
                              initializer=_worker_init, initargs=(args.threads,)) as pool:
         # full TPE first; as soon as one (dataset, seed) has its training seconds, the
@@ -470,7 +500,21 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict
                                                 budget): (dataset, other, seed)
                                     for other in budgeted})
     elapsed = time.perf_counter() - started
+    what = (f"{', '.join(args.datasets)}; seeds {args.seed}..{args.seed + args.seeds - 1}; "
+            f"{', '.join(args.methods)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "studies.json").write_text(json.dumps(
+        {"what": what, "elapsed_s": elapsed, "load": _load(), "studies": studies}))
+    return _tables(studies, args, [f"whole run {elapsed:.0f}s, load average {_load()} at the "
+                                   "end"])
+
+
+def _tables(studies: list[dict[str, Any]], args: argparse.Namespace,
+            run_notes: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Write the tables of ``studies``; the anytime and topology rows."""
+    budgeted = [m for m in args.methods if m not in FIXED_TRIALS]
     order = {m: i for i, m in enumerate(args.methods)}
+    studies = [s for s in studies if s["method"] in order and s["dataset"] in args.datasets]
     studies.sort(key=lambda s: (s["dataset"], order[s["method"]], s["seed"]))
     machine = machine_line()
     unit = "thread CPU seconds" if args.budget_unit == "cpu" else "wall seconds"
@@ -479,7 +523,7 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict
              f"the epochs) is the budget of {', '.join(budgeted) or 'no other method'} on the "
              f"same dataset and seed (at most {args.max_trials_factor * args.trials} trials); "
              f"MO-ASHA grace {args.grace} eta {args.eta}; reference point [0.5, 0.5]; "
-             f"whole run {elapsed:.0f}s, load average {_load()} at the end",
+             + "; ".join(run_notes),
              f"HV @S/3, @2S/3, @S: hypervolume of the complete trials after that much training "
              f"({unit}; S = full TPE's, per seed); 'share of S (unit)': training cost to reach "
              "full TPE's final hypervolume over full TPE's, in CPU s, wall s or epochs (mean "
@@ -502,8 +546,8 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict
               for s in studies
               for i, (t, (wall, _), (cpu, hv)) in enumerate(zip(
                   s["trials"], curve(s, "train_s"), curve(s, "cpu_s"), strict=True))]
-    write_table(anytime, args.out, "anytime", "Hypervolume against training seconds "
-                "(equal training seconds)", machine, notes)
+    write_table(anytime, args.out, "anytime", f"Hypervolume against training cost (equal "
+                f"training {unit})", machine, notes)
     write_table(topologies, args.out, "anytime_topologies", "Trials per topology", machine, notes)
     write_table(curves, args.out, "anytime_curves", "Anytime curve points", machine, notes)
     noise = noise_rows(studies)

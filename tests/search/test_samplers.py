@@ -143,3 +143,20 @@ def test_pruned_trials_stay_pruned_with_their_rung_values() -> None:
     first = study.trials[0]
     assert first.state == TrialState.PRUNED and first.values is None
     assert stored_attrs(first)[ATTR_RUNGS] == {"1": {"objective/a": 0.6, "objective/b": 0.7}}
+
+
+def test_a_job_with_mo_asha_gets_tpe_ranking_pruned_trials_by_its_rung_metrics() -> None:
+    from automtl.jobspec import load_job_spec
+    from automtl.search.runner import make_scheduler
+
+    spec = load_job_spec({
+        "name": "rungs", "dataset": {"builtin": "synthetic", "rows": 200},
+        "tasks": [{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2"}],
+        "objectives": ["t1", "t2", "latency_ms"],
+        "search_space": {"topology": {"choose": {"mmoe": {}}}},
+        "scheduler": {"name": "mo_asha"}})
+    scheduler = make_scheduler(spec)
+    # latency is measured at a trial's end only: the rungs (and TPE's ranking) leave it out
+    assert scheduler.modes == {"objective/t1": "max", "objective/t2": "max"}
+    sampler = make_sampler("tpe", 0, 10, rung_modes=scheduler.modes)
+    assert isinstance(sampler, RungAwareTPESampler) and sampler.rung_modes == scheduler.modes
