@@ -21,7 +21,7 @@ rung, ranked by non-dominated sorting, ties inside a front broken by crowding di
   promotion would need checkpoints). No trial is promoted on fewer than ``eta`` results,
   at the price of ``(eta - 1) * r`` epochs per rung; a search whose budget is smaller than
   about ``eta^2`` trials may then end with no complete trial. Measured there: 0-6 complete
-  trials in budgets of 27-47 (against 6-9 of about 20 with ``"eager"``), so the job spec
+  trials in budgets of 27-47 (against 5-9 of 18-32 with ``"eager"``), so the job spec
   keeps ``"eager"``.
 
 The non-dominated sort is ``moocore.pareto_rank`` (public API); the crowding distance is this
