@@ -1,43 +1,63 @@
-"""Anytime curves: hypervolume against cumulative training seconds, with and without MO-ASHA.
+"""Anytime curves: hypervolume against cumulative training cost, with and without MO-ASHA.
 
 Methods: ``random``, ``tpe`` (full fidelity: every trial trains all its epochs), ``tpe+mo_asha``
 and ``nsga2+mo_asha`` (automtl's MO-ASHA scheduler, ``automtl.search.mo_asha``, stops trials
-dominated at rungs 1 and 3 epochs with eta 3), plus ``tpe (no coverage)`` for the per-topology
+dominated at rungs 1 and 3 epochs with eta 3; the job spec's eager promotion and Optuna's
+TPE), the structural variants of issue 14's anytime goal: ``tpe+mo_asha (eta)`` (MO-ASHA's
+``promotion="eta"``: no trial promoted on fewer than eta results at a rung),
+``tpe+mo_asha (rung TPE)`` (TPE ranking pruned trials by their rung values,
+``automtl.search.samplers.RungAwareTPESampler``, what a job with MO-ASHA uses) and
+``tpe+mo_asha (eta, rung TPE)`` (both), plus ``tpe (no coverage)`` for the per-topology
 counts before the coverage startup. Every method starts with automtl's coverage trials (every
 topology once) except that last one. Datasets: the synthetic MMoE recipe, and a generated
 dataset with categorical columns and a rare second task (positive rate ~5%).
 
-**Equal training seconds.** Full-fidelity ``tpe`` (and ``tpe (no coverage)``) run
-``--trials`` trials; its summed training seconds ``S`` (per dataset and seed) is then the
-budget of ``random``, ``tpe+mo_asha`` and ``nsga2+mo_asha`` on the same dataset and seed: they
-run trials until their own training seconds reach ``S`` (at most ``--max-trials-factor`` x
-``--trials`` trials), so the pruned methods spend on more trials what early stopping saves
-(Ray Tune's ``time_budget_s`` with an unbounded trial count, at the scale of training seconds).
-Every method is compared by its hypervolume after ``S`` (and after ``S/3``, ``2S/3``) training
-seconds. The goal of issue 14: TPE + MO-ASHA reaches full TPE's final hypervolume with at most
-``S/3``. Epochs trained are counted too (a measure the machine's load does not distort).
+**Equal training cost.** Full-fidelity ``tpe`` (and ``tpe (no coverage)``) run ``--trials``
+trials; its summed training cost ``S`` (per dataset and seed) is then the budget of the other
+methods on the same dataset and seed: they run trials until their own training cost reaches
+``S`` (at most ``--max-trials-factor`` x ``--trials`` trials), so the pruned methods spend on
+more trials what early stopping saves (Ray Tune's ``time_budget_s`` with an unbounded trial
+count, at the scale of training). Every method is compared by its hypervolume after ``S`` (and
+after ``S/3``, ``2S/3``). The goal of issue 14: TPE + MO-ASHA reaches full TPE's final
+hypervolume with at most ``S/3``.
+
+**Training cost** is counted three ways per trial: thread CPU seconds of its epoch loop
+(``time.thread_time`` from the start of the first epoch to the end of the last: training and
+each epoch's validation pass; ``--budget-unit cpu``, the default, which sets the budget and the
+verdict), wall seconds of the same span as the trial reports them (the issue's "training
+seconds"; ``--budget-unit wall``) and epochs trained. Wall seconds of studies run side by side
+on a shared machine are stretched by whatever else runs (the same trial took up to 2.5 times
+as long in one study as in another of the same run); CPU seconds are not stretched by waiting,
+only by cache and core sharing; epochs are load-free but blind to model size. The
+``anytime_noise`` table measures the first two on trials that did identical work in several
+studies of one run. Each worker trains one tiny untimed trial first, so no measured trial pays
+the process's first-use costs.
 
 Trials run in-process through Optuna's ask/tell with automtl's trial function
 (``automtl.search.trainable.run_trial``) and the same scheduler object Ray Tune uses (its
-``decide`` on each epoch's report; a STOP ends the trial through ``StopTraining``), one study
-per core; ``benchmarks.search_overhead`` measures what Ray adds. Training seconds are the sum
-of the epochs' seconds as the trial reports them (pruned trials included). The hypervolume of
-the complete trials' validation AUCs is taken against the fixed reference (0.5, 0.5).
+``decide`` on each epoch's report; a STOP ends the trial through ``StopTraining``; its rung
+values are stored on the trial as the searcher stores them), one study per core;
+``benchmarks.search_overhead`` measures what Ray adds. The hypervolume of the complete trials'
+validation AUCs is taken against the fixed reference (0.5, 0.5).
 
-Tables: ``anytime`` (per dataset and method, mean over seeds: trials, pruned trials, training
-seconds and epochs, hypervolume at 1/3, 2/3 and all of full-fidelity TPE's training seconds,
-how many seeds reached TPE's final hypervolume and the seconds (and epochs) that took as a
-fraction of TPE's, and in how many seeds that was within 1/3), ``anytime_topologies`` (trial
-counts per topology in the whole run with and without coverage) and ``anytime_curves`` (the
-raw curve points).
+Tables: ``anytime`` (per dataset and method, mean over seeds: trials, pruned trials, CPU and
+wall seconds and epochs, the asks at which pruned trials filled TPE's good group, hypervolume
+at 1/3, 2/3 and all of full-fidelity TPE's training cost, how many seeds reached TPE's final
+hypervolume, the cost that took as a fraction of TPE's in each unit, and in how many seeds
+that was within 1/3), ``anytime_topologies`` (trial counts per topology with and without
+coverage), ``anytime_curves`` (the raw curve points) and ``anytime_noise``. Each run also
+writes its raw studies to ``studies.json``; ``--merge`` builds the tables from several runs'
+(e.g. one per dataset and seed, each short enough to hold the benchmark lock).
 
     python -m benchmarks.anytime
     python -m benchmarks.anytime --quick
+    python -m benchmarks.anytime --merge out-a/studies.json out-b/studies.json --out merged
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import tempfile
@@ -56,10 +76,20 @@ from benchmarks.search_setup import COMPACT_SPACE
 METHODS: dict[str, dict[str, Any]] = {
     "random": {"sampler": "random", "asha": False, "coverage": True},
     "tpe": {"sampler": "tpe", "asha": False, "coverage": True},
+    # the job spec's MO-ASHA: eager promotion, Optuna's TPE (pruned trials all alike)
     "tpe+mo_asha": {"sampler": "tpe", "asha": True, "coverage": True},
+    # the two structural changes of issue 14's anytime goal, apart and together
+    "tpe+mo_asha (rung TPE)": {"sampler": "tpe", "asha": True, "coverage": True,
+                               "rung_tpe": True},
+    "tpe+mo_asha (eta)": {"sampler": "tpe", "asha": True, "coverage": True,
+                          "promotion": "eta"},
+    "tpe+mo_asha (eta, rung TPE)": {"sampler": "tpe", "asha": True, "coverage": True,
+                                    "promotion": "eta", "rung_tpe": True},
     "nsga2+mo_asha": {"sampler": "nsga2", "asha": True, "coverage": True},
     "tpe (no coverage)": {"sampler": "tpe", "asha": False, "coverage": False},
 }
+#: what the budget and the verdict count: thread CPU seconds of the trials' epoch loops
+COST_UNITS = {"cpu": "cpu_s", "wall": "train_s", "epochs": "epochs"}
 DATASETS = ("synthetic", "rare-categorical")
 REFERENCE = [0.5, 0.5]
 
@@ -82,6 +112,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--workers", type=int, default=available_cores())
+    parser.add_argument("--budget-unit", choices=["cpu", "wall"], default="cpu",
+                        help="the training cost that sets the budgeted methods' budget and the "
+                             "verdict: thread CPU seconds of the epochs (default; what other "
+                             "processes on the cores do not stretch) or their wall seconds")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="STUDIES_JSON",
+                        help="run nothing: build the tables from the studies.json files of "
+                             "earlier runs (e.g. one per dataset and seed, each short enough "
+                             "to hold the benchmark lock)")
     parser.set_defaults(threads=1)
     args = parser.parse_args(argv)
     if args.quick:
@@ -110,10 +148,11 @@ def _write_dataset(kind: str, rows: int, root: Path, seed: int) -> dict[str, Any
 
 
 def run_study(dataset: str, method: str, seed: int, args: dict[str, Any],
-              seconds: float | None = None) -> dict[str, Any]:
-    """One study trial by trial; per trial its topology, state, values, training seconds and
-    epochs. Without ``seconds``: ``args["trials"]`` trials; with it: trials until their summed
-    training seconds reach ``seconds`` (at most ``max_trials_factor`` x ``trials``)."""
+              budget: float | None = None) -> dict[str, Any]:
+    """One study trial by trial; per trial its topology, state, values, training cost (wall
+    seconds, thread CPU seconds, epochs) and candidate. Without ``budget``: ``args["trials"]``
+    trials; with it: trials until their summed cost in ``args["budget_unit"]`` reaches
+    ``budget`` (at most ``max_trials_factor`` x ``trials``)."""
     import optuna
 
     import search_spaces
@@ -124,12 +163,14 @@ def run_study(dataset: str, method: str, seed: int, args: dict[str, Any],
     from automtl.search.samplers import make_sampler
     from automtl.search.trainable import KEY_TRAIN_TIME, TrialContext, run_trial
     from automtl.training.result import StopTraining
+    from automtl.trial_record import ATTR_PRUNED_EPOCH, ATTR_RUNGS, set_trial_attr
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = METHODS[method]
     space_doc = dict(COMPACT_SPACE, architecture=dict(COMPACT_SPACE["architecture"],
                                                       embedding_dim=4))
-    with tempfile.TemporaryDirectory(prefix="automtl-anytime-") as root:
+    with tempfile.TemporaryDirectory(prefix="automtl-anytime-") as root, \
+            _EpochClock() as clock:
         spec = load_job_spec({
             "name": f"anytime-{seed}", "seed": seed,
             "dataset": _write_dataset(dataset, args["rows"], Path(root), seed),
@@ -143,29 +184,44 @@ def run_study(dataset: str, method: str, seed: int, args: dict[str, Any],
         data = load_dataset(spec.dataset, spec.tasks, spec.seed)
         context = TrialContext(spec=spec, inputs=data.schema, train=data.train,
                                valid=data.valid, test=None, artifact_root=root)
-        study = optuna.create_study(directions=["maximize", "maximize"],
-                                    sampler=make_sampler(config["sampler"], seed, args["trials"]))
-        if config["coverage"]:
-            enqueue_coverage(study, space, seed, args["trials"])
         keys = [o.result_key for o in spec.objective_list()]
         scheduler = (MOASHAScheduler(keys, ["max", "max"], grace_epochs=args["grace"],
-                                     reduction_factor=args["eta"], max_epochs=args["epochs"])
+                                     reduction_factor=args["eta"], max_epochs=args["epochs"],
+                                     promotion=config.get("promotion", "eager"))
                      if config["asha"] else None)
+        rung_modes = scheduler.modes if scheduler is not None and config.get("rung_tpe") \
+            else None
+        study = optuna.create_study(directions=["maximize", "maximize"],
+                                    sampler=make_sampler(config["sampler"], seed, args["trials"],
+                                                         rung_modes=rung_modes))
+        if config["coverage"]:
+            enqueue_coverage(study, space, seed, args["trials"])
         trials: list[dict[str, Any]] = []
-        limit = args["trials"] if seconds is None else args["trials"] * args["max_trials_factor"]
+        limit = args["trials"] if budget is None else args["trials"] * args["max_trials_factor"]
+        unit = COST_UNITS[args.get("budget_unit", "cpu")]
         spent = 0.0
-        while len(trials) < limit and (seconds is None or spent < seconds):
+        pruned_fill = 0  # asks at which pruned trials had places in TPE's good group
+        while len(trials) < limit and (budget is None or spent < budget):
+            pruned_fill += _pruned_fill_good_group(study)
             trial = study.ask()
             candidate = space.sample(trial)
             report = _Reporter(scheduler, str(trial.number), StopTraining)
             state, values, final = "COMPLETE", None, {}
+            clock.reset()
             try:
                 final = run_trial(candidate, trial.number, context, report)
                 values = [float(final[k]) for k in keys]
             except Exception:  # noqa: BLE001 - a failed trial, told as such
                 state = "FAIL"
-            if scheduler is not None and scheduler.pruned_epoch(str(trial.number)) is not None:
+            pruned_at = (scheduler.pruned_epoch(str(trial.number))
+                         if scheduler is not None else None)
+            if scheduler is not None:  # what the searcher stores: the values at every rung
+                rungs = scheduler.rung_values(str(trial.number))
+                if rungs:
+                    set_trial_attr(trial, ATTR_RUNGS, rungs)
+            if pruned_at is not None:
                 state, values = "PRUNED", None
+                set_trial_attr(trial, ATTR_PRUNED_EPOCH, int(pruned_at))
             if state == "COMPLETE" and values and all(map(math.isfinite, values)):
                 study.tell(trial, values)
             else:
@@ -173,13 +229,78 @@ def run_study(dataset: str, method: str, seed: int, args: dict[str, Any],
                                                 "PRUNED" if state == "PRUNED" else "FAIL"))
             # a complete trial's final result, else its last report (where it was stopped)
             last = final if final else report.last
-            train_s = float(last.get(KEY_TRAIN_TIME, 0.0))
-            spent += train_s
-            trials.append({"topology": candidate["architecture"]["topology"], "state": state,
-                           "values": values, "train_s": train_s,
-                           "epochs": int(last.get("epochs_trained", last.get("epoch", 0)))})
+            record = {"topology": candidate["architecture"]["topology"], "state": state,
+                      "values": values, "train_s": float(last.get(KEY_TRAIN_TIME, 0.0)),
+                      "cpu_s": clock.cpu_s, "process_cpu_s": clock.process_cpu_s,
+                      "epochs": int(last.get("epochs_trained", last.get("epoch", 0))),
+                      "candidate": json.dumps(candidate, sort_keys=True, default=str)}
+            spent += record[unit]
+            trials.append(record)
     return {"dataset": dataset, "method": method, "seed": seed, "trials": trials,
-            "budget_s": seconds}
+            "budget": budget, "pruned_fill": pruned_fill}
+
+
+def _pruned_fill_good_group(study: Any) -> int:
+    """1 when TPE's next sample splits the trials so that pruned ones take places in its good
+    group (``gamma(n)`` > complete trials, past the 10 random startup trials), else 0: the
+    asks at which how pruned trials are ranked matters."""
+    from optuna.samplers._tpe.sampler import default_gamma_multiobjective
+    from optuna.trial import TrialState
+
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    finished = states[TrialState.COMPLETE] + states[TrialState.PRUNED]
+    return int(finished >= 10 and states[TrialState.PRUNED] > 0
+               and default_gamma_multiobjective(finished) > states[TrialState.COMPLETE])
+
+
+class _EpochClock:
+    """Thread CPU seconds (``time.thread_time``) of a trial's epoch loop, from the start of
+    its first epoch to the end of its last (training and each epoch's validation pass: the
+    span of the trial's wall "training seconds"), beside the process's CPU seconds over the
+    same span as a check (with one torch thread the two agree). A context manager that wraps
+    ``Trainer._train_epoch`` (the first epoch starts the clocks) and ``Trainer.fit``'s epoch
+    callback (each epoch's end reads them, before the trial's own callback, which may stop
+    the trial) in this worker process for the study's duration."""
+
+    def __init__(self) -> None:
+        self.cpu_s = self.process_cpu_s = 0.0
+        self._start = (0.0, 0.0)
+        self._originals: tuple[Any, Any] | None = None
+
+    def reset(self) -> None:
+        self.cpu_s = self.process_cpu_s = 0.0
+
+    def __enter__(self) -> _EpochClock:
+        from automtl.training.trainer import Trainer
+
+        self._originals = fit, train_epoch = Trainer.fit, Trainer._train_epoch
+        clock = self
+
+        def timed_train_epoch(trainer: Any, *args: Any, **kwargs: Any) -> Any:
+            epoch = kwargs.get("epoch", args[-1] if args else 0)
+            if epoch == 0:
+                clock._start = (time.thread_time(), time.process_time())
+            return train_epoch(trainer, *args, **kwargs)
+
+        def timed_fit(trainer: Any, train: Any, valid: Any, tasks: Any, callback: Any = None,
+                      **kwargs: Any) -> Any:
+            def timed(epoch: int, record: Any) -> None:
+                clock.cpu_s = time.thread_time() - clock._start[0]
+                clock.process_cpu_s = time.process_time() - clock._start[1]
+                if callback is not None:
+                    callback(epoch, record)
+
+            return fit(trainer, train, valid, tasks, callback=timed, **kwargs)
+
+        Trainer.fit = timed_fit  # type: ignore[method-assign]
+        Trainer._train_epoch = timed_train_epoch  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from automtl.training.trainer import Trainer
+
+        assert self._originals is not None
+        Trainer.fit, Trainer._train_epoch = self._originals  # type: ignore[method-assign]
 
 
 class _Reporter:
@@ -236,8 +357,11 @@ def _share_to(points: list[tuple[float, float]], volume: float, total: float) ->
 
 
 def anytime_rows(studies: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Per dataset and method, means over seeds, every method read at full TPE's training
-    seconds ``S`` of the same seed (and at ``S/3``, ``2S/3``)."""
+    """Per dataset and method, means over seeds, every method read at full TPE's training cost
+    ``S`` of the same seed (and at ``S/3``, ``2S/3``) in the verdict's unit
+    (``args.budget_unit``: CPU or wall seconds); the share of ``S`` to reach full TPE's final
+    hypervolume also in the other units (CPU s, wall s, epochs)."""
+    verdict = COST_UNITS[args.budget_unit]
     rows = []
     for dataset in args.datasets:
         tpe = {s["seed"]: s for s in studies if s["dataset"] == dataset and s["method"] == "tpe"}
@@ -246,38 +370,65 @@ def anytime_rows(studies: list[dict[str, Any]], args: argparse.Namespace) -> lis
                            and s["method"] == method), key=lambda s: s["seed"])
             if not runs:
                 continue
-            curves = {s["seed"]: curve(s) for s in runs}
-            epochs = {s["seed"]: curve(s, "epochs") for s in runs}
+            curves = {unit: {s["seed"]: curve(s, key) for s in runs}
+                      for unit, key in COST_UNITS.items()}
+            main_curves = curves[args.budget_unit]
             row: dict[str, Any] = {"dataset": dataset, "method": method, "seeds": len(runs)}
             row["trials"] = round(statistics.fmean(len(s["trials"]) for s in runs), 1)
             row["pruned"] = round(statistics.fmean(
                 sum(t["state"] == "PRUNED" for t in s["trials"]) for s in runs), 1)
-            row["train s"] = round(statistics.fmean(c[-1][0] for c in curves.values()), 1)
-            row["epochs"] = round(statistics.fmean(c[-1][0] for c in epochs.values()), 1)
-            row["final HV"] = round(statistics.fmean(c[-1][1] for c in curves.values()), 5)
-            paired = [seed for seed in curves if seed in tpe]
+            row["CPU s"] = round(statistics.fmean(c[-1][0] for c in curves["cpu"].values()), 1)
+            row["train s"] = round(statistics.fmean(
+                c[-1][0] for c in curves["wall"].values()), 1)
+            row["epochs"] = round(statistics.fmean(
+                c[-1][0] for c in curves["epochs"].values()), 1)
+            row["final HV"] = round(statistics.fmean(c[-1][1] for c in main_curves.values()), 5)
+            row["pruned in TPE's good group (asks)"] = round(statistics.fmean(
+                s.get("pruned_fill", 0) for s in runs), 1)
+            paired = [seed for seed in main_curves if seed in tpe]
             if paired:
                 for fraction, label in ((1 / 3, "HV @S/3"), (2 / 3, "HV @2S/3"),
                                         (1.0, "HV @S")):
                     row[label] = round(statistics.fmean(
-                        volume_at(curves[seed], fraction * curve(tpe[seed])[-1][0])
+                        volume_at(main_curves[seed],
+                                  fraction * curve(tpe[seed], verdict)[-1][0])
                         for seed in paired), 5)
-                shares, epoch_shares = [], []
-                for seed in paired:
-                    reference = curve(tpe[seed])[-1]
-                    reference_epochs = curve(tpe[seed], "epochs")[-1][0]
-                    shares.append(_share_to(curves[seed], reference[1], reference[0]))
-                    epoch_shares.append(_share_to(epochs[seed], reference[1], reference_epochs))
-                reached = [x for x in shares if math.isfinite(x)]
-                row["reached TPE final HV"] = f"{len(reached)}/{len(shares)}"
-                row["s to it / S"] = round(statistics.fmean(reached), 3) if reached else None
-                reached_epochs = [x for x in epoch_shares if math.isfinite(x)]
-                row["epochs to it / TPE's"] = (round(statistics.fmean(reached_epochs), 3)
-                                               if reached_epochs else None)
-                row["within S/3"] = \
-                    f"{sum(x <= GOAL_FRACTION + 1e-9 for x in shares)}/{len(shares)}"
+                reference = {seed: curve(tpe[seed], verdict)[-1][1] for seed in paired}
+                for unit, key in COST_UNITS.items():
+                    shares = [_share_to(curves[unit][seed], reference[seed],
+                                        curve(tpe[seed], key)[-1][0]) for seed in paired]
+                    reached = [x for x in shares if math.isfinite(x)]
+                    if unit == args.budget_unit:
+                        row["reached TPE final HV"] = f"{len(reached)}/{len(shares)}"
+                    row[f"share of S ({unit})"] = (round(statistics.fmean(reached), 3)
+                                                  if reached else None)
+                    row[f"within S/3 ({unit})"] = \
+                        f"{sum(x <= GOAL_FRACTION + 1e-9 for x in shares)}/{len(shares)}"
             rows.append(row)
     return rows
+
+
+def noise_rows(studies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """How much the load stretches each cost measure: trials that did the same work in
+    several studies of one run (the same candidate, dataset and seed trained the same epochs,
+    e.g. a seed's first coverage trial under every TPE method) and, per measure, the largest
+    max/min ratio of their costs and its median over such groups."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for study in studies:
+        for trial in study["trials"]:
+            key = (study["dataset"], study["seed"], trial["candidate"], trial["epochs"])
+            groups.setdefault(key, []).append(trial)
+    repeated = [g for g in groups.values() if len(g) >= 2]
+    if not repeated:
+        return []
+    row: dict[str, Any] = {"groups of identical trials": len(repeated),
+                           "trials in them": sum(len(g) for g in repeated)}
+    for label, key in (("wall", "train_s"), ("CPU", "cpu_s"), ("process CPU", "process_cpu_s")):
+        ratios = [max(t[key] for t in g) / min(t[key] for t in g) for g in repeated
+                  if min(t[key] for t in g) > 0]
+        row[f"{label}: median max/min"] = round(statistics.median(ratios), 3) if ratios else None
+        row[f"{label}: largest max/min"] = round(max(ratios), 3) if ratios else None
+    return [row]
 
 
 def topology_rows(studies: list[dict[str, Any]], args: argparse.Namespace,
@@ -299,21 +450,33 @@ def topology_rows(studies: list[dict[str, Any]], args: argparse.Namespace,
 
 
 def _worker_init(threads: int) -> None:
+    """One torch thread per worker, and one tiny untimed trial, so the first measured trial of
+    the process does not pay the first-use costs (lazy imports, allocator warm-up): on a
+    first trial they were seconds of CPU, as much as a whole study's training."""
     import torch
 
     torch.set_num_threads(threads)
+    run_study("synthetic", "tpe", 0, {"trials": 1, "rows": 300, "epochs": 1, "grace": 1,
+                                      "eta": 3, "max_trials_factor": 1, "budget_unit": "cpu"})
 
 
 def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     args = parse_args(argv)
     setup_threads(args.threads)
-    shared = {k: getattr(args, k)
-              for k in ("trials", "rows", "epochs", "grace", "eta", "max_trials_factor")}
+    shared = {k: getattr(args, k) for k in ("trials", "rows", "epochs", "grace", "eta",
+                                            "max_trials_factor", "budget_unit")}
     seeds = range(args.seed, args.seed + args.seeds)
     fixed = [m for m in args.methods if m in FIXED_TRIALS]
     budgeted = [m for m in args.methods if m not in FIXED_TRIALS]
     started = time.perf_counter()
     studies: list[dict[str, Any]] = []
+    if args.merge:
+        runs = [json.loads(path.read_text()) for path in args.merge]
+        studies = [s for run in runs for s in run["studies"]]
+        args.seeds = len({s["seed"] for s in studies})
+        run_notes = [f"merged from {len(runs)} runs: " + "; ".join(
+            f"{run['what']}, {run['elapsed_s']:.0f}s, load {run['load']}" for run in runs)]
+        return _tables(studies, args, run_notes)
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn"),
                              initializer=_worker_init, initargs=(args.threads,)) as pool:
         # full TPE first; as soon as one (dataset, seed) has its training seconds, the
@@ -332,36 +495,65 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict
                 study = job.result()
                 studies.append(study)
                 if method == "tpe":
-                    budget = sum(t["train_s"] for t in study["trials"])
+                    budget = sum(t[COST_UNITS[args.budget_unit]] for t in study["trials"])
                     pending.update({pool.submit(run_study, dataset, other, seed, shared,
                                                 budget): (dataset, other, seed)
                                     for other in budgeted})
     elapsed = time.perf_counter() - started
+    what = (f"{', '.join(args.datasets)}; seeds {args.seed}..{args.seed + args.seeds - 1}; "
+            f"{', '.join(args.methods)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "studies.json").write_text(json.dumps(
+        {"what": what, "elapsed_s": elapsed, "load": _load(), "studies": studies}))
+    return _tables(studies, args, [f"whole run {elapsed:.0f}s, load average {_load()} at the "
+                                   "end"])
+
+
+def _tables(studies: list[dict[str, Any]], args: argparse.Namespace,
+            run_notes: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Write the tables of ``studies``; the anytime and topology rows."""
+    budgeted = [m for m in args.methods if m not in FIXED_TRIALS]
     order = {m: i for i, m in enumerate(args.methods)}
+    studies = [s for s in studies if s["method"] in order and s["dataset"] in args.datasets]
     studies.sort(key=lambda s: (s["dataset"], order[s["method"]], s["seed"]))
     machine = machine_line()
+    unit = "thread CPU seconds" if args.budget_unit == "cpu" else "wall seconds"
     notes = [f"{args.seeds} seed(s); full-fidelity TPE: {args.trials} trials of {args.epochs} "
-             f"epochs on {args.rows} rows per study, its summed training seconds S are the "
-             f"budget of {', '.join(budgeted) or 'no other method'} on the same dataset and "
-             f"seed (at most {args.max_trials_factor * args.trials} trials); MO-ASHA grace "
-             f"{args.grace} eta {args.eta}; reference point [0.5, 0.5]; "
-             f"whole run {elapsed:.0f}s, load average {_load()} at the end",
-             "HV @S/3, @2S/3, @S: hypervolume of the complete trials after that many training "
-             "seconds (S = full TPE's, per seed); 's to it / S': training seconds to reach full "
-             "TPE's final hypervolume over S (mean over the seeds that reached it); "
-             "'within S/3': seeds in which that was at most 1/3 (the issue's goal); "
-             "'epochs to it': the same in epochs trained (load-independent)",
-             "training seconds are measured in worker processes sharing the machine with the "
-             "others: a loaded machine stretches them, so compare methods within one run"]
+             f"epochs on {args.rows} rows per study, its summed training cost S ({unit} of "
+             f"the epochs) is the budget of {', '.join(budgeted) or 'no other method'} on the "
+             f"same dataset and seed (at most {args.max_trials_factor * args.trials} trials); "
+             f"MO-ASHA grace {args.grace} eta {args.eta}; reference point [0.5, 0.5]; "
+             + "; ".join(run_notes),
+             f"HV @S/3, @2S/3, @S: hypervolume of the complete trials after that much training "
+             f"({unit}; S = full TPE's, per seed); 'share of S (unit)': training cost to reach "
+             "full TPE's final hypervolume over full TPE's, in CPU s, wall s or epochs (mean "
+             "over the seeds that reached it); 'within S/3 (unit)': seeds in which that share "
+             f"was at most 1/3 (the issue's goal; the verdict reads the {args.budget_unit} "
+             "column)",
+             "CPU s: thread CPU seconds of the trials' epoch loops (training + the epoch's "
+             "validation pass, the span of the wall 'train s'), which other processes on the "
+             "cores do not stretch as they stretch wall seconds (anytime_noise); epochs: "
+             "epochs trained (independent of the load, blind to model size)",
+             "'pruned in TPE's good group (asks)': asks at which TPE's good group (gamma(n) = "
+             "10% of the finished trials) had more places than complete trials, so pruned "
+             "trials filled them: the asks where ranking pruned trials by rung values (rung "
+             "TPE) can change the sample"]
     anytime = anytime_rows(studies, args)
     topologies = topology_rows(studies, args, first=len(COMPACT_SPACE["topology"]["choose"]))
     curves = [{"dataset": s["dataset"], "method": s["method"], "seed": s["seed"],
-               "trial": i, "train s": round(sec, 3), "HV": round(hv, 5)}
-              for s in studies for i, (sec, hv) in enumerate(curve(s))]
-    write_table(anytime, args.out, "anytime", "Hypervolume against training seconds "
-                "(equal training seconds)", machine, notes)
+               "trial": i, "state": t["state"], "epochs": t["epochs"],
+               "train s": round(wall, 3), "CPU s": round(cpu, 3), "HV": round(hv, 5)}
+              for s in studies
+              for i, (t, (wall, _), (cpu, hv)) in enumerate(zip(
+                  s["trials"], curve(s, "train_s"), curve(s, "cpu_s"), strict=True))]
+    write_table(anytime, args.out, "anytime", f"Hypervolume against training cost (equal "
+                f"training {unit})", machine, notes)
     write_table(topologies, args.out, "anytime_topologies", "Trials per topology", machine, notes)
     write_table(curves, args.out, "anytime_curves", "Anytime curve points", machine, notes)
+    noise = noise_rows(studies)
+    if noise:
+        write_table(noise, args.out, "anytime_noise", "Cost of identical trials across "
+                    "studies of one run (max/min)", machine, notes)
     return anytime, topologies
 
 

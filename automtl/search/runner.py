@@ -128,16 +128,18 @@ def run_search(
         _safe(on_dataset, dataset.summary())
     artifact_root.mkdir(parents=True, exist_ok=True)
     storage = open_storage(url)
+    scheduler = make_scheduler(spec)
     # A resumed study gets a sampler seeded past the trials it already has, so the seeded
-    # startup trials of the first run are not proposed again.
+    # startup trials of the first run are not proposed again; with MO-ASHA, TPE ranks the
+    # pruned trials by their rung values.
     sampler = make_sampler(spec.sampler, spec.seed + existing_trials(storage, name),
-                           spec.budget.trials)
+                           spec.budget.trials,
+                           rung_modes=scheduler.modes if scheduler is not None else None)
     max_failures = spec.budget.max_failures
     if max_failures is None:
         max_failures = spec.budget.trials
 
     bridge = TuneBridge(callbacks, spec)
-    scheduler = make_scheduler(spec)
     searcher = _make_searcher(space, spec, sampler, name, storage, max_failures,
                               bridge.error_of, scheduler, dataset.schema)
     bridge.attach(searcher)

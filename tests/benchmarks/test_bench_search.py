@@ -88,6 +88,99 @@ def test_anytime_helpers_read_the_curve():
     assert anytime.curve(study)[-1][1] == pytest.approx(0.2 * 0.3)
 
 
+def _trial(state, values, cpu, wall, epochs, candidate="c"):
+    return {"state": state, "values": values, "cpu_s": cpu, "train_s": wall,
+            "process_cpu_s": cpu, "epochs": epochs, "topology": "mmoe", "candidate": candidate}
+
+
+def test_anytime_verdict_reads_cpu_seconds_and_reports_the_other_units():
+    from benchmarks import anytime
+
+    # full TPE: 3 trials, S = 9 CPU s (30 wall s, 18 epochs); its final HV from trial 2
+    tpe = {"dataset": "synthetic", "method": "tpe", "seed": 0, "trials": [
+        _trial("COMPLETE", [0.6, 0.6], 3.0, 10.0, 6, "a"),
+        _trial("COMPLETE", [0.7, 0.7], 3.0, 10.0, 6, "b"),
+        _trial("COMPLETE", [0.8, 0.8], 3.0, 10.0, 6, "c")]}
+    # the budgeted method reaches it after 3 CPU s (1/3 of S), but its wall seconds were
+    # stretched by the load (15 s: half of S) and it trained 4 epochs (2/9 of TPE's)
+    early = {"dataset": "synthetic", "method": "tpe+mo_asha", "seed": 0, "pruned_fill": 2,
+             "trials": [_trial("PRUNED", None, 1.0, 5.0, 1, "a"),
+                        _trial("COMPLETE", [0.8, 0.85], 2.0, 10.0, 3, "d"),
+                        _trial("PRUNED", None, 1.0, 1.0, 1, "e")]}
+    args = anytime.parse_args(["--methods", "tpe", "tpe+mo_asha", "--datasets", "synthetic"])
+    assert args.budget_unit == "cpu"
+    rows = {r["method"]: r for r in anytime.anytime_rows([tpe, early], args)}
+    row = rows["tpe+mo_asha"]
+    assert row["reached TPE final HV"] == "1/1"
+    assert row["share of S (cpu)"] == pytest.approx(1 / 3, abs=1e-3)
+    assert row["share of S (wall)"] == pytest.approx(0.5)
+    assert row["share of S (epochs)"] == pytest.approx(4 / 18, abs=1e-3)
+    assert (row["within S/3 (cpu)"], row["within S/3 (wall)"], row["within S/3 (epochs)"]) \
+        == ("1/1", "0/1", "1/1")
+    assert row["HV @S/3"] == pytest.approx(0.3 * 0.35) and row["pruned"] == 2
+    assert row["CPU s"] == 4.0 and row["train s"] == 16.0
+    assert row["pruned in TPE's good group (asks)"] == 2
+    # read in wall seconds instead, S/3 is 10 s: the same run misses the goal
+    wall = anytime.parse_args(["--methods", "tpe", "tpe+mo_asha", "--datasets", "synthetic",
+                               "--budget-unit", "wall"])
+    row = {r["method"]: r for r in anytime.anytime_rows([tpe, early], wall)}["tpe+mo_asha"]
+    assert row["HV @S/3"] == 0.0 and row["within S/3 (wall)"] == "0/1"
+
+
+def test_anytime_noise_compares_identical_trials_only():
+    from benchmarks import anytime
+
+    one = {"dataset": "d", "seed": 0, "trials": [_trial("COMPLETE", [0.6, 0.6], 2.0, 4.0, 6, "a"),
+                                                 _trial("PRUNED", None, 1.0, 1.0, 1, "b")]}
+    two = {"dataset": "d", "seed": 0, "trials": [_trial("COMPLETE", [0.6, 0.6], 2.2, 8.0, 6, "a"),
+                                                 _trial("PRUNED", None, 1.0, 9.0, 3, "b")]}
+    (row,) = anytime.noise_rows([one, two])
+    # only candidate "a" trained the same epochs in both studies
+    assert row["groups of identical trials"] == 1 and row["trials in them"] == 2
+    assert row["wall: largest max/min"] == 2.0 and row["CPU: largest max/min"] == 1.1
+    assert anytime.noise_rows([one]) == []
+
+
+def test_the_epoch_clock_times_the_epoch_loop_in_cpu_seconds():
+    import time
+
+    import torch
+
+    from automtl.training.trainer import Trainer
+    from benchmarks import anytime
+
+    calls = []
+
+    def fake_train_epoch(trainer, train, optimizer, generator, epoch):
+        torch.randn(300, 300) @ torch.randn(300, 300)  # some CPU work per epoch
+        return {}, {}
+
+    def fake_fit(trainer, train, valid, tasks, callback=None, **kwargs):
+        deadline = time.thread_time() + 0.05
+        while time.thread_time() < deadline:  # set-up before the first epoch: not counted
+            pass
+        for epoch in range(2):
+            Trainer._train_epoch(trainer, train, None, None, epoch)
+            callback(epoch, None)
+        return "result"
+
+    originals = Trainer.fit, Trainer._train_epoch
+    Trainer.fit, Trainer._train_epoch = fake_fit, fake_train_epoch
+    try:
+        with anytime._EpochClock() as clock:
+            result = Trainer.fit(None, 1, 2, 3, callback=lambda e, r: calls.append(
+                (e, clock.cpu_s)))
+        # restored when the study ends
+        assert (Trainer.fit, Trainer._train_epoch) == (fake_fit, fake_train_epoch)
+    finally:
+        Trainer.fit, Trainer._train_epoch = originals
+    assert result == "result" and [e for e, _ in calls] == [0, 1]
+    # read before the trial's callback runs, cumulative over the epochs, set-up left out
+    assert 0 < calls[0][1] <= calls[1][1] == clock.cpu_s
+    assert clock.cpu_s < 0.05  # the 0.05 s of set-up are not in it
+    assert clock.process_cpu_s >= clock.cpu_s * 0.9
+
+
 @pytest.mark.slow
 def test_anytime_quick_run(tmp_path):
     from benchmarks import anytime
@@ -100,13 +193,14 @@ def test_anytime_quick_run(tmp_path):
     for dataset in anytime.DATASETS:
         full, early = by_key[(dataset, "tpe")], by_key[(dataset, "tpe+mo_asha")]
         assert full["pruned"] == 0 and full["final HV"] >= 0.0 and full["trials"] == 5
-        assert early["train s"] > 0 and full["train s"] > 0
-        # equal training seconds: a budgeted method trains until it has spent full TPE's
-        # seconds (or hits its trial cap); full TPE reaches its own final HV at S
-        for method in ("random", "tpe+mo_asha", "nsga2+mo_asha"):
+        assert early["train s"] > 0 and full["train s"] > 0 and full["CPU s"] > 0
+        # equal training CPU seconds: a budgeted method trains until it has spent full TPE's
+        # (or hits its trial cap); full TPE reaches its own final HV at S
+        for method in ("random", "tpe+mo_asha", "tpe+mo_asha (eta, rung TPE)",
+                       "nsga2+mo_asha"):
             row = by_key[(dataset, method)]
-            assert row["train s"] >= full["train s"] - 0.1 or row["trials"] == cap
-        assert full["HV @S"] == full["final HV"] and 0 < full["s to it / S"] <= 1.0
+            assert row["CPU s"] >= full["CPU s"] - 0.1 or row["trials"] == cap
+        assert full["HV @S"] == full["final HV"] and 0 < full["share of S (cpu)"] <= 1.0
         assert full["reached TPE final HV"] == "1/1"
         # with coverage every topology of the space is on record in the first trials
         first = next(t for t in topologies if t["dataset"] == dataset and t["method"] == "tpe"

@@ -9,6 +9,7 @@ from ray.tune.schedulers import TrialScheduler
 from automtl.search.mo_asha import (
     MOASHAScheduler,
     crowding_distance,
+    promoted_count,
     rung_epochs,
     selection_order,
 )
@@ -110,6 +111,28 @@ def test_later_rungs_promote_a_third() -> None:
     assert kept == ["a", "d"]
 
 
+def test_the_eta_rule_promotes_nobody_until_eta_trials_reached_the_rung() -> None:
+    assert [promoted_count(n, 3, "eager") for n in range(1, 8)] == [1, 1, 1, 2, 2, 2, 3]
+    assert [promoted_count(n, 3, "eta") for n in range(1, 8)] == [0, 0, 1, 1, 1, 2, 2]
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                grace_epochs=1, reduction_factor=3, promotion="eta")
+    # the same arrivals as test_later_rungs_promote_a_third: there "a" (first) and "d" went on
+    sequence = [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.95), ("e", 0.6), ("f", 0.5),
+                ("g", 0.99), ("h", 0.85), ("i", 0.4)]
+    decisions = {tid: scheduler.decide(tid, _result(1, v, v)) for tid, v in sequence}
+    # a, b: fewer than eta at the rung, stopped; c: 3rd of 3; d: best of 4 (1 place);
+    # g: best of 7 (2 places); h: 4th of 8 (2 places); i: last of 9 (3 places)
+    assert [t for t, d in decisions.items() if d == CONTINUE] == ["d", "g"]
+    assert scheduler.pruned_epoch("a") == 1 and scheduler.pruned_epoch("d") is None
+    assert [(d.rank, d.n, d.kept) for d in scheduler.decisions("a")] == [(0, 1, False)]
+    # at the next rung the count starts again: the first two promoted trials stop there
+    assert scheduler.decide("d", _result(3, 0.95, 0.95)) == STOP
+    assert scheduler.decide("g", _result(3, 0.99, 0.99)) == STOP
+    assert scheduler.rung_values("g") == {"1": {"objective/a": 0.99, "objective/b": 0.99},
+                                          "3": {"objective/a": 0.99, "objective/b": 0.99}}
+    assert scheduler.modes == {"objective/a": "max", "objective/b": "max"}
+
+
 def test_a_non_finite_value_at_a_rung_stops_the_trial() -> None:
     scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"])
     assert scheduler.decide("nan", _result(1, float("nan"), 0.5)) == STOP
@@ -117,7 +140,8 @@ def test_a_non_finite_value_at_a_rung_stops_the_trial() -> None:
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"grace_epochs": 0}, "grace_epochs"), ({"reduction_factor": 1}, "reduction_factor")])
+    ({"grace_epochs": 0}, "grace_epochs"), ({"reduction_factor": 1}, "reduction_factor"),
+    ({"promotion": "lazy"}, "promotion")])
 def test_bad_arguments_name_the_field(kwargs: dict[str, int], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         MOASHAScheduler(["objective/a"], ["max"], **kwargs)
