@@ -21,12 +21,13 @@ router = APIRouter(prefix="/jobs", tags=["results"],
 @router.get("/{job_id}/pareto", response_model=ParetoFront, summary="The job's Pareto front",
             responses={200: {"content": {"text/csv": {}},
                              "description": "the front as JSON, or CSV with ?format=csv"}})
-def get_pareto(job: OwnedJobDep, storage: StudyStorageDep, settings: SettingsDep,
-               request: Request,
+def get_pareto(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
+               settings: SettingsDep, request: Request,
                format: Annotated[Literal["json", "csv"], Query()] = "json") -> Any:
     """The front: each front trial's candidate, every objective (validation) and its test
     metrics; the hypervolume and its reference point; the number of dominated trials.
     Computed once per trial landing (a running job's for at most a few seconds more)."""
+    session.commit()  # the token and job are read: no connection held while it is computed
     front = result_cache(request).for_job(job, "front", lambda: job_front(job, storage),
                                           settings.live_results_ttl_s)
     if format == "csv":
@@ -57,6 +58,7 @@ def get_report(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
     table of every trial. A page is rendered once per trial landing (a running job's is
     reused for at most a few seconds more), concurrent requests wait for that one render; every
     page has an ETag (a hash of the page)."""
+    session.commit()  # the token and job are read: no connection held while it renders
     plotly_js = f"{request.scope.get('root_path', '')}{API_PREFIX}{PLOTLY_PATH}" \
         if plotly == "shared" else None
 
