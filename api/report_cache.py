@@ -11,9 +11,9 @@ running job's entry is reused for at most ``live_ttl_s`` seconds
 learning curve); while one request refreshes such an expired entry, the others get it as it
 was. A queued job's study does not change until a worker claims it (which makes the job
 running: a new key), so its entry does not expire: fifty clients polling a queued job had
-re-rendered its report every 5 s (~0.6 s of CPU each time, stalling every other request). Rendering a report
-takes ~0.5 s of CPU (plus ~0.1 s to compress Plotly's 4.5 MB): fifty clients polling one running
-job rendered it fifty times at once before, and every other request waited for the CPU.
+re-rendered its report every 5 s. Rendering a report takes ~0.5 s of CPU (plus ~0.1 s to
+compress Plotly's 4.5 MB): fifty clients polling one running job rendered it fifty times at
+once before, and every other request waited for the CPU.
 """
 
 from __future__ import annotations
@@ -187,10 +187,13 @@ def etag_matches(header: str | None, etag: str) -> bool:
 
 
 def page_response(request: Request, page: RenderedPage, media_type: str = "text/html",
-                  cache_control: str = "private, no-cache") -> Response:
+                  cache_control: str = "private, no-cache",
+                  headers: dict[str, str] | None = None) -> Response:
     """304 when the client has this version; else the page, gzip-compressed when the client
-    accepts it. ``Vary: Accept-Encoding`` so shared caches keep both forms apart."""
-    headers = {"ETag": page.etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"}
+    accepts it. ``Vary: Accept-Encoding`` so shared caches keep both forms apart; ``headers``
+    are added to both answers."""
+    headers = {**(headers or {}), "ETag": page.etag, "Cache-Control": cache_control,
+               "Vary": "Accept-Encoding"}
     if etag_matches(request.headers.get("if-none-match"), page.etag):
         return Response(status_code=304, headers=headers)
     if "gzip" in request.headers.get("accept-encoding", "").lower():
