@@ -5,12 +5,15 @@ gzip-compressed with a strong ETag (304 on ``If-None-Match``).
 A finished job's study no longer changes, so its page and front are kept until evicted (keyed
 by the job and its ``finished_at``). A queued or running job's results are keyed by the
 progress counters the worker writes to the job's row whenever a trial starts or lands
-(:func:`job_version`): a new trial changes the key, so the next request renders again, and
-an entry is reused for at most ``live_ttl_s`` seconds (``AUTOMTL_LIVE_RESULTS_TTL_S``) for
-what changes between counter updates (a running trial's learning curve); while one request
-refreshes such an expired entry, the others get it as it was. Rendering a report
-takes ~0.5 s of CPU (plus ~0.1 s to compress Plotly's 4.5 MB): fifty clients polling one running
-job rendered it fifty times at once before, and every other request waited for the CPU.
+(:func:`job_version`): a new trial changes the key, so the next request renders again. A
+running job's entry is reused for at most ``live_ttl_s`` seconds
+(``AUTOMTL_LIVE_RESULTS_TTL_S``) for what changes between counter updates (a running trial's
+learning curve); while one request refreshes such an expired entry, the others get it as it
+was. A queued job's study does not change until a worker claims it (which makes the job
+running: a new key), so its entry does not expire: fifty clients polling a queued job had
+re-rendered its report every 5 s. Rendering a report takes ~0.5 s of CPU (plus ~0.1 s to
+compress Plotly's 4.5 MB): fifty clients polling one running job rendered it fifty times at
+once before, and every other request waited for the CPU.
 """
 
 from __future__ import annotations
@@ -161,10 +164,13 @@ class ResultCache:
     def for_job(self, job: Job, kind: Hashable, render: Callable[[], T],
                 live_ttl_s: float = DEFAULT_LIVE_TTL_S) -> T:
         """``render()``'s value for this version of ``job`` (see :func:`job_version`);
-        ``kind`` tells apart what is cached for one job (the front, each report mode)."""
-        final = job.status.value in FINAL_STATUSES
+        ``kind`` tells apart what is cached for one job (the front, each report mode).
+
+        Only a running job's entry expires (after ``live_ttl_s``): nothing writes to a queued
+        job's study (a worker that claims it makes it running, a new version), so its entry
+        is kept like a finished job's until the version changes or it is evicted."""
         return self.get_or_render((kind, *job_version(job)), render,
-                                  None if final else live_ttl_s)
+                                  live_ttl_s if job.status.value == "running" else None)
 
 
 def result_cache(request: Request) -> ResultCache:
@@ -181,10 +187,13 @@ def etag_matches(header: str | None, etag: str) -> bool:
 
 
 def page_response(request: Request, page: RenderedPage, media_type: str = "text/html",
-                  cache_control: str = "private, no-cache") -> Response:
+                  cache_control: str = "private, no-cache",
+                  headers: dict[str, str] | None = None) -> Response:
     """304 when the client has this version; else the page, gzip-compressed when the client
-    accepts it. ``Vary: Accept-Encoding`` so shared caches keep both forms apart."""
-    headers = {"ETag": page.etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"}
+    accepts it. ``Vary: Accept-Encoding`` so shared caches keep both forms apart; ``headers``
+    are added to both answers."""
+    headers = {**(headers or {}), "ETag": page.etag, "Cache-Control": cache_control,
+               "Vary": "Accept-Encoding"}
     if etag_matches(request.headers.get("if-none-match"), page.etag):
         return Response(status_code=304, headers=headers)
     if "gzip" in request.headers.get("accept-encoding", "").lower():

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import TypeAdapter
 
 from automtl_api.deps import OwnedJobDep, SessionDep, SettingsDep, StudyStorageDep
 from automtl_api.report_cache import RenderedPage, page_response, result_cache
@@ -20,20 +21,39 @@ router = APIRouter(prefix="/jobs", tags=["results"],
 
 @router.get("/{job_id}/pareto", response_model=ParetoFront, summary="The job's Pareto front",
             responses={200: {"content": {"text/csv": {}},
-                             "description": "the front as JSON, or CSV with ?format=csv"}})
-def get_pareto(job: OwnedJobDep, storage: StudyStorageDep, settings: SettingsDep,
-               request: Request,
-               format: Annotated[Literal["json", "csv"], Query()] = "json") -> Any:
+                             "description": "the front as JSON, or CSV with ?format=csv; "
+                                            "gzip when accepted, with an ETag"},
+                       304: {"description": "the front named by If-None-Match is current"}})
+def get_pareto(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
+               settings: SettingsDep, request: Request,
+               format: Annotated[Literal["json", "csv"], Query()] = "json") -> Response:
     """The front: each front trial's candidate, every objective (validation) and its test
     metrics; the hypervolume and its reference point; the number of dominated trials.
-    Computed once per trial landing (a running job's for at most a few seconds more)."""
-    front = result_cache(request).for_job(job, "front", lambda: job_front(job, storage),
-                                          settings.live_results_ttl_s)
+    Computed and serialised once per trial landing (a running job's reused for at most a few
+    seconds more); the answer has an ETag (a hash of the JSON or CSV), and ``If-None-Match``
+    with it gives 304 while the front is unchanged."""
+    session.commit()  # the token and job are read: no connection held while it is computed
+    cache = result_cache(request)
+
+    def front() -> dict[str, Any]:
+        return cache.for_job(job, "front", lambda: job_front(job, storage),
+                             settings.live_results_ttl_s)
+
+    def serialised() -> RenderedPage:
+        if format == "csv":
+            return RenderedPage.of(front_csv(front()))
+        # what FastAPI would send for response_model=ParetoFront, serialised once per version
+        return RenderedPage.of_bytes(_FRONT.dump_json(_FRONT.validate_python(front())))
+
+    page = cache.for_job(job, ("front", format), serialised, settings.live_results_ttl_s)
     if format == "csv":
-        return Response(front_csv(front), media_type="text/csv",
-                        headers={"Content-Disposition":
-                                 f'attachment; filename="job-{job.id}-front.csv"'})
-    return front
+        return page_response(request, page, "text/csv", headers={
+            "Content-Disposition": f'attachment; filename="job-{job.id}-front.csv"'})
+    return page_response(request, page, "application/json")
+
+
+#: validates and serialises a front as the route's response model does
+_FRONT: TypeAdapter[ParetoFront] = TypeAdapter(ParetoFront)
 
 
 @router.get("/{job_id}/report", response_class=HTMLResponse,
@@ -57,6 +77,7 @@ def get_report(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
     table of every trial. A page is rendered once per trial landing (a running job's is
     reused for at most a few seconds more), concurrent requests wait for that one render; every
     page has an ETag (a hash of the page)."""
+    session.commit()  # the token and job are read: no connection held while it renders
     plotly_js = f"{request.scope.get('root_path', '')}{API_PREFIX}{PLOTLY_PATH}" \
         if plotly == "shared" else None
 

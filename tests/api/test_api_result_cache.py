@@ -242,3 +242,55 @@ def test_another_owner_never_reads_a_cached_page(client, alice, bob, settings):
     assert client.get(f"/api/v1/jobs/{job['id']}/report", headers=alice).status_code == 200
     assert client.get(f"/api/v1/jobs/{job['id']}/report", headers=bob).status_code == 404
     assert client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=bob).status_code == 404
+
+
+def test_a_queued_jobs_page_is_kept_until_its_version_changes(client, alice, settings):
+    """Nothing writes a queued job's study: its page does not expire with the live TTL (50
+    clients polling a queued job had re-rendered it every 5 s); claimed, it renders again."""
+    job = client.post("/api/v1/jobs", headers=alice,
+                      json=tiny_spec({"builtin": "synthetic", "rows": 500})).json()
+    assert job["status"] == "queued"
+    client.app.state.settings.live_results_ttl_s = 0.0  # a running job's entry: never reused
+    cache = client.app.state.result_cache
+    url = f"/api/v1/jobs/{job['id']}/report"
+    first = client.get(url, headers=alice)
+    renders = cache.renders
+    for _ in range(3):
+        assert client.get(url, headers=alice).headers["etag"] == first.headers["etag"]
+    assert cache.renders == renders
+    _running_job_from(settings, job)  # a worker claimed it: a new version, rendered again
+    client.get(url, headers=alice)
+    client.get(url, headers=alice)
+    assert cache.renders == renders + 2  # running, with a TTL of 0: every request renders
+
+
+def _running_job_from(settings, job: dict[str, Any]) -> None:
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        row = JobRepository(session).get(job["id"])
+        row.status = JobStatus.RUNNING
+
+
+def test_the_front_has_an_etag_and_304_until_a_trial_lands(client, alice, settings):
+    job = _running_job(client, alice, settings)
+    url = f"/api/v1/jobs/{job['id']}/pareto"
+    first = client.get(url, headers=alice)
+    assert first.status_code == 200 and first.headers["content-type"] == "application/json"
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and first.json()["trials"] == []
+    assert client.get(url, headers=alice).headers["etag"] == etag  # the same bytes again
+    unchanged = client.get(url, headers={**alice, "If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    csv = client.get(f"{url}?format=csv", headers=alice)
+    assert csv.headers["etag"] != etag and "attachment" in csv.headers["content-disposition"]
+    assert client.get(f"{url}?format=csv", headers={
+        **alice, "If-None-Match": csv.headers["etag"]}).status_code == 304
+
+    _land_trial(settings, job, 0.71, 0.62)
+    landed = client.get(url, headers={**alice, "If-None-Match": etag})
+    assert landed.status_code == 200 and landed.headers["etag"] != etag
+    assert [t["values"] for t in landed.json()["trials"]] == [{"y1": 0.71, "y2": 0.62}]
+    assert client.get(url, headers={**alice, "If-None-Match": landed.headers["etag"]}
+                      ).status_code == 304
+    gzipped = client.get(url, headers={**alice, "Accept-Encoding": "gzip"})
+    assert gzipped.headers.get("content-encoding") == "gzip"
+    assert gzipped.json() == landed.json()

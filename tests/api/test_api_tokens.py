@@ -54,3 +54,23 @@ def test_ttl_zero_never_expires(settings, capsys):
     assert automtl_main(["token", "create", "hal", "--db", url, "--ttl-days", "0"]) == 0
     assert "never expires" in capsys.readouterr().err
     assert automtl_main(["token", "create", "hal", "--db", url, "--ttl-days", "-1"]) == 2
+
+
+def test_a_job_route_refuses_a_revoked_token_at_once_and_records_use(client, settings):
+    """The job routes read the token and the job in one dependency: a revocation from another
+    process is seen by the very next request, and last_used_at is still written."""
+    token_id, plain = _token(settings)
+    headers = {"Authorization": f"Bearer {plain}"}
+    job = client.post("/api/v1/jobs", headers=headers,
+                      json={"name": "r", "dataset": {"builtin": "synthetic", "rows": 500},
+                            "tasks": [{"name": "y1"}, {"name": "y2"}],
+                            "budget": {"trials": 2, "epochs": 1}})
+    assert job.status_code == 202, job.text
+    url = f"/api/v1/jobs/{job.json()['id']}"
+    assert client.get(url, headers=headers).status_code == 200
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        row = TokenRepository(session).get(token_id)
+        assert row is not None and row.last_used_at is not None
+        TokenRepository(session).revoke(token_id)
+    for path in (url, f"{url}/trials", f"{url}/pareto", f"{url}/report", "/api/v1/jobs"):
+        assert client.get(path, headers=headers).status_code == 401, path

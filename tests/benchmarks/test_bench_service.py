@@ -4,6 +4,7 @@ the fuzz smoke also holds the server to zero 5xx."""
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -26,6 +27,22 @@ def test_service_load_quick(capsys: pytest.CaptureFixture[str]) -> None:
     for route in ("POST /jobs", "GET /jobs/{id}", "GET /report", "all reads"):
         assert route in out
     assert "server log: 0 'database is locked', 0 'QueuePool limit'" in out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="reads the server's CPU time from /proc, which only Linux has")
+def test_service_cpu_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.service_cpu import main
+
+    assert main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("  ")[0].strip(): line.split() for line in out.splitlines()
+            if line.startswith(("GET", "POST"))}
+    assert set(rows) >= {"GET /jobs/{id}", "GET /pareto", "GET /report", "POST /jobs"}
+    for route, fields in rows.items():
+        cpu_ms = float(fields[-2])
+        assert 0.0 <= cpu_ms < 10_000.0, (route, out)  # per request, from /proc
+    assert "mean of reads" in out
 
 
 def test_service_fuzz_quick(capsys: pytest.CaptureFixture[str]) -> None:
