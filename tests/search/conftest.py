@@ -39,3 +39,16 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def trial_thread_count_restored() -> Iterator[None]:
+    """A trial sets torch's thread count of the process it runs in to its ``cpus_per_trial``
+    (in a Ray worker that process is the trial's own); tests here run trials in the test
+    process, so the count is put back before the root conftest checks that it was."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None and before is not None:
+        torch.set_num_threads(before)
