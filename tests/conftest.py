@@ -190,6 +190,19 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(previous)
 
 
+@pytest.fixture
+def thread_count_put_back() -> Iterator[None]:
+    """For tests of code that sets torch's thread count by design (a trial sets its process's
+    count to ``cpus_per_trial``: in a Ray worker that process is the trial's own; a benchmark
+    sets its ``--threads``): the count is put back before the check below."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None and before is not None:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def torch_threads_restored(request: pytest.FixtureRequest) -> Iterator[None]:
     torch = sys.modules.get("torch")

@@ -42,13 +42,5 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 @pytest.fixture(autouse=True)
-def trial_thread_count_restored() -> Iterator[None]:
-    """A trial sets torch's thread count of the process it runs in to its ``cpus_per_trial``
-    (in a Ray worker that process is the trial's own); tests here run trials in the test
-    process, so the count is put back before the root conftest checks that it was."""
-    torch = sys.modules.get("torch")
-    before = torch.get_num_threads() if torch is not None else None
-    yield
-    torch = sys.modules.get("torch")
-    if torch is not None and before is not None:
-        torch.set_num_threads(before)
+def _trials_set_thread_counts(thread_count_put_back: None) -> None:
+    """Trials run in the test process here and set its thread count (see the root fixture)."""
