@@ -70,7 +70,8 @@ class ApiClient:
         return self._send("GET", f"/jobs/{job_id}/pareto", params={"format": format})
 
     def report(self, job_id: int) -> str:
-        return self._send("GET", f"/jobs/{job_id}/report").text
+        """The job's report page with Plotly embedded: a file that opens offline."""
+        return self._send("GET", f"/jobs/{job_id}/report", params={"plotly": "inline"}).text
 
 
 def _problems(response: httpx.Response) -> list[tuple[str, str]]:

@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=None, help="default: $AUTOMTL_PORT or 8000")
     serve.add_argument("--no-worker", action="store_true",
                        help="serve the API only (run `automtl worker` elsewhere)")
+    serve.add_argument("--api-workers", type=int, default=None, metavar="N",
+                       help="API processes sharing the port (uvicorn's workers; default: "
+                            "$AUTOMTL_API_WORKERS or 1); still one job worker per serve")
     _add_db(serve)
     serve.set_defaults(handler=_serve)
 
@@ -157,23 +160,53 @@ def _serve(args: argparse.Namespace) -> int:
     from automtl_api.main import create_app
     from automtl_storage import upgrade
 
-    settings = _settings(host=args.host, port=args.port, database_url=args.db)
+    settings = _settings(host=args.host, port=args.port, database_url=args.db,
+                         api_workers=args.api_workers)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
-    app = create_app(settings)
+    processes = settings.api_workers
+    # one API process: the app lives here; several: each of uvicorn's processes (spawned, so
+    # a fresh interpreter) builds its own from these settings, passed as AUTOMTL_* variables
+    app: Any = create_app(settings) if processes == 1 else API_APP_FACTORY
+    if processes > 1:
+        os.environ.update(settings.environment())
+        os.environ[PARENT_PID_VARIABLE] = str(os.getpid())
+    # the one job worker of this serve, whatever the number of API processes
     supervisor = None if args.no_worker else WorkerProcess(settings.environment(),
                                                            nice=settings.worker_nice)
     if supervisor is not None:
         supervisor.start()
     # uvicorn re-raises a SIGTERM it caught once it has shut down; with the default handler
-    # that would kill this process before the `finally` below stops the worker (and its Ray)
+    # that would kill this process before the `finally` below stops the worker (and its Ray).
+    # With several processes uvicorn's supervisor takes SIGTERM/SIGINT over, stops and joins
+    # its processes and returns here.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                    workers=processes, factory=processes > 1)
     finally:
         if supervisor is not None:
             supervisor.stop()
     return 0
+
+
+#: what each of several API processes imports and calls (uvicorn's factory string)
+API_APP_FACTORY = "automtl_api.commands:api_process_app"
+
+
+def api_process_app() -> Any:
+    """The app of one of ``automtl serve --api-workers N``'s processes, from the ``AUTOMTL_*``
+    settings serve put in the environment. The process ends with its serve: Linux sends it
+    SIGTERM when serve dies, also by ``kill -9`` (uvicorn's processes would otherwise keep
+    serving the port, orphaned); one whose serve is already gone exits at once."""
+    from automtl_api.main import create_app
+
+    parent = os.environ.get(PARENT_PID_VARIABLE, "")
+    if parent.isdigit():
+        _die_with_parent()
+        if os.getppid() != int(parent):  # serve died before the line above
+            raise SystemExit("automtl serve is gone; this API process stops")
+    return create_app()
 
 
 #: set by ``automtl serve`` for its worker: the worker stops (and stops its Ray) once this

@@ -207,7 +207,7 @@ def _search_and_export(demo: Demo, base_url: str, env: dict[str, str], db_url: s
         demo.keep(out / "front.csv", "the front as CSV").write_text(
             _call(client.pareto, job["id"], "csv", what="reading the front as CSV").text)
 
-        demo.step(7, "report: GET /api/v1/jobs/{id}/report")
+        demo.step(7, "report: GET /api/v1/jobs/{id}/report?plotly=inline (opens offline)")
         report = demo.keep(out / "report.html", "the HTML report (front plot, trials, gains)")
         report.write_text(_call(client.report, job["id"], what="reading the report"))
         demo.note(f"{_rel(report, out)} ({report.stat().st_size // 1024} KiB)")

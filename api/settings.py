@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     max_upload_rows: int = Field(20_000_000, ge=1, description="most rows of an upload")
     max_upload_cells: int = Field(200_000_000, ge=1, description="most rows x columns of an "
                                                                  "upload (bounds its memory)")
+    api_workers: int = Field(
+        1, ge=1, le=64, description="API processes `automtl serve` runs (uvicorn's workers "
+                                    "on one socket): more than one spreads the requests over "
+                                    "cores instead of one Python process's GIL; each has its "
+                                    "own connection pools and result cache")
     db_pool_size: int = Field(20, ge=1, description="pooled database connections of the API")
     db_max_overflow: int = Field(20, ge=0, description="connections above the pool under "
                                                        "bursts")
@@ -218,8 +223,9 @@ class Settings(BaseSettings):
                      "max_cpus_per_trial",
                      "max_gpus_per_trial", "max_spec_bytes", "max_json_depth",
                      "max_list_items", "max_string_chars", "max_upload_rows",
-                     "max_upload_cells", "db_pool_size", "db_max_overflow", "token_ttl_days",
-                     "live_results_ttl_s", "result_cache_entries", "worker_nice"):
+                     "max_upload_cells", "api_workers", "db_pool_size", "db_max_overflow",
+                     "token_ttl_days", "live_results_ttl_s", "result_cache_entries",
+                     "worker_nice"):
             value = getattr(self, name)
             if value is not None:
                 values[f"AUTOMTL_{name.upper()}"] = str(value)

@@ -1,6 +1,6 @@
-"""Helpers of the service benchmarks: run automtl's code from another checkout (to measure
-"before" on the main branch beside "after" on this one), free loopback ports, fresh
-PostgreSQL schemas.
+"""Helpers of the service benchmarks: a running ``automtl serve`` with a token
+(:func:`running_server`), automtl's code from another checkout (to measure "before" on the main
+branch beside "after" on this one), free loopback ports, fresh PostgreSQL schemas.
 
 Every benchmark here talks to 127.0.0.1 only, is bounded in requests and time, and stops the
 processes it starts.
@@ -10,8 +10,33 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import tempfile
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+#: ``automtl serve`` without its worker; ``{flags}``: extra flags (``--api-workers N``)
+SERVE = """
+import sys
+from automtl.cli import main
+sys.exit(main(["serve"{flags}]))
+"""
+TOKEN = """
+import sys
+from automtl_storage import Database, OwnerRepository, TokenRepository
+with Database(sys.argv[1]) as db, db.session() as s:
+    owner = OwnerRepository(s).get_or_create(sys.argv[2])
+    _, token = TokenRepository(s).create(owner.id, "bench")
+print(token)
+"""
 
 #: how automtl's folders are imported (pyproject's package-dir mapping)
 PACKAGES = {"automtl": "automtl", "search_spaces": "search_spaces",
@@ -65,3 +90,81 @@ def drop_schema(base: str, schema: str) -> None:
 def child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
             **extra}
+
+
+def wait_healthy(base: str, process: subprocess.Popen[bytes], limit: float = 600.0) -> None:
+    """Wait until ``base``'s ``/healthz`` answers 200; raise when ``process`` exits first or
+    ``limit`` seconds pass."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited ({process.returncode})")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the server did not answer /healthz")
+
+
+@dataclass
+class Server:
+    """A running ``automtl serve``: its address, database URL, a bearer token, the process;
+    ``log`` is its stderr once stopped (when captured, else empty)."""
+
+    base: str
+    database_url: str
+    token: str
+    process: subprocess.Popen[bytes]
+    log: str = ""
+
+
+@contextmanager
+def running_server(db: str, *, pg_url: str = DEFAULT_PG, source: Path | None = None,
+                   worker: bool = False, api_workers: int = 1, owner: str = "bench",
+                   env: dict[str, str] | None = None, capture_log: bool = False,
+                   prefix: str = "automtl-bench-") -> Iterator[Server]:
+    """``automtl serve`` on a free loopback port, on a SQLite file in a temporary folder
+    (``db="sqlite"``) or a fresh schema of the PostgreSQL at ``pg_url``, with a token of
+    ``owner``; ``source`` serves another checkout's code, ``worker`` starts serve's own worker
+    (default ``--no-worker``), ``api_workers`` > 1 passes ``--api-workers``, ``env`` adds
+    ``AUTOMTL_*`` settings. On leaving: SIGTERM (SIGKILL after 30 s), the schema dropped,
+    the folder removed."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        schema = None
+        if db == "postgresql":
+            url, schema = postgres_url(pg_url)
+        else:
+            url = f"sqlite:///{Path(tmp) / 'automtl.db'}"
+        port = free_port()
+        child = child_env(AUTOMTL_ENV="development", AUTOMTL_DATABASE_URL=url,
+                          AUTOMTL_DATA_DIR=str(Path(tmp) / "data"), AUTOMTL_PORT=str(port),
+                          AUTOMTL_HOST="127.0.0.1", **(env or {}))
+        flags = ([] if worker else ["--no-worker"]) + \
+            (["--api-workers", str(api_workers)] if api_workers > 1 else [])
+        prelude = source_prelude(source)
+        serve = SERVE.format(flags="".join(f", {f!r}" for f in flags))
+        process = subprocess.Popen(
+            [sys.executable, "-c", prelude + serve], env=child, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE if capture_log else subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        server = None
+        try:
+            wait_healthy(base, process)
+            token = subprocess.run([sys.executable, "-c", prelude + TOKEN, url, owner],
+                                   env=child, check=True, capture_output=True,
+                                   text=True).stdout.strip().splitlines()[-1]
+            server = Server(base, url, token, process)
+            yield server
+        finally:
+            process.terminate()
+            try:
+                _, err = process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                _, err = process.communicate()
+            if server is not None and err:
+                server.log = err.decode(errors="replace")
+            if schema is not None:
+                drop_schema(pg_url, schema)

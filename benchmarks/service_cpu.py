@@ -19,29 +19,30 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from benchmarks.service_common import (
-    child_env,
-    drop_schema,
-    free_port,
-    postgres_url,
-    source_prelude,
-)
-from benchmarks.service_load import DEFAULT_PG, SERVE, TOKEN, csv_bytes, spec, wait_healthy
+from benchmarks.service_common import DEFAULT_PG, running_server
+from benchmarks.service_load import csv_bytes, spec
 
 
 def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of process ``pid`` (all its threads) and of its live
+    descendants (the API processes of ``serve --api-workers N``), from /proc."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def measure(base: str, token: str, pid: int, requests: int,
@@ -95,40 +96,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="serve another checkout's code (default: this one)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra AUTOMTL_* setting of the server (repeatable)")
+    parser.add_argument("--api-workers", type=int, default=1,
+                        help="API processes (serve --api-workers; their CPU is summed)")
     parser.add_argument("--quick", action="store_true", help="20 requests, 3 warm-up")
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.warmup = 20, 3
     extra = dict(item.split("=", 1) for item in args.env)
-    with tempfile.TemporaryDirectory(prefix="automtl-cpu-") as tmp:
-        schema = None
-        if args.db == "postgresql":
-            url, schema = postgres_url(args.pg_url)
-        else:
-            url = f"sqlite:///{Path(tmp) / 'automtl.db'}"
-        port = free_port()
-        env = child_env(AUTOMTL_ENV="development", AUTOMTL_DATABASE_URL=url,
-                        AUTOMTL_DATA_DIR=str(Path(tmp) / "data"), AUTOMTL_PORT=str(port),
-                        AUTOMTL_HOST="127.0.0.1", AUTOMTL_MAX_ACTIVE_JOBS="1000000", **extra)
-        prelude = source_prelude(args.source)
-        server = subprocess.Popen([sys.executable, "-c", prelude + SERVE], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(base, server)
-            token = subprocess.run([sys.executable, "-c", prelude + TOKEN, url, "bench"],
-                                   env=env, check=True, capture_output=True,
-                                   text=True).stdout.strip().splitlines()[-1]
-            rows = measure(base, token, server.pid, args.requests, args.warmup)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-            if schema is not None:
-                drop_schema(args.pg_url, schema)
+    with running_server(args.db, pg_url=args.pg_url, source=args.source,
+                        api_workers=args.api_workers,
+                        env={"AUTOMTL_MAX_ACTIVE_JOBS": "1000000", **extra},
+                        prefix="automtl-cpu-") as server:
+        rows = measure(server.base, server.token, server.process.pid, args.requests,
+                       args.warmup)
     print(f"API CPU per request: {args.db}, {args.requests} sequential requests per route "
           f"after {args.warmup} warm-up; code: {args.source or 'this checkout'}"
           + (f"; {' '.join(args.env)}" if args.env else ""))

@@ -13,23 +13,14 @@ way (a figure, not a test). Issue 20 item 4: 35 server errors on SQLite, 206 on 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.service_common import (
-    child_env,
-    drop_schema,
-    free_port,
-    postgres_url,
-    source_prelude,
-)
-from benchmarks.service_load import DEFAULT_PG, SERVE, TOKEN, csv_bytes, spec, wait_healthy
+from benchmarks.service_common import DEFAULT_PG, running_server
+from benchmarks.service_load import csv_bytes, spec
 
 
 def fuzz(base: str, token: str, cases: int) -> tuple[dict[str, int], dict[str, int],
@@ -91,40 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="4 cases per operation")
     args = parser.parse_args(argv)
     cases = 4 if args.quick else max(2, args.cases)
-    with tempfile.TemporaryDirectory(prefix="automtl-fuzz-") as tmp:
-        schema_name = None
-        if args.db == "postgresql":
-            url, schema_name = postgres_url(args.pg_url)
-        else:
-            url = f"sqlite:///{Path(tmp) / 'automtl.db'}"
-        port = free_port()
-        env = child_env(AUTOMTL_ENV="development", AUTOMTL_DATABASE_URL=url,
-                        AUTOMTL_DATA_DIR=str(Path(tmp) / "data"), AUTOMTL_PORT=str(port),
-                        AUTOMTL_HOST="127.0.0.1")
-        prelude = source_prelude(args.source)
-        server = subprocess.Popen([sys.executable, "-c", prelude + SERVE], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(base, server)
-            token = subprocess.run([sys.executable, "-c", prelude + TOKEN, url, "fuzz"],
-                                   env=env, check=True, capture_output=True,
-                                   text=True).stdout.strip().splitlines()[-1]
-            with httpx.Client(base_url=base, timeout=60,
-                              headers={"Authorization": f"Bearer {token}"}) as client:
-                dataset = client.post("/api/v1/datasets",
-                                      files={"file": ("f.csv", csv_bytes())}).json()["id"]
-                client.post("/api/v1/jobs", json=spec(dataset, 0)).raise_for_status()
-            counts, errors, examples = fuzz(base, token, cases)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-            if schema_name is not None:
-                drop_schema(args.pg_url, schema_name)
+    with running_server(args.db, pg_url=args.pg_url, source=args.source, owner="fuzz",
+                        prefix="automtl-fuzz-") as server:
+        with httpx.Client(base_url=server.base, timeout=60,
+                          headers={"Authorization": f"Bearer {server.token}"}) as client:
+            dataset = client.post("/api/v1/datasets",
+                                  files={"file": ("f.csv", csv_bytes())}).json()["id"]
+            client.post("/api/v1/jobs", json=spec(dataset, 0)).raise_for_status()
+        counts, errors, examples = fuzz(server.base, server.token, cases)
     print(f"fuzz: {args.db}, up to {cases} cases per operation; code: "
           f"{args.source or 'this checkout'}")
     print(f"{'operation':<44} {'cases':>6} {'5xx':>5}")

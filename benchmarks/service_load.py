@@ -15,15 +15,13 @@ stopped at the end.
     python -m benchmarks.service_load --db postgresql --source /work/wt/i20-before
     python -m benchmarks.service_load --quick
     python -m benchmarks.service_load --worker   # serve's worker trains the jobs meanwhile
+    python -m benchmarks.service_load --api-workers 2   # serve --api-workers 2
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -32,30 +30,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.service_common import (
-    child_env,
-    drop_schema,
-    free_port,
-    postgres_url,
-    source_prelude,
-)
-
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
-SERVE = """
-import sys
-from automtl.cli import main
-sys.exit(main(["serve", "--no-worker"]))
-"""
-#: ``automtl serve`` with its own worker, which trains the submitted jobs on the same cores
-SERVE_WITH_WORKER = SERVE.replace(', "--no-worker"', "")
-TOKEN = """
-import sys
-from automtl_storage import Database, OwnerRepository, TokenRepository
-with Database(sys.argv[1]) as db, db.session() as s:
-    owner = OwnerRepository(s).get_or_create(sys.argv[2])
-    _, token = TokenRepository(s).create(owner.id, "bench")
-print(token)
-"""
+from benchmarks.service_common import DEFAULT_PG, running_server
 
 
 def csv_bytes(rows: int = 400) -> bytes:
@@ -196,20 +171,6 @@ def _drive(base: str, token: str, dataset: int, job: int, submitters: int, reade
     return recorder
 
 
-def wait_healthy(base: str, process: subprocess.Popen[bytes], limit: float = 600.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited ({process.returncode})")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("the server did not answer /healthz")
-
-
 def table(recorder: Recorder) -> str:
     lines = [f"{'route':<16} {'requests':>8} {'errors':>6} {'p50 s':>8} {'p99 s':>8}"]
     reads: list[float] = []
@@ -246,49 +207,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-processes", type=int, default=1,
                         help="split the clients over this many processes (default 1: threads "
                              "of this one, which also wait for each other's GIL)")
+    parser.add_argument("--api-workers", type=int, default=1,
+                        help="API processes (serve --api-workers; default 1)")
     parser.add_argument("--quick", action="store_true", help="2 submitters, 3 readers, 3 s")
     args = parser.parse_args(argv)
     if args.quick:
         args.submitters, args.readers, args.seconds = 2, 3, 3.0
-    with tempfile.TemporaryDirectory(prefix="automtl-load-") as tmp:
-        schema = None
-        if args.db == "postgresql":
-            url, schema = postgres_url(args.pg_url)
-        else:
-            url = f"sqlite:///{Path(tmp) / 'automtl.db'}"
-        port = free_port()
-        env = child_env(AUTOMTL_ENV="development", AUTOMTL_DATABASE_URL=url,
-                        AUTOMTL_DATA_DIR=str(Path(tmp) / "data"), AUTOMTL_PORT=str(port),
-                        AUTOMTL_HOST="127.0.0.1",
-                        # one owner submits from every thread: lift the per-owner queue cap
-                        # (429 past it), which would otherwise be measured instead of the API
-                        AUTOMTL_MAX_ACTIVE_JOBS="1000000")
-        prelude = source_prelude(args.source)
-        serve = SERVE_WITH_WORKER if args.worker else SERVE
-        server = subprocess.Popen([sys.executable, "-c", prelude + serve], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(base, server)
-            token = subprocess.run([sys.executable, "-c", prelude + TOKEN, url, "bench"],
-                                   env=env, check=True, capture_output=True,
-                                   text=True).stdout.strip().splitlines()[-1]
-            recorder = run_load(base, token, args.submitters, args.readers, args.seconds,
-                                args.timeout, args.client_processes)
-        finally:
-            server.terminate()
-            try:
-                _, err = server.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                _, err = server.communicate()
-            if schema is not None:
-                drop_schema(args.pg_url, schema)
-        locked = err.decode(errors="replace").count("database is locked")
-        pool = err.decode(errors="replace").count("QueuePool limit")
+    # one owner submits from every thread: lift the per-owner queue cap (429 past it), which
+    # would otherwise be measured instead of the API
+    with running_server(args.db, pg_url=args.pg_url, source=args.source, worker=args.worker,
+                        api_workers=args.api_workers, capture_log=True,
+                        env={"AUTOMTL_MAX_ACTIVE_JOBS": "1000000"},
+                        prefix="automtl-load-") as server:
+        recorder = run_load(server.base, server.token, args.submitters, args.readers,
+                            args.seconds, args.timeout, args.client_processes)
+    locked = server.log.count("database is locked")
+    pool = server.log.count("QueuePool limit")
     print(f"load: {args.db}, {args.submitters} submitters + {args.readers} readers for "
           f"{args.seconds:g} s; code: {args.source or 'this checkout'}; "
-          f"{'with its worker training' if args.worker else 'no worker'}; clients in "
+          f"{'with its worker training' if args.worker else 'no worker'}; "
+          f"{args.api_workers} API process(es); clients in "
           f"{args.client_processes} process(es)")
     print(table(recorder))
     print(recorder.job_state)

@@ -158,8 +158,11 @@ class Database:
         SQLite's busy handler poll it with sleeps of up to 100 ms, so under a stream of writes
         an unlucky one loses for the whole busy timeout and fails with "database is locked"
         (20 concurrent ``POST /jobs``: p99 21-31 s, 500s). Here they take turns on a lock of
-        this process, woken as soon as the previous write commits; other processes (workers)
-        still meet at SQLite's lock. PostgreSQL writes run side by side, unserialised.
+        this process, woken as soon as the previous write commits. Other processes (workers,
+        the other API processes of ``automtl serve --api-workers N``) meet at SQLite's own
+        lock, each with the busy timeout: the driver begins a transaction at its first write
+        (reads before it run outside one), so a write waits for the lock instead of failing
+        on a stale read snapshot. PostgreSQL writes run side by side, unserialised.
 
         Raises :class:`DatabaseBusy` when the turn does not come within ``write_timeout_s``
         (SQLite's busy timeout, 30 s)."""

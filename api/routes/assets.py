@@ -1,6 +1,7 @@
 """Static assets served by the API itself, so nothing a page needs comes from the internet:
-Plotly's script, shared by every report opened with ``?plotly=shared``, and the Swagger UI and
-ReDoc bundles of the offline ``/docs`` and ``/redoc`` (from the ``fastapi-offline`` package).
+Plotly's script, shared by every report page (``?plotly=shared``, the default), and the
+Swagger UI and ReDoc bundles of the offline ``/docs`` and ``/redoc`` (from the
+``fastapi-offline`` package).
 
 No token is needed: these are public library files, cached by browsers for a day and
 revalidated by ETag (each file's version is in its ETag).
@@ -56,8 +57,8 @@ def _doc_asset(name: str) -> RenderedPage | None:
             responses={200: {"content": {"application/javascript": {}}},
                        304: {"description": "not modified"}})
 def plotly_js(request: Request) -> Response:
-    """The Plotly version the reports are built with, loaded by every report fetched with
-    ``?plotly=shared`` (gzip when accepted, ETag, cacheable for a day)."""
+    """The Plotly version the reports are built with, loaded by every report page fetched
+    without ``?plotly=inline`` (gzip when accepted, ETag, cacheable for a day)."""
     return page_response(request, _plotly(), media_type="application/javascript",
                          cache_control=CACHE)
 

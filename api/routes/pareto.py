@@ -67,14 +67,17 @@ _FRONT: TypeAdapter[ParetoFront] = TypeAdapter(ParetoFront)
 def get_report(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
                settings: SettingsDep, request: Request,
                plotly: Annotated[Literal["inline", "shared"], Query(
-                   description="inline: a self-contained file (Plotly embedded, ~4.7 MB "
-                               "uncompressed); shared: load Plotly from this API's "
-                               f"{PLOTLY_PATH} (~0.2 MB per report)")] = "inline",
+                   description="shared (the default, for a browser): load Plotly from this "
+                               f"API's {PLOTLY_PATH} (~0.2 MB per report, the script cached "
+                               "by the browser); inline: a self-contained file that opens "
+                               "offline (Plotly embedded, ~4.7 MB uncompressed), for "
+                               "downloads")] = "shared",
                ) -> Response:
     """A page with the front plotted (zoomed, coloured by topology), every trial's objectives,
     hypervolume over trials, parameter importances, parallel coordinates, learning curves, the
     front's architectures, per-topology bests, MTL gains, expert utilisation and a sortable
-    table of every trial. A page is rendered once per trial landing (a running job's is
+    table of every trial. By default the page loads Plotly from this API (``?plotly=inline``
+    gives a file that opens offline). A page is rendered once per trial landing (a running job's is
     reused for at most a few seconds more), concurrent requests wait for that one render; every
     page has an ETag (a hash of the page)."""
     session.commit()  # the token and job are read: no connection held while it renders

@@ -113,8 +113,9 @@ def test_a_job_submitted_over_http_runs_and_its_front_matches_the_study(server, 
     rows = list(csv.DictReader(io.StringIO(as_csv)))
     assert [int(r["trial"]) for r in rows] == [t.number for t in best]
 
-    report = http.get(f"/jobs/{job_id}/report")
+    report = http.get(f"/jobs/{job_id}/report")  # Plotly loaded from the API
     assert report.status_code == 200 and 'id="pareto-front"' in report.text
+    assert "plotly.js v" not in report.text and "/assets/plotly.min.js" in report.text
 
     # the CLI reads the same things
     status = _cli(server.env, "status", str(job_id))
@@ -128,6 +129,7 @@ def test_a_job_submitted_over_http_runs_and_its_front_matches_the_study(server, 
     assert _cli(server.env, "report", str(job_id), "--format", "html", "--out",
                 str(page)).returncode == 0
     assert 'id="pareto-front"' in page.read_text()
+    assert "plotly.js v" in page.read_text()  # the CLI's file opens offline
 
 
 def test_the_cli_submits_a_spec_with_a_local_file_and_reports_bad_fields(server, tmp_path):

@@ -114,16 +114,19 @@ def test_a_finished_jobs_page_is_rendered_once(client, alice, finished):
     for _ in range(3):
         assert client.get(url, headers=alice).text == first.text
     assert cache.renders == renders  # served from the cache
-    # each report mode is a page of its own
-    client.get(f"{url}?plotly=shared", headers=alice)
+    # each report mode is a page of its own; the default is the shared one
+    assert client.get(f"{url}?plotly=shared", headers=alice).text == first.text
+    assert cache.renders == renders
+    client.get(f"{url}?plotly=inline", headers=alice)
     assert cache.renders == renders + 1
 
 
-def test_the_report_can_load_plotly_from_the_api(client, alice, finished):
-    inline = client.get(f"/api/v1/jobs/{finished['id']}/report", headers=alice).text
-    shared = client.get(f"/api/v1/jobs/{finished['id']}/report?plotly=shared",
-                        headers=alice).text
+def test_the_report_loads_plotly_from_the_api_unless_inline_is_asked(client, alice, finished):
+    url = f"/api/v1/jobs/{finished['id']}/report"
+    shared = client.get(url, headers=alice).text  # the default
+    inline = client.get(f"{url}?plotly=inline", headers=alice).text
     assert "plotly.js v" in inline and "plotly.js v" not in shared
+    assert not re.findall(r'<script[^>]+src="([^"]+)"', inline)  # opens offline
     sources = re.findall(r'<script[^>]+src="([^"]+)"', shared)
     assert sources == ["/api/v1/assets/plotly.min.js"]
     script = client.get(sources[0])  # public, no token

@@ -139,7 +139,7 @@ def test_the_front_as_csv_matches_the_json(finished):
 
 
 def test_the_report_page_shows_the_front_gains_and_utilisation(finished):
-    page = _get(finished, "/report").text
+    page = _get(finished, "/report?plotly=inline").text
     trials = _get(finished, "/trials").json()["items"]
     assert 'id="pareto-front"' in page and 'id="hypervolume-history"' in page
     assert page.count("plotly.js v") == 1  # embedded once
@@ -161,7 +161,7 @@ def test_the_report_page_shows_the_front_gains_and_utilisation(finished):
                            "scripts/test.sh installs Debian's chromium")
 def test_the_report_renders_in_headless_chromium(finished, tmp_path):
     page = tmp_path / "report.html"
-    page.write_text(_get(finished, "/report").text)
+    page.write_text(_get(finished, "/report?plotly=inline").text)
     common = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
               "--no-first-run", "--disable-background-networking", "--disable-component-update",
               "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",

@@ -45,6 +45,19 @@ def test_service_cpu_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert "mean of reads" in out
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="reads the server's CPU time from /proc, which only Linux has")
+def test_service_cpu_counts_every_api_process(capsys: pytest.CaptureFixture[str]) -> None:
+    """With ``--api-workers 2`` the requests run in serve's child processes: their CPU is
+    what is counted (serve's own process only supervises them)."""
+    from benchmarks.service_cpu import main
+
+    assert main(["--quick", "--api-workers", "2"]) == 0
+    out = capsys.readouterr().out
+    mean = [line for line in out.splitlines() if line.startswith("mean of reads")][0]
+    assert float(mean.split()[-1]) > 2.0, out  # ms of CPU per read: the children's
+
+
 def test_service_fuzz_quick(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("schemathesis")
     from benchmarks.service_fuzz import main

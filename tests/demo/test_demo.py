@@ -135,6 +135,7 @@ def test_demo_runs_the_main_job_end_to_end_and_serves_until_interrupted(tmp_path
     # the report, the bundle, and train.py's one epoch on the uploaded CSV
     report = (out / "report.html").read_text()
     assert 'id="pareto-front"' in report
+    assert "plotly.js v" in report  # Plotly embedded: the kept file opens offline
     bundle = _bundle_dir(out)
     assert BUNDLE_FILES <= {p.name for p in bundle.iterdir()}
     assert "best epoch 1 of 1" in stdout
