@@ -157,6 +157,14 @@ def summary_row(dataset: str, topology: str, batch_size: int,
     # issue 16's speed goal: automtl's Trainer.fit at >= 3x the faster peer's rows/s
     row["3x met"] = ("yes" if row["automtl/faster peer"] >= 3.0 else "no") \
         if ours and faster else ""
+    if torch.get_num_threads() == 1:
+        # the same ratios in rows per CPU second (one thread: rows/s while the process has a
+        # core; steadier than wall time when other processes share the cores)
+        fastest = max(peers, key=lambda run: run.cpu_rows_per_second, default=None)
+        for name, run in (("automtl", ours), ("loop", loop)):
+            row[f"{name}/faster peer, CPU time"] = round(
+                ratio(run.cpu_rows_per_second, fastest.cpu_rows_per_second), 2) \
+                if run and fastest else float("nan")
     for tool in TOOLS:
         run = results.get(tool)
         row[f"AUC {tool}"] = round(run.mean_auc, 4) if run else float("nan")

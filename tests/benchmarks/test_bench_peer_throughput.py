@@ -84,6 +84,10 @@ def test_peer_runs_match_sizes_and_give_ratios(quick_run, tool):
         assert row["loop/faster peer"] == pytest.approx(
             row["minimal loop rows/s"] / row[f"{faster} rows/s"], rel=0.02)
         assert row["3x met"] == ("yes" if row["automtl/faster peer"] >= 3 else "no")
+        # one thread (the default): the same ratios in rows per CPU second, measured for
+        # every tool (the peers per epoch)
+        for name in ("automtl", "loop"):
+            assert 0 < row[f"{name}/faster peer, CPU time"] < math.inf
     runs = read_runs(out)
     ours = {(r["dataset"], r["model"], r["batch"]): int(r["parameters"])
             for r in runs if r["tool"] == "automtl"}
