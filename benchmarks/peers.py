@@ -134,15 +134,17 @@ def train_deepctr(data: TabularDataset, topology: str, sizes: ModelSizes, batch_
         def __init__(self) -> None:
             super().__init__()
             self.seconds: list[float] = []
-            self._started = 0.0
+            self.cpu_seconds: list[float] = []
+            self._started = self._cpu = 0.0
 
         def on_epoch_begin(self, epoch: int, logs: object = None) -> None:
             synchronize(device)
-            self._started = time.perf_counter()
+            self._started, self._cpu = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, epoch: int, logs: object = None) -> None:
             synchronize(device)
             self.seconds.append(time.perf_counter() - self._started)
+            self.cpu_seconds.append(time.process_time() - self._cpu)
 
     timer = EpochTimer()
     train_x, train_y = _columns(data.train, data), _labels(data.train)
@@ -153,7 +155,7 @@ def train_deepctr(data: TabularDataset, topology: str, sizes: ModelSizes, batch_
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return RunResult("deepctr-torch", topology, batch_size, epochs, len(data.train),
                      timer.seconds, _auc(_labels(data.valid), predictions, data.task_names),
-                     parameters)
+                     parameters, epoch_cpu_seconds=timer.cpu_seconds)
 
 
 # ----------------------------------------------------------------------------- torch-rechub
@@ -189,21 +191,23 @@ def train_rechub(data: TabularDataset, topology: str, sizes: ModelSizes, batch_s
     train_loader, valid_loader, _ = generator.generate_dataloader(
         x_val=valid_x, y_val=valid_y, x_test=valid_x, y_test=valid_y, batch_size=batch_size)
     seconds: list[float] = []
+    cpu_seconds: list[float] = []
     with tempfile.TemporaryDirectory() as model_path, _quiet():
         trainer = MTLTrainer(model, task_types=task_types,
                              optimizer_params={"lr": lr, "weight_decay": 0.0}, n_epoch=epochs,
                              device=_device_name(device), model_path=model_path)
         for _ in range(epochs):
             synchronize(device)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             trainer.train_one_epoch(train_loader)
             synchronize(device)
             seconds.append(time.perf_counter() - started)
+            cpu_seconds.append(time.process_time() - cpu)
         scores = trainer.evaluate(trainer.model, valid_loader)
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return RunResult("torch-rechub", topology, batch_size, epochs, len(data.train), seconds,
                      {name: float(s) for name, s in zip(data.task_names, scores, strict=True)},
-                     parameters)
+                     parameters, epoch_cpu_seconds=cpu_seconds)
 
 
 TRAINERS = {"deepctr-torch": train_deepctr, "torch-rechub": train_rechub}

@@ -83,6 +83,9 @@ class RunResult:
     call_seconds: float | None = None
     #: CPU seconds of this process over the same span (None when not measured)
     cpu_seconds: float | None = None
+    #: CPU seconds of this process in each training epoch, when the epochs are timed
+    #: (the peers'); empty: not measured
+    epoch_cpu_seconds: list[float] = field(default_factory=list)
 
     @property
     def train_seconds(self) -> float:
@@ -99,11 +102,15 @@ class RunResult:
 
     @property
     def cpu_rows_per_second(self) -> float:
-        """Rows per CPU second of the whole call (NaN when not measured): less sensitive to
-        other processes than wall time, since waiting for a core is not counted."""
-        if self.cpu_seconds is None:
-            return float("nan")
-        return self.train_rows * self.epochs / self.cpu_seconds
+        """Rows per CPU second of the whole call, or else of the epoch with the fewest CPU
+        seconds (NaN when neither was measured): less sensitive to other processes than
+        wall time, since waiting for a core is not counted (with one torch thread, the
+        rows/s the process reaches while it has a core)."""
+        if self.cpu_seconds is not None:
+            return self.train_rows * self.epochs / self.cpu_seconds
+        if self.epoch_cpu_seconds:
+            return self.train_rows / min(self.epoch_cpu_seconds)
+        return float("nan")
 
     @property
     def mean_rows_per_second(self) -> float:

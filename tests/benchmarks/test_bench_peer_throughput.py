@@ -76,6 +76,18 @@ def test_peer_runs_match_sizes_and_give_ratios(quick_run, tool):
         assert peer > 0 and math.isfinite(peer)
         assert row[f"automtl/{tool}"] == pytest.approx(row["automtl rows/s"] / peer, rel=0.02)
         assert 0.0 < row[f"AUC {tool}"] <= 1.0
+        faster = max(PEERS, key=lambda t: row[f"{t} rows/s"]
+                     if missing_peer(t) is None else -1.0)
+        assert row["faster peer"] == faster
+        assert row["automtl/faster peer"] == pytest.approx(
+            row["automtl rows/s"] / row[f"{faster} rows/s"], rel=0.02)
+        assert row["loop/faster peer"] == pytest.approx(
+            row["minimal loop rows/s"] / row[f"{faster} rows/s"], rel=0.02)
+        assert row["3x met"] == ("yes" if row["automtl/faster peer"] >= 3 else "no")
+        # one thread (the default): the same ratios in rows per CPU second, measured for
+        # every tool (the peers per epoch)
+        for name in ("automtl", "loop"):
+            assert 0 < row[f"{name}/faster peer, CPU time"] < math.inf
     runs = read_runs(out)
     ours = {(r["dataset"], r["model"], r["batch"]): int(r["parameters"])
             for r in runs if r["tool"] == "automtl"}
