@@ -36,7 +36,7 @@ Sections (``--sections``, all by default):
   standardised units (divided by the label's exact variance, :func:`label_variance`) and in
   raw label units.
 
-    python -m benchmarks.paper_checks --sections correlation  # 16 seeds: about 5 min of CPU
+    python -m benchmarks.paper_checks --sections correlation  # 16 seeds: about 4 min of CPU
     python -m benchmarks.paper_checks --quick          # smoke run (seconds)
     python -m benchmarks.paper_checks --sections correlation --correlation-seeds 10
     python -m benchmarks.paper_checks --sections correlation --lr 1e-4 1e-3 1e-2
