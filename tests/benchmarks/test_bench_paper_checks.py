@@ -34,9 +34,11 @@ def test_correlation_sweep_covers_the_papers_models_and_correlations(quick_run):
         for model in paper_checks.CORRELATION_MODELS:
             mean, _, half = row[f"{model} test MSE"].partition(" ± ")
             assert float(mean) > 0 and float(half) >= 0
-        # equal sizes: the shared bottom is sized to the MMoE's parameter count
+        # the paper's sizes: a bottom of 113 ≈ 13,056 / (100 + 2 * 8) units, towers of 8
         shared_bottom, _, mmoe = (int(p) for p in row["params sb/omoe/mmoe"].split("/"))
-        assert shared_bottom == pytest.approx(mmoe, rel=0.01)
+        assert round(13_056 / (100 + 2 * 8)) == 113
+        assert shared_bottom == 100 * 113 + 113 + 2 * (113 * 8 + 8 + 8 + 1)
+        assert mmoe == 8 * (100 * 16 + 16) + 2 * (100 * 8 + 8) + 2 * (16 * 8 + 8 + 8 + 1)
         # the gap is shared-bottom minus MMoE, seed by seed; at correlation 1.0 its change from
         # correlation 1.0 is exactly 0 and a gate difference is a distance in [0, 1]
         sb, mm = (float(row[f"{m} test MSE"].split(" ")[0]) for m in ("shared_bottom", "mmoe"))
@@ -54,6 +56,21 @@ def test_correlation_sweep_covers_the_papers_models_and_correlations(quick_run):
     # online mode (the default): equal steps on fresh rows, the gap read along the training
     assert "online: 30 steps of 128 fresh rows" in text
     assert text.count("gap sb - mmoe over training steps") == len(paper_checks.CORRELATIONS)
+
+
+def test_bottom_units_zero_sizes_the_shared_bottom_to_the_whole_mmoe():
+    from automtl.config import ModelConfig
+    from automtl.data import TabularDataset, make_synthetic, synthetic_tasks
+    from automtl.models import build_model
+
+    assert paper_checks.parse_args(["--bottom-units", "0"]).bottom_units is None
+    tasks = synthetic_tasks(binary=False)
+    schema = TabularDataset(make_synthetic(rows=50, features=100), tasks).schema
+    sizes = {name: build_model(ModelConfig.from_parts(arch, schema, tasks)).num_parameters()
+             for name, arch in paper_checks.correlation_architectures(100).items()}
+    assert sizes["shared_bottom"] == pytest.approx(sizes["mmoe"], rel=0.01)
+    narrow = paper_checks.correlation_architectures(100, 16)["shared_bottom"]
+    assert narrow.params.bottom_units == [16]
 
 
 def test_correlation_sweep_in_epochs_mode_reports_the_transfer(tmp_path):
@@ -143,3 +160,48 @@ def test_bad_arguments_exit_with_usage_errors():
     with pytest.raises(SystemExit) as error:
         paper_checks.parse_args(["--correlation-seeds", "1"])
     assert error.value.code == 2
+    for bad in (["--bottom-units", "-1"],
+                ["--correlation-mode", "epochs", "--lr", "1e-3", "1e-2"]):  # a grid: online
+        with pytest.raises(SystemExit) as error:
+            paper_checks.parse_args(bad)
+        assert error.value.code == 2
+
+
+@pytest.mark.parametrize("name", ["shared_bottom", "mmoe"])
+def test_stacked_models_train_each_model_as_if_alone(name):
+    """StackedModels (one vmapped forward, one Adam over stacked parameters) against training
+    each model by itself with train_on_stream: the same weights and test MSE after 6 steps."""
+    import copy
+
+    from automtl.config import ModelConfig
+    from automtl.data import TabularDataset, make_synthetic, synthetic_tasks
+    from automtl.models import build_model
+
+    tasks = synthetic_tasks(binary=False)
+    schema = TabularDataset(make_synthetic(rows=50, features=100), tasks).schema
+    architecture = paper_checks.correlation_architectures(100)[name]
+    device = torch.device("cpu")
+    streams = [paper_checks.make_stream(c, 1.0, seed=s, test_rows=64, standardize=False)
+               for c, s in ((1.0, 0), (0.0, 1), (0.5, 2))]
+    models = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        models.append(build_model(ModelConfig.from_parts(architecture, schema, tasks)))
+    alone = [copy.deepcopy(model) for model in models]
+    stack = paper_checks.StackedModels(models, ["y1", "y2"], lr=1e-2, device=device)
+    for rows in zip(*(s.batches(6, 16) for s in streams), strict=True):
+        stack.step(torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows]))
+    stacked_mse = stack.mse(torch.stack([s.test.numeric for s in streams]),
+                            torch.stack([s.test.labels for s in streams]))
+    trained = stack.unstack()
+    for k, (model, stream) in enumerate(zip(alone, streams, strict=True)):
+        (mse,) = paper_checks.train_on_stream(model, stream, 6, 16, 1e-2, [6], device)
+        assert stacked_mse[k] == pytest.approx(mse, rel=1e-4)
+        for (key, mine), theirs in zip(trained[k].named_parameters(), model.parameters(),
+                                       strict=True):
+            assert torch.allclose(mine, theirs, atol=1e-5), key
+        # the models moved: 6 steps at lr 1e-2 are not the initial weights
+    torch.manual_seed(0)
+    initial = build_model(ModelConfig.from_parts(architecture, schema, tasks))
+    assert not all(torch.equal(a, b) for a, b in zip(initial.parameters(),
+                                                     trained[0].parameters(), strict=True))
