@@ -36,6 +36,7 @@ while a worker slot waits).
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import tempfile
 import time
@@ -110,10 +111,12 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     url = args.storage or f"sqlite:///{workdir / 'study.db'}"
     ray_start = start_ray(args.cpus)
     try:
-        started = time.perf_counter()
+        # Optuna stamps a trial's ask and tell with the local clock (datetime.now)
+        search_started, started = datetime.datetime.now(), time.perf_counter()
         result = run_search(spec, storage_url=url, artifact_dir=workdir / "artifacts",
                             study_name=f"bench-overhead-{int(time.time())}")
         wall = time.perf_counter() - started
+        search_ended = datetime.datetime.now()
     finally:
         ray.shutdown()
     study = optuna.load_study(study_name=result.study_name, storage=url)
@@ -126,6 +129,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     if missing:
         raise RuntimeError(f"trials {missing} have no recorded train/trial time")
     pruned_train = sum(float(t.user_attrs[ATTR_TRAIN_TIME]) for t in pruned)
+    every = study.get_trials(deepcopy=False)
+    first_ask = min(t.datetime_start for t in every if t.datetime_start)
+    last_tell = max(t.datetime_complete for t in every if t.datetime_complete)
     ended = complete + pruned
     # after start-up: the trials asked once every slot had finished its first trial (their
     # worker started and imported torch and automtl); their ask-to-tell time and training
@@ -143,6 +149,10 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                            for t in later),
         "steady_train": sum(float(t.user_attrs[ATTR_TRAIN_TIME]) for t in later),
         "ray_start": ray_start, "wall": wall, "complete": len(complete) + len(pruned),
+        # the driver alone: data, study and Tune set-up before the first ask; Tune's
+        # shutdown, the front and the stored importances after the last tell
+        "before_first_ask": (first_ask - search_started).total_seconds(),
+        "after_last_tell": (search_ended - last_tell).total_seconds(),
         "pruned": len(pruned), "failed": result.failed,
         "train": sum(float(t.user_attrs[ATTR_TRAIN_TIME]) for t in complete) + pruned_train,
         # a pruned trial's own time is known only up to its last epoch's training
@@ -267,12 +277,22 @@ def breakdown(raw: dict[str, Any], concurrency: int) -> list[dict[str, Any]]:
         ("rest of each trial (build model, latency, save weights)", raw["trial"] - raw["train"]),
     ]
     if "optuna_trial" in raw:  # split by the study's ask and tell times
-        parts += [
-            ("ask to tell outside the trial function (sampling, Ray dispatch, per-epoch "
-             "result round trips, recording)", raw["optuna_trial"] - raw["trial"]),
-            ("no trial asked in the slot (driver between tell and ask, Ray start of the "
-             "first trials, idle slots at the end)", worker - raw["optuna_trial"]),
-        ]
+        parts.append(("ask to tell outside the trial function (sampling, Ray dispatch and "
+                      "the first trials' worker start, per-epoch result round trips, "
+                      "recording)", raw["optuna_trial"] - raw["trial"]))
+        idle = worker - raw["optuna_trial"]
+        if "before_first_ask" in raw:  # the driver alone before the first ask, after the last
+            before = raw["before_first_ask"] * concurrency
+            after = raw["after_last_tell"] * concurrency
+            parts += [
+                ("driver before the first ask (data, study, Tune set-up)", before),
+                ("driver after the last tell (Tune shutdown, front, importances)", after),
+                ("no trial asked in the slot in between (driver between tell and ask, a "
+                 "slot idle while the last trials finish)", idle - before - after),
+            ]
+        else:
+            parts.append(("no trial asked in the slot (driver between tell and ask, idle "
+                          "slots at the end)", idle))
     else:
         parts.append(("outside trials (Ray, Optuna sampler, SQL storage, data load, idle "
                       "slots)", worker - raw["trial"]))
@@ -289,6 +309,7 @@ def summary(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """One line: wall time, summed training, share outside training, per-trial overhead."""
     trials = max(raw["complete"], 1)
     worker = raw["wall"] * args.concurrency
+    searching = raw["wall"] - raw.get("before_first_ask", 0.0) - raw.get("after_last_tell", 0.0)
     return {
         "trials complete": raw["complete"], "of them pruned": raw.get("pruned", 0),
         "failed": raw["failed"],
@@ -297,6 +318,12 @@ def summary(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "search wall s": round(raw["wall"], 2),
         "sum training s": round(raw["train"], 2),
         "share outside training": round(1 - raw["train"] / worker, 3),
+        # the same over the slots' time from the first ask to the last tell only
+        "share outside training, first ask to last tell": (
+            round(1 - raw["train"] / (searching * args.concurrency), 3)
+            if searching > 0 else None),
+        "driver before first ask s": round(raw.get("before_first_ask", 0.0), 2),
+        "driver after last tell s": round(raw.get("after_last_tell", 0.0), 2),
         # the first trial of each slot (worker start, first imports) left out
         "share after start-up": (round(1 - raw["steady_train"] / raw["steady_slot"], 3)
                                  if raw.get("steady_slot") else None),
@@ -331,8 +358,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
              f"(correlation {args.correlation}), 2 binary tasks, test split {args.test}, "
              f"{args.epochs} epoch(s) per trial; {space}; 1 CPU per trial; load average "
              f"{_load()} at the end.",
-             "worker time = search wall time x concurrency; share outside training = "
-             "1 - summed training / worker time; overhead per trial = (worker time - summed "
+             "worker time = search wall time (all of run_search) x concurrency; share "
+             "outside training = 1 - summed training / worker time; the same from the first "
+             "ask to the last tell leaves out the driver's set-up before the first trial and "
+             "its work after the last (Tune's shutdown, the front, the stored importances); "
+             "overhead per trial = (worker time - summed "
              "training) / complete trials; share after start-up = the same over the ask-to-tell "
              "time of the trials after each slot's first one (whose worker start and first "
              "imports are a fixed cost per search; the gaps between a tell and the next ask, "

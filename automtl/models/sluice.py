@@ -74,7 +74,10 @@ class Sluice(ModularMTL):
                                         config.normalization))
             self.alphas.append(nn.Parameter(initial_alpha(size)))
             in_dim = params.units
-        self.beta = nn.Parameter(imbalanced(params.layers).repeat(self.num_towers, 1))  # [T, L]
+        # expand + contiguous, not repeat: on the meta device (the parameter count at
+        # sampling) torch's Python meta kernel of repeat imports sympy, 0.8 s of the driver
+        beta = imbalanced(params.layers).unsqueeze(0).expand(self.num_towers, -1)
+        self.beta = nn.Parameter(beta.contiguous())                          # [T, L]
         self.heads = self.make_heads(params.units)
         #: each layer's unmixed column outputs ``[B, T, U]`` of the latest training forward
         self._unmixed: list[torch.Tensor] = []

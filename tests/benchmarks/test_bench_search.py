@@ -55,6 +55,10 @@ def test_search_overhead_quick_run_through_ray(tmp_path):
     assert summary["trials complete"] == 4 and summary["failed"] == 0
     assert 0 < summary["sum training s"] < summary["search wall s"] * summary["concurrency"]
     assert 0.0 < summary["share outside training"] < 1.0
+    # from the first ask to the last tell: the driver's set-up and wrap-up left out
+    assert 0.0 < summary["share outside training, first ask to last tell"] \
+        < summary["share outside training"]
+    assert summary["driver before first ask s"] > 0 and summary["driver after last tell s"] > 0
     # trials 2 and 3 came after each slot's first: their share leaves the worker start out
     assert 0.0 < summary["share after start-up"] < 1.0
     assert summary["overhead per trial s"] > 0
@@ -73,6 +77,11 @@ def test_breakdown_parts_add_up_to_the_worker_time():
     # with the study's ask-to-tell times the outside part splits in two
     rows = search_overhead.breakdown({**raw, "optuna_trial": 15.0}, concurrency=2)
     assert [r["worker_s"] for r in rows] == [6.0, 3.0, 6.0, 5.0, 20.0]
+    # ... and the driver alone before the first ask and after the last tell comes off the
+    # slots' idle part, once per slot
+    rows = search_overhead.breakdown({**raw, "optuna_trial": 15.0, "before_first_ask": 1.0,
+                                      "after_last_tell": 0.5}, concurrency=2)
+    assert [r["worker_s"] for r in rows] == [6.0, 3.0, 6.0, 2.0, 1.0, 2.0, 20.0]
 
 
 def test_anytime_helpers_read_the_curve():
