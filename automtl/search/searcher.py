@@ -45,8 +45,8 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from automtl.jobspec import Constraints, Objective
-from automtl.search.feasibility import ATTR_INFEASIBLE, InfeasibleCandidate
 from automtl.search.coverage import ATTR_COVERAGE
+from automtl.search.feasibility import ATTR_INFEASIBLE, InfeasibleCandidate
 from automtl.search.mo_asha import MOASHAScheduler
 from automtl.search.study import SnapshotStorage
 from automtl.search.trainable import (
