@@ -1,16 +1,19 @@
 """Anytime curves: hypervolume against cumulative training cost, with and without MO-ASHA.
 
-Methods: ``random``, ``tpe`` (full fidelity: every trial trains all its epochs), ``tpe+mo_asha``
-and ``nsga2+mo_asha`` (automtl's MO-ASHA scheduler, ``automtl.search.mo_asha``, stops trials
-dominated at rungs 1 and 3 epochs with eta 3; the job spec's eager promotion and Optuna's
-TPE), the structural variants of issue 14's anytime goal: ``tpe+mo_asha (eta)`` (MO-ASHA's
-``promotion="eta"``: no trial promoted on fewer than eta results at a rung),
-``tpe+mo_asha (rung TPE)`` (TPE ranking pruned trials by their rung values,
-``automtl.search.samplers.RungAwareTPESampler``, what a job with MO-ASHA uses) and
-``tpe+mo_asha (eta, rung TPE)`` (both), plus ``tpe (no coverage)`` for the per-topology
-counts before the coverage startup. Every method starts with automtl's coverage trials (every
-topology once) except that last one. Datasets: the synthetic MMoE recipe, and a generated
-dataset with categorical columns and a rare second task (positive rate ~5%).
+Methods (default: the issue's four, and ``tpe (no coverage)`` for the per-topology counts):
+``random``, ``tpe`` (full fidelity: every trial trains all its epochs), ``tpe+mo_asha`` (as a
+job spec with ``scheduler: {name: mo_asha}`` runs it: automtl's MO-ASHA scheduler,
+``automtl.search.mo_asha``, grace ``--grace`` epochs and eta ``--eta`` (rungs at 1 and 3 of 9
+epochs by default), eager promotion, the coverage trials trained to the first rung only
+(``scheduler.coverage: first_rung``), TPE ranking pruned trials by their rung values
+(``automtl.search.samplers.RungAwareTPESampler``)), ``nsga2+mo_asha`` (the same with NSGA-II),
+``tpe (no coverage)``, and the variants measured against the job spec's:
+``tpe+mo_asha (full coverage)`` (coverage trials ranked like any other trial, the rule before
+``scheduler.coverage``), ``tpe+mo_asha (plain TPE)`` (Optuna's TPE: pruned trials all alike)
+and ``tpe+mo_asha (eta)`` (ASHA's ``floor(n/eta)`` promotion, ``promotion="eta"``). Every
+method starts with automtl's coverage trials (every topology once) except ``tpe (no
+coverage)``. Datasets: the synthetic MMoE recipe, and a generated dataset with categorical
+columns and a rare second task (positive rate ~5%).
 
 **Equal training cost.** Full-fidelity ``tpe`` (and ``tpe (no coverage)``) run ``--trials``
 trials; its summed training cost ``S`` (per dataset and seed) is then the budget of the other
