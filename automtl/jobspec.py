@@ -294,8 +294,8 @@ class SchedulerSpec(StrictModel):
     at each, a trial continues only if it ranks in the top ``1/reduction_factor`` of the
     trials that reached it. Stopped trials are stored as ``pruned`` and count toward
     ``budget.trials``. The coverage start-up trials train to the first rung only
-    (``coverage: first_rung``, the default: in ``benchmarks/README.md`` section 8 it halved the
-    training cost to reach full-fidelity TPE's final hypervolume) or to the end (``full``).
+    (``coverage: first_rung``, the default: see ``benchmarks/README.md`` section 8) or to the
+    end (``full``).
     """
 
     name: Literal["mo_asha", "none"] = "none"
