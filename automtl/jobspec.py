@@ -293,12 +293,18 @@ class SchedulerSpec(StrictModel):
     Rungs are at epochs ``grace_epochs * reduction_factor**k`` below a trial's epoch count;
     at each, a trial continues only if it ranks in the top ``1/reduction_factor`` of the
     trials that reached it. Stopped trials are stored as ``pruned`` and count toward
-    ``budget.trials``.
+    ``budget.trials``. The coverage start-up trials train to the first rung only
+    (``coverage: first_rung``, the default: see ``benchmarks/README.md`` section 8) or to the
+    end (``full``).
     """
 
     name: Literal["mo_asha", "none"] = "none"
     grace_epochs: int = Field(1, ge=1, description="epoch of the first rung")
     reduction_factor: int = Field(3, ge=2, description="eta: 1/eta of a rung is promoted")
+    coverage: Literal["first_rung", "full"] = Field(
+        "first_rung", description="how far the coverage start-up trials (one per topology) "
+        "train: to the first rung only, where their values rank the trials after them "
+        "(BOHB-style low-fidelity start-up), or to the end like any trial")
 
 
 class ConfirmSpec(StrictModel):

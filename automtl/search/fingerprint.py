@@ -5,8 +5,9 @@ same data for the same objectives. :func:`spec_identity` lists exactly those par
 field -> JSON value; a preset is resolved to its document, so an edited preset file counts as a
 change) and :func:`spec_fingerprint` hashes them. Parts that only say *how much* or *where* to
 search (``budget.trials``, ``budget.concurrency``, ``budget.time_limit_s``,
-``budget.max_failures``, ``resources``, ``confirm``, ``warm_start``) are left out: raising the
-trial budget and running again is how a search is continued.
+``budget.max_failures``, ``resources``, ``confirm``, ``warm_start``, and
+``scheduler.coverage``, which acts only on a new study's start-up trials) are left out: raising
+the trial budget and running again is how a search is continued.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def spec_identity(spec: JobSpec) -> dict[str, Any]:
             node = node[part]
         if node is None and path in _OPTIONAL_IDENTITY:
             continue
+        if path == "scheduler" and isinstance(node, dict):
+            # how far the coverage start-up trials train: they run only in a new study, so a
+            # study made before the field keeps its fingerprint
+            node = {k: v for k, v in node.items() if k != "coverage"}
         if path == "search_space":
             node = json.loads(json.dumps(search_spaces.load(spec.search_space).document))
         out[path] = node

@@ -61,6 +61,8 @@ class RungDecision:
 
 #: the promotion rules :class:`MOASHAScheduler` takes
 PROMOTIONS = ("eager", "eta")
+#: how far the coverage start-up trials train under :class:`MOASHAScheduler`
+COVERAGE_FIDELITIES = ("first_rung", "full")
 
 
 def promoted_count(n: int, eta: int, promotion: str = "eager") -> int:
@@ -130,13 +132,16 @@ class MOASHAScheduler(FIFOScheduler):
     ``metrics`` are the flat result keys of the objectives and ``modes`` their ``"max"`` /
     ``"min"``; ``grace_epochs`` >= 1 is the first rung and ``reduction_factor`` >= 2 the
     factor between rungs (the top ``1/eta`` are promoted). ``max_epochs`` caps the rungs when a
-    trial does not report its own ``epochs_total``. Results without an ``epoch`` key (a trial's
-    final report) are never acted on. Raises ``ValueError`` on bad arguments.
+    trial does not report its own ``epochs_total``. ``promotion`` is ``"eager"`` or ``"eta"``
+    (module docstring); ``coverage`` is how far the trials named by
+    :meth:`start_coverage_trial` train: ``"first_rung"`` or ``"full"`` (default: like any other
+    trial). Results without an ``epoch`` key (a trial's final report) are never acted on.
+    Raises ``ValueError`` on bad arguments.
     """
 
     def __init__(self, metrics: list[str], modes: list[str], *, grace_epochs: int = 1,
                  reduction_factor: int = 3, max_epochs: int | None = None,
-                 promotion: str = "eager") -> None:
+                 promotion: str = "eager", coverage: str = "full") -> None:
         super().__init__()
         if len(metrics) != len(modes) or not metrics:
             raise ValueError("metrics and modes must be non-empty lists of the same length")
@@ -148,18 +153,38 @@ class MOASHAScheduler(FIFOScheduler):
             raise ValueError(f"reduction_factor must be >= 2, got {reduction_factor}")
         if promotion not in PROMOTIONS:
             raise ValueError(f"promotion must be one of {list(PROMOTIONS)}, got {promotion!r}")
+        if coverage not in COVERAGE_FIDELITIES:
+            raise ValueError(f"coverage must be one of {list(COVERAGE_FIDELITIES)}, "
+                             f"got {coverage!r}")
         self._metrics = list(metrics)
         self._signs = np.array([-1.0 if m == "max" else 1.0 for m in modes])
         self._grace = grace_epochs
         self._eta = reduction_factor
         self._max_epochs = max_epochs
         self._promotion = promotion
+        self._coverage = coverage
         # rung epoch -> trial id -> objective values as reported (in their own directions)
         self._rungs: dict[int, dict[str, list[float]]] = {}
         self._decisions: dict[str, list[RungDecision]] = {}
         self._pruned: dict[str, int] = {}
+        self._first_rung_only: set[str] = set()
 
     # ------------------------------------------------------------------ what the searcher reads
+
+    def start_coverage_trial(self, trial_id: str) -> None:
+        """``trial_id`` is one of the search's coverage start-up trials
+        (:mod:`automtl.search.coverage`): with ``coverage="first_rung"`` it trains to the first
+        rung only (:meth:`stop_at_first_rung`); with ``"full"`` it is ranked like any trial."""
+        if self._coverage == "first_rung":
+            self.stop_at_first_rung(trial_id)
+
+    def stop_at_first_rung(self, trial_id: str) -> None:
+        """Train ``trial_id`` to the first rung only: its values there join the rung (they rank
+        the trials that come after it) and it stops there, whatever its rank (a low-fidelity
+        start-up trial, as in BOHB's and Hyperband's brackets: the coverage trials of a job with
+        ``scheduler.coverage: first_rung``). A trial with no rung below its last epoch trains
+        to the end."""
+        self._first_rung_only.add(trial_id)
 
     def rung_values(self, trial_id: str) -> dict[str, dict[str, float]]:
         """``{rung epoch (str): {metric: value}}`` for every rung the trial reached."""
@@ -206,7 +231,7 @@ class MOASHAScheduler(FIFOScheduler):
         order = list(selection_order(losses))
         position = order.index(ids.index(trial_id))
         keep = promoted_count(len(ids), self._eta, self._promotion)
-        kept = position < keep
+        kept = position < keep and trial_id not in self._first_rung_only
         self._decisions.setdefault(trial_id, []).append(
             RungDecision(epoch=epoch, rank=position, n=len(ids), kept=kept))
         if kept:

@@ -275,7 +275,8 @@ def make_scheduler(spec: JobSpec) -> Any:
                            ["max" if o.direction == "maximize" else "min" for o in ranked],
                            grace_epochs=spec.scheduler.grace_epochs,
                            reduction_factor=spec.scheduler.reduction_factor,
-                           max_epochs=spec.budget.epochs)
+                           max_epochs=spec.budget.epochs,
+                           coverage=spec.scheduler.coverage)
 
 
 def _make_searcher(space: Any, spec: JobSpec, sampler: Any, name: str, storage: Any,

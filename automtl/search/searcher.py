@@ -45,6 +45,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from automtl.jobspec import Constraints, Objective
+from automtl.search.coverage import ATTR_COVERAGE
 from automtl.search.feasibility import ATTR_INFEASIBLE, InfeasibleCandidate
 from automtl.search.mo_asha import MOASHAScheduler
 from automtl.search.study import SnapshotStorage
@@ -210,6 +211,8 @@ class AutoMTLOptunaSearch(OptunaSearch):
             logger.warning("trial %d: sampling failed: %s", ot_trial.number, error)
             return None
         self.infeasible_in_a_row = 0
+        if self._scheduler is not None and ot_trial.user_attrs.get(ATTR_COVERAGE):
+            self._scheduler.start_coverage_trial(trial_id)
         set_trial_attrs(ot_trial, {ATTR_CANDIDATE: candidate})  # one transaction
         self._ot_trials[trial_id] = ot_trial
         self._numbers[trial_id] = ot_trial.number

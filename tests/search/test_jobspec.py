@@ -105,6 +105,30 @@ def test_unknown_sampler_lists_the_valid_ones() -> None:
     assert path == "sampler" and "nsga2" in message
 
 
+def test_mo_asha_coverage_fidelity_defaults_to_the_first_rung() -> None:
+    from automtl.search.runner import make_scheduler
+
+    spec = load_job_spec(_doc(scheduler={"name": "mo_asha"}))
+    assert spec.scheduler.coverage == "first_rung"
+    # the old spec (name, grace_epochs, reduction_factor) still loads; "full" is the old rule
+    full = load_job_spec(_doc(scheduler={"name": "mo_asha", "grace_epochs": 1,
+                                         "reduction_factor": 3, "coverage": "full"}))
+    for job, first in ((spec, True), (full, False)):
+        scheduler = make_scheduler(job)
+        scheduler.start_coverage_trial("c")
+        result = {"epoch": 1, "epochs_total": 9, **{m: 0.9 for m in scheduler.modes}}
+        assert (scheduler.decide("c", result) == "STOP") is first
+    # the field acts only on a new study's start-up trials: it leaves the fingerprint alone,
+    # so a study made before it resumes
+    from automtl.search.fingerprint import spec_identity
+
+    assert spec_identity(spec)["scheduler"] == spec_identity(full)["scheduler"] == {
+        "name": "mo_asha", "grace_epochs": 1, "reduction_factor": 3}
+    with pytest.raises(JobSpecError) as exc:
+        load_job_spec(_doc(scheduler={"name": "mo_asha", "coverage": "half"}))
+    assert _paths(exc) == ["scheduler.coverage"]
+
+
 def test_field_errors_keep_nested_paths() -> None:
     with pytest.raises(JobSpecError) as exc:
         load_job_spec(_doc(tasks=[{"name": "t1", "label": "y1", "metric": "mse"}],

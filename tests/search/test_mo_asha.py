@@ -133,6 +133,29 @@ def test_the_eta_rule_promotes_nobody_until_eta_trials_reached_the_rung() -> Non
     assert scheduler.modes == {"objective/a": "max", "objective/b": "max"}
 
 
+def test_first_rung_coverage_trials_stop_there_and_rank_the_trials_after_them() -> None:
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                grace_epochs=1, reduction_factor=3, coverage="first_rung")
+    for tid in ("c0", "c1", "c2"):
+        scheduler.start_coverage_trial(tid)
+    # the best of the rung, and still stopped: a coverage trial trains to the first rung only
+    assert scheduler.decide("c0", _result(1, 0.9, 0.9)) == STOP
+    assert scheduler.decide("c1", _result(1, 0.5, 0.5)) == STOP
+    assert scheduler.decide("c2", _result(1, 0.6, 0.6)) == STOP
+    assert [scheduler.pruned_epoch(t) for t in ("c0", "c1", "c2")] == [1, 1, 1]
+    assert scheduler.rung_values("c0") == {"1": {"objective/a": 0.9, "objective/b": 0.9}}
+    # the first sampled trial meets 3 records at the rung: 2nd of 4 goes on (ceil(4/3) = 2),
+    # where without them it would have gone on as the rung's first arrival whatever it scored
+    assert scheduler.decide("t0", _result(1, 0.7, 0.7)) == CONTINUE
+    assert scheduler.decide("t1", _result(1, 0.55, 0.55)) == STOP
+    # "full" (the class default): a coverage trial is ranked like any other
+    full = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"], coverage="full")
+    full.start_coverage_trial("c0")
+    assert full.decide("c0", _result(1, 0.1, 0.1)) == CONTINUE
+    # a coverage trial with no rung below its last epoch trains to the end
+    assert scheduler.decide("c3", _result(1, 0.9, 0.9, total=1)) == CONTINUE
+
+
 def test_a_non_finite_value_at_a_rung_stops_the_trial() -> None:
     scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"])
     assert scheduler.decide("nan", _result(1, float("nan"), 0.5)) == STOP
@@ -141,7 +164,7 @@ def test_a_non_finite_value_at_a_rung_stops_the_trial() -> None:
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"grace_epochs": 0}, "grace_epochs"), ({"reduction_factor": 1}, "reduction_factor"),
-    ({"promotion": "lazy"}, "promotion")])
+    ({"promotion": "lazy"}, "promotion"), ({"coverage": "half"}, "coverage")])
 def test_bad_arguments_name_the_field(kwargs: dict[str, int], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         MOASHAScheduler(["objective/a"], ["max"], **kwargs)

@@ -95,6 +95,12 @@ def test_mo_asha_prunes_and_the_budget_counts_complete_plus_pruned(
         assert outcome.valid  # the metrics of the epoch it reached
     assert any(ATTR_RUNGS in stored_attrs(t) for t in complete)
     assert not any(ATTR_PRUNED_EPOCH in stored_attrs(t) for t in complete)
+    # the job spec's default scheduler.coverage: first_rung: the coverage start-up trials
+    # train to the first rung (epoch 1) and stop there, their values on record
+    coverage = [t for t in study.trials if stored_attrs(t).get(ATTR_COVERAGE)]
+    assert "coverage" not in searched["spec"]["scheduler"]
+    assert [stored_attrs(t).get(ATTR_PRUNED_EPOCH) for t in coverage] == [1] * len(coverage)
+    assert all(t.state == TrialState.PRUNED for t in coverage)
 
 
 def test_confirmation_scores_the_front_and_baseline_on_test_with_seeds(
