@@ -73,8 +73,12 @@ def _run(args: argparse.Namespace) -> int:
     _write_csv(out / "trials.csv", trial_rows(study, spec))
     (out / "report.html").write_text(report_from_study(study, spec, front=result.front))
     print()
-    print(f"study {result.study_name}: {result.complete} complete, {result.failed} failed, "
-          f"stopped by {result.stop_reason}, wall time {result.wall_time_s:.1f}s")
+    # the searcher's count is the budget's (complete + pruned): name them apart from the study
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    pruned = states.count(optuna.trial.TrialState.PRUNED)
+    complete = states.count(optuna.trial.TrialState.COMPLETE)
+    print(f"study {result.study_name}: {complete} complete, {pruned} pruned, {result.failed} "
+          f"failed, stopped by {result.stop_reason}, wall time {result.wall_time_s:.1f}s")
     if result.constraints:
         print(result.constraints)
     slots = result.wall_time_s * spec.budget.concurrency

@@ -274,6 +274,8 @@ def test_cli_search_writes_front_and_trials(local_ray: None, tmp_path: Path,
     assert len(front_csv) == 1 + len(front["trials"])
     trials_csv = (out / "trials.csv").read_text().splitlines()
     assert len(trials_csv) == 3 and ",COMPLETE," in trials_csv[1]
+    # the summary names complete and pruned trials apart (the budget counts both)
+    assert ": 2 complete, 0 pruned, 0 failed, stopped by" in printed, printed
     assert "param:topology" in trials_csv[0].split(",")  # every searched parameter
     # progress went to stderr (not a terminal here, so no bar): one line per trial with the
     # count, its topology and objectives, and the ETA
