@@ -101,6 +101,10 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     # a SIGTERM to the demo stops its server too (the finally below runs)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # Ctrl-C ends --keep-serving even where the demo was started with SIGINT ignored (a
+    # background job of a non-interactive shell inherits SIG_IGN, and Python then
+    # installs no KeyboardInterrupt handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return run_demo(args)
     except DemoError as exc:
