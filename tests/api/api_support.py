@@ -95,3 +95,14 @@ def write_census_dir(directory: Path, rows: int = 60, seed: int = 0) -> Path:
             lines.append(", ".join(fields))
         (directory / name).write_text("\n".join(lines) + "\n")
     return directory
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux ``/proc/<pid>/task/*/children``); empty once it is gone."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except FileNotFoundError:
+        pass
+    return found

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from api_support import make_settings, tiny_spec
+from api_support import child_pids, make_settings, tiny_spec
 from pydantic import ValidationError
 
+from automtl_api.demo_service import free_port
 from automtl_api.settings import Settings
 from automtl_storage import upgrade
 
@@ -47,28 +48,13 @@ def test_a_write_that_gets_no_turn_answers_503_and_writes_nothing(client, alice)
     assert client.get("/api/v1/jobs", headers=alice).json()["total"] == 1
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"),
     reason=("finds serve's worker through /proc/<pid>/task/*/children and reads "
             "its nice value; only Linux has that /proc"))
 def test_serve_starts_its_worker_at_a_lower_cpu_priority(tmp_path):
     """``automtl serve``'s worker runs AUTOMTL_WORKER_NICE steps below the API (its Ray
     trials inherit that), so training on the same cores does not starve the requests."""
-    settings = make_settings(tmp_path, port=_free_port(), worker_nice=3)
+    settings = make_settings(tmp_path, port=free_port(), worker_nice=3)
     upgrade(settings.resolved_database_url)
     env = {**os.environ, **settings.environment(), "RAY_USAGE_STATS_ENABLED": "0"}
     assert env["AUTOMTL_WORKER_NICE"] == "3"
@@ -79,7 +65,7 @@ def test_serve_starts_its_worker_at_a_lower_cpu_priority(tmp_path):
         workers: list[int] = []
         while not workers and time.monotonic() < deadline:
             assert serve.poll() is None, "serve exited"
-            workers = [c for c in _children(serve.pid)
+            workers = [c for c in child_pids(serve.pid)
                        if b"worker" in Path(f"/proc/{c}/cmdline").read_bytes()]
             time.sleep(0.2)
         assert len(workers) == 1, "serve started no worker"

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import make_settings, tiny_spec
+from api_support import child_pids, make_settings, tiny_spec
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from automtl_api.demo_service import free_port
 from automtl_api.main import create_app
 from automtl_api.settings import Settings
 from automtl_storage import upgrade
@@ -25,24 +26,6 @@ from automtl_storage import upgrade
 LINUX_ONLY = pytest.mark.skipif(
     not sys.platform.startswith("linux"),
     reason="finds serve's processes through /proc/<pid>/task/*/children; only Linux has it")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(c) for c in (task / "children").read_text().split()]
-    except FileNotFoundError:
-        pass
-    return found
 
 
 def _cmdline(pid: int) -> bytes:
@@ -61,7 +44,7 @@ def _alive(pid: int) -> bool:
 
 
 def _serve(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
-    settings = make_settings(tmp_path, port=_free_port())
+    settings = make_settings(tmp_path, port=free_port())
     upgrade(settings.resolved_database_url)
     env = {**os.environ, **settings.environment(), "RAY_USAGE_STATS_ENABLED": "0"}
     serve = subprocess.Popen([sys.executable, "-m", "automtl.cli", "serve", *flags], env=env,
@@ -76,7 +59,7 @@ def _wait_for(serve: subprocess.Popen[bytes], base: str, api: int, workers: int
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         assert serve.poll() is None, "serve exited"
-        children = _children(serve.pid)
+        children = child_pids(serve.pid)
         apis = [c for c in children if b"multiprocessing" in _cmdline(c)
                 and b"resource_tracker" not in _cmdline(c)]
         jobs = [c for c in children if b"automtl.cli worker" in _cmdline(c)]
@@ -106,7 +89,7 @@ def test_serve_with_two_api_processes_starts_one_worker_and_stops_them_all(tmp_p
     try:
         apis, jobs = _wait_for(serve, base, api=2, workers=1)
         time.sleep(2.0)  # a second worker, if one per API process were started, shows by now
-        children = _children(serve.pid)
+        children = child_pids(serve.pid)
         assert len([c for c in children if b"automtl.cli worker" in _cmdline(c)]) == 1
         assert len(apis) == 2 and all(_alive(p) for p in apis)
         for _ in range(10):  # both share the port; every request is answered
