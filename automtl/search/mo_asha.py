@@ -173,18 +173,13 @@ class MOASHAScheduler(FIFOScheduler):
 
     def start_coverage_trial(self, trial_id: str) -> None:
         """``trial_id`` is one of the search's coverage start-up trials
-        (:mod:`automtl.search.coverage`): with ``coverage="first_rung"`` it trains to the first
-        rung only (:meth:`stop_at_first_rung`); with ``"full"`` it is ranked like any trial."""
+        (:mod:`automtl.search.coverage`). With ``coverage="first_rung"`` it trains to the first
+        rung only: its values there join the rung (they rank the trials that come after it) and
+        it stops there whatever its rank (a low-fidelity start-up trial, as in BOHB's and
+        Hyperband's brackets; a trial with no rung below its last epoch trains to the end).
+        With ``"full"`` it is ranked like any trial."""
         if self._coverage == "first_rung":
-            self.stop_at_first_rung(trial_id)
-
-    def stop_at_first_rung(self, trial_id: str) -> None:
-        """Train ``trial_id`` to the first rung only: its values there join the rung (they rank
-        the trials that come after it) and it stops there, whatever its rank (a low-fidelity
-        start-up trial, as in BOHB's and Hyperband's brackets: the coverage trials of a job with
-        ``scheduler.coverage: first_rung``). A trial with no rung below its last epoch trains
-        to the end."""
-        self._first_rung_only.add(trial_id)
+            self._first_rung_only.add(trial_id)
 
     def rung_values(self, trial_id: str) -> dict[str, dict[str, float]]:
         """``{rung epoch (str): {metric: value}}`` for every rung the trial reached."""
