@@ -5,6 +5,7 @@ ones the issue quotes: a missing CSV, a missing label column, bad YAML (search a
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -272,3 +273,27 @@ def test_the_status_line_names_pruned_trials_beside_failed_ones():
                         "front_size": 1, "hypervolume": 0.5, "elapsed_s": 12.0}}
     assert "trials: 4 ended (3 pruned, 0 failed) of a budget of 4, 0 running" in \
         _status_line(job)
+
+
+BAD_SPEC_RUN = """
+import json, sys
+from automtl.cli import main
+status = main(["search", sys.argv[1], "--out", sys.argv[2]])
+heavy = sorted(m for m in ("torch", "ray", "pandas") if m in sys.modules)
+print(json.dumps({"status": status, "heavy": heavy}))
+"""
+
+
+@pytest.mark.parametrize("text", ["name: x\nbogus: 1\n", "name: [unclosed\n"])
+def test_search_refuses_a_bad_spec_before_importing_torch_or_ray(tmp_path, text):
+    """A bad spec is the first thing ``automtl search`` reports: parsing and validating it
+    needs neither torch nor Ray, so a fresh interpreter has imported neither when it exits 2
+    (they cost a new user 7-9 s before the one-line error)."""
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(text)
+    done = subprocess.run([sys.executable, "-c", BAD_SPEC_RUN, str(spec), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"status": 2, "heavy": []}
+    assert "automtl search: error:" in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -28,16 +28,27 @@ class UserError(Exception):
         self.field = field
 
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """The library's exception types that mean bad user input (imported lazily, so ``--help``
-    stays fast)."""
-    from automtl.data.errors import DataError
-    from automtl.export.errors import ExportError
-    from automtl.jobspec import JobSpecError
-    from automtl.search.study import SpecChangedError
-    from search_spaces.errors import SearchSpaceError
+#: the library's exception types that mean bad user input, by module and name
+USER_ERROR_TYPES = (
+    ("automtl.data.errors", "DataError"),
+    ("automtl.jobspec", "JobSpecError"),
+    ("search_spaces.errors", "SearchSpaceError"),
+    ("automtl.export.errors", "ExportError"),
+    ("automtl.search.study", "SpecChangedError"),
+)
 
-    return (UserError, DataError, JobSpecError, SearchSpaceError, ExportError, SpecChangedError)
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """:class:`UserError` and those of :data:`USER_ERROR_TYPES` whose module is already
+    imported: an exception of a module nobody imported cannot have been raised, and importing
+    it here would cost a bad spec's one-line error the import of torch (``automtl.data`` and
+    ``automtl.export`` pull it in through their packages)."""
+    found: list[type[BaseException]] = [UserError]
+    for module_name, name in USER_ERROR_TYPES:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            found.append(getattr(module, name))
+    return tuple(found)
 
 
 def describe_user_error(exc: BaseException) -> list[str]:

@@ -42,14 +42,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from automtl.commands.console import SearchProgress, UserError
-    from automtl.data import DataError
     from automtl.jobspec import data_error_path, load_job_spec
+
+    # validated before the heavy imports (torch, Ray): a bad spec fails in well under a second
+    spec = load_job_spec(args.spec)  # a JobSpecError ends the command with exit 2
+
+    from automtl.data import DataError
     from automtl.report.html import report_from_study
     from automtl.report.pareto import front_rows, trial_rows
     from automtl.search import run_search
     from automtl.search.study import open_storage
 
-    spec = load_job_spec(args.spec)  # a JobSpecError ends the command with exit 2
     out = Path(args.out)
     before, under_table = left_out_notes(spec.space)  # a preset's topologies the job cannot use
     progress = SearchProgress(list(spec.objectives), spec.budget.trials,
