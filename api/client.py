@@ -85,6 +85,16 @@ def _problems(response: httpx.Response) -> list[tuple[str, str]]:
     return [("", str(detail))]
 
 
+def stage_phrase(job: dict[str, Any]) -> str:
+    """``"; stage confirming 4/15: trial 12 (mmoe, front) seed 2/3"`` from a job's REST answer
+    (empty when it reports none: queued or ended), for the status and demo lines."""
+    stage = job.get("stage")
+    if not stage:
+        return ""
+    detail = job.get("stage_detail")
+    return f"; stage {stage}" + (f" {detail}" if detail else "")
+
+
 def trials_phrase(progress: dict[str, Any]) -> str:
     """``"N ended (P pruned, F failed) of a budget of B"`` from a job's REST ``progress``: the
     CLI's status line and the demo's progress lines (pruned trials count toward the budget)."""

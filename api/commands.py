@@ -476,11 +476,11 @@ def _status_line(job: dict[str, Any]) -> str:
     p = job["progress"]
     hv = f"{p['hypervolume']:.4g}" if p.get("hypervolume") is not None else "-"
     elapsed = f"{p['elapsed_s']:.0f}s" if p.get("elapsed_s") is not None else "-"
-    from automtl_api.client import trials_phrase
+    from automtl_api.client import stage_phrase, trials_phrase
 
-    line = (f"job {job['id']} {job['name']!r}: {job['status']}; trials: {trials_phrase(p)}, "
-            f"{p['running']} running; front {p['front_size']}, hypervolume {hv}; "
-            f"elapsed {elapsed}")
+    line = (f"job {job['id']} {job['name']!r}: {job['status']}{stage_phrase(job)}; trials: "
+            f"{trials_phrase(p)}, {p['running']} running; front {p['front_size']}, "
+            f"hypervolume {hv}; elapsed {elapsed}")
     return line + (f"\n  error: {job['error']}" if job.get("error") else "")
 
 

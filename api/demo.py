@@ -297,21 +297,23 @@ def _job_spec(args: argparse.Namespace, dataset: dict[str, Any],
 
 def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0,
             every: float = 10.0) -> dict[str, Any]:
-    """Poll ``GET /jobs/{id}`` until the job ends; print a line when the status changes, and
-    when the progress has changed at most once per ``every`` seconds."""
-    from automtl_api.client import trials_phrase
+    """Poll ``GET /jobs/{id}`` until the job ends; print a line when the status or the stage
+    changes (so one per confirmation run: ``stage confirming 4/15: trial 12 ...``), and when
+    the trial progress has changed at most once per ``every`` seconds."""
+    from automtl_api.client import stage_phrase, trials_phrase
 
-    last_line, last_status, last_time = None, None, 0.0
+    last_line, last_state, last_time = None, None, 0.0
     while True:
         job = _call(client.job, job_id, what="reading the job")
         p = job["progress"]
         hv = f"{p['hypervolume']:.4f}" if p.get("hypervolume") is not None else "-"
+        state = (job["status"], job.get("stage"), job.get("stage_detail"))
         line = (f"{job['status']:<9} trials: {trials_phrase(p)}, {p['running']} running; "
-                f"front {p['front_size']}, hypervolume {hv}")
+                f"front {p['front_size']}, hypervolume {hv}{stage_phrase(job)}")
         now = time.monotonic()
-        if job["status"] != last_status or (line != last_line and now - last_time >= every):
+        if state != last_state or (line != last_line and now - last_time >= every):
             demo.note(f"[{demo.elapsed():>6}] {line}")
-            last_line, last_status, last_time = line, job["status"], now
+            last_line, last_state, last_time = line, state, now
         if job["status"] in TERMINAL:
             return job
         time.sleep(interval)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,6 +64,10 @@ class JobProgress(BaseModel):
     hypervolume: float | None
 
 
+#: a running search's stages, in order (``automtl.search.callbacks.STAGES``)
+JobStage = Literal["preparing", "searching", "confirming", "reporting"]
+JOB_STAGES = get_args(JobStage)
+
 #: what became of a job's cancel request (see :func:`cancel_outcome`)
 CancelOutcome = Literal["pending", "applied", "too_late"]
 
@@ -98,6 +102,15 @@ class JobRead(BaseModel):
                           "applied (status cancelled), too_late (the job ended, succeeded or "
                           "failed, before its worker acted: every trial of the budget ran, "
                           "nothing was refused, and its results stand)")
+    stage: JobStage | None = Field(
+        None, description="a running job's stage: preparing (loading the data, opening the "
+                          "study), searching (the trials), confirming (re-training the front "
+                          "with confirm.seeds seeds, one run at a time; see stage_detail), "
+                          "reporting (the front, the parameter importances); null while "
+                          "queued, before the worker reported one, and once the job ended")
+    stage_detail: str | None = Field(
+        None, description="within the stage, e.g. while confirming '4/15: trial 12 (mmoe, "
+                          "front) seed 2/3' (4 of 15 runs done, this one training)")
     error: str | None
     attempts: int = Field(description="times a worker claimed or took over the job")
     progress: JobProgress
@@ -109,11 +122,16 @@ class JobRead(BaseModel):
         end = job.finished_at or utcnow()
         elapsed = (end - job.started_at).total_seconds() if job.started_at else None
         budget = (job.spec.get("budget") or {}).get("trials")  # stored specs are normalised
+        # the worker's last report holds only while it runs the job (a requeued or finished
+        # job keeps the columns, never shown)
+        running = job.status == JobStatus.RUNNING
         return cls(
             id=job.id, name=job.name, status=job.status.value, dataset_id=job.dataset_id,
             study_name=job.study_name, created_at=job.created_at, started_at=job.started_at,
             finished_at=job.finished_at, cancel_requested=job.cancel_requested,
             cancel_outcome=cancel_outcome(job.status, job.cancel_requested),
+            stage=job.stage if running and job.stage in JOB_STAGES else None,
+            stage_detail=job.stage_detail if running and job.stage in JOB_STAGES else None,
             error=scrub_paths(job.error),
             attempts=job.attempts,
             progress=JobProgress(finished=job.trials_finished, failed=job.trials_failed,

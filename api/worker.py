@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import update
 
 from automtl import artifact_store
-from automtl.search.callbacks import Progress, SearchCallbacks
+from automtl.search.callbacks import Progress, SearchCallbacks, Stage
 from automtl.trial_record import TrialOutcome, outcome_from_trial, row_columns
 from automtl_api.redact import scrub_paths
 from automtl_api.settings import Settings
@@ -195,6 +195,18 @@ class JobCallbacks(SearchCallbacks):
                 self._job_id, trials_finished=progress.finished, trials_failed=progress.failed,
                 trials_running=progress.running, front_size=progress.front_size,
                 hypervolume=progress.hypervolume)
+
+    def on_stage(self, stage: Stage) -> None:
+        """Store the stage on the job row (``GET /jobs/{id}``'s ``stage`` and
+        ``stage_detail``): one small update per stage and per confirmation run."""
+        detail = None
+        if stage.total is not None:
+            detail = f"{stage.done}/{stage.total}" + (f": {stage.note}" if stage.note else "")
+        elif stage.note:
+            detail = stage.note
+        with self._database.session() as session:
+            JobRepository(session).update_progress(self._job_id, stage=stage.name,
+                                                   stage_detail=detail and detail[:200])
 
     def should_stop(self) -> bool:
         beat = self._heartbeat

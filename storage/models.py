@@ -164,6 +164,10 @@ class Job(Base):
     trials_running: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     front_size: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     hypervolume: Mapped[float | None] = mapped_column(Float, default=None)
+    #: the running search's stage (automtl.search.callbacks.STAGES) as its worker last reported
+    stage: Mapped[str | None] = mapped_column(String(20), default=None)
+    #: within the stage, e.g. ``4/15: trial 12 (mmoe, front) seed 2/3`` while confirming
+    stage_detail: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class Trial(Base):

@@ -275,6 +275,43 @@ def test_the_status_line_names_pruned_trials_beside_failed_ones():
         _status_line(job)
 
 
+@pytest.mark.parametrize("disable", [False, True])
+def test_each_confirmation_run_gets_a_line_after_the_trial_bar(disable):
+    """The 3-seed confirmation took 8 of the demo's 10 minutes with no line at all."""
+    from automtl.search.callbacks import Stage
+
+    stream = io.StringIO()
+    progress = SearchProgress(["ctr", "cvr"], 1, stream=stream, disable=disable)
+    progress.on_trial_complete(_outcome(0))
+    progress.on_progress(_progress(1))
+    progress.on_stage(Stage("searching"))
+    before = stream.getvalue()
+    for done in range(3):
+        progress.on_stage(Stage("confirming", done, 2, f"trial 0 (mmoe, front) seed {done}/2"
+                                if done < 2 else "done"))
+    progress.on_stage(Stage("reporting"))
+    progress.close()
+    # (closing the bar redraws it once above the stage lines)
+    lines = [line for line in stream.getvalue()[len(before):].splitlines()
+             if line.startswith("[") and "] " in line]
+    assert [line.split("] ", 1)[1] for line in lines] == [
+        "confirming 0/2: trial 0 (mmoe, front) seed 0/2",
+        "confirming 1/2: trial 0 (mmoe, front) seed 1/2", "confirming 2/2: done", "reporting"]
+    assert all(line.startswith("[00:00]") for line in lines)  # elapsed since confirming began
+
+
+def test_the_status_line_names_a_running_jobs_stage():
+    from automtl_api.commands import _status_line
+
+    job = {"id": 1, "name": "j", "status": "running", "error": None, "stage": "confirming",
+           "stage_detail": "4/15: trial 12 (mmoe, front) seed 2/3",
+           "progress": {"finished": 4, "pruned": 3, "failed": 0, "budget": 4, "running": 0,
+                        "front_size": 1, "hypervolume": 0.5, "elapsed_s": 12.0}}
+    assert _status_line(job).startswith(
+        "job 1 'j': running; stage confirming 4/15: trial 12 (mmoe, front) seed 2/3; trials: ")
+    assert "; stage" not in _status_line({**job, "status": "succeeded", "stage": None})
+
+
 BAD_SPEC_RUN = """
 import json, sys
 from automtl.cli import main

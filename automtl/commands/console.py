@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -139,6 +140,7 @@ class SearchProgress:
                          bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
                                     "[{elapsed}<{remaining}] {postfix}")
         self._pending: str | None = None
+        self._stage_started: float | None = None  # when the first stage after the search began
 
     def on_dataset(self, summary: dict[str, Any]) -> None:
         """The detected schema and labelled rows per task, printed before the first trial."""
@@ -178,6 +180,21 @@ class SearchProgress:
                 self._bar.update(done - self._bar.n)
             self._bar.set_postfix_str(status, refresh=True)
         self._pending = None
+
+    def on_stage(self, stage: Any) -> None:
+        """One line per confirmation run (``confirming 4/15: trial 12 (mmoe, front) seed
+        2/3``, with the elapsed time) and one when reporting starts: the trial bar is full by
+        then, and the confirmation can take longer than the search."""
+        from tqdm import tqdm
+
+        if stage.name == "searching":
+            return
+        if self._stage_started is None:
+            self._stage_started = time.monotonic()
+            if not self._bar.disable:
+                self._bar.close()  # the trial bar stays as it ended; lines follow below it
+        elapsed = tqdm.format_interval(time.monotonic() - self._stage_started)
+        print(f"[{elapsed}] {stage.line()}", file=self._stream, flush=True)
 
     def should_stop(self) -> bool:
         return False

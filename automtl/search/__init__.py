@@ -11,17 +11,18 @@ from typing import TYPE_CHECKING
 from automtl._lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from automtl.search.callbacks import Progress, SearchCallbacks
+    from automtl.search.callbacks import Progress, SearchCallbacks, Stage
     from automtl.search.runner import SearchResult, run_search
     from automtl.trial_record import TrialOutcome
 
-__all__ = ["Progress", "SearchCallbacks", "SearchResult", "TrialOutcome", "run_search"]
+__all__ = ["Progress", "SearchCallbacks", "SearchResult", "Stage", "TrialOutcome", "run_search"]
 
 _WHERE = {
     "run_search": "automtl.search.runner",
     "SearchResult": "automtl.search.runner",
     "SearchCallbacks": "automtl.search.callbacks",
     "Progress": "automtl.search.callbacks",
+    "Stage": "automtl.search.callbacks",
     "TrialOutcome": "automtl.trial_record",
 }
 

@@ -49,6 +49,29 @@ class Progress:
         return self.complete + self.pruned
 
 
+#: the stages of a search, in order (:meth:`SearchCallbacks.on_stage`)
+STAGES = ("preparing", "searching", "confirming", "reporting")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Which stage of :data:`STAGES` a search is in: ``preparing`` (loading the data, opening
+    the study), ``searching`` (Ray Tune's trials),
+    ``confirming`` (re-training the front with ``confirm.seeds`` seeds, one run at a time:
+    ``done`` of ``total`` runs finished, ``note`` names the run now training) and ``reporting``
+    (the front and the parameter importances)."""
+
+    name: str
+    done: int = 0
+    total: int | None = None
+    note: str | None = None
+
+    def line(self) -> str:
+        """``confirming 4/15: trial 12 (mmoe, front) seed 2/3`` (``searching`` alone)."""
+        count = f" {self.done}/{self.total}" if self.total is not None else ""
+        return f"{self.name}{count}" + (f": {self.note}" if self.note else "")
+
+
 class SearchCallbacks:
     """Hooks a search calls in the driver; every method is optional (the defaults do nothing).
 
@@ -72,6 +95,10 @@ class SearchCallbacks:
 
     def on_progress(self, progress: Progress) -> None:
         """Counts, front size and hypervolume after each trial start and finish."""
+
+    def on_stage(self, stage: Stage) -> None:
+        """The search entered a stage (:class:`Stage`), or, while confirming, a confirmation
+        run is about to start (and once more when the last one finished)."""
 
     def should_stop(self) -> bool:
         """Polled by the runner; ``True`` stops the search (running trials are interrupted)."""

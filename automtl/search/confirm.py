@@ -167,7 +167,9 @@ def summarize(spec: JobSpec, candidates: list[dict[str, Any]],
 
 def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
                      on_progress: Callable[[str], None] | None = None,
-                     should_stop: Callable[[], bool] | None = None) -> dict[str, Any] | None:
+                     should_stop: Callable[[], bool] | None = None,
+                     on_run: Callable[[int, int, str], None] | None = None,
+                     ) -> dict[str, Any] | None:
     """Re-train the selected candidates with ``spec.confirm.seeds`` seeds and store the
     summary on the study; returns it, or ``None`` when cancelled.
 
@@ -180,6 +182,10 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
     raises :class:`ConfirmationCancelled` (its own per-epoch check of the same flag), the
     confirmation ends there, nothing is stored (a partial confirmation would claim gains from
     fewer seeds than the spec asks for) and ``None`` is returned.
+
+    ``on_run(done, total, note)`` is called before each training (``done`` of ``total`` runs
+    finished; ``note``: ``trial 12 (mmoe, front) seed 2/3``) and once after the last one, so a
+    caller can show a progress line per run of a stage that takes minutes.
     """
     from automtl.trial_record import ATTR_CANDIDATE, set_study_attr, stored_attrs
 
@@ -187,6 +193,7 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     scores: dict[int, list[dict[str, dict[str, float]]]] = {}
     started = time.monotonic()
+    total, done = len(candidates) * spec.confirm.seeds, 0
     for item in candidates:
         candidate = stored_attrs(by_number[item["trial"]]).get(ATTR_CANDIDATE)
         if not isinstance(candidate, dict):
@@ -196,6 +203,10 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
             if should_stop is not None and should_stop():
                 _cancelled(on_progress)
                 return None
+            if on_run is not None:
+                on_run(done, total, f"trial {item['trial']} ({item['topology']}, "
+                                    f"{'/'.join(item['roles'])}) seed {k + 1}/{spec.confirm.seeds}")
+            done += 1
             try:
                 runs.append(train(candidate, spec.seed + 10_000 + k))
             except ConfirmationCancelled:
@@ -209,6 +220,8 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
         if on_progress is not None:
             on_progress(f"confirmed trial {item['trial']} ({item['topology']}, "
                         f"{'/'.join(item['roles'])}) with {spec.confirm.seeds} seeds")
+    if on_run is not None:
+        on_run(done, total, "done")
     summary = summarize(spec, candidates, scores)
     summary["seconds"] = time.monotonic() - started
     summary["complete_trials"] = len(study.get_trials(

@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 
 from automtl import artifact_store
 from automtl.jobspec import JobSpec, load_job_spec
-from automtl.search.callbacks import CancelStopper, SearchCallbacks, TuneBridge, _safe
+from automtl.search.callbacks import CancelStopper, SearchCallbacks, Stage, TuneBridge, _safe
 from automtl.search.coverage import enqueue_coverage, topology_summary
 from automtl.search.datasets import load_dataset, search_vocabulary
 from automtl.search.samplers import make_sampler
@@ -111,6 +111,7 @@ def run_search(
     started = time.monotonic()
     spec = load_job_spec(spec)
     callbacks = callbacks or SearchCallbacks()
+    _enter(callbacks, Stage("preparing"))
     name = study_name or spec.study_name
     artifact_root = Path(artifact_dir).resolve()
     url = storage_url or default_storage_url(artifact_root)
@@ -153,6 +154,7 @@ def run_search(
     requeued = recover_study(study, storage)
 
     stop_reason = "budget"
+    _enter(callbacks, Stage("searching"))
     context = TrialContext(spec=spec, inputs=dataset.schema, train=dataset.train,
                            valid=dataset.valid, test=dataset.test,
                            artifact_root=(artifact_store.join(artifact_url, name)
@@ -211,16 +213,20 @@ def run_search(
         def should_stop() -> bool:
             return bool(_safe(callbacks.should_stop, default=False))
 
+        def on_run(done: int, total: int, note: str) -> None:
+            _enter(callbacks, Stage("confirming", done, total, note))
+
         confirmation = run_confirmation(
             study, spec, functools.partial(_confirm_one, context=context,
                                            threads=torch_threads, should_stop=should_stop),
-            on_progress=logger.info, should_stop=should_stop)
+            on_progress=logger.info, should_stop=should_stop, on_run=on_run)
         if confirmation is None:  # cancelled while confirming: nothing was stored
             stop_reason = "cancelled"
 
     from automtl.report.pareto import pareto_front
     from automtl.search.feasibility import constraint_summary
 
+    _enter(callbacks, Stage("reporting"))
     front = pareto_front(study, spec)
     from automtl.report.importances import store_importances
 
@@ -233,6 +239,15 @@ def run_search(
         requeued=requeued, coverage_trials=coverage, warm_started=warm,
         topologies=topology_summary(study, spec.objective_list()), confirmation=confirmation,
         constraints=constraint_summary(study, spec.constraints))
+
+
+def _enter(callbacks: SearchCallbacks, stage: Stage) -> None:
+    """Tell the caller's :meth:`SearchCallbacks.on_stage` (a callbacks object without the hook,
+    one written before it existed, is skipped)."""
+    logger.info("stage: %s", stage.line())
+    hook = getattr(callbacks, "on_stage", None)
+    if hook is not None:
+        _safe(hook, stage)
 
 
 def _confirm_one(candidate: dict[str, Any], seed: int, *, context: Any, threads: int,

@@ -33,13 +33,15 @@ if TYPE_CHECKING:
 CLAIM_SCAN_LIMIT = 200
 
 class JobProgress(TypedDict, total=False):
-    """Progress counters a worker reports; any subset may be given."""
+    """Progress counters and the search's stage a worker reports; any subset may be given."""
 
     trials_finished: int
     trials_failed: int
     trials_running: int
     front_size: int
     hypervolume: float | None
+    stage: str | None
+    stage_detail: str | None
 
 
 _PROGRESS_FIELDS = tuple(JobProgress.__annotations__)

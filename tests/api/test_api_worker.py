@@ -264,3 +264,38 @@ def test_a_pruned_trial_row_keeps_its_epoch_and_rung_values() -> None:
     assert fields["rung_values"] == {"1": {"objective/y1": 0.61, "objective/y2": 0.58}}
     assert fields["finished_at"] is not None
     assert {"pruned_epoch", "rung_values"} <= set(TrialRead.model_fields)
+
+
+def test_a_running_jobs_answer_shows_the_stage_its_worker_reported(client, alice, settings):
+    """A confirmation re-trains for minutes after the last trial: the job answer says so,
+    run by run, instead of a bare ``running``; a queued or ended job shows no stage."""
+    from automtl.search.callbacks import STAGES, Stage
+    from automtl_api.schemas import JOB_STAGES
+
+    assert JOB_STAGES == STAGES  # the REST schema documents every stage the runner reports
+    job = client.post("/api/v1/jobs", headers=alice,
+                      json=tiny_spec({"builtin": "synthetic", "rows": 500})).json()
+    url = f"/api/v1/jobs/{job['id']}"
+    assert client.get(url, headers=alice).json()["stage"] is None  # queued
+    database = Database(settings.resolved_database_url)
+    try:
+        with database.session() as session:
+            assert JobRepository(session).claim_next("w1") is not None
+        callbacks = JobCallbacks(database, _job(settings, job["id"]), ["y1", "y2"], None,
+                                 threading.Event())
+        callbacks.on_stage(Stage("searching"))
+        answer = client.get(url, headers=alice).json()
+        assert (answer["status"], answer["stage"], answer["stage_detail"]) == (
+            "running", "searching", None)
+        callbacks.on_stage(Stage("confirming", 4, 15, "trial 12 (mmoe, front) seed 2/3"))
+        answer = client.get(url, headers=alice).json()
+        assert answer["stage"] == "confirming"
+        assert answer["stage_detail"] == "4/15: trial 12 (mmoe, front) seed 2/3"
+        listed = client.get("/api/v1/jobs", headers=alice).json()["items"]
+        assert [j["stage"] for j in listed if j["id"] == job["id"]] == ["confirming"]
+        with database.session() as session:
+            JobRepository(session).finish(job["id"], JobStatus.SUCCEEDED)
+        answer = client.get(url, headers=alice).json()
+        assert (answer["stage"], answer["stage_detail"]) == (None, None)
+    finally:
+        database.dispose()

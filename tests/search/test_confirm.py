@@ -93,6 +93,28 @@ def test_a_failed_seed_is_left_out_and_counted() -> None:
     assert {g["seeds"] for g in summary["gains"]} == {2}
 
 
+def test_each_confirmation_run_is_announced_before_it_trains() -> None:
+    spec = load_job_spec(SPEC)
+    study = _study([("single_task", [0.70, 0.70]), ("mmoe", [0.80, 0.75])])
+    events: list[tuple[Any, ...]] = []
+
+    def train(candidate: dict[str, Any], seed: int) -> dict[str, dict[str, float]]:
+        events.append(("train", candidate["architecture"]["topology"], seed))
+        return {"t1": {"auc": candidate["offset"]}, "t2": {"auc": candidate["offset"]}}
+
+    run_confirmation(study, spec, train,
+                     on_run=lambda done, total, note: events.append(("run", done, total, note)))
+    runs = [e for e in events if e[0] == "run"]
+    assert [(done, total) for _, done, total, _ in runs] == [(k, 6) for k in range(7)]
+    # each announcement comes right before its training and names the trial and seed
+    for index, event in enumerate(events[:-1]):
+        if event[0] == "run":
+            trained = events[index + 1]
+            assert trained[0] == "train" and f"({trained[1]}," in event[3]
+            assert event[3].endswith(f"seed {trained[2] - 10_000 + 1}/3")
+    assert events[-1] == ("run", 6, 6, "done")
+
+
 def test_one_seed_is_refused() -> None:
     with pytest.raises(JobSpecError, match=r"confirm\.seeds: a gain interval needs"):
         load_job_spec({**SPEC, "confirm": {"seeds": 1}})

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from automtl.search import run_search
+from automtl.search import SearchCallbacks, Stage, run_search
 from automtl.search.confirm import confirmation_of
 from automtl.search.coverage import ATTR_COVERAGE
 from automtl.search.study import SpecChangedError, open_storage
@@ -50,10 +50,35 @@ def searched(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> dict[
     spec = make_spec("stages", 10, scheduler={"name": "mo_asha", "grace_epochs": 1,
                                               "reduction_factor": 2},
                      confirm={"seeds": 2})
-    result = run_search(spec, artifact_dir=out)
+    stages = StageLog()
+    result = run_search(spec, stages, artifact_dir=out)
     study = optuna.load_study(study_name=result.study_name,
                               storage=open_storage(result.storage_url))
-    return {"result": result, "study": study, "out": out, "spec": spec}
+    return {"result": result, "study": study, "out": out, "spec": spec, "stages": stages.seen}
+
+
+class StageLog(SearchCallbacks):
+    def __init__(self) -> None:
+        self.seen: list[Stage] = []
+
+    def on_stage(self, stage: Stage) -> None:
+        self.seen.append(stage)
+
+
+def test_the_callbacks_hear_each_stage_and_each_confirmation_run(
+        searched: dict[str, Any]) -> None:
+    """The confirmation re-trains for minutes after the trial bar is full: each of its runs is
+    announced (the CLI prints a line, the worker stores the job's stage)."""
+    seen = searched["stages"]
+    assert [s.name for s in seen if s.name != "confirming"] == ["preparing", "searching",
+                                                                "reporting"]
+    confirming = [s for s in seen if s.name == "confirming"]
+    candidates = confirmation_of(searched["study"])["candidates"]
+    total = len(candidates) * 2
+    assert [(s.done, s.total) for s in confirming] == [(k, total) for k in range(total + 1)]
+    assert {s.note.split(" (")[0] for s in confirming[:-1]} == {
+        f"trial {c['trial']}" for c in candidates}
+    assert [s.name for s in seen].index("confirming") > [s.name for s in seen].index("searching")
 
 
 def _topology(trial: optuna.trial.FrozenTrial) -> str:
