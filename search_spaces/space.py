@@ -182,6 +182,18 @@ class SearchSpace:
         return "; ".join(f"{name} needs {_quoted(self._lacking.get(name, []))} in the job"
                          for name in self.left_out)
 
+    def job_field_warnings(self) -> list[str]:
+        """What validating this space alone, without a job, cannot refuse: for each topology
+        it names that needs a job field (``star``: ``domains``, ``aitm``: ``sequence``),
+        ``topology.choose.star: star needs 'domains' in the job spec; ... (a job without it is
+        refused)``. Empty for a preset, which leaves such a topology out of a job instead. The
+        one text of ``automtl space validate`` and ``POST /search-spaces/validate``."""
+        if self.preset:
+            return []
+        return [f"topology.choose.{topology}: {needs_message(topology, fields)} (a job "
+                f"without it is refused)"
+                for topology, fields in sorted(self.summary().needs_job_fields.items())]
+
     def distributions(self) -> dict[str, BaseDistribution]:
         """Every trial parameter this space can ask for, with its one distribution."""
         out: dict[str, BaseDistribution] = {}

@@ -46,7 +46,6 @@ def validate_space(
     field is refused (a preset leaves such a topology out instead, so it gets no warning;
     ``needs_job_fields`` lists them in both cases)."""
     import search_spaces
-    from search_spaces.space import needs_message
 
     bounds = hostile_input_errors(document, max_depth=settings.max_json_depth,
                                   max_items=settings.max_list_items,
@@ -60,9 +59,6 @@ def validate_space(
     except search_spaces.SearchSpaceError as exc:
         raise ApiError.invalid(exc.errors) from None
     summary = space.summary()
-    warnings = [] if space.preset else [
-        f"topology.choose.{topology}: {needs_message(topology, fields)} (a job "
-        f"without it is refused)" for topology, fields in sorted(summary.needs_job_fields.items())]
     return SpaceValidation(valid=True, topologies=space.topologies, weightings=space.weightings,
                            summary=summary.to_dict(), needs_job_fields=summary.needs_job_fields,
-                           warnings=warnings)
+                           warnings=space.job_field_warnings())

@@ -88,6 +88,8 @@ def _validate(args: argparse.Namespace) -> int:
           f"{_plural(len(space.weightings), 'weighting', 'weightings')}, "
           f"{summary.discrete_combinations:,} discrete combinations x up to "
           f"{summary.max_continuous} continuous dimensions)")
+    for warning in space.job_field_warnings():  # as POST /search-spaces/validate's warnings
+        print(f"  warning: {warning}")
     return 0
 
 

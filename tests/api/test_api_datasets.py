@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -159,3 +160,23 @@ def test_a_space_naming_a_topology_that_needs_a_job_field_is_valid_with_a_warnin
     preset = client.post("/api/v1/search-spaces/validate", headers=alice,
                          json={"preset": "default"}).json()
     assert preset["warnings"] == [] and preset["needs_job_fields"] == {"aitm": ["sequence"]}
+
+
+def test_the_cli_and_rest_validation_give_the_same_job_field_warnings(client, alice, tmp_path,
+                                                                        capsys):
+    """``automtl space validate`` was silent about star/aitm where the REST answer warned."""
+    from automtl.cli import main
+
+    document = {"topology": {"choose": {"mmoe": {}, "star": {}, "aitm": {}}}}
+    rest = client.post("/api/v1/search-spaces/validate", headers=alice, json=document).json()
+    assert rest["needs_job_fields"] == {"aitm": ["sequence"], "star": ["domains"]}
+    assert [w.split(":")[0] for w in rest["warnings"]] == ["topology.choose.aitm",
+                                                           "topology.choose.star"]
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps(document))
+    assert main(["space", "validate", str(path)]) == 0
+    printed = [line.strip().removeprefix("warning: ")
+               for line in capsys.readouterr().out.splitlines() if "warning:" in line]
+    assert printed == rest["warnings"]
+    assert main(["space", "validate", "default"]) == 0  # a preset leaves them out: no warning
+    assert "warning" not in capsys.readouterr().out
