@@ -65,7 +65,13 @@ def _artifact_root(given: str | None) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from automtl.export import ExportError, export_trial, parse_prefer
+    from automtl.export import (
+        ExportError,
+        OutputDirectoryError,
+        PreferenceError,
+        export_trial,
+        parse_prefer,
+    )
 
     if (args.job is None) == (args.search_dir is None):
         print("give a JOB id or --search-dir DIR (one of them)", file=sys.stderr)
@@ -81,6 +87,13 @@ def _run(args: argparse.Namespace) -> int:
                                   overwrite=args.force)
         else:
             source, result = _export_job(args, prefer)
+    except PreferenceError as exc:  # the library's messages name no option: this one's is
+        print(f"automtl export: --prefer: {exc}", file=sys.stderr)
+        return 2
+    except OutputDirectoryError as exc:
+        print(f"automtl export: {exc}; choose another --out, or pass --force to write into it",
+              file=sys.stderr)
+        return 2
     except (ExportError, ValueError) as exc:  # bad input: a user error, nothing written
         print(f"automtl export: {exc}", file=sys.stderr)
         return 2

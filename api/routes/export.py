@@ -50,6 +50,7 @@ def export_bundle(
     from automtl.export import (
         ArtifactMissingError,
         ExportError,
+        PreferenceError,
         TrialNotFinishedError,
         TrialNotFoundError,
         cached_bundle_zip,
@@ -61,7 +62,7 @@ def export_bundle(
         raise ApiError.one(422, "prefer", "give either trial or prefer, not both", root="query")
     try:
         weights = parse_prefer(prefer)
-    except ValueError as exc:
+    except PreferenceError as exc:  # the library's messages name no option: loc names ours
         raise ApiError.one(422, "prefer", str(exc), root="query") from None
     artifact_root = settings.resolved_artifact_dir  # bundles are built here, also with a URL
     source = job_source(job.id, job.name, job.spec, TrialRepository(session).list_for_job(job.id),
@@ -70,6 +71,8 @@ def export_bundle(
     try:
         bundle = cached_bundle_zip(source, exports, f"automtl-job-{job.id}-trial-{{number}}",
                                    trial=trial, prefer=weights)
+    except PreferenceError as exc:  # e.g. prefer names an objective the job does not have
+        raise ApiError.one(422, "prefer", str(exc), root="query") from None
     except TrialNotFoundError as exc:
         raise ApiError.one(404, "trial", str(exc), root="query", type_="not_found") from None
     except TrialNotFinishedError as exc:
@@ -78,8 +81,8 @@ def export_bundle(
         raise ApiError.one(410, "trial", str(exc), root="query", type_="gone") from None
     except ExportError as exc:
         raise ApiError.one(409, "trial", str(exc), root="query", type_="conflict") from None
-    except ValueError as exc:  # e.g. prefer names an objective the job does not have
-        raise ApiError.one(422, "prefer", str(exc), root="query") from None
+    except ValueError as exc:  # e.g. a front trial without a finite objective value
+        raise ApiError.one(409, "trial", str(exc), root="query", type_="conflict") from None
     number = bundle.record.number
     if bundle.built:
         assert bundle.record.row_id is not None

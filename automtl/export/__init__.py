@@ -14,6 +14,8 @@ from automtl.export.errors import (
     ArtifactMissingError,
     BundleConfigError,
     ExportError,
+    OutputDirectoryError,
+    PreferenceError,
     TrialNotFinishedError,
     TrialNotFoundError,
 )
@@ -33,6 +35,8 @@ __all__ = [
     "CachedBundle",
     "Choice",
     "ExportError",
+    "OutputDirectoryError",
+    "PreferenceError",
     "ExportResult",
     "ExportSource",
     "TrialNotFinishedError",

@@ -25,7 +25,7 @@ from automtl.config import ModelConfig, VocabularySetting
 from automtl.data.encode import MAX_VOCABULARY, MIN_FREQUENCY
 from automtl.export.choice import Choice
 from automtl.export.config_file import BundleConfig, save_bundle_config
-from automtl.export.errors import ExportError
+from automtl.export.errors import OutputDirectoryError
 from automtl.export.render import render
 from automtl.export.sources import (
     ExportSource,
@@ -106,8 +106,7 @@ def write_bundle(out_dir: str | Path, source: ExportSource, record: TrialRecord,
     """Write every bundle file for ``record`` into ``out_dir``."""
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not overwrite)):
-        raise ExportError(f"{out} exists and is not an empty directory; choose another --out "
-                          "or allow overwriting")
+        raise OutputDirectoryError(f"{out} exists and is not an empty directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     config = artifacts.model_config
     title = f"{source.label} trial {record.number} ({config.topology}, " \

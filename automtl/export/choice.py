@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from automtl.export.errors import PreferenceError
 from automtl.jobspec import Objective
 
 DEFAULT_WEIGHT = 1.0
@@ -31,15 +32,15 @@ def parse_prefer(text: str | None) -> dict[str, float]:
         name, sep, value = item.strip().partition("=")
         name = name.strip()
         if not sep or not name:
-            raise ValueError(f"--prefer: expected OBJECTIVE=WEIGHT, got {item.strip()!r}")
+            raise PreferenceError(f"expected OBJECTIVE=WEIGHT, got {item.strip()!r}")
         try:
             weight = float(value)
         except ValueError:
-            raise ValueError(f"--prefer: weight of {name!r} is not a number: {value!r}") from None
+            raise PreferenceError(f"weight of {name!r} is not a number: {value!r}") from None
         if not math.isfinite(weight) or weight < 0:
-            raise ValueError(f"--prefer: weight of {name!r} must be finite and >= 0, got {value}")
+            raise PreferenceError(f"weight of {name!r} must be finite and >= 0, got {value}")
         if name in weights:
-            raise ValueError(f"--prefer: {name!r} is given twice")
+            raise PreferenceError(f"{name!r} is given twice")
         weights[name] = weight
     return weights
 
@@ -83,10 +84,10 @@ def choose_trial(front: Sequence[tuple[int, Mapping[str, float]]],
     given = dict(weights or {})
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise ValueError(f"--prefer: unknown objective(s) {unknown}; valid: {names}")
+        raise PreferenceError(f"unknown objective(s) {unknown}; valid: {names}")
     resolved = {name: float(given.get(name, DEFAULT_WEIGHT)) for name in names}
     if not any(resolved.values()):
-        raise ValueError("--prefer: every weight is 0; give at least one objective a weight")
+        raise PreferenceError("every weight is 0; give at least one objective a weight")
     summary: list[dict[str, Any]] = []
     normalisers: dict[str, tuple[float, float, str]] = {}
     for objective in objectives:

@@ -21,3 +21,13 @@ class ArtifactMissingError(ExportError):
 
 class BundleConfigError(ExportError, ValueError):
     """A bundle's ``config.yaml`` is unreadable or invalid; the message names the field."""
+
+
+class PreferenceError(ExportError, ValueError):
+    """The objective weights that choose a front trial are malformed or do not fit the job.
+    The message names no option: the CLI says ``--prefer``, REST its ``prefer`` parameter."""
+
+
+class OutputDirectoryError(ExportError):
+    """The bundle directory exists and is not empty (or is a file). The message names no
+    option: the CLI adds how to overwrite it (``--force``)."""

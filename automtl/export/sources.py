@@ -26,6 +26,7 @@ from automtl.export.choice import Choice, choose_trial
 from automtl.export.errors import (
     ArtifactMissingError,
     ExportError,
+    PreferenceError,
     TrialNotFinishedError,
     TrialNotFoundError,
 )
@@ -115,7 +116,7 @@ def select_trial(source: ExportSource, trial: int | None = None,
     """
     if trial is not None:
         if prefer:
-            raise ValueError("give either a trial number or --prefer weights, not both")
+            raise PreferenceError("give either a trial number or weights, not both")
         record = source.trial(trial)
         if record.state != COMPLETE:
             raise TrialNotFinishedError(

@@ -10,6 +10,7 @@ from export_helpers import TASKS, record, source
 
 from automtl.export import (
     ExportError,
+    PreferenceError,
     TrialNotFinishedError,
     TrialNotFoundError,
     choose_trial,
@@ -99,7 +100,7 @@ def test_select_trial_by_number_and_its_errors() -> None:
         select_trial(search, 2)
     with pytest.raises(TrialNotFinishedError, match="trial 3 of job 7 is failed"):
         select_trial(search, 3)
-    with pytest.raises(ValueError, match="either a trial number or --prefer"):
+    with pytest.raises(PreferenceError, match="either a trial number or weights"):
         select_trial(search, 0, {"click": 1.0})
 
 

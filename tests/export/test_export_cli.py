@@ -55,7 +55,8 @@ def test_trial_by_number_uses_the_environment_url(service: Service, tmp_path: Pa
     # a non-empty --out is refused unless --force
     assert main(["export", str(service.job_id), "--trial", "1", "--out",
                  str(tmp_path / "b")]) == 2
-    assert "not an empty directory" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not an empty directory" in err and "--force" in err and "--out" in err
     assert main(["export", str(service.job_id), "--trial", "1", "--out", str(tmp_path / "b"),
                  "--force"]) == 0
     assert load_bundle_config(tmp_path / "b" / "config.yaml").model.topology == "shared_bottom"
@@ -66,8 +67,8 @@ def test_trial_by_number_uses_the_environment_url(service: Service, tmp_path: Pa
     (["--trial", "9"], "has no trial 9; its trials are 0-4"),
     (["--trial", "3"], "trial 3 of job {job} is running, not finished"),
     (["--trial", "2"], "saved weights of trial 2 of job {job} are missing"),
-    (["--prefer", "nope=1"], "unknown objective(s) ['nope']"),
-    (["--prefer", "click"], "expected OBJECTIVE=WEIGHT"),
+    (["--prefer", "nope=1"], "--prefer: unknown objective(s) ['nope']"),
+    (["--prefer", "click"], "--prefer: expected OBJECTIVE=WEIGHT"),
 ])
 def test_errors_exit_2_with_the_reason(service: Service, tmp_path: Path, args: list[str],
                                        message: str, capsys: pytest.CaptureFixture[str]) -> None:
