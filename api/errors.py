@@ -90,10 +90,36 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     items = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            items.append(invalid_json_item(err, getattr(exc, "body", None)))
+            continue
         loc = list(err.get("loc", ()))
         items.append({"loc": loc, "path": loc_to_path(loc), "msg": err.get("msg", ""),
                       "type": err.get("type", "value_error")})
     return JSONResponse(status_code=422, content={"detail": jsonable_encoder(items)})
+
+
+def invalid_json_item(err: dict[str, Any], body: Any) -> dict[str, Any]:
+    """A body that is not JSON: FastAPI puts the decoder's character offset in ``loc``
+    (``["body", 20]``), where a client reads a list index. The answer is at ``["body"]`` and
+    the message gives the position as a position: ``invalid JSON at line 2 column 13 (char
+    20): Expecting ',' delimiter``."""
+    import json
+
+    reason = str((err.get("ctx") or {}).get("error") or err.get("msg") or "JSON decode error")
+    where = ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else body
+    if isinstance(text, str):
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as decode:
+            reason = decode.msg
+            where = f" at line {decode.lineno} column {decode.colno} (char {decode.pos})"
+    if not where:
+        offsets = [part for part in err.get("loc", ())[1:] if isinstance(part, int)]
+        where = f" at char {offsets[0]}" if offsets else ""
+    return {"loc": ["body"], "path": "", "msg": f"invalid JSON{where}: {reason}",
+            "type": "json_invalid"}
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -307,3 +307,21 @@ def test_openapi_documents_json_errors_of_the_report_and_413(client):
     for path in ("/api/v1/jobs", "/api/v1/datasets", "/api/v1/search-spaces/validate"):
         responses = schema["paths"][path]["post"]["responses"]
         assert "413" in responses and "400" in responses, path
+
+
+@pytest.mark.parametrize("route", ["/api/v1/jobs", "/api/v1/search-spaces/validate"])
+def test_a_truncated_json_body_is_422_with_a_line_and_column(client, alice, route):
+    """FastAPI put the decoder's character offset in ``loc`` (``["body", 43]``), which reads
+    as a list index: the location is the body, the position is in the message."""
+    body = '{"name": "cut",\n "tasks": [{"name": "y1"}, {"name": '
+    response = client.post(route, headers={**alice, "content-type": "application/json"},
+                           content=body)
+    assert response.status_code == 422, response.text
+    [item] = response.json()["detail"]
+    assert item["loc"] == ["body"] and item["path"] == "" and item["type"] == "json_invalid"
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        expected = f"line {exc.lineno} column {exc.colno} (char {exc.pos})"
+    assert item["msg"].startswith(f"invalid JSON at {expected}: ")
+    assert expected.startswith("line 2 ")
