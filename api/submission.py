@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from automtl.config import MAX_CLASSES
+from automtl.config import MAX_CLASSES, binary_label_hint
 from automtl.jobspec import (
     CensusIncomeDatasetSpec,
     JobSpec,
@@ -319,6 +319,22 @@ def _column_errors(doc: Mapping[str, Any], columns: list[str], *, uploaded: bool
     return errors
 
 
+def _integer_codes(column: Mapping[str, Any]) -> bool:
+    """Whether an upload's column holds only non-negative integers: its ``integer_codes``
+    (uploads since it was recorded), else its few recorded ``values``, else its detected
+    kind (an integer column read as codes)."""
+    if "integer_codes" in column:
+        return bool(column["integer_codes"])
+    values = column.get("values")
+    if isinstance(values, list) and column.get("numeric"):
+        try:
+            numbers = [float(v) for v in values]
+        except ValueError:
+            return False
+        return all(v >= 0 and v == int(v) for v in numbers)
+    return str(column.get("reason", "")).startswith("integer codes")
+
+
 def _label_type_errors(doc: Mapping[str, Any], info: dict[str, dict[str, Any]]) -> Errors:
     """A binary task needs a 0/1 column, a regression task a numeric one, a multiclass task
     more than two and at most ``MAX_CLASSES`` values (upload schema)."""
@@ -332,9 +348,10 @@ def _label_type_errors(doc: Mapping[str, Any], info: dict[str, dict[str, Any]]) 
             continue
         kind = task.get("type", "binary")
         if kind == "binary" and column.get("binary") is False:
+            hint = binary_label_hint(_integer_codes(column), int(column.get("distinct") or 0))
             errors.append((f"tasks[{i}].type", f"a binary task needs a 0/1 label column; "
                                                f"{column['name']!r} ({column['dtype']}) holds "
-                                               "other values (use type: regression?)"))
+                                               f"other values ({hint})"))
         elif kind == "multiclass" and column.get("binary") is True:
             errors.append((f"tasks[{i}].type", f"a multiclass task needs 3 or more classes; "
                                                f"{column['name']!r} holds 0/1 values (use "

@@ -99,6 +99,7 @@ def store_upload(source: IO[bytes], filename: str | None, directory: Path,
     for column in schema["columns"]:
         series = frame[column["name"]]
         column["binary"] = is_binary(series)
+        column["integer_codes"] = is_integer_codes(series)
         column["infinite"] = count_infinite(series)
         column["values"] = few_values(series)
     schema = json.loads(json.dumps({**schema, "format": fmt}))
@@ -115,6 +116,19 @@ def is_binary(series: Any) -> bool:
         return False
     values = np.asarray(series.dropna().unique(), dtype=float)
     return len(values) > 0 and bool(np.isin(values, [0.0, 1.0]).all())
+
+
+def is_integer_codes(series: Any) -> bool:
+    """Whether a numeric or boolean column's present values are all non-negative integers
+    (class codes, if few: a binary task refused on it is told to use ``multiclass``)."""
+    import numpy as np
+    from pandas.api import types as ptypes
+
+    if not (ptypes.is_bool_dtype(series.dtype) or ptypes.is_numeric_dtype(series.dtype)) or \
+            ptypes.is_complex_dtype(series.dtype):
+        return False
+    values = np.asarray(series.dropna().unique(), dtype=float)
+    return len(values) > 0 and bool(((values >= 0) & (values == np.floor(values))).all())
 
 
 #: a column with at most this many distinct values has them recorded (a split column's

@@ -52,6 +52,19 @@ DEFAULT_METRIC: dict[str, str] = {"binary": "auc", "regression": "mse",
 #: most classes a multiclass task may have (each is one output of its tower)
 MAX_CLASSES = 1000
 
+
+def binary_label_hint(non_negative_integers: bool, distinct: int) -> str:
+    """What to tell a user whose binary task's label column holds values other than 0/1: small
+    non-negative integer codes with 3 to :data:`MAX_CLASSES` values are classes (``use type:
+    multiclass``), two such values a binary label coded otherwise (``recode them to 0/1``),
+    anything else a number (``use type: regression``). The one hint of the library's label
+    check and of the REST upload check."""
+    if non_negative_integers and 3 <= distinct <= MAX_CLASSES:
+        return f"use type: multiclass for {distinct} integer classes"
+    if non_negative_integers and distinct == 2:
+        return "recode its two values to 0/1"
+    return "use type: regression for a numeric target"
+
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOMAIN_VALUE_RE = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 #: most domain values a multi-domain job may have (each multiplies the number of tasks)

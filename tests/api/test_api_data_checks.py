@@ -3,6 +3,7 @@ data no trial could learn or be measured on is refused with 422 before it is que
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,32 @@ def test_census_income_is_checked_at_submit_and_missing_files_name_the_builtin(t
         ok = configured.post("/api/v1/jobs", headers=headers, json=tiny_spec(
             census, tasks=[{"name": "income_over_50k"}]))
         assert ok.status_code == 202, ok.text
+
+
+@pytest.mark.parametrize(("values", "hint"), [
+    ([0, 1, 2], "use type: multiclass for 3 integer classes"),
+    ([0.0, 0.5, 1.7], "use type: regression"),
+    ([-1, 0, 1], "use type: regression"),
+    ([1, 2], "recode its two values to 0/1"),
+])
+def test_a_binary_task_on_other_labels_is_told_the_type_they_fit(client, alice, upload,
+                                                                 values, hint):
+    """0/1/2 labels were told 'use type: regression?': small non-negative integers are
+    classes; the REST check and the library's (automtl search) give the one hint."""
+    from automtl.config import TaskSpec
+    from automtl.data import DataError
+    from automtl.data.encode import label_values
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=300), "y1": rng.integers(0, 2, 300),
+                          "label": rng.choice(values, 300)})
+    dataset = upload(alice, frame.to_csv(index=False).encode())
+    refused = client.post("/api/v1/jobs", headers=alice, json=tiny_spec(
+        {"id": dataset["id"]}, tasks=[{"name": "y1"}, {"name": "t", "label": "label"}]))
+    assert refused.status_code == 422 and paths_of(refused) == ["tasks[1].type"]
+    assert f"({hint}" in refused.json()["detail"][0]["msg"]
+    with pytest.raises(DataError, match=re.escape(f"({hint}")):
+        label_values(frame["label"], TaskSpec(name="t", label="label"))
 
 
 def test_a_multiclass_task_over_rest_binary_labels_are_told_to_use_binary(client, alice,
@@ -199,3 +226,14 @@ def test_an_uploads_data_check_runs_once_per_upload_and_data_fields(client, alic
     assert client.post("/api/v1/jobs", headers=alice,
                        json={**good, "seed": 7}).status_code == 202
     assert len(loads) == 3
+
+
+def test_uploads_stored_before_integer_codes_was_recorded_still_get_the_hint():
+    from automtl_api.submission import _integer_codes
+
+    assert _integer_codes({"values": ["0", "1", "2"], "numeric": True})
+    assert not _integer_codes({"values": ["0", "0.5"], "numeric": True})
+    assert not _integer_codes({"values": ["-1", "0", "1"], "numeric": True})
+    assert _integer_codes({"values": None, "reason": "integer codes: 40 distinct values"})
+    assert not _integer_codes({"values": None, "reason": "float values"})
+    assert not _integer_codes({"integer_codes": False, "values": ["0", "1", "2"]})
