@@ -128,9 +128,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "status":
             parser.add_argument("--wait", action="store_true",
                                 help="poll until the job ends; exit 1 unless it succeeded")
-            parser.add_argument("--interval", type=float, default=5.0)
+            parser.add_argument("--interval", type=float, default=5.0,
+                                help="seconds between two status lines with --wait")
         if name == "report":
-            parser.add_argument("--format", choices=("json", "csv", "html"), default="json")
+            parser.add_argument("--format", choices=("json", "csv", "html"), default="json",
+                                help="the front as JSON or CSV, or the HTML report page")
             parser.add_argument("--out", type=Path, default=None,
                                 help="write to this file (default: stdout; for --search-dir "
                                      "with --format html, SEARCH_DIR/report.html)")

@@ -38,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trials", type=int, default=60, help="trials to finish (default: 60)")
     parser.add_argument("--epochs", type=int, default=5, help="epochs per trial (default: 5)")
     parser.add_argument("--scheduler", choices=["mo_asha", "none"], default="mo_asha",
-                        help="stop dominated trials early at epochs 1 and 3 (MO-ASHA, eta 3; "
-                             "default) or train every trial to the end (none)")
+                        help="stop dominated trials early at epochs 1 and 3 (mo_asha: MO-ASHA, "
+                             "eta 3) or train every trial to the end (none)")
     parser.add_argument("--confirm-seeds", type=int, default=3,
                         help="after the search, re-train the front, the best single-task and "
                              "each topology's best with this many seeds and report the MTL "

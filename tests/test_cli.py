@@ -4,6 +4,7 @@ ones the issue quotes: a missing CSV, a missing label column, bad YAML (search a
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -128,6 +129,31 @@ def test_version_and_help():
     text = search.format_help()
     assert "``" not in text
     assert "(default: automtl-runs)" in text  # --out's default is shown
+
+
+def _options_with_defaults(parser: argparse.ArgumentParser, name: str):  # type: ignore[no-untyped-def]
+    for action in parser._actions:  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for sub_name, sub in action.choices.items():
+                yield from _options_with_defaults(sub, f"{name} {sub_name}")
+        elif action.option_strings and action.default not in (None, False, argparse.SUPPRESS) \
+                and action.help != argparse.SUPPRESS:
+            yield name, parser, action
+
+
+def test_every_option_with_a_default_shows_it_in_help():
+    """report --format and status --interval had no help text, so argparse printed no
+    default for them: every option of every command now shows its own."""
+    found = list(_options_with_defaults(build_parser(), "automtl"))
+    assert {(name, a.option_strings[-1]) for name, _, a in found} >= {
+        ("automtl report", "--format"), ("automtl status", "--interval")}
+    for name, parser, action in found:
+        assert action.help, (name, action.option_strings)  # argparse prints no line without
+        shown = parser._get_formatter()._expand_help(action)  # noqa: SLF001 - the printed text
+        assert "(default: " in shown and str(action.default) in shown.split("(default: ")[1], \
+            (name, action.option_strings, shown)
+    status = next(p for n, p, _ in found if n == "automtl status")
+    assert "(default: 5.0)" in " ".join(status.format_help().split())
 
 
 def _outcome(number: int) -> SimpleNamespace:
@@ -284,6 +310,7 @@ def test_each_confirmation_run_gets_a_line_after_the_trial_bar(disable):
     progress = SearchProgress(["ctr", "cvr"], 1, stream=stream, disable=disable)
     progress.on_trial_complete(_outcome(0))
     progress.on_progress(_progress(1))
+    progress.on_stage(Stage("preparing"))
     progress.on_stage(Stage("searching"))
     before = stream.getvalue()
     for done in range(3):

@@ -110,12 +110,17 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def apply_help_format(parser: argparse.ArgumentParser) -> None:
-    """Give ``parser`` and all its subcommands' parsers :class:`HelpFormatter`."""
+    """Give ``parser`` and all its subcommands' parsers :class:`HelpFormatter`. An option
+    with a default but no help text gets ``(default: ...)`` as its help: argparse prints no
+    help line, so no default, for an option without one."""
     parser.formatter_class = HelpFormatter
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
                 apply_help_format(sub)
+        elif action.option_strings and not action.help and action.default not in (
+                None, False, argparse.SUPPRESS):
+            action.help = "(default: %(default)s)"
 
 
 class SearchProgress:
@@ -187,7 +192,7 @@ class SearchProgress:
         then, and the confirmation can take longer than the search."""
         from tqdm import tqdm
 
-        if stage.name == "searching":
+        if stage.name in ("preparing", "searching"):  # the dataset summary and the bar say so
             return
         if self._stage_started is None:
             self._stage_started = time.monotonic()

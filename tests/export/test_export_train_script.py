@@ -135,3 +135,18 @@ def test_train_script_of_a_multi_domain_bundle_trains_per_domain_tasks(
                             for t in data.tasks}
     model_config, _, _ = load_bundle_config(tmp_path / "run" / "config.yaml")
     assert model_config.inputs.domain == domains and model_config.tasks == data.tasks
+
+
+def test_train_script_help_shows_every_default(bundle: Path) -> None:
+    """--device, --valid-fraction and --test-fraction had no help, so no default shown."""
+    done = subprocess.run([sys.executable, str(bundle / "train.py"), "--help"],
+                          capture_output=True, text=True, timeout=300, check=True)
+    text = " ".join(done.stdout.split())
+    expected_device = "cuda" if torch.cuda.is_available() else "cpu"
+    for option, default in (("--device DEVICE", expected_device), ("--seed SEED", "0"),
+                            ("--valid-fraction VALID_FRACTION", "0.1"),
+                            ("--test-fraction TEST_FRACTION", "0.1"), ("--out OUT", "trained"),
+                            ("--epochs EPOCHS", "the trial's")):
+        # the option's own help: up to its first parenthesis, which must be its default
+        assert re.search(re.escape(option) + r" [^()]*\(default: " + re.escape(default),
+                         text), (option, text)
