@@ -152,6 +152,11 @@ class JobDetail(JobRead):
         dataset = spec.get("dataset")
         if isinstance(dataset, dict) and "path" in dataset:  # the census builtin's server dir
             spec["dataset"] = {**dataset, "path": "(AUTOMTL_CENSUS_DIR)"}
+        if isinstance(dataset, dict) and isinstance(dataset.get("id"), str) and \
+                dataset["id"].isdigit():
+            # an upload's id is stored as the runner's text key; answered as the number POST
+            # /datasets gave (and dataset_id holds), whether it was sent as 3 or "3"
+            spec["dataset"] = {**spec["dataset"], "id": int(dataset["id"])}
         return cls(**JobRead.of(job, pruned).model_dump(), spec=spec,
                    waiting_reason=waiting_reason)
 
@@ -328,7 +333,8 @@ class Limits(BaseModel):
 
     limits: dict[str, int | float] = Field(
         description="max_trials, max_epochs, max_concurrency, max_time_limit_s (seconds), "
-                    "max_synthetic_rows, max_active_jobs (counts are integers)")
+                    "max_synthetic_rows, max_active_jobs (counts are integers; seconds too "
+                    "when whole: 86400, not 86400.0)")
     source: dict[str, Literal["owner", "server"]] = Field(
         description="owner: set for you by the administrator; server: AUTOMTL_MAX_*")
     active_jobs: int = Field(description="your queued plus running jobs now")

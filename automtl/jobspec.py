@@ -136,6 +136,13 @@ class UploadedDatasetSpec(StrictModel):
     missing: Literal["impute", "error"] = "impute"
     vocabulary: VocabularyCap = Field(default_factory=VocabularyCap)
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        """An upload's id, ``3`` or ``"3"``, kept as the resolver's text key (a job answer
+        echoes it as the number, so that answer validates again)."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
 
 class SyntheticDatasetSpec(StrictModel):
     """The MMoE paper's synthetic two-task data with a controlled task correlation.

@@ -21,6 +21,11 @@ def my_limits(owner: OwnerDep, session: SessionDep, settings: SettingsDep) -> Li
     running now. A spec over a cap gets 422; a submission at ``max_active_jobs`` gets 429."""
     own = owner.limits or {}
     effective = settings.for_owner(own)
-    return Limits(limits={name: getattr(effective, name) for name in OWNER_LIMITS},
+    return Limits(limits={name: _plain(getattr(effective, name)) for name in OWNER_LIMITS},
                   source={name: "owner" if name in own else "server" for name in OWNER_LIMITS},
                   active_jobs=JobRepository(session).count_active_for_owner(owner.id))
+
+
+def _plain(value: int | float) -> int | float:
+    """A whole number of seconds as an integer (``86400``, not ``86400.0``); a fraction stays."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

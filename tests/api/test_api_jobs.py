@@ -33,9 +33,13 @@ def test_submit_stores_a_queued_job_with_the_validated_spec(client, alice, uploa
     assert job["status"] == "queued" and job["dataset_id"] == dataset["id"]
     assert job["progress"]["budget"] == 4 and job["progress"]["finished"] == 0
     detail = client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()
-    # stored normalised: defaults filled, the id a string, the format from the upload
+    # stored normalised: defaults filled, the format from the upload; the id answered as
+    # the number the upload got, whether sent as a number or as text
     assert detail["spec"]["objectives"] == ["y1", "y2"]
-    assert detail["spec"]["dataset"]["id"] == str(dataset["id"])
+    assert detail["spec"]["dataset"]["id"] == dataset["id"] == detail["dataset_id"]
+    as_text = submit(client, alice, tiny_spec({"id": str(dataset["id"])}))
+    echoed = client.get(f"/api/v1/jobs/{as_text['id']}", headers=alice).json()["spec"]
+    assert echoed["dataset"]["id"] == dataset["id"]
     assert detail["spec"]["dataset"]["format"] == "csv"
     assert load_job_spec(detail["spec"]).search_space == TINY_SPACE
     with Database(settings.resolved_database_url) as database, database.session() as session:

@@ -89,6 +89,13 @@ def test_get_limits_shows_each_cap_and_its_source(client, settings, alice):
     # counts are integers in the JSON (200, not 200.0), as the README shows them
     assert all(type(body["limits"][k]) is int for k in ("max_trials", "max_epochs",
                                                         "max_concurrency", "max_active_jobs"))
+    # whole seconds too (604800, not 604800.0); a fraction of a second stays one
+    assert settings.max_time_limit_s.is_integer()
+    assert body["limits"]["max_time_limit_s"] == settings.max_time_limit_s
+    assert type(body["limits"]["max_time_limit_s"]) is int
+    _set(settings, "alice", max_time_limit_s=90.5)
+    assert client.get("/api/v1/limits", headers=alice).json()["limits"][
+        "max_time_limit_s"] == 90.5
     assert body["source"]["max_trials"] == "server"
     assert body["active_jobs"] == 1
     assert client.get("/api/v1/limits").status_code == 401
