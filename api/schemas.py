@@ -98,7 +98,9 @@ class JobRead(BaseModel):
     cancel_requested: bool
     cancel_outcome: CancelOutcome | None = Field(
         None, description="what became of a cancel request (null: none was made): pending "
-                          "(running; its worker acts within AUTOMTL_HEARTBEAT_INTERVAL_S), "
+                          "(running; its worker reads it at its next heartbeat, every "
+                          "AUTOMTL_HEARTBEAT_INTERVAL_S, then stops the running trials: a few "
+                          "seconds more), "
                           "applied (status cancelled), too_late (the job ended, succeeded or "
                           "failed, before its worker acted: every trial of the budget ran, "
                           "nothing was refused, and its results stand)")
