@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -127,13 +127,13 @@ class JobRead(BaseModel):
         # the worker's last report holds only while it runs the job (a requeued or finished
         # job keeps the columns, never shown)
         running = job.status == JobStatus.RUNNING
+        stage = cast("JobStage", job.stage) if running and job.stage in JOB_STAGES else None
         return cls(
             id=job.id, name=job.name, status=job.status.value, dataset_id=job.dataset_id,
             study_name=job.study_name, created_at=job.created_at, started_at=job.started_at,
             finished_at=job.finished_at, cancel_requested=job.cancel_requested,
             cancel_outcome=cancel_outcome(job.status, job.cancel_requested),
-            stage=job.stage if running and job.stage in JOB_STAGES else None,
-            stage_detail=job.stage_detail if running and job.stage in JOB_STAGES else None,
+            stage=stage, stage_detail=job.stage_detail if stage is not None else None,
             error=scrub_paths(job.error),
             attempts=job.attempts,
             progress=JobProgress(finished=job.trials_finished, failed=job.trials_failed,
