@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -93,13 +92,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def start_ray(cpus: int) -> float:
-    """Start a local Ray with ``cpus`` CPUs; its start-up seconds."""
+    """Start a local Ray with ``cpus`` CPUs as ``run_search`` does (its settings,
+    ``automtl.search.runner.LOCAL_RAY_ENV``); its start-up seconds."""
     import ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    from automtl.search.runner import _ensure_ray
+
     started = time.perf_counter()
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    _ensure_ray(ray, None, cpus)
     return time.perf_counter() - started
 
 
