@@ -16,7 +16,7 @@ import json
 import sqlite3
 import warnings
 from collections.abc import Container, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.distributions import BaseDistribution, check_distribution_compatibility
@@ -216,7 +216,7 @@ class SnapshotStorage(_CachedStorage):
             # Optuna's own write, once per attribute, reads the trial and upserts one row:
             # here the trial is read once and each table gets one multi-row upsert
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-            backend.check_trial_is_updatable(trial_id, trial.state)
+            backend.check_trial_is_updatable(trial_id, cast(TrialState, trial.state))
             for model in (models.TrialSystemAttributeModel, models.TrialUserAttributeModel):
                 rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
                         for table, key, value in writes if table is model]
