@@ -7,7 +7,10 @@ records it splits the worker time (wall time x concurrency) into training (``Tra
 epochs and their validation), the rest of each trial (model building, latency measurement,
 saving weights) and everything outside the trials (Ray scheduling and result passing, Optuna's
 sampler and storage writes in SQL, dataset loading, idle slots while the last trials finish).
-Ray's start-up is timed separately.
+Ray's start-up is timed separately. After the search, on the same Ray, a trainable that
+only reports (as often as each of the search's trials did) runs the same number of trials
+through a Tuner built as the runner builds it: its per-trial worker time is Ray Tune's own
+part of the overhead (``Tune alone`` in the summary; see :func:`tune_floor`).
 
 ``--demo`` runs the demo's search instead (``automtl demo``'s job without its service: the
 ``default`` preset, 60 trials of 5 epochs on 20k synthetic rows of correlation 0.2, 2 at a
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -93,13 +96,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def start_ray(cpus: int) -> float:
-    """Start a local Ray with ``cpus`` CPUs; its start-up seconds."""
+    """Start a local Ray with ``cpus`` CPUs as ``run_search`` does (its settings,
+    ``automtl.search.runner.LOCAL_RAY_ENV``); its start-up seconds."""
     import ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    from automtl.search.runner import _ensure_ray
+
     started = time.perf_counter()
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    _ensure_ray(ray, None, cpus)
     return time.perf_counter() - started
 
 
@@ -117,12 +121,13 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                             study_name=f"bench-overhead-{int(time.time())}")
         wall = time.perf_counter() - started
         search_ended = datetime.datetime.now()
+        study = optuna.load_study(study_name=result.study_name, storage=url)
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+                  if ATTR_PRUNED_EPOCH in t.user_attrs]
+        floor = tune_floor(_reports(spec, complete, pruned), args.concurrency, workdir)
     finally:
         ray.shutdown()
-    study = optuna.load_study(study_name=result.study_name, storage=url)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-              if ATTR_PRUNED_EPOCH in t.user_attrs]
     missing = [t.number for t in complete
                if ATTR_TRAIN_TIME not in t.user_attrs or ATTR_TRIAL_TIME not in t.user_attrs]
     missing += [t.number for t in pruned if ATTR_TRAIN_TIME not in t.user_attrs]
@@ -159,7 +164,56 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "trial": sum(float(t.user_attrs[ATTR_TRIAL_TIME]) for t in complete) + pruned_train,
         "optuna_trial": sum((t.datetime_complete - t.datetime_start).total_seconds()
                             for t in ended if t.datetime_complete and t.datetime_start),
+        "tune_floor": floor,
     }
+
+
+def _reports(spec: dict[str, Any], complete: list[Any], pruned: list[Any]) -> list[int]:
+    """The reports each ended trial of the search made: one at each MO-ASHA rung it reached,
+    and a complete trial's final result."""
+    from automtl.search.mo_asha import rung_epochs
+
+    epochs = int(spec["budget"]["epochs"])
+    rungs = (rung_epochs(spec["scheduler"]["grace_epochs"],
+                         spec["scheduler"]["reduction_factor"], epochs)
+             if "scheduler" in spec else [])
+    stopped = [int(t.user_attrs[ATTR_PRUNED_EPOCH]) for t in pruned]
+    return ([len([r for r in rungs if r <= epoch]) for epoch in stopped]
+            + [len(rungs) + 1] * len(complete))
+
+
+def tune_floor(reports: list[int], concurrency: int, workdir: Path) -> dict[str, float]:
+    """Ray Tune's own cost per trial, on the Ray the search ran on: a Tuner as the runner
+    builds it (1 CPU per trial, ``concurrency`` at a time, ``reuse_actors``, Tune's loggers
+    off) runs a trainable that only reports, a trial per ``reports`` entry with that many
+    reports (as the search's trials reported; a trial MO-ASHA stopped ends here on its own).
+    From the clock times the trials report: ``start_s``, the first ask until every slot's
+    first trial has begun (Tune's set-up and the actors' start: a new Ray worker importing Ray
+    and Tune, no torch), and ``per_trial_s``, from then to the last report, times
+    ``concurrency``, per later trial: the worker time Tune costs a trial (dispatch, actor
+    reset, result round trips, its controller loop), in seconds."""
+    from ray import tune
+
+    def only_reports(config: dict[str, Any]) -> None:
+        began = time.time()
+        for index in range(config["reports"]):
+            tune.report({"index": index, "began": began, "now": time.time()})
+
+    if len(reports) <= concurrency:
+        return {"start_s": math.nan, "per_trial_s": math.nan}
+    asked = time.time()
+    grid = tune.Tuner(
+        tune.with_resources(only_reports, {"cpu": 1}),
+        param_space={"reports": tune.grid_search([max(1, n) for n in reports])},
+        tune_config=tune.TuneConfig(max_concurrent_trials=concurrency, reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=str(workdir / "tune-floor"), verbose=0),
+    ).fit()
+    metrics = [result.metrics for result in grid]
+    began = sorted(m["began"] for m in metrics)
+    warm = began[concurrency - 1]  # every slot has begun its first trial
+    return {"start_s": warm - asked,
+            "per_trial_s": (max(m["now"] for m in metrics) - warm) * concurrency
+            / (len(reports) - concurrency)}
 
 
 def _spec(args: argparse.Namespace) -> dict[str, Any]:
@@ -250,6 +304,9 @@ class _PrunedAt:
     def pruned_epoch(self, trial_id: str) -> int:
         return self.epoch
 
+    def start_coverage_trial(self, trial_id: str) -> None:
+        """(The searcher names its coverage trials to MO-ASHA; nothing to do here.)"""
+
 
 def _final_result(spec: Any, rng: Any, keys: list[str], epochs: int) -> dict[str, Any]:
     """A trial's last result as the trainable reports it (made-up values): objectives, each
@@ -331,6 +388,11 @@ def summary(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "first trials: ask to tell outside training s": ", ".join(
             f"{v:.1f}" for v in raw.get("first_outside", [])),
         "mean training per trial s": round(raw["train"] / trials, 3),
+        # Ray Tune's own part of each trial's overhead (tune_floor), and its share of the
+        # worker time over all trials of the search
+        "Tune alone: per trial s": round(raw["tune_floor"]["per_trial_s"], 3),
+        "Tune alone: share": round(raw["tune_floor"]["per_trial_s"] * trials / worker, 3),
+        "Tune alone: first trials' start s": round(raw["tune_floor"]["start_s"], 2),
     }
 
 

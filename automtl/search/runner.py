@@ -346,9 +346,20 @@ def _quiet(logger_name: str) -> Iterator[None]:
 #: with the GCS, which a loaded machine (a reniced worker beside training) can miss once
 RAY_START_ATTEMPTS = 3
 
+#: Ray system settings (``RAY_<name>``, read by its processes when they start) for a local Ray
+#: that :func:`run_search` starts; a value already in the environment is kept.
+#: ``prestart_worker_first_driver``: Ray starts one idle worker process per CPU for the first
+#: driver, but Tune's trial actors carry their own ``runtime_env`` (Tune's ``_ActorClassCache``
+#: sets ``env_vars``), so Ray never hands them such a worker: they imported Ray beside the
+#: search's own start-up (1-2.5 s of CPU each on the demo's 2 cores) and were then stopped as
+#: idle, unused (``benchmarks/search_overhead.py``).
+LOCAL_RAY_ENV = {"RAY_prestart_worker_first_driver": "0"}
+
 
 def _ensure_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
     """Start a local Ray (or connect to ``address``); True when this call started it.
+
+    A local Ray starts with :data:`LOCAL_RAY_ENV` in the environment.
 
     A local start that fails (``ray.init`` raising, e.g. "The current node timed out during
     startup" on a loaded machine) stops the Ray processes it left (its GCS server kept running
@@ -364,6 +375,8 @@ def _ensure_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
         return True
     from tenacity import Retrying, before_sleep_log, stop_after_attempt, wait_fixed
 
+    for name, value in LOCAL_RAY_ENV.items():
+        os.environ.setdefault(name, value)
     for attempt in Retrying(stop=stop_after_attempt(RAY_START_ATTEMPTS), wait=wait_fixed(1),
                             reraise=True, before_sleep=before_sleep_log(logger, logging.WARNING)):
         with attempt:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import sqlite3
 import warnings
 from collections.abc import Container, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.distributions import BaseDistribution, check_distribution_compatibility
@@ -189,7 +190,10 @@ class SnapshotStorage(_CachedStorage):
         (:func:`automtl.trial_record.set_trial_attrs`). Optuna's API commits each attribute
         on its own: a trial's candidate and its result are some 40 attributes, each a SQLite
         commit of the driver (25 ms at load 10) while the trial's slot waits. Attributes
-        are not cached by ``_CachedStorage``; like its own setters this writes through.
+        are not cached by ``_CachedStorage``; like its own setters this writes through, on
+        SQLite and PostgreSQL as one multi-row upsert per attribute table (Optuna's setter
+        reads the trial and upserts one row per attribute: 258 ms for 24 attributes at load
+        14 on the project's 2 cores, 35 ms this way).
         Raises what Optuna's setters raise (a finished trial cannot be updated)."""
         backend = self._backend
         if not isinstance(backend, optuna.storages.RDBStorage):
@@ -203,9 +207,38 @@ class SnapshotStorage(_CachedStorage):
         writes += [(models.TrialUserAttributeModel, key, value) for key, value in user.items()]
         if not writes:
             return
+        upsert = _upsert_statement(backend.engine.name)
         with _create_scoped_session(backend.scoped_session, True) as session:
-            for model, key, value in writes:
-                backend._set_trial_attr_without_commit(session, model, trial_id, key, value)
+            if upsert is None:
+                for model, key, value in writes:
+                    backend._set_trial_attr_without_commit(session, model, trial_id, key, value)
+                return
+            # Optuna's own write, once per attribute, reads the trial and upserts one row:
+            # here the trial is read once and each table gets one multi-row upsert
+            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+            backend.check_trial_is_updatable(trial_id, cast(TrialState, trial.state))
+            for model in (models.TrialSystemAttributeModel, models.TrialUserAttributeModel):
+                rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                        for table, key, value in writes if table is model]
+                if rows:
+                    insert = upsert(model).values(rows)
+                    session.execute(insert.on_conflict_do_update(
+                        index_elements=[model.trial_id, model.key],
+                        set_={"value_json": insert.excluded.value_json}))
+
+
+def _upsert_statement(dialect: str) -> Any:
+    """SQLAlchemy's ``insert`` with ``on_conflict_do_update`` for ``dialect`` (SQLite from
+    3.24, PostgreSQL), as Optuna's RDB storage upserts an attribute; None for others."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    if dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+    return None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -64,6 +64,24 @@ def test_search_overhead_quick_run_through_ray(tmp_path):
     assert summary["overhead per trial s"] > 0
     text = (tmp_path / "search_overhead_breakdown.md").read_text()
     assert "training (Trainer.fit" in text and "no trial asked" in text
+    # Tune alone, with a trainable that only reports: a fraction of the whole overhead
+    assert 0 < summary["Tune alone: per trial s"] < summary["overhead per trial s"]
+    assert summary["Tune alone: first trials' start s"] > 0
+
+
+def test_the_tune_floor_replays_as_many_reports_as_each_trial_made():
+    """MO-ASHA rungs at epochs 1 and 3 of 5: a trial stopped at the first rung reported once,
+    at the second twice, a complete one at both rungs and its final result."""
+    from types import SimpleNamespace
+
+    from automtl.trial_record import ATTR_PRUNED_EPOCH
+
+    spec = {"budget": {"epochs": 5},
+            "scheduler": {"name": "mo_asha", "grace_epochs": 1, "reduction_factor": 3}}
+    pruned = [SimpleNamespace(user_attrs={ATTR_PRUNED_EPOCH: epoch}) for epoch in (1, 3, 1)]
+    complete = [SimpleNamespace(user_attrs={})] * 2
+    assert search_overhead._reports(spec, complete, pruned) == [1, 2, 1, 3, 3]
+    assert search_overhead._reports({"budget": {"epochs": 5}}, complete, []) == [1, 1]
 
 
 def test_breakdown_parts_add_up_to_the_worker_time():

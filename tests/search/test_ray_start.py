@@ -74,3 +74,27 @@ def test_a_running_ray_is_left_alone():
     ray.initialized = True
     assert runner._ensure_ray(ray, None, 1) is False
     assert ray.calls == 0
+
+
+class RecordingRay(FlakyRay):
+    """A Ray stand-in that records the environment its local start saw."""
+
+    def init(self, **kwargs: object) -> None:
+        self.environment = dict(os.environ)
+        super().init(**kwargs)
+
+
+def test_a_local_start_skips_the_idle_workers_tune_never_uses(monkeypatch):
+    # (set first so that monkeypatch removes what _ensure_ray adds when the test ends)
+    monkeypatch.setenv("RAY_prestart_worker_first_driver", "unset")
+    monkeypatch.delenv("RAY_prestart_worker_first_driver")
+    ray = RecordingRay(failures=0)
+    assert runner._ensure_ray(ray, None, 1) is True
+    assert ray.environment["RAY_prestart_worker_first_driver"] == "0"
+
+
+def test_a_ray_setting_the_caller_gave_is_kept(monkeypatch):
+    monkeypatch.setenv("RAY_prestart_worker_first_driver", "1")
+    ray = RecordingRay(failures=0)
+    runner._ensure_ray(ray, None, 1)
+    assert ray.environment["RAY_prestart_worker_first_driver"] == "1"
