@@ -121,9 +121,15 @@ class JobRead(BaseModel):
     def of(cls, job: Job, pruned: int) -> JobRead:
         """The answer for ``job``, with ``pruned`` trials (see
         :meth:`automtl_storage.TrialRepository.count_in_state`)."""
+        budget = (job.spec.get("budget") or {}).get("trials")  # stored specs are normalised
+        return cls.of_summary(job, pruned, budget)
+
+    @classmethod
+    def of_summary(cls, job: Job, pruned: int, budget: int | None) -> JobRead:
+        """:meth:`of` with the spec's ``budget.trials`` given (``job.spec`` is not read; see
+        :meth:`automtl_storage.JobRepository.list_summaries_for_owner`)."""
         end = job.finished_at or utcnow()
         elapsed = (end - job.started_at).total_seconds() if job.started_at else None
-        budget = (job.spec.get("budget") or {}).get("trials")  # stored specs are normalised
         # the worker's last report holds only while it runs the job (a requeued or finished
         # job keeps the columns, never shown)
         running = job.status == JobStatus.RUNNING

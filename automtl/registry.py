@@ -52,6 +52,13 @@ class Registry(Generic[T]):
         self._ensure_loaded()
         return sorted(self._entries)
 
+    def snapshot(self) -> tuple[tuple[str, T], ...]:
+        """Every ``(name, class)`` entry, sorted by name: a hashable value that changes when an
+        entry is registered, so what is derived from the registered classes can be cached on
+        it (the search-space catalog, a validated preset)."""
+        self._ensure_loaded()
+        return tuple(sorted(self._entries.items()))
+
     def get(self, name: str) -> T:
         """The class registered as ``name``; ``KeyError`` listing the valid names otherwise."""
         self._ensure_loaded()

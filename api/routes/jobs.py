@@ -98,13 +98,14 @@ def list_jobs(
     offset: Offset = 0,
 ) -> JobPage:
     """The caller's jobs, newest first."""
-    jobs = JobRepository(session).list_for_owner(owner.id, status=status, limit=limit + 1,
-                                                 offset=offset)
+    rows = JobRepository(session).list_summaries_for_owner(owner.id, status=status,
+                                                           limit=limit + 1, offset=offset)
     total = JobRepository(session).count_for_owner(owner.id, status=status)
-    pruned = TrialRepository(session).count_in_state([j.id for j in jobs[:limit]],
+    pruned = TrialRepository(session).count_in_state([j.id for j, _ in rows[:limit]],
                                                      TrialState.PRUNED)
-    return JobPage(items=[JobRead.of(j, pruned[j.id]) for j in jobs[:limit]], limit=limit,
-                   offset=offset, has_more=len(jobs) > limit, total=total)
+    return JobPage(items=[JobRead.of_summary(j, pruned[j.id], budget)
+                          for j, budget in rows[:limit]],
+                   limit=limit, offset=offset, has_more=len(rows) > limit, total=total)
 
 
 @router.get("/{job_id}", response_model=JobDetail, summary="A job's status and progress")

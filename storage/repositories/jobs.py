@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from sqlalchemy import ColumnElement, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
+from sqlalchemy.orm import Session, defer
 
 from automtl_storage.models import Job, JobStatus, job_study_name
 from automtl_storage.repositories.workers import WorkerRepository
@@ -103,11 +103,23 @@ class JobRepository:
         offset: int = 0,
     ) -> Sequence[Job]:
         """Newest first, optionally only one status."""
-        query = select(Job).where(Job.owner_id == owner_id)
-        if status is not None:
-            query = query.where(Job.status == parse_job_status(status))
-        query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
-        return self.session.scalars(query).all()
+        return self.session.scalars(_owner_page(owner_id, status, limit, offset)).all()
+
+    def list_summaries_for_owner(
+        self,
+        owner_id: int,
+        *,
+        status: JobStatus | str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[tuple[Job, Any]]:
+        """:meth:`list_for_owner`'s jobs without their specs, each with its spec's
+        ``budget.trials`` (``None`` when the spec has none) read by the database: a page of 50
+        jobs decoded 50 specs (~1 KB of JSON each) for that one number, half the CPU of
+        ``GET /jobs``. ``job.spec`` is loaded (one query per job) only when read."""
+        budget = Job.spec[("budget", "trials")]
+        query = _owner_page(owner_id, status, limit, offset).options(defer(Job.spec))
+        return [(job, trials) for job, trials in self.session.execute(query.add_columns(budget))]
 
     def count_for_owner(self, owner_id: int, *, status: JobStatus | str | None = None) -> int:
         """How many jobs :meth:`list_for_owner` pages through."""
@@ -324,3 +336,12 @@ class JobRepository:
             where = where & (Job.worker_id == worker_id)
         values = {"status": final, "error": error, "finished_at": now or utcnow()}
         return self._guarded_update(where, values) is not None
+
+
+def _owner_page(owner_id: int, status: JobStatus | str | None, limit: int,
+                offset: int) -> Select[tuple[Job]]:
+    """``owner_id``'s jobs (only ``status``'s when given), newest first, one page."""
+    query = select(Job).where(Job.owner_id == owner_id)
+    if status is not None:
+        query = query.where(Job.status == parse_job_status(status))
+    return query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)

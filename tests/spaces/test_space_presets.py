@@ -46,6 +46,31 @@ def test_a_preset_is_parsed_once_per_file_version_and_never_shared(tmp_path, mon
     assert len(parses) == 2
 
 
+def test_a_preset_is_validated_once_per_file_version_and_registry(monkeypatch):
+    """POST /jobs validates the spec's preset on every submission: the validated form is kept
+    per file version and registered settings models, each load still gets its own space and
+    document, and registering a topology validates the preset again."""
+    from automtl.config import TOPOLOGY_PARAMS
+    from automtl.models.params import MMoEParams
+    from search_spaces import loader
+
+    loader._parsed_preset.cache_clear()
+    validations = []
+    parse = loader.parse_document
+    monkeypatch.setattr(loader, "parse_document",
+                        lambda doc, errors: validations.append(1) or parse(doc, errors))
+    first = search_spaces.load({"preset": "default"})
+    second = search_spaces.load_preset("default")
+    assert len(validations) == 1
+    assert first is not second and first.document is not second.document
+    assert first == second and first.topologies == second.topologies
+    first.left_out.append("changed by a caller")
+    assert search_spaces.load_preset("default").left_out == []
+    monkeypatch.setitem(TOPOLOGY_PARAMS._entries, "test_cached_preset", MMoEParams)
+    search_spaces.load_preset("default")
+    assert len(validations) == 2
+
+
 def test_presets_are_listed_and_load_by_name_reference_and_path():
     assert set(PRESETS) <= set(search_spaces.presets())
     for name in search_spaces.presets():

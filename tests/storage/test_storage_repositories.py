@@ -155,6 +155,25 @@ def test_job_create_read_and_owner_scoping(db: Database, owner: Owner) -> None:
             jobs.list_for_owner(owner.id, status="done")
 
 
+def test_job_summaries_carry_the_budget_without_loading_the_specs(db: Database,
+                                                                   owner: Owner) -> None:
+    """GET /jobs lists jobs with their spec's budget read by the database, not their specs."""
+    import sqlalchemy as sa
+
+    with db.session() as session:
+        jobs = JobRepository(session)
+        jobs.create(owner.id, "first", SPEC)
+        jobs.create(owner.id, "no budget", {"name": "no budget", "tasks": []})
+        jobs.create(owner.id, "third", {**SPEC, "budget": {"trials": 123_456}})
+    with db.session() as session:
+        rows = JobRepository(session).list_summaries_for_owner(owner.id, limit=2)
+        assert [(job.name, budget) for job, budget in rows] == [("third", 123_456),
+                                                                 ("no budget", None)]
+        assert all("spec" in sa.inspect(job).unloaded for job, _ in rows)
+        assert rows[0][0].spec["budget"] == {"trials": 123_456}  # loaded when read
+        assert JobRepository(session).list_summaries_for_owner(owner.id, status="running") == []
+
+
 def test_job_progress_updates(db: Database, owner: Owner) -> None:
     with db.session() as session:
         job = JobRepository(session).create(owner.id, "j", SPEC)
