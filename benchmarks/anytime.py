@@ -104,6 +104,12 @@ METHODS: dict[str, dict[str, Any]] = {
                                  "rung_tpe": True, "epsilon_se": 1.0},
     "tpe+mo_asha (epsilon SE/2)": {"sampler": "tpe", "asha": True, "coverage": True,
                                    "rung_tpe": True, "epsilon_se": 0.5},
+    # Hyperband's brackets, dealt in turn: first rungs at grace, grace*eta (, grace*eta^2 =
+    # the last epoch: no pruning), against rungs after few epochs favouring fast learners
+    "tpe+mo_asha (brackets 2)": {"sampler": "tpe", "asha": True, "coverage": True,
+                                 "rung_tpe": True, "brackets": 2},
+    "tpe+mo_asha (brackets 3)": {"sampler": "tpe", "asha": True, "coverage": True,
+                                 "rung_tpe": True, "brackets": 3},
     "tpe (no coverage)": {"sampler": "tpe", "asha": False, "coverage": False},
 }
 #: the methods run unless --methods says otherwise (the issue's four, and TPE without coverage
@@ -227,7 +233,8 @@ def run_study(dataset: str, method: str, seed: int, args: dict[str, Any],
                                      promotion=config.get("promotion", "eager"),
                                      coverage=config.get("coverage_fidelity", "first_rung"),
                                      epsilon=[config.get("epsilon_se", 0.0) * se
-                                              for se in auc_se])
+                                              for se in auc_se],
+                                     brackets=config.get("brackets", 1))
                      if config["asha"] else None)
         rung_modes = scheduler.modes if scheduler is not None and config.get("rung_tpe") \
             else None

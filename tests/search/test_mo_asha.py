@@ -8,6 +8,7 @@ from ray.tune.schedulers import TrialScheduler
 
 from automtl.search.mo_asha import (
     MOASHAScheduler,
+    RungDecision,
     crowding_distance,
     dominated_by_margin,
     promoted_count,
@@ -194,7 +195,33 @@ def test_epsilon_keeps_a_trial_the_noise_cannot_tell_from_the_front() -> None:
     assert plain.decide("b", _result(1, 0.8, 0.8)) == STOP
 
 
+def test_brackets_deal_trials_in_turn_and_rank_each_bracket_on_its_own() -> None:
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                grace_epochs=1, reduction_factor=3, max_epochs=9, brackets=3,
+                                coverage="first_rung")
+    scheduler.start_coverage_trial("c0")
+    # the coverage trial goes to bracket 0 and does not take a turn
+    assert scheduler.decide("c0", _result(1, 0.99, 0.99)) == STOP
+    assert [scheduler.bracket(t) for t in ("c0", "t0", "t1", "t2", "t3")] == [0, 0, 1, 2, 0]
+    # bracket 0 (rungs 1, 3): t0 meets c0 at rung 1 and is 2nd of 2 (1 place)
+    assert scheduler.decide("t0", _result(1, 0.5, 0.5)) == STOP
+    # bracket 1 (first rung at 3): epoch 1 is not judged, and at epoch 3 t1 is the first
+    # arrival of its bracket's rung, whatever bracket 0's trials scored there
+    assert scheduler.decide("t1", _result(1, 0.1, 0.1)) == CONTINUE
+    assert scheduler.decide("t1", _result(3, 0.2, 0.2)) == CONTINUE
+    assert scheduler.decisions("t1") == [RungDecision(epoch=3, rank=0, n=1, kept=True)]
+    # bracket 2 (first rung at 9 = the last epoch): never judged, trains to the end
+    assert scheduler.decide("t2", _result(1, 0.0, 0.0)) == CONTINUE
+    assert scheduler.decide("t2", _result(3, 0.0, 0.0)) == CONTINUE
+    assert scheduler.decisions("t2") == [] and scheduler.pruned_epoch("t2") is None
+    assert scheduler.rung_values("t1") == {"3": {"objective/a": 0.2, "objective/b": 0.2}}
+    # one bracket (the default) keeps every trial in bracket 0
+    single = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"])
+    assert {single.bracket(t) for t in ("a", "b", "c")} == {0}
+
+
 @pytest.mark.parametrize("kwargs, match", [
+    ({"brackets": 0}, "brackets"),
     ({"grace_epochs": 0}, "grace_epochs"), ({"reduction_factor": 1}, "reduction_factor"),
     ({"promotion": "lazy"}, "promotion"), ({"coverage": "half"}, "coverage"),
     ({"epsilon": -0.1}, "epsilon"), ({"epsilon": [0.1, 0.1]}, "epsilon"),
