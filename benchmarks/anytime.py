@@ -10,10 +10,14 @@ epochs by default), eager promotion, the coverage trials trained to the first ru
 ``tpe (no coverage)``, and the variants measured against the job spec's:
 ``tpe+mo_asha (full coverage)`` (coverage trials ranked like any other trial, the rule before
 ``scheduler.coverage``), ``tpe+mo_asha (plain TPE)`` (Optuna's TPE: pruned trials all alike)
-and ``tpe+mo_asha (eta)`` (ASHA's ``floor(n/eta)`` promotion, ``promotion="eta"``). Every
+``tpe+mo_asha (eta)`` (ASHA's ``floor(n/eta)`` promotion, ``promotion="eta"``), ``(grace 2)``,
+``(grace 3)``, ``(grace 3, eta 2)`` (other rungs), ``(epsilon SE)``, ``(epsilon SE/2)``
+(MO-ASHA's ``epsilon`` = that many Hanley-McNeil standard errors of each task's validation AUC)
+and ``(brackets 2)``, ``(brackets 3)`` (Hyperband-style brackets). Every
 method starts with automtl's coverage trials (every topology once) except ``tpe (no
 coverage)``. Datasets: the synthetic MMoE recipe, and a generated dataset with categorical
-columns and a rare second task (positive rate ~5%).
+columns and a rare second task (positive rate ~5%; ``--rare-valid-rows`` enlarges its
+validation split, training rows unchanged).
 
 **Equal training cost.** Full-fidelity ``tpe`` (and ``tpe (no coverage)``) run ``--trials``
 trials; its summed training cost ``S`` (per dataset and seed) is then the budget of the other
