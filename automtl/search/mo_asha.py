@@ -29,6 +29,24 @@ module's (:func:`crowding_distance`, a few lines: neither moocore nor Optuna exp
 publicly); the scheduling loop is Ray Tune's (a :class:`~ray.tune.schedulers.FIFOScheduler`
 that answers ``STOP``).
 
+Validation noise (``epsilon``, off by default): a rung ranks validation metrics, and on a small
+validation split their standard error can exceed the differences between candidates (an AUC on
+~20 positives: about 0.07, Hanley and McNeil, Radiology 1982). With ``epsilon`` (one tolerance
+per metric, in the metric's units, e.g. its standard error) a trial outside the top ``k`` still
+continues when no trial at the rung beats it by more than ``epsilon`` in every metric: it is not
+``epsilon``-dominated (additive epsilon-dominance, Laumanns et al., Evolutionary Computation
+2002), so the rung cannot tell it from the front within the noise.
+
+Brackets (``brackets``, 1 by default: Schmucker et al.'s single bracket): rungs after few
+epochs favour trials that learn fast (a high learning rate) over trials that end best (in
+``benchmarks/README.md`` section 8 the trials MO-ASHA completed had a median learning rate 3-5
+times full-fidelity TPE's), and the sampler then learns that bias from the complete trials.
+With ``brackets = B`` the trials are dealt in turn to brackets ``s = 0 .. B-1`` whose first
+rung is ``grace_epochs * eta**s`` (Hyperband's brackets, Li et al. JMLR 2018, in their
+asynchronous form, Ray Tune's ``AsyncHyperBandScheduler(brackets=...)``); each bracket has its
+own rungs, so a trial of bracket ``s`` is compared only with trials of its bracket, and a
+bracket whose first rung is at or beyond the last epoch trains its trials to the end.
+
 A rung at or beyond a trial's last epoch is skipped (stopping there would save nothing). The
 scheduler keeps, per trial, its objective values at each rung it reached (:meth:`rung_values`)
 and the trials it stopped (:meth:`pruned_epoch`); the searcher reads them to tell Optuna
@@ -83,6 +101,14 @@ def rung_epochs(grace_epochs: int, reduction_factor: int, max_epochs: int) -> li
     return out
 
 
+def dominated_by_margin(losses: np.ndarray, index: int, epsilon: np.ndarray) -> bool:
+    """Whether some row of ``losses`` [n, k] (lower is better) is lower than row ``index`` by
+    more than ``epsilon`` [k] in every column (the row is ``epsilon``-dominated)."""
+    losses = np.asarray(losses, dtype=float)
+    margins = losses[index] - losses  # > epsilon where another row is better by more than it
+    return bool(np.any(np.all(margins > np.asarray(epsilon, dtype=float), axis=1)))
+
+
 def crowding_distance(losses: np.ndarray) -> np.ndarray:
     """NSGA-II's crowding distance (Deb et al., IEEE TEC 2002) of each row of ``losses`` [n, k]
     within that set: per objective, the points sorted by it, each point adds the gap between
@@ -135,13 +161,18 @@ class MOASHAScheduler(FIFOScheduler):
     trial does not report its own ``epochs_total``. ``promotion`` is ``"eager"`` or ``"eta"``
     (module docstring); ``coverage`` is how far the trials named by
     :meth:`start_coverage_trial` train: ``"first_rung"`` or ``"full"`` (default: like any other
-    trial). Results without an ``epoch`` key (a trial's final report) are never acted on.
-    Raises ``ValueError`` on bad arguments.
+    trial). ``epsilon`` (a float for every metric or one per metric, >= 0, in the metrics' units;
+    default 0: off) also keeps a trial that no trial at the rung beats by more than it in every
+    metric (module docstring). ``brackets`` >= 1 deals the trials in turn to brackets whose
+    first rung is ``grace_epochs * reduction_factor**s`` (module docstring; the coverage
+    trials all go to bracket 0). Results without an ``epoch`` key (a trial's final report) are
+    never acted on. Raises ``ValueError`` on bad arguments.
     """
 
     def __init__(self, metrics: list[str], modes: list[str], *, grace_epochs: int = 1,
                  reduction_factor: int = 3, max_epochs: int | None = None,
-                 promotion: str = "eager", coverage: str = "full") -> None:
+                 promotion: str = "eager", coverage: str = "full",
+                 epsilon: float | list[float] = 0.0, brackets: int = 1) -> None:
         super().__init__()
         if len(metrics) != len(modes) or not metrics:
             raise ValueError("metrics and modes must be non-empty lists of the same length")
@@ -156,6 +187,16 @@ class MOASHAScheduler(FIFOScheduler):
         if coverage not in COVERAGE_FIDELITIES:
             raise ValueError(f"coverage must be one of {list(COVERAGE_FIDELITIES)}, "
                              f"got {coverage!r}")
+        margins = np.broadcast_to(np.asarray(epsilon, dtype=float), (len(metrics),)) \
+            if np.ndim(epsilon) == 0 or np.size(epsilon) == len(metrics) else None
+        if margins is None or not np.all(np.isfinite(margins)) or np.any(margins < 0):
+            raise ValueError(f"epsilon must be >= 0, one value or one per metric "
+                             f"({len(metrics)}), got {epsilon}")
+        self._epsilon = margins.copy()
+        if brackets < 1:
+            raise ValueError(f"brackets must be >= 1, got {brackets}")
+        self._brackets = brackets
+        self._bracket: dict[str, int] = {}  # trial id -> its bracket, dealt in turn
         self._metrics = list(metrics)
         self._signs = np.array([-1.0 if m == "max" else 1.0 for m in modes])
         self._grace = grace_epochs
@@ -163,8 +204,9 @@ class MOASHAScheduler(FIFOScheduler):
         self._max_epochs = max_epochs
         self._promotion = promotion
         self._coverage = coverage
-        # rung epoch -> trial id -> objective values as reported (in their own directions)
-        self._rungs: dict[int, dict[str, list[float]]] = {}
+        # (bracket, rung epoch) -> trial id -> objective values as reported (in their own
+        # directions)
+        self._rungs: dict[tuple[int, int], dict[str, list[float]]] = {}
         self._decisions: dict[str, list[RungDecision]] = {}
         self._pruned: dict[str, int] = {}
         self._first_rung_only: set[str] = set()
@@ -184,7 +226,16 @@ class MOASHAScheduler(FIFOScheduler):
     def rung_values(self, trial_id: str) -> dict[str, dict[str, float]]:
         """``{rung epoch (str): {metric: value}}`` for every rung the trial reached."""
         return {str(epoch): dict(zip(self._metrics, values[trial_id], strict=True))
-                for epoch, values in sorted(self._rungs.items()) if trial_id in values}
+                for (_, epoch), values in sorted(self._rungs.items()) if trial_id in values}
+
+    def bracket(self, trial_id: str) -> int:
+        """The bracket of ``trial_id`` (0 .. ``brackets - 1``), dealt in turn on first call;
+        a coverage trial's is 0."""
+        if trial_id not in self._bracket:
+            dealt = sum(t not in self._first_rung_only for t in self._bracket)
+            self._bracket[trial_id] = (0 if trial_id in self._first_rung_only
+                                       else dealt % self._brackets)
+        return self._bracket[trial_id]
 
     @property
     def modes(self) -> dict[str, str]:
@@ -212,21 +263,25 @@ class MOASHAScheduler(FIFOScheduler):
             return TrialScheduler.CONTINUE
         epoch = int(epoch)
         total = result.get(EPOCHS_TOTAL_KEY) or self._max_epochs or math.inf
-        if epoch not in rung_epochs(self._grace, self._eta, int(min(total, 2**31))):
+        bracket = self.bracket(trial_id)
+        if epoch not in rung_epochs(self._grace * self._eta**bracket, self._eta,
+                                    int(min(total, 2**31))):
             return TrialScheduler.CONTINUE
         values = [float(result.get(m, math.nan)) for m in self._metrics]
         if not all(math.isfinite(v) for v in values):
             # A diverged trial: it can only lose; stop it (the searcher records why).
             self._pruned[trial_id] = epoch
             return TrialScheduler.STOP
-        rung = self._rungs.setdefault(epoch, {})
+        rung = self._rungs.setdefault((bracket, epoch), {})
         rung[trial_id] = values
         ids = list(rung)
         losses = np.array([rung[i] for i in ids]) * self._signs
         order = list(selection_order(losses))
         position = order.index(ids.index(trial_id))
         keep = promoted_count(len(ids), self._eta, self._promotion)
-        kept = position < keep and trial_id not in self._first_rung_only
+        within_noise = bool(np.any(self._epsilon > 0)) and not dominated_by_margin(
+            losses, ids.index(trial_id), self._epsilon)
+        kept = (position < keep or within_noise) and trial_id not in self._first_rung_only
         self._decisions.setdefault(trial_id, []).append(
             RungDecision(epoch=epoch, rank=position, n=len(ids), kept=kept))
         if kept:

@@ -8,7 +8,9 @@ from ray.tune.schedulers import TrialScheduler
 
 from automtl.search.mo_asha import (
     MOASHAScheduler,
+    RungDecision,
     crowding_distance,
+    dominated_by_margin,
     promoted_count,
     rung_epochs,
     selection_order,
@@ -162,9 +164,68 @@ def test_a_non_finite_value_at_a_rung_stops_the_trial() -> None:
     assert scheduler.pruned_epoch("nan") == 1
 
 
+def test_dominated_by_margin_needs_a_margin_in_every_metric() -> None:
+    losses = np.array([[0.10, 0.10], [0.20, 0.15], [0.30, 0.12]])
+    assert dominated_by_margin(losses, 1, np.array([0.05, 0.04]))  # row 0: 0.10, 0.05 better
+    assert not dominated_by_margin(losses, 1, np.array([0.05, 0.05]))  # 0.05 is not > 0.05
+    assert not dominated_by_margin(losses, 2, np.array([0.01, 0.05]))  # 0.02 in b only
+    assert not dominated_by_margin(losses, 0, np.zeros(2))  # nothing beats the best
+
+
+def test_epsilon_keeps_a_trial_the_noise_cannot_tell_from_the_front() -> None:
+    # the same arrivals as test_later_rungs_promote_a_third: there only "a" and "d" went on
+    sequence = [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.95), ("e", 0.6), ("f", 0.5)]
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                grace_epochs=1, reduction_factor=3, epsilon=[0.15, 0.15])
+    kept = [t for t, v in sequence if scheduler.decide(t, _result(1, v, v)) == CONTINUE]
+    # b is 2nd of 2 (1 place) but only 0.1 below a in both metrics: within epsilon, kept;
+    # c is 0.2 below a in both: more than epsilon, stopped; e and f too
+    assert kept == ["a", "b", "d"]
+    assert [d.kept for d in scheduler.decisions("b")] == [True]
+    assert scheduler.decisions("b")[0].rank == 1 and scheduler.decisions("b")[0].n == 2
+    # one epsilon per metric: a wide margin on b alone does not save a trial 0.2 below on a
+    per_metric = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                 epsilon=[0.05, 1.0])
+    per_metric.decide("a", _result(1, 0.9, 0.9))
+    assert per_metric.decide("b", _result(1, 0.7, 0.7)) == CONTINUE  # 0.2 < 1.0 on b
+    assert per_metric.decide("c", _result(1, 0.7, 0.7)) == CONTINUE
+    # with epsilon 0 (the default) the same arrivals keep the plain rule
+    plain = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"])
+    plain.decide("a", _result(1, 0.9, 0.9))
+    assert plain.decide("b", _result(1, 0.8, 0.8)) == STOP
+
+
+def test_brackets_deal_trials_in_turn_and_rank_each_bracket_on_its_own() -> None:
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                grace_epochs=1, reduction_factor=3, max_epochs=9, brackets=3,
+                                coverage="first_rung")
+    scheduler.start_coverage_trial("c0")
+    # the coverage trial goes to bracket 0 and does not take a turn
+    assert scheduler.decide("c0", _result(1, 0.99, 0.99)) == STOP
+    assert [scheduler.bracket(t) for t in ("c0", "t0", "t1", "t2", "t3")] == [0, 0, 1, 2, 0]
+    # bracket 0 (rungs 1, 3): t0 meets c0 at rung 1 and is 2nd of 2 (1 place)
+    assert scheduler.decide("t0", _result(1, 0.5, 0.5)) == STOP
+    # bracket 1 (first rung at 3): epoch 1 is not judged, and at epoch 3 t1 is the first
+    # arrival of its bracket's rung, whatever bracket 0's trials scored there
+    assert scheduler.decide("t1", _result(1, 0.1, 0.1)) == CONTINUE
+    assert scheduler.decide("t1", _result(3, 0.2, 0.2)) == CONTINUE
+    assert scheduler.decisions("t1") == [RungDecision(epoch=3, rank=0, n=1, kept=True)]
+    # bracket 2 (first rung at 9 = the last epoch): never judged, trains to the end
+    assert scheduler.decide("t2", _result(1, 0.0, 0.0)) == CONTINUE
+    assert scheduler.decide("t2", _result(3, 0.0, 0.0)) == CONTINUE
+    assert scheduler.decisions("t2") == [] and scheduler.pruned_epoch("t2") is None
+    assert scheduler.rung_values("t1") == {"3": {"objective/a": 0.2, "objective/b": 0.2}}
+    # one bracket (the default) keeps every trial in bracket 0
+    single = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"])
+    assert {single.bracket(t) for t in ("a", "b", "c")} == {0}
+
+
 @pytest.mark.parametrize("kwargs, match", [
+    ({"brackets": 0}, "brackets"),
     ({"grace_epochs": 0}, "grace_epochs"), ({"reduction_factor": 1}, "reduction_factor"),
-    ({"promotion": "lazy"}, "promotion"), ({"coverage": "half"}, "coverage")])
+    ({"promotion": "lazy"}, "promotion"), ({"coverage": "half"}, "coverage"),
+    ({"epsilon": -0.1}, "epsilon"), ({"epsilon": [0.1, 0.1]}, "epsilon"),
+    ({"epsilon": float("nan")}, "epsilon")])
 def test_bad_arguments_name_the_field(kwargs: dict[str, int], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         MOASHAScheduler(["objective/a"], ["max"], **kwargs)
