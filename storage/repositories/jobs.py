@@ -339,7 +339,7 @@ class JobRepository:
 
 
 def _owner_page(owner_id: int, status: JobStatus | str | None, limit: int,
-                offset: int) -> Select[tuple[Job]]:
+                offset: int) -> Select[Job]:
     """``owner_id``'s jobs (only ``status``'s when given), newest first, one page."""
     query = select(Job).where(Job.owner_id == owner_id)
     if status is not None:
