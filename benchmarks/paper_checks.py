@@ -46,11 +46,13 @@ Sections (``--sections``, all by default):
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 import math
 import statistics
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -135,6 +137,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "1e-2): each model gets the one with the lowest validation MSE "
                              "(default: %(default)s, the best of that grid for every model "
                              "over 16 seeds; see benchmarks/README.md section 6)")
+    parser.add_argument("--correlation-models", nargs="+", choices=CORRELATION_MODELS,
+                        default=list(CORRELATION_MODELS),
+                        help="models of the online correlation sweep; shared_bottom and mmoe "
+                             "are always run (the gap is theirs) (default: all)")
+    parser.add_argument("--lr-choice", choices=("model", "correlation"), default="model",
+                        help="with an --lr grid (online): one rate per model over all "
+                             "correlations, or one per model and correlation, each the lowest "
+                             "mean validation MSE (default: %(default)s)")
     parser.add_argument("--peer-rows", type=int, default=10_000)
     parser.add_argument("--peer-epochs", type=int, nargs="+", default=[1, 3, 10])
     parser.add_argument("--peer-seeds", type=int, default=1,
@@ -155,6 +165,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.bottom_units < 0:
         parser.error("--bottom-units must be >= 0")
     args.bottom_units = args.bottom_units or None
+    args.correlation_models = sorted({*args.correlation_models, "shared_bottom", "mmoe"},
+                                     key=CORRELATION_MODELS.index)
     if args.correlation_steps < 1 or args.correlation_batch < 1:
         parser.error("--correlation-steps and --correlation-batch must be >= 1")
     if args.quick:
@@ -373,13 +385,15 @@ class StackedModels:
         empty = torch.zeros(x.shape[1], 0, dtype=torch.long, device=self.device)
         return self._forward(self.params, self.buffers, x.to(self.device), empty)
 
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
         """One Adam step of every model on its batch: ``x`` ``[K, B, d]``, ``y`` ``[K, B,
-        tasks]``."""
-        loss = ((self.predict(x) - y.to(self.device)) ** 2).mean(dim=1).sum()
+        tasks]``. Returns each model's training loss on its batch before the step, the mean
+        of its tasks' MSE, ``[K]`` (a point of the paper's training-loss curve)."""
+        per_task = ((self.predict(x) - y.to(self.device)) ** 2).mean(dim=1)  # [K, tasks]
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        per_task.sum().backward()
         self.optimizer.step()
+        return per_task.detach().mean(dim=1).cpu().numpy()
 
     def mse(self, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
         """Each model's MSE on its rows, the mean over tasks: ``[K]``."""
@@ -396,18 +410,31 @@ class StackedModels:
         return self.models
 
 
+#: the metrics a correlation verdict is read on (online mode): the final test MSE, and the
+#: paper's training loss (the loss of each fresh batch before its step, the paper's curves)
+#: averaged over all steps or over the last tenth of the steps
+METRICS = {"test": "final test MSE",
+           "train": "training loss averaged over all steps",
+           "train_last": "training loss averaged over the last tenth of the steps"}
+MODEL_LABELS = {"shared_bottom": "sb", "omoe": "omoe", "mmoe": "mmoe"}
+
+
 def online_correlation_sweep(args: argparse.Namespace, device: torch.device
                              ) -> tuple[list[dict[str, Any]], list[str]]:
     """The sweep at equal training steps on fresh rows (see the module docstring): every
     (correlation, seed) cell of a model and learning rate trains in one :class:`StackedModels`,
-    all of them on the same batches; the learning rate of each model is the one of
-    ``--lr`` with the lowest validation MSE over all cells (the paper grid-searches it)."""
+    all of them on the same batches; the learning rate of each model (``--lr-choice model``)
+    or of each model and correlation (``correlation``) is the one of ``--lr`` with the lowest
+    mean validation MSE over its cells (the paper grid-searches it). Writes every run (each
+    model, learning rate, correlation and seed) to ``paper_checks_correlation_seeds.csv``."""
+    models_run = [name for name in CORRELATION_MODELS if name in args.correlation_models]
     architectures = correlation_architectures(100, args.bottom_units)
     tasks = synthetic_tasks(binary=False)
     names = [task.name for task in tasks]
     schema = TabularDataset(make_synthetic(rows=50, features=100), tasks).schema
     steps, batch = args.correlation_steps, args.correlation_batch
     checkpoints = sorted({max(1, round(steps * k / 6)) for k in range(1, 7)})
+    last_from = steps - max(1, steps // 10) + 1  # the last tenth of the steps
     seeds = range(args.seed, args.seed + args.correlation_seeds)
     test_rows, valid_rows = (600, 300) if args.quick else (5000, 2000)
     standardize = args.labels == "standardised"
@@ -420,7 +447,7 @@ def online_correlation_sweep(args: argparse.Namespace, device: torch.device
     valid_y = torch.stack([s.valid.labels for s in streams if s.valid is not None])
     lrs = list(dict.fromkeys(args.lr))
     stacks: dict[tuple[str, float], StackedModels] = {}
-    for name, lr in itertools.product(CORRELATION_MODELS, lrs):
+    for name, lr in itertools.product(models_run, lrs):
         models = []
         for _, seed in cells:  # a seed's initial weights are the same at every correlation
             torch.manual_seed(seed)
@@ -428,69 +455,147 @@ def online_correlation_sweep(args: argparse.Namespace, device: torch.device
                                                              tasks)))
         stacks[name, lr] = StackedModels(models, names, lr, device)
     curves: dict[tuple[str, float], list[np.ndarray]] = {key: [] for key in stacks}
+    train_sum = {key: np.zeros(len(cells)) for key in stacks}
+    last_sum = {key: np.zeros(len(cells)) for key in stacks}
     batches = zip(*(stream.batches(steps, batch) for stream in streams), strict=True)
     for step, rows in enumerate(batches, start=1):
         x = torch.stack([row[0] for row in rows])                       # [K, B, d]
         y = torch.stack([row[1] for row in rows])                       # [K, B, 2]
         for key, stack in stacks.items():
-            stack.step(x, y)
+            loss = stack.step(x, y)
+            train_sum[key] += loss
+            if step >= last_from:
+                last_sum[key] += loss
             if step in checkpoints:
                 curves[key].append(stack.mse(test_x, test_y))
-    valid = {key: float(stack.mse(valid_x, valid_y).mean()) for key, stack in stacks.items()}
-    chosen = {name: min(lrs, key=lambda lr, n=name: valid[n, lr]) for name in CORRELATION_MODELS}
     index = {cell: k for k, cell in enumerate(cells)}
+    valid_cells = {key: stack.mse(valid_x, valid_y) for key, stack in stacks.items()}
+    by_metric = {key: {"test": curves[key][-1], "train": train_sum[key] / steps,
+                       "train_last": last_sum[key] / (steps - last_from + 1)}
+                 for key in stacks}
 
-    def series(name: str, correlation: float, at: int = -1) -> list[float]:
-        curve = curves[name, chosen[name]][at]
-        return [float(curve[index[correlation, seed]]) for seed in seeds]
+    def valid_mean(name: str, lr: float, correlation: float | None) -> float:
+        values = [valid_cells[name, lr][k] for k, (c, _) in enumerate(cells)
+                  if correlation is None or c == correlation]
+        return float(np.mean(values))
 
-    def gaps(correlation: float, at: int = -1) -> list[float]:
-        return [sb - mm for sb, mm in zip(series("shared_bottom", correlation, at),
-                                          series("mmoe", correlation, at), strict=True)]
+    chosen = {(name, c): min(lrs, key=lambda lr, n=name, cc=c: valid_mean(
+        n, lr, None if args.lr_choice == "model" else cc))
+        for name in models_run for c in CORRELATIONS}
+
+    def series(name: str, correlation: float, at: int = -1, metric: str = "test"
+               ) -> list[float]:
+        key = name, chosen[name, correlation]
+        values = curves[key][at] if metric == "test" else by_metric[key][metric]
+        return [float(values[index[correlation, seed]]) for seed in seeds]
+
+    def diffs(first: str, second: str, correlation: float, at: int = -1,
+              metric: str = "test") -> list[float]:
+        return [a - b for a, b in zip(series(first, correlation, at, metric),
+                                      series(second, correlation, at, metric), strict=True)]
+
+    def gaps(correlation: float, at: int = -1, metric: str = "test") -> list[float]:
+        return diffs("shared_bottom", "mmoe", correlation, at, metric)
 
     label_corr = {c: [float(np.corrcoef(streams[index[c, s]].test.labels.double().numpy().T)
                             [0, 1]) for s in seeds] for c in CORRELATIONS}
-    trained = {name: stacks[name, chosen[name]].unstack() for name in CORRELATION_MODELS}
-    gates = {c: [gate_difference(trained["mmoe"][index[c, s]], streams[index[c, s]].test,
-                                 device) for s in seeds] for c in CORRELATIONS}
-    params = {name: trained[name][0].num_parameters() for name in CORRELATION_MODELS}
+    mmoe_lrs = {chosen["mmoe", c] for c in CORRELATIONS}
+    trained = {lr: stacks["mmoe", lr].unstack() for lr in mmoe_lrs}
+    gates = {c: [gate_difference(trained[chosen["mmoe", c]][index[c, s]],
+                                 streams[index[c, s]].test, device) for s in seeds]
+             for c in CORRELATIONS}
+    params = {name: stacks[name, lrs[0]].models[0].num_parameters() for name in models_run}
+    write_seed_table(args, cells, index, models_run, lrs, chosen, by_metric, valid_cells,
+                     label_corr, gates)
     top = CORRELATIONS[0]
     rows: list[dict[str, Any]] = []
     for correlation in CORRELATIONS:
         row: dict[str, Any] = {"correlation": correlation,
                                "label corr": fmt(label_corr[correlation], 3)}
-        for name in CORRELATION_MODELS:
+        for name in models_run:
             row[f"{name} test MSE"] = fmt(series(name, correlation))
         row["sb - mmoe"] = fmt(gaps(correlation))
         row["(sb - mmoe) / sb %"] = fmt([100 * (sb - mm) / sb for sb, mm in zip(
             series("shared_bottom", correlation), series("mmoe", correlation), strict=True)], 1)
         row["gap - gap at 1.0"] = fmt([g - g1 for g, g1 in zip(
             gaps(correlation), gaps(top), strict=True)])
-        for name in CORRELATION_MODELS:  # the paper's figure: how much each model loses
+        for name in models_run:  # the paper's figure: how much each model loses
             row[f"{name} - same at 1.0"] = fmt([m - m1 for m, m1 in zip(
                 series(name, correlation), series(name, top), strict=True)])
-        row["omoe - mmoe"] = fmt([om - mm for om, mm in zip(
-            series("omoe", correlation), series("mmoe", correlation), strict=True)])
+        if "omoe" in models_run:
+            row["omoe - mmoe"] = fmt(diffs("omoe", "mmoe", correlation))
+        for name in ("shared_bottom", "mmoe"):  # the paper's metric: the training loss
+            row[f"{MODEL_LABELS[name]} train loss"] = fmt(series(name, correlation,
+                                                                 metric="train"))
+        row["sb - mmoe train loss"] = fmt(gaps(correlation, metric="train"))
+        row["sb - mmoe train loss, last tenth"] = fmt(gaps(correlation, metric="train_last"))
+        row["sb runs > 2x median"] = outlier_share(series("shared_bottom", correlation))
         row["mmoe gates differ"] = fmt(gates[correlation], 3)
-        row["params sb/omoe/mmoe"] = "/".join(str(params[n]) for n in CORRELATION_MODELS)
+        row["params " + "/".join(MODEL_LABELS[n] for n in models_run)] = "/".join(
+            str(params[n]) for n in models_run)
+        if len(lrs) > 1:
+            row["lr " + "/".join(MODEL_LABELS[n] for n in models_run)] = "/".join(
+                f"{chosen[n, correlation]:g}" for n in models_run)
         rows.append(row)
-    notes = [ordering_verdict({c: gaps(c) for c in CORRELATIONS}),
-             ordering_verdict({c: [om - mm for om, mm in zip(
-                 series("omoe", c), series("mmoe", c), strict=True)] for c in CORRELATIONS},
-                 label="omoe - mmoe", claim="OMoE falling behind MMoE")]
+    notes = [ordering_verdict({c: gaps(c, metric=metric) for c in CORRELATIONS},
+                              label=f"sb - mmoe ({METRICS[metric]})")
+             for metric in METRICS]
+    if "omoe" in models_run:
+        notes.append(ordering_verdict({c: diffs("omoe", "mmoe", c) for c in CORRELATIONS},
+                                      label="omoe - mmoe", claim="OMoE falling behind MMoE"))
     if len(lrs) > 1:
-        notes.append("learning rate per model, the lowest mean validation MSE over all cells: "
-                     + "; ".join(f"{name} {chosen[name]:g} (" + ", ".join(
-                         f"{lr:g}: {valid[name, lr]:.4f}" for lr in lrs) + ")"
-                         for name in CORRELATION_MODELS))
+        scope = ("all cells" if args.lr_choice == "model" else "the cells of its correlation")
+        notes.append(f"learning rate per model, the lowest mean validation MSE over {scope}: "
+                     + "; ".join(f"{name} (" + ", ".join(
+                         f"{lr:g}: {valid_mean(name, lr, None):.4f}" for lr in lrs) + ")"
+                         for name in models_run))
     notes += [f"gap sb - mmoe over training steps, corr {correlation:g}: " + ", ".join(
         f"{step}: {fmt(gaps(correlation, i))}" for i, step in enumerate(checkpoints))
         for correlation in CORRELATIONS]
     notes += [f"mean test MSE over steps, corr {correlation:g}, {name}: " + ", ".join(
         f"{step}: {statistics.fmean(series(name, correlation, i)):.4f}"
         for i, step in enumerate(checkpoints))
-        for correlation in CORRELATIONS for name in CORRELATION_MODELS]
+        for correlation in CORRELATIONS for name in models_run]
+    notes.append(f"every run: {args.out / 'paper_checks_correlation_seeds.csv'}")
     return rows, notes
+
+
+def outlier_share(values: Sequence[float]) -> str:
+    """``"k/n"``: how many of ``values`` exceed twice their median (runs stuck on a plateau,
+    the heavy tail that carries a mean over few seeds)."""
+    median = statistics.median(values)
+    return f"{sum(v > 2 * median for v in values)}/{len(values)}"
+
+
+def write_seed_table(args: argparse.Namespace, cells: Sequence[tuple[float, int]],
+                     index: dict[tuple[float, int], int], models_run: Sequence[str],
+                     lrs: Sequence[float], chosen: dict[tuple[str, float], float],
+                     by_metric: dict[tuple[str, float], dict[str, np.ndarray]],
+                     valid_cells: dict[tuple[str, float], np.ndarray],
+                     label_corr: dict[float, list[float]],
+                     gates: dict[float, list[float]]) -> Path:
+    """One CSV row per run (model, learning rate, correlation, seed): its final test MSE,
+    training loss (mean over all steps and over the last tenth), final validation MSE,
+    whether its learning rate was the one chosen, the label correlation of its test rows and
+    (MMoE at the chosen rate) how far its two gates differ. For tests a reader may run."""
+    path = args.out / "paper_checks_correlation_seeds.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seeds = sorted({seed for _, seed in cells})
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["correlation", "seed", "model", "lr", "chosen", "test_mse",
+                         "train_loss_mean", "train_loss_last_tenth", "valid_mse",
+                         "label_corr", "gates_differ"])
+        for (correlation, seed), name, lr in itertools.product(cells, models_run, lrs):
+            k, position = index[correlation, seed], seeds.index(seed)
+            is_chosen = chosen[name, correlation] == lr
+            metric = by_metric[name, lr]
+            writer.writerow([
+                correlation, seed, name, lr, int(is_chosen), f"{metric['test'][k]:.6g}",
+                f"{metric['train'][k]:.6g}", f"{metric['train_last'][k]:.6g}",
+                f"{valid_cells[name, lr][k]:.6g}", f"{label_corr[correlation][position]:.4f}",
+                f"{gates[correlation][position]:.4f}" if name == "mmoe" and is_chosen else ""])
+    return path
 
 
 def epochs_correlation_sweep(args: argparse.Namespace, device: torch.device
@@ -564,19 +669,33 @@ def epochs_correlation_sweep(args: argparse.Namespace, device: torch.device
 def ordering_verdict(gaps: dict[float, list[float]], label: str = "sb - mmoe",
                      claim: str = "ordering") -> str:
     """Whether MMoE's advantage (``gaps``: another model's MSE minus MMoE's, per seed) grew as
-    the correlation fell: the mean gaps rise from the highest to the lowest correlation and the
-    paired rise lowest - highest has a 95% interval above 0. Also counts the seeds whose gap
-    rose (a sign count, robust to one seed's outlying MSE)."""
+    the correlation fell: the mean gaps rise from the highest to the lowest correlation, the
+    paired rise lowest - highest has a 95% Student t interval above 0 and a one-sided Wilcoxon
+    signed-rank test of that rise (robust to the heavy tail of a few stuck runs) gives
+    p < 0.05. Also counts the seeds whose gap rose (a sign count)."""
     order = sorted(gaps, reverse=True)
     means = [statistics.fmean(gaps[c]) for c in order]
     rises = [low - high for low, high in zip(gaps[order[-1]], gaps[order[0]], strict=True)]
     rise, half = mean_interval(rises)
+    p_value = wilcoxon_greater(rises)
     monotone = all(a < b for a, b in itertools.pairwise(means))
-    reproduced = monotone and rise - half > 0
+    reproduced = monotone and rise - half > 0 and p_value < 0.05
     return (f"{claim} {'REPRODUCED' if reproduced else 'NOT reproduced'}: mean gap {label} "
             + " -> ".join(f"{m:+.4f} (corr {c:g})" for c, m in zip(order, means, strict=True))
             + f"; paired rise from corr {order[0]:g} to {order[-1]:g}: {rise:+.4f} ± {half:.4f}"
-            + f"; it rose in {sum(r > 0 for r in rises)} of {len(rises)} seeds")
+            + f", median {statistics.median(rises):+.4f}, Wilcoxon signed-rank one-sided "
+            + f"p = {p_value:.3g}; it rose in {sum(r > 0 for r in rises)} of {len(rises)} seeds")
+
+
+def wilcoxon_greater(values: Sequence[float]) -> float:
+    """One-sided p-value of the Wilcoxon signed-rank test that ``values`` (paired differences)
+    centre above 0 (:func:`scipy.stats.wilcoxon`); 1.0 when every value is 0 or NaN."""
+    from scipy import stats
+
+    finite = [v for v in values if math.isfinite(v)]
+    if not any(finite):
+        return 1.0
+    return float(stats.wilcoxon(finite, alternative="greater").pvalue)
 
 
 # -------------------------------------------------------------------------------- SNR sparsity
@@ -774,8 +893,9 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
             + ("labels standardised with their exact moments (MSE = share of label variance)"
                if args.labels == "standardised" else "raw labels (MSE in label units)")
             + f"; shared bottom of {args.bottom_units or 'MMoE-sized'} units, batch "
-            f"{args.correlation_batch}, Adam lr {'/'.join(f'{lr:g}' for lr in args.lr)}, "
-            f"equal weights; seeds {args.seed}.."
+            f"{args.correlation_batch}, Adam lr {'/'.join(f'{lr:g}' for lr in args.lr)}"
+            + (f" (chosen per {args.lr_choice})" if len(args.lr) > 1 else "")
+            + f", equal weights; models {'/'.join(args.correlation_models)}; seeds {args.seed}.."
             f"{args.seed + args.correlation_seeds - 1}; intervals: 95% Student t",
         "snr": f"{args.rows * 2} rows, 20 features, 2 binary tasks; 2 layers of 3 sub-networks "
                f"of 32 units; 3 epochs, batch 256, lr 3e-3; {seeds}",
