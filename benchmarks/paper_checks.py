@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from automtl.config import (
     ArchitectureConfig,
@@ -145,6 +146,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="with an --lr grid (online): one rate per model over all "
                              "correlations, or one per model and correlation, each the lowest "
                              "mean validation MSE (default: %(default)s)")
+    parser.add_argument("--init", choices=("torch", "glorot"), default="torch",
+                        help="initial weights in the online correlation sweep: automtl's "
+                             "(nn.Linear's default) or Glorot-uniform with zero biases, "
+                             "TensorFlow's default (default: %(default)s)")
     parser.add_argument("--peer-rows", type=int, default=10_000)
     parser.add_argument("--peer-epochs", type=int, nargs="+", default=[1, 3, 10])
     parser.add_argument("--peer-seeds", type=int, default=1,
@@ -245,6 +250,30 @@ def correlation_architectures(features: int, bottom_units: int | None = None
                                                 tower_units=[tower]),
             "omoe": ArchitectureConfig(topology="omoe", **moe),
             "mmoe": ArchitectureConfig(topology="mmoe", **moe)}
+
+
+def glorot_init(model: MTLModel) -> MTLModel:
+    """Re-initialise ``model`` as TensorFlow/Keras ``Dense`` layers start (the paper's
+    framework; its code is not public): every weight matrix Glorot-uniform,
+    U(-sqrt(6 / (fan_in + fan_out)), +), every bias 0; each expert of :class:`Experts` as its
+    own ``[in, out]`` matrix. Other parameters (embeddings, norms) are left as they are.
+    PyTorch's ``nn.Linear`` default, U(-1/sqrt(fan_in), +) with a bias drawn alike, is 1.7x
+    narrower for 100 -> 113 and 2.3x for 113 -> 8. Returns ``model``."""
+    from automtl.models.layers import Experts
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, Experts):
+                for weight, bias in zip(module.weights, module.biases, strict=True):
+                    fan_in, fan_out = weight.shape[1], weight.shape[2]  # [E, in, out]
+                    bound = math.sqrt(6.0 / (fan_in + fan_out))
+                    nn.init.uniform_(weight, -bound, bound)
+                    nn.init.zeros_(bias)
+    return model
 
 
 def gate_difference(model: MTLModel, split: SplitTensors, device: torch.device) -> float:
@@ -451,8 +480,8 @@ def online_correlation_sweep(args: argparse.Namespace, device: torch.device
         models = []
         for _, seed in cells:  # a seed's initial weights are the same at every correlation
             torch.manual_seed(seed)
-            models.append(build_model(ModelConfig.from_parts(architectures[name], schema,
-                                                             tasks)))
+            model = build_model(ModelConfig.from_parts(architectures[name], schema, tasks))
+            models.append(glorot_init(model) if args.init == "glorot" else model)
         stacks[name, lr] = StackedModels(models, names, lr, device)
     curves: dict[tuple[str, float], list[np.ndarray]] = {key: [] for key in stacks}
     train_sum = {key: np.zeros(len(cells)) for key in stacks}
@@ -895,7 +924,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
             + f"; shared bottom of {args.bottom_units or 'MMoE-sized'} units, batch "
             f"{args.correlation_batch}, Adam lr {'/'.join(f'{lr:g}' for lr in args.lr)}"
             + (f" (chosen per {args.lr_choice})" if len(args.lr) > 1 else "")
-            + f", equal weights; models {'/'.join(args.correlation_models)}; seeds {args.seed}.."
+            + f", equal weights; models {'/'.join(args.correlation_models)}, "
+            f"{args.init} initialisation; seeds {args.seed}.."
             f"{args.seed + args.correlation_seeds - 1}; intervals: 95% Student t",
         "snr": f"{args.rows * 2} rows, 20 features, 2 binary tasks; 2 layers of 3 sub-networks "
                f"of 32 units; 3 epochs, batch 256, lr 3e-3; {seeds}",

@@ -56,6 +56,52 @@ def test_correlation_sweep_covers_the_papers_models_and_correlations(quick_run):
     # online mode (the default): equal steps on fresh rows, the gap read along the training
     assert "online: 30 steps of 128 fresh rows" in text
     assert text.count("gap sb - mmoe over training steps") == len(paper_checks.CORRELATIONS)
+    # the paper's metric, the training loss, next to the test MSE: a verdict for each metric
+    for metric in paper_checks.METRICS.values():
+        assert f"sb - mmoe ({metric})" in text
+    for row in rows:
+        assert float(row["sb train loss"].split(" ")[0]) > 0
+        stuck, _, runs = row["sb runs > 2x median"].partition("/")
+        assert 0 <= int(stuck) <= int(runs) == 2
+
+
+def test_correlation_sweep_writes_every_run(quick_run):
+    """One CSV row per (correlation, seed, model): the chosen rate's metrics, gates for MMoE."""
+    import csv
+
+    with (quick_run[1] / "paper_checks_correlation_seeds.csv").open() as handle:
+        runs = list(csv.DictReader(handle))
+    assert len(runs) == len(paper_checks.CORRELATIONS) * 2 * len(paper_checks.CORRELATION_MODELS)
+    assert {r["seed"] for r in runs} == {"0", "1"} and {r["chosen"] for r in runs} == {"1"}
+    for run in runs:
+        assert float(run["test_mse"]) > 0 and float(run["train_loss_mean"]) > 0
+        assert (run["gates_differ"] != "") == (run["model"] == "mmoe")
+    table = quick_run[0]["correlation"]
+    sb_at_one = [float(r["test_mse"]) for r in runs
+                 if r["model"] == "shared_bottom" and r["correlation"] == "1.0"]
+    assert float(table[0]["shared_bottom test MSE"].split(" ")[0]) == pytest.approx(
+        sum(sb_at_one) / 2, abs=1e-4)
+
+
+def test_learning_rate_grid_per_correlation_and_a_model_subset(tmp_path):
+    """--lr grid with --lr-choice correlation: each (model, correlation) takes its own rate,
+    the CSV marks one chosen rate per run; --correlation-models keeps sb and mmoe."""
+    import csv
+
+    rows = paper_checks.main(["--quick", "--sections", "correlation", "--lr", "1e-3", "1e-2",
+                              "--lr-choice", "correlation", "--correlation-models", "mmoe",
+                              "--out", str(tmp_path)])["correlation"]
+    assert "omoe test MSE" not in rows[0] and "params sb/mmoe" in rows[0]
+    for row in rows:
+        assert {lr for lr in row["lr sb/mmoe"].split("/")} <= {"0.001", "0.01"}
+    with (tmp_path / "paper_checks_correlation_seeds.csv").open() as handle:
+        runs = list(csv.DictReader(handle))
+    assert len(runs) == 3 * 2 * 2 * 2  # correlations x seeds x models x rates
+    for correlation in ("1.0", "0.5", "0.0"):
+        for model in ("shared_bottom", "mmoe"):
+            chosen = {(r["lr"], r["seed"]) for r in runs if r["chosen"] == "1"
+                      and r["model"] == model and r["correlation"] == correlation}
+            assert len(chosen) == 2 and len({lr for lr, _ in chosen}) == 1
 
 
 def test_bottom_units_zero_sizes_the_shared_bottom_to_the_whole_mmoe():
@@ -107,8 +153,15 @@ def test_uncertainty_label_variance_is_the_raw_labels_variance():
 
 
 def test_ordering_verdict_needs_a_rising_gap_with_an_interval_above_zero():
-    rising = {1.0: [0.00, 0.01, -0.01], 0.5: [0.02, 0.03, 0.01], 0.0: [0.05, 0.06, 0.04]}
-    assert "ordering REPRODUCED" in paper_checks.ordering_verdict(rising)
+    rising = {1.0: [0.00, 0.01, -0.01] * 2, 0.5: [0.02, 0.03, 0.01] * 2,
+              0.0: [0.05, 0.06, 0.04] * 2}
+    verdict = paper_checks.ordering_verdict(rising)
+    assert "ordering REPRODUCED" in verdict
+    # six seeds that all rose: the exact one-sided signed-rank p is 1 / 2**6
+    assert "Wilcoxon signed-rank one-sided p = 0.0156" in verdict and "in 6 of 6" in verdict
+    # three such seeds are too few for the rank test (p = 1/8), whatever the t interval says
+    few = {c: values[:3] for c, values in rising.items()}
+    assert "NOT reproduced" in paper_checks.ordering_verdict(few)
     # the paired rise 0.0 - 1.0 is 0.05 at every seed, but the means are not monotone
     dip = {1.0: [0.00, 0.01, -0.01], 0.5: [-0.02, -0.01, -0.03], 0.0: [0.05, 0.06, 0.04]}
     assert "NOT reproduced" in paper_checks.ordering_verdict(dip)
