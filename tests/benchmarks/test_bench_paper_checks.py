@@ -258,3 +258,31 @@ def test_stacked_models_train_each_model_as_if_alone(name):
     initial = build_model(ModelConfig.from_parts(architecture, schema, tasks))
     assert not all(torch.equal(a, b) for a, b in zip(initial.parameters(),
                                                      trained[0].parameters(), strict=True))
+
+
+def test_glorot_init_draws_tensorflows_default_weights():
+    """--init glorot: every weight within its Glorot-uniform bound and spread over it (not
+    automtl's narrower nn.Linear default), each expert by its own fan-in and fan-out, biases
+    0."""
+    import math as m
+
+    from automtl.config import ModelConfig
+    from automtl.data import TabularDataset, make_synthetic, synthetic_tasks
+    from automtl.models import build_model
+
+    tasks = synthetic_tasks(binary=False)
+    schema = TabularDataset(make_synthetic(rows=50, features=100), tasks).schema
+    torch.manual_seed(0)
+    mmoe = build_model(ModelConfig.from_parts(
+        paper_checks.correlation_architectures(100)["mmoe"], schema, tasks))
+    paper_checks.glorot_init(mmoe)
+    experts = mmoe.experts.weights[0]  # [8 experts, 100 in, 16 out]
+    bound = m.sqrt(6 / (100 + 16))
+    assert float(experts.abs().max()) <= bound and float(experts.abs().max()) > 0.95 * bound
+    assert float(experts.abs().max()) > 1.5 / m.sqrt(100)  # wider than nn.Linear's default
+    for name, param in mmoe.named_parameters():
+        if "bias" in name:
+            assert torch.count_nonzero(param) == 0, name
+        elif param.dim() == 2:  # nn.Linear weight [out, in]
+            limit = m.sqrt(6 / sum(param.shape))
+            assert float(param.abs().max()) <= limit + 1e-6, name
