@@ -10,6 +10,7 @@ from automtl.data import DataError, TabularDataset, make_synthetic, synthetic_pa
 from automtl.data.synthetic import (
     NOISE_VARIANCE,
     draw_synthetic,
+    label_correlation,
     label_moments,
     synthetic_tasks,
 )
@@ -160,3 +161,19 @@ def test_draw_synthetic_streams_fresh_rows_of_the_same_tasks() -> None:
     with pytest.raises(DataError) as err:
         draw_synthetic(params, 0, rng)
     assert err.value.field == "rows"
+
+
+@pytest.mark.parametrize(("correlation", "scale", "seed"),
+                         [(1.0, 1.0, 0), (0.9, 1.0, 1), (0.5, 1.0, 3), (0.5, 2.0, 7),
+                          (0.0, 1.0, 2), (-0.4, 1.0, 5)])
+def test_label_correlation_is_the_sample_correlation_and_not_p(correlation, scale, seed) -> None:
+    """The exact label correlation agrees with 200,000 sampled rows; for 0 < p < 1 it is
+    below p (the sines), the MMoE paper's correlation is the weights' cosine, not this."""
+    params = synthetic_parameters(features=20, correlation=correlation, scale=scale, seed=seed)
+    _, labels = draw_synthetic(params, 200_000, np.random.default_rng(seed))
+    exact = label_correlation(params)
+    assert exact == pytest.approx(np.corrcoef(labels.T)[0, 1], abs=0.01)
+    if 0.0 < correlation < 1.0:
+        assert exact < correlation - 0.05
+    if correlation == 1.0:  # identical labels up to the noise: 1 - 0.01 / label variance
+        assert exact == pytest.approx(1 - NOISE_VARIANCE / label_moments(params)[1] ** 2)
