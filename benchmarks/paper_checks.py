@@ -495,9 +495,9 @@ def online_correlation_sweep(args: argparse.Namespace, device: torch.device
     train_sum = {key: np.zeros(len(cells)) for key in stacks}
     last_sum = {key: np.zeros(len(cells)) for key in stacks}
     batches = zip(*(stream.batches(steps, batch) for stream in streams), strict=True)
-    for step, rows in enumerate(batches, start=1):
-        x = torch.stack([row[0] for row in rows])                       # [K, B, d]
-        y = torch.stack([row[1] for row in rows])                       # [K, B, 2]
+    for step, fresh in enumerate(batches, start=1):
+        x = torch.stack([row[0] for row in fresh])                      # [K, B, d]
+        y = torch.stack([row[1] for row in fresh])                      # [K, B, 2]
         for key, stack in stacks.items():
             loss = stack.step(x, y)
             train_sum[key] += loss
@@ -516,9 +516,11 @@ def online_correlation_sweep(args: argparse.Namespace, device: torch.device
                   if correlation is None or c == correlation]
         return float(np.mean(values))
 
-    chosen = {(name, c): min(lrs, key=lambda lr, n=name, cc=c: valid_mean(
-        n, lr, None if args.lr_choice == "model" else cc))
-        for name in models_run for c in CORRELATIONS}
+    def best_lr(name: str, correlation: float) -> float:
+        scope = None if args.lr_choice == "model" else correlation
+        return min(lrs, key=lambda lr: valid_mean(name, lr, scope))
+
+    chosen = {(name, c): best_lr(name, c) for name in models_run for c in CORRELATIONS}
 
     def series(name: str, correlation: float, at: int = -1, metric: str = "test"
                ) -> list[float]:
