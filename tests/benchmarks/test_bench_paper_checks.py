@@ -276,7 +276,7 @@ def test_glorot_init_draws_tensorflows_default_weights():
     mmoe = build_model(ModelConfig.from_parts(
         paper_checks.correlation_architectures(100)["mmoe"], schema, tasks))
     paper_checks.glorot_init(mmoe)
-    experts = mmoe.experts.weights[0]  # [8 experts, 100 in, 16 out]
+    experts = mmoe.experts.weights[0].detach()  # [8 experts, 100 in, 16 out]
     bound = m.sqrt(6 / (100 + 16))
     assert float(experts.abs().max()) <= bound and float(experts.abs().max()) > 0.95 * bound
     assert float(experts.abs().max()) > 1.5 / m.sqrt(100)  # wider than nn.Linear's default
@@ -285,4 +285,4 @@ def test_glorot_init_draws_tensorflows_default_weights():
             assert torch.count_nonzero(param) == 0, name
         elif param.dim() == 2:  # nn.Linear weight [out, in]
             limit = m.sqrt(6 / sum(param.shape))
-            assert float(param.abs().max()) <= limit + 1e-6, name
+            assert float(param.detach().abs().max()) <= limit + 1e-6, name
