@@ -48,6 +48,9 @@ Sections (``--sections``, all by default):
     python -m benchmarks.paper_checks --sections correlation --correlation-seeds 10
     python -m benchmarks.paper_checks --sections correlation --lr 1e-4 1e-3 1e-2
     python -m benchmarks.paper_checks --sections correlation --correlation-mode epochs
+    python -m benchmarks.paper_checks --sections correlation --correlation-seeds 24 \
+        --correlation-steps 2000 --correlation-models shared_bottom mmoe --lr 3e-3 1e-2 \
+        --seed 300   # one block of README section 6's exploration / confirmation
 """
 
 from __future__ import annotations
