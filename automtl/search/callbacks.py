@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,8 +102,17 @@ class SearchCallbacks:
         run is about to start (and once more when the last one finished)."""
 
     def should_stop(self) -> bool:
-        """Polled by the runner; ``True`` stops the search (running trials are interrupted)."""
+        """Polled by the runner (every Ray Tune step, ~0.1 s, and before every batch of a
+        confirmation run: keep it cheap); ``True`` stops the search (running trials are
+        interrupted at their next batch)."""
         return False
+
+    def on_search_end(self, stop_reason: str) -> None:
+        """The study is final: every trial is recorded (interrupted ones as failed), the front
+        and importances stored; ``stop_reason`` is :attr:`SearchResult.stop_reason
+        <automtl.search.runner.SearchResult>`. Called before :func:`~automtl.search.run_search`
+        shuts down the Ray it started, so a cancelled search can be recorded as such without
+        waiting for Ray's shutdown."""
 
 
 #: Tune pickles its run config (callbacks, stopper) into ``tuner.pkl`` for ``Tuner.restore``,
@@ -112,10 +122,14 @@ _UNPICKLED_NOTE = {"note": "driver-side automtl hook; not restorable through Tun
 
 
 class CancelStopper(tune.Stopper):
-    """Stops the whole experiment when the caller's :meth:`SearchCallbacks.should_stop` says so."""
+    """Stops the whole experiment when the caller's :meth:`SearchCallbacks.should_stop` says so,
+    and then calls ``on_stop`` once (the runner raises the trials'
+    :class:`~automtl.search.stop_signal.StopSignal` there)."""
 
-    def __init__(self, callbacks: SearchCallbacks) -> None:
+    def __init__(self, callbacks: SearchCallbacks,
+                 on_stop: Callable[[], None] | None = None) -> None:
         self._callbacks = callbacks
+        self._on_stop = on_stop
         self.cancelled = False
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
@@ -130,6 +144,8 @@ class CancelStopper(tune.Stopper):
     def stop_all(self) -> bool:
         if not self.cancelled:
             self.cancelled = bool(_safe(self._callbacks.should_stop, default=False))
+            if self.cancelled and self._on_stop is not None:
+                _safe(self._on_stop)
         return self.cancelled
 
 

@@ -123,7 +123,7 @@ def test_trial_candidate_applies_epochs_and_seed(tmp_path: Path) -> None:
     assert candidate.train.epochs == 2 and candidate.train.seed == spec.seed + 7
 
 
-def test_a_cancel_stops_a_confirmation_training_after_one_epoch(tmp_path: Path) -> None:
+def test_a_cancel_stops_a_confirmation_training_at_its_next_batch(tmp_path: Path) -> None:
     from automtl.search.confirm import ConfirmationCancelled
     from automtl.search.trainable import train_for_confirmation
 
@@ -134,9 +134,9 @@ def test_a_cancel_stops_a_confirmation_training_after_one_epoch(tmp_path: Path) 
         polls.append(1)
         return True
 
-    with pytest.raises(ConfirmationCancelled, match="after epoch 1"):
+    with pytest.raises(ConfirmationCancelled, match="in epoch 1 before the batch at row 0"):
         train_for_confirmation(dict(CANDIDATE), 7, context, should_stop)
-    assert len(polls) == 1  # checked at the end of the first of 5 epochs, then stopped
+    assert len(polls) == 1  # checked before the first batch of 5 epochs, then stopped
     # without a cancel the same call trains all its epochs and scores the test split
     metrics = train_for_confirmation(dict(CANDIDATE), 7, context, lambda: False)
     assert set(metrics) == {"t1", "t2"}
