@@ -39,6 +39,9 @@ class StopSignal:
 
     root: str
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: seconds between two reads of the marker; None: :data:`LOCAL_INTERVAL_S` on a path,
+    #: :data:`URL_INTERVAL_S` on a URL
+    poll_s: float | None = None
     _checked_at: float = field(default=-float("inf"), repr=False, compare=False)
     _raised: bool = field(default=False, repr=False, compare=False)
 
@@ -53,6 +56,8 @@ class StopSignal:
     @property
     def interval_s(self) -> float:
         """Seconds between two reads of the marker by :meth:`is_raised`."""
+        if self.poll_s is not None:
+            return self.poll_s
         return URL_INTERVAL_S if artifact_store.is_url(self.root) else LOCAL_INTERVAL_S
 
     def raise_(self) -> None:
