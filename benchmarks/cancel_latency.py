@@ -10,16 +10,24 @@ job row every 20 ms until it is ``cancelled``; then it waits for the worker to h
 process (its Ray shut down). Each run also checks that no trial row is left ``running`` and
 that the trial rows agree with the study's states.
 
-``--worker-python`` runs the worker with another interpreter (e.g. the main checkout's
-``.venv/bin/python``) to measure "before" beside "after"; both rows land in one table.
+``--cli`` also measures ``automtl search`` with the same spec: Ctrl-C (SIGINT) once both
+trials have run ``--settle`` seconds, then the seconds until no trial of the study is left
+running (``trials_stopped_s``) and until the command exited (``exited_s``: its Ray shut down
+and its outputs written).
+
+``--worker-python`` runs the worker (and the CLI) with another interpreter (e.g. the main
+checkout's ``.venv/bin/python``) to measure "before" beside "after"; all rows land in one table.
 
     python -m benchmarks.cancel_latency [--runs 5] [--worker-python /work/main/.venv/bin/python]
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -40,16 +48,19 @@ def parse_args(argv: list[str] | None = None) -> Any:
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--num-cpus", type=int, default=2)
-    parser.add_argument("--settle", type=float, default=3.0,
+    parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds every slot has had a running trial before the cancel")
     parser.add_argument("--worker-python", action="append", default=[],
                         help="also measure a worker run by this interpreter (repeatable); "
                              "this checkout's is always measured")
     parser.add_argument("--keep-log", type=Path, default=None,
                         help="copy each worker's log into this directory")
+    parser.add_argument("--cli", action="store_true", help="also measure automtl search")
+    parser.add_argument("--cli-only", action="store_true",
+                        help="measure automtl search only (no worker)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.runs, args.rows = 2, 5_000
+        args.runs = 1
     return args
 
 
@@ -62,7 +73,8 @@ def job_spec(rows: int, epochs: int, concurrency: int) -> dict[str, Any]:
                              "tower_units": [16]},
             "topology": {"choose": {"mmoe": {"experts": {"int": [2, 4]}}}},
             "weighting": {"choose": {"equal": {}}},
-            "optimizer": {"name": "adam", "lr": 0.01, "batch_size": 256, "epochs": epochs}},
+            "optimizer": {"name": "adam", "lr": 0.01, "batch_size": 256, "epochs": epochs,
+                          "early_stopping_patience": 0}},
         "budget": {"trials": 50, "concurrency": concurrency, "epochs": epochs},
         "confirm": {"seeds": 0},
     }
@@ -200,11 +212,80 @@ def _agreement(database: Any, url: str, job_id: int, optuna_storage: Any,
             "rows_agree_with_study": agree}
 
 
-def main(argv: list[str] | None = None) -> None:
+def _running_trials(database: Path) -> int:
+    """RUNNING trials in the study database, read-only (an Optuna storage opened here would
+    create its tables, racing the command that is creating them)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            return int(db.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'"
+                                  ).fetchone()[0])
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+def measure_cli(python: str, args: Any, label: str) -> list[dict[str, Any]]:
+    import json
+
+    rows: list[dict[str, Any]] = []
+    for run in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="automtl-cancel-cli-") as scratch:
+            root = Path(scratch)
+            spec = root / "spec.json"
+            spec.write_text(json.dumps(job_spec(args.rows, args.epochs, args.concurrency)))
+            out = root / "out"
+            env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+            log = (root / "cli.log").open("wb")
+            command = subprocess.Popen(
+                [python, "-m", "automtl.cli", "search", str(spec), "--out", str(out),
+                 "--num-cpus", str(args.num_cpus), "--no-progress"], env=env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True, cwd=root)
+            running = functools.partial(_running_trials, out / "automtl.db")
+            try:
+                since: float | None = None
+                deadline = time.monotonic() + 300
+                while time.monotonic() < deadline and command.poll() is None:
+                    if (out / "automtl.db").exists() and running() >= args.concurrency:
+                        since = since or time.monotonic()
+                        if time.monotonic() - since >= args.settle:
+                            break
+                    time.sleep(0.1)
+                else:
+                    raise RuntimeError("the trials never all ran; log:\n"
+                                       + _tail(root / "cli.log"))
+                asked = time.monotonic()
+                command.send_signal(signal.SIGINT)
+                stopped = None
+                while command.poll() is None and time.monotonic() - asked < 120:
+                    if stopped is None and running() == 0:
+                        stopped = time.monotonic() - asked
+                    time.sleep(POLL_S)
+                exited = time.monotonic() - asked
+                command.wait(timeout=120)
+            finally:
+                if command.poll() is None:
+                    os.killpg(command.pid, signal.SIGKILL)
+                    command.wait()
+                log.close()
+            rows.append({"worker": f"cli: {label}", "run": run + 1,
+                         "status": f"exit {command.returncode}",
+                         "cancelled_s": round(stopped if stopped is not None else exited, 2),
+                         "ray_down_s": round(exited, 2), "rows_running": running(),
+                         "rows_agree_with_study": None})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     args = parse_args(argv)
-    rows = measure(sys.executable, args, "this checkout")
-    for python in args.worker_python:
-        rows += measure(python, args, python)
+    rows: list[dict[str, Any]] = []
+    if not args.cli_only:
+        rows += measure(sys.executable, args, "this checkout")
+        for python in args.worker_python:
+            rows += measure(python, args, python)
+    if args.cli or args.cli_only:
+        rows += measure_cli(sys.executable, args, "this checkout")
+        for python in args.worker_python:
+            rows += measure_cli(python, args, python)
     summary = []
     for label in dict.fromkeys(r["worker"] for r in rows):
         own = [r for r in rows if r["worker"] == label]
@@ -215,10 +296,12 @@ def main(argv: list[str] | None = None) -> None:
     notes = [f"{args.concurrency} running trials, {args.num_cpus} Ray CPUs, SQLite; cancel "
              "asked after every slot had a running trial for "
              f"{args.settle:g} s; load (1 min) at the end: {os.getloadavg()[0]:.2f}"]
-    write_table(rows, args.out, "cancel_latency_runs", "Cancel latency, each run",
+    suffix = "_cli" if args.cli_only else ""
+    write_table(rows, args.out, f"cancel_latency_runs{suffix}", "Cancel latency, each run",
                 machine_line(), notes)
-    write_table(summary, args.out, "cancel_latency", "Cancel latency (request -> cancelled)",
-                machine_line(), notes)
+    write_table(summary, args.out, f"cancel_latency{suffix}",
+                "Cancel latency (request -> cancelled)", machine_line(), notes)
+    return {f"cancel_latency_runs{suffix}": rows, f"cancel_latency{suffix}": summary}
 
 
 if __name__ == "__main__":

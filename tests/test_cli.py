@@ -396,7 +396,8 @@ def test_ctrl_c_stops_a_search_as_a_cancel_and_leaves_no_process(tmp_path):
                                           "tower_units": [8]},
                          "topology": {"choose": {"mmoe": {"experts": {"int": [2, 3]}}}},
                          "weighting": {"choose": {"equal": {}}},
-                         "optimizer": {"name": "adam", "lr": 0.01, "batch_size": 256}},
+                         "optimizer": {"name": "adam", "lr": 0.01, "batch_size": 256,
+                                       "early_stopping_patience": 0}},
         "budget": {"trials": 6, "concurrency": 2, "epochs": 500}, "confirm": {"seeds": 0}}))
     out = tmp_path / "out"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}

@@ -108,11 +108,13 @@ class SearchCallbacks:
         return False
 
     def on_search_end(self, stop_reason: str) -> None:
-        """The study is final: every trial is recorded (interrupted ones as failed), the front
-        and importances stored; ``stop_reason`` is :attr:`SearchResult.stop_reason
-        <automtl.search.runner.SearchResult>`. Called before :func:`~automtl.search.run_search`
-        shuts down the Ray it started, so a cancelled search can be recorded as such without
-        waiting for Ray's shutdown."""
+        """The study is final: every trial is recorded (interrupted ones as failed; the front
+        and, unless cancelled, the importances stored); ``stop_reason`` is
+        :attr:`SearchResult.stop_reason <automtl.search.runner.SearchResult>`. Called once.
+        A search cancelled while its trials run calls it as soon as Ray Tune has stopped them
+        (their processes may still be ending), before Tune's cleanup and before
+        :func:`~automtl.search.run_search` shuts down the Ray it started, so a cancel is
+        recorded without waiting for either."""
 
 
 #: Tune pickles its run config (callbacks, stopper) into ``tuner.pkl`` for ``Tuner.restore``,
@@ -162,6 +164,8 @@ class TuneBridge(tune.Callback):
         self._front: dict[str, Any] | None = None
         self._started = time.monotonic()
         self.train_time_s = 0.0
+        self._stopper: CancelStopper | None = None
+        self._on_stopped: Callable[[], None] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return _UNPICKLED_NOTE
@@ -170,6 +174,19 @@ class TuneBridge(tune.Callback):
         self._callbacks = SearchCallbacks()
         self._searcher, self._trials, self._front = None, {}, None
         self._announced = {}
+        self._stopper, self._on_stopped = None, None
+
+    def watch_stop(self, stopper: CancelStopper, on_stopped: Callable[[], None]) -> None:
+        """Call ``on_stopped`` once, at the end of the Tune step in which ``stopper`` stopped
+        the experiment: Tune has then ended every trial (their pending results are dropped)
+        and starts no new one, before its cleanup waits for the trials' processes."""
+        self._stopper, self._on_stopped = stopper, on_stopped
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if self._on_stopped is not None and self._stopper is not None \
+                and self._stopper.cancelled:
+            on_stopped, self._on_stopped = self._on_stopped, None
+            _safe(on_stopped)
 
     def attach(self, searcher: Any) -> None:
         """The :class:`~automtl.search.searcher.AutoMTLOptunaSearch` whose trials these are."""

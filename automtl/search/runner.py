@@ -161,6 +161,21 @@ def run_search(
     context = TrialContext(spec=spec, inputs=dataset.schema, train=dataset.train,
                            valid=dataset.valid, test=dataset.test, artifact_root=trials_root,
                            failure_injection=failure_injection, stop_signal=stop_signal)
+    ended: list[str] = []
+
+    def end_search(stop_reason: str) -> None:
+        """``on_search_end``, once."""
+        if not ended:
+            ended.append(stop_reason)
+            _safe(getattr(callbacks, "on_search_end", _no_hook), stop_reason)
+
+    def on_cancelled() -> None:
+        """Tune has just stopped every trial (their results can no longer reach the study) and
+        will start none: the study is final once the running trials are told interrupted,
+        though their processes may still be ending (Tune's cleanup, up to 5 s)."""
+        bridge.report_finished(searcher.interrupt_live_trials("cancelled"))
+        end_search("cancelled")
+
     # a cancelled search shuts its Ray down last, after on_search_end (the caller records the
     # cancel without waiting for it); otherwise Ray is down before a confirmation trains here
     with contextlib.ExitStack() as ray_session:
@@ -173,6 +188,7 @@ def run_search(
             if _ensure_ray(ray, ray_address, num_cpus):
                 ray_session.callback(ray.shutdown)
             stopper = CancelStopper(callbacks, on_stop=stop_signal.raise_)
+            bridge.watch_stop(stopper, on_cancelled)
             stop_reason = "error"  # until Tune returns
             try:
                 tuner = tune.Tuner(
@@ -237,7 +253,10 @@ def run_search(
         front = pareto_front(study, spec)
         from automtl.report.importances import store_importances
 
-        store_importances(study, front["objectives"])  # so the report's first GET need not fit them
+        # so the report's first GET need not fit them; a cancelled study is final already
+        # (its job may be recorded cancelled, and its report cached): no more writes
+        if stop_reason != "cancelled":
+            store_importances(study, front["objectives"])
         failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
         result = SearchResult(
             study_name=name, storage_url=url, artifact_dir=str(artifact_root / name), front=front,
@@ -246,7 +265,7 @@ def run_search(
             requeued=requeued, coverage_trials=coverage, warm_started=warm,
             topologies=topology_summary(study, spec.objective_list()), confirmation=confirmation,
             constraints=constraint_summary(study, spec.constraints))
-        _safe(getattr(callbacks, "on_search_end", _no_hook), result.stop_reason)
+        end_search(result.stop_reason)
     return result
 
 

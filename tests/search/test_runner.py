@@ -352,6 +352,8 @@ def test_a_cancel_ends_the_running_trials_and_starts_no_new_one(local_ray: None,
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     spec = make_spec("long", 6, budget={"trials": 6, "concurrency": 2, "epochs": 500})
     spec["dataset"]["rows"] = 20_000
+    spec["search_space"] = {**SPACE, "optimizer": {**SPACE["optimizer"],
+                                                   "early_stopping_patience": 0}}
     result = run_search(spec, recorder, storage_url=url, artifact_dir=tmp_path)
     assert result.stop_reason == "cancelled" and result.complete == 0
     assert recorder.started and len(recorder.started) == recorder.cancelled_after == 2
