@@ -102,6 +102,12 @@ def run_search(
 
     ``failure_injection`` is for test suites only (:mod:`automtl.search.testing`).
 
+    When ``callbacks.should_stop()`` turns True (polled every Tune step), Tune starts no new
+    trial, the running ones end at their next batch (:mod:`automtl.search.stop_signal`) and are
+    told FAIL (interrupted), and ``callbacks.on_search_end("cancelled")`` is called at once,
+    before Tune's cleanup and the shutdown of a Ray this call started; the result's
+    ``stop_reason`` is ``cancelled``.
+
     A :class:`JobSpec` given here is used as is (validated and its space compiled once, when
     it was built); a mapping, path or text is validated here.
     """
