@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(60.0, gt=0.0, description="a running job whose heartbeat is "
                                                           "older is taken over")
     poll_interval_s: float = Field(2.0, gt=0.0, description="worker's wait on an empty queue")
+    cancel_poll_interval_s: float = Field(
+        0.5, gt=0.0, description="how often a worker reads its running job's cancel request "
+                                 "(one primary-key read); a cancel takes effect this much "
+                                 "later at most, plus the trials' stop")
     # ---- limits on what one request may ask (see the README, "Limits"). Server-wide defaults;
     # the ones in OWNER_LIMITS can be set per owner (`automtl owner limits`). A spec over a cap
     # is refused with 422 naming the field and where the cap comes from.
@@ -215,6 +219,7 @@ class Settings(BaseSettings):
             "AUTOMTL_HEARTBEAT_INTERVAL_S": str(self.heartbeat_interval_s),
             "AUTOMTL_STALE_AFTER_S": str(self.stale_after_s),
             "AUTOMTL_POLL_INTERVAL_S": str(self.poll_interval_s),
+            "AUTOMTL_CANCEL_POLL_INTERVAL_S": str(self.cancel_poll_interval_s),
             "AUTOMTL_HOST": self.host,
             "AUTOMTL_PORT": str(self.port),
         }

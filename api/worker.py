@@ -2,9 +2,13 @@
 
 A claim is one guarded ``UPDATE`` (:meth:`storage.JobRepository.claim_next`), so several workers
 on one PostgreSQL never run the same job. While a job runs, a background thread heartbeats
-every ``heartbeat_interval_s`` (independent of trial completion) and picks up cancel requests;
-:class:`JobCallbacks` stores each trial as it starts and finishes and refreshes the job's
-progress. A worker first takes over running jobs whose heartbeat is older than
+every ``heartbeat_interval_s`` (independent of trial completion) and reads the job's cancel
+request every ``cancel_poll_interval_s`` (0.5 s); :class:`JobCallbacks` stores each trial as it
+starts and finishes and refreshes the job's progress. A cancelled search's running trials end at
+their next batch (:mod:`automtl.search.stop_signal`), and the job is recorded ``cancelled`` as
+soon as its trial rows agree with the study (:meth:`JobCallbacks.on_search_end`), before its
+Ray shuts down; the worker claims no other job until that shutdown is over. A worker first
+takes over running jobs whose heartbeat is older than
 ``stale_after_s`` (their worker died) and resumes their study: ``run_search`` marks the dead
 run's trials failed and retries them, and the budget counts only finished trials.
 """
@@ -17,6 +21,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -49,17 +54,21 @@ def default_worker_id() -> str:
 
 
 class Heartbeat:
-    """A daemon thread that records the worker is alive on a job and reads cancel requests.
+    """A daemon thread that records the worker is alive on a job (every ``interval`` seconds)
+    and reads its cancel request (every ``cancel_poll`` seconds; default and at most
+    ``interval``).
 
     ``lost`` turns True when the job is no longer this worker's (taken over or ended);
     ``cancelled`` when its owner asked to cancel it.
     """
 
-    def __init__(self, database: Database, job_id: int, worker_id: str, interval: float) -> None:
+    def __init__(self, database: Database, job_id: int, worker_id: str, interval: float,
+                 cancel_poll: float | None = None) -> None:
         self._database = database
         self._job_id = job_id
         self._worker_id = worker_id
         self._interval = interval
+        self._cancel_poll = min(cancel_poll or interval, interval)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-job-{job_id}",
                                         daemon=True)
@@ -76,10 +85,26 @@ class Heartbeat:
         self.lost = self.lost or not alive
         self.cancelled = self.cancelled or cancel
 
+    @property
+    def worker_id(self) -> str:
+        return self._worker_id
+
+    def poll_cancel(self) -> None:
+        """Read the job's cancel request alone (cheaper than :meth:`beat`)."""
+        with self._database.session() as session:
+            cancel = JobRepository(session).cancel_requested(self._job_id)
+        self.cancelled = self.cancelled or cancel
+
     def _run(self) -> None:
-        while not self._done.wait(self._interval):
+        next_beat = time.monotonic() + self._interval
+        while not self._done.wait(max(0.0, min(self._cancel_poll,
+                                               next_beat - time.monotonic()))):
             try:
-                self.beat()
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self._interval
+                    self.beat()
+                elif not self.cancelled:
+                    self.poll_cancel()
             except Exception:  # noqa: BLE001 - a database hiccup must not kill the heartbeat
                 logger.exception("heartbeat of job %d failed; retrying", self._job_id)
 
@@ -142,6 +167,8 @@ class JobCallbacks(SearchCallbacks):
         self._stop = stop
         self._study: Any = None
         self._synced = False
+        #: True once :meth:`on_search_end` recorded the job cancelled
+        self.recorded_cancel = False
 
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self._database.url, "job_id": self._job_id,
@@ -158,6 +185,7 @@ class JobCallbacks(SearchCallbacks):
         self._stop = threading.Event()
         self._study = None
         self._synced = False
+        self.recorded_cancel = False
 
     def study(self) -> Any:
         """The job's study (None until ``run_search`` has created it)."""
@@ -211,6 +239,19 @@ class JobCallbacks(SearchCallbacks):
     def should_stop(self) -> bool:
         beat = self._heartbeat
         return self._stop.is_set() or (beat is not None and (beat.cancelled or beat.lost))
+
+    def on_search_end(self, stop_reason: str) -> None:
+        """A search its owner cancelled is final: make the trial rows match the study, then
+        record the job ``cancelled`` (only while this worker still holds it), before the
+        search shuts its Ray down. Other endings are recorded by :meth:`Worker.run_job`."""
+        beat = self._heartbeat
+        if stop_reason != "cancelled" or beat is None or not beat.cancelled or beat.lost:
+            return
+        self.sync()
+        with self._database.session() as session:
+            self.recorded_cancel = JobRepository(session).finish(
+                self._job_id, JobStatus.CANCELLED, None, worker_id=beat.worker_id)
+        logger.info("job %d cancelled (its Ray shuts down next)", self._job_id)
 
     def sync(self) -> None:
         """Make every trial row match the study, and the front flags its best trials."""
@@ -312,7 +353,8 @@ class Worker:
             job = JobRepository(session).get(job_id)
             assert job is not None
         heartbeat = Heartbeat(self.database, job_id, self.worker_id,
-                              self.settings.heartbeat_interval_s).start()
+                              self.settings.heartbeat_interval_s,
+                              self.settings.cancel_poll_interval_s).start()
         callbacks: JobCallbacks | None = None
         status, error = JobStatus.FAILED, None
         sigterm = signal.getsignal(signal.SIGTERM)
@@ -340,13 +382,15 @@ class Worker:
         finally:
             heartbeat.stop()
             _restore_sigterm(sigterm)
-        if callbacks is not None:
+        if callbacks is not None and not callbacks.recorded_cancel:
             try:
                 callbacks.sync()
             except Exception:  # noqa: BLE001 - e.g. the study was never created
                 logger.warning("job %d: could not sync trial rows with the study", job_id,
                                exc_info=True)
-        if heartbeat.lost:
+        if callbacks is not None and callbacks.recorded_cancel:
+            pass  # recorded by on_search_end, before Ray's shutdown
+        elif heartbeat.lost:
             logger.warning("job %d is no longer held by %s; leaving it", job_id, self.worker_id)
         elif self.stop.is_set() and not heartbeat.cancelled and status != JobStatus.SUCCEEDED:
             self._release(job_id)

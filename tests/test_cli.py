@@ -361,3 +361,79 @@ def test_search_refuses_a_bad_spec_before_importing_torch_or_ray(tmp_path, text)
     assert result == {"status": 2, "heavy": []}
     assert "automtl search: error:" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def _session_processes(session_id: int) -> list[int]:
+    """Processes of a session (Linux /proc): the command and any Ray process it started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[3]) == session_id:  # the 6th field: the session id
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_search_as_a_cancel_and_leaves_no_process(tmp_path):
+    """Ctrl-C while two long trials train: both end interrupted (failed in the study, none left
+    running), no new trial starts, the outputs are written, the exit status is 130, and no
+    process of the command (its local Ray) is left."""
+    import os
+    import signal
+    import time
+
+    import optuna
+
+    spec = tmp_path / "long.yaml"
+    spec.write_text(json.dumps({
+        "name": "long", "dataset": {"builtin": "synthetic", "rows": 20000},
+        "tasks": [{"name": "y1"}, {"name": "y2"}], "sampler": "random",
+        "search_space": {"architecture": {"embedding_dim": 4, "expert_units": [16],
+                                          "tower_units": [8]},
+                         "topology": {"choose": {"mmoe": {"experts": {"int": [2, 3]}}}},
+                         "weighting": {"choose": {"equal": {}}},
+                         "optimizer": {"name": "adam", "lr": 0.01, "batch_size": 256,
+                                       "early_stopping_patience": 0}},
+        "budget": {"trials": 6, "concurrency": 2, "epochs": 500}, "confirm": {"seeds": 0}}))
+    out = tmp_path / "out"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    command = subprocess.Popen(
+        [sys.executable, "-m", "automtl.cli", "search", str(spec), "--out", str(out),
+         "--num-cpus", "2", "--no-progress"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        study = None
+        while time.monotonic() < deadline and command.poll() is None:
+            if (out / "automtl.db").exists():
+                try:
+                    study = optuna.load_study(study_name="automtl-long",
+                                              storage=f"sqlite:///{out / 'automtl.db'}")
+                    running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+                except Exception:  # noqa: BLE001 - not created yet
+                    running = []
+                if len(running) == 2:
+                    break
+            time.sleep(0.5)
+        time.sleep(8)  # the trials' processes reach their training loops
+        command.send_signal(signal.SIGINT)
+        output, _ = command.communicate(timeout=300)
+    finally:
+        if command.poll() is None:
+            os.killpg(command.pid, signal.SIGKILL)
+            command.wait()
+    text = output.decode(errors="replace")
+    assert command.returncode == 130, text
+    assert "SIGINT: stopping the search" in text and "stopped by cancelled" in text, text
+    assert study is not None
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL] * 2  # no third started
+    assert (out / "front.json").exists() and (out / "trials.csv").exists()
+    deadline = time.monotonic() + 30  # Ray's processes exit with the command's shutdown
+    while _session_processes(command.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _session_processes(command.pid) == []

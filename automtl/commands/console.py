@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -123,6 +125,59 @@ def apply_help_format(parser: argparse.ArgumentParser) -> None:
             action.help = "(default: %(default)s)"
 
 
+class StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM during ``automtl search``: the first one asks the search to
+    stop as a cancel does (running trials end at their next batch and are stored interrupted,
+    the finished ones and the front are kept and written); a second one stops at once
+    (``KeyboardInterrupt``, or exit 143 for SIGTERM).
+
+    :meth:`install` takes both signals (and turns Ray Tune's own SIGINT handler off, which
+    stopped the experiment without its trials and reported it as ``incomplete``);
+    :meth:`reclaim`, called from the search's ``should_stop`` polls, takes SIGTERM back from
+    ``ray.init`` (which sets its own: exit at once). :meth:`restore` puts the previous
+    handlers back."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self._stream = stream or sys.stderr
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> StopRequest:
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def reclaim(self) -> None:
+        if self._previous and threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGTERM) is not self._handle:
+            signal.signal(signal.SIGTERM, self._handle)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.event.is_set():  # the second one: stop now
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+        self.signum = signum
+        self.event.set()
+        print(f"\n{signal.Signals(signum).name}: stopping the search (running trials end at "
+              "their next batch; finished ones are kept and written). Again to stop at once.",
+              file=self._stream, flush=True)
+
+    def is_set(self) -> bool:
+        self.reclaim()
+        return self.event.is_set()
+
+
 class SearchProgress:
     """A :class:`~automtl.search.SearchCallbacks` (duck-typed, so ``--help`` needs no Ray)
     drawing a tqdm bar over the trial budget (complete + pruned trials) with its ETA, and one
@@ -131,8 +186,12 @@ class SearchProgress:
     count, elapsed time and ETA instead."""
 
     def __init__(self, objectives: list[str], budget: int, *, stream: TextIO | None = None,
-                 disable: bool | None = None, notes: list[str] | None = None) -> None:
+                 disable: bool | None = None, notes: list[str] | None = None,
+                 stop: StopRequest | None = None) -> None:
         from tqdm import tqdm
+
+        #: ``should_stop`` answers it (Ctrl-C / SIGTERM)
+        self._stop = stop
 
         #: lines printed after the dataset summary, once the data loaded (what a preset left
         #: out of this job: :meth:`search_spaces.SearchSpace.left_out_note`)
@@ -202,7 +261,7 @@ class SearchProgress:
         print(f"[{elapsed}] {stage.line()}", file=self._stream, flush=True)
 
     def should_stop(self) -> bool:
-        return False
+        return self._stop is not None and self._stop.is_set()
 
     def close(self) -> None:
         self._bar.close()

@@ -7,6 +7,11 @@ writes ``front.json`` (the shape of ``GET /jobs/{id}/pareto``), ``front.csv``, `
 into ``--out``. Running it again with the same spec and ``--db`` resumes the study. Bad input
 (spec, search space, dataset) ends it with one line naming the field or column, exit status 2,
 before anything is written.
+
+Ctrl-C (or SIGTERM) stops the search as a service cancel does: the running trials end at their
+next batch and are stored as interrupted (failed; a rerun retries them), the finished ones and
+the front are written as above, and the command exits with 128 + the signal (130, 143). A
+second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from automtl.commands.console import SearchProgress, UserError
+    from automtl.commands.console import SearchProgress, StopRequest, UserError
     from automtl.jobspec import data_error_path, load_job_spec
 
     # validated before the heavy imports (torch, Ray): a bad spec fails in well under a second
@@ -55,15 +60,19 @@ def _run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     before, under_table = left_out_notes(spec.space)  # a preset's topologies the job cannot use
+    stop = StopRequest()
     progress = SearchProgress(list(spec.objectives), spec.budget.trials,
-                              disable=True if args.no_progress else None, notes=before)
+                              disable=True if args.no_progress else None, notes=before,
+                              stop=stop)
     try:
+        stop.install()
         result = run_search(spec, cast("SearchCallbacks", progress),  # duck-typed callbacks
                             storage_url=args.db, artifact_dir=out,
                             ray_address=args.ray_address, num_cpus=args.num_cpus)
     except DataError as exc:  # named by its spec path, as over REST (tasks[1].type)
         raise UserError(str(exc), field=data_error_path(spec, exc)) from exc
     finally:  # a SpecChangedError (a changed spec for an existing study) ends with exit 2
+        stop.restore()
         progress.close()
 
     import optuna
@@ -103,6 +112,8 @@ def _run(args: argparse.Namespace) -> int:
         print(line)
     print(f"\nwrote {out / 'front.json'}, {out / 'front.csv'}, {out / 'trials.csv'}, "
           f"{out / 'topologies.json'}, {out / 'report.html'}")
+    if stop.signum is not None:  # stopped by Ctrl-C / SIGTERM: 128 + the signal, as shells say
+        return 128 + stop.signum
     return 0
 
 

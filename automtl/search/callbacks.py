@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,8 +102,19 @@ class SearchCallbacks:
         run is about to start (and once more when the last one finished)."""
 
     def should_stop(self) -> bool:
-        """Polled by the runner; ``True`` stops the search (running trials are interrupted)."""
+        """Polled by the runner (every Ray Tune step, ~0.1 s, and before every batch of a
+        confirmation run: keep it cheap); ``True`` stops the search (running trials are
+        interrupted at their next batch)."""
         return False
+
+    def on_search_end(self, stop_reason: str) -> None:
+        """The study is final: every trial is recorded (interrupted ones as failed; the front
+        and, unless cancelled, the importances stored); ``stop_reason`` is
+        :attr:`SearchResult.stop_reason <automtl.search.runner.SearchResult>`. Called once.
+        A search cancelled while its trials run calls it as soon as Ray Tune has stopped them
+        (their processes may still be ending), before Tune's cleanup and before
+        :func:`~automtl.search.run_search` shuts down the Ray it started, so a cancel is
+        recorded without waiting for either."""
 
 
 #: Tune pickles its run config (callbacks, stopper) into ``tuner.pkl`` for ``Tuner.restore``,
@@ -112,10 +124,14 @@ _UNPICKLED_NOTE = {"note": "driver-side automtl hook; not restorable through Tun
 
 
 class CancelStopper(tune.Stopper):
-    """Stops the whole experiment when the caller's :meth:`SearchCallbacks.should_stop` says so."""
+    """Stops the whole experiment when the caller's :meth:`SearchCallbacks.should_stop` says so,
+    and then calls ``on_stop`` once (the runner raises the trials'
+    :class:`~automtl.search.stop_signal.StopSignal` there)."""
 
-    def __init__(self, callbacks: SearchCallbacks) -> None:
+    def __init__(self, callbacks: SearchCallbacks,
+                 on_stop: Callable[[], None] | None = None) -> None:
         self._callbacks = callbacks
+        self._on_stop = on_stop
         self.cancelled = False
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
@@ -130,6 +146,8 @@ class CancelStopper(tune.Stopper):
     def stop_all(self) -> bool:
         if not self.cancelled:
             self.cancelled = bool(_safe(self._callbacks.should_stop, default=False))
+            if self.cancelled and self._on_stop is not None:
+                _safe(self._on_stop)
         return self.cancelled
 
 
@@ -146,6 +164,8 @@ class TuneBridge(tune.Callback):
         self._front: dict[str, Any] | None = None
         self._started = time.monotonic()
         self.train_time_s = 0.0
+        self._stopper: CancelStopper | None = None
+        self._on_stopped: Callable[[], None] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return _UNPICKLED_NOTE
@@ -154,6 +174,19 @@ class TuneBridge(tune.Callback):
         self._callbacks = SearchCallbacks()
         self._searcher, self._trials, self._front = None, {}, None
         self._announced = {}
+        self._stopper, self._on_stopped = None, None
+
+    def watch_stop(self, stopper: CancelStopper, on_stopped: Callable[[], None]) -> None:
+        """Call ``on_stopped`` once, at the end of the Tune step in which ``stopper`` stopped
+        the experiment: Tune has then ended every trial (their pending results are dropped)
+        and starts no new one, before its cleanup waits for the trials' processes."""
+        self._stopper, self._on_stopped = stopper, on_stopped
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if self._on_stopped is not None and self._stopper is not None \
+                and self._stopper.cancelled:
+            on_stopped, self._on_stopped = self._on_stopped, None
+            _safe(on_stopped)
 
     def attach(self, searcher: Any) -> None:
         """The :class:`~automtl.search.searcher.AutoMTLOptunaSearch` whose trials these are."""

@@ -179,7 +179,7 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
     for that seed (left out of the means and gains, the count shown).
 
     ``should_stop()`` is polled before every training; when it returns True, or a training
-    raises :class:`ConfirmationCancelled` (its own per-epoch check of the same flag), the
+    raises :class:`ConfirmationCancelled` (its own per-batch check of the same flag), the
     confirmation ends there, nothing is stored (a partial confirmation would claim gains from
     fewer seeds than the spec asks for) and ``None`` is returned.
 

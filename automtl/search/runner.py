@@ -28,6 +28,7 @@ from automtl.search.callbacks import CancelStopper, SearchCallbacks, Stage, Tune
 from automtl.search.coverage import enqueue_coverage, topology_summary
 from automtl.search.datasets import load_dataset, search_vocabulary
 from automtl.search.samplers import make_sampler
+from automtl.search.stop_signal import StopSignal
 from automtl.search.study import check_study, existing_trials, open_storage, recover_study
 from automtl.search.testing import FailureInjection
 from automtl.search.trainable import TrialContext, train_candidate
@@ -101,6 +102,12 @@ def run_search(
 
     ``failure_injection`` is for test suites only (:mod:`automtl.search.testing`).
 
+    When ``callbacks.should_stop()`` turns True (polled every Tune step), Tune starts no new
+    trial, the running ones end at their next batch (:mod:`automtl.search.stop_signal`) and are
+    told FAIL (interrupted), and ``callbacks.on_search_end("cancelled")`` is called at once,
+    before Tune's cleanup and the shutdown of a Ray this call started; the result's
+    ``stop_reason`` is ``cancelled``.
+
     A :class:`JobSpec` given here is used as is (validated and its space compiled once, when
     it was built); a mapping, path or text is validated here.
     """
@@ -153,92 +160,123 @@ def run_search(
     coverage = enqueue_coverage(study, space, spec.seed, max(0, spec.budget.trials - len(warm)))
     requeued = recover_study(study, storage)
 
-    stop_reason = "budget"
     _enter(callbacks, Stage("searching"))
+    trials_root = artifact_store.join(artifact_url, name) if artifact_url \
+        else str(artifact_root / name)
+    stop_signal = StopSignal(trials_root)  # this run's: raised when the search stops
     context = TrialContext(spec=spec, inputs=dataset.schema, train=dataset.train,
-                           valid=dataset.valid, test=dataset.test,
-                           artifact_root=(artifact_store.join(artifact_url, name)
-                                          if artifact_url else str(artifact_root / name)),
-                           failure_injection=failure_injection)
-    if searcher.complete_trials < spec.budget.trials:
-        # Tune's default CSV/JSON/TensorBoard loggers write every result to disk; the study
-        # and the artifacts are the record here, so they are off.
-        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # verbose=0 then prints nothing
-        started_ray = _ensure_ray(ray, ray_address, num_cpus)
-        stopper = CancelStopper(callbacks)
-        stop_reason = "error"  # until Tune returns
-        try:
-            tuner = tune.Tuner(
-                tune.with_resources(
-                    tune.with_parameters(train_candidate, context=context),
-                    spec.resources.ray_request(),
-                ),
-                tune_config=tune.TuneConfig(
-                    search_alg=ConcurrencyLimiter(searcher,
-                                                  max_concurrent=spec.budget.concurrency),
-                    num_samples=-1,
-                    scheduler=scheduler,
-                    time_budget_s=spec.budget.time_limit_s,
-                    reuse_actors=True,
-                    trial_dirname_creator=lambda trial: f"trial-{trial.trial_id}",
-                ),
-                run_config=tune.RunConfig(
-                    name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                    storage_path=str(artifact_root / "ray"),
-                    stop=stopper,
-                    callbacks=[bridge],
-                    failure_config=tune.FailureConfig(max_failures=0),
-                    verbose=0,
-                ),
-            )
-            with _quiet("ray.tune.analysis.experiment_analysis"):
-                tuner.fit()  # (it warns that the disabled loggers left no result files)
-            stop_reason = _stop_reason(stopper, searcher, spec.budget.trials,
-                                       spec.budget.time_limit_s)
-        finally:
-            bridge.report_finished(searcher.interrupt_live_trials(stop_reason))
-            if started_ray:
-                ray.shutdown()
+                           valid=dataset.valid, test=dataset.test, artifact_root=trials_root,
+                           failure_injection=failure_injection, stop_signal=stop_signal)
+    ended: list[str] = []
 
-    from automtl.search.confirm import confirmation_of, run_confirmation
+    def end_search(stop_reason: str) -> None:
+        """``on_search_end``, once."""
+        if not ended:
+            ended.append(stop_reason)
+            _safe(getattr(callbacks, "on_search_end", _no_hook), stop_reason)
 
-    confirmation = confirmation_of(study)
-    done = confirmation is not None and confirmation.get("seeds") == spec.confirm.seeds and \
-        not requeued and searcher.complete_trials == confirmation.get("complete_trials")
-    if spec.confirm.seeds and stop_reason == "budget" and not done:
+    def on_cancelled() -> None:
+        """Tune has just stopped every trial (their results can no longer reach the study) and
+        will start none: the study is final once the running trials are told interrupted,
+        though their processes may still be ending (Tune's cleanup, up to 5 s)."""
+        bridge.report_finished(searcher.interrupt_live_trials("cancelled"))
+        end_search("cancelled")
 
-        torch_threads = max(1, int(num_cpus or os.cpu_count() or 1))
+    # a cancelled search shuts its Ray down last, after on_search_end (the caller records the
+    # cancel without waiting for it); otherwise Ray is down before a confirmation trains here
+    with contextlib.ExitStack() as ray_session:
+        stop_reason = "budget"
+        if searcher.complete_trials < spec.budget.trials:
+            # Tune's default CSV/JSON/TensorBoard loggers write every result to disk; the study
+            # and the artifacts are the record here, so they are off.
+            os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+            os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # verbose=0 then prints nothing
+            if _ensure_ray(ray, ray_address, num_cpus):
+                ray_session.callback(ray.shutdown)
+            stopper = CancelStopper(callbacks, on_stop=stop_signal.raise_)
+            bridge.watch_stop(stopper, on_cancelled)
+            stop_reason = "error"  # until Tune returns
+            try:
+                tuner = tune.Tuner(
+                    tune.with_resources(
+                        tune.with_parameters(train_candidate, context=context),
+                        spec.resources.ray_request(),
+                    ),
+                    tune_config=tune.TuneConfig(
+                        search_alg=ConcurrencyLimiter(searcher,
+                                                      max_concurrent=spec.budget.concurrency),
+                        num_samples=-1,
+                        scheduler=scheduler,
+                        time_budget_s=spec.budget.time_limit_s,
+                        reuse_actors=True,
+                        trial_dirname_creator=lambda trial: f"trial-{trial.trial_id}",
+                    ),
+                    run_config=tune.RunConfig(
+                        name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                        storage_path=str(artifact_root / "ray"),
+                        stop=stopper,
+                        callbacks=[bridge],
+                        failure_config=tune.FailureConfig(max_failures=0),
+                        verbose=0,
+                    ),
+                )
+                with _quiet("ray.tune.analysis.experiment_analysis"):
+                    tuner.fit()  # (it warns that the disabled loggers left no result files)
+                stop_reason = _stop_reason(stopper, searcher, spec.budget.trials,
+                                           spec.budget.time_limit_s)
+            finally:
+                bridge.report_finished(searcher.interrupt_live_trials(stop_reason))
+                stop_signal.clear()
+                if stop_reason != "cancelled":
+                    ray_session.close()
 
-        def should_stop() -> bool:
-            return bool(_safe(callbacks.should_stop, default=False))
+        from automtl.search.confirm import confirmation_of, run_confirmation
 
-        def on_run(done: int, total: int, note: str) -> None:
-            _enter(callbacks, Stage("confirming", done, total, note))
+        confirmation = confirmation_of(study)
+        done = confirmation is not None and confirmation.get("seeds") == spec.confirm.seeds and \
+            not requeued and searcher.complete_trials == confirmation.get("complete_trials")
+        if spec.confirm.seeds and stop_reason == "budget" and not done:
 
-        confirmation = run_confirmation(
-            study, spec, functools.partial(_confirm_one, context=context,
-                                           threads=torch_threads, should_stop=should_stop),
-            on_progress=logger.info, should_stop=should_stop, on_run=on_run)
-        if confirmation is None:  # cancelled while confirming: nothing was stored
-            stop_reason = "cancelled"
+            torch_threads = max(1, int(num_cpus or os.cpu_count() or 1))
 
-    from automtl.report.pareto import pareto_front
-    from automtl.search.feasibility import constraint_summary
+            def should_stop() -> bool:
+                return bool(_safe(callbacks.should_stop, default=False))
 
-    _enter(callbacks, Stage("reporting"))
-    front = pareto_front(study, spec)
-    from automtl.report.importances import store_importances
+            def on_run(done: int, total: int, note: str) -> None:
+                _enter(callbacks, Stage("confirming", done, total, note))
 
-    store_importances(study, front["objectives"])  # so the report's first GET need not fit them
-    failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
-    return SearchResult(
-        study_name=name, storage_url=url, artifact_dir=str(artifact_root / name), front=front,
-        complete=searcher.complete_trials, failed=failed, stop_reason=stop_reason,
-        wall_time_s=time.monotonic() - started, train_time_s=bridge.train_time_s,
-        requeued=requeued, coverage_trials=coverage, warm_started=warm,
-        topologies=topology_summary(study, spec.objective_list()), confirmation=confirmation,
-        constraints=constraint_summary(study, spec.constraints))
+            confirmation = run_confirmation(
+                study, spec, functools.partial(_confirm_one, context=context,
+                                               threads=torch_threads, should_stop=should_stop),
+                on_progress=logger.info, should_stop=should_stop, on_run=on_run)
+            if confirmation is None:  # cancelled while confirming: nothing was stored
+                stop_reason = "cancelled"
+
+        from automtl.report.pareto import pareto_front
+        from automtl.search.feasibility import constraint_summary
+
+        _enter(callbacks, Stage("reporting"))
+        front = pareto_front(study, spec)
+        from automtl.report.importances import store_importances
+
+        # so the report's first GET need not fit them; a cancelled study is final already
+        # (its job may be recorded cancelled, and its report cached): no more writes
+        if stop_reason != "cancelled":
+            store_importances(study, front["objectives"])
+        failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+        result = SearchResult(
+            study_name=name, storage_url=url, artifact_dir=str(artifact_root / name), front=front,
+            complete=searcher.complete_trials, failed=failed, stop_reason=stop_reason,
+            wall_time_s=time.monotonic() - started, train_time_s=bridge.train_time_s,
+            requeued=requeued, coverage_trials=coverage, warm_started=warm,
+            topologies=topology_summary(study, spec.objective_list()), confirmation=confirmation,
+            constraints=constraint_summary(study, spec.constraints))
+        end_search(result.stop_reason)
+    return result
+
+
+def _no_hook(*args: Any) -> None:
+    """Stands in for a hook a duck-typed callbacks object lacks."""
 
 
 def _enter(callbacks: SearchCallbacks, stage: Stage) -> None:

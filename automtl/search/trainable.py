@@ -43,8 +43,9 @@ from automtl.data.base import SplitTensors
 from automtl.data.vocabulary import narrow_schema, narrow_split
 from automtl.domains import add_domain_means
 from automtl.jobspec import JobSpec
+from automtl.search.stop_signal import StopSignal
 from automtl.search.testing import FailureInjection
-from automtl.training.result import EpochRecord
+from automtl.training.result import EpochRecord, TrainingInterrupted
 
 #: the config key under which the searcher's suggestion reaches the trainable
 CONFIG_KEY = "automtl"
@@ -87,6 +88,8 @@ class TrialContext:
     artifact_root: str
     #: test-only failure injection (:mod:`automtl.search.testing`); never part of a job spec
     failure_injection: FailureInjection | None = None
+    #: raised by the driver when the search stops: the trial ends at its next batch
+    stop_signal: StopSignal | None = None
     #: (max_size, min_frequency) -> narrowed inputs and splits, built once per cap value
     _narrowed: dict[tuple[int | None, int | None], TrialData] = field(
         default_factory=dict, compare=False, repr=False)
@@ -257,9 +260,11 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
                 KEY_EPOCH_LOG: list(log)})
         log.clear()
 
+    stop = context.stop_signal
     result = trainer.fit(data.train, data.valid, tasks, callback=on_epoch,
                          test=data.test, objectives=spec.objective_model_tasks(),
-                         measure_latency=True)  # once per trial (confirmation runs skip it)
+                         measure_latency=True,  # once per trial (confirmation runs skip it)
+                         interrupt=stop.is_raised if stop is not None else None)
     latency_ms = math.nan if result.latency_ms is None else float(result.latency_ms)
     valid = add_domain_means(result.valid_metrics, spec.tasks, spec.domains)
     test_metrics = (add_domain_means(result.test_metrics, spec.tasks, spec.domains)
@@ -294,8 +299,9 @@ def train_for_confirmation(candidate: dict[str, Any], seed: int, context: TrialC
     """Train a stored candidate again with ``seed`` (its epochs unchanged) on the train split;
     its test-split metrics ``{task: {metric: value}}``. Raises ``ValueError`` when the job
     has no test split (confirmation scores on test, never on the validation split), and
-    :class:`~automtl.search.confirm.ConfirmationCancelled` after the first epoch at whose end
-    ``should_stop()`` returns True (a cancelled job stops within one epoch)."""
+    :class:`~automtl.search.confirm.ConfirmationCancelled` at the first batch before which
+    ``should_stop()`` returns True (a cancelled job stops within one batch; it is called
+    before every batch, so keep it cheap)."""
     from automtl.models.registry import build_model
     from automtl.search.confirm import ConfirmationCancelled
     from automtl.training.trainer import Trainer
@@ -317,12 +323,11 @@ def train_for_confirmation(candidate: dict[str, Any], seed: int, context: TrialC
     weighting = build_weighting(parsed.weighting, tasks, seed=seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
 
-    def check(epoch: int, record: EpochRecord) -> None:
-        if should_stop is not None and should_stop():
-            raise ConfirmationCancelled(f"cancelled after epoch {epoch + 1}")
-
-    result = trainer.fit(data.train, data.valid, tasks, check, test=data.test,
-                         objectives=spec.objective_model_tasks())
+    try:
+        result = trainer.fit(data.train, data.valid, tasks, test=data.test,
+                             objectives=spec.objective_model_tasks(), interrupt=should_stop)
+    except TrainingInterrupted as exc:
+        raise ConfirmationCancelled(f"cancelled: {exc}") from exc
     return add_domain_means(result.test_metrics or {}, spec.tasks, spec.domains)
 
 
@@ -356,7 +361,11 @@ def store_artifacts(root: str, name: str, model: torch.nn.Module, candidate: Can
 
 
 def train_candidate(config: dict[str, Any], context: TrialContext) -> None:
-    """Ray Tune function trainable: run one trial, turning any failure into a final result."""
+    """Ray Tune function trainable: run one trial, turning any failure into a final result.
+
+    A trial the stopping search interrupted (its :class:`TrialContext.stop_signal`) returns
+    without a result: Tune has already ended it, and the runner tells the study it was
+    interrupted."""
     from ray import tune
 
     from automtl.search.orphans import exit_when_orphaned
@@ -365,6 +374,8 @@ def train_candidate(config: dict[str, Any], context: TrialContext) -> None:
     info = config[CONFIG_KEY]
     try:
         final = run_trial(info["candidate"], int(info["number"]), context, tune.report)
+    except TrainingInterrupted:
+        return
     except Exception as exc:  # noqa: BLE001 - recorded as the trial's failure, search goes on
         final = failure_result(context.spec, exc)
     tune.report({**final, KEY_NODE: _ray_node_id()})

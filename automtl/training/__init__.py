@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from automtl.training.losses import masked_loss, task_losses
 from automtl.training.metrics import split_metrics, task_metrics, validation_objective
-from automtl.training.result import EpochRecord, StopTraining, TrainingDivergedError, TrainResult
+from automtl.training.result import (
+    EpochRecord,
+    StopTraining,
+    TrainingDivergedError,
+    TrainingInterrupted,
+    TrainResult,
+)
 from automtl.training.trainer import Trainer, build_optimizer
 
 __all__ = [
@@ -13,6 +19,7 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "TrainingDivergedError",
+    "TrainingInterrupted",
     "build_optimizer",
     "masked_loss",
     "split_metrics",

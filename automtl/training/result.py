@@ -11,6 +11,11 @@ class StopTraining(Exception):  # noqa: N818 - a control-flow signal, not an err
     cleanly after the current epoch; the best weights are still restored."""
 
 
+class TrainingInterrupted(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by :meth:`automtl.Trainer.fit` when its ``interrupt`` check turned true before a
+    batch: the run was abandoned (a cancelled search), nothing is restored or returned."""
+
+
 class TrainingDivergedError(FloatingPointError):
     """A training loss became NaN or infinite; the run (and the search trial) has failed."""
 

@@ -38,7 +38,13 @@ from automtl.training.inference import (
 )
 from automtl.training.losses import labelled_tasks, task_losses
 from automtl.training.metrics import split_metrics, validation_objective
-from automtl.training.result import EpochRecord, StopTraining, TrainingDivergedError, TrainResult
+from automtl.training.result import (
+    EpochRecord,
+    StopTraining,
+    TrainingDivergedError,
+    TrainingInterrupted,
+    TrainResult,
+)
 from automtl.weighting.base import Weighting, WeightingContext
 
 EpochCallback = Callable[[int, EpochRecord], None]
@@ -102,7 +108,8 @@ class Trainer:
             callback: EpochCallback | None = None,
             test: SplitTensors | None = None,
             objectives: Sequence[str] | None = None,
-            measure_latency: bool = False) -> TrainResult:
+            measure_latency: bool = False,
+            interrupt: Callable[[], bool] | None = None) -> TrainResult:
         """Train up to ``epochs`` epochs with early stopping; restore the best weights.
 
         ``objectives`` names the tasks the search optimises (None: all); an undefined (NaN)
@@ -114,6 +121,9 @@ class Trainer:
         validation passes of the second and later epochs are timed passes already (the first
         one is the warm-up), and only the rest run after training.
         ``valid_metrics`` of the result are those of the restored epoch's validation pass.
+        ``interrupt`` is called before every batch (keep it cheap: a flag read); once it
+        returns True, :class:`~automtl.training.result.TrainingInterrupted` is raised (a
+        cancelled search ends its running trials at their next batch, not their next epoch).
         """
         cfg = self.config
         self._check_tasks(tasks, train, valid, *([test] if test is not None else []))
@@ -139,7 +149,8 @@ class Trainer:
         started = time.perf_counter()
         for epoch in range(cfg.epochs):
             epoch_started = time.perf_counter()
-            train_losses, weights = self._train_epoch(train, optimizer, generator, epoch)
+            train_losses, weights = self._train_epoch(train, optimizer, generator, epoch,
+                                                      interrupt)
             pass_started = time.perf_counter()
             predictions = self.predict(valid)
             pass_seconds.append(time.perf_counter() - pass_started)
@@ -182,9 +193,11 @@ class Trainer:
             history=history)
 
     def _train_epoch(self, train: SplitTensors, optimizer: torch.optim.Optimizer,
-                     generator: torch.Generator, epoch: int
+                     generator: torch.Generator, epoch: int,
+                     interrupt: Callable[[], bool] | None = None,
                      ) -> tuple[dict[str, float], dict[str, float]]:
-        """One pass over ``train``; returns the mean loss and mean weight per task."""
+        """One pass over ``train``; returns the mean loss and mean weight per task. Raises
+        :class:`TrainingInterrupted` before a batch when ``interrupt()`` is True."""
         cfg, model = self.config, self.model
         names = [t.name for t in self.tasks]
         shared = list(model.shared_parameters())
@@ -206,6 +219,9 @@ class Trainer:
         model.train()
         order = torch.randperm(len(train), generator=generator, device=self.device)
         for start in range(0, len(train), cfg.batch_size):
+            if interrupt is not None and interrupt():
+                raise TrainingInterrupted(f"interrupted in epoch {epoch + 1} before the batch "
+                                          f"at row {start}")
             batch = train.index(order[start:start + cfg.batch_size])
             with autocast_context(self.device, cfg.amp):
                 outputs, representation = forward(batch.numeric, batch.categorical)

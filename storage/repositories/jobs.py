@@ -298,6 +298,11 @@ class JobRepository:
             statement = update(Job).where(Job.id == job_id).values(**progress)
             self.session.execute(statement.execution_options(synchronize_session=False))
 
+    def cancel_requested(self, job_id: int) -> bool:
+        """Whether ``job_id``'s cancel was asked (one primary-key read of one column: a worker
+        polls it every ``cancel_poll_interval_s``). False for no such job."""
+        return bool(self.session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
     def request_cancel(self, job_id: int, *, now: datetime | None = None) -> Job | None:
         """Cancel a job: a queued one becomes ``cancelled`` at once; a running one gets
         ``cancel_requested`` for its worker to act on; a finished one is left as it is.

@@ -59,6 +59,27 @@ def _job(settings: Settings, job_id: int) -> Any:
         return JobRepository(session).get(job_id)
 
 
+def test_the_cancel_is_read_between_heartbeats(settings):
+    """A heartbeat every minute, the cancel read every 0.1 s: the cancel is heard while the
+    heartbeat has not beaten again (its row's heartbeat_at unchanged)."""
+    job_id = _queued_job(settings)
+    database = Database(settings.resolved_database_url)
+    try:
+        with database.session() as session:
+            assert JobRepository(session).claim_next("w1") is not None
+        heartbeat = Heartbeat(database, job_id, "w1", interval=60.0, cancel_poll=0.1).start()
+        try:
+            beaten = _job(settings, job_id).heartbeat_at  # start() beats once
+            with database.session() as session:
+                JobRepository(session).request_cancel(job_id)
+            wait_for(lambda: heartbeat.cancelled, 30, "the cancel request")
+            assert _job(settings, job_id).heartbeat_at == beaten
+        finally:
+            heartbeat.stop()
+    finally:
+        database.dispose()
+
+
 def test_the_heartbeat_runs_on_its_own_and_hears_cancel_and_takeover(settings):
     job_id = _queued_job(settings)
     database = Database(settings.resolved_database_url)
@@ -145,10 +166,21 @@ def test_two_workers_never_claim_the_same_job(database_url, tmp_path):
 
 @pytest.mark.slow
 def test_cancelling_a_running_job_stops_it_and_keeps_its_results(client, alice, upload,
-                                                                 settings):
+                                                                 settings, monkeypatch):
+    import ray
+
     dataset = upload(alice)
     job = client.post("/api/v1/jobs", headers=alice,
                       json=tiny_spec({"id": dataset["id"]}, trials=40)).json()
+    # the job is recorded cancelled before the search shuts its Ray down, not after
+    status_at_shutdown: list[str] = []
+    shutdown = ray.shutdown
+
+    def recording_shutdown(*args: Any, **kwargs: Any) -> None:
+        status_at_shutdown.append(_job(settings, job["id"]).status.value)
+        shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(ray, "shutdown", recording_shutdown)
     worker = Worker(settings)
     thread = threading.Thread(target=worker.run_once)
     thread.start()
@@ -168,6 +200,7 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_results(client, alice, 
         worker.close()
     ended = client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()
     assert ended["status"] == "cancelled" and ended["error"] is None
+    assert status_at_shutdown == ["cancelled"]
     trials = client.get(f"/api/v1/jobs/{job['id']}/trials", headers=alice).json()["items"]
     complete = [t for t in trials if t["state"] == "complete"]
     assert 1 <= len(complete) < 40

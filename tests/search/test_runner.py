@@ -319,6 +319,55 @@ def test_should_stop_cancels_the_search(local_ray: None, tmp_path: Path) -> None
         assert stored_attrs(trial)["automtl:interrupted"] is True
 
 
+def test_a_cancel_ends_the_running_trials_and_starts_no_new_one(local_ray: None,
+                                                                 tmp_path: Path) -> None:
+    """Cancelled while two long trials train (500 epochs each, far more than the test lets
+    them run): both end (the run's stop signal), are stored FAIL and interrupted, no trial
+    starts after the cancel, the stop marker is gone and ``on_search_end`` hears
+    ``cancelled`` once, after every trial outcome."""
+
+    class CancelWhileTraining(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cancelled_after: int | None = None
+            self.ended: list[tuple[str, int]] = []
+            self._both_running = threading.Event()
+            self._timer: threading.Timer | None = None
+
+        def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
+            super().on_trial_start(number, params)
+            if len(self.started) == 2:  # give the trials' processes time to reach training
+                self._timer = threading.Timer(8.0, self._both_running.set)
+                self._timer.start()
+
+        def should_stop(self) -> bool:
+            if self._both_running.is_set() and self.cancelled_after is None:
+                self.cancelled_after = len(self.started)
+            return self.cancelled_after is not None
+
+        def on_search_end(self, stop_reason: str) -> None:
+            self.ended.append((stop_reason, len(self.outcomes)))
+
+    recorder = CancelWhileTraining()
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    spec = make_spec("long", 6, budget={"trials": 6, "concurrency": 2, "epochs": 500})
+    spec["dataset"]["rows"] = 20_000
+    spec["search_space"] = {**SPACE, "optimizer": {**SPACE["optimizer"],
+                                                   "early_stopping_patience": 0}}
+    result = run_search(spec, recorder, storage_url=url, artifact_dir=tmp_path)
+    assert result.stop_reason == "cancelled" and result.complete == 0
+    assert recorder.started and len(recorder.started) == recorder.cancelled_after == 2
+    study = optuna.load_study(study_name="automtl-long", storage=open_storage(url))
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+    for trial in trials:
+        assert stored_attrs(trial)["automtl:interrupted"] is True
+        assert "interrupted before it finished (cancelled)" in stored_attrs(trial)[ATTR_ERROR]
+    assert sorted(o.number for o in recorder.outcomes) == [0, 1]
+    assert recorder.ended == [("cancelled", 2)]
+    assert not list(tmp_path.rglob(".stop-*"))
+
+
 def test_an_artifact_url_receives_every_trial_folder(local_ray: None, tmp_path: Path) -> None:
     """Issue 22 item 5: with ``artifact_url`` (any fsspec URL; ``file://`` here, as the Ray
     workers are other processes) trial weights are uploaded there by the trainable, the study

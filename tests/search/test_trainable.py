@@ -123,7 +123,7 @@ def test_trial_candidate_applies_epochs_and_seed(tmp_path: Path) -> None:
     assert candidate.train.epochs == 2 and candidate.train.seed == spec.seed + 7
 
 
-def test_a_cancel_stops_a_confirmation_training_after_one_epoch(tmp_path: Path) -> None:
+def test_a_cancel_stops_a_confirmation_training_at_its_next_batch(tmp_path: Path) -> None:
     from automtl.search.confirm import ConfirmationCancelled
     from automtl.search.trainable import train_for_confirmation
 
@@ -134,9 +134,9 @@ def test_a_cancel_stops_a_confirmation_training_after_one_epoch(tmp_path: Path) 
         polls.append(1)
         return True
 
-    with pytest.raises(ConfirmationCancelled, match="after epoch 1"):
+    with pytest.raises(ConfirmationCancelled, match="in epoch 1 before the batch at row 0"):
         train_for_confirmation(dict(CANDIDATE), 7, context, should_stop)
-    assert len(polls) == 1  # checked at the end of the first of 5 epochs, then stopped
+    assert len(polls) == 1  # checked before the first batch of 5 epochs, then stopped
     # without a cancel the same call trains all its epochs and scores the test split
     metrics = train_for_confirmation(dict(CANDIDATE), 7, context, lambda: False)
     assert set(metrics) == {"t1", "t2"}
@@ -180,3 +180,55 @@ def test_confirmation_trains_the_candidate_as_its_trial_did(
     assert confirmed.batch_size == searched.batch_size == fit_batch_size(2048, len(context.train))
     assert confirmed.batch_size < 2048
     assert confirmed.epochs == searched.epochs == 2 and confirmed.seed == 11
+
+
+def test_a_raised_stop_signal_ends_a_trial_at_its_next_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search stopped (a cancel) while the trial trained: the driver raised the run's stop
+    signal (here from the rung report after epoch 1); the trial ends before the next batch,
+    in epoch 2, without a final result, and ``train_candidate`` reports nothing more."""
+    from automtl.search.stop_signal import StopSignal
+    from automtl.search.trainable import train_candidate
+    from automtl.training.result import TrainingInterrupted
+
+    signal = StopSignal(str(tmp_path / "signals"), poll_s=0.0)  # read before every batch
+    context = _context(tmp_path, budget={"epochs": 5},
+                       scheduler={"name": "mo_asha", "grace_epochs": 1, "reduction_factor": 2})
+    context = TrialContext(**{**context.__dict__, "stop_signal": signal})
+    reports: list[dict[str, Any]] = []
+
+    def report(result: dict[str, Any]) -> None:
+        reports.append(result)
+        signal.raise_()  # as CancelStopper's on_stop does in the driver
+
+    with pytest.raises(TrainingInterrupted, match="in epoch 2 before the batch at row 0"):
+        run_trial(CANDIDATE, 3, context, report)
+    assert [r["epoch"] for r in reports] == [1]
+    assert not (tmp_path / "trial-3").exists()  # no weights saved for an interrupted trial
+
+    # through Ray Tune's function trainable: it returns without a report once interrupted
+    from ray import tune
+
+    from automtl.search import orphans
+
+    reported: list[dict[str, Any]] = []
+    monkeypatch.setattr(tune, "report", reported.append)
+    monkeypatch.setattr(orphans, "exit_when_orphaned", lambda: False)
+    train_candidate({"automtl": {"candidate": CANDIDATE, "number": 4}}, context)
+    assert reported == []  # the signal is still raised: it stopped before its first batch
+    assert not (tmp_path / "trial-4").exists()
+
+
+def test_stop_signals_are_per_run_on_a_path_and_on_a_url(tmp_path: Path) -> None:
+    from automtl.search.stop_signal import StopSignal
+
+    for root in (str(tmp_path / "local"), "memory://automtl-stop-test/study"):
+        mine, other = StopSignal(root, poll_s=0.0), StopSignal(root, poll_s=0.0)
+        assert not mine.is_raised() and not other.is_raised()
+        mine.raise_()
+        # another run of the same study (a worker that took the job over) is not stopped
+        assert StopSignal(root, token=mine.token, poll_s=0.0).is_raised()
+        assert not other.is_raised()
+        mine.clear()
+        assert not StopSignal(root, token=mine.token, poll_s=0.0).is_raised()
+        mine.clear()  # clearing twice is fine

@@ -15,7 +15,12 @@ from automtl.data.base import SplitTensors
 from automtl.data.synthetic import make_synthetic, synthetic_tasks
 from automtl.data.tabular import TabularDataset
 from automtl.models.registry import build_model
-from automtl.training import EpochRecord, StopTraining, TrainingDivergedError
+from automtl.training import (
+    EpochRecord,
+    StopTraining,
+    TrainingDivergedError,
+    TrainingInterrupted,
+)
 from automtl.weighting import available_weightings, build_weighting
 from automtl.weighting.dtp import dtp_weights
 
@@ -229,6 +234,26 @@ def test_callback_can_stop_training_cleanly(dataset: TabularDataset) -> None:
                                                  callback=stop_after_two)
     assert seen == [0, 1]
     assert result.epochs == 2 and result.stopped_by_callback and not result.stopped_early
+
+
+def test_an_interrupt_ends_training_before_the_next_batch(dataset: TabularDataset) -> None:
+    """``interrupt`` is read before every batch; once True, fit raises at once (mid-epoch):
+    no further optimiser step, no epoch callback for the cut epoch."""
+    trainer = make_trainer(dataset, epochs=5)
+    batch_size = trainer.config.batch_size
+    batches_per_epoch = -(-len(dataset.train) // batch_size)
+    reads: list[int] = []
+    epochs_seen: list[int] = []
+
+    def interrupt() -> bool:
+        reads.append(1)
+        return len(reads) > batches_per_epoch + 2  # two batches into the second epoch
+
+    with pytest.raises(TrainingInterrupted,
+                       match=f"in epoch 2 before the batch at row {2 * batch_size}$"):
+        trainer.fit(dataset.train, dataset.valid, dataset.tasks,
+                    callback=lambda epoch, record: epochs_seen.append(epoch), interrupt=interrupt)
+    assert epochs_seen == [0] and len(reads) == batches_per_epoch + 3
 
 
 def test_a_non_finite_training_loss_is_an_error(dataset: TabularDataset) -> None:
