@@ -82,6 +82,17 @@ def test_a_bad_spec_exits_2_with_the_problem(tmp_path, capsys, text):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_budget_mo_asha_coverage_uses_up_exits_2_naming_budget_trials(tmp_path, capsys):
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: small\ndataset: {builtin: synthetic, rows: 300}\n"
+                    "tasks: [{name: t1, label: y1}, {name: t2, label: y2}]\n"
+                    "scheduler: {name: mo_asha}\nbudget: {trials: 12}\n")
+    assert main(["search", str(spec), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    _assert_one_line_error(err, "budget.trials", "use at least")
+    assert not (tmp_path / "out").exists()
+
+
 def test_submit_with_bad_yaml_exits_2_before_any_request(tmp_path, capsys):
     spec = tmp_path / "job.yaml"
     spec.write_text("name: [unclosed\n")
