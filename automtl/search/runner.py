@@ -192,7 +192,8 @@ def run_search(
                     verbose=0,
                 ),
             )
-            with _quiet("ray.tune.analysis.experiment_analysis"):
+            with _quiet("ray.tune.analysis.experiment_analysis"), \
+                    _quiet("ray.tune", logging.WARNING):
                 tuner.fit()  # (it warns that the disabled loggers left no result files)
             stop_reason = _stop_reason(stopper, searcher, spec.budget.trials,
                                        spec.budget.time_limit_s)
@@ -331,16 +332,22 @@ def _sample_for_job(space: Any, spec: JobSpec, trial: Any,
 
 
 @contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    """Raise one logger's level to ERROR for the duration of a block."""
+def _quiet(logger_name: str, to: int = logging.ERROR) -> Iterator[None]:
+    """Raise one logger's level to ``to`` (ERROR by default) for the duration of a block."""
     target = logging.getLogger(logger_name)
     level = target.level
-    target.setLevel(logging.ERROR)
+    target.setLevel(max(to, target.getEffectiveLevel()))
     try:
         yield
     finally:
         target.setLevel(level)
 
+
+#: the level of Ray's own loggers (``ray``, ``ray.tune``, ...) in the process that runs a
+#: search: its INFO lines ("Started a local Ray instance", Tune's "Wrote the latest version of
+#: all result files ...") are no news to a user of ``automtl search`` or to the worker's log;
+#: warnings and errors still show
+RAY_LOG_LEVEL = logging.WARNING
 
 #: attempts at starting a local Ray: its node start gives the raylet a fixed 30 s to register
 #: with the GCS, which a loaded machine (a reniced worker beside training) can miss once
@@ -371,7 +378,7 @@ def _ensure_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, logging_level=RAY_LOG_LEVEL)
         return True
     from tenacity import Retrying, before_sleep_log, stop_after_attempt, wait_fixed
 
@@ -385,7 +392,8 @@ def _ensure_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
                 # "local": a Ray of its own even when `ray start` runs a cluster on this machine
                 # (with no address, ray.init() would join the latest such cluster instead)
                 ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
-                         include_dashboard=False, log_to_driver=False)
+                         include_dashboard=False, log_to_driver=False,
+                         logging_level=RAY_LOG_LEVEL)
             except Exception:
                 with contextlib.suppress(Exception):
                     ray.shutdown()
