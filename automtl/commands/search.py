@@ -41,13 +41,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from automtl.commands.console import SearchProgress, UserError
-    from automtl.jobspec import data_error_path, load_job_spec
+    from automtl.jobspec import load_job_spec
 
     # validated before the heavy imports (torch, Ray): a bad spec fails in well under a second
     spec = load_job_spec(args.spec)  # a JobSpecError ends the command with exit 2
+    from automtl.commands.folder_lock import lock_output_folder
 
+    with lock_output_folder(args.out):  # a second search on the same --out: exit 2 at once
+        return _search(args, spec)
+
+
+def _search(args: argparse.Namespace, spec: Any) -> int:
+    from automtl.commands.console import SearchProgress, UserError
     from automtl.data import DataError
+    from automtl.jobspec import data_error_path
     from automtl.report.html import report_from_study
     from automtl.report.pareto import front_csv, front_rows, trial_rows
     from automtl.search import run_search
