@@ -209,17 +209,31 @@ def run_search(
         not requeued and searcher.complete_trials == confirmation.get("complete_trials")
     if spec.confirm.seeds and stop_reason == "budget" and not done:
 
-        torch_threads = max(1, int(num_cpus or os.cpu_count() or 1))
+        # A confirmation run trains with the threads of one search trial (its
+        # cpus_per_trial), not every core: these small models gain nothing from more, and
+        # on a busy machine torch's threads wait for each other. Measured on 2 loaded cores
+        # (benchmarks/README.md, "Confirmation threads"): a run took 10-24x as long with 2
+        # threads as with 1.
+        torch_threads = max(1, int(spec.resources.cpus_per_trial))
+        current = Stage("confirming")
 
         def should_stop() -> bool:
             return bool(_safe(callbacks.should_stop, default=False))
 
         def on_run(done: int, total: int, note: str) -> None:
-            _enter(callbacks, Stage("confirming", done, total, note))
+            nonlocal current
+            current = Stage("confirming", done, total, note)
+            _enter(callbacks, current)
+
+        def on_epoch(epoch: int, epochs: int) -> None:
+            if epoch < epochs:  # the next run's line (or "done") follows the last epoch
+                _enter(callbacks, Stage("confirming", current.done, current.total,
+                                        f"{current.note}, epoch {epoch}/{epochs} done"))
 
         confirmation = run_confirmation(
             study, spec, functools.partial(_confirm_one, context=context,
-                                           threads=torch_threads, should_stop=should_stop),
+                                           threads=torch_threads, should_stop=should_stop,
+                                           on_epoch=on_epoch),
             on_progress=logger.info, should_stop=should_stop, on_run=on_run)
         if confirmation is None:  # cancelled while confirming: nothing was stored
             stop_reason = "cancelled"
@@ -252,13 +266,15 @@ def _enter(callbacks: SearchCallbacks, stage: Stage) -> None:
 
 
 def _confirm_one(candidate: dict[str, Any], seed: int, *, context: Any, threads: int,
-                 should_stop: Callable[[], bool] | None = None) -> dict[str, dict[str, float]]:
+                 should_stop: Callable[[], bool] | None = None,
+                 on_epoch: Callable[[int, int], None] | None = None,
+                 ) -> dict[str, dict[str, float]]:
     import torch
 
     from automtl.search.trainable import train_for_confirmation
 
     torch.set_num_threads(threads)
-    return train_for_confirmation(candidate, seed, context, should_stop)
+    return train_for_confirmation(candidate, seed, context, should_stop, on_epoch)
 
 
 def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int,
