@@ -170,9 +170,9 @@ def metric_columns(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def front_csv(front: dict[str, Any]) -> str:
     """The front as CSV text, one row per front trial (:func:`front_rows`); the header is
-    always written (``trial, topology, weighting``, each objective, then the row's other
-    columns, or ``num_params, latency_ms`` for an empty front), so an empty front is a header
-    line, not an empty file."""
+    always written (``trial, topology, weighting``, each objective, then the rows' other
+    columns), so an empty front is a header line, not an empty file (the service's CSV always
+    was)."""
     import csv
     import io
 
@@ -180,8 +180,6 @@ def front_csv(front: dict[str, Any]) -> str:
     columns = ["trial", "topology", "weighting", *[o["name"] for o in front["objectives"]]]
     for row in rows:
         columns += [c for c in row if c not in columns]
-    if not rows:
-        columns += ["num_params", "latency_ms"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()

@@ -212,21 +212,27 @@ def run_search(
         # A confirmation run trains with the threads of one search trial (its
         # cpus_per_trial), not every core: these small models gain nothing from more, and
         # on a busy machine torch's threads wait for each other. Measured on 2 loaded cores
-        # (benchmarks/README.md, "Confirmation threads"): a run took 10-24x as long with 2
-        # threads as with 1.
+        # (benchmarks/README.md section 10): a run took 13.7x as long with 2 threads as
+        # with 1.
         torch_threads = max(1, int(spec.resources.cpus_per_trial))
         current = Stage("confirming")
 
         def should_stop() -> bool:
             return bool(_safe(callbacks.should_stop, default=False))
 
+        last_line = [time.monotonic()]
+
         def on_run(done: int, total: int, note: str) -> None:
             nonlocal current
             current = Stage("confirming", done, total, note)
+            last_line[0] = time.monotonic()
             _enter(callbacks, current)
 
         def on_epoch(epoch: int, epochs: int) -> None:
-            if epoch < epochs:  # the next run's line (or "done") follows the last epoch
+            # the next run's line (or "done") follows the last epoch; a run whose epochs take
+            # seconds says nothing in between
+            if epoch < epochs and time.monotonic() - last_line[0] >= CONFIRM_EPOCH_LINE_S:
+                last_line[0] = time.monotonic()
                 _enter(callbacks, Stage("confirming", current.done, current.total,
                                         f"{current.note}, epoch {epoch}/{epochs} done"))
 
@@ -358,6 +364,11 @@ def _quiet(logger_name: str, to: int = logging.ERROR) -> Iterator[None]:
     finally:
         target.setLevel(level)
 
+
+#: a confirmation run announces an epoch's end (a stage line: the CLI prints it, the worker
+#: stores it) only when this many seconds passed since the last line, so a run of minutes
+#: (the demo's took up to 3.5) is never silent and one of seconds adds no lines
+CONFIRM_EPOCH_LINE_S = 10.0
 
 #: the level of Ray's own loggers (``ray``, ``ray.tune``, ...) in the process that runs a
 #: search: its INFO lines ("Started a local Ray instance", Tune's "Wrote the latest version of

@@ -52,7 +52,11 @@ def searched(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> dict[
                                               "reduction_factor": 2},
                      confirm={"seeds": 2})
     stages = StageLog()
-    result = run_search(spec, stages, artifact_dir=out)
+    from automtl.search import runner
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "CONFIRM_EPOCH_LINE_S", 0.0)  # every epoch's line, to check them
+        result = run_search(spec, stages, artifact_dir=out)
     study = optuna.load_study(study_name=result.study_name,
                               storage=open_storage(result.storage_url))
     return {"result": result, "study": study, "out": out, "spec": spec, "stages": stages.seen}
