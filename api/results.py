@@ -6,8 +6,6 @@ The study is the durable record of a search, so the front served here is exactly
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import optuna
@@ -48,18 +46,11 @@ def job_front(job: Job, storage: Any, study: optuna.Study | None = None) -> dict
 
 
 def front_csv(front: dict[str, Any]) -> str:
-    """One row per front trial: trial, topology, weighting, objectives, test metrics, costs."""
-    from automtl.report.pareto import front_rows
+    """One row per front trial: trial, topology, weighting, objectives, test metrics, costs
+    (:func:`automtl.report.pareto.front_csv`: the header also for an empty front)."""
+    from automtl.report.pareto import front_csv as csv_of_front
 
-    rows = front_rows(front)
-    columns = ["trial", "topology", "weighting", *[o["name"] for o in front["objectives"]]]
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_of_front(front)
 
 
 def job_report(job: Job, storage: Any, session: Any, *, plotly_js: str | None = None) -> str:

@@ -432,10 +432,41 @@ class JobSpec(StrictModel):
         space, space_errors = compile_search_space(self.search_space, model_names,
                                                    self.job_fields())
         errors.extend(_prefixed(space_errors, "search_space"))
+        if space is not None and not errors:
+            errors.extend(self._budget_errors(space))
         if errors:
             raise JobSpecError(errors)
         self._space = space
         return self
+
+    def minimum_trials(self, space: SearchSpace) -> int:
+        """The fewest ``budget.trials`` that can give a front: with MO-ASHA and
+        ``scheduler.coverage: first_rung`` the space's coverage start-up trials
+        (:attr:`SearchSpace.coverage_size`) all stop at the first rung, so one trial more
+        than them is needed for any trial to reach its last epoch; 1 otherwise (no early
+        stopping, coverage trained in full, a warm start whose trials train in full, or
+        candidates that train no longer than the first rung)."""
+        scheduler = self.scheduler
+        if scheduler.name != "mo_asha" or scheduler.coverage != "first_rung" or \
+                self.warm_start is not None:
+            return 1
+        epochs = self.budget.epochs if self.budget.epochs is not None else \
+            space.smallest_epochs()
+        if epochs is None or epochs <= scheduler.grace_epochs:
+            return 1
+        return space.coverage_size + 1
+
+    def _budget_errors(self, space: SearchSpace) -> list[tuple[str, str]]:
+        minimum = self.minimum_trials(space)
+        if self.budget.trials >= minimum:
+            return []
+        coverage = minimum - 1
+        return [("budget.trials", f"{self.budget.trials} is too few for early stopping: the "
+                 f"first {coverage} trials are the coverage start-up (every topology and "
+                 "weighting of the space once), which MO-ASHA trains only to the first rung, so "
+                 f"no trial would finish and the front would be empty; use at least {minimum} "
+                 "(more leaves the sampler room), or scheduler.coverage: full, or "
+                 "scheduler.name: none")]
 
     def _domain_errors(self) -> list[tuple[str, str]]:
         errors: list[tuple[str, str]] = []

@@ -69,6 +69,42 @@ class SearchSpace:
         """The allowed loss-weighting strategies, in document order."""
         return list(self._parsed.weightings)
 
+    @property
+    def coverage_size(self) -> int:
+        """How many coverage start-up trials a new study of this space gets
+        (:func:`automtl.search.coverage.coverage_params`): one per shared topology, or per
+        weighting when there are more weightings, plus one for ``single_task`` when the space
+        has it; 0 for a space with one topology and one weighting (nothing to cover)."""
+        shared = [t for t in self.topologies if t != SINGLE_TASK]
+        weightings = self.weightings
+        size = max(len(shared), len(weightings)) if shared else 0
+        if size and len(self.topologies) == 1 and len(weightings) <= 1:
+            size = 0  # one topology, one weighting: the startup trials would ask nothing
+        if SINGLE_TASK in self.topologies and len(self.topologies) > 1:
+            size += 1
+        return size
+
+    def smallest_epochs(self) -> int | None:
+        """The fewest epochs a candidate of this space trains (``train.epochs``): the low end
+        when the space searches it, else its one value; ``None`` when it cannot be read."""
+        for name, dist in self.distributions().items():
+            if name.rsplit("/", 1)[-1] == "epochs":
+                low = getattr(dist, "low", None)
+                choices = getattr(dist, "choices", None)
+                return int(low) if low is not None else min(int(c) for c in choices or [0])
+        import optuna
+
+        level = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                study = optuna.create_study(sampler=optuna.samplers.RandomSampler(0))
+                epochs = self.sample(study.ask()).get("train", {}).get("epochs")
+        finally:
+            optuna.logging.set_verbosity(level)
+        return int(epochs) if epochs is not None else None
+
     def branches(self, section: str) -> list[Branch]:
         """The resolved branches of ``"topology"`` or ``"weighting"``."""
         return list({"topology": self._parsed.topologies,

@@ -82,6 +82,17 @@ def test_a_bad_spec_exits_2_with_the_problem(tmp_path, capsys, text):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_budget_mo_asha_coverage_uses_up_exits_2_naming_budget_trials(tmp_path, capsys):
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: small\ndataset: {builtin: synthetic, rows: 300}\n"
+                    "tasks: [{name: t1, label: y1}, {name: t2, label: y2}]\n"
+                    "scheduler: {name: mo_asha}\nbudget: {trials: 12}\n")
+    assert main(["search", str(spec), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    _assert_one_line_error(err, "budget.trials", "use at least")
+    assert not (tmp_path / "out").exists()
+
+
 def test_submit_with_bad_yaml_exits_2_before_any_request(tmp_path, capsys):
     spec = tmp_path / "job.yaml"
     spec.write_text("name: [unclosed\n")
@@ -437,3 +448,39 @@ def test_ctrl_c_stops_a_search_as_a_cancel_and_leaves_no_process(tmp_path):
     while _session_processes(command.pid) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _session_processes(command.pid) == []
+
+
+HOLD_LOCK = """
+import sys, time
+from automtl.commands.folder_lock import lock_output_folder
+with lock_output_folder(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_search_on_the_same_out_folder_exits_2_naming_it_and_the_holder(tmp_path,
+                                                                                 capsys):
+    """Two `automtl search --out run/` at once both ran (budget [28/20], the confirmation
+    twice): the second now stops at once, naming the folder and the process that holds it,
+    and the folder is free again when that process ends (however it ends)."""
+    from automtl.commands.folder_lock import lock_output_folder
+
+    spec = tmp_path / "job.yaml"
+    spec.write_text(SPEC.format(path=_table(tmp_path / "data.csv"), label="y1"))
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        # the same folder by another spelling
+        assert main(["search", str(spec), "--out", str(tmp_path / "." / "run") + "/"]) == 2
+        err = capsys.readouterr().err
+        _assert_one_line_error(err, str(out.resolve()), "in use by another automtl search",
+                               f"pid {holder.pid}", "--out")
+        assert not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    with lock_output_folder(out):  # released by the killed process's end
+        pass

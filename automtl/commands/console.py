@@ -268,15 +268,23 @@ class SearchProgress:
 
 
 def format_dataset_summary(summary: dict[str, Any]) -> str:
-    """The detected schema (one line per feature: kind and why) and labelled rows per task."""
-    lines = ["features (kind: why):"]
+    """The detected schema and labelled rows per task. Features with the same kind and reason
+    share a line (``x0..x97 (98 features): numeric (float values)``), so 100 synthetic columns
+    take one line, not 100; a feature with its own reason keeps its own line."""
+    groups: dict[str, list[str]] = {}
     for feature in summary["features"]:
         extra = ""
         if "vocabulary" in feature:
             extra += f", vocabulary {feature['vocabulary']}"
         if "missing_indicator" in feature:
             extra += f", missing -> train mean + {feature['missing_indicator']}"
-        lines.append(f"  {feature['name']}: {feature['kind']} ({feature['reason']}{extra})")
+        groups.setdefault(f"{feature['kind']} ({feature['reason']}{extra})", []).append(
+            feature["name"])
+    lines = [f"features ({len(summary['features'])}; kind: why):"]
+    for description, names in groups.items():
+        label = names[0] if len(names) == 1 else \
+            f"{compact_names(names)} ({len(names)} features)"
+        lines.append(f"  {label}: {description}")
     sizes = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
     strat = summary.get("stratified_on")
     lines.append(f"splits: {sizes}" + (f" (stratified on {strat})" if strat else ""))
@@ -288,6 +296,33 @@ def format_dataset_summary(summary: dict[str, Any]) -> str:
     for item in summary.get("classes", []):
         lines.append(f"  task {item['task']} classes (output order): {item['classes']}")
     return "\n".join(lines)
+
+
+def compact_names(names: list[str], shown: int = 8) -> str:
+    """Column names with runs of one prefix and consecutive numbers joined (``x0..x97``),
+    at most ``shown`` items, then ``... (N more)``."""
+    import re
+
+    items: list[str] = []
+    run: list[str] = []  # names of one prefix with consecutive numbers
+    for name in [*names, ""]:
+        match = re.fullmatch(r"(.*?)(\d+)", name)
+        if match and run:
+            last = re.fullmatch(r"(.*?)(\d+)", run[-1])
+            if last and last.group(1) == match.group(1) and \
+                    int(match.group(2)) == int(last.group(2)) + 1:
+                run.append(name)
+                continue
+        if run:
+            items.append(run[0] if len(run) == 1 else f"{run[0]}..{run[-1]}")
+            run = []
+        if match:
+            run = [name]
+        elif name:
+            items.append(name)
+    if len(items) > shown:
+        return ", ".join(items[:shown]) + f", ... ({len(items) - shown} more)"
+    return ", ".join(items)
 
 
 def trial_line(outcome: Any) -> str:

@@ -66,18 +66,8 @@ def local_report(directory: str | Path, fmt: str, *, storage_url: str | None = N
 
 
 def _front_csv(front: dict[str, Any]) -> str:
-    """One row per front trial, the columns of :func:`automtl.report.pareto.front_rows`."""
-    import csv
-    import io
+    """One row per front trial (:func:`automtl.report.pareto.front_csv`, the service's CSV),
+    the header also for an empty front."""
+    from automtl.report.pareto import front_csv
 
-    from automtl.report.pareto import front_rows
-
-    rows = front_rows(front)
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return front_csv(front)

@@ -46,15 +46,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from automtl.commands.console import SearchProgress, StopRequest, UserError
-    from automtl.jobspec import data_error_path, load_job_spec
+    from automtl.jobspec import load_job_spec
 
     # validated before the heavy imports (torch, Ray): a bad spec fails in well under a second
     spec = load_job_spec(args.spec)  # a JobSpecError ends the command with exit 2
+    from automtl.commands.folder_lock import lock_output_folder
 
+    with lock_output_folder(args.out):  # a second search on the same --out: exit 2 at once
+        return _search(args, spec)
+
+
+def _search(args: argparse.Namespace, spec: Any) -> int:
+    from automtl.commands.console import SearchProgress, StopRequest, UserError
     from automtl.data import DataError
+    from automtl.jobspec import data_error_path
     from automtl.report.html import report_from_study
-    from automtl.report.pareto import front_rows, trial_rows
+    from automtl.report.pareto import front_csv, front_rows, trial_rows
     from automtl.search import run_search
     from automtl.search.study import open_storage
 
@@ -81,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
                               storage=open_storage(result.storage_url))
     rows = front_rows(result.front)
     (out / "front.json").write_text(json.dumps(result.front, indent=2))
-    _write_csv(out / "front.csv", rows)
+    (out / "front.csv").write_text(front_csv(result.front))
     _write_csv(out / "trials.csv", trial_rows(study, spec))
     (out / "report.html").write_text(report_from_study(study, spec, front=result.front))
     print()
@@ -102,6 +109,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"Pareto front ({len(rows)} trials, hypervolume {result.front['hypervolume']:.6g}, "
           f"reference {result.front['reference_point']}):")
     print(format_table(front_table_rows(result.front), FRONT_COLUMNS + list(spec.objectives)))
+    if not rows and (pruned or result.failed):
+        print(f"the front is empty: no trial trained to its last epoch ({pruned} pruned, "
+              f"{result.failed} failed); run again with a larger budget.trials")
     topology_rows = topology_table_rows(result.topologies or {}, spec.objectives)
     (out / "topologies.json").write_text(json.dumps(result.topologies or {}, indent=2))
     print(f"\nper topology ({result.coverage_trials} coverage startup trials this run; best "

@@ -226,10 +226,35 @@ def _readme(title: str, source: ExportSource, record: TrialRecord, artifacts: Tr
         CHOICE_ROW=("| `choice.json` | how this trial was chosen among the front trials: "
                     "weights, normalised objectives and scores |\n") if choice else "",
         N_NUMERIC=len(config.inputs.numeric), N_CATEGORICAL=len(config.inputs.categorical),
-        EXAMPLE_ROW="{" + example + "}")
+        EXAMPLE_ROW="{" + example + "}", AUTOMTL_VERSION=_automtl_version())
+
+
+def _automtl_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"version {version('automtl')}"
+    except PackageNotFoundError:  # a checkout on sys.path, not installed
+        return "a source checkout"
 
 
 def _source_text(source: ExportSource) -> str:
-    details = ", ".join(f"{k} {v}" for k, v in source.info.items() if k not in ("job", "study")
-                        or not source.label.startswith(k))
+    """Where the trial came from in words: ``job 3 (name demo; data: seed 0, split: valid 0.1,
+    test 0.1)``, nested settings as ``key: value`` lists, never a Python repr."""
+    details = "; ".join(f"{k}{':' if isinstance(v, dict) else ''} {_words(v)}"
+                        for k, v in source.info.items()
+                        if k not in ("job", "study") or not source.label.startswith(k))
     return f"{source.label} ({details})" if details else source.label
+
+
+def _words(value: Any) -> str:
+    """A setting in words: a mapping as ``key value, key: (nested)``, a list comma-joined,
+    numbers with ``:g``, ``None`` as ``none``."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: ({_words(v)})" if isinstance(v, dict) else f"{k} {_words(v)}"
+                         for k, v in value.items() if v is not None)
+    if isinstance(value, list | tuple):
+        return ", ".join(_words(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "none" if value is None else str(value)

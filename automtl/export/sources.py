@@ -13,7 +13,7 @@ plain objects with the row attributes, so the CLI and the REST route share this 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,13 +125,28 @@ def select_trial(source: ExportSource, trial: int | None = None,
         return Selection(record)
     front = source.front
     if not front:
-        finished = [r for r in source.trials if r.state == COMPLETE]
-        detail = ("its complete trials are not marked on a front yet" if finished
-                  else "no trial has finished yet")
         raise TrialNotFinishedError(f"{source.label} has no Pareto front to choose from: "
-                                    f"{detail}; pass a trial number once one is complete")
+                                    f"{_no_front_reason(source.trials)}")
     choice = choose_trial([(r.number, r.values or {}) for r in front], source.objectives, prefer)
     return Selection(source.trial(choice.number), choice)
+
+
+def _no_front_reason(trials: Sequence[TrialRecord]) -> str:
+    """Why a search has no front, from its trials' states: none finished yet, complete ones not
+    marked yet, or every finished one stopped early (pruned) or failed."""
+    states = [r.state for r in trials]
+    if COMPLETE in states:
+        return ("its complete trials are not marked on a front yet; pass a trial number of a "
+                "complete trial")
+    pruned = states.count("pruned")
+    failed = sum(s in ("fail", "failed") for s in states)  # a study's name, the service's
+    if not pruned and not failed:
+        return "no trial has finished yet; pass a trial number once one is complete"
+    parts = ([f"{pruned} pruned: stopped early at a rung or refused by a constraint"]
+             if pruned else []) + ([f"{failed} failed"] if failed else [])
+    return (f"none of its {len(states)} trial(s) trained to its last epoch ("
+            f"{' and '.join(parts)}), and only complete trials have weights to export; run "
+            "again with a larger budget.trials")
 
 
 def load_artifacts(source: ExportSource, record: TrialRecord) -> TrialArtifacts:

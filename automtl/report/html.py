@@ -331,8 +331,7 @@ def _gain_section(front: dict[str, Any], trials: list[dict[str, Any]],
     result = mtl_gains(front, trials, tasks)
     baselines = result["baselines"]
     if not baselines:
-        return ("No single_task trial finished, so there is no baseline: add single_task to "
-                "the search space's topologies to measure the gain of sharing.", "")
+        return (_no_baseline_reason(trials), "")
     note = ("Not confirmed: relative improvement of each front point's validation metric over "
             "the best single-task model of the search, per task (positive = multi-task learning "
             "helps), from one training run each on the split that also chose the front, so a "
@@ -358,6 +357,29 @@ def _gain_section(front: dict[str, Any], trials: list[dict[str, Any]],
     return note, table
 
 
+def _no_baseline_reason(trials: Sequence[Mapping[str, Any]]) -> str:
+    """Why the unconfirmed gain has no single-task baseline, from the single-task trials'
+    states: none tried, all stopped early (MO-ASHA), all failed, or none feasible."""
+    states = [str(t.get("state")) for t in trials
+              if ((t.get("candidate") or {}).get("architecture") or {}).get("topology")
+              == "single_task"]
+    if not states:
+        return ("No single_task trial was run, so there is no baseline: add single_task to the "
+                "search space's topologies (or, when it has it, raise budget.trials) to "
+                "measure the gain of sharing.")
+    pruned = states.count("PRUNED")
+    if pruned and "COMPLETE" not in states:
+        return (f"No single_task trial finished: early stopping (MO-ASHA) stopped "
+                f"{pruned} of {len(states)} before their last epoch, so there is no baseline. "
+                "Set confirm.seeds (e.g. 3): confirmation re-trains the best pruned "
+                "single-task configuration at the full epochs as the baseline.")
+    if all(s == "FAIL" for s in states):
+        return (f"All {len(states)} single_task trial(s) failed (see their errors in the trial "
+                "table), so there is no baseline.")
+    return (f"None of the {len(states)} single_task trial(s) finished feasible (a constraint "
+            "refused them, or they are still running), so there is no baseline.")
+
+
 def _confirmed_gain_section(confirmation: Mapping[str, Any],
                             tasks: Sequence[Mapping[str, str]]) -> tuple[str, str]:
     """The MTL gain from the multi-seed confirmation: per front point and task the mean paired
@@ -368,11 +390,17 @@ def _confirmed_gain_section(confirmation: Mapping[str, Any],
     gains = confirmation.get("gains") or []
     candidates = confirmation.get("candidates") or []
     if confirmation.get("baseline_trial") is None:
-        return ("Confirmed with " f"{seeds} seeds, but no single_task trial finished, so there "
-                "is no baseline: add single_task to the search space's topologies.",
-                _confirmed_table(candidates, tasks))
-    note = (f"Confirmed: each front point, the best single-task model (trial "
-            f"{confirmation['baseline_trial']}, same epochs) and each topology's best were "
+        reason = confirmation.get("baseline_missing") or (
+            "no single_task trial was confirmed")
+        return (f"Confirmed with {seeds} seeds, but there is no single-task baseline: "
+                f"{reason}.", _confirmed_table(candidates, tasks))
+    pruned_at = confirmation.get("baseline_pruned_epoch")
+    baseline = (f"trial {confirmation['baseline_trial']}, same epochs" if pruned_at is None
+                else f"trial {confirmation['baseline_trial']}, which early stopping cut at "
+                f"epoch {pruned_at} in the search because no single-task trial finished; "
+                "re-trained here at the full epochs like every other candidate")
+    note = (f"Confirmed: each front point, the best single-task model ({baseline}) and each "
+            "topology's best were "
             f"trained again with {seeds} seeds and scored on the test split, which the search "
             "never used. Gain = mean over seeds of the paired difference to the single-task "
             f"model (positive = multi-task learning helps), with its {level:.0%} Student-t "

@@ -168,6 +168,25 @@ def metric_columns(record: Mapping[str, Any]) -> dict[str, Any]:
             for metric, value in sorted(metrics.items())}
 
 
+def front_csv(front: dict[str, Any]) -> str:
+    """The front as CSV text, one row per front trial (:func:`front_rows`); the header is
+    always written (``trial, topology, weighting``, each objective, then the rows' other
+    columns), so an empty front is a header line, not an empty file (the service's CSV always
+    was)."""
+    import csv
+    import io
+
+    rows = front_rows(front)
+    columns = ["trial", "topology", "weighting", *[o["name"] for o in front["objectives"]]]
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
     """One flat row per front trial (for CSV and tables): trial, topology, weighting, values,
     every task's validation then test metrics (:func:`metric_columns`, the trial CSV's

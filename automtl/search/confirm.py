@@ -7,7 +7,12 @@ selection itself. After the search, :func:`run_confirmation` re-trains with ``K`
 
 - every point of the front (role ``front``),
 - the best ``single_task`` candidate (role ``single_task``): the baseline, trained with the
-  same epochs as every other candidate (equal budget),
+  same epochs as every other candidate (equal budget). When early stopping (MO-ASHA) pruned
+  every single-task trial of the search, the best pruned one (deepest rung, then MO-ASHA's
+  own order there: :func:`automtl.search.samplers.rank_pruned_trials`) is the baseline: its
+  configuration is re-trained here at the full epochs like every other candidate, so the
+  comparison is as fair as with a complete one (the summary says it was pruned, and at
+  which epoch, in ``baseline_pruned_epoch``),
 - the best candidate of every other topology tried (role ``topology``),
 
 and scores each on the **test** split, which the search never used. "Best" for a topology is
@@ -40,8 +45,9 @@ from optuna.trial import TrialState
 from automtl.jobspec import JobSpec
 from automtl.trial_record import STUDY_CONFIRMATION_ATTR, confirmation_of
 
-__all__ = ["STUDY_CONFIRMATION_ATTR", "ConfirmationCancelled", "confirmation_of", "paired_gain",
-           "run_confirmation", "select_candidates", "summarize"]
+__all__ = ["STUDY_CONFIRMATION_ATTR", "ConfirmationCancelled", "best_pruned_single_task",
+           "confirmation_of", "missing_baseline_reason", "paired_gain", "run_confirmation",
+           "select_candidates", "summarize"]
 
 CONFIDENCE = 0.95
 
@@ -65,7 +71,10 @@ def select_candidates(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]
     """The trials to confirm: ``[{"trial": n, "topology": t, "roles": [...]}]`` by number.
 
     Roles are ``front``, ``single_task`` (best single-task trial) and ``topology`` (best of its
-    topology); a trial can hold several.
+    topology); a trial can hold several. With no complete feasible single-task trial, the
+    best pruned one that was trained (not refused at sampling) takes the ``single_task``
+    role (:func:`best_pruned_single_task`); :func:`missing_baseline_reason` says why there
+    is none when neither exists.
     """
     from automtl.report.pareto import hypervolume, reference_point
     from automtl.trial_record import is_feasible
@@ -90,8 +99,52 @@ def select_candidates(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]
         roles.setdefault(number, set()).add("single_task" if topology == "single_task"
                                             else "topology")
     by_number = {t.number: t for t in complete}
+    if "single_task" not in best:
+        pruned = best_pruned_single_task(study, spec)
+        if pruned is not None:
+            roles.setdefault(pruned.number, set()).add("single_task")
+            by_number[pruned.number] = pruned
     return [{"trial": n, "topology": _topology(by_number[n]), "roles": sorted(r)}
             for n, r in sorted(roles.items()) if n in by_number]
+
+
+def best_pruned_single_task(study: optuna.Study,
+                            spec: JobSpec) -> optuna.trial.FrozenTrial | None:
+    """The best ``single_task`` trial that MO-ASHA stopped early (PRUNED, trained, with a
+    stored candidate): the deepest rung first, then MO-ASHA's order of the rung values there
+    (:func:`automtl.search.samplers.rank_pruned_trials`); ``None`` when there is none."""
+    from automtl.search.samplers import rank_pruned_trials
+    from automtl.trial_record import ATTR_CANDIDATE, ATTR_INFEASIBLE, stored_attrs
+
+    pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+              if _topology(t) == "single_task"
+              and not stored_attrs(t).get(ATTR_INFEASIBLE)
+              and isinstance(stored_attrs(t).get(ATTR_CANDIDATE), dict)]
+    if not pruned:
+        return None
+    objectives = spec.objective_list()
+    ranked = [o for o in objectives if o.name != "latency_ms"] or objectives
+    modes = {o.result_key: "max" if o.direction == "maximize" else "min" for o in ranked}
+    return rank_pruned_trials(pruned, modes)[0]
+
+
+def missing_baseline_reason(study: optuna.Study, spec: JobSpec) -> str:
+    """Why no single-task baseline could be confirmed, in words a user can act on: the space
+    has no ``single_task``; the budget ended before one was tried; every one failed; or every
+    one was refused by a constraint or infeasible."""
+    topologies = list(getattr(spec.space, "topologies", []) or [])
+    if "single_task" not in topologies:
+        return ("the search space has no single_task topology: add single_task to its "
+                "topologies to measure the gain of sharing")
+    states = [t.state for t in study.get_trials(deepcopy=False) if _topology(t) == "single_task"]
+    if not states:
+        return ("no single_task trial was run (the budget ended before one was sampled): "
+                "raise budget.trials")
+    if all(s == TrialState.FAIL for s in states):
+        return (f"all {len(states)} single_task trial(s) failed (see their errors in the "
+                "trial list)")
+    return (f"none of the {len(states)} single_task trial(s) was feasible or trained "
+            "(refused by a constraint, failed or still running)")
 
 
 def paired_gain(values: list[float], baseline: list[float], direction: str) -> dict[str, Any]:
@@ -165,6 +218,21 @@ def summarize(spec: JobSpec, candidates: list[dict[str, Any]],
             "baseline_trial": baseline, "candidates": rows, "gains": gains}
 
 
+def _baseline_notes(study: optuna.Study, spec: JobSpec,
+                    candidates: list[dict[str, Any]]) -> dict[str, Any]:
+    """``baseline_pruned_epoch`` (the epoch MO-ASHA stopped the baseline at in the search,
+    ``None`` for a complete one) or ``baseline_missing`` (why there is no baseline)."""
+    from automtl.trial_record import ATTR_PRUNED_EPOCH, stored_attrs
+
+    baseline = next((c["trial"] for c in candidates if "single_task" in c["roles"]), None)
+    if baseline is None:
+        return {"baseline_missing": missing_baseline_reason(study, spec)}
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == baseline)
+    epoch = (stored_attrs(trial).get(ATTR_PRUNED_EPOCH)
+             if trial.state == TrialState.PRUNED else None)
+    return {"baseline_pruned_epoch": int(epoch) if epoch is not None else None}
+
+
 def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
                      on_progress: Callable[[str], None] | None = None,
                      should_stop: Callable[[], bool] | None = None,
@@ -223,6 +291,7 @@ def run_confirmation(study: optuna.Study, spec: JobSpec, train: Train,
     if on_run is not None:
         on_run(done, total, "done")
     summary = summarize(spec, candidates, scores)
+    summary.update(_baseline_notes(study, spec, candidates))
     summary["seconds"] = time.monotonic() - started
     summary["complete_trials"] = len(study.get_trials(
         deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))

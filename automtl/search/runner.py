@@ -220,7 +220,8 @@ def run_search(
                         verbose=0,
                     ),
                 )
-                with _quiet("ray.tune.analysis.experiment_analysis"):
+                with _quiet("ray.tune.analysis.experiment_analysis"), \
+                        _quiet("ray.tune", logging.WARNING):
                     tuner.fit()  # (it warns that the disabled loggers left no result files)
                 stop_reason = _stop_reason(stopper, searcher, spec.budget.trials,
                                            spec.budget.time_limit_s)
@@ -237,17 +238,37 @@ def run_search(
             not requeued and searcher.complete_trials == confirmation.get("complete_trials")
         if spec.confirm.seeds and stop_reason == "budget" and not done:
 
-            torch_threads = max(1, int(num_cpus or os.cpu_count() or 1))
+            # A confirmation run trains with the threads of one search trial (its
+            # cpus_per_trial), not every core: these small models gain nothing from more, and
+            # on a busy machine torch's threads wait for each other. Measured on 2 loaded cores
+            # (benchmarks/README.md section 11): a run took 13.7x as long with 2 threads as
+            # with 1.
+            torch_threads = max(1, int(spec.resources.cpus_per_trial))
+            current = Stage("confirming")
 
             def should_stop() -> bool:
                 return bool(_safe(callbacks.should_stop, default=False))
 
+            last_line = [time.monotonic()]
+
             def on_run(done: int, total: int, note: str) -> None:
-                _enter(callbacks, Stage("confirming", done, total, note))
+                nonlocal current
+                current = Stage("confirming", done, total, note)
+                last_line[0] = time.monotonic()
+                _enter(callbacks, current)
+
+            def on_epoch(epoch: int, epochs: int) -> None:
+                # the next run's line (or "done") follows the last epoch; a run whose epochs
+                # take seconds says nothing in between
+                if epoch < epochs and time.monotonic() - last_line[0] >= CONFIRM_EPOCH_LINE_S:
+                    last_line[0] = time.monotonic()
+                    _enter(callbacks, Stage("confirming", current.done, current.total,
+                                            f"{current.note}, epoch {epoch}/{epochs} done"))
 
             confirmation = run_confirmation(
                 study, spec, functools.partial(_confirm_one, context=context,
-                                               threads=torch_threads, should_stop=should_stop),
+                                               threads=torch_threads, should_stop=should_stop,
+                                               on_epoch=on_epoch),
                 on_progress=logger.info, should_stop=should_stop, on_run=on_run)
             if confirmation is None:  # cancelled while confirming: nothing was stored
                 stop_reason = "cancelled"
@@ -289,13 +310,15 @@ def _enter(callbacks: SearchCallbacks, stage: Stage) -> None:
 
 
 def _confirm_one(candidate: dict[str, Any], seed: int, *, context: Any, threads: int,
-                 should_stop: Callable[[], bool] | None = None) -> dict[str, dict[str, float]]:
+                 should_stop: Callable[[], bool] | None = None,
+                 on_epoch: Callable[[int, int], None] | None = None,
+                 ) -> dict[str, dict[str, float]]:
     import torch
 
     from automtl.search.trainable import train_for_confirmation
 
     torch.set_num_threads(threads)
-    return train_for_confirmation(candidate, seed, context, should_stop)
+    return train_for_confirmation(candidate, seed, context, should_stop, on_epoch)
 
 
 def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int,
@@ -369,16 +392,27 @@ def _sample_for_job(space: Any, spec: JobSpec, trial: Any,
 
 
 @contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    """Raise one logger's level to ERROR for the duration of a block."""
+def _quiet(logger_name: str, to: int = logging.ERROR) -> Iterator[None]:
+    """Raise one logger's level to ``to`` (ERROR by default) for the duration of a block."""
     target = logging.getLogger(logger_name)
     level = target.level
-    target.setLevel(logging.ERROR)
+    target.setLevel(max(to, target.getEffectiveLevel()))
     try:
         yield
     finally:
         target.setLevel(level)
 
+
+#: a confirmation run announces an epoch's end (a stage line: the CLI prints it, the worker
+#: stores it) only when this many seconds passed since the last line, so a run of minutes
+#: (the demo's took up to 3.5) is never silent and one of seconds adds no lines
+CONFIRM_EPOCH_LINE_S = 10.0
+
+#: the level of Ray's own loggers (``ray``, ``ray.tune``, ...) in the process that runs a
+#: search: its INFO lines ("Started a local Ray instance", Tune's "Wrote the latest version of
+#: all result files ...") are no news to a user of ``automtl search`` or to the worker's log;
+#: warnings and errors still show
+RAY_LOG_LEVEL = logging.WARNING
 
 #: attempts at starting a local Ray: its node start gives the raylet a fixed 30 s to register
 #: with the GCS, which a loaded machine (a reniced worker beside training) can miss once
@@ -409,7 +443,7 @@ def _ensure_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, logging_level=RAY_LOG_LEVEL)
         return True
     from tenacity import Retrying, before_sleep_log, stop_after_attempt, wait_fixed
 
@@ -423,7 +457,8 @@ def _ensure_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
                 # "local": a Ray of its own even when `ray start` runs a cluster on this machine
                 # (with no address, ray.init() would join the latest such cluster instead)
                 ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
-                         include_dashboard=False, log_to_driver=False)
+                         include_dashboard=False, log_to_driver=False,
+                         logging_level=RAY_LOG_LEVEL)
             except Exception:
                 with contextlib.suppress(Exception):
                     ray.shutdown()

@@ -295,13 +295,15 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
 
 def train_for_confirmation(candidate: dict[str, Any], seed: int, context: TrialContext,
                            should_stop: Callable[[], bool] | None = None,
+                           on_epoch: Callable[[int, int], None] | None = None,
                            ) -> dict[str, dict[str, float]]:
     """Train a stored candidate again with ``seed`` (its epochs unchanged) on the train split;
     its test-split metrics ``{task: {metric: value}}``. Raises ``ValueError`` when the job
     has no test split (confirmation scores on test, never on the validation split), and
     :class:`~automtl.search.confirm.ConfirmationCancelled` at the first batch before which
     ``should_stop()`` returns True (a cancelled job stops within one batch; it is called
-    before every batch, so keep it cheap)."""
+    before every batch, so keep it cheap). ``on_epoch(epoch, epochs)`` is called after each
+    epoch (1-based ``epoch`` of ``epochs``), so a caller can show progress inside a run."""
     from automtl.models.registry import build_model
     from automtl.search.confirm import ConfirmationCancelled
     from automtl.training.trainer import Trainer
@@ -323,8 +325,12 @@ def train_for_confirmation(candidate: dict[str, Any], seed: int, context: TrialC
     weighting = build_weighting(parsed.weighting, tasks, seed=seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
 
+    def check(epoch: int, record: EpochRecord) -> None:
+        if on_epoch is not None:
+            on_epoch(epoch + 1, int(parsed.train.epochs))
+
     try:
-        result = trainer.fit(data.train, data.valid, tasks, test=data.test,
+        result = trainer.fit(data.train, data.valid, tasks, check, test=data.test,
                              objectives=spec.objective_model_tasks(), interrupt=should_stop)
     except TrainingInterrupted as exc:
         raise ConfirmationCancelled(f"cancelled: {exc}") from exc

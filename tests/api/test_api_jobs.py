@@ -93,6 +93,16 @@ def test_an_invalid_spec_is_422_with_the_path_of_every_bad_field(client, alice, 
     assert client.get("/api/v1/jobs", headers=alice).json()["items"] == []  # nothing stored
 
 
+def test_a_budget_mo_asha_coverage_uses_up_is_422_at_budget_trials(client, alice, upload):
+    dataset = upload(alice)
+    spec = tiny_spec({"id": dataset["id"]}, trials=4, search_space={"preset": "default"},
+                     scheduler={"name": "mo_asha"})
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422 and paths_of(response) == ["budget.trials"]
+    assert "use at least" in response.json()["detail"][0]["msg"]
+    assert client.get("/api/v1/jobs", headers=alice).json()["items"] == []
+
+
 def test_a_label_missing_from_the_uploaded_dataset_is_422(client, alice, upload):
     dataset = upload(alice)
     spec = tiny_spec({"id": dataset["id"]}, tasks=[{"name": "ctr", "label": "clicked"},

@@ -119,6 +119,21 @@ def test_select_trial_from_the_front() -> None:
         select_trial(source(), 0)
 
 
+@pytest.mark.parametrize("failed_state", ["failed", "fail"])  # the service's, a study's
+def test_a_search_whose_trials_were_all_pruned_says_so_not_that_none_finished(
+        failed_state: str) -> None:
+    """A small budget under MO-ASHA: every trial stopped at a rung. 'No trial has finished'
+    would be false; the message counts them and says what to change."""
+    pruned = [record(n, None, state="pruned", values=None, on_front=False) for n in range(3)]
+    failed = record(3, None, state=failed_state, values=None, on_front=False)
+    with pytest.raises(TrialNotFinishedError) as exc:
+        select_trial(source(*pruned, failed))
+    message = str(exc.value)
+    assert "no trial has finished" not in message
+    assert "none of its 4 trial(s) trained to its last epoch (3 pruned: stopped early at a " \
+        "rung or refused by a constraint and 1 failed)" in message and "budget.trials" in message
+
+
 def test_job_source_reads_service_rows() -> None:
     spec = {"name": "j", "dataset": {"path": "d.csv"}, "objectives": ["click", "watch"],
             "tasks": [t.model_dump(exclude_none=True) for t in TASKS]}

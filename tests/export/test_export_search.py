@@ -85,6 +85,12 @@ def test_export_from_a_search_directory(search_dir: Path, tmp_path: Path,
     choice = json.loads((out / "choice.json").read_text())
     number = choice["chosen_trial"]
     assert f"chose trial {number} of study {STUDY}" in printed
+    # the README says where the trial came from in words, no Python dict, and a true install
+    readme = (out / "README.md").read_text()
+    source_line = next(line for line in readme.splitlines() if line.startswith("Exported by"))
+    assert "data: seed 1" in source_line, source_line
+    assert not any(c in source_line for c in "{}'"), source_line
+    assert "pip install automtl`" not in readme and "\n    pip install /path/to/automtl\n" in readme
     outcome = _outcomes(search_dir)[number]
     assert outcome.state == "COMPLETE" and number in [t["number"] for t in choice["front"]]
 

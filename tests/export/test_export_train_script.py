@@ -53,6 +53,14 @@ def test_train_script_trains_evaluates_and_is_reproducible(bundle: Path,
     assert set(first) == {f"{split}/{t.name}" for split in ("valid", "test") for t in TASKS}
     assert "auc=" in first["valid/click"] and "mse=" in first["test/watch"]
     assert "mmoe" in stdout and "weighting uncertainty" in stdout
+    # the printed objective is named and explained, and each epoch shows what it is made of
+    explained = next(line for line in stdout.splitlines() if "validation objective" in line)
+    assert "picks the best epoch: mean of [click auc, " in explained
+    assert "-(watch mse)" in explained and explained.endswith("higher is better")
+    epochs = [line for line in stdout.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 2 and all(re.fullmatch(
+        r"epoch \d: valid click auc=\d\.\d{4} .*watch mse=\d+\.\d{4}.* \| objective "
+        r"-?\d+\.\d{6}", line) for line in epochs), epochs
     _, second = _train(bundle, csv, tmp_path / "run2")
     assert second == first  # same seed, same numbers
 

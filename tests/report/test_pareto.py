@@ -119,3 +119,14 @@ def test_rows_for_tables() -> None:
                               if k.startswith(("valid_", "test_"))}
     assert [(r["trial"], r["state"], r["on_front"]) for r in trials] == [
         (0, "COMPLETE", True), (1, "FAIL", False)]
+
+
+def test_an_empty_front_as_csv_is_its_header_line() -> None:
+    """A search whose trials were all pruned has an empty front: its CSV (``automtl report
+    --format csv``, front.csv, ``GET /pareto?format=csv``) is still a header, not nothing."""
+    from automtl.report.pareto import front_csv
+
+    front = {"objectives": [{"name": "t1", "direction": "maximize", "metric": "auc"},
+                            {"name": "t2", "direction": "maximize", "metric": "auc"}],
+             "trials": []}
+    assert front_csv(front) == "trial,topology,weighting,t1,t2\n"

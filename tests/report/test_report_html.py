@@ -75,6 +75,19 @@ def test_no_single_task_trial_means_no_baseline(search):
     assert mtl_gains(front, others, TASKS)["baselines"] == {}
     page = build_report_html(front, others, tasks=TASKS)
     assert "no baseline" in page and 'id="mtl-gain"' not in page
+    assert "No single_task trial was run" in page
+
+
+def test_pruned_single_task_trials_are_named_as_the_cause_not_a_missing_topology(search):
+    """MO-ASHA stopping every single-task trial is not a space without single_task: the note
+    says what happened and how confirmation gives a baseline anyway."""
+    front, trials = search
+    others = [t for t in trials if t["number"] not in (0, 1)]
+    pruned = [_trial(7, "single_task", None, None, state="PRUNED"),
+              _trial(8, "single_task", None, None, state="PRUNED")]
+    page = build_report_html(front, others + pruned, tasks=TASKS)
+    assert "early stopping (MO-ASHA) stopped 2 of 2" in page
+    assert "confirm.seeds" in page and "add single_task" not in page
 
 
 def test_hypervolume_history_is_monotone_and_counts_only_feasible_points(search):

@@ -154,3 +154,74 @@ def test_a_cancel_raised_inside_a_training_is_not_counted_as_a_failed_seed() -> 
 
     assert run_confirmation(study, spec, train, should_stop=lambda: False) is None
     assert len(calls) == 2 and STUDY_CONFIRMATION_ATTR not in study_attrs(study)
+
+
+def _pruned(study: optuna.Study, topology: str, rungs: dict[str, dict[str, float]],
+            epoch: int, **attrs: Any) -> int:
+    from automtl.trial_record import ATTR_PRUNED_EPOCH, ATTR_RUNGS
+
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr(ATTR_CANDIDATE, {"architecture": {"topology": topology},
+                                         "offset": 0.6})
+    trial.set_user_attr(ATTR_RUNGS, rungs)
+    trial.set_user_attr(ATTR_PRUNED_EPOCH, epoch)
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    return trial.number
+
+
+def test_a_pruned_single_task_is_the_baseline_when_none_finished() -> None:
+    """The demo's case: MO-ASHA cut off every single-task trial. The best pruned one (deepest
+    rung first) is re-trained at full epochs as the baseline, and the summary says so."""
+    from automtl.trial_record import ATTR_INFEASIBLE
+
+    spec = load_job_spec(SPEC)
+    study = _study([("mmoe", [0.80, 0.75]), ("ple", [0.72, 0.90])])
+    keys = [o.result_key for o in spec.objective_list()]
+    shallow = _pruned(study, "single_task", {"1": dict.fromkeys(keys, 0.9)}, 1)
+    deep = _pruned(study, "single_task", {"1": dict.fromkeys(keys, 0.5),
+                                          "3": dict.fromkeys(keys, 0.6)}, 3)
+    _pruned(study, "single_task", {}, 0, **{ATTR_INFEASIBLE: "params_max"})
+    _pruned(study, "mmoe", {"9": dict.fromkeys(keys, 0.99)}, 9)
+    chosen = {c["trial"]: c["roles"] for c in select_candidates(study, spec)}
+    assert chosen[deep] == ["single_task"] and shallow not in chosen
+    trained: list[str] = []
+
+    def train(candidate: dict[str, Any], seed: int) -> dict[str, dict[str, float]]:
+        trained.append(candidate["architecture"]["topology"])
+        return {"t1": {"auc": candidate["offset"]}, "t2": {"auc": candidate["offset"]}}
+
+    summary = run_confirmation(study, spec, train)
+    assert summary["baseline_trial"] == deep and summary["baseline_pruned_epoch"] == 3
+    assert trained.count("single_task") == 3 and summary["gains"]
+    from automtl.report.html import _confirmed_gain_section
+
+    note, _ = _confirmed_gain_section(summary, [{"name": "t1", "metric": "auc",
+                                                 "direction": "maximize"}])
+    assert f"trial {deep}, which early stopping cut at epoch 3" in note
+    assert "no baseline" not in note
+
+
+@pytest.mark.parametrize(("topologies", "failed", "reason"), [
+    (["mmoe", "ple"], 0, "the search space has no single_task topology: add single_task"),
+    (["single_task", "mmoe"], 0, "no single_task trial was run (the budget ended"),
+    (["single_task", "mmoe"], 2, "all 2 single_task trial(s) failed"),
+])
+def test_without_any_baseline_the_summary_names_the_real_cause(
+        topologies: list[str], failed: int, reason: str) -> None:
+    choose = {t: {} for t in topologies}
+    spec = load_job_spec({**SPEC, "search_space": {"topology": {"choose": choose}}})
+    study = _study([("mmoe", [0.80, 0.75])])
+    for _ in range(failed):
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        trial.set_user_attr(ATTR_CANDIDATE, {"architecture": {"topology": "single_task"}})
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    summary = run_confirmation(
+        study, spec, lambda c, s: {"t1": {"auc": 0.7}, "t2": {"auc": 0.7}})
+    assert summary["baseline_trial"] is None and summary["baseline_missing"].startswith(reason)
+    from automtl.report.html import _confirmed_gain_section
+
+    note, _ = _confirmed_gain_section(summary, [{"name": "t1", "metric": "auc",
+                                                 "direction": "maximize"}])
+    assert reason in note

@@ -260,3 +260,50 @@ def test_a_class_outside_the_train_split_names_the_tasks_label() -> None:
         TabularDataset(frame, [TaskSpec(name="seg", type="multiclass")], split_column="part")
     assert (caught.value.task, caught.value.task_field) == ("seg", "label")
     assert "'z'" in str(caught.value)
+
+
+def test_a_budget_the_mo_asha_coverage_would_use_up_is_refused_naming_the_minimum() -> None:
+    """With MO-ASHA the coverage start-up trials stop at the first rung: a budget of no more
+    than them cannot finish any trial (a new user's `trials: 12` gave an empty front)."""
+    from automtl.search.coverage import coverage_params
+
+    spec = load_job_spec(_doc(scheduler={"name": "mo_asha"}))
+    coverage = len(coverage_params(spec.space, spec.seed))
+    assert spec.space.coverage_size == coverage > 1
+    with pytest.raises(JobSpecError) as exc:
+        load_job_spec(_doc(scheduler={"name": "mo_asha"}, budget={"trials": coverage}))
+    assert _paths(exc) == ["budget.trials"]
+    assert f"use at least {coverage + 1}" in str(exc.value)
+    assert load_job_spec(_doc(scheduler={"name": "mo_asha"}, budget={"trials": coverage + 1}))
+    # each way out the message names is accepted
+    for fix in ({"scheduler": {"name": "mo_asha", "coverage": "full"}},
+                {"scheduler": {"name": "none"}},
+                {"scheduler": {"name": "mo_asha"}, "budget": {"trials": coverage, "epochs": 1}}):
+        load_job_spec(_doc(**{"budget": {"trials": coverage}, **fix}))
+
+
+@pytest.mark.parametrize("space", [
+    {"preset": "default"}, {"preset": "moe"}, {"preset": "weighting"},
+    {"topology": {"choose": {"mmoe": {}}}},
+    {"topology": {"choose": {"single_task": {}, "mmoe": {}}}},
+    {"topology": {"choose": {"mmoe": {}}}, "weighting": {"choose": {"equal": {}, "dwa": {}}}},
+])
+def test_coverage_size_is_the_count_of_coverage_trials(space: dict) -> None:
+    from automtl.search.coverage import coverage_params
+
+    spec = load_job_spec(_doc(search_space=space))
+    assert spec.space.coverage_size == len(coverage_params(spec.space, 0))
+
+
+def test_the_readme_states_the_default_presets_coverage_count() -> None:
+    """README.md's "With the `default` preset ... that is 1 + N trials" is what runs."""
+    import re
+    from pathlib import Path
+
+    text = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    stated = re.search(r"With the `default` preset, in a job without `sequence` or `domains`, "
+                       r"that is 1 \+ (\d+) trials", text)
+    assert stated, "README no longer states the default preset's coverage count"
+    spec = load_job_spec(_doc())
+    assert spec.space.coverage_size == 1 + int(stated.group(1))
+    assert f"use at least {spec.space.coverage_size + 1}" in text

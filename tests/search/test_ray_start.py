@@ -98,3 +98,40 @@ def test_a_ray_setting_the_caller_gave_is_kept(monkeypatch):
     ray = RecordingRay(failures=0)
     runner._ensure_ray(ray, None, 1)
     assert ray.environment["RAY_prestart_worker_first_driver"] == "1"
+
+
+def test_ray_starts_and_tunes_without_its_info_lines(monkeypatch):
+    """A new user saw Ray's "INFO worker.py -- Started a local Ray instance" and Tune's "INFO
+    tune.py:1007 -- Wrote the latest version of all result files ..." among automtl's own
+    lines: Ray's loggers start at WARNING, and Tune's INFO is dropped while a search runs;
+    warnings still pass."""
+    import logging
+
+    seen: dict[str, object] = {}
+
+    class QuietRay(FlakyRay):
+        def init(self, **kwargs: object) -> None:
+            seen.update(kwargs)
+            super().init(**kwargs)
+
+    assert runner._ensure_ray(QuietRay(failures=0), None, 1) is True
+    assert seen["logging_level"] == runner.RAY_LOG_LEVEL == logging.WARNING
+    tune_logger = logging.getLogger("ray.tune.tune")
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    tune_logger.addHandler(handler)
+    monkeypatch.setattr(logging.getLogger("ray.tune"), "level", logging.INFO)
+    try:
+        with runner._quiet("ray.tune", logging.WARNING):
+            tune_logger.info("Wrote the latest version of all result files")
+            tune_logger.warning("a trial's resources do not fit")
+        tune_logger.info("after the search")
+    finally:
+        tune_logger.removeHandler(handler)
+    assert [r.getMessage() for r in records] == ["a trial's resources do not fit",
+                                                 "after the search"]

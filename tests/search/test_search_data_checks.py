@@ -51,3 +51,16 @@ def test_the_dataset_summary_lists_every_decision_and_count() -> None:
     assert "x: numeric (float values)" in text
     assert "(stratified on purchase)" in text
     assert "task purchase valid: 60 labelled, 1 positive" in text
+
+
+def test_features_of_one_kind_and_reason_share_a_line() -> None:
+    """`automtl search` on the synthetic data listed its 100 features one per line."""
+    summary = {"features": [{"name": f"x{i}", "kind": "numeric", "reason": "float values"}
+                            for i in range(100)]
+               + [{"name": "slot", "kind": "categorical", "reason": "strings",
+                   "vocabulary": 9}],
+               "splits": {"train": 10}, "tasks": []}
+    lines = format_dataset_summary(summary).splitlines()
+    assert lines[:3] == ["features (101; kind: why):",
+                         "  x0..x99 (100 features): numeric (float values)",
+                         "  slot: categorical (strings, vocabulary 9)"]

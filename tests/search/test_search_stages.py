@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,11 @@ def searched(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> dict[
                                               "reduction_factor": 2},
                      confirm={"seeds": 2})
     stages = StageLog()
-    result = run_search(spec, stages, artifact_dir=out)
+    from automtl.search import runner
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "CONFIRM_EPOCH_LINE_S", 0.0)  # every epoch's line, to check them
+        result = run_search(spec, stages, artifact_dir=out)
     study = optuna.load_study(study_name=result.study_name,
                               storage=open_storage(result.storage_url))
     return {"result": result, "study": study, "out": out, "spec": spec, "stages": stages.seen}
@@ -72,7 +77,12 @@ def test_the_callbacks_hear_each_stage_and_each_confirmation_run(
     seen = searched["stages"]
     assert [s.name for s in seen if s.name != "confirming"] == ["preparing", "searching",
                                                                 "reporting"]
-    confirming = [s for s in seen if s.name == "confirming"]
+    # a line per epoch inside a run (the demo's runs were minutes apart): "..., epoch 1/3
+    # done" between the run's own announcement and the next one
+    epochs = [s for s in seen if s.name == "confirming" and ", epoch " in (s.note or "")]
+    assert epochs and all(re.search(r"seed \d/2, epoch \d+/\d+ done$", s.note or "")
+                          for s in epochs)
+    confirming = [s for s in seen if s.name == "confirming" and s not in epochs]
     candidates = confirmation_of(searched["study"])["candidates"]
     total = len(candidates) * 2
     assert [(s.done, s.total) for s in confirming] == [(k, total) for k in range(total + 1)]
@@ -186,10 +196,12 @@ def test_a_cancel_during_confirmation_stops_it_and_stores_none(
     from automtl.search import SearchCallbacks, runner
 
     started: list[int] = []
+    threads: list[int] = []
     original = runner._confirm_one
 
     def confirm_one(candidate: dict[str, Any], seed: int, **kwargs: Any) -> Any:
         started.append(seed)  # from here on the job counts as cancelled
+        threads.append(kwargs["threads"])
         return original(candidate, seed, **kwargs)
 
     monkeypatch.setattr(runner, "_confirm_one", confirm_one)
@@ -204,4 +216,7 @@ def test_a_cancel_during_confirmation_stops_it_and_stores_none(
                               storage=open_storage(result.storage_url))
     assert result.complete == 3 and result.stop_reason == "cancelled"
     assert len(started) == 1  # 3 seeds x (front + baseline) would have been trained
+    # a confirmation run trains with one search trial's threads (cpus_per_trial: 1), not
+    # every core of the machine (10-24x slower on 2 loaded cores: benchmarks/README.md)
+    assert threads == [1]
     assert result.confirmation is None and confirmation_of(study) is None

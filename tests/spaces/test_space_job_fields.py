@@ -121,7 +121,7 @@ def test_automtl_search_prints_what_the_preset_left_out_after_the_data_loaded() 
                          "splits": {"train": 10}, "tasks": []})
     progress.close()
     lines = stream.getvalue().splitlines()
-    assert lines[0] == "features (kind: why):" and lines[-1] == note
+    assert lines[0] == "features (1; kind: why):" and lines[-1] == note
 
 
 def test_run_search_logs_what_the_preset_left_out(tmp_path: Path,
@@ -176,5 +176,5 @@ def test_automtl_search_prints_the_left_out_line_before_training_only_for_a_chos
     assert main(["search", str(document), "--out", str(tmp_path / "out"),
                  "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "features (kind: why):" in err and "stop here" in err
+    assert "kind: why):" in err and "stop here" in err
     assert ("searches without" in err) is printed
