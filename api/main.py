@@ -114,7 +114,8 @@ WARM_MODULES = ("automtl.models.builtin", "automtl.weighting.builtin",
 
 
 def warm_up() -> None:
-    """Import what requests need before the server accepts its first one (uvicorn runs the
+    """Import what requests need, and render one empty report (Plotly's first figure loads
+    its validators), before the server accepts its first request (uvicorn runs the
     lifespan's start before it listens)."""
     for name in WARM_MODULES:
         importlib.import_module(name)
@@ -123,6 +124,9 @@ def warm_up() -> None:
 
     available_topologies()
     available_weightings()
+    from automtl_api.results import warm_report_rendering
+
+    warm_report_rendering()
 
 
 def _document_job_spec(app: FastAPI) -> None:
