@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.service_common import DEFAULT_PG, running_server
+from benchmarks.service_common import DEFAULT_PG, GC_LOG, running_server
 
 
 def csv_bytes(rows: int = 400) -> bytes:
@@ -233,6 +233,25 @@ def by_phase(recorder: Recorder, first_s: float) -> str:
     return "\n".join(lines)
 
 
+def gc_pauses(log: str, started_at: float, seconds: float) -> str:
+    """The API process's full garbage collections during the load (``GC_LOG``'s lines in its
+    log): how many, their total and longest pause, and the longest ones as ``pause@offset``;
+    every request waits while one runs."""
+    pauses = []
+    for line in log.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "bench-gc2":
+            start, pause = float(parts[1]) - started_at, float(parts[2])
+            if 0 <= start <= seconds:
+                pauses.append((pause, start))
+    if not pauses:
+        return "API full garbage collections during the load: 0"
+    worst = sorted(pauses, reverse=True)[:6]
+    return (f"API full garbage collections during the load: {len(pauses)}, "
+            f"{sum(p for p, _ in pauses):.2f} s in all, longest "
+            + " ".join(f"{p:.2f}@{t:.1f}" for p, t in worst))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
@@ -264,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     with running_server(args.db, pg_url=args.pg_url, source=args.source, worker=args.worker,
                         api_workers=args.api_workers, capture_log=True,
                         env={"AUTOMTL_MAX_ACTIVE_JOBS": "1000000"},
-                        prefix="automtl-load-") as server:
+                        prefix="automtl-load-",
+                        prelude=GC_LOG if args.api_workers == 1 else "") as server:
         recorder = run_load(server.base, server.token, args.submitters, args.readers,
                             args.seconds, args.timeout, args.client_processes)
     locked = server.log.count("database is locked")
@@ -278,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     print(slowest(recorder))
     print(by_phase(recorder, args.first_seconds))
     print(recorder.job_state)
+    if args.api_workers == 1:
+        print(gc_pauses(server.log, recorder.started_at, args.seconds))
     print(f"server log: {locked} 'database is locked', {pool} 'QueuePool limit'")
     return 0
 
