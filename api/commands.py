@@ -17,7 +17,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from automtl_api.settings import Settings
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 #: the help of ``--db``, the database flag of every service command (``db upgrade``'s too)
@@ -166,6 +169,7 @@ def _serve(args: argparse.Namespace) -> int:
                          api_workers=args.api_workers)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
+    check_connection_bound(settings)
     processes = settings.api_workers
     # one API process: the app lives here; several: each of uvicorn's processes (spawned, so
     # a fresh interpreter) builds its own from these settings, passed as AUTOMTL_* variables
@@ -190,6 +194,28 @@ def _serve(args: argparse.Namespace) -> int:
         if supervisor is not None:
             supervisor.stop()
     return 0
+
+
+def check_connection_bound(settings: Settings) -> None:
+    """Refuse to serve (exit 2, saying which settings to change) when the API processes could
+    open more PostgreSQL connections than the server takes: ``--api-workers`` x 2 pools x
+    (pool size + overflow) (:attr:`Settings.api_connections_max`) over ``max_connections``
+    less its reserved connections. Past that bound a burst of requests would get PostgreSQL's
+    "too many clients" as 500s; the worker and its trials need a few more connections
+    beside (not counted). Nothing to check on SQLite."""
+    from automtl_storage import connection_limit
+
+    limit = connection_limit(settings.resolved_database_url)
+    if limit is None or settings.api_connections_max <= limit[0]:
+        return
+    print(f"settings: {settings.api_workers} API process(es) x 2 pools (requests, Optuna "
+          f"studies) x ({settings.api_pool_size} pooled + {settings.api_max_overflow} "
+          f"overflow; AUTOMTL_DB_POOL_SIZE, AUTOMTL_DB_MAX_OVERFLOW) can open "
+          f"{settings.api_connections_max} PostgreSQL connections, and the server takes "
+          f"{limit[0]} ({limit[1]}): lower --api-workers (AUTOMTL_API_WORKERS), "
+          f"AUTOMTL_DB_POOL_SIZE or AUTOMTL_DB_MAX_OVERFLOW, or raise the server's "
+          f"max_connections", file=sys.stderr)
+    raise SystemExit(2)
 
 
 #: what each of several API processes imports and calls (uvicorn's factory string)
