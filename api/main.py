@@ -64,12 +64,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for ``settings`` (default: from the environment). The database must already be
     migrated (``automtl serve`` does it; ``storage.upgrade(url)``)."""
     settings = settings or Settings()
-    # one process: as many connections as requests can run at once (Starlette runs sync routes
-    # in a thread pool of 40), so a request never waits 30 s for a pooled connection under
-    # load; several processes share that (settings.api_connections_max), a request waiting up
-    # to 10 s for a connection another returns
-    database = Database(settings.resolved_database_url, pool_size=settings.api_pool_size,
-                        max_overflow=settings.api_max_overflow, pool_timeout=10)
+    # as many connections as requests can run at once (Starlette runs sync routes in a thread
+    # pool of 40): a request never waits 30 s for a pooled connection under load. Smaller
+    # pools stall: 5 + 5 per pool with 4 processes under the 20 + 50 client load gave 44
+    # "QueuePool limit" errors and requests hung for 60 s (issue 20 item 2)
+    database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size,
+                        max_overflow=settings.db_max_overflow, pool_timeout=10)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,8 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.result_cache = ResultCache(settings.result_cache_entries)
     app.state.study_storage = StudyStorage(settings.resolved_database_url,
-                                           pool_size=settings.api_pool_size,
-                                           max_overflow=settings.api_max_overflow)
+                                           pool_size=settings.db_pool_size,
+                                           max_overflow=settings.db_max_overflow)
     install_error_handlers(app)
     install_offline_docs(app, API_PREFIX)
     for name in ROUTE_MODULES:
