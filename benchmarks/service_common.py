@@ -146,8 +146,8 @@ def running_server(db: str, *, pg_url: str = DEFAULT_PG, source: Path | None = N
     ``owner``; ``source`` serves another checkout's code, ``worker`` starts serve's own worker
     (default ``--no-worker``), ``api_workers`` > 1 passes ``--api-workers``, ``env`` adds
     ``AUTOMTL_*`` settings, ``prelude`` is Python code run in serve's process first (e.g.
-    :data:`GC_LOG`; not in the processes of ``--api-workers`` > 1). On leaving: SIGTERM (SIGKILL after 30 s), the schema dropped,
-    the folder removed."""
+    :data:`GC_LOG`; not in the processes of ``--api-workers`` > 1). On leaving: SIGTERM
+    (SIGKILL after 30 s), the schema dropped, the folder removed."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         schema = None
         if db == "postgresql":
