@@ -7,6 +7,11 @@ trials, pareto, report, datasets). Prints per route: requests, errors (5xx, time
 refused connections), p50 and p99 in seconds. Issue 20 item 1 measured 20 submitters + 50
 readers for 30 s: 11 of 84 reads 500 on SQLite, read p99 31 s.
 
+Then, to find where a tail comes from: each route's slowest requests with when they were
+sent (``latency@offset`` from the start), the p99 of the requests sent in the first
+``--first-seconds`` and after (a diagnosis; the table counts every request), and the API
+process's full garbage collections during the load (one API process only).
+
 ``--source DIR`` serves another checkout's code (e.g. the main branch) for a before/after
 table in the same conditions. Every request is bounded by ``--timeout``; the server is
 stopped at the end.
