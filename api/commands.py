@@ -17,7 +17,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from automtl_api.settings import Settings
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 #: the help of ``--db``, the database flag of every service command (``db upgrade``'s too)
@@ -166,6 +169,9 @@ def _serve(args: argparse.Namespace) -> int:
                          api_workers=args.api_workers)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
+    warning = check_connection_bound(settings)
+    if warning is not None:
+        print(f"automtl serve: {warning}", file=sys.stderr, flush=True)
     processes = settings.api_workers
     # one API process: the app lives here; several: each of uvicorn's processes (spawned, so
     # a fresh interpreter) builds its own from these settings, passed as AUTOMTL_* variables
@@ -190,6 +196,31 @@ def _serve(args: argparse.Namespace) -> int:
         if supervisor is not None:
             supervisor.stop()
     return 0
+
+
+def check_connection_bound(settings: Settings) -> str | None:
+    """A start-up warning when the API processes could open more PostgreSQL connections than
+    the server takes (``None`` when they cannot, and on SQLite): ``--api-workers`` x 2 pools
+    x (pool size + overflow) (:attr:`Settings.api_connections_max`) over ``max_connections``
+    less its reserved connections. Past that bound a burst of concurrent requests would get
+    PostgreSQL's "too many clients" as 500s. A warning, not a refusal: what the processes
+    open is bounded by the requests running at once (4 processes under the 20 + 50 client
+    load: at most 49-71 connections of the 320 possible), while smaller pools than the 40
+    requests a process runs at once stall (5 + 5 per pool at 4 processes: "QueuePool limit"
+    errors, requests hung 60 s)."""
+    from automtl_storage import connection_limit
+
+    limit = connection_limit(settings.resolved_database_url)
+    if limit is None or settings.api_connections_max <= limit[0]:
+        return None
+    return (f"warning: {settings.api_workers} API process(es) x 2 pools (requests, Optuna "
+            f"studies) x ({settings.db_pool_size} pooled + {settings.db_max_overflow} "
+            f"overflow; AUTOMTL_DB_POOL_SIZE, AUTOMTL_DB_MAX_OVERFLOW) can open "
+            f"{settings.api_connections_max} PostgreSQL connections, and the server takes "
+            f"{limit[0]} ({limit[1]}): a burst of more concurrent requests than it takes "
+            f"gets 500s (\"too many clients\"); raise the server's max_connections to "
+            f"{settings.api_connections_max} plus the worker's, or run fewer API processes "
+            f"(--api-workers); pools below the 40 requests a process runs at once stall")
 
 
 #: what each of several API processes imports and calls (uvicorn's factory string)

@@ -45,6 +45,27 @@ def job_front(job: Job, storage: Any, study: optuna.Study | None = None) -> dict
     return {"job_id": job.id, "status": job.status.value, **front}
 
 
+def warm_report_rendering() -> None:
+    """Render the page of a job without trials once, for two and for three objectives (the
+    two front plots), and discard it: the first page a process renders pays ~0.5 s of CPU
+    once, for Plotly loading its schema of validators (a 0.4 s JSON parse) and importing the
+    figure classes; paid on the first ``GET .../report`` under load (every reader of the job
+    waiting for that one render), it made the slowest 1% of the reports (issue 20). Called
+    by the app's start-up, before it accepts a request."""
+    from automtl.report.html import build_report_html
+
+    for names in (["y1", "y2"], ["y1", "y2", "y3"]):
+        objectives = [{"name": n, "direction": "maximize", "metric": "auc"} for n in names]
+        front = {"job_id": 0, "status": "queued", "study": None, "objectives": objectives,
+                 "reference_point": {n: None for n in names},
+                 "reference_rule": {n: "no trials yet" for n in names},
+                 "hypervolume": 0.0, "trials": [], "n_trials": 0, "n_failed": 0,
+                 "n_infeasible": 0, "n_dominated": 0}
+        build_report_html(front, [], tasks=[{"name": n, "metric": "auc",
+                                             "direction": "maximize"} for n in names],
+                          plotly_js="/warm-up")
+
+
 def front_csv(front: dict[str, Any]) -> str:
     """One row per front trial: trial, topology, weighting, objectives, test metrics, costs
     (:func:`automtl.report.pareto.front_csv`: the header also for an empty front)."""

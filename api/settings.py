@@ -119,9 +119,11 @@ class Settings(BaseSettings):
                                     "on one socket): more than one spreads the requests over "
                                     "cores instead of one Python process's GIL; each has its "
                                     "own connection pools and result cache")
-    db_pool_size: int = Field(20, ge=1, description="pooled database connections of the API")
-    db_max_overflow: int = Field(20, ge=0, description="connections above the pool under "
-                                                       "bursts")
+    db_pool_size: int = Field(20, ge=1, description="pooled database connections of each API "
+                                                    "process, in each of its two pools "
+                                                    "(requests, Optuna studies)")
+    db_max_overflow: int = Field(20, ge=0, description="connections above each pool under "
+                                                       "bursts, per API process")
     worker_nice: int = Field(
         10, ge=0, le=19, description="how much lower the CPU priority of the worker "
                                      "`automtl serve` starts (and of its Ray trials) is than "
@@ -201,6 +203,17 @@ class Settings(BaseSettings):
     def path_roots(self) -> tuple[Path, ...]:
         """Server directories whose paths are shown to clients relative to them."""
         return (self.resolved_artifact_dir, self.data_dir.resolve())
+
+    @property
+    def api_connections_max(self) -> int:
+        """The most database connections the API processes can open in all: ``api_workers``
+        x 2 pools (the requests' and the Optuna studies') x (``db_pool_size`` +
+        ``db_max_overflow``): 80 per process by default. What they open is bounded by the
+        requests running at once (at most 40 per process, Starlette's thread pool); under the
+        20 + 50 client load 4 processes had at most 49-71 connections to PostgreSQL open, of
+        320 possible. ``automtl serve`` warns at start-up when this exceeds what the
+        PostgreSQL server takes (:func:`automtl_api.commands.check_connection_bound`)."""
+        return self.api_workers * 2 * (self.db_pool_size + self.db_max_overflow)
 
     @property
     def upload_dir(self) -> Path:

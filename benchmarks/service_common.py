@@ -38,6 +38,22 @@ with Database(sys.argv[1]) as db, db.session() as s:
 print(token)
 """
 
+#: a prelude that logs each full (generation 2) garbage collection of the serving process to
+#: its stderr as ``bench-gc2 <wall-clock start> <seconds>``: a pause of every request at once
+GC_LOG = """
+import gc as _gc, sys as _sys, time as _time
+_gc_start = [0.0, 0.0]
+def _gc_log(phase, info):
+    if info["generation"] != 2:
+        return
+    if phase == "start":
+        _gc_start[:] = [_time.time(), _time.perf_counter()]
+    else:
+        print(f"bench-gc2 {_gc_start[0]:.3f} {_time.perf_counter() - _gc_start[1]:.4f}",
+              file=_sys.stderr, flush=True)
+_gc.callbacks.append(_gc_log)
+"""
+
 #: how automtl's folders are imported (pyproject's package-dir mapping)
 PACKAGES = {"automtl": "automtl", "search_spaces": "search_spaces",
             "automtl_storage": "storage", "automtl_api": "api"}
@@ -124,13 +140,14 @@ class Server:
 def running_server(db: str, *, pg_url: str = DEFAULT_PG, source: Path | None = None,
                    worker: bool = False, api_workers: int = 1, owner: str = "bench",
                    env: dict[str, str] | None = None, capture_log: bool = False,
-                   prefix: str = "automtl-bench-") -> Iterator[Server]:
+                   prefix: str = "automtl-bench-", prelude: str = "") -> Iterator[Server]:
     """``automtl serve`` on a free loopback port, on a SQLite file in a temporary folder
     (``db="sqlite"``) or a fresh schema of the PostgreSQL at ``pg_url``, with a token of
     ``owner``; ``source`` serves another checkout's code, ``worker`` starts serve's own worker
     (default ``--no-worker``), ``api_workers`` > 1 passes ``--api-workers``, ``env`` adds
-    ``AUTOMTL_*`` settings. On leaving: SIGTERM (SIGKILL after 30 s), the schema dropped,
-    the folder removed."""
+    ``AUTOMTL_*`` settings, ``prelude`` is Python code run in serve's process first (e.g.
+    :data:`GC_LOG`; not in the processes of ``--api-workers`` > 1). On leaving: SIGTERM
+    (SIGKILL after 30 s), the schema dropped, the folder removed."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         schema = None
         if db == "postgresql":
@@ -143,10 +160,11 @@ def running_server(db: str, *, pg_url: str = DEFAULT_PG, source: Path | None = N
                           AUTOMTL_HOST="127.0.0.1", **(env or {}))
         flags = ([] if worker else ["--no-worker"]) + \
             (["--api-workers", str(api_workers)] if api_workers > 1 else [])
+        serve_prelude = source_prelude(source) + prelude
         prelude = source_prelude(source)
         serve = SERVE.format(flags="".join(f", {f!r}" for f in flags))
         process = subprocess.Popen(
-            [sys.executable, "-c", prelude + serve], env=child, stdout=subprocess.DEVNULL,
+            [sys.executable, "-c", serve_prelude + serve], env=child, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE if capture_log else subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         server = None

@@ -7,6 +7,11 @@ trials, pareto, report, datasets). Prints per route: requests, errors (5xx, time
 refused connections), p50 and p99 in seconds. Issue 20 item 1 measured 20 submitters + 50
 readers for 30 s: 11 of 84 reads 500 on SQLite, read p99 31 s.
 
+Then, to find where a tail comes from: each route's slowest requests with when they were
+sent (``latency@offset`` from the start), the p99 of the requests sent in the first
+``--first-seconds`` and after (a diagnosis; the table counts every request), and the API
+process's full garbage collections during the load (one API process only).
+
 ``--source DIR`` serves another checkout's code (e.g. the main branch) for a before/after
 table in the same conditions. Every request is bounded by ``--timeout``; the server is
 stopped at the end.
@@ -31,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.service_common import DEFAULT_PG, running_server
+from benchmarks.service_common import DEFAULT_PG, GC_LOG, running_server
 
 
 def csv_bytes(rows: int = 400) -> bytes:
@@ -52,13 +57,18 @@ class Recorder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.latency: dict[str, list[float]] = defaultdict(list)
+        #: per route, each request's start (wall-clock seconds, ``time.time()``) and latency
+        self.timed: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
         self.kinds: dict[str, int] = defaultdict(int)
         #: the read job's status and trial counts at the end (does a worker train it?)
         self.job_state = ""
+        #: when the clients started (``time.time()``): the origin of the offsets printed
+        self.started_at = 0.0
 
     def call(self, client: httpx.Client, route: str, method: str, url: str,
              **kwargs: Any) -> httpx.Response | None:
+        started = time.time()
         start = time.perf_counter()
         response: httpx.Response | None = None
         kind = None
@@ -71,6 +81,7 @@ class Recorder:
         elapsed = time.perf_counter() - start
         with self.lock:
             self.latency[route].append(elapsed)
+            self.timed[route].append((started, elapsed))
             if kind is not None:
                 self.errors[route] += 1
                 self.kinds[kind] += 1
@@ -98,6 +109,7 @@ def run_load(base: str, token: str, submitters: int, readers: int, seconds: floa
         first.raise_for_status()
         job = first.json()["id"]
     stop_at = time.time() + seconds
+    started_at = stop_at - seconds
     if processes <= 1:
         recorder = _drive(base, token, dataset, job, submitters, readers, stop_at, timeout, 0)
     else:
@@ -111,9 +123,10 @@ def run_load(base: str, token: str, submitters: int, readers: int, seconds: floa
                 (base, token, dataset, job, s, r, stop_at, timeout, i)
                 for i, (s, r) in enumerate(shares)])
         recorder = Recorder()
-        for latency, errors, kinds in parts:
-            for route, values in latency.items():
-                recorder.latency[route] += values
+        for timed, errors, kinds in parts:
+            for route, pairs in timed.items():
+                recorder.timed[route] += pairs
+                recorder.latency[route] += [latency for _, latency in pairs]
             for route, count in errors.items():
                 recorder.errors[route] += count
             for kind, count in kinds.items():
@@ -121,15 +134,17 @@ def run_load(base: str, token: str, submitters: int, readers: int, seconds: floa
     with httpx.Client(base_url=base, headers=headers, timeout=timeout) as client:
         detail = client.get(f"/api/v1/jobs/{job}").json()
     progress = detail.get("progress") or {}
+    recorder.started_at = started_at
     recorder.job_state = (f"read job at the end: {detail.get('status')}, "
                           f"{progress.get('finished')} trials ended, "
                           f"{progress.get('running')} running")
     return recorder
 
 
-def _drive_plain(*args: Any) -> tuple[dict[str, list[float]], dict[str, int], dict[str, int]]:
+def _drive_plain(*args: Any) -> tuple[dict[str, list[tuple[float, float]]], dict[str, int],
+                                      dict[str, int]]:
     recorder = _drive(*args)
-    return dict(recorder.latency), dict(recorder.errors), dict(recorder.kinds)
+    return dict(recorder.timed), dict(recorder.errors), dict(recorder.kinds)
 
 
 def _drive(base: str, token: str, dataset: int, job: int, submitters: int, readers: int,
@@ -195,6 +210,53 @@ def table(recorder: Recorder) -> str:
     return "\n".join(lines)
 
 
+def slowest(recorder: Recorder, count: int = 6) -> str:
+    """Per route, its ``count`` slowest requests as ``latency@offset`` (seconds; the offset
+    is when the request was sent, from the clients' start): whether a route's tail is its
+    first requests (a cold cache, connections being opened) or spread over the run."""
+    lines = [f"slowest {count} per route, latency s @ sent at s from the start:"]
+    for route in sorted(recorder.timed):
+        worst = sorted(recorder.timed[route], key=lambda pair: -pair[1])[:count]
+        lines.append(f"  {route:<16} " + " ".join(
+            f"{latency:.2f}@{started - recorder.started_at:.1f}" for started, latency in worst))
+    return "\n".join(lines)
+
+
+def by_phase(recorder: Recorder, first_s: float) -> str:
+    """The reads' p99 for the requests sent in the first ``first_s`` seconds and for the rest,
+    each route apart: for finding where a tail comes from. The figures of the run are the
+    table's, which count every request."""
+    lines = [f"diagnosis only (the table above counts every request): p99 s of requests sent "
+             f"in the first {first_s:g} s | after (n)"]
+    for route in sorted(recorder.timed):
+        early = [lat for t, lat in recorder.timed[route] if t - recorder.started_at < first_s]
+        late = [lat for t, lat in recorder.timed[route] if t - recorder.started_at >= first_s]
+        lines.append(f"  {route:<16} "
+                     + (f"{_quantile(early, 0.99):.3f} ({len(early)})" if early else "- (0)")
+                     + " | "
+                     + (f"{_quantile(late, 0.99):.3f} ({len(late)})" if late else "- (0)"))
+    return "\n".join(lines)
+
+
+def gc_pauses(log: str, started_at: float, seconds: float) -> str:
+    """The API process's full garbage collections during the load (``GC_LOG``'s lines in its
+    log): how many, their total and longest pause, and the longest ones as ``pause@offset``;
+    every request waits while one runs."""
+    pauses = []
+    for line in log.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "bench-gc2":
+            start, pause = float(parts[1]) - started_at, float(parts[2])
+            if 0 <= start <= seconds:
+                pauses.append((pause, start))
+    if not pauses:
+        return "API full garbage collections during the load: 0"
+    worst = sorted(pauses, reverse=True)[:6]
+    return (f"API full garbage collections during the load: {len(pauses)}, "
+            f"{sum(p for p, _ in pauses):.2f} s in all, longest "
+            + " ".join(f"{p:.2f}@{t:.1f}" for p, t in worst))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
@@ -214,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
                              "of this one, which also wait for each other's GIL)")
     parser.add_argument("--api-workers", type=int, default=1,
                         help="API processes (serve --api-workers; default 1)")
+    parser.add_argument("--first-seconds", type=float, default=5.0,
+                        help="the diagnosis line's split: p99 of requests sent before and "
+                             "after this many seconds (default 5); the table counts all")
     parser.add_argument("--quick", action="store_true", help="2 submitters, 3 readers, 3 s")
     args = parser.parse_args(argv)
     if args.quick:
@@ -223,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     with running_server(args.db, pg_url=args.pg_url, source=args.source, worker=args.worker,
                         api_workers=args.api_workers, capture_log=True,
                         env={"AUTOMTL_MAX_ACTIVE_JOBS": "1000000"},
-                        prefix="automtl-load-") as server:
+                        prefix="automtl-load-",
+                        prelude=GC_LOG if args.api_workers == 1 else "") as server:
         recorder = run_load(server.base, server.token, args.submitters, args.readers,
                             args.seconds, args.timeout, args.client_processes)
     locked = server.log.count("database is locked")
@@ -234,7 +300,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.api_workers} API process(es); clients in "
           f"{args.client_processes} process(es)")
     print(table(recorder))
+    print(slowest(recorder))
+    print(by_phase(recorder, args.first_seconds))
     print(recorder.job_state)
+    if args.api_workers == 1:
+        print(gc_pauses(server.log, recorder.started_at, args.seconds))
     print(f"server log: {locked} 'database is locked', {pool} 'QueuePool limit'")
     return 0
 

@@ -11,6 +11,7 @@ from automtl_storage.base import Base
 from automtl_storage.db import (
     Database,
     DatabaseBusy,
+    connection_limit,
     create_engine_for,
     normalize_url,
     session_factory,
@@ -52,6 +53,7 @@ __all__ = [
     "ApiToken",
     "Base",
     "Database",
+    "connection_limit",
     "DatabaseBusy",
     "Dataset",
     "DatasetRepository",

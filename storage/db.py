@@ -16,6 +16,7 @@ from filelock import FileLock
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 #: seconds a SQLite connection waits for the write lock before "database is locked"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -24,6 +25,34 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: flock, released when its holder dies, so a crashed holder never blocks the others)
 SQLITE_LOCK_TIMEOUT_S = 600.0
 _SUPPORTED = ("sqlite", "postgresql")
+
+
+def connection_limit(url: str | URL) -> tuple[int, str] | None:
+    """How many connections the PostgreSQL server at ``url`` takes from ordinary roles, and
+    how that was found (``max_connections`` less ``superuser_reserved_connections`` and, from
+    PostgreSQL 16, ``reserved_connections``); ``None`` for SQLite (no connection limit).
+    Opens and closes one connection; raises SQLAlchemy's ``OperationalError`` when the server
+    cannot be reached."""
+    from sqlalchemy import text
+
+    normalized = normalize_url(url)
+    if make_url(normalized).get_backend_name() != "postgresql":
+        return None
+    engine = create_engine(normalized, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            values = [connection.execute(text(f"SELECT current_setting('{name}', true)"))
+                      .scalar() for name in _RESERVED]
+    finally:
+        engine.dispose()
+    counts = [int(v) if v not in (None, "") else 0 for v in values]
+    explained = f"max_connections {counts[0]}" + "".join(
+        f" - {c} {name}" for name, c in zip(_RESERVED[1:], counts[1:], strict=True) if c)
+    return counts[0] - sum(counts[1:]), explained
+
+
+#: PostgreSQL's settings behind :func:`connection_limit` (the first less the others)
+_RESERVED = ("max_connections", "superuser_reserved_connections", "reserved_connections")
 
 
 class DatabaseBusy(TimeoutError):

@@ -203,3 +203,65 @@ def test_each_processes_cache_follows_what_another_process_wrote(settings, alice
         after = second.get(url, headers=alice)
         assert after.status_code == 200 and cache.renders == renders + 1
         assert after.headers["etag"] != before.headers["etag"]
+
+
+
+def test_the_api_connection_bound_is_processes_times_two_pools(tmp_path):
+    """Each API process has two pools (requests, Optuna studies) of ``db_pool_size`` +
+    ``db_max_overflow`` connections (20 + 20): 80 per process, 320 at ``--api-workers 4``."""
+    def settings(**values):
+        return Settings(env="test", data_dir=tmp_path, **values)
+
+    assert settings().api_connections_max == 80
+    assert settings(api_workers=4).api_connections_max == 320
+    assert settings(api_workers=2, db_pool_size=7, db_max_overflow=0).api_connections_max == 28
+    four = settings(api_workers=4)
+    upgrade(four.resolved_database_url)
+    app = create_app(four)
+    assert app.state.database.engine.pool.size() == 20
+    assert app.state.study_storage.get().engine.pool.size() == 20
+    app.state.database.dispose()
+
+
+def test_serve_warns_at_start_up_when_its_pools_exceed_what_postgresql_takes(
+        tmp_path, postgres_database_url):
+    """``--api-workers 4`` with the default pools (320 connections possible) on a server that
+    takes fewer: serve says so on stderr at start-up, with the figures and what to change,
+    and serves; one process (80) below the limit gets no warning; SQLite is not checked."""
+    from automtl_api.commands import check_connection_bound
+    from automtl_storage import connection_limit
+
+    limit = connection_limit(postgres_database_url)
+    assert limit is not None and limit[0] > 0 and "max_connections" in limit[1]
+    assert connection_limit(f"sqlite:///{tmp_path / 'a.db'}") is None
+    pool = limit[0] // 4 + 1  # 4 processes x 2 pools x (pool + 0) > the limit
+    settings = make_settings(tmp_path, database_url=postgres_database_url, api_workers=4,
+                             db_pool_size=pool, db_max_overflow=0)
+    warning = check_connection_bound(settings)
+    assert warning is not None
+    assert f"can open {4 * 2 * pool} PostgreSQL connections" in warning
+    assert f"the server takes {limit[0]}" in warning
+    assert "AUTOMTL_DB_POOL_SIZE" in warning and "--api-workers" in warning
+    small = make_settings(tmp_path, database_url=postgres_database_url, db_pool_size=1,
+                          db_max_overflow=0)
+    assert check_connection_bound(small) is None  # 2 connections
+    assert check_connection_bound(make_settings(tmp_path, api_workers=4)) is None  # SQLite
+    settings = make_settings(tmp_path, port=free_port(), database_url=postgres_database_url,
+                             api_workers=4, db_pool_size=pool, db_max_overflow=0)
+    env = {**os.environ, **settings.environment(), "RAY_USAGE_STATS_ENABLED": "0"}
+    serve = subprocess.Popen([sys.executable, "-m", "automtl.cli", "serve", "--no-worker"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        healthy = False
+        while time.monotonic() < deadline and serve.poll() is None and not healthy:
+            try:
+                healthy = httpx.get(f"http://127.0.0.1:{settings.port}/healthz",
+                                    timeout=2.0).status_code == 200
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert healthy, "serve did not answer /healthz"
+    finally:
+        _stop(serve)
+    assert serve.stderr is not None
+    assert f"automtl serve: {warning}" in serve.stderr.read().decode()

@@ -27,6 +27,28 @@ def test_service_load_quick(capsys: pytest.CaptureFixture[str]) -> None:
     for route in ("POST /jobs", "GET /jobs/{id}", "GET /report", "all reads"):
         assert route in out
     assert "server log: 0 'database is locked', 0 'QueuePool limit'" in out
+    assert "slowest 6 per route" in out and "API full garbage collections" in out
+
+
+def test_service_load_says_when_the_slowest_requests_were_sent_and_the_gc_pauses() -> None:
+    """The diagnosis lines: per route the slowest requests as latency@offset from the start,
+    the p99 before and after the split, and the full collections logged by GC_LOG's hook."""
+    from benchmarks.service_load import Recorder, by_phase, gc_pauses, slowest
+
+    recorder = Recorder()
+    recorder.started_at = 1000.0
+    recorder.timed["GET /report"] = [(1000.1, 2.5), (1000.2, 2.0)] + \
+        [(1010.0 + i, 0.3) for i in range(20)]
+    text = slowest(recorder, count=3)
+    assert "GET /report      2.50@0.1 2.00@0.2 0.30@10.0" in text
+    phases = by_phase(recorder, 5.0)
+    assert "GET /report      2.495 (2) | 0.300 (20)" in phases
+    assert "the table above counts every request" in phases
+    log = "INFO x\nbench-gc2 1002.000 0.7400\nbench-gc2 1020.500 0.0100\nbench-gc2 990.0 9\n"
+    assert gc_pauses(log, 1000.0, 30.0) == (
+        "API full garbage collections during the load: 2, 0.75 s in all, longest "
+        "0.74@2.0 0.01@20.5")
+    assert gc_pauses("", 1000.0, 30.0).endswith(": 0")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"),
