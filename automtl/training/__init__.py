@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from automtl.training.losses import masked_loss, task_losses
 from automtl.training.metrics import split_metrics, task_metrics, validation_objective
-from automtl.training.result import EpochRecord, StopTraining, TrainingDivergedError, TrainResult
+from automtl.training.result import (
+    EpochRecord,
+    StopTraining,
+    TrainingDivergedError,
+    TrainingState,
+    TrainResult,
+)
 from automtl.training.trainer import Trainer, build_optimizer
 
 __all__ = [
     "EpochRecord",
     "StopTraining",
+    "TrainingState",
     "TrainResult",
     "Trainer",
     "TrainingDivergedError",
