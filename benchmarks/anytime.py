@@ -13,7 +13,11 @@ epochs by default), eager promotion, the coverage trials trained to the first ru
 ``tpe+mo_asha (eta)`` (ASHA's ``floor(n/eta)`` promotion, ``promotion="eta"``), ``(grace 2)``,
 ``(grace 3)``, ``(grace 3, eta 2)`` (other rungs), ``(epsilon SE)``, ``(epsilon SE/2)``
 (MO-ASHA's ``epsilon`` = that many Hanley-McNeil standard errors of each task's validation AUC)
-and ``(brackets 2)``, ``(brackets 3)`` (Hyperband-style brackets). Every
+and ``(brackets 2)``, ``(brackets 3)`` (Hyperband-style brackets), and ASHA's promotion
+variant (``promotion="pause"``: a trial outside the rung's top ``floor(n/eta)`` pauses with a
+checkpoint and is resumed when the rung ranks it there; coverage trials ranked and paused like
+any other): ``tpe+mo_asha (pause)``, ``(pause, grace 3)`` and ``(pause, first-rung
+coverage)``; a resumed trial's cost is what it trains after its checkpoint. Every
 method starts with automtl's coverage trials (every topology once) except ``tpe (no
 coverage)``. Datasets: the synthetic MMoE recipe, and a generated dataset with categorical
 columns and a rare second task (positive rate ~5%; ``--rare-valid-rows`` enlarges its
@@ -40,6 +44,15 @@ only by cache and core sharing; epochs are load-free but blind to model size. Th
 studies of one run. Each worker trains one tiny untimed trial first, so no measured trial pays
 the process's first-use costs.
 
+**Run-to-run spread.** ``--seed``/``--seeds`` seed the sampler and the trials' training and,
+unless ``--data-seed`` is given, the generated data and its split too. With ``--data-seed D``
+every study trains on the same data and only the sampler and training seeds vary:
+``anytime_spread`` gives each method's final hypervolume over those seeds (mean, SD, range),
+the noise floor a "reached full TPE's final hypervolume" verdict is read against.
+``anytime_rung_ranks`` reads full TPE's complete trials epoch by epoch: the rank correlation of
+each epoch's values with the final ones, the share of the final top third that epoch's top
+third holds, and the learning rates of both (the fast-learner bias of an early rung).
+
 Trials run in-process through Optuna's ask/tell with automtl's trial function
 (``automtl.search.trainable.run_trial``) and the same scheduler object Ray Tune uses (its
 ``decide`` on each epoch's report; a STOP ends the trial through ``StopTraining``; its rung
@@ -59,6 +72,7 @@ writes its raw studies to ``studies.json``; ``--merge`` builds the tables from s
     python -m benchmarks.anytime
     python -m benchmarks.anytime --quick
     python -m benchmarks.anytime --merge out-a/studies.json out-b/studies.json --out merged
+    python -m benchmarks.anytime --methods tpe --data-seed 0 --seed 0 --seeds 4
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ rung, ranked by non-dominated sorting, ties inside a front broken by crowding di
   and then the top ``1/eta`` of those so far (the promotion rule of ASHA, Li et al., "A
   System for Massively Parallel Hyperparameter Tuning", MLSys 2020: a configuration is
   promotable when it is in the top ``floor(|rung| / eta)``), applied as a stop decision on
-  arrival: the first ``eta - 1`` trials at every rung stop there (pausing them for a later
-  promotion would need checkpoints). No trial is promoted on fewer than ``eta`` results,
+  arrival: the first ``eta - 1`` trials at every rung stop there (``"pause"`` below pauses
+  them for a later promotion instead). No trial is promoted on fewer than ``eta`` results,
   at the price of ``(eta - 1) * r`` epochs per rung; a search whose budget is smaller than
   about ``eta^2`` trials may then end with no complete trial. Measured there: 0-6 complete
   trials in budgets of 27-47 (against 5-9 of 18-32 with ``"eager"``), so the job spec
