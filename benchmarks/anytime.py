@@ -13,7 +13,11 @@ epochs by default), eager promotion, the coverage trials trained to the first ru
 ``tpe+mo_asha (eta)`` (ASHA's ``floor(n/eta)`` promotion, ``promotion="eta"``), ``(grace 2)``,
 ``(grace 3)``, ``(grace 3, eta 2)`` (other rungs), ``(epsilon SE)``, ``(epsilon SE/2)``
 (MO-ASHA's ``epsilon`` = that many Hanley-McNeil standard errors of each task's validation AUC)
-and ``(brackets 2)``, ``(brackets 3)`` (Hyperband-style brackets). Every
+and ``(brackets 2)``, ``(brackets 3)`` (Hyperband-style brackets), and ASHA's promotion
+variant (``promotion="pause"``: a trial outside the rung's top ``floor(n/eta)`` pauses with a
+checkpoint and is resumed when the rung ranks it there; coverage trials ranked and paused like
+any other): ``tpe+mo_asha (pause)``, ``(pause, grace 3)`` and ``(pause, first-rung
+coverage)``; a resumed trial's cost is what it trains after its checkpoint. Every
 method starts with automtl's coverage trials (every topology once) except ``tpe (no
 coverage)``. Datasets: the synthetic MMoE recipe, and a generated dataset with categorical
 columns and a rare second task (positive rate ~5%; ``--rare-valid-rows`` enlarges its
@@ -40,6 +44,15 @@ only by cache and core sharing; epochs are load-free but blind to model size. Th
 studies of one run. Each worker trains one tiny untimed trial first, so no measured trial pays
 the process's first-use costs.
 
+**Run-to-run spread.** ``--seed``/``--seeds`` seed the sampler and the trials' training and,
+unless ``--data-seed`` is given, the generated data and its split too. With ``--data-seed D``
+every study trains on the same data and only the sampler and training seeds vary:
+``anytime_spread`` gives each method's final hypervolume over those seeds (mean, SD, range),
+the noise floor a "reached full TPE's final hypervolume" verdict is read against.
+``anytime_rung_ranks`` reads full TPE's complete trials epoch by epoch: the rank correlation of
+each epoch's values with the final ones, the share of the final top third that epoch's top
+third holds, and the learning rates of both (the fast-learner bias of an early rung).
+
 Trials run in-process through Optuna's ask/tell with automtl's trial function
 (``automtl.search.trainable.run_trial``) and the same scheduler object Ray Tune uses (its
 ``decide`` on each epoch's report; a STOP ends the trial through ``StopTraining``; its rung
@@ -59,6 +72,7 @@ writes its raw studies to ``studies.json``; ``--merge`` builds the tables from s
     python -m benchmarks.anytime
     python -m benchmarks.anytime --quick
     python -m benchmarks.anytime --merge out-a/studies.json out-b/studies.json --out merged
+    python -m benchmarks.anytime --methods tpe --data-seed 0 --seed 0 --seeds 4
 """
 
 from __future__ import annotations
@@ -114,6 +128,18 @@ METHODS: dict[str, dict[str, Any]] = {
                                  "rung_tpe": True, "brackets": 2},
     "tpe+mo_asha (brackets 3)": {"sampler": "tpe", "asha": True, "coverage": True,
                                  "rung_tpe": True, "brackets": 3},
+    # ASHA's promotion variant (Li et al. 2020; Syne Tune's type="promotion"): a trial
+    # outside the top floor(n/eta) pauses at the rung (its checkpoint kept) and is resumed
+    # when the rung ranks it there; coverage trials ranked (and paused) like any other
+    "tpe+mo_asha (pause)": {"sampler": "tpe", "asha": True, "coverage": True,
+                            "rung_tpe": True, "promotion": "pause",
+                            "coverage_fidelity": "full"},
+    "tpe+mo_asha (pause, grace 3)": {"sampler": "tpe", "asha": True, "coverage": True,
+                                     "rung_tpe": True, "promotion": "pause",
+                                     "coverage_fidelity": "full", "grace": 3},
+    "tpe+mo_asha (pause, first-rung coverage)": {"sampler": "tpe", "asha": True,
+                                                 "coverage": True, "rung_tpe": True,
+                                                 "promotion": "pause"},
     "tpe (no coverage)": {"sampler": "tpe", "asha": False, "coverage": False},
 }
 #: the methods run unless --methods says otherwise (the issue's four, and TPE without coverage
@@ -136,6 +162,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=1,
                         help="seeds per method (default 1 to stay under 10 minutes on 2 "
                              "loaded cores; the issue's comparison is --seeds 3)")
+    parser.add_argument("--data-seed", type=int, default=None,
+                        help="seed of the generated data and its split, the same for every "
+                             "study (default: each study's own --seed, which then also seeds "
+                             "the sampler and the trials' training); with it, --seed/--seeds "
+                             "vary only the sampler and training seeds, so the studies of one "
+                             "method measure the run-to-run spread on fixed data")
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--rare-valid-rows", type=int, default=None,
                         help="validation rows of the rare-task dataset (default: 20%% of "
@@ -205,7 +237,12 @@ def run_study(dataset: str, method: str, seed: int, args: dict[str, Any],
     from automtl.search.datasets import load_dataset
     from automtl.search.mo_asha import MOASHAScheduler
     from automtl.search.samplers import make_sampler
-    from automtl.search.trainable import KEY_TRAIN_TIME, TrialContext, run_trial
+    from automtl.search.trainable import (
+        KEY_EPOCH_LOG,
+        KEY_TRAIN_TIME,
+        TrialContext,
+        run_trial,
+    )
     from automtl.training.result import StopTraining
     from automtl.trial_record import ATTR_PRUNED_EPOCH, ATTR_RUNGS, set_trial_attr
 
@@ -214,11 +251,12 @@ def run_study(dataset: str, method: str, seed: int, args: dict[str, Any],
     grace, eta = config.get("grace", args["grace"]), config.get("eta", args["eta"])
     space_doc = dict(COMPACT_SPACE, architecture=dict(COMPACT_SPACE["architecture"],
                                                       embedding_dim=4))
+    data_seed = seed if args.get("data_seed") is None else int(args["data_seed"])
     with tempfile.TemporaryDirectory(prefix="automtl-anytime-") as root, \
             _EpochClock() as clock:
         spec = load_job_spec({
             "name": f"anytime-{seed}", "seed": seed,
-            "dataset": _write_dataset(dataset, args["rows"], Path(root), seed,
+            "dataset": _write_dataset(dataset, args["rows"], Path(root), data_seed,
                                       args.get("rare_valid_rows")),
             "tasks": [{"name": "y1", "type": "binary"}, {"name": "y2", "type": "binary"}],
             "search_space": space_doc, "sampler": config["sampler"],
@@ -227,10 +265,12 @@ def run_study(dataset: str, method: str, seed: int, args: dict[str, Any],
             **({"scheduler": {"name": "mo_asha", "grace_epochs": grace,
                               "reduction_factor": eta}} if config["asha"] else {})})
         space = search_spaces.load(spec.search_space)
-        data = load_dataset(spec.dataset, spec.tasks, spec.seed)
+        data = load_dataset(spec.dataset, spec.tasks, data_seed)
         context = TrialContext(spec=spec, inputs=data.schema, train=data.train,
                                valid=data.valid, test=None, artifact_root=root)
         keys = [o.result_key for o in spec.objective_list()]
+        # the per-epoch validation keys of the objectives (the learning curve's columns)
+        curve_keys = [f"valid/{o.name}/{o.metric}" for o in spec.objective_list()]
         auc_se = [auc_standard_error(data.valid.labels[:, i]) for i in range(len(keys))]
         scheduler = (MOASHAScheduler(keys, ["max", "max"], grace_epochs=grace,
                                      reduction_factor=eta, max_epochs=args["epochs"],
@@ -252,44 +292,81 @@ def run_study(dataset: str, method: str, seed: int, args: dict[str, Any],
         unit = COST_UNITS[args.get("budget_unit", "cpu")]
         spent = 0.0
         pruned_fill = 0  # asks at which pruned trials had places in TPE's good group
-        while len(trials) < limit and (budget is None or spent < budget):
-            pruned_fill += _pruned_fill_good_group(study)
-            trial = study.ask()
-            candidate = space.sample(trial)
-            if scheduler is not None and trial.user_attrs.get(ATTR_COVERAGE):
-                scheduler.start_coverage_trial(str(trial.number))  # as the searcher does
+        # promotion="pause": trial id -> (Optuna trial, candidate, checkpoint, record index)
+        pausing = config.get("promotion") == "pause"
+        paused: dict[str, tuple[Any, dict[str, Any], Any, int]] = {}
+        asked = 0
+        while asked < limit and (budget is None or spent < budget):
+            promoted = scheduler.next_promotion() if pausing else None
+            resume = None
+            if promoted is not None:  # ASHA's get_job: a promotion before a new trial
+                trial, candidate, resume, index = paused.pop(promoted)
+                trials[index]["state"] = "PROMOTED"
+            else:
+                pruned_fill += _pruned_fill_good_group(study)
+                trial = study.ask()
+                asked += 1
+                candidate = space.sample(trial)
+                if scheduler is not None and trial.user_attrs.get(ATTR_COVERAGE):
+                    scheduler.start_coverage_trial(str(trial.number))  # as the searcher does
             report = _Reporter(scheduler, str(trial.number), StopTraining)
             state, values, final = "COMPLETE", None, {}
             clock.reset()
             try:
-                final = run_trial(candidate, trial.number, context, report)
+                final = run_trial(candidate, trial.number, context, report, resume=resume,
+                                  checkpoint=pausing)
                 values = [float(final[k]) for k in keys]
             except Exception:  # noqa: BLE001 - a failed trial, told as such
                 state = "FAIL"
             pruned_at = (scheduler.pruned_epoch(str(trial.number))
                          if scheduler is not None else None)
+            paused_at = scheduler.paused_epoch(str(trial.number)) if pausing else None
             if scheduler is not None:  # what the searcher stores: the values at every rung
                 rungs = scheduler.rung_values(str(trial.number))
                 if rungs:
                     set_trial_attr(trial, ATTR_RUNGS, rungs)
-            if pruned_at is not None:
+            if paused_at is not None:  # waits at its rung, RUNNING for Optuna
+                state, values = "PAUSED", None
+                paused[str(trial.number)] = (trial, candidate, report.checkpoint, len(trials))
+            elif pruned_at is not None:
                 state, values = "PRUNED", None
                 set_trial_attr(trial, ATTR_PRUNED_EPOCH, int(pruned_at))
-            if state == "COMPLETE" and values and all(map(math.isfinite, values)):
+            if state == "PAUSED":
+                pass
+            elif state == "COMPLETE" and values and all(map(math.isfinite, values)):
                 study.tell(trial, values)
             else:
                 study.tell(trial, state=getattr(optuna.trial.TrialState,
                                                 "PRUNED" if state == "PRUNED" else "FAIL"))
-            # a complete trial's final result, else its last report (where it was stopped)
+            # a complete trial's final result, else its last report (where it was stopped);
+            # a resumed trial's cost is what it trained after its checkpoint
             last = final if final else report.last
+            before_s, before_epochs = ((resume.train_time_s, resume.epoch) if resume is not None
+                                       else (0.0, 0))
             record = {"topology": candidate["architecture"]["topology"], "state": state,
-                      "values": values, "train_s": float(last.get(KEY_TRAIN_TIME, 0.0)),
+                      "values": values,
+                      "train_s": float(last.get(KEY_TRAIN_TIME, 0.0)) - before_s,
                       "cpu_s": clock.cpu_s, "process_cpu_s": clock.process_cpu_s,
-                      "epochs": int(last.get("epochs_trained", last.get("epoch", 0))),
-                      "candidate": json.dumps(candidate, sort_keys=True, default=str)}
+                      "epochs": int(last.get("epochs_trained", last.get("epoch", 0)))
+                      - before_epochs,
+                      "candidate": json.dumps(candidate, sort_keys=True, default=str),
+                      # [epoch, value per objective] of every epoch trained
+                      # (a stopped trial's final result repeats the epoch it stopped at)
+                      "curve": [[epoch, *(float(e.get(k, math.nan)) for k in curve_keys)]
+                                for epoch, e in sorted({
+                                    int(e["epoch"]): e for e in report.log
+                                    + list(final.get(KEY_EPOCH_LOG, []))}.items())],
+                      **({"resumed": True} if resume is not None else {})}
             spent += record[unit]
             trials.append(record)
-    return {"dataset": dataset, "method": method, "seed": seed, "trials": trials,
+        if pausing:  # the end of the search: what still waits at a rung is pruned there
+            for trial_id, epoch in scheduler.finish().items():
+                trial, _, _, index = paused.pop(trial_id)
+                trials[index]["state"] = "PRUNED"
+                set_trial_attr(trial, ATTR_PRUNED_EPOCH, int(epoch))
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    return {"dataset": dataset, "method": method, "seed": seed, "data_seed": data_seed,
+            "trials": trials,
             "budget": budget, "pruned_fill": pruned_fill, "valid_auc_se": auc_se}
 
 
@@ -330,10 +407,12 @@ class _EpochClock:
     def __init__(self) -> None:
         self.cpu_s = self.process_cpu_s = 0.0
         self._start = (0.0, 0.0)
+        self._running = False
         self._originals: tuple[Any, Any] | None = None
 
     def reset(self) -> None:
         self.cpu_s = self.process_cpu_s = 0.0
+        self._running = False
 
     def __enter__(self) -> _EpochClock:
         from automtl.training.trainer import Trainer
@@ -342,9 +421,9 @@ class _EpochClock:
         clock = self
 
         def timed_train_epoch(trainer: Any, *args: Any, **kwargs: Any) -> Any:
-            epoch = kwargs.get("epoch", args[-1] if args else 0)
-            if epoch == 0:
+            if not clock._running:  # the trial's first epoch (after a resume: its first one)
                 clock._start = (time.thread_time(), time.process_time())
+                clock._running = True
             return train_epoch(trainer, *args, **kwargs)
 
         def timed_fit(trainer: Any, train: Any, valid: Any, tasks: Any, callback: Any = None,
@@ -369,17 +448,23 @@ class _EpochClock:
 
 
 class _Reporter:
-    """A trial's report hook: keeps the last epoch's result and asks the scheduler (when there
-    is one) whether to go on; a STOP raises ``stop`` (the Trainer's ``StopTraining``)."""
+    """A trial's report hook: keeps the last epoch's result (and the checkpoint passed with it)
+    and asks the scheduler (when there is one) whether to go on; a STOP or a PAUSE raises
+    ``stop`` (the Trainer's ``StopTraining``; a paused trial goes on later from the
+    checkpoint)."""
 
     def __init__(self, scheduler: Any, trial_id: str, stop: type[Exception]) -> None:
         self.scheduler, self.trial_id, self.stop = scheduler, trial_id, stop
         self.last: dict[str, Any] = {}
+        self.log: list[dict[str, Any]] = []  # the epochs' records the reports carried
+        self.checkpoint: Any = None  # the trainer's state passed with the last report
 
-    def __call__(self, result: dict[str, Any]) -> None:
+    def __call__(self, result: dict[str, Any], checkpoint: Any = None) -> None:
         self.last = dict(result)
+        self.log.extend(result.get("automtl/epochs", []))
+        self.checkpoint = checkpoint
         if self.scheduler is not None and \
-                self.scheduler.decide(self.trial_id, result) == "STOP":
+                self.scheduler.decide(self.trial_id, result) in ("STOP", "PAUSE"):
             raise self.stop
 
 
@@ -472,7 +557,8 @@ def anytime_rows(studies: list[dict[str, Any]], args: argparse.Namespace) -> lis
                       for unit, key in COST_UNITS.items()}
             main_curves = curves[args.budget_unit]
             row: dict[str, Any] = {"dataset": dataset, "method": method, "seeds": len(runs)}
-            row["trials"] = round(statistics.fmean(len(s["trials"]) for s in runs), 1)
+            row["trials"] = round(statistics.fmean(  # a resumed trial's segments count once
+                sum(not t.get("resumed") for t in s["trials"]) for s in runs), 1)
             row["pruned"] = round(statistics.fmean(
                 sum(t["state"] == "PRUNED" for t in s["trials"]) for s in runs), 1)
             row["CPU s"] = round(statistics.fmean(c[-1][0] for c in curves["cpu"].values()), 1)
@@ -545,6 +631,8 @@ def noise_rows(studies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for study in studies:
         for trial in study["trials"]:
+            if trial.get("resumed"):  # from a checkpoint: not the same work as from scratch
+                continue
             key = (study["dataset"], study["seed"], trial["candidate"], trial["epochs"])
             groups.setdefault(key, []).append(trial)
     repeated = [g for g in groups.values() if len(g) >= 2]
@@ -560,6 +648,104 @@ def noise_rows(studies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row]
 
 
+def spread_rows(studies: list[dict[str, Any]], args: argparse.Namespace
+                ) -> list[dict[str, Any]]:
+    """Run-to-run spread on fixed data: per dataset, data seed and method with at least two
+    studies (sampler and training seeds differ, data the same: ``--data-seed``), the final
+    hypervolume's mean, standard deviation, range and values, and the hypervolume at ``S/3``
+    of the study's own cost (the verdict's unit)."""
+    unit = COST_UNITS[args.budget_unit]
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for study in studies:
+        groups.setdefault((study["dataset"], study.get("data_seed", study["seed"]),
+                           study["method"]), []).append(study)
+    rows = []
+    for (dataset, data_seed, method), runs in sorted(groups.items(), key=str):
+        if len(runs) < 2:
+            continue
+        finals = [curve(s, unit)[-1][1] for s in runs]
+        thirds = [volume_at(curve(s, unit), GOAL_FRACTION * curve(s, unit)[-1][0])
+                  for s in runs]
+        costs = [curve(s, unit)[-1][0] for s in runs]
+        rows.append({"dataset": dataset, "data seed": data_seed, "method": method,
+                     "sampler seeds": len(runs),
+                     "final HV mean": round(statistics.fmean(finals), 4),
+                     "final HV SD": round(statistics.stdev(finals), 4),
+                     "final HV min": round(min(finals), 4),
+                     "final HV max": round(max(finals), 4),
+                     "final HV range": round(max(finals) - min(finals), 4),
+                     "final HVs": " ".join(f"{v:.4f}" for v in finals),
+                     "own HV @S/3 mean": round(statistics.fmean(thirds), 4),
+                     "cost S mean": round(statistics.fmean(costs), 2),
+                     "cost S SD": round(statistics.stdev(costs), 2)})
+    return rows
+
+
+def rung_rank_rows(studies: list[dict[str, Any]], methods: tuple[str, ...] = FIXED_TRIALS,
+                   ) -> list[dict[str, Any]]:
+    """How well an early epoch ranks the trials as their end does: per dataset and epoch, over
+    the complete trials of the full-fidelity studies (``methods``) that trained that epoch
+    (early stopping ends some before the last; at least 6 per study), Spearman's rank
+    correlation between each objective's value at that epoch and its final value (the
+    restored best epoch's), mean over studies, and the share of the final top third (by
+    non-dominated sorting and crowding distance, MO-ASHA's order) that the epoch's values
+    put in their top third (ASHA's promotion set at eta 3), and the median learning rate of
+    each top third (median over studies: the fast-learner bias of an early rung)."""
+    from scipy.stats import spearmanr
+
+    from automtl.search.mo_asha import selection_order
+
+    out: dict[tuple[str, int], dict[str, list[float]]] = {}
+    for study in studies:
+        if study["method"] not in methods:
+            continue
+        trials = [t for t in study["trials"] if t["state"] == "COMPLETE" and t.get("curve")]
+        if len(trials) < 6:
+            continue
+        epochs = sorted({int(row[0]) for t in trials for row in t["curve"]})
+        for epoch in epochs:
+            # the trials that trained this epoch (early stopping ends some before it)
+            at = [(t, next((row[1:] for row in t["curve"] if int(row[0]) == epoch), None))
+                  for t in trials]
+            reached = [(t, a) for t, a in at if a is not None and all(map(math.isfinite, a))]
+            if len(reached) < 6:
+                continue
+            final = -np.asarray([t["values"] for t, _ in reached], dtype=float)  # losses
+            values = np.asarray([a for _, a in reached], dtype=float)
+            top = max(1, len(reached) // 3)
+            final_top = set(selection_order(final)[:top].tolist())
+            entry = out.setdefault((study["dataset"], epoch), {})
+            entry.setdefault("n", []).append(len(reached))
+            for k in range(values.shape[1]):
+                rho = spearmanr(values[:, k], -final[:, k]).statistic
+                if math.isfinite(rho):
+                    entry.setdefault(f"rho {k + 1}", []).append(float(rho))
+            early_top = set(selection_order(-values)[:top].tolist())
+            entry.setdefault("overlap", []).append(len(final_top & early_top) / top)
+            # the fast-learner bias: the learning rates the epoch's top third and the final
+            # top third hold
+            rates = [json.loads(t["candidate"])["train"]["lr"] for t, _ in reached]
+            entry.setdefault("lr early", []).append(statistics.median(
+                rates[i] for i in early_top))
+            entry.setdefault("lr final", []).append(statistics.median(
+                rates[i] for i in final_top))
+    rows = []
+    for (dataset, epoch), entry in sorted(out.items()):
+        row: dict[str, Any] = {"dataset": dataset, "epoch": epoch,
+                               "studies": len(entry["overlap"]),
+                               "trials per study": round(statistics.fmean(entry["n"]), 1)}
+        for key in sorted(k for k in entry if k.startswith("rho")):
+            row[f"Spearman {key.split()[1]} (epoch vs final)"] = round(
+                statistics.fmean(entry[key]), 3)
+        row["top third kept (share of final top third)"] = round(
+            statistics.fmean(entry["overlap"]), 3)
+        row["median lr of the epoch's top third"] = round(
+            statistics.median(entry["lr early"]), 4)
+        row["median lr of the final top third"] = round(statistics.median(entry["lr final"]), 4)
+        rows.append(row)
+    return rows
+
+
 def topology_rows(studies: list[dict[str, Any]], args: argparse.Namespace,
                   first: int) -> list[dict[str, Any]]:
     """Per dataset and method (TPE with and without coverage): trials per topology among the
@@ -572,7 +758,8 @@ def topology_rows(studies: list[dict[str, Any]], args: argparse.Namespace,
             if not runs:
                 continue
             for label, limit in ((f"first {first}", first), ("all", None)):
-                counts = Counter(t["topology"] for s in runs for t in s["trials"][:limit])
+                counts = Counter(t["topology"] for s in runs
+                                 for t in [t for t in s["trials"] if not t.get("resumed")][:limit])
                 rows.append({"dataset": dataset, "method": method, "trials": label,
                              **{t: counts.get(t, 0) for t in topologies}})
     return rows
@@ -594,7 +781,7 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict
     setup_threads(args.threads)
     shared = {k: getattr(args, k) for k in ("trials", "rows", "epochs", "grace", "eta",
                                             "max_trials_factor", "budget_unit",
-                                            "rare_valid_rows")}
+                                            "rare_valid_rows", "data_seed")}
     seeds = range(args.seed, args.seed + args.seeds)
     fixed = [m for m in args.methods if m in FIXED_TRIALS]
     budgeted = [m for m in args.methods if m not in FIXED_TRIALS]
@@ -685,6 +872,15 @@ def _tables(studies: list[dict[str, Any]], args: argparse.Namespace,
                 f"at S/3 and S ({unit}) against full TPE's final", machine, notes)
     write_table(topologies, args.out, "anytime_topologies", "Trials per topology", machine, notes)
     write_table(curves, args.out, "anytime_curves", "Anytime curve points", machine, notes)
+    spread = spread_rows(studies, args)
+    if spread:
+        write_table(spread, args.out, "anytime_spread", "Run-to-run spread of the final "
+                    "hypervolume on fixed data (sampler and training seeds vary)", machine,
+                    notes)
+    ranks = rung_rank_rows(studies)
+    if ranks:
+        write_table(ranks, args.out, "anytime_rung_ranks", "Early epochs against final "
+                    "values: rank correlation over full TPE's complete trials", machine, notes)
     noise = noise_rows(studies)
     if noise:
         write_table(noise, args.out, "anytime_noise", "Cost of identical trials across "

@@ -45,7 +45,7 @@ from automtl.domains import add_domain_means
 from automtl.jobspec import JobSpec
 from automtl.search.stop_signal import StopSignal
 from automtl.search.testing import FailureInjection
-from automtl.training.result import EpochRecord, TrainingInterrupted
+from automtl.training.result import EpochRecord, TrainingInterrupted, TrainingState
 
 #: the config key under which the searcher's suggestion reaches the trainable
 CONFIG_KEY = "automtl"
@@ -72,7 +72,8 @@ KEY_EPOCH_LOG = "automtl/epochs"
 COST_KEYS = {"params": KEY_PARAMS, "latency_ms": KEY_LATENCY,
              "effective_params": KEY_EFFECTIVE_PARAMS}
 
-Report = Callable[[dict[str, Any]], None]
+#: ``report(result)``; with ``run_trial(checkpoint=True)`` also ``checkpoint=`` a TrainingState
+Report = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -212,10 +213,17 @@ def report_epochs(spec: JobSpec, epochs: int) -> frozenset[int]:
 
 
 def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
-              report: Report) -> dict[str, Any]:
+              report: Report, *, resume: TrainingState | None = None,
+              checkpoint: bool = False) -> dict[str, Any]:
     """Train one candidate, ``report`` at the epochs :func:`report_epochs` names (each report
     and the final result carry the epochs since the last one under :data:`KEY_EPOCH_LOG`),
-    save the weights; the final result."""
+    save the weights; the final result.
+
+    ``checkpoint``: each report also passes the trainer's state after that epoch as
+    ``report(result, checkpoint=state)`` (a :class:`~automtl.training.TrainingState`: what a
+    trial paused at a rung needs, MO-ASHA's ``promotion="pause"``); ``resume``: such a state,
+    from which this call goes on (the epochs before it are not trained again; ``train_time_s``
+    counts them, ``epoch`` numbers go on from them)."""
     from automtl.models.registry import build_model
     from automtl.report.utilisation import expert_utilisation
     from automtl.training.trainer import Trainer
@@ -238,7 +246,7 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
     weighting = build_weighting(parsed.weighting, tasks, seed=parsed.train.seed)
     trainer = Trainer(model, weighting, parsed.train, trial_device(spec))
 
-    trained_s = 0.0
+    trained_s = resume.train_time_s if resume is not None else 0.0
     reporting = report_epochs(spec, parsed.train.epochs)
     log: list[dict[str, Any]] = []
 
@@ -255,16 +263,20 @@ def run_trial(candidate: dict[str, Any], number: int, context: TrialContext,
             return
         costs = {"params": float(num_params), "latency_ms": math.nan,
                  "effective_params": float(model.effective_parameters())}
-        report({**entry, KEY_FINAL: False, KEY_EPOCHS_TOTAL: parsed.train.epochs,
-                **objective_values(spec, epoch_valid, costs),
-                KEY_EPOCH_LOG: list(log)})
+        metrics = {**entry, KEY_FINAL: False, KEY_EPOCHS_TOTAL: parsed.train.epochs,
+                   **objective_values(spec, epoch_valid, costs), KEY_EPOCH_LOG: list(log)}
+        if checkpoint:
+            report(metrics, checkpoint=trainer.training_state())
+        else:
+            report(metrics)
         log.clear()
 
     stop = context.stop_signal
     result = trainer.fit(data.train, data.valid, tasks, callback=on_epoch,
                          test=data.test, objectives=spec.objective_model_tasks(),
                          measure_latency=True,  # once per trial (confirmation runs skip it)
-                         interrupt=stop.is_raised if stop is not None else None)
+                         interrupt=stop.is_raised if stop is not None else None,
+                         resume=resume)
     latency_ms = math.nan if result.latency_ms is None else float(result.latency_ms)
     valid = add_domain_means(result.valid_metrics, spec.tasks, spec.domains)
     test_metrics = (add_domain_means(result.test_metrics, spec.tasks, spec.domains)

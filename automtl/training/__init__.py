@@ -9,6 +9,7 @@ from automtl.training.result import (
     StopTraining,
     TrainingDivergedError,
     TrainingInterrupted,
+    TrainingState,
     TrainResult,
 )
 from automtl.training.trainer import Trainer, build_optimizer
@@ -16,6 +17,7 @@ from automtl.training.trainer import Trainer, build_optimizer
 __all__ = [
     "EpochRecord",
     "StopTraining",
+    "TrainingState",
     "TrainResult",
     "Trainer",
     "TrainingDivergedError",

@@ -37,6 +37,37 @@ class EpochRecord:
 
 
 @dataclass
+class TrainingState:
+    """Everything :meth:`automtl.Trainer.fit` needs to go on after ``epoch`` epochs as if it had
+    never stopped (``fit(resume=state)``): a paused trial's checkpoint (asynchronous successive
+    halving's promotion variant, :mod:`automtl.search.mo_asha`). Taken by
+    :meth:`~automtl.Trainer.training_state` inside an epoch callback; picklable with
+    ``torch.save`` (tensors on the training device, moved by ``torch.load(map_location=)``).
+
+    ``epoch``: epochs trained (the next one is ``epoch``, 0-based); ``model``/``optimizer``:
+    their ``state_dict``; ``weighting``: a copy of the weighting object (its parameters, its
+    loss history and its generator); ``generator``/``rng``: the batch-order generator's and
+    torch's global CPU generator's states (dropout); ``history``, ``best_objective``,
+    ``best_epoch``, ``best_state``, ``epochs_without_gain``: early stopping's bookkeeping;
+    ``train_time_s``: training seconds so far; ``pass_seconds``: the validation passes' seconds
+    (latency timing)."""
+
+    epoch: int
+    model: dict[str, Any]
+    optimizer: dict[str, Any]
+    weighting: Any
+    generator: Any
+    rng: Any
+    history: list[EpochRecord]
+    best_objective: float
+    best_epoch: int
+    best_state: dict[str, Any] | None
+    epochs_without_gain: int
+    train_time_s: float
+    pass_seconds: list[float] = field(default_factory=list)
+
+
+@dataclass
 class TrainResult:
     """The outcome of :meth:`automtl.Trainer.fit`, with the best epoch's weights restored.
 

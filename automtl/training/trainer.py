@@ -43,6 +43,7 @@ from automtl.training.result import (
     StopTraining,
     TrainingDivergedError,
     TrainingInterrupted,
+    TrainingState,
     TrainResult,
 )
 from automtl.weighting.base import Weighting, WeightingContext
@@ -90,6 +91,15 @@ class Trainer:
         self.device = torch.device(device)
         self.tasks: list[TaskSpec] = list(getattr(getattr(model, "config", None), "tasks", []))
         self._compiled_forward: SharedForward | None = None
+        self._snapshot: Callable[[], TrainingState] | None = None
+
+    def training_state(self) -> TrainingState:
+        """The state after the epoch whose callback is running (a copy: training on does not
+        change it), for ``fit(resume=...)`` in this or another process. Raises
+        ``RuntimeError`` outside an epoch callback."""
+        if self._snapshot is None:
+            raise RuntimeError("training_state() is only available inside an epoch callback")
+        return self._snapshot()
 
     def _check_tasks(self, tasks: Sequence[TaskSpec], *splits: SplitTensors) -> None:
         names = [t.name for t in tasks]
@@ -109,8 +119,15 @@ class Trainer:
             test: SplitTensors | None = None,
             objectives: Sequence[str] | None = None,
             measure_latency: bool = False,
-            interrupt: Callable[[], bool] | None = None) -> TrainResult:
+            interrupt: Callable[[], bool] | None = None,
+            resume: TrainingState | None = None) -> TrainResult:
         """Train up to ``epochs`` epochs with early stopping; restore the best weights.
+
+        ``resume``: a :class:`TrainingState` taken by :meth:`training_state` (after epoch
+        ``resume.epoch``) of a trainer with the same model architecture, weighting and train
+        config; training goes on from there as if it had not stopped (on the CPU the weights
+        after the last epoch are bit-identical to an uninterrupted fit). The weighting is
+        replaced by the state's copy (:attr:`weighting`).
 
         ``objectives`` names the tasks the search optimises (None: all); an undefined (NaN)
         validation metric of any other task does not count against an epoch.
@@ -132,6 +149,9 @@ class Trainer:
         self.tasks = list(tasks)
         torch.manual_seed(cfg.seed)  # dropout masks, hard-concrete samples
         self.weighting.manual_seed(cfg.seed)
+        if resume is not None:
+            self.weighting = copy.deepcopy(resume.weighting)
+            self.model.load_state_dict(resume.model)
         self.model.to(self.device)
         self.weighting.to(self.device)
         train, valid = train.to(self.device), valid.to(self.device)
@@ -146,35 +166,65 @@ class Trainer:
         time_passes = measure_latency and self.device.type == "cpu" \
             and len(valid) <= EVAL_BATCH_SIZE
         pass_seconds: list[float] = []
+        first_epoch, prior_train_s = 0, 0.0
+        if resume is not None:
+            optimizer.load_state_dict(resume.optimizer)
+            generator.set_state(resume.generator)
+            torch.set_rng_state(resume.rng)
+            history = copy.deepcopy(resume.history)
+            best_objective, best_epoch = resume.best_objective, resume.best_epoch
+            best_state = ({k: v.to(self.device) for k, v in resume.best_state.items()}
+                          if resume.best_state is not None else None)
+            epochs_without_gain = resume.epochs_without_gain
+            pass_seconds = list(resume.pass_seconds)
+            first_epoch, prior_train_s = resume.epoch, resume.train_time_s
         started = time.perf_counter()
-        for epoch in range(cfg.epochs):
-            epoch_started = time.perf_counter()
-            train_losses, weights = self._train_epoch(train, optimizer, generator, epoch,
-                                                      interrupt)
-            pass_started = time.perf_counter()
-            predictions = self.predict(valid)
-            pass_seconds.append(time.perf_counter() - pass_started)
-            valid_metrics = self._metrics(predictions, valid, self.tasks)
-            objective = validation_objective(valid_metrics, self.tasks, objectives)
-            self.weighting.on_epoch_end(epoch, train_losses, valid_metrics)
-            record = EpochRecord(epoch, train_losses, weights, valid_metrics, objective,
-                                 time.perf_counter() - epoch_started)
-            history.append(record)
-            if math.isfinite(objective) and objective > best_objective:
-                best_objective, best_epoch, epochs_without_gain = objective, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            else:
-                epochs_without_gain += 1
-            if callback is not None:
-                try:
-                    callback(epoch, record)
-                except StopTraining:
-                    stopped_by_callback = True
+
+        def snapshot() -> TrainingState:
+            return TrainingState(
+                epoch=len(history), model=_cloned(self.model.state_dict()),
+                optimizer=copy.deepcopy(optimizer.state_dict()),
+                weighting=copy.deepcopy(self.weighting), generator=generator.get_state(),
+                rng=torch.get_rng_state(), history=copy.deepcopy(history),
+                best_objective=best_objective, best_epoch=best_epoch,
+                best_state=_cloned(best_state) if best_state is not None else None,
+                epochs_without_gain=epochs_without_gain,
+                train_time_s=prior_train_s + time.perf_counter() - started,
+                pass_seconds=list(pass_seconds))
+
+        self._snapshot = snapshot
+        try:
+            for epoch in range(first_epoch, cfg.epochs):
+                epoch_started = time.perf_counter()
+                train_losses, weights = self._train_epoch(train, optimizer, generator, epoch,
+                                                          interrupt)
+                pass_started = time.perf_counter()
+                predictions = self.predict(valid)
+                pass_seconds.append(time.perf_counter() - pass_started)
+                valid_metrics = self._metrics(predictions, valid, self.tasks)
+                objective = validation_objective(valid_metrics, self.tasks, objectives)
+                self.weighting.on_epoch_end(epoch, train_losses, valid_metrics)
+                record = EpochRecord(epoch, train_losses, weights, valid_metrics, objective,
+                                     time.perf_counter() - epoch_started)
+                history.append(record)
+                if math.isfinite(objective) and objective > best_objective:
+                    best_objective, best_epoch, epochs_without_gain = objective, epoch, 0
+                    best_state = _cloned(self.model.state_dict())
+                else:
+                    epochs_without_gain += 1
+                if callback is not None:
+                    try:
+                        callback(epoch, record)
+                    except StopTraining:
+                        stopped_by_callback = True
+                        break
+                patience = cfg.early_stopping_patience
+                if patience and epochs_without_gain >= patience:
+                    stopped_early = True
                     break
-            if cfg.early_stopping_patience and epochs_without_gain >= cfg.early_stopping_patience:
-                stopped_early = True
-                break
-        train_time = time.perf_counter() - started
+        finally:
+            self._snapshot = None
+        train_time = prior_train_s + time.perf_counter() - started
         if best_state is not None:
             self.model.load_state_dict(best_state)
         else:  # no epoch had a finite objective: keep the last weights
@@ -288,3 +338,8 @@ class Trainer:
                  tasks: Sequence[TaskSpec]) -> dict[str, dict[str, float]]:
         inputs = getattr(getattr(self.model, "config", None), "inputs", None)
         return split_metrics(predictions, split, tasks, inputs)
+
+
+def _cloned(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A copy of a ``state_dict`` whose tensors training on cannot change."""
+    return {k: v.detach().clone() for k, v in state.items()}

@@ -285,3 +285,78 @@ def test_search_overhead_suggest_times_sampling_with_and_without_the_snapshot(tm
     # a trial's record (some 40 attributes) is one transaction, then its tell
     assert 0 < snapshot["commits per record"] <= 6 and snapshot["mean record s"] > 0
     assert (tmp_path / "search_overhead_suggest.md").exists()
+
+
+def test_anytime_spread_is_taken_over_sampler_seeds_on_the_same_data():
+    from benchmarks import anytime
+
+    def study(seed, data_seed, best):
+        return {"dataset": "synthetic", "method": "tpe", "seed": seed, "data_seed": data_seed,
+                "trials": [_trial("COMPLETE", [0.6, 0.6], 3.0, 3.0, 9, "a"),
+                           _trial("COMPLETE", [best, best], 3.0, 3.0, 9, "b")]}
+
+    args = anytime.parse_args(["--methods", "tpe", "--datasets", "synthetic"])
+    rows = anytime.spread_rows([study(0, 7, 0.7), study(1, 7, 0.8), study(2, 7, 0.9),
+                                study(0, 8, 0.7)], args)
+    (row,) = rows  # data seed 8 has one study: no spread
+    assert row["data seed"] == 7 and row["sampler seeds"] == 3
+    assert row["final HV min"] == pytest.approx(0.04) and row["final HV max"] == 0.16
+    assert row["final HV range"] == pytest.approx(0.12)
+    assert row["final HV SD"] == pytest.approx(0.0603, abs=1e-4)  # of 0.04, 0.09, 0.16
+    assert row["own HV @S/3 mean"] == 0.0  # the first trial ends after 3 of 9 CPU s ...
+    assert anytime.parse_args(["--data-seed", "4"]).data_seed == 4
+    assert anytime.parse_args([]).data_seed is None  # ... and the data follows --seed
+
+
+def test_anytime_rung_ranks_compare_early_epochs_with_the_final_values():
+    import json
+
+    from benchmarks import anytime
+
+    def trial(lr, early, final):
+        record = _trial("COMPLETE", [final, final], 1.0, 1.0, 2,
+                        json.dumps({"train": {"lr": lr}}))
+        record["curve"] = [[1, early, early], [2, final, final]]
+        return record
+
+    # epoch 1 ranks the fast learners (lr 0.1) first, the end ranks them last
+    trials = [trial(0.1, 0.80 + i / 100, 0.60 + i / 100) for i in range(3)] + \
+        [trial(0.001, 0.60 + i / 100, 0.80 + i / 100) for i in range(3)]
+    rows = anytime.rung_rank_rows([{"dataset": "d", "method": "tpe", "trials": trials},
+                                   {"dataset": "d", "method": "tpe+mo_asha",
+                                    "trials": trials[::-1]}])
+    first, last = rows
+    assert (first["epoch"], first["studies"], first["trials per study"]) == (1, 1, 6)
+    # every trial 3 ranks off: 1 - 6 * (6 * 3**2) / (6 * (6**2 - 1))
+    assert first["Spearman 1 (epoch vs final)"] == pytest.approx(1 - 324 / 210, abs=1e-3)
+    assert first["top third kept (share of final top third)"] == 0.0
+    assert first["median lr of the epoch's top third"] == 0.1
+    assert first["median lr of the final top third"] == 0.001
+    assert last["Spearman 2 (epoch vs final)"] == 1.0 and last["epoch"] == 2
+
+
+def test_anytime_pause_study_resumes_promoted_trials_and_prunes_the_rest():
+    """The in-process loop of ``tpe+mo_asha (pause)``: a paused trial is either resumed (its
+    record PROMOTED, a ``resumed`` record of the same candidate after it that trains only the
+    epochs after its rung) or pruned at the end; nothing stays paused."""
+    import json
+
+    from benchmarks import anytime
+
+    args = {"trials": 4, "rows": 300, "epochs": 4, "grace": 1, "eta": 3,
+            "max_trials_factor": 3, "budget_unit": "epochs", "data_seed": None}
+    study = anytime.run_study("synthetic", "tpe+mo_asha (pause)", 0, args, budget=16)
+    records = study["trials"]
+    assert {t["state"] for t in records} <= {"COMPLETE", "PRUNED", "PROMOTED", "FAIL"}
+    assert sum(t["epochs"] for t in records) >= 16  # the budget: epochs trained, resumes too
+    promoted = [i for i, t in enumerate(records) if t["state"] == "PROMOTED"]
+    assert promoted, "no trial was resumed"
+    for i in promoted:
+        after = [t for t in records[i + 1:] if t.get("resumed")
+                 and t["candidate"] == records[i]["candidate"]]
+        assert after, "a promoted trial never went on"
+        rung = records[i]["curve"][-1][0]
+        assert after[0]["curve"][0][0] == rung + 1  # from its epoch, not from scratch
+    fresh = [t for t in records if not t.get("resumed")]
+    assert len(fresh) <= 4 * 3 and all(t["curve"][0][0] == 1 for t in fresh)
+    assert all(json.loads(t["candidate"]) for t in records)

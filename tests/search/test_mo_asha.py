@@ -229,3 +229,69 @@ def test_brackets_deal_trials_in_turn_and_rank_each_bracket_on_its_own() -> None
 def test_bad_arguments_name_the_field(kwargs: dict[str, int], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         MOASHAScheduler(["objective/a"], ["max"], **kwargs)
+
+
+PAUSE = TrialScheduler.PAUSE
+
+
+def test_the_pause_rule_pauses_at_a_rung_and_promotes_when_the_rung_ranks_it_top() -> None:
+    """ASHA's promotion variant: a trial outside the top floor(n/eta) pauses at the rung; once
+    enough trials reached it, the best paused ones are resumed (highest rung first), each once;
+    the trials still paused at the end are pruned at their rung."""
+    assert [promoted_count(n, 3, "pause") for n in range(1, 8)] == [0, 0, 1, 1, 1, 2, 2]
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                grace_epochs=1, reduction_factor=3, promotion="pause")
+    # a (0.9), b (0.8): fewer than eta at the rung, both pause (the eta rule stopped them)
+    assert scheduler.decide("a", _result(1, 0.9, 0.9)) == PAUSE
+    assert scheduler.decide("b", _result(1, 0.8, 0.8)) == PAUSE
+    assert scheduler.paused() == ["a", "b"] and scheduler.paused_epoch("a") == 1
+    assert scheduler.pruned_epoch("a") is None and scheduler.next_promotion() is None
+    # c is 3rd of 3: it pauses too, and now the rung's top floor(3/3) = 1 is "a": promoted
+    assert scheduler.decide("c", _result(1, 0.7, 0.7)) == PAUSE
+    assert scheduler.next_promotion() == "a"
+    assert scheduler.next_promotion() is None  # a's place is used; b is 2nd of 3
+    assert scheduler.paused_epoch("a") is None and scheduler.decisions("a")[-1].kept
+    # d arrives best of 4: in the top floor(4/3) = 1, it goes on at once
+    assert scheduler.decide("d", _result(1, 0.95, 0.95)) == CONTINUE
+    # a reaches rung 3 alone: it pauses there; e, f (1st rung) bring the top to 2: b goes on
+    assert scheduler.decide("a", _result(3, 0.91, 0.91)) == PAUSE
+    assert scheduler.decide("e", _result(1, 0.6, 0.6)) == PAUSE
+    assert scheduler.next_promotion() is None  # 5 at rung 1: top 1 (d, promoted)
+    assert scheduler.decide("f", _result(1, 0.5, 0.5)) == PAUSE
+    assert scheduler.next_promotion() is None  # 6 at rung 1: top 2 = d, a, both promoted
+    for tid, value in (("g", 0.4), ("h", 0.3)):
+        assert scheduler.decide(tid, _result(1, value, value)) == PAUSE
+    assert scheduler.next_promotion() is None  # 8: still top 2
+    assert scheduler.decide("i", _result(1, 0.2, 0.2)) == PAUSE
+    assert scheduler.next_promotion() == "b"  # 9 at rung 1: top 3 = d, a, b
+    assert [(d.epoch, d.kept) for d in scheduler.decisions("b")] == [(1, False), (1, True)]
+    assert scheduler.paused() == ["c", "a", "e", "f", "g", "h", "i"]  # in pausing order
+    # only the trials Tune holds paused may be resumed (choose_trial_to_run's ``among``)
+    assert scheduler.next_promotion(among={"c"}) is None
+    # the end of the search: what is still paused is pruned at its rung, with its rung values
+    ended = scheduler.finish()
+    assert ended == {"a": 3, "c": 1, "e": 1, "f": 1, "g": 1, "h": 1, "i": 1}
+    assert scheduler.pruned_epoch("a") == 3 and scheduler.paused() == []
+    assert scheduler.rung_values("a") == {"1": {"objective/a": 0.9, "objective/b": 0.9},
+                                          "3": {"objective/a": 0.91, "objective/b": 0.91}}
+    assert scheduler.pruned_epoch("d") is None
+
+
+def test_tune_resumes_only_a_promotable_paused_trial_under_the_pause_rule() -> None:
+    from types import SimpleNamespace
+
+    from ray.tune.experiment import Trial
+
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                grace_epochs=1, reduction_factor=3, promotion="pause")
+    trials = {tid: SimpleNamespace(trial_id=tid, status=Trial.PAUSED) for tid in "abc"}
+    for tid, value in (("a", 0.5), ("b", 0.9), ("c", 0.7)):
+        assert scheduler.on_trial_result(None, trials[tid], _result(1, value, value)) == PAUSE
+    pending = SimpleNamespace(trial_id="p", status=Trial.PENDING)
+    controller = SimpleNamespace(get_trials=lambda: [*trials.values(), pending])
+    assert scheduler.choose_trial_to_run(controller) is trials["b"]  # best of 3: promoted
+    trials["b"].status = Trial.RUNNING
+    # no paused trial is promotable now: a new (pending) trial, never a blind resume
+    assert scheduler.choose_trial_to_run(controller) is pending
+    pending.status = Trial.RUNNING
+    assert scheduler.choose_trial_to_run(controller) is None

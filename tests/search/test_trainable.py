@@ -232,3 +232,50 @@ def test_stop_signals_are_per_run_on_a_path_and_on_a_url(tmp_path: Path) -> None
         mine.clear()
         assert not StopSignal(root, token=mine.token, poll_s=0.0).is_raised()
         mine.clear()  # clearing twice is fine
+
+
+def test_a_trial_paused_at_a_rung_resumes_from_its_checkpoint_like_an_unpaused_one(
+        tmp_path: Path) -> None:
+    """MO-ASHA's pause rule end to end without Ray: the scheduler pauses the trial at rung 1,
+    the checkpoint passed with that report is saved to disk and loaded, and the resumed trial
+    trains epochs 2-5 only and ends with the uninterrupted trial's weights and values."""
+    from ray.tune.schedulers import TrialScheduler
+
+    from automtl.search.mo_asha import MOASHAScheduler
+    from automtl.training import StopTraining
+
+    context = _context(tmp_path, budget={"epochs": 5},
+                       scheduler={"name": "mo_asha", "grace_epochs": 1, "reduction_factor": 3})
+    whole = run_trial(CANDIDATE, 4, context, lambda result, **_: None, checkpoint=True)
+    whole_weights = torch.load(Path(whole["artifact"]) / "model.pt")  # the same folder later
+
+    scheduler = MOASHAScheduler(["objective/t1", "objective/t2"], ["max", "min"],
+                                grace_epochs=1, reduction_factor=3, promotion="pause")
+    saved: dict[str, Any] = {}
+
+    def report(result: dict[str, Any], checkpoint: Any = None) -> None:
+        if scheduler.decide("4", result) == TrialScheduler.PAUSE:
+            torch.save(checkpoint, tmp_path / "paused.pt")
+            saved["epoch"] = result["epoch"]
+            raise StopTraining
+
+    run_trial(CANDIDATE, 4, context, report, checkpoint=True)
+    assert saved == {"epoch": 1} and scheduler.paused() == ["4"]
+    # two more trials reach rung 1 below it: the rung's top floor(3/3) = 1 is trial 4
+    for number, worse in (("5", 0.1), ("6", 0.2)):
+        scheduler.decide(number, {"epoch": 1, "epochs_total": 5, "objective/t1": worse,
+                                  "objective/t2": 9.0})
+    assert scheduler.next_promotion() == "4"
+    state = torch.load(tmp_path / "paused.pt", weights_only=False)
+    assert state.epoch == 1
+    reports: list[dict[str, Any]] = []
+    resumed = run_trial(CANDIDATE, 4, context, lambda result, **_: reports.append(result),
+                        resume=state, checkpoint=True)
+    assert [r["epoch"] for r in reports] == [3]  # rung 3 only: rung 1 is behind it
+    assert [e["epoch"] for e in reports[0]["automtl/epochs"]] == [2, 3]
+    assert resumed["epochs_trained"] == 5
+    for key in ("objective/t1", "objective/t2", "valid/t1/auc", "test/t2/logloss"):
+        assert resumed[key] == whole[key], key
+    resumed_weights = torch.load(Path(resumed["artifact"]) / "model.pt")
+    assert resumed_weights.keys() == whole_weights.keys()
+    assert all(torch.equal(whole_weights[k], v) for k, v in resumed_weights.items())

@@ -345,3 +345,58 @@ def test_l0_penalty_closes_snr_gates(dataset: TabularDataset) -> None:
     # with the penalty, every gate's log_alpha is pushed down, so fewer gates stay open
     assert log_alphas[1].mean() < log_alphas[0].mean() - 0.5
     assert penalties[1] < penalties[0] and penalties[1] < initial
+
+
+@pytest.mark.parametrize("weighting", ["uncertainty", "dwa"])
+def test_a_paused_fit_resumes_from_its_epoch_with_its_weights(dataset: TabularDataset,
+                                                               weighting: str, tmp_path) -> None:
+    """A fit stopped after epoch 2 of 4, its training_state saved with torch.save and loaded
+    into a new trainer (fresh weights), ends bit-identical to an uninterrupted 4-epoch fit:
+    model weights, optimizer moments, the weighting's parameters (uncertainty) and loss
+    history (dwa), the batch order and dropout."""
+    from automtl.training import TrainingState
+
+    def trainer() -> Trainer:
+        return make_trainer(dataset, "mmoe", weighting, seed=3, dropout=0.2, epochs=4)
+
+    straight = trainer()
+    whole = straight.fit(dataset.train, dataset.valid, dataset.tasks)
+
+    paused = trainer()
+    saved: list[TrainingState] = []
+
+    def pause_after_two(epoch: int, record: EpochRecord) -> None:
+        if epoch == 1:
+            saved.append(paused.training_state())
+            raise StopTraining
+
+    first = paused.fit(dataset.train, dataset.valid, dataset.tasks, callback=pause_after_two)
+    assert first.epochs == 2 and first.stopped_by_callback
+    torch.save(saved[0], tmp_path / "state.pt")
+    state = torch.load(tmp_path / "state.pt", weights_only=False)
+    assert state.epoch == 2 and len(state.history) == 2
+
+    resumed = trainer()
+    fresh = {k: v.clone() for k, v in resumed.model.state_dict().items()}
+    seen: list[int] = []
+    rest = resumed.fit(dataset.train, dataset.valid, dataset.tasks, resume=state,
+                       callback=lambda epoch, record: seen.append(epoch))
+    assert seen == [2, 3]  # only the epochs after the pause are trained
+    assert rest.epochs == 4 and rest.best_epoch == whole.best_epoch
+    assert [r.train_losses for r in rest.history] == [r.train_losses for r in whole.history]
+    assert rest.valid_metrics == whole.valid_metrics
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name
+    assert any(not torch.equal(fresh[k], v) for k, v in resumed.model.state_dict().items())
+    for mine, theirs in zip(resumed.weighting.extra_parameters(),
+                            straight.weighting.extra_parameters(), strict=True):
+        assert torch.equal(mine, theirs)
+
+
+def test_training_state_is_only_available_inside_a_callback(dataset: TabularDataset) -> None:
+    trainer = make_trainer(dataset, "shared_bottom", epochs=1)
+    with pytest.raises(RuntimeError, match="epoch callback"):
+        trainer.training_state()
+    trainer.fit(dataset.train, dataset.valid, dataset.tasks)
+    with pytest.raises(RuntimeError, match="epoch callback"):
+        trainer.training_state()
