@@ -6,6 +6,7 @@ The study is the durable record of a search, so the front served here is exactly
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import optuna
@@ -64,6 +65,35 @@ def warm_report_rendering() -> None:
         build_report_html(front, [], tasks=[{"name": n, "metric": "auc",
                                              "direction": "maximize"} for n in names],
                           plotly_js="/warm-up")
+    warm_importances()
+
+
+def warm_importances() -> None:
+    """Fit parameter importances once on a three-trial study in memory and discard them: the
+    first fit in a process imports Optuna's fANOVA evaluator with scikit-learn, pandas and
+    joblib (~1,300 modules, ~1.5 s of CPU with the import lock held), which a running job's
+    first report with two complete trials paid under load while every other request waited
+    (reads p99 2.6 s with the worker training, issue 20). Called by :func:`warm_report_rendering`."""
+    from automtl.report.importances import param_importances
+
+    optuna_logger = logging.getLogger("optuna")
+    level = optuna_logger.level
+    optuna_logger.setLevel(logging.WARNING)  # no "A new study created in memory" line
+    try:
+        study = optuna.create_study(directions=["maximize", "minimize"],
+                                    storage=optuna.storages.InMemoryStorage())
+    finally:
+        optuna_logger.setLevel(level)
+    distributions = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True),
+                     "topology": optuna.distributions.CategoricalDistribution(["a", "b"])}
+    for index, (lr, topology) in enumerate([(1e-3, "a"), (1e-2, "b"), (3e-2, "a")]):
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": lr, "topology": topology}, distributions=distributions,
+            values=[0.5 + 0.1 * index, 1.0 - 0.2 * index]))
+    importances = param_importances(study, [{"name": "y1", "metric": "auc"},
+                                            {"name": "y2", "metric": "mse"}])
+    if not isinstance(importances, dict):  # a sentence: the fit did not run, nothing warmed
+        raise RuntimeError(f"the importance warm-up fitted nothing: {importances}")
 
 
 def front_csv(front: dict[str, Any]) -> str:
