@@ -73,7 +73,8 @@ def warm_importances() -> None:
     first fit in a process imports Optuna's fANOVA evaluator with scikit-learn, pandas and
     joblib (~1,300 modules, ~1.5 s of CPU with the import lock held), which a running job's
     first report with two complete trials paid under load while every other request waited
-    (reads p99 2.6 s with the worker training, issue 20). Called by :func:`warm_report_rendering`."""
+    (reads p99 2.6 s with the worker training, issue 20). Called by
+    :func:`warm_report_rendering`."""
     from automtl.report.importances import param_importances
 
     optuna_logger = logging.getLogger("optuna")

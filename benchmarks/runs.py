@@ -12,6 +12,7 @@ measured against (``benchmarks.trainer_overhead``, ``benchmarks.peer_throughput`
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -131,13 +132,14 @@ class EpochTimedTrainer(Trainer):
         self.train_epoch_seconds: list[float] = []
 
     def _train_epoch(self, train: SplitTensors, optimizer: torch.optim.Optimizer,
-                     generator: torch.Generator, epoch: int
+                     generator: torch.Generator, epoch: int,
+                     interrupt: Callable[[], bool] | None = None,
                      ) -> tuple[dict[str, float], dict[str, float]]:
         import time
 
         synchronize(self.device)
         started = time.perf_counter()
-        result = super()._train_epoch(train, optimizer, generator, epoch)
+        result = super()._train_epoch(train, optimizer, generator, epoch, interrupt)
         synchronize(self.device)
         self.train_epoch_seconds.append(time.perf_counter() - started)
         return result
