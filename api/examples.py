@@ -47,6 +47,11 @@ _TRIAL: dict[str, Any] = {
     "pruned_epoch": None, "rung_values": None,
     "created_at": "2026-11-30T09:03:10Z", "finished_at": "2026-11-30T09:03:34Z",
 }
+# the record's names (as /pareto names them) beside the deprecated aliases above
+_TRIAL.update(candidate=_TRIAL["config"], values=_TRIAL["objectives"],
+              valid=_TRIAL["valid_metrics"], test=_TRIAL["test_metrics"],
+              train_time_s=_TRIAL["train_seconds"], trial_time_s=_TRIAL["total_seconds"],
+              artifact=_TRIAL["artifact_path"], rungs=_TRIAL["rung_values"])
 
 _DATASET: dict[str, Any] = {
     "id": 3, "name": "clicks.parquet", "format": "parquet", "size_bytes": 18234112,

@@ -9,6 +9,7 @@ from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from automtl.trial_record import TRIAL_FIELDS
 from automtl_api.redact import relative_path, scrub_paths
 from automtl_storage import Dataset, Job, JobStatus, Trial, utcnow
 
@@ -178,24 +179,31 @@ class JobPage(BaseModel):
 
 
 class TrialRead(BaseModel):
-    """One trial as the worker stored it."""
+    """One trial as the worker stored it. Its fields carry the trial record's names
+    (:data:`automtl.trial_record.TRIAL_FIELDS`), the same as a trial of ``/pareto``:
+    ``candidate``, ``values``, ``valid``, ``test``, ``train_time_s``, ``trial_time_s``,
+    ``artifact``, ``rungs``. The older names of the same values (``config``, ``objectives``,
+    ``valid_metrics``, ``test_metrics``, ``train_seconds``, ``total_seconds``,
+    ``artifact_path``, ``rung_values``) are still sent, as deprecated aliases."""
 
     model_config = ConfigDict(from_attributes=True)
 
     number: int
     state: str
     params: dict[str, Any]
-    config: dict[str, Any] | None = Field(description="the candidate: architecture, "
-                                                      "weighting, train")
-    valid_metrics: dict[str, Any] | None
-    test_metrics: dict[str, Any] | None
-    objectives: dict[str, Any] | None
+    candidate: dict[str, Any] | None = Field(None, description="the candidate: architecture, "
+                                                              "weighting, train")
+    values: dict[str, Any] | None = Field(None, description="objective -> validation value "
+                                                            "(complete trials)")
+    valid: dict[str, Any] | None = Field(None, description="task -> metric -> value, "
+                                                           "validation split")
+    test: dict[str, Any] | None = Field(None, description="task -> metric -> value, test split")
     num_params: int | None
     latency_ms: float | None
-    train_seconds: float | None
-    total_seconds: float | None
-    artifact_path: str | None = Field(description="the trial's artifact folder, relative to the "
-                                                   "service's artifact directory")
+    train_time_s: float | None = Field(None, description="seconds in the training loop")
+    trial_time_s: float | None = Field(None, description="seconds of the whole trial")
+    artifact: str | None = Field(None, description="the trial's artifact folder, relative to "
+                                                   "the service's artifact directory")
     ray_node_id: str | None = Field(None, description="the Ray node the trial ran on")
     error: str | None = Field(description="why a failed trial failed, or why a pruned trial "
                                            "without pruned_epoch was refused at sampling "
@@ -204,21 +212,48 @@ class TrialRead(BaseModel):
     gate_utilisation: dict[str, Any] | None
     pruned_epoch: int | None = Field(None, description="epoch at which MO-ASHA stopped a "
                                                        "pruned trial")
-    rung_values: dict[str, Any] | None = Field(
+    rungs: dict[str, Any] | None = Field(
         None, description="MO-ASHA rung epoch -> objective values at that rung")
     created_at: datetime
     finished_at: datetime | None
+    # deprecated aliases: the names /trials used before it took the record's names
+    config: dict[str, Any] | None = Field(None, deprecated=True,
+                                          description="deprecated: the same as candidate")
+    objectives: dict[str, Any] | None = Field(None, deprecated=True,
+                                              description="deprecated: the same as values")
+    valid_metrics: dict[str, Any] | None = Field(None, deprecated=True,
+                                                 description="deprecated: the same as valid")
+    test_metrics: dict[str, Any] | None = Field(None, deprecated=True,
+                                                description="deprecated: the same as test")
+    train_seconds: float | None = Field(None, deprecated=True,
+                                        description="deprecated: the same as train_time_s")
+    total_seconds: float | None = Field(None, deprecated=True,
+                                        description="deprecated: the same as trial_time_s")
+    artifact_path: str | None = Field(None, deprecated=True,
+                                      description="deprecated: the same as artifact")
+    rung_values: dict[str, Any] | None = Field(None, deprecated=True,
+                                               description="deprecated: the same as rungs")
 
     @classmethod
     def of(cls, trial: Trial, roots: Iterable[str | Path] = ()) -> TrialRead:
         """The row as clients see it: paths relative to ``roots`` (the artifact and data
-        directories), never absolute."""
+        directories), never absolute; each value under its record name and its deprecated
+        alias (the row's column)."""
         roots = tuple(roots)
-        data = {name: getattr(trial, name) for name in cls.model_fields}
+        data: dict[str, Any] = {name: getattr(trial, name) for name in TRIAL_ALIASES.values()}
+        data.update((name, getattr(trial, name)) for name in cls.model_fields
+                    if name not in data and name not in TRIAL_ALIASES)
         data["state"] = trial.state.value
         data["artifact_path"] = relative_path(trial.artifact_path, roots)
         data["error"] = scrub_paths(trial.error, roots)
+        data.update((record, data[column]) for record, column in TRIAL_ALIASES.items())
         return cls(**data)
+
+
+#: a trial field's record name (``/pareto``'s) -> its deprecated alias in ``/trials`` (the
+#: service row's column)
+TRIAL_ALIASES: dict[str, str] = {
+    f.name: f.column for f in TRIAL_FIELDS if f.column is not None and f.column != f.name}
 
 
 class TrialPage(BaseModel):

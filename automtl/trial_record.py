@@ -15,8 +15,8 @@ before (everything in user attributes).
 :data:`TRIAL_FIELDS` is the one list of a trial's fields: each field's name (the
 :class:`TrialOutcome` attribute, the key of a trial in the front and the report, the column of
 the trial CSV), the user attribute it is stored under in the study, and its column in the
-service's ``automtl_trials`` table (also the field of ``GET /jobs/{id}/trials``; those names
-predate the list and are kept as the REST API's and the schema's). Every consumer builds its
+service's ``automtl_trials`` table (those names predate the list; ``GET /jobs/{id}/trials``
+sends each field under its name and its column, the column as a deprecated alias). Every consumer builds its
 view from it (:func:`record_dict`, :func:`row_columns`, :func:`outcome_from_row`) and
 ``tests/test_trial_record.py`` checks that each exposes exactly the list.
 """

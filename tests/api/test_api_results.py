@@ -125,6 +125,36 @@ def test_the_front_is_the_studys_best_trials(finished):
     assert front["n_dominated"] == 4 - len(best) and front["status"] == "succeeded"
 
 
+def test_a_front_trial_and_its_trials_entry_share_names_values_and_a_relative_artifact(finished):
+    """/pareto and /trials name a trial's fields alike (the record's names) and show the same
+    relative artifact folder: the study keeps the worker's absolute path, which /pareto once
+    showed (new-user pass item 12)."""
+    from automtl.trial_record import ATTR_ARTIFACT, stored_attrs
+    from automtl_api.schemas import TRIAL_ALIASES
+
+    front = _get(finished, "/pareto").json()["trials"]
+    trials = {t["number"]: t for t in _get(finished, "/trials").json()["items"]}
+    assert front
+    for entry in front:
+        row = trials[entry["number"]]
+        stored = stored_attrs(finished.study.trials[entry["number"]])[ATTR_ARTIFACT]
+        assert Path(stored).is_absolute()  # what the study holds, not what is shown
+        assert entry["artifact"] == row["artifact"] == row["artifact_path"]
+        assert not Path(entry["artifact"]).is_absolute()
+        assert Path(finished.settings.resolved_artifact_dir, entry["artifact"],
+                    "model.pt").is_file()
+        assert str(finished.root) not in _get(finished, "/pareto").text
+        assert entry["values"] == pytest.approx(row["values"])
+        for name in ("candidate", "valid", "test", "num_params", "on_front", "params"):
+            assert entry[name] == row[name], name
+        # every old name is an alias carrying the same value as the record's name
+        for record, alias in TRIAL_ALIASES.items():
+            assert row[alias] == row[record], alias
+    schema = finished.client.get("/openapi.json").json()["components"]["schemas"]["TrialRead"]
+    assert all(schema["properties"][alias].get("deprecated") for alias in TRIAL_ALIASES.values())
+    assert not any(schema["properties"][record].get("deprecated") for record in TRIAL_ALIASES)
+
+
 def test_the_front_as_csv_matches_the_json(finished):
     front = _get(finished, "/pareto").json()
     response = _get(finished, "/pareto?format=csv")
