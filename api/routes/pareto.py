@@ -36,7 +36,8 @@ def get_pareto(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
     cache = result_cache(request)
 
     def front() -> dict[str, Any]:
-        return cache.for_job(job, "front", lambda: job_front(job, storage, roots=settings.path_roots),
+        return cache.for_job(job, "front",
+                             lambda: job_front(job, storage, roots=settings.path_roots),
                              settings.live_results_ttl_s)
 
     def serialised() -> RenderedPage:
