@@ -17,7 +17,8 @@ before (everything in user attributes).
 the trial CSV), the user attribute it is stored under in the study, and its column in the
 service's ``automtl_trials`` table (those names predate the list; ``GET /jobs/{id}/trials``
 sends each field under its name and its column, the column as a deprecated alias). Every
-consumer builds its view from it (:func:`record_dict`, :func:`row_columns`, :func:`outcome_from_row`) and
+consumer builds its view from it (:func:`record_dict`, :func:`row_columns`,
+:func:`outcome_from_row`) and
 ``tests/test_trial_record.py`` checks that each exposes exactly the list.
 """
 
