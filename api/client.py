@@ -96,7 +96,10 @@ def stage_phrase(job: dict[str, Any]) -> str:
 
 
 def trials_phrase(progress: dict[str, Any]) -> str:
-    """``"N ended (P pruned, F failed) of a budget of B"`` from a job's REST ``progress``: the
-    CLI's status line and the demo's progress lines (pruned trials count toward the budget)."""
+    """``"N ended (P pruned, F failed[, I interrupted]) of a budget of B"`` from a job's REST
+    ``progress``: the CLI's status line and the demo's progress lines (pruned trials count
+    toward the budget; interrupted ones, stopped by a cancel, only when there are some)."""
+    interrupted = progress.get("interrupted") or 0
+    stopped = f", {interrupted} interrupted" if interrupted else ""
     return (f"{progress['finished']} ended ({progress.get('pruned', 0)} pruned, "
-            f"{progress['failed']} failed) of a budget of {progress['budget']}")
+            f"{progress['failed']} failed{stopped}) of a budget of {progress['budget']}")

@@ -50,10 +50,18 @@ class JobProgress(BaseModel):
     """Where a job stands: study-wide trial counts (earlier runs of a resumed job included)."""
 
     finished: int = Field(description="every trial that ended: complete, pruned (stopped "
-                                      "early by MO-ASHA), failed and infeasible (refused at "
-                                      "sampling); the budget counts complete + pruned "
-                                      "(GET /jobs/{id}/trials?state=... gives each kind)")
-    failed: int
+                                      "early by MO-ASHA), failed, interrupted and infeasible "
+                                      "(refused at sampling); the budget counts complete + "
+                                      "pruned (GET /jobs/{id}/trials?state=... gives each "
+                                      "kind)")
+    failed: int = Field(description="trials that failed (an error); not those a cancel, the "
+                                    "wall-time budget or a worker shutting down stopped "
+                                    "(interrupted)")
+    interrupted: int = Field(0, description="trials in state interrupted, counted from the "
+                                            "job's trial rows (GET /jobs/{id}/trials?state="
+                                            "interrupted): stopped before they finished by a "
+                                            "cancel, the wall-time budget or a worker shutting "
+                                            "down")
     pruned: int = Field(description="trials in state pruned, counted from the job's trial "
                                     "rows (the total of GET /jobs/{id}/trials?state=pruned): "
                                     "stopped early by MO-ASHA (with pruned_epoch) or refused "
@@ -119,14 +127,15 @@ class JobRead(BaseModel):
     progress: JobProgress
 
     @classmethod
-    def of(cls, job: Job, pruned: int) -> JobRead:
-        """The answer for ``job``, with ``pruned`` trials (see
+    def of(cls, job: Job, pruned: int, *, interrupted: int = 0) -> JobRead:
+        """The answer for ``job``, with ``pruned`` and ``interrupted`` trials (see
         :meth:`automtl_storage.TrialRepository.count_in_state`)."""
         budget = (job.spec.get("budget") or {}).get("trials")  # stored specs are normalised
-        return cls.of_summary(job, pruned, budget)
+        return cls.of_summary(job, pruned, budget, interrupted=interrupted)
 
     @classmethod
-    def of_summary(cls, job: Job, pruned: int, budget: int | None) -> JobRead:
+    def of_summary(cls, job: Job, pruned: int, budget: int | None, *,
+                   interrupted: int = 0) -> JobRead:
         """:meth:`of` with the spec's ``budget.trials`` given (``job.spec`` is not read; see
         :meth:`automtl_storage.JobRepository.list_summaries_for_owner`)."""
         end = job.finished_at or utcnow()
@@ -144,7 +153,8 @@ class JobRead(BaseModel):
             error=scrub_paths(job.error),
             attempts=job.attempts,
             progress=JobProgress(finished=job.trials_finished, failed=job.trials_failed,
-                                 pruned=pruned, running=job.trials_running, budget=budget,
+                                 pruned=pruned, interrupted=interrupted,
+                                 running=job.trials_running, budget=budget,
                                  elapsed_s=elapsed,
                                  front_size=job.front_size, hypervolume=job.hypervolume))
 
@@ -156,7 +166,8 @@ class JobDetail(JobRead):
                           "nodes can hold one of its trials (null when some worker can)")
 
     @classmethod
-    def of(cls, job: Job, pruned: int, waiting_reason: str | None = None) -> JobDetail:
+    def of(cls, job: Job, pruned: int, waiting_reason: str | None = None, *,
+           interrupted: int = 0) -> JobDetail:
         spec = dict(job.spec)
         dataset = spec.get("dataset")
         if isinstance(dataset, dict) and "path" in dataset:  # the census builtin's server dir
@@ -166,7 +177,7 @@ class JobDetail(JobRead):
             # an upload's id is stored as the runner's text key; answered as the number POST
             # /datasets gave (and dataset_id holds), whether it was sent as 3 or "3"
             spec["dataset"] = {**spec["dataset"], "id": int(dataset["id"])}
-        return cls(**JobRead.of(job, pruned).model_dump(), spec=spec,
+        return cls(**JobRead.of(job, pruned, interrupted=interrupted).model_dump(), spec=spec,
                    waiting_reason=waiting_reason)
 
 

@@ -249,11 +249,21 @@ TRIAL_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in TRIAL_FIELDS)
 TRIAL_COLUMNS: tuple[str, ...] = tuple(f.column for f in TRIAL_FIELDS if f.column is not None)
 #: the row's own bookkeeping columns beside the record's
 ROW_TIMESTAMPS: tuple[str, ...] = ("created_at", "finished_at")
-#: Optuna's trial state -> the service row's state, and back
-ROW_STATE: dict[str, str] = {"RUNNING": "running", "WAITING": "running", "COMPLETE": "complete",
+#: Optuna's trial state -> the service row's state, and back. A WAITING trial (enqueued, never
+#: started) has no row; a FAIL trial with ``automtl:interrupted`` (stopped by a cancel, the
+#: wall-time budget or a worker shutting down) is ``interrupted`` (:func:`row_state`).
+ROW_STATE: dict[str, str] = {"RUNNING": "running", "COMPLETE": "complete",
                              "FAIL": "failed", "PRUNED": "pruned"}
 _OPTUNA_STATE: dict[str, str] = {"running": "RUNNING", "complete": "COMPLETE",
-                                 "failed": "FAIL", "pruned": "PRUNED"}
+                                 "failed": "FAIL", "pruned": "PRUNED", "interrupted": "FAIL"}
+
+
+def row_state(outcome: TrialOutcome) -> str:
+    """The service row's state of a trial: :data:`ROW_STATE`, but ``interrupted`` for a FAIL
+    trial that was stopped before it finished rather than failing."""
+    if outcome.state == "FAIL" and outcome.interrupted:
+        return "interrupted"
+    return ROW_STATE.get(outcome.state, "failed")
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -354,7 +364,7 @@ def row_columns(outcome: TrialOutcome) -> dict[str, Any]:
     columns = {f.column: getattr(outcome, f.name) for f in TRIAL_FIELDS
                if f.column is not None and f.name not in ("number", "on_front")}
     columns.update(
-        state=ROW_STATE.get(outcome.state, "failed"), params=dict(outcome.params),
+        state=row_state(outcome), params=dict(outcome.params),
         valid_metrics=outcome.valid or None, test_metrics=outcome.test or None,
         total_seconds=outcome.trial_time_s or outcome.duration_s,
         error=outcome.error or outcome.infeasible)
@@ -376,7 +386,7 @@ def outcome_from_row(row: Any) -> TrialOutcome:
         params=dict(fields["params"] or {}),
         values=dict(fields["values"]) if fields["values"] else None,
         valid=dict(fields["valid"] or {}), test=dict(fields["test"] or {}),
-        on_front=bool(fields["on_front"]))
+        on_front=bool(fields["on_front"]), interrupted=state.lower() == "interrupted")
     return TrialOutcome(**fields)
 
 

@@ -19,7 +19,7 @@ from automtl_api.deps import (
 from automtl_api.errors import ApiError
 from automtl_api.schemas import BODY_ERRORS, ErrorResponse, JobDetail, JobPage, JobRead
 from automtl_api.submission import validate_submission
-from automtl_storage import JobRepository, JobStatus, TrialRepository, TrialState
+from automtl_storage import JobRepository, TrialRepository, TrialState
 
 router = APIRouter(prefix="/jobs", tags=["jobs"],
                    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
@@ -101,9 +101,11 @@ def list_jobs(
     rows = JobRepository(session).list_summaries_for_owner(owner.id, status=status,
                                                            limit=limit + 1, offset=offset)
     total = JobRepository(session).count_for_owner(owner.id, status=status)
-    pruned = TrialRepository(session).count_in_state([j.id for j, _ in rows[:limit]],
-                                                     TrialState.PRUNED)
-    return JobPage(items=[JobRead.of_summary(j, pruned[j.id], budget)
+    ids = [j.id for j, _ in rows[:limit]]
+    pruned = TrialRepository(session).count_in_state(ids, TrialState.PRUNED)
+    interrupted = TrialRepository(session).count_in_state(ids, TrialState.INTERRUPTED)
+    return JobPage(items=[JobRead.of_summary(j, pruned[j.id], budget,
+                                              interrupted=interrupted[j.id])
                           for j, budget in rows[:limit]],
                    limit=limit, offset=offset, has_more=len(rows) > limit, total=total)
 
@@ -113,26 +115,37 @@ def get_job(job: OwnedJobDep, session: SessionDep, settings: SettingsDep) -> Job
     """Status and progress: finished/failed/running trials, budget, elapsed time, front size,
     hypervolume; for a queued job that no live worker can serve, ``waiting_reason`` says why."""
     reason = JobRepository(session).waiting_reason(job, settings.stale_after_s)
-    return JobDetail.of(job, _pruned(session, job.id), reason)
+    return JobDetail.of(job, _pruned(session, job.id), reason,
+                        interrupted=_interrupted(session, job.id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead, summary="Cancel a job",
-             responses={409: {"model": ErrorResponse, "description": "the job already ended"}})
+             responses={409: {"model": ErrorResponse,
+                              "description": "the job already ended (succeeded, failed or "
+                                             "cancelled)"}})
 def cancel_job(job: OwnedJobDep, database: DatabaseDep) -> JobRead:
     """A queued job is cancelled at once; a running one stops its trials and ends
     ``cancelled`` (its finished trials and front stay readable) when its worker reads the
-    request (every heartbeat); one whose last trials end first keeps its status, and
-    ``cancel_outcome`` says ``too_late``."""
-    if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
-        raise ApiError.one(409, "job_id", f"job {job.id} already {job.status.value}",
+    request (every ``cancel_poll_interval_s``); one whose last trials end first keeps its
+    status, and ``cancel_outcome`` says ``too_late``. Asking again while the cancel is pending
+    answers 200 (nothing changes); a job that already ended, cancelled included, answers
+    409."""
+    if job.status.is_terminal:  # succeeded, failed or cancelled: nothing left to stop
+        raise ApiError.one(409, "job_id", f"job {job.id} already {job.status.value}: "
+                           "only a queued or running job can be cancelled",
                            root="path", type_="conflict")
     with database.write_session() as write:
         updated = JobRepository(write).request_cancel(job.id)
-        pruned = _pruned(write, job.id)
+        pruned, interrupted = _pruned(write, job.id), _interrupted(write, job.id)
     assert updated is not None
-    return JobRead.of(updated, pruned)
+    return JobRead.of(updated, pruned, interrupted=interrupted)
 
 
 def _pruned(session: Session, job_id: int) -> int:
     """The job's trials in state pruned (from its trial rows)."""
     return TrialRepository(session).count_in_state([job_id], TrialState.PRUNED)[job_id]
+
+
+def _interrupted(session: Session, job_id: int) -> int:
+    """The job's trials in state interrupted (from its trial rows)."""
+    return TrialRepository(session).count_in_state([job_id], TrialState.INTERRUPTED)[job_id]

@@ -231,8 +231,11 @@ def test_cancel_a_queued_job_at_once_and_refuse_a_finished_one(client, alice, up
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled" and cancelled.json()["cancel_requested"]
     assert cancelled.json()["cancel_outcome"] == "applied"
+    # a cancelled job has ended like any other: a second cancel is refused (README: "A
+    # finished job's cancel answers 409")
     again = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice)
-    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    assert again.status_code == 409, again.text
+    assert "already cancelled" in again.json()["detail"][0]["msg"]
 
     other = submit(client, alice, tiny_spec({"builtin": "synthetic"}, name="done"))
     with Database(settings.resolved_database_url) as database, database.session() as session:
@@ -251,6 +254,9 @@ def test_a_running_job_gets_a_cancel_request(client, alice, settings):
     response = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice).json()
     assert response["status"] == "running" and response["cancel_requested"] is True
     assert response["cancel_outcome"] == "pending"
+    # asking again while it is pending changes nothing and is no conflict
+    again = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice)
+    assert again.status_code == 200 and again.json()["cancel_outcome"] == "pending"
 
 
 @pytest.mark.parametrize("final, outcome", [(JobStatus.CANCELLED, "applied"),
