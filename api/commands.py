@@ -471,6 +471,8 @@ def _submit(args: argparse.Namespace) -> int:
         return _fail(exc)
     print(job["id"])
     print(f"job {job['id']} {job['name']!r} {job['status']}", file=sys.stderr)
+    for warning in job.get("warnings") or []:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

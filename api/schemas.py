@@ -70,7 +70,9 @@ class JobProgress(BaseModel):
     budget: int | None = Field(description="trials to finish")
     elapsed_s: float | None = Field(description="since a worker first started it")
     front_size: int
-    hypervolume: float | None
+    hypervolume: float | None = Field(description="of the front (see GET /jobs/{id}/pareto); "
+                                                  "null while the front is empty (queued, "
+                                                  "or no trial finished yet)")
 
 
 #: a running search's stages, in order (``automtl.search.callbacks.STAGES``)
@@ -107,9 +109,9 @@ class JobRead(BaseModel):
     cancel_requested: bool
     cancel_outcome: CancelOutcome | None = Field(
         None, description="what became of a cancel request (null: none was made): pending "
-                          "(running; its worker reads it at its next heartbeat, every "
-                          "AUTOMTL_HEARTBEAT_INTERVAL_S, then stops the running trials: a few "
-                          "seconds more), "
+                          "(running; its worker reads it within "
+                          "AUTOMTL_CANCEL_POLL_INTERVAL_S, then stops the running trials at "
+                          "their next batch), "
                           "applied (status cancelled), too_late (the job ended, succeeded or "
                           "failed, before its worker acted: every trial of the budget ran, "
                           "nothing was refused, and its results stand)")
@@ -156,7 +158,18 @@ class JobRead(BaseModel):
                                  pruned=pruned, interrupted=interrupted,
                                  running=job.trials_running, budget=budget,
                                  elapsed_s=elapsed,
-                                 front_size=job.front_size, hypervolume=job.hypervolume))
+                                 front_size=job.front_size,
+                                 # no front yet (queued, or no trial finished): no volume, not 0
+                                 hypervolume=job.hypervolume if job.front_size else None))
+
+
+class JobSubmitted(JobRead):
+    """``POST /jobs``'s answer: the queued job and what makes its results doubtful."""
+
+    warnings: list[str] = Field(default_factory=list, description=(
+        "what the submit's data checks found doubtful without refusing the job: a binary task "
+        "with fewer than 20 of one class in the valid or test split (its AUC there is too "
+        "noisy to rank or compare trials); the front and the report say it too"))
 
 
 class JobDetail(JobRead):
@@ -303,6 +316,10 @@ class ParetoFront(BaseModel):
     trials: list[FrontTrial]
     n_trials: int
     n_dominated: int
+    warnings: list[str] = Field(default_factory=list, description=(
+        "what makes the front doubtful without failing the job: a binary task with fewer "
+        "than 20 of one class in the valid or test split (its AUC is too noisy to rank "
+        "trials by); also answered by POST /jobs"))
     domains: list[dict[str, str]] | None = Field(
         None, description="multi-domain job: the per-domain tasks (name, task, domain, metric, "
                           "direction) whose metrics each trial's valid/test hold")

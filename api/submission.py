@@ -45,6 +45,10 @@ from automtl_api.spec_limits import (
 from automtl_storage import Dataset, DatasetRepository, JobRepository
 
 Errors = list[tuple[str, str]]
+#: a cached data check: the problem ``(message, column, field, task, task_field)`` or None,
+#: and the data's warnings
+_Verdict = tuple[tuple[str, str | None, str | None, str | None, str | None] | None,
+                 tuple[str, ...]]
 _DATASET_ID = re.compile(r"[0-9]{1,10}")  # ASCII digits only ("²".isdigit() is true)
 _NO_CENSUS = "census-income is not available on this server (AUTOMTL_CENSUS_DIR is not set)"
 
@@ -56,6 +60,9 @@ class ValidatedJob:
     spec: JobSpec
     document: dict[str, Any]
     dataset: Dataset | None
+    #: what makes the job's results doubtful without refusing it (a binary task with too few
+    #: of one class in the valid or test split), one line each
+    warnings: tuple[str, ...] = ()
 
 
 def validate_submission(document: Any, owner_id: int, session: Session,
@@ -112,44 +119,49 @@ def validate_submission(document: Any, owner_id: int, session: Session,
         errors += _label_type_errors(doc, column_info)
     if spec is not None and spec.warm_start is not None:
         errors += _warm_start_errors(spec.warm_start, owner_id, session)
+    warnings: tuple[str, ...] = ()
     if not errors and spec is not None and dataset_row is not None:
-        errors += _data_errors(spec, dataset_row, settings)
+        data_errors, warnings = _data_errors(spec, dataset_row, settings)
+        errors += data_errors
     elif not errors and spec is not None and \
             isinstance(spec.dataset, SyntheticDatasetSpec | CensusIncomeDatasetSpec):
-        errors += _builtin_data_errors(spec)
+        data_errors, warnings = _builtin_data_errors(spec)
+        errors += data_errors
     if errors:
         raise JobSpecError(_unique(errors))
     assert spec is not None
     return ValidatedJob(spec=spec, document=json.loads(spec.model_dump_json()),
-                        dataset=dataset_row)
+                        dataset=dataset_row, warnings=warnings)
 
 
-def _data_errors(spec: JobSpec, dataset: Dataset, settings: Settings) -> Errors:
+def _data_errors(spec: JobSpec, dataset: Dataset,
+                 settings: Settings) -> tuple[Errors, tuple[str, ...]]:
     """The pre-trial data checks on an uploaded dataset (every task labelled, with both classes
     for a binary task, in the train and valid splits; label values; features), so a job whose
     trials could only fail is refused with 422 instead of failing after the queue.
 
     The check loads the whole table, linear in its size (under load it was a third of the
     API's CPU), and its verdict depends only on the upload's bytes and the spec's dataset
-    section, tasks, seed and domains: it is kept for those (an upload never changes)."""
-    found = _cached_upload_check(
+    section, tasks, seed and domains: it is kept for those (an upload never changes).
+    Returns the errors and the data's warnings."""
+    found, warnings = _cached_upload_check(
         str(settings.data_dir / dataset.storage_path), dataset.content_hash,
         spec.dataset.model_dump_json(), json.dumps([t.model_dump(mode="json")
                                                     for t in spec.tasks]),
         spec.seed, spec.domains.model_dump_json() if spec.domains is not None else "")
     if found is None:
-        return []
+        return [], warnings
     message, column, field, task, task_field = found
-    return [(_data_error_path(spec, _Problem(column, field, task, task_field)), message)]
+    return [(_data_error_path(spec, _Problem(column, field, task, task_field)), message)], ()
 
 
 @functools.lru_cache(maxsize=64)
 def _cached_upload_check(path: str, content_hash: str, dataset_json: str, tasks_json: str,
-                         seed: int, domains_json: str
-                         ) -> tuple[str, str | None, str | None, str | None, str | None] | None:
-    """``(message, column, field, task, task_field)`` of the DataError loading the upload at
-    ``path`` raises, or None when it passes (``content_hash`` keys the cache to the file's
-    bytes). The task and its field travel too, so a cached verdict names ``tasks[i].type``."""
+                         seed: int, domains_json: str) -> _Verdict:
+    """``(problem, warnings)``: the problem ``(message, column, field, task, task_field)`` of
+    the DataError loading the upload at ``path`` raises, or None when it passes, and the
+    loaded data's warnings (``content_hash`` keys the cache to the file's bytes). The task and
+    its field travel too, so a cached verdict names ``tasks[i].type``."""
     from automtl.config import DomainSpec, TaskSpec
     from automtl.data import DataError
     from automtl.jobspec import UploadedDatasetSpec
@@ -159,28 +171,29 @@ def _cached_upload_check(path: str, content_hash: str, dataset_json: str, tasks_
     tasks = [TaskSpec.model_validate(t) for t in json.loads(tasks_json)]
     domains = DomainSpec.model_validate_json(domains_json) if domains_json else None
     try:
-        load_dataset(dataset, tasks, seed, lambda _: Path(path).resolve(), domains=domains)
+        loaded = load_dataset(dataset, tasks, seed, lambda _: Path(path).resolve(),
+                              domains=domains)
     except DataError as exc:
-        return str(exc), exc.column, exc.field, exc.task, exc.task_field
-    return None
+        return (str(exc), exc.column, exc.field, exc.task, exc.task_field), ()
+    return None, tuple(loaded.warnings)
 
 
-def _builtin_data_errors(spec: JobSpec) -> Errors:
+def _builtin_data_errors(spec: JobSpec) -> tuple[Errors, tuple[str, ...]]:
     """The same pre-trial checks on a built-in dataset (synthetic, census-income): split sizes,
     labelled rows and classes per task and split. A census-income directory without its files
     is the server's problem, reported on ``dataset.builtin``."""
     dataset = json.loads(spec.dataset.model_dump_json())
     stamp = _census_stamp(dataset["path"]) if dataset["builtin"] == "census-income" else ""
-    found = _cached_builtin_check(json.dumps(dataset, sort_keys=True),
-                                  json.dumps([t.model_dump(mode="json") for t in spec.tasks]),
-                                  spec.seed, stamp)
+    found, warnings = _cached_builtin_check(
+        json.dumps(dataset, sort_keys=True),
+        json.dumps([t.model_dump(mode="json") for t in spec.tasks]), spec.seed, stamp)
     if found is None:
-        return []
+        return [], warnings
     message, column, field, task, task_field = found
     if dataset["builtin"] == "census-income" and field == "path":
         return [("dataset.builtin", f"census-income is not available on this server: "
-                                    f"{message}")]
-    return [(_data_error_path(spec, _Problem(column, field, task, task_field)), message)]
+                                    f"{message}")], ()
+    return [(_data_error_path(spec, _Problem(column, field, task, task_field)), message)], ()
 
 
 @dataclass(frozen=True)
@@ -201,10 +214,9 @@ def _census_stamp(path: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _cached_builtin_check(dataset_json: str, tasks_json: str, seed: int,
-                          stamp: str
-                          ) -> tuple[str, str | None, str | None, str | None, str | None] | None:
-    """``(message, column, field, task, task_field)`` of the DataError loading this built-in
-    dataset raises, or None when it passes (``stamp`` only keys the cache)."""
+                          stamp: str) -> _Verdict:
+    """:func:`_cached_upload_check` for a built-in dataset (``stamp`` only keys the
+    cache)."""
     from automtl.config import TaskSpec
     from automtl.data import DataError
     from automtl.search.datasets import load_dataset
@@ -214,10 +226,10 @@ def _cached_builtin_check(dataset_json: str, tasks_json: str, seed: int,
                else CensusIncomeDatasetSpec).model_validate(raw)
     tasks = [TaskSpec.model_validate(t) for t in json.loads(tasks_json)]
     try:
-        load_dataset(dataset, tasks, seed)
+        loaded = load_dataset(dataset, tasks, seed)
     except DataError as exc:
-        return str(exc), exc.column, exc.field, exc.task, exc.task_field
-    return None
+        return (str(exc), exc.column, exc.field, exc.task, exc.task_field), ()
+    return None, tuple(loaded.warnings)
 
 
 def _data_error_path(spec: JobSpec, exc: Any) -> str:

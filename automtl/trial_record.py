@@ -390,6 +390,17 @@ def outcome_from_row(row: Any) -> TrialOutcome:
     return TrialOutcome(**fields)
 
 
+#: study attribute holding the data's warnings (a binary task with too few of one class in
+#: the valid or test split: :func:`automtl.data.checks.rare_class_warnings`), a list of lines
+STUDY_DATA_WARNINGS_ATTR = "automtl:data_warnings"
+
+
+def data_warnings_of(study: Any) -> list[str]:
+    """The data warnings stored with a study (empty when none, or stored before they were)."""
+    value = study_attrs(study).get(STUDY_DATA_WARNINGS_ATTR)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
 #: study attribute holding the confirmation stage's summary (automtl.search.confirm)
 STUDY_CONFIRMATION_ATTR = "automtl:confirmation"
 

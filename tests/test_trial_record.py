@@ -198,3 +198,22 @@ def test_wide_attributes_are_shown_short_and_read_back_in_full():
     assert study_attrs(study)["automtl:spec"] == {"name": "j", "tasks": [{"name": "t1"}]}
     old = _study().trials[0]  # written before: the candidate a user attribute
     assert outcome_from_trial(old, ["t1", "t2"]).candidate == old.user_attrs[ATTR_CANDIDATE]
+
+
+def test_the_datas_warnings_stored_with_the_study_reach_the_front_and_the_report():
+    """New-user pass item 5: a rare class in a measured split is said in the front (REST
+    /pareto) and on the report page, not only at submit."""
+    from automtl.report.html import build_report_html
+    from automtl.trial_record import STUDY_DATA_WARNINGS_ATTR, set_study_attr
+
+    study = _study()
+    spec = load_job_spec(SPEC)
+    assert pareto_front(study, spec)["warnings"] == []
+    warning = "task 't2' has 9 positive label(s) in the valid split (of 600 labelled rows)"
+    set_study_attr(study, STUDY_DATA_WARNINGS_ATTR, [warning])
+    front = pareto_front(study, spec)
+    assert front["warnings"] == [warning]
+    page = build_report_html(front, [], tasks=[{"name": "t1", "metric": "auc",
+                                                "direction": "maximize"}])
+    assert "Warning: task &#x27;t2&#x27; has 9 positive label(s)" in page or \
+        "Warning: task 't2' has 9 positive label(s)" in page

@@ -17,7 +17,14 @@ from automtl_api.deps import (
     SettingsDep,
 )
 from automtl_api.errors import ApiError
-from automtl_api.schemas import BODY_ERRORS, ErrorResponse, JobDetail, JobPage, JobRead
+from automtl_api.schemas import (
+    BODY_ERRORS,
+    ErrorResponse,
+    JobDetail,
+    JobPage,
+    JobRead,
+    JobSubmitted,
+)
 from automtl_api.submission import validate_submission
 from automtl_storage import JobRepository, TrialRepository, TrialState
 
@@ -51,7 +58,7 @@ def job_spec_components() -> dict[str, Any]:
     return components
 
 
-@router.post("", status_code=202, response_model=JobRead, openapi_extra=_BODY_OPENAPI,
+@router.post("", status_code=202, response_model=JobSubmitted, openapi_extra=_BODY_OPENAPI,
              summary="Submit a search job",
              responses={**BODY_ERRORS,
                         422: {"model": ErrorResponse,
@@ -63,7 +70,7 @@ def submit_job(
     document: Annotated[dict[str, Any], Body(include_in_schema=False)],
     owner: OwnerDep, session: SessionDep, settings: SettingsDep, database: DatabaseDep,
     request: Request, response: Response,
-) -> JobRead:
+) -> JobSubmitted:
     """Validate the spec completely and queue the job; a worker runs it.
 
     The body is the :class:`~automtl.jobspec.JobSpec` documented in /openapi.json. It is
@@ -87,7 +94,8 @@ def submit_job(
             owner.id, validated.spec.name, validated.document,
             dataset_id=validated.dataset.id if validated.dataset is not None else None)
     response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
-    return JobRead.of(job, pruned=0)  # a new job has no trials
+    return JobSubmitted(**JobRead.of(job, pruned=0).model_dump(),  # a new job has no trials
+                        warnings=list(validated.warnings))
 
 
 @router.get("", response_model=JobPage, summary="List your jobs")

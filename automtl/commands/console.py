@@ -288,6 +288,7 @@ def format_dataset_summary(summary: dict[str, Any]) -> str:
                      f"{positives}")
     for item in summary.get("classes", []):
         lines.append(f"  task {item['task']} classes (output order): {item['classes']}")
+    lines += [f"warning: {warning}" for warning in summary.get("warnings", [])]
     return "\n".join(lines)
 
 

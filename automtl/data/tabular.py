@@ -11,7 +11,12 @@ import torch
 
 from automtl.config import DomainSpec, InputSchema, MissingPolicy, TaskSpec, validate_task_list
 from automtl.data.base import SplitTensors
-from automtl.data.checks import TaskCounts, check_splits, stratification_classes
+from automtl.data.checks import (
+    TaskCounts,
+    check_splits,
+    rare_class_warnings,
+    stratification_classes,
+)
 from automtl.data.domains import check_domain_column
 from automtl.data.encode import (
     MAX_VOCABULARY,
@@ -222,9 +227,17 @@ class TabularDataset:
                        **({"positives": c.positives} if c.positives is not None else {}),
                        **({"classes": c.classes} if c.classes is not None else {})}
                       for c in self.task_counts],
+            "warnings": self.warnings,
             "label_scaling": [s.model_dump() for s in self.schema.labels],
             "classes": [c.model_dump() for c in self.schema.classes],
         }
+
+    @property
+    def warnings(self) -> list[str]:
+        """What makes the job's results doubtful without making it fail: a binary task with
+        too few of one class in the valid or test split
+        (:func:`automtl.data.checks.rare_class_warnings`)."""
+        return rare_class_warnings(self.task_counts)
 
     def describe_features(self) -> list[str]:
         """One line per feature column: its kind and why (for the CLI and logs)."""

@@ -33,6 +33,7 @@ from automtl.search.study import check_study, existing_trials, open_storage, rec
 from automtl.search.testing import FailureInjection
 from automtl.search.trainable import TrialContext, train_candidate
 from automtl.search.warm_start import WarmStartResolver, enqueue_warm_start, resolve_directory
+from automtl.trial_record import STUDY_DATA_WARNINGS_ATTR, set_study_attr
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,11 @@ def run_search(
     bridge.attach(searcher)
     study = searcher.study
     check_study(study, spec)
+    warnings = dataset.warnings
+    for warning in warnings:
+        logger.warning("%s: %s", name, warning)
+    # kept with the study, so the front (REST /pareto) and the report say it too
+    set_study_attr(study, STUDY_DATA_WARNINGS_ATTR, warnings)
     warm: list[int] = []
     if spec.warm_start is not None:
         source_url, source_study = (warm_start_resolver or resolve_directory)(spec.warm_start)

@@ -53,6 +53,49 @@ def test_the_same_table_split_at_random_is_stratified_and_accepted(client, alice
     spec = tiny_spec({"id": dataset["id"]}, tasks=[{"name": "click"}, {"name": "purchase"}])
     response = client.post("/api/v1/jobs", headers=alice, json=spec)
     assert response.status_code == 202, response.text
+    # accepted, but 6 purchases leave about one in each measured split: the answer says so
+    # (new-user pass item 5: a front of AUCs 0.36-0.49 from 9 valid positives, unexplained)
+    warnings = response.json()["warnings"]
+    assert len(warnings) == 2, warnings
+    assert all(w.startswith("task 'purchase' has ") and "fewer than 20" in w for w in warnings)
+    assert [re.search(r"in the (\w+) split", w).group(1) for w in warnings] == ["valid", "test"]
+
+
+def test_rare_class_warnings_name_the_rarer_class_of_each_measured_split():
+    from automtl.data.checks import MIN_CLASS_COUNT, TaskCounts, rare_class_warnings
+
+    counts = [TaskCounts("ctr", "train", 1000, 3),  # train is not measured: no warning
+              TaskCounts("ctr", "valid", 200, 100),
+              TaskCounts("ctr", "test", 200, MIN_CLASS_COUNT),  # exactly the bound: enough
+              TaskCounts("cvr", "valid", 200, 195),  # 5 negatives
+              TaskCounts("cvr", "test", 200, MIN_CLASS_COUNT - 1),
+              TaskCounts("watch", "valid", 200)]  # regression: no classes
+    warnings = rare_class_warnings(counts)
+    assert len(warnings) == 2
+    assert warnings[0].startswith("task 'cvr' has 5 negative label(s) in the valid split "
+                                  "(of 200 labelled rows)")
+    assert warnings[1].startswith(f"task 'cvr' has {MIN_CLASS_COUNT - 1} positive label(s) "
+                                  "in the test split")
+
+
+def test_a_job_without_a_finished_trial_has_no_hypervolume_yet(client, alice, settings):
+    """null while queued and while running before a trial is on the front, not 0.0."""
+    from automtl_storage import Database, JobRepository
+
+    job = client.post("/api/v1/jobs", headers=alice,
+                      json=tiny_spec({"builtin": "synthetic", "rows": 500})).json()
+    assert job["warnings"] == [] and job["progress"]["hypervolume"] is None
+    url = f"/api/v1/jobs/{job['id']}"
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        jobs = JobRepository(session)
+        assert jobs.claim_next("w1") is not None
+        # what the worker reports before any trial finished: an empty front's volume 0.0
+        jobs.update_progress(job["id"], front_size=0, hypervolume=0.0)
+    progress = client.get(url, headers=alice).json()["progress"]
+    assert progress["front_size"] == 0 and progress["hypervolume"] is None
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        JobRepository(session).update_progress(job["id"], front_size=2, hypervolume=0.031)
+    assert client.get(url, headers=alice).json()["progress"]["hypervolume"] == 0.031
 
 
 def test_a_builtin_synthetic_dataset_is_checked_at_submit_naming_task_split_counts(
