@@ -107,16 +107,17 @@ def validate_submission(document: Any, owner_id: int, session: Session,
     try:
         spec = load_job_spec(doc)
     except JobSpecError as exc:
-        errors += exc.errors  # each at its field (tasks[0].metric), as the CLI prints it
-        if not any(p.startswith("search_space") for p, _ in exc.errors):
-            # pydantic skips the spec's cross-field checks (the search space among them)
-            # once a field fails; check the space too, so every problem is reported at once
-            errors += _space_errors(doc)
+        # each at its field (tasks[0].metric), as the CLI prints it; with the cross-field
+        # checks pydantic skipped (search space, objectives: load_job_spec runs them too)
+        errors += exc.errors
     if ("dataset.builtin", _NO_CENSUS) in errors:  # its missing path is the server's, not yours
         errors = [e for e in errors if e[0] != "dataset.path"]
     if columns is not None:
         errors += _column_errors(doc, columns, uploaded=dataset_row is not None)
-        errors += _label_type_errors(doc, column_info)
+        # a task with a bad key of its own (tasks[1].typ) has no type to check its label
+        # against: its type fell back to binary, and the derived error would mislead
+        errors += [(path, message) for path, message in _label_type_errors(doc, column_info)
+                   if not any(p.startswith(path.rsplit(".", 1)[0] + ".") for p, _ in errors)]
     if spec is not None and spec.warm_start is not None:
         errors += _warm_start_errors(spec.warm_start, owner_id, session)
     warnings: tuple[str, ...] = ()
@@ -378,19 +379,6 @@ def _label_type_errors(doc: Mapping[str, Any], info: dict[str, dict[str, Any]]) 
                                                f"column; {column['name']!r} is "
                                                f"{column['dtype']}"))
     return errors
-
-
-def _space_errors(doc: Mapping[str, Any]) -> Errors:
-    from automtl.jobspec import job_fields_of, search_space_errors
-
-    space = doc.get("search_space", {"preset": "default"})
-    if not isinstance(space, Mapping):
-        return []  # the spec's own validation reported the type
-    tasks = doc.get("tasks")
-    names = [str(t["name"]) for t in tasks if isinstance(t, Mapping) and "name" in t] \
-        if isinstance(tasks, list) else []
-    return [(f"search_space.{p}" if p else "search_space", m)
-            for p, m in search_space_errors(dict(space), names, job_fields_of(doc))]
 
 
 def _unique(errors: Errors) -> Errors:

@@ -226,7 +226,8 @@ class SearchProgress:
 
         done = int(progress.counted)  # what the budget counts: complete + pruned
         pruned = f"pruned {progress.pruned}, " if progress.pruned else ""
-        stopped = f"interrupted {progress.interrupted}, " if progress.interrupted else ""
+        interrupted = getattr(progress, "interrupted", 0)  # a Progress of an older caller
+        stopped = f"interrupted {interrupted}, " if interrupted else ""
         status = (f"{pruned}failed {progress.failed}, {stopped}running {progress.running}, "
                   f"front {progress.front_size}")
         if self._bar.disable:

@@ -280,3 +280,23 @@ def test_uploads_stored_before_integer_codes_was_recorded_still_get_the_hint():
     assert _integer_codes({"values": None, "reason": "integer codes: 40 distinct values"})
     assert not _integer_codes({"values": None, "reason": "float values"})
     assert not _integer_codes({"integer_codes": False, "values": ["0", "1", "2"]})
+
+
+def test_a_tasks_unknown_key_is_not_followed_by_an_error_derived_from_its_lost_type(
+        client, alice, upload):
+    """New-user pass item 11: ``tasks[1].typ`` left the task's type at its default (binary),
+    and the float label then also got "a binary task needs a 0/1 label column"."""
+    dataset = upload(alice, _rare_csv())
+    spec = tiny_spec({"id": dataset["id"]},
+                     tasks=[{"name": "click"}, {"name": "x", "typ": "regression"}],
+                     budget={"trials": 4, "epoch": 2})
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422, response.text
+    detail = {item["path"]: item["msg"] for item in response.json()["detail"]}
+    assert detail == {"tasks[1].typ": "unknown field; did you mean 'type'?",
+                      "budget.epoch": "unknown field; did you mean 'epochs'?"}
+    # the same label under a valid binary type still gets the label check
+    spec["tasks"][1] = {"name": "x", "type": "binary"}
+    spec["budget"] = {"trials": 4, "epochs": 2}
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert paths_of(response) == ["tasks[1].type"], response.text
