@@ -266,7 +266,8 @@ def test_a_mistyped_key_is_named_with_the_closest_valid_one() -> None:
     """New-user pass item 11: ``budget.epoch: Extra inputs are not permitted`` said nothing of
     ``epochs``; the same for a task's key, a top-level key and a topology name."""
     doc = _doc(budget={"trials": 3, "epoch": 2}, seed=0, sed=1,
-               tasks=[{"name": "t1", "label": "y1"}, {"name": "t2", "label": "y2", "typ": "binary"}],
+               tasks=[{"name": "t1", "label": "y1"},
+                      {"name": "t2", "label": "y2", "typ": "binary"}],
                search_space={"topology": {"choose": {"mmoee": {}}}})
     with pytest.raises(JobSpecError) as exc:
         load_job_spec(doc)
