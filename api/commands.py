@@ -110,7 +110,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.set_defaults(handler=handler)
         if name == "submit":
             parser.add_argument("spec", type=Path, help="job spec (YAML or JSON); a local "
-                                "dataset `path` is uploaded first and replaced by its id")
+                                "dataset `path` is uploaded first and replaced by its id, once "
+                                "the spec passed the checks that need no server")
         elif name == "report":
             parser.add_argument("job", type=int, nargs="?", default=None,
                                 help="job id (or --search-dir for a local search)")
@@ -457,6 +458,15 @@ def _submit(args: argparse.Namespace) -> int:
     if not isinstance(spec, dict):
         raise UserError(f"{args.spec}: a job spec is a mapping, got {type(spec).__name__}",
                         field="spec")
+    dataset = spec.get("dataset")
+    if isinstance(dataset, dict) and "path" in dataset and "builtin" not in dataset:
+        problems = _local_spec_errors(spec, args.spec.parent)
+        if problems:  # refused before the data is uploaded (the server would refuse it after)
+            print("error (the spec, checked here before the data is uploaded):",
+                  file=sys.stderr)
+            for path, message in problems:
+                print(f"  {path + ': ' if path else ''}{message}", file=sys.stderr)
+            return 2
     try:
         with _client(args) as client:
             dataset = spec.get("dataset") if isinstance(spec, dict) else None
@@ -474,6 +484,24 @@ def _submit(args: argparse.Namespace) -> int:
     for warning in job.get("warnings") or []:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _local_spec_errors(spec: dict[str, Any], base: Path) -> list[tuple[str, str]]:
+    """Every error :func:`automtl.jobspec.load_job_spec` finds in a spec whose dataset is a
+    local file (its ``path`` read relative to ``base``, the spec's folder), so ``submit`` does
+    not upload the data of a spec the server would refuse; ``[]`` when it is valid here (the
+    server still checks it against its limits and the uploaded columns)."""
+    import copy
+
+    from automtl.jobspec import JobSpecError, load_job_spec
+
+    local = copy.deepcopy(spec)
+    local["dataset"]["path"] = str((base / str(local["dataset"]["path"])).resolve())
+    try:
+        load_job_spec(local)
+    except JobSpecError as exc:
+        return list(exc.errors)
+    return []
 
 
 def _status_line(job: dict[str, Any]) -> str:

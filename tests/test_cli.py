@@ -94,6 +94,23 @@ def test_submit_with_bad_yaml_exits_2_before_any_request(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
 
 
+def test_submit_checks_the_spec_before_uploading_its_data(tmp_path, capsys):
+    """New-user pass item 9: a typo'd spec uploaded its data, then got 422. No server runs at
+    this URL, so any upload would fail with a connection error instead of the spec's."""
+    (tmp_path / "clicks.csv").write_text("y1,y2,x\n0,1,0.5\n1,0,0.2\n")
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: typo\ndataset: {path: clicks.csv}\n"
+                    "tasks: [{name: y1}, {name: y2}]\nbudget: {trials: 2, epoch: 2}\n"
+                    "search_space: {topology: {choose: {mmoee: {}}}}\n")
+    assert main(["submit", str(spec), "--url", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "checked here before the data is uploaded" in err
+    assert "budget.epoch: unknown field; did you mean 'epochs'?" in err
+    assert "search_space.topology.choose.mmoee: unknown topology 'mmoee'" in err  # all at once
+    assert "uploaded clicks" not in err and "as dataset" not in err
+    assert "connect" not in err.lower()
+
+
 def test_report_needs_a_job_or_a_search_dir(tmp_path, capsys):
     assert main(["report", "--search-dir", str(tmp_path)]) == 2
     assert "--search-dir" in capsys.readouterr().err and not (tmp_path / "report.html").exists()
