@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from automtl.config import MAX_CLASSES, binary_label_hint
+from automtl.data.messages import column_not_found
 from automtl.jobspec import (
     CensusIncomeDatasetSpec,
     JobSpec,
@@ -303,7 +304,6 @@ def _synthetic_columns(raw: Mapping[str, Any]) -> list[str] | None:
 def _column_errors(doc: Mapping[str, Any], columns: list[str], *, uploaded: bool) -> Errors:
     """Task labels, feature lists and the split column must be columns of the dataset."""
     errors: Errors = []
-    shown = columns if len(columns) <= 20 else columns[:20] + ["..."]
     tasks = doc.get("tasks")
     for i, task in enumerate(tasks if isinstance(tasks, list) else []):
         if not isinstance(task, Mapping):
@@ -311,8 +311,8 @@ def _column_errors(doc: Mapping[str, Any], columns: list[str], *, uploaded: bool
         key = "label" if task.get("label") is not None else "name"
         label = task.get(key)
         if isinstance(label, str) and label not in columns:
-            errors.append((f"tasks[{i}].{key}", f"column {label!r} is not in the dataset; "
-                                                f"its columns: {shown}"))
+            role = f"task {task.get('name')!r}: label column"
+            errors.append((f"tasks[{i}].{key}", column_not_found(role, label, columns)))
     dataset = doc.get("dataset")
     if not uploaded or not isinstance(dataset, Mapping):
         return errors
@@ -323,12 +323,12 @@ def _column_errors(doc: Mapping[str, Any], columns: list[str], *, uploaded: bool
             for i, name in enumerate(names if isinstance(names, list) else []):
                 if isinstance(name, str) and name not in columns:
                     errors.append((f"dataset.features.{kind}[{i}]",
-                                   f"column {name!r} is not in the dataset"))
+                                   column_not_found("feature column", name, columns)))
     split = dataset.get("split")
     if isinstance(split, Mapping) and isinstance(split.get("column"), str) and \
             split["column"] not in columns:
-        errors.append(("dataset.split.column", f"column {split['column']!r} is not in the "
-                                               "dataset"))
+        errors.append(("dataset.split.column",
+                       column_not_found("split column", split["column"], columns)))
     return errors
 
 

@@ -300,3 +300,41 @@ def test_a_tasks_unknown_key_is_not_followed_by_an_error_derived_from_its_lost_t
     spec["budget"] = {"trials": 4, "epochs": 2}
     response = client.post("/api/v1/jobs", headers=alice, json=spec)
     assert paths_of(response) == ["tasks[1].type"], response.text
+
+
+@pytest.mark.parametrize("problem", ["label", "missing"])
+def test_the_cli_and_rest_word_a_data_problem_alike(client, alice, upload, tmp_path, problem):
+    """New-user pass item 10: a wrong label column listed the columns over REST only, and a
+    NaN feature read "50 missing (NaN) value(s), first at row np.int64(0)" in the CLI (the
+    train split's count, unsaid) and 60 over REST. One message function words both, counted
+    over the whole table, with plain values."""
+    from automtl.data import DataError
+    from automtl.jobspec import load_job_spec
+    from automtl.search.datasets import load_dataset
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=300)
+    x[::5] = np.nan  # 60 missing over the whole table
+    table = pd.DataFrame({"x": x, "z": rng.normal(size=300), "click": rng.integers(0, 2, 300),
+                          "purchase": rng.integers(0, 2, 300)})
+    tasks = [{"name": "click"}, {"name": "purchase", "label": "purchased"}] \
+        if problem == "label" else [{"name": "click"}, {"name": "purchase"}]
+    dataset_extra = {"missing": "error"} if problem == "missing" else {}
+    csv_path = tmp_path / "table.csv"
+    table.to_csv(csv_path, index=False)
+    body = upload(alice, csv_path.read_bytes())
+    response = client.post("/api/v1/jobs", headers=alice, json=tiny_spec(
+        {"id": body["id"], **dataset_extra}, tasks=tasks))
+    assert response.status_code == 422, response.text
+    rest = response.json()["detail"][0]["msg"]
+    spec = load_job_spec(tiny_spec({"path": str(csv_path), **dataset_extra}, tasks=tasks))
+    with pytest.raises(DataError) as cli:
+        load_dataset(spec.dataset, spec.tasks, spec.seed)
+    assert str(cli.value) == rest
+    if problem == "label":
+        assert rest == ("task 'purchase': label column 'purchased' is not in the data; its "
+                        "columns: ['x', 'z', 'click', 'purchase']")
+    else:
+        assert rest.startswith("numeric feature 'x' has 60 missing (NaN) value(s) in the whole "
+                               "table")
+        assert "np." not in rest

@@ -100,7 +100,9 @@ def test_a_label_missing_from_the_uploaded_dataset_is_422(client, alice, upload)
     response = client.post("/api/v1/jobs", headers=alice, json=spec)
     assert response.status_code == 422
     assert paths_of(response) == ["tasks[0].label"]
-    assert "'clicked' is not in the dataset" in response.json()["detail"][0]["msg"]
+    message = response.json()["detail"][0]["msg"]
+    assert message.startswith("task 'ctr': label column 'clicked' is not in the data; its "
+                              "columns: ['x0', ")
 
 
 def test_feature_and_split_columns_must_exist_and_labels_fit_the_task_type(client, alice,
