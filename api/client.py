@@ -69,6 +69,16 @@ class ApiClient:
     def pareto(self, job_id: int, format: str = "json") -> httpx.Response:
         return self._send("GET", f"/jobs/{job_id}/pareto", params={"format": format})
 
+    def export(self, job_id: int, trial: int | None = None,
+               prefer: str | None = None) -> httpx.Response:
+        """``GET /jobs/{id}/export``: the bundle zip (its trial in ``X-Automtl-Trial``)."""
+        params: dict[str, Any] = {}
+        if trial is not None:
+            params["trial"] = trial
+        if prefer:
+            params["prefer"] = prefer
+        return self._send("GET", f"/jobs/{job_id}/export", params=params)
+
     def report(self, job_id: int) -> str:
         """The job's report page with Plotly embedded: a file that opens offline."""
         return self._send("GET", f"/jobs/{job_id}/report", params={"plotly": "inline"}).text
