@@ -27,7 +27,7 @@ from search_spaces.catalog import (
 )
 from search_spaces.errors import ErrorCollector, join_path
 from search_spaces.params import Constant, Param
-from search_spaces.values import parse_param
+from search_spaces.values import KEYWORDS, parse_param
 
 TOP_LEVEL_KEYS: tuple[str, ...] = ("description", "topology", "architecture", "weighting",
                                    "optimizer", "vocabulary")
@@ -219,6 +219,14 @@ def _parse_fixed_weights(body: Any, path: str, errors: ErrorCollector) -> dict[s
         tpath = join_path(path, str(task))
         if not isinstance(task, str) or not re.match(TASK_NAME_PATTERN, task):
             errors.add(tpath, f"task name {task!r} must be an identifier")
+            continue
+        if isinstance(value, Mapping) and not set(value) & set(KEYWORDS):
+            # e.g. fixed: {weights: {ctr: 1}}: the keys of fixed are the task names themselves
+            example = ", ".join(f"{k}: {v}" for k, v in list(value.items())[:3]) \
+                if all(not isinstance(v, Mapping) for v in value.values()) else "ctr: 1.0"
+            errors.add(tpath, f"the keys of fixed are task names, each with a number or a "
+                              f"range ({{float: ...}}, {{categorical: ...}}); {task!r} holds "
+                              f"keys {list(value)}: write fixed: {{{example}}}")
             continue
         param = parse_param(value, FIXED_WEIGHT, tpath, errors)
         if param is not None:

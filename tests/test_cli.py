@@ -454,3 +454,45 @@ def test_ctrl_c_stops_a_search_as_a_cancel_and_leaves_no_process(tmp_path):
     while _session_processes(command.pid) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _session_processes(command.pid) == []
+
+
+def test_spec_validate_checks_a_job_spec_without_running_it(tmp_path, capsys):
+    """New-user pass item 16: no command checked a job spec without running it."""
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: j\ndataset: {builtin: synthetic, rows: 600}\n"
+                    "tasks: [{name: y1}, {name: y2}]\nbudget: {trials: 4, epochs: 2}\n"
+                    "search_space: {preset: moe}\n")
+    assert main(["spec", "validate", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{spec}: valid: job 'j', tasks y1 (binary), y2 (binary)")
+    assert "budget 4 trials x 2 epochs" in out and "the data was not read" in out
+    assert main(["spec", "validate", str(spec), "--data"]) == 0
+    assert "data: train 480, valid 60, test 60 rows" in capsys.readouterr().out
+    spec.write_text("name: j\ndataset: {builtin: synthetic, rows: 600}\n"
+                    "tasks: [{name: y1}, {name: y2}]\nbudget: {trials: 4, epoch: 2}\n"
+                    "search_space: {topology: {choose: {mmoee: {}}}}\n")
+    assert main(["spec", "validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "budget.epoch: unknown field; did you mean 'epochs'?" in err
+    assert "unknown topology 'mmoee' (did you mean 'mmoe'?)" in err
+
+
+def test_space_validate_says_what_it_did_not_check_and_words_counts(tmp_path, capsys):
+    """New-user pass item 16: fixed weights {ctr, cvrr} were "valid" without a word that the
+    task names went unchecked; "1 discrete combinations"; `fixed: {weights: {...}}` got
+    "expected a number ... got keys" without saying the keys are task names."""
+    space = tmp_path / "space.yaml"
+    space.write_text("topology: {choose: {mmoe: {experts: 2}}}\n"
+                     "weighting: {choose: {fixed: {ctr: 1, cvrr: 2}}}\noptimizer: {lr: 0.01}\n")
+    assert main(["space", "validate", str(space)]) == 0
+    out = capsys.readouterr().out
+    assert "1 discrete combination x up to 0 continuous dimensions" in out
+    assert "the fixed weights name the tasks ['ctr', 'cvrr'], which were not checked" in out
+    assert main(["space", "validate", str(space), "--tasks", "ctr,cvr"]) == 2
+    assert "unknown task 'cvrr'" in capsys.readouterr().err
+    space.write_text("topology: {choose: {mmoe: {experts: 2}}}\n"
+                     "weighting: {choose: {fixed: {weights: {ctr: 1, cvr: 2}}}}\n")
+    assert main(["space", "validate", str(space)]) == 2
+    err = capsys.readouterr().err
+    assert "weighting.choose.fixed.weights: the keys of fixed are task names" in err
+    assert "write fixed: {ctr: 1, cvr: 2}" in err
