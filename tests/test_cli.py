@@ -446,6 +446,8 @@ def test_ctrl_c_stops_a_search_as_a_cancel_and_leaves_no_process(tmp_path):
     text = output.decode(errors="replace")
     assert command.returncode == 130, text
     assert "SIGINT: stopping the search" in text and "stopped by cancelled" in text, text
+    # the two trials the stop interrupted are not failures (new-user pass item 13)
+    assert "0 failed, 2 interrupted, stopped by cancelled" in text, text
     assert study is not None
     trials = study.get_trials()
     assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL] * 2  # no third started
