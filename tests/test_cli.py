@@ -261,7 +261,8 @@ def test_without_the_plugins_only_the_library_commands_exist_and_help_says_why(m
 
     monkeypatch.setattr(automtl.cli, "command_modules", lambda: automtl.cli.COMMAND_MODULES)
     parser = automtl.cli.build_parser()
-    assert set(parser._subparsers._group_actions[0].choices) == {"space", "search"}  # noqa: SLF001
+    assert set(parser._subparsers._group_actions[0].choices) == {  # noqa: SLF001
+        "space", "search", "spec"}
     assert "automtl.commands" in parser.epilog and "bootstrap.sh" in parser.epilog
 
 
