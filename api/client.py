@@ -69,6 +69,16 @@ class ApiClient:
     def pareto(self, job_id: int, format: str = "json") -> httpx.Response:
         return self._send("GET", f"/jobs/{job_id}/pareto", params={"format": format})
 
+    def export(self, job_id: int, trial: int | None = None,
+               prefer: str | None = None) -> httpx.Response:
+        """``GET /jobs/{id}/export``: the bundle zip (its trial in ``X-Automtl-Trial``)."""
+        params: dict[str, Any] = {}
+        if trial is not None:
+            params["trial"] = trial
+        if prefer:
+            params["prefer"] = prefer
+        return self._send("GET", f"/jobs/{job_id}/export", params=params)
+
     def report(self, job_id: int) -> str:
         """The job's report page with Plotly embedded: a file that opens offline."""
         return self._send("GET", f"/jobs/{job_id}/report", params={"plotly": "inline"}).text
@@ -96,7 +106,10 @@ def stage_phrase(job: dict[str, Any]) -> str:
 
 
 def trials_phrase(progress: dict[str, Any]) -> str:
-    """``"N ended (P pruned, F failed) of a budget of B"`` from a job's REST ``progress``: the
-    CLI's status line and the demo's progress lines (pruned trials count toward the budget)."""
+    """``"N ended (P pruned, F failed[, I interrupted]) of a budget of B"`` from a job's REST
+    ``progress``: the CLI's status line and the demo's progress lines (pruned trials count
+    toward the budget; interrupted ones, stopped by a cancel, only when there are some)."""
+    interrupted = progress.get("interrupted") or 0
+    stopped = f", {interrupted} interrupted" if interrupted else ""
     return (f"{progress['finished']} ended ({progress.get('pruned', 0)} pruned, "
-            f"{progress['failed']} failed) of a budget of {progress['budget']}")
+            f"{progress['failed']} failed{stopped}) of a budget of {progress['budget']}")

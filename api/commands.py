@@ -73,6 +73,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     revoke.add_argument("token", help="the token's id or the token (amtl_...)")
     _add_db(revoke)
     revoke.set_defaults(handler=_token_revoke)
+    listing = actions.add_parser("list", help="list the tokens (never the tokens themselves)",
+                                 description="One line per token: id, owner, label, created, "
+                                             "expires, last used, and whether it is revoked "
+                                             "or expired.")
+    listing.add_argument("--owner", default=None, help="only this owner's tokens")
+    _add_db(listing)
+    listing.set_defaults(handler=_token_list)
 
     owner = subparsers.add_parser("owner", help="owners' own limits")
     owner_actions = owner.add_subparsers(dest="owner_command", metavar="ACTION")
@@ -113,7 +120,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.set_defaults(handler=handler)
         if name == "submit":
             parser.add_argument("spec", type=Path, help="job spec (YAML or JSON); a local "
-                                "dataset `path` is uploaded first and replaced by its id")
+                                "dataset `path` is uploaded first and replaced by its id, once "
+                                "the spec passed the checks that need no server")
         elif name == "report":
             parser.add_argument("job", type=int, nargs="?", default=None,
                                 help="job id (or --search-dir for a local search)")
@@ -382,6 +390,7 @@ def _token_create(args: argparse.Namespace) -> int:
         row, token = TokenRepository(session).create(owner.id, args.label or args.name,
                                                      expires_at=expires)
     print(token)
+    print(f"database: {_shown_url(url)}", file=sys.stderr)
     until = f"expires {expires:%Y-%m-%d %H:%M} UTC" if expires else "never expires"
     print(f"(token id {row.id} for {args.name!r}, {until}; it is shown only this once: keep "
           f"it, e.g. export AUTOMTL_TOKEN=...; revoke it with `automtl token revoke "
@@ -441,12 +450,62 @@ def _token_revoke(args: argparse.Namespace) -> int:
         else:
             row = tokens.get_by_hash(hash_token(args.token))
         if row is None:
-            print(f"token revoke: no token {args.token[:12]!r}", file=sys.stderr)
+            print(f"token revoke: no token {args.token[:12]!r} in {_shown_url(url)} "
+                  "(`automtl token list` shows its tokens)", file=sys.stderr)
+            return 2
+        if row.revoked:
+            print(f"token revoke: token {row.id} ({row.name!r} of owner {row.owner.name!r}) "
+                  f"was already revoked (database: {_shown_url(url)})", file=sys.stderr)
             return 2
         tokens.revoke(row.id)
-        print(f"revoked token {row.id} ({row.name!r} of owner {row.owner.name!r})",
-              file=sys.stderr)
+        print(f"revoked token {row.id} ({row.name!r} of owner {row.owner.name!r}); "
+              f"database: {_shown_url(url)}", file=sys.stderr)
     return 0
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from automtl_storage import ApiToken, Database, OwnerRepository, upgrade, utcnow
+
+    url = args.db or _settings().resolved_database_url
+    upgrade(url)  # as `serve` and `token create` do
+    print(f"database: {_shown_url(url)}", file=sys.stderr)
+    with Database(url) as database, database.session() as session:
+        query = select(ApiToken).order_by(ApiToken.id)
+        if args.owner is not None:
+            owner = OwnerRepository(session).get_by_name(args.owner)
+            if owner is None:
+                print(f"token list: no owner {args.owner!r}", file=sys.stderr)
+                return 2
+            query = query.where(ApiToken.owner_id == owner.id)
+        rows = session.scalars(query).all()
+        now = utcnow()
+        print(f"{'id':>4}  {'owner':<16} {'label':<16} {'created':<16} {'expires':<16} "
+              f"{'last used':<16} state")
+
+        def when(value: Any) -> str:
+            return f"{value:%Y-%m-%d %H:%M}" if value is not None else "-"
+
+        for row in rows:
+            state = ("revoked" if row.revoked else "expired"
+                     if row.expires_at is not None and row.expires_at <= now else "active")
+            print(f"{row.id:>4}  {row.owner.name[:16]:<16} {row.name[:16]:<16} "
+                  f"{when(row.created_at):<16} {when(row.expires_at):<16} "
+                  f"{when(row.last_used_at):<16} {state}")
+    return 0
+
+
+def _shown_url(url: str) -> str:
+    """A database URL as a person should see it: the password hidden, a SQLite file's path
+    absolute (which ``./automtl-data/automtl.db`` a command used depends on its folder)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database and \
+            parsed.database != ":memory:":
+        parsed = parsed.set(database=str(Path(parsed.database).resolve()))
+    return parsed.render_as_string(hide_password=True)
 
 
 # ------------------------------------------------------------------------------ client side
@@ -488,6 +547,15 @@ def _submit(args: argparse.Namespace) -> int:
     if not isinstance(spec, dict):
         raise UserError(f"{args.spec}: a job spec is a mapping, got {type(spec).__name__}",
                         field="spec")
+    dataset = spec.get("dataset")
+    if isinstance(dataset, dict) and "path" in dataset and "builtin" not in dataset:
+        problems = _local_spec_errors(spec, args.spec.parent)
+        if problems:  # refused before the data is uploaded (the server would refuse it after)
+            print("error (the spec, checked here before the data is uploaded):",
+                  file=sys.stderr)
+            for path, message in problems:
+                print(f"  {path + ': ' if path else ''}{message}", file=sys.stderr)
+            return 2
     try:
         with _client(args) as client:
             dataset = spec.get("dataset") if isinstance(spec, dict) else None
@@ -502,7 +570,27 @@ def _submit(args: argparse.Namespace) -> int:
         return _fail(exc)
     print(job["id"])
     print(f"job {job['id']} {job['name']!r} {job['status']}", file=sys.stderr)
+    for warning in job.get("warnings") or []:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _local_spec_errors(spec: dict[str, Any], base: Path) -> list[tuple[str, str]]:
+    """Every error :func:`automtl.jobspec.load_job_spec` finds in a spec whose dataset is a
+    local file (its ``path`` read relative to ``base``, the spec's folder), so ``submit`` does
+    not upload the data of a spec the server would refuse; ``[]`` when it is valid here (the
+    server still checks it against its limits and the uploaded columns)."""
+    import copy
+
+    from automtl.jobspec import JobSpecError, load_job_spec
+
+    local = copy.deepcopy(spec)
+    local["dataset"]["path"] = str((base / str(local["dataset"]["path"])).resolve())
+    try:
+        load_job_spec(local)
+    except JobSpecError as exc:
+        return list(exc.errors)
+    return []
 
 
 def _status_line(job: dict[str, Any]) -> str:

@@ -231,13 +231,7 @@ def _search_and_export(demo: Demo, base_url: str, env: dict[str, str], db_url: s
 def _client(base_url: str, token: str) -> Any:
     from automtl_api.client import ApiClient
 
-    class DemoClient(ApiClient):
-        """The CLI's REST client plus the export download."""
-
-        def export(self, job_id: int) -> Any:
-            return self._send("GET", f"/jobs/{job_id}/export")
-
-    return DemoClient(base_url, token, timeout=300.0)
+    return ApiClient(base_url, token, timeout=300.0)  # its export() downloads the bundle
 
 
 def _call(method: Callable[..., Any], *args: Any, what: str) -> Any:

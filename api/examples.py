@@ -47,6 +47,11 @@ _TRIAL: dict[str, Any] = {
     "pruned_epoch": None, "rung_values": None,
     "created_at": "2026-11-30T09:03:10Z", "finished_at": "2026-11-30T09:03:34Z",
 }
+# the record's names (as /pareto names them) beside the deprecated aliases above
+_TRIAL.update(candidate=_TRIAL["config"], values=_TRIAL["objectives"],
+              valid=_TRIAL["valid_metrics"], test=_TRIAL["test_metrics"],
+              train_time_s=_TRIAL["train_seconds"], trial_time_s=_TRIAL["total_seconds"],
+              artifact=_TRIAL["artifact_path"], rungs=_TRIAL["rung_values"])
 
 _DATASET: dict[str, Any] = {
     "id": 3, "name": "clicks.parquet", "format": "parquet", "size_bytes": 18234112,
@@ -76,6 +81,10 @@ EXAMPLES: dict[str, Any] = {
                                    "search_space": {"preset": "default"},
                                    "budget": {"trials": 30, "epochs": 3}},
                   "waiting_reason": None},
+    "JobSubmitted": {**_JOB, "warnings": [
+        "task 'purchase' has 9 positive label(s) in the valid split (of 600 labelled rows), "
+        "fewer than 20: its AUC there, which ranks the trials, is too noisy to compare trials "
+        "(standard error about 0.1); use more rows or a larger valid split"]},
     "JobPage": {"items": [_JOB], "limit": 50, "offset": 0, "has_more": False, "total": 1},
     "Limits": {"limits": {"max_trials": 200, "max_epochs": 1000, "max_concurrency": 64,
                           "max_time_limit_s": 604800.0, "max_synthetic_rows": 2000000,
@@ -95,7 +104,7 @@ EXAMPLES: dict[str, Any] = {
                     "values": {"click": 0.781, "purchase": 0.702},
                     "valid": _TRIAL["valid_metrics"], "test": _TRIAL["test_metrics"],
                     "num_params": 48211, "latency_ms": 0.84, "on_front": True}],
-        "n_trials": 21, "n_dominated": 17},
+        "n_trials": 21, "n_dominated": 17, "warnings": []},
     "DatasetRead": _DATASET,
     "DatasetPage": {"items": [_DATASET], "limit": 50, "offset": 0, "has_more": False,
                     "total": 1},

@@ -2,8 +2,11 @@
 
 From the service's database: ``automtl export JOB [--trial N | --prefer TASK=WEIGHT,...] --out
 DIR`` (``--db URL``, else ``AUTOMTL_DATABASE_URL``, else the service's default SQLite file);
-the export is recorded in the exports table. From a local search (``automtl search --out
-SEARCH``): ``automtl export --search-dir SEARCH [--trial N | --prefer ...] --out DIR``.
+the export is recorded in the exports table. From a server over REST, as ``submit``/``status``/
+``report`` talk to it: ``automtl export JOB --url URL --token TOKEN --out DIR`` (also with
+``AUTOMTL_URL``/``AUTOMTL_TOKEN`` set and no database named): ``GET /jobs/JOB/export``.
+From a local search (``automtl search --out SEARCH``): ``automtl export --search-dir SEARCH
+[--trial N | --prefer ...] --out DIR``.
 
 Without ``--trial`` the trial is chosen from the Pareto front by a weighted sum of the
 objectives, each min-max normalised over the front (1 = best); ``--prefer`` sets the weights
@@ -48,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--db", help=f"database URL (default: ${URL_ENV}, else the service's "
                                       "default SQLite file); with --search-dir, the study's "
                                       "storage URL if it is not SEARCH/automtl.db")
+    parser.add_argument("--url", default=None,
+                        help="fetch the bundle from this automtl server over REST (GET "
+                             "/jobs/JOB/export) instead of reading its database (default: "
+                             "$AUTOMTL_URL when neither --db nor $AUTOMTL_DATABASE_URL is set)")
+    parser.add_argument("--token", default=None,
+                        help="the server's bearer token (default: $AUTOMTL_TOKEN)")
     parser.add_argument("--artifact-dir",
                         help="the service's artifact directory, which trial artifact paths are "
                              "stored relative to (default: $AUTOMTL_ARTIFACT_DIR, else "
@@ -85,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
                                        study_name=args.study)
             result = export_trial(source, args.out, trial=args.trial, prefer=prefer,
                                   overwrite=args.force)
+        elif _over_rest(args):
+            return _export_over_rest(args)
         else:
             source, result = _export_job(args, prefer)
     except PreferenceError as exc:  # the library's messages name no option: this one's is
@@ -98,6 +109,58 @@ def _run(args: argparse.Namespace) -> int:
         print(f"automtl export: {exc}", file=sys.stderr)
         return 2
     _print_result(source, result)
+    return 0
+
+
+def _over_rest(args: argparse.Namespace) -> bool:
+    """Whether ``export JOB`` asks a server (``--url``/``--token``, or ``AUTOMTL_URL`` /
+    ``AUTOMTL_TOKEN`` set without a database named) rather than reading a database."""
+    if args.url or args.token:
+        return True
+    named_db = args.db or os.environ.get(URL_ENV)
+    return not named_db and bool(os.environ.get("AUTOMTL_URL") or
+                                 os.environ.get("AUTOMTL_TOKEN"))
+
+
+def _export_over_rest(args: argparse.Namespace) -> int:
+    """``GET /jobs/JOB/export`` (``trial`` / ``prefer`` as given), unpacked into ``--out``
+    (new or empty unless ``--force``), as ``automtl export`` writes it from a database."""
+    import io
+    import zipfile
+
+    from automtl_api.client import ApiClient, ApiClientError
+    from automtl_api.commands import _fail
+
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.force)):
+        print(f"automtl export: {out} is not an empty directory; choose another --out, or "
+              "pass --force to write into it", file=sys.stderr)
+        return 2
+    try:
+        with ApiClient(args.url, args.token) as client:
+            response = client.export(args.job, trial=args.trial, prefer=args.prefer)
+    except ApiClientError as exc:
+        return _fail(exc)
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+        tops = {n.split("/", 1)[0] for n in names}
+        folder = tops.pop() + "/" if len(tops) == 1 and all("/" in n for n in names) else ""
+        out.mkdir(parents=True, exist_ok=True)
+        files = []
+        for name in names:
+            relative = Path(name.removeprefix(folder))
+            if relative.is_absolute() or ".." in relative.parts:
+                continue  # never outside --out
+            target = out / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(name))
+            files.append(str(relative))
+    number = response.headers.get("X-Automtl-Trial", "?")
+    weights = f"--prefer {args.prefer}" if args.prefer else "equal weights"
+    how = f"trial {args.trial}" if args.trial is not None else \
+        f"front trial {number}, chosen by the server ({weights})"
+    print(f"exported {how} of job {args.job} from {client.url}")
+    print(f"wrote {out}: {', '.join(sorted(files))}")
     return 0
 
 

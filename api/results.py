@@ -7,11 +7,14 @@ The study is the durable record of a search, so the front served here is exactly
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import optuna
 
 from automtl.jobspec import JobSpec, load_job_spec
+from automtl_api.redact import relative_path, scrub_paths
 from automtl_storage import Job, TrialRepository
 
 
@@ -32,17 +35,24 @@ def empty_front(spec: JobSpec) -> dict[str, Any]:
             "reference_point": {o.name: None for o in objectives},
             "reference_rule": {o.name: "no trials yet" for o in objectives},
             "hypervolume": 0.0, "trials": [], "n_trials": 0, "n_failed": 0,
-            "n_infeasible": 0, "n_dominated": 0}
+            "n_infeasible": 0, "n_dominated": 0, "warnings": []}
 
 
-def job_front(job: Job, storage: Any, study: optuna.Study | None = None) -> dict[str, Any]:
+def job_front(job: Job, storage: Any, study: optuna.Study | None = None,
+              roots: Iterable[str | Path] = ()) -> dict[str, Any]:
     """``pareto_front`` of the job's study (loaded unless given), with the job's id and
-    status."""
+    status. The study keeps each trial's artifact folder and error as the worker saw them
+    (absolute server paths): here they are shown as ``/trials`` shows them, relative to
+    ``roots`` (the service's artifact and data directories), never absolute."""
     from automtl.report.pareto import pareto_front
 
     spec = load_job_spec(job.spec)
     study = study or load_study(job, storage)
     front = empty_front(spec) if study is None else pareto_front(study, spec)
+    roots = tuple(roots)
+    front["trials"] = [{**trial, "artifact": relative_path(trial.get("artifact"), roots),
+                        "error": scrub_paths(trial.get("error"), roots)}
+                       for trial in front["trials"]]
     return {"job_id": job.id, "status": job.status.value, **front}
 
 
@@ -105,7 +115,8 @@ def front_csv(front: dict[str, Any]) -> str:
     return csv_of_front(front)
 
 
-def job_report(job: Job, storage: Any, session: Any, *, plotly_js: str | None = None) -> str:
+def job_report(job: Job, storage: Any, session: Any, *, plotly_js: str | None = None,
+               roots: Iterable[str | Path] = ()) -> str:
     """The report page: the study's trials, with the gate utilisation the worker stored and
     the parameter importances; ``plotly_js`` is the URL of the shared Plotly script (``None``:
     embedded)."""
@@ -113,7 +124,7 @@ def job_report(job: Job, storage: Any, session: Any, *, plotly_js: str | None = 
 
     spec = load_job_spec(job.spec)
     study = load_study(job, storage)
-    front = job_front(job, storage, study)
+    front = job_front(job, storage, study, roots)
     tasks = [{"name": t.name, "metric": str(t.metric), "direction": t.direction}
              for t in spec.tasks]
     progress = f"{front['n_trials']} of {spec.budget.trials} trials complete"

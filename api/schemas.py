@@ -9,6 +9,7 @@ from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from automtl.trial_record import TRIAL_FIELDS
 from automtl_api.redact import relative_path, scrub_paths
 from automtl_storage import Dataset, Job, JobStatus, Trial, utcnow
 
@@ -49,10 +50,18 @@ class JobProgress(BaseModel):
     """Where a job stands: study-wide trial counts (earlier runs of a resumed job included)."""
 
     finished: int = Field(description="every trial that ended: complete, pruned (stopped "
-                                      "early by MO-ASHA), failed and infeasible (refused at "
-                                      "sampling); the budget counts complete + pruned "
-                                      "(GET /jobs/{id}/trials?state=... gives each kind)")
-    failed: int
+                                      "early by MO-ASHA), failed, interrupted and infeasible "
+                                      "(refused at sampling); the budget counts complete + "
+                                      "pruned (GET /jobs/{id}/trials?state=... gives each "
+                                      "kind)")
+    failed: int = Field(description="trials that failed (an error); not those a cancel, the "
+                                    "wall-time budget or a worker shutting down stopped "
+                                    "(interrupted)")
+    interrupted: int = Field(0, description="trials in state interrupted, counted from the "
+                                            "job's trial rows (GET /jobs/{id}/trials?state="
+                                            "interrupted): stopped before they finished by a "
+                                            "cancel, the wall-time budget or a worker shutting "
+                                            "down")
     pruned: int = Field(description="trials in state pruned, counted from the job's trial "
                                     "rows (the total of GET /jobs/{id}/trials?state=pruned): "
                                     "stopped early by MO-ASHA (with pruned_epoch) or refused "
@@ -61,7 +70,9 @@ class JobProgress(BaseModel):
     budget: int | None = Field(description="trials to finish")
     elapsed_s: float | None = Field(description="since a worker first started it")
     front_size: int
-    hypervolume: float | None
+    hypervolume: float | None = Field(description="of the front (see GET /jobs/{id}/pareto); "
+                                                  "null while the front is empty (queued, "
+                                                  "or no trial finished yet)")
 
 
 #: a running search's stages, in order (``automtl.search.callbacks.STAGES``)
@@ -98,9 +109,9 @@ class JobRead(BaseModel):
     cancel_requested: bool
     cancel_outcome: CancelOutcome | None = Field(
         None, description="what became of a cancel request (null: none was made): pending "
-                          "(running; its worker reads it at its next heartbeat, every "
-                          "AUTOMTL_HEARTBEAT_INTERVAL_S, then stops the running trials: a few "
-                          "seconds more), "
+                          "(running; its worker reads it within "
+                          "AUTOMTL_CANCEL_POLL_INTERVAL_S, then stops the running trials at "
+                          "their next batch), "
                           "applied (status cancelled), too_late (the job ended, succeeded or "
                           "failed, before its worker acted: every trial of the budget ran, "
                           "nothing was refused, and its results stand)")
@@ -118,14 +129,15 @@ class JobRead(BaseModel):
     progress: JobProgress
 
     @classmethod
-    def of(cls, job: Job, pruned: int) -> JobRead:
-        """The answer for ``job``, with ``pruned`` trials (see
+    def of(cls, job: Job, pruned: int, *, interrupted: int = 0) -> JobRead:
+        """The answer for ``job``, with ``pruned`` and ``interrupted`` trials (see
         :meth:`automtl_storage.TrialRepository.count_in_state`)."""
         budget = (job.spec.get("budget") or {}).get("trials")  # stored specs are normalised
-        return cls.of_summary(job, pruned, budget)
+        return cls.of_summary(job, pruned, budget, interrupted=interrupted)
 
     @classmethod
-    def of_summary(cls, job: Job, pruned: int, budget: int | None) -> JobRead:
+    def of_summary(cls, job: Job, pruned: int, budget: int | None, *,
+                   interrupted: int = 0) -> JobRead:
         """:meth:`of` with the spec's ``budget.trials`` given (``job.spec`` is not read; see
         :meth:`automtl_storage.JobRepository.list_summaries_for_owner`)."""
         end = job.finished_at or utcnow()
@@ -143,9 +155,21 @@ class JobRead(BaseModel):
             error=scrub_paths(job.error),
             attempts=job.attempts,
             progress=JobProgress(finished=job.trials_finished, failed=job.trials_failed,
-                                 pruned=pruned, running=job.trials_running, budget=budget,
+                                 pruned=pruned, interrupted=interrupted,
+                                 running=job.trials_running, budget=budget,
                                  elapsed_s=elapsed,
-                                 front_size=job.front_size, hypervolume=job.hypervolume))
+                                 front_size=job.front_size,
+                                 # no front yet (queued, or no trial finished): no volume, not 0
+                                 hypervolume=job.hypervolume if job.front_size else None))
+
+
+class JobSubmitted(JobRead):
+    """``POST /jobs``'s answer: the queued job and what makes its results doubtful."""
+
+    warnings: list[str] = Field(default_factory=list, description=(
+        "what the submit's data checks found doubtful without refusing the job: a binary task "
+        "with fewer than 20 of one class in the valid or test split (its AUC there is too "
+        "noisy to rank or compare trials); the front and the report say it too"))
 
 
 class JobDetail(JobRead):
@@ -155,7 +179,8 @@ class JobDetail(JobRead):
                           "nodes can hold one of its trials (null when some worker can)")
 
     @classmethod
-    def of(cls, job: Job, pruned: int, waiting_reason: str | None = None) -> JobDetail:
+    def of(cls, job: Job, pruned: int, waiting_reason: str | None = None, *,
+           interrupted: int = 0) -> JobDetail:
         spec = dict(job.spec)
         dataset = spec.get("dataset")
         if isinstance(dataset, dict) and "path" in dataset:  # the census builtin's server dir
@@ -165,7 +190,7 @@ class JobDetail(JobRead):
             # an upload's id is stored as the runner's text key; answered as the number POST
             # /datasets gave (and dataset_id holds), whether it was sent as 3 or "3"
             spec["dataset"] = {**spec["dataset"], "id": int(dataset["id"])}
-        return cls(**JobRead.of(job, pruned).model_dump(), spec=spec,
+        return cls(**JobRead.of(job, pruned, interrupted=interrupted).model_dump(), spec=spec,
                    waiting_reason=waiting_reason)
 
 
@@ -178,24 +203,31 @@ class JobPage(BaseModel):
 
 
 class TrialRead(BaseModel):
-    """One trial as the worker stored it."""
+    """One trial as the worker stored it. Its fields carry the trial record's names
+    (:data:`automtl.trial_record.TRIAL_FIELDS`), the same as a trial of ``/pareto``:
+    ``candidate``, ``values``, ``valid``, ``test``, ``train_time_s``, ``trial_time_s``,
+    ``artifact``, ``rungs``. The older names of the same values (``config``, ``objectives``,
+    ``valid_metrics``, ``test_metrics``, ``train_seconds``, ``total_seconds``,
+    ``artifact_path``, ``rung_values``) are still sent, as deprecated aliases."""
 
     model_config = ConfigDict(from_attributes=True)
 
     number: int
     state: str
     params: dict[str, Any]
-    config: dict[str, Any] | None = Field(description="the candidate: architecture, "
-                                                      "weighting, train")
-    valid_metrics: dict[str, Any] | None
-    test_metrics: dict[str, Any] | None
-    objectives: dict[str, Any] | None
+    candidate: dict[str, Any] | None = Field(None, description="the candidate: architecture, "
+                                                              "weighting, train")
+    values: dict[str, Any] | None = Field(None, description="objective -> validation value "
+                                                            "(complete trials)")
+    valid: dict[str, Any] | None = Field(None, description="task -> metric -> value, "
+                                                           "validation split")
+    test: dict[str, Any] | None = Field(None, description="task -> metric -> value, test split")
     num_params: int | None
     latency_ms: float | None
-    train_seconds: float | None
-    total_seconds: float | None
-    artifact_path: str | None = Field(description="the trial's artifact folder, relative to the "
-                                                   "service's artifact directory")
+    train_time_s: float | None = Field(None, description="seconds in the training loop")
+    trial_time_s: float | None = Field(None, description="seconds of the whole trial")
+    artifact: str | None = Field(None, description="the trial's artifact folder, relative to "
+                                                   "the service's artifact directory")
     ray_node_id: str | None = Field(None, description="the Ray node the trial ran on")
     error: str | None = Field(description="why a failed trial failed, or why a pruned trial "
                                            "without pruned_epoch was refused at sampling "
@@ -204,21 +236,48 @@ class TrialRead(BaseModel):
     gate_utilisation: dict[str, Any] | None
     pruned_epoch: int | None = Field(None, description="epoch at which MO-ASHA stopped a "
                                                        "pruned trial")
-    rung_values: dict[str, Any] | None = Field(
+    rungs: dict[str, Any] | None = Field(
         None, description="MO-ASHA rung epoch -> objective values at that rung")
     created_at: datetime
     finished_at: datetime | None
+    # deprecated aliases: the names /trials used before it took the record's names
+    config: dict[str, Any] | None = Field(None, deprecated=True,
+                                          description="deprecated: the same as candidate")
+    objectives: dict[str, Any] | None = Field(None, deprecated=True,
+                                              description="deprecated: the same as values")
+    valid_metrics: dict[str, Any] | None = Field(None, deprecated=True,
+                                                 description="deprecated: the same as valid")
+    test_metrics: dict[str, Any] | None = Field(None, deprecated=True,
+                                                description="deprecated: the same as test")
+    train_seconds: float | None = Field(None, deprecated=True,
+                                        description="deprecated: the same as train_time_s")
+    total_seconds: float | None = Field(None, deprecated=True,
+                                        description="deprecated: the same as trial_time_s")
+    artifact_path: str | None = Field(None, deprecated=True,
+                                      description="deprecated: the same as artifact")
+    rung_values: dict[str, Any] | None = Field(None, deprecated=True,
+                                               description="deprecated: the same as rungs")
 
     @classmethod
     def of(cls, trial: Trial, roots: Iterable[str | Path] = ()) -> TrialRead:
         """The row as clients see it: paths relative to ``roots`` (the artifact and data
-        directories), never absolute."""
+        directories), never absolute; each value under its record name and its deprecated
+        alias (the row's column)."""
         roots = tuple(roots)
-        data = {name: getattr(trial, name) for name in cls.model_fields}
+        data: dict[str, Any] = {name: getattr(trial, name) for name in TRIAL_ALIASES.values()}
+        data.update((name, getattr(trial, name)) for name in cls.model_fields
+                    if name not in data and name not in TRIAL_ALIASES)
         data["state"] = trial.state.value
         data["artifact_path"] = relative_path(trial.artifact_path, roots)
         data["error"] = scrub_paths(trial.error, roots)
+        data.update((record, data[column]) for record, column in TRIAL_ALIASES.items())
         return cls(**data)
+
+
+#: a trial field's record name (``/pareto``'s) -> its deprecated alias in ``/trials`` (the
+#: service row's column)
+TRIAL_ALIASES: dict[str, str] = {
+    f.name: f.column for f in TRIAL_FIELDS if f.column is not None and f.column != f.name}
 
 
 class TrialPage(BaseModel):
@@ -257,6 +316,10 @@ class ParetoFront(BaseModel):
     trials: list[FrontTrial]
     n_trials: int
     n_dominated: int
+    warnings: list[str] = Field(default_factory=list, description=(
+        "what makes the front doubtful without failing the job: a binary task with fewer "
+        "than 20 of one class in the valid or test split (its AUC is too noisy to rank "
+        "trials by); also answered by POST /jobs"))
     domains: list[dict[str, str]] | None = Field(
         None, description="multi-domain job: the per-domain tasks (name, task, domain, metric, "
                           "direction) whose metrics each trial's valid/test hold")

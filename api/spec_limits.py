@@ -23,6 +23,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from automtl.data.messages import missing_values
 from automtl_api.settings import Settings
 
 Errors = list[tuple[str, str]]
@@ -241,9 +242,7 @@ def _numeric_feature_errors(where: str, column: Mapping[str, Any], impute: bool)
         return [(where, f"numeric feature {name!r} has {column['infinite']} infinite "
                         "value(s)")]
     if column.get("missing") and not impute:
-        return [(where, f"numeric feature {name!r} has {column['missing']} missing (NaN) "
-                        "value(s) and dataset.missing is 'error': fill or drop them, or use "
-                        "missing: impute")]
+        return [(where, missing_values(name, column["missing"], "in the whole table"))]
     return []
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from automtl.config import MAX_CLASSES, binary_label_hint
+from automtl.data.messages import column_not_found
 from automtl.jobspec import (
     CensusIncomeDatasetSpec,
     JobSpec,
@@ -45,6 +46,10 @@ from automtl_api.spec_limits import (
 from automtl_storage import Dataset, DatasetRepository, JobRepository
 
 Errors = list[tuple[str, str]]
+#: a cached data check: the problem ``(message, column, field, task, task_field)`` or None,
+#: and the data's warnings
+_Verdict = tuple[tuple[str, str | None, str | None, str | None, str | None] | None,
+                 tuple[str, ...]]
 _DATASET_ID = re.compile(r"[0-9]{1,10}")  # ASCII digits only ("²".isdigit() is true)
 _NO_CENSUS = "census-income is not available on this server (AUTOMTL_CENSUS_DIR is not set)"
 
@@ -56,6 +61,9 @@ class ValidatedJob:
     spec: JobSpec
     document: dict[str, Any]
     dataset: Dataset | None
+    #: what makes the job's results doubtful without refusing it (a binary task with too few
+    #: of one class in the valid or test split), one line each
+    warnings: tuple[str, ...] = ()
 
 
 def validate_submission(document: Any, owner_id: int, session: Session,
@@ -100,56 +108,62 @@ def validate_submission(document: Any, owner_id: int, session: Session,
     try:
         spec = load_job_spec(doc)
     except JobSpecError as exc:
-        errors += exc.errors  # each at its field (tasks[0].metric), as the CLI prints it
-        if not any(p.startswith("search_space") for p, _ in exc.errors):
-            # pydantic skips the spec's cross-field checks (the search space among them)
-            # once a field fails; check the space too, so every problem is reported at once
-            errors += _space_errors(doc)
+        # each at its field (tasks[0].metric), as the CLI prints it; with the cross-field
+        # checks pydantic skipped (search space, objectives: load_job_spec runs them too)
+        errors += exc.errors
     if ("dataset.builtin", _NO_CENSUS) in errors:  # its missing path is the server's, not yours
         errors = [e for e in errors if e[0] != "dataset.path"]
     if columns is not None:
         errors += _column_errors(doc, columns, uploaded=dataset_row is not None)
-        errors += _label_type_errors(doc, column_info)
+        # a task with a bad key of its own (tasks[1].typ) has no type to check its label
+        # against: its type fell back to binary, and the derived error would mislead
+        errors += [(path, message) for path, message in _label_type_errors(doc, column_info)
+                   if not any(p.startswith(path.rsplit(".", 1)[0] + ".") for p, _ in errors)]
     if spec is not None and spec.warm_start is not None:
         errors += _warm_start_errors(spec.warm_start, owner_id, session)
+    warnings: tuple[str, ...] = ()
     if not errors and spec is not None and dataset_row is not None:
-        errors += _data_errors(spec, dataset_row, settings)
+        data_errors, warnings = _data_errors(spec, dataset_row, settings)
+        errors += data_errors
     elif not errors and spec is not None and \
             isinstance(spec.dataset, SyntheticDatasetSpec | CensusIncomeDatasetSpec):
-        errors += _builtin_data_errors(spec)
+        data_errors, warnings = _builtin_data_errors(spec)
+        errors += data_errors
     if errors:
         raise JobSpecError(_unique(errors))
     assert spec is not None
     return ValidatedJob(spec=spec, document=json.loads(spec.model_dump_json()),
-                        dataset=dataset_row)
+                        dataset=dataset_row, warnings=warnings)
 
 
-def _data_errors(spec: JobSpec, dataset: Dataset, settings: Settings) -> Errors:
+def _data_errors(spec: JobSpec, dataset: Dataset,
+                 settings: Settings) -> tuple[Errors, tuple[str, ...]]:
     """The pre-trial data checks on an uploaded dataset (every task labelled, with both classes
     for a binary task, in the train and valid splits; label values; features), so a job whose
     trials could only fail is refused with 422 instead of failing after the queue.
 
     The check loads the whole table, linear in its size (under load it was a third of the
     API's CPU), and its verdict depends only on the upload's bytes and the spec's dataset
-    section, tasks, seed and domains: it is kept for those (an upload never changes)."""
-    found = _cached_upload_check(
+    section, tasks, seed and domains: it is kept for those (an upload never changes).
+    Returns the errors and the data's warnings."""
+    found, warnings = _cached_upload_check(
         str(settings.data_dir / dataset.storage_path), dataset.content_hash,
         spec.dataset.model_dump_json(), json.dumps([t.model_dump(mode="json")
                                                     for t in spec.tasks]),
         spec.seed, spec.domains.model_dump_json() if spec.domains is not None else "")
     if found is None:
-        return []
+        return [], warnings
     message, column, field, task, task_field = found
-    return [(_data_error_path(spec, _Problem(column, field, task, task_field)), message)]
+    return [(_data_error_path(spec, _Problem(column, field, task, task_field)), message)], ()
 
 
 @functools.lru_cache(maxsize=64)
 def _cached_upload_check(path: str, content_hash: str, dataset_json: str, tasks_json: str,
-                         seed: int, domains_json: str
-                         ) -> tuple[str, str | None, str | None, str | None, str | None] | None:
-    """``(message, column, field, task, task_field)`` of the DataError loading the upload at
-    ``path`` raises, or None when it passes (``content_hash`` keys the cache to the file's
-    bytes). The task and its field travel too, so a cached verdict names ``tasks[i].type``."""
+                         seed: int, domains_json: str) -> _Verdict:
+    """``(problem, warnings)``: the problem ``(message, column, field, task, task_field)`` of
+    the DataError loading the upload at ``path`` raises, or None when it passes, and the
+    loaded data's warnings (``content_hash`` keys the cache to the file's bytes). The task and
+    its field travel too, so a cached verdict names ``tasks[i].type``."""
     from automtl.config import DomainSpec, TaskSpec
     from automtl.data import DataError
     from automtl.jobspec import UploadedDatasetSpec
@@ -159,28 +173,29 @@ def _cached_upload_check(path: str, content_hash: str, dataset_json: str, tasks_
     tasks = [TaskSpec.model_validate(t) for t in json.loads(tasks_json)]
     domains = DomainSpec.model_validate_json(domains_json) if domains_json else None
     try:
-        load_dataset(dataset, tasks, seed, lambda _: Path(path).resolve(), domains=domains)
+        loaded = load_dataset(dataset, tasks, seed, lambda _: Path(path).resolve(),
+                              domains=domains)
     except DataError as exc:
-        return str(exc), exc.column, exc.field, exc.task, exc.task_field
-    return None
+        return (str(exc), exc.column, exc.field, exc.task, exc.task_field), ()
+    return None, tuple(loaded.warnings)
 
 
-def _builtin_data_errors(spec: JobSpec) -> Errors:
+def _builtin_data_errors(spec: JobSpec) -> tuple[Errors, tuple[str, ...]]:
     """The same pre-trial checks on a built-in dataset (synthetic, census-income): split sizes,
     labelled rows and classes per task and split. A census-income directory without its files
     is the server's problem, reported on ``dataset.builtin``."""
     dataset = json.loads(spec.dataset.model_dump_json())
     stamp = _census_stamp(dataset["path"]) if dataset["builtin"] == "census-income" else ""
-    found = _cached_builtin_check(json.dumps(dataset, sort_keys=True),
-                                  json.dumps([t.model_dump(mode="json") for t in spec.tasks]),
-                                  spec.seed, stamp)
+    found, warnings = _cached_builtin_check(
+        json.dumps(dataset, sort_keys=True),
+        json.dumps([t.model_dump(mode="json") for t in spec.tasks]), spec.seed, stamp)
     if found is None:
-        return []
+        return [], warnings
     message, column, field, task, task_field = found
     if dataset["builtin"] == "census-income" and field == "path":
         return [("dataset.builtin", f"census-income is not available on this server: "
-                                    f"{message}")]
-    return [(_data_error_path(spec, _Problem(column, field, task, task_field)), message)]
+                                    f"{message}")], ()
+    return [(_data_error_path(spec, _Problem(column, field, task, task_field)), message)], ()
 
 
 @dataclass(frozen=True)
@@ -201,10 +216,9 @@ def _census_stamp(path: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _cached_builtin_check(dataset_json: str, tasks_json: str, seed: int,
-                          stamp: str
-                          ) -> tuple[str, str | None, str | None, str | None, str | None] | None:
-    """``(message, column, field, task, task_field)`` of the DataError loading this built-in
-    dataset raises, or None when it passes (``stamp`` only keys the cache)."""
+                          stamp: str) -> _Verdict:
+    """:func:`_cached_upload_check` for a built-in dataset (``stamp`` only keys the
+    cache)."""
     from automtl.config import TaskSpec
     from automtl.data import DataError
     from automtl.search.datasets import load_dataset
@@ -214,10 +228,10 @@ def _cached_builtin_check(dataset_json: str, tasks_json: str, seed: int,
                else CensusIncomeDatasetSpec).model_validate(raw)
     tasks = [TaskSpec.model_validate(t) for t in json.loads(tasks_json)]
     try:
-        load_dataset(dataset, tasks, seed)
+        loaded = load_dataset(dataset, tasks, seed)
     except DataError as exc:
-        return str(exc), exc.column, exc.field, exc.task, exc.task_field
-    return None
+        return (str(exc), exc.column, exc.field, exc.task, exc.task_field), ()
+    return None, tuple(loaded.warnings)
 
 
 def _data_error_path(spec: JobSpec, exc: Any) -> str:
@@ -290,7 +304,6 @@ def _synthetic_columns(raw: Mapping[str, Any]) -> list[str] | None:
 def _column_errors(doc: Mapping[str, Any], columns: list[str], *, uploaded: bool) -> Errors:
     """Task labels, feature lists and the split column must be columns of the dataset."""
     errors: Errors = []
-    shown = columns if len(columns) <= 20 else columns[:20] + ["..."]
     tasks = doc.get("tasks")
     for i, task in enumerate(tasks if isinstance(tasks, list) else []):
         if not isinstance(task, Mapping):
@@ -298,8 +311,8 @@ def _column_errors(doc: Mapping[str, Any], columns: list[str], *, uploaded: bool
         key = "label" if task.get("label") is not None else "name"
         label = task.get(key)
         if isinstance(label, str) and label not in columns:
-            errors.append((f"tasks[{i}].{key}", f"column {label!r} is not in the dataset; "
-                                                f"its columns: {shown}"))
+            role = f"task {task.get('name')!r}: label column"
+            errors.append((f"tasks[{i}].{key}", column_not_found(role, label, columns)))
     dataset = doc.get("dataset")
     if not uploaded or not isinstance(dataset, Mapping):
         return errors
@@ -310,12 +323,12 @@ def _column_errors(doc: Mapping[str, Any], columns: list[str], *, uploaded: bool
             for i, name in enumerate(names if isinstance(names, list) else []):
                 if isinstance(name, str) and name not in columns:
                     errors.append((f"dataset.features.{kind}[{i}]",
-                                   f"column {name!r} is not in the dataset"))
+                                   column_not_found("feature column", name, columns)))
     split = dataset.get("split")
     if isinstance(split, Mapping) and isinstance(split.get("column"), str) and \
             split["column"] not in columns:
-        errors.append(("dataset.split.column", f"column {split['column']!r} is not in the "
-                                               "dataset"))
+        errors.append(("dataset.split.column",
+                       column_not_found("split column", split["column"], columns)))
     return errors
 
 
@@ -366,19 +379,6 @@ def _label_type_errors(doc: Mapping[str, Any], info: dict[str, dict[str, Any]]) 
                                                f"column; {column['name']!r} is "
                                                f"{column['dtype']}"))
     return errors
-
-
-def _space_errors(doc: Mapping[str, Any]) -> Errors:
-    from automtl.jobspec import job_fields_of, search_space_errors
-
-    space = doc.get("search_space", {"preset": "default"})
-    if not isinstance(space, Mapping):
-        return []  # the spec's own validation reported the type
-    tasks = doc.get("tasks")
-    names = [str(t["name"]) for t in tasks if isinstance(t, Mapping) and "name" in t] \
-        if isinstance(tasks, list) else []
-    return [(f"search_space.{p}" if p else "search_space", m)
-            for p, m in search_space_errors(dict(space), names, job_fields_of(doc))]
 
 
 def _unique(errors: Errors) -> Errors:

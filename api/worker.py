@@ -137,7 +137,7 @@ def outcome_fields(outcome: TrialOutcome,
     """A trial row's columns from a study trial's outcome (the record's columns, see
     :func:`automtl.trial_record.row_columns`; the artifact path relative to ``artifact_root``
     when given, paths scrubbed from the error) and when it finished."""
-    finished = outcome.state not in ("RUNNING", "WAITING")
+    finished = outcome.state != "RUNNING"
     columns = row_columns(outcome)
     columns.update(
         artifact_path=stored_artifact(outcome.artifact, artifact_root),
@@ -258,7 +258,9 @@ class JobCallbacks(SearchCallbacks):
         study = self.study()
         if study is None:
             return
-        trials = study.get_trials(deepcopy=False)
+        # a WAITING trial (enqueued: coverage, warm start, a retry) has not started: it is no
+        # trial of the job yet, and a cancelled job's would otherwise stay "running" for good
+        trials = [t for t in study.get_trials(deepcopy=False) if t.state.name != "WAITING"]
         with self._database.session() as session:
             rows = TrialRepository(session)
             for trial in trials:

@@ -3,12 +3,13 @@
 Each subcommand lives in its own module exposing ``register(subparsers)``; heavy imports happen
 inside the handlers so ``automtl --help`` stays fast.
 
-The library registers its own commands (:data:`COMMAND_MODULES`: ``space``, ``search``) and
-discovers the rest as plugins: every entry point of the group :data:`PLUGIN_GROUP` names a
-module with ``register(subparsers)``. The service declares its commands there (``serve``,
-``worker``, ``token``, ``db``, ``submit``, ``status``, ``report``, ``export``, ``demo``; see
-``pyproject.toml``), so ``automtl`` stays one console command while the library never imports
-the service (DESIGN.md; the import contract ``library-boundary`` in ``.importlinter``).
+The library registers its own commands (:data:`COMMAND_MODULES`: ``space``, ``search``,
+``spec``) and discovers the rest as plugins: every entry point of the group
+:data:`PLUGIN_GROUP` names a module with ``register(subparsers)``. The service declares its
+commands there (``serve``, ``worker``, ``token``, ``db``, ``submit``, ``status``, ``report``,
+``export``, ``demo``; see ``pyproject.toml``), so ``automtl`` stays one console command while
+the library never imports the service (DESIGN.md; the import contract ``library-boundary``
+in ``.importlinter``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: list[str] = [
     "automtl.commands.space",
     "automtl.commands.search",
+    "automtl.commands.spec",
 ]
 #: entry-point group whose entries name further command modules (the service's)
 PLUGIN_GROUP = "automtl.commands"

@@ -12,14 +12,16 @@ up to ``budget.max_failures`` of them per run (default: as many as ``trials``).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
+    BaseModel,
     Discriminator,
     Field,
     PrivateAttr,
@@ -582,15 +584,74 @@ def _without_tags(loc: tuple[int | str, ...]) -> list[int | str]:
     return items
 
 
-def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
+def validation_errors(exc: ValidationError,
+                      model: type[BaseModel] | None = None) -> list[tuple[str, str]]:
     """Pydantic errors as ``(dotted path, message)`` pairs (the "Value error, " prefix removed;
     a model validator's message that starts with its field moves the field into the path:
-    ``("tasks[0]", "metric: ...")`` -> ``("tasks[0].metric", "...")``)."""
+    ``("tasks[0]", "metric: ...")`` -> ``("tasks[0].metric", "...")``). An unknown key of
+    ``model`` (the validated root, e.g. :class:`JobSpec`) is named with the closest valid key
+    (``budget.epoch: unknown field; did you mean 'epochs'?``) or the valid keys."""
     out = []
     for err in exc.errors(include_url=False):
         message = str(err["msg"]).removeprefix("Value error, ")
-        out.append(_field_in_path(_path_of(tuple(err["loc"])), message))
+        loc = tuple(err["loc"])
+        if err["type"] == "extra_forbidden" and model is not None and loc:
+            message = unknown_field_message(str(loc[-1]), fields_at(model, loc[:-1]))
+        out.append(_field_in_path(_path_of(loc), message))
     return out
+
+
+def unknown_field_message(key: str, valid: Collection[str]) -> str:
+    """``unknown field; did you mean 'epochs'?`` (the closest of ``valid`` by
+    :func:`difflib.get_close_matches`), else the valid fields listed."""
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    if close:
+        return f"unknown field; did you mean {close[0]!r}?"
+    if valid:
+        return f"unknown field; valid fields: {', '.join(sorted(valid))}"
+    return "unknown field"
+
+
+def fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> set[str]:
+    """The field names (and aliases) a document may have at ``loc`` under ``model``: the
+    models of each field's annotation followed down (list items by index, union members and
+    discriminated-union tags alike); empty when the path leaves the models."""
+    types: list[type[BaseModel]] = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue  # a list item: the field's annotation already named the item's models
+        following: list[type[BaseModel]] = []
+        for kind in types:
+            field = kind.model_fields.get(part) or next(
+                (f for f in kind.model_fields.values() if f.alias == part), None)
+            if field is not None:
+                following += _models_in(field.annotation)
+        if following:
+            types = following
+        elif not any(part in kind.model_fields for kind in types):
+            # a discriminated union's tag (dataset -> upload): keep the members named by it
+            tagged = [kind for kind in types if part in (kind.__name__, _tag_of(kind))]
+            types = tagged or types
+    names: set[str] = set()
+    for kind in types:
+        names |= {f.alias or name for name, f in kind.model_fields.items()}
+    return names
+
+
+def _tag_of(kind: type[BaseModel]) -> str | None:
+    """A dataset model's tag value (its ``kind`` field default), if it has one."""
+    field = kind.model_fields.get("kind")
+    return str(field.default) if field is not None and isinstance(field.default, str) else None
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation names (through list, union, Annotated, ...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in get_args(annotation):
+        found += _models_in(arg)
+    return found
 
 
 _FIELD_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.+)$", re.DOTALL)
@@ -709,7 +770,32 @@ def load_job_spec(source: str | Path | Mapping[str, Any] | JobSpec) -> JobSpec:
     try:
         return JobSpec.model_validate(dict(document))
     except ValidationError as exc:
-        raise JobSpecError(validation_errors(exc)) from None
+        errors = validation_errors(exc, JobSpec)
+        raise JobSpecError(errors + skipped_check_errors(document, errors)) from None
+
+
+def skipped_check_errors(document: Mapping[str, Any],
+                         errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The spec's cross-field checks pydantic skipped because a field failed (``errors``):
+    the search space (compiled for the document's task names) and the objective names, run on
+    the raw ``document``, so every problem is reported at once (a typo'd key and an unknown
+    topology in one answer, not one per run)."""
+    out: list[tuple[str, str]] = []
+    tasks = document.get("tasks")
+    names = [str(t["name"]) for t in tasks if isinstance(t, Mapping) and "name" in t] \
+        if isinstance(tasks, list) else []
+    space = document.get("search_space", {"preset": "default"})
+    if isinstance(space, Mapping) and not any(p.startswith("search_space") for p, _ in errors):
+        out += [(f"search_space.{p}" if p else "search_space", m)
+                for p, m in search_space_errors(dict(space), names, job_fields_of(document))]
+    objectives = document.get("objectives")
+    if isinstance(objectives, list) and names and document.get("domains") is None and \
+            not any(p.startswith("objectives") for p, _ in errors):
+        valid = names + list(COST_OBJECTIVES)
+        out += [(f"objectives[{i}]", f"unknown objective {name!r}; valid: {valid}")
+                for i, name in enumerate(objectives)
+                if isinstance(name, str) and name not in valid]
+    return out
 
 
 def _read_document(source: str | Path | Mapping[str, Any]) -> Any:

@@ -15,9 +15,10 @@ before (everything in user attributes).
 :data:`TRIAL_FIELDS` is the one list of a trial's fields: each field's name (the
 :class:`TrialOutcome` attribute, the key of a trial in the front and the report, the column of
 the trial CSV), the user attribute it is stored under in the study, and its column in the
-service's ``automtl_trials`` table (also the field of ``GET /jobs/{id}/trials``; those names
-predate the list and are kept as the REST API's and the schema's). Every consumer builds its
-view from it (:func:`record_dict`, :func:`row_columns`, :func:`outcome_from_row`) and
+service's ``automtl_trials`` table (those names predate the list; ``GET /jobs/{id}/trials``
+sends each field under its name and its column, the column as a deprecated alias). Every
+consumer builds its view from it (:func:`record_dict`, :func:`row_columns`,
+:func:`outcome_from_row`) and
 ``tests/test_trial_record.py`` checks that each exposes exactly the list.
 """
 
@@ -248,11 +249,21 @@ TRIAL_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in TRIAL_FIELDS)
 TRIAL_COLUMNS: tuple[str, ...] = tuple(f.column for f in TRIAL_FIELDS if f.column is not None)
 #: the row's own bookkeeping columns beside the record's
 ROW_TIMESTAMPS: tuple[str, ...] = ("created_at", "finished_at")
-#: Optuna's trial state -> the service row's state, and back
-ROW_STATE: dict[str, str] = {"RUNNING": "running", "WAITING": "running", "COMPLETE": "complete",
+#: Optuna's trial state -> the service row's state, and back. A WAITING trial (enqueued, never
+#: started) has no row; a FAIL trial with ``automtl:interrupted`` (stopped by a cancel, the
+#: wall-time budget or a worker shutting down) is ``interrupted`` (:func:`row_state`).
+ROW_STATE: dict[str, str] = {"RUNNING": "running", "COMPLETE": "complete",
                              "FAIL": "failed", "PRUNED": "pruned"}
 _OPTUNA_STATE: dict[str, str] = {"running": "RUNNING", "complete": "COMPLETE",
-                                 "failed": "FAIL", "pruned": "PRUNED"}
+                                 "failed": "FAIL", "pruned": "PRUNED", "interrupted": "FAIL"}
+
+
+def row_state(outcome: TrialOutcome) -> str:
+    """The service row's state of a trial: :data:`ROW_STATE`, but ``interrupted`` for a FAIL
+    trial that was stopped before it finished rather than failing."""
+    if outcome.state == "FAIL" and outcome.interrupted:
+        return "interrupted"
+    return ROW_STATE.get(outcome.state, "failed")
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -353,7 +364,7 @@ def row_columns(outcome: TrialOutcome) -> dict[str, Any]:
     columns = {f.column: getattr(outcome, f.name) for f in TRIAL_FIELDS
                if f.column is not None and f.name not in ("number", "on_front")}
     columns.update(
-        state=ROW_STATE.get(outcome.state, "failed"), params=dict(outcome.params),
+        state=row_state(outcome), params=dict(outcome.params),
         valid_metrics=outcome.valid or None, test_metrics=outcome.test or None,
         total_seconds=outcome.trial_time_s or outcome.duration_s,
         error=outcome.error or outcome.infeasible)
@@ -375,8 +386,19 @@ def outcome_from_row(row: Any) -> TrialOutcome:
         params=dict(fields["params"] or {}),
         values=dict(fields["values"]) if fields["values"] else None,
         valid=dict(fields["valid"] or {}), test=dict(fields["test"] or {}),
-        on_front=bool(fields["on_front"]))
+        on_front=bool(fields["on_front"]), interrupted=state.lower() == "interrupted")
     return TrialOutcome(**fields)
+
+
+#: study attribute holding the data's warnings (a binary task with too few of one class in
+#: the valid or test split: :func:`automtl.data.checks.rare_class_warnings`), a list of lines
+STUDY_DATA_WARNINGS_ATTR = "automtl:data_warnings"
+
+
+def data_warnings_of(study: Any) -> list[str]:
+    """The data warnings stored with a study (empty when none, or stored before they were)."""
+    value = study_attrs(study).get(STUDY_DATA_WARNINGS_ATTR)
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 #: study attribute holding the confirmation stage's summary (automtl.search.confirm)

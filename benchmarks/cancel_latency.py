@@ -204,10 +204,20 @@ def _agreement(database: Any, url: str, job_id: int, optuna_storage: Any,
                   for t in trials_repository(session).list_for_job(job_id)}
         study_name = JobRepository(session).get(job_id).study_name
     study = optuna.load_study(study_name=study_name, storage=optuna_storage(url))
-    names = {"COMPLETE": "complete", "FAIL": "failed", "PRUNED": "pruned",
-             "RUNNING": "running"}
-    agree = all(states.get(t.number) == names.get(t.state.name, t.state.name.lower())
-                for t in study.get_trials(deepcopy=False))
+    from automtl.trial_record import ATTR_INTERRUPTED, ROW_STATE, stored_attrs
+
+    def expected(trial: Any) -> str | None:
+        """The row a study trial should have: none for a WAITING one (never started),
+        ``interrupted`` for a FAIL a stop interrupted, else its state's row name."""
+        if trial.state.name == "WAITING":
+            return None
+        if trial.state.name == "FAIL" and stored_attrs(trial).get(ATTR_INTERRUPTED):
+            return "interrupted"
+        return ROW_STATE.get(trial.state.name, trial.state.name.lower())
+
+    trials = study.get_trials(deepcopy=False)
+    agree = all(states.get(t.number) == expected(t) for t in trials) and \
+        set(states) <= {t.number for t in trials}
     return {"rows_running": sum(s == "running" for s in states.values()),
             "rows_agree_with_study": agree}
 

@@ -135,7 +135,8 @@ def format_summary(summary: SpaceSummary, show_fixed: bool = False) -> str:
     for b in (*summary.topologies, *summary.weightings, summary.optimizer):
         lines.append(f"{b.section:<10} {b.name:<14} {b.searched:>8} "
                      f"{b.discrete_combinations:>16,}  {b.continuous:>10}")
-    lines += ["", f"total: {summary.discrete_combinations:,} discrete combinations "
+    combinations = "combination" if summary.discrete_combinations == 1 else "combinations"
+    lines += ["", f"total: {summary.discrete_combinations:,} discrete {combinations} "
                   f"(topology x weighting x optimizer), times up to {summary.max_continuous} "
                   "continuous dimensions (float ranges without a step are continuous)", ""]
     for b in (*summary.topologies, *summary.weightings, summary.optimizer):

@@ -9,8 +9,9 @@ One name always means one parameter of one distribution, as Optuna requires.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from search_spaces.catalog import (
 )
 from search_spaces.errors import ErrorCollector, join_path
 from search_spaces.params import Constant, Param
-from search_spaces.values import parse_param
+from search_spaces.values import KEYWORDS, parse_param
 
 TOP_LEVEL_KEYS: tuple[str, ...] = ("description", "topology", "architecture", "weighting",
                                    "optimizer", "vocabulary")
@@ -87,7 +88,8 @@ def parse_document(doc: Any, errors: ErrorCollector) -> ParsedSpace | None:
         return None
     for key in doc:
         if key not in TOP_LEVEL_KEYS:
-            errors.add(str(key), f"unknown key {key!r}; valid: {list(TOP_LEVEL_KEYS)}")
+            errors.add(str(key), f"unknown key {key!r}{did_you_mean(str(key), TOP_LEVEL_KEYS)}; "
+                                 f"valid: {list(TOP_LEVEL_KEYS)}")
     description = doc.get("description", "")
     if not isinstance(description, str):
         errors.add("description", f"expected a string, got {type(description).__name__}")
@@ -146,9 +148,17 @@ def _parse_section(raw: Any, specs: dict[str, ParamSpec], path: str, errors: Err
     return out
 
 
+def did_you_mean(key: str, valid: Collection[str]) -> str:
+    """``" (did you mean 'mmoe'?)"`` for the closest of ``valid`` to a mistyped ``key``
+    (:func:`difflib.get_close_matches`), else ``""``."""
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _unknown_parameter(key: str, where: str, specs: dict[str, ParamSpec],
                        owners: dict[str, list[str]]) -> str:
-    message = f"unknown parameter {key!r} for {where}; valid: {sorted(specs)}"
+    message = (f"unknown parameter {key!r} for {where}{did_you_mean(key, specs)}; "
+               f"valid: {sorted(specs)}")
     if owners.get(key):
         message += f" ({key!r} belongs inside the branch of: {', '.join(owners[key])})"
     return message
@@ -175,7 +185,8 @@ def _parse_choice(raw: Any, section: str, tables: dict[str, dict[str, ParamSpec]
     for name, body in choose.items():
         bpath = join_path(cpath, str(name))
         if name not in valid:
-            errors.add(bpath, f"unknown {section} {name!r}; valid: {valid}")
+            errors.add(bpath, f"unknown {section} {name!r}{did_you_mean(str(name), valid)}; "
+                              f"valid: {valid}")
             continue
         before = len(errors)
         if section == "weighting" and name == "fixed":
@@ -208,6 +219,14 @@ def _parse_fixed_weights(body: Any, path: str, errors: ErrorCollector) -> dict[s
         tpath = join_path(path, str(task))
         if not isinstance(task, str) or not re.match(TASK_NAME_PATTERN, task):
             errors.add(tpath, f"task name {task!r} must be an identifier")
+            continue
+        if isinstance(value, Mapping) and not set(value) & set(KEYWORDS):
+            # e.g. fixed: {weights: {ctr: 1}}: the keys of fixed are the task names themselves
+            example = ", ".join(f"{k}: {v}" for k, v in list(value.items())[:3]) \
+                if all(not isinstance(v, Mapping) for v in value.values()) else "ctr: 1.0"
+            errors.add(tpath, f"the keys of fixed are task names, each with a number or a "
+                              f"range ({{float: ...}}, {{categorical: ...}}); {task!r} holds "
+                              f"keys {list(value)}: write fixed: {{{example}}}")
             continue
         param = parse_param(value, FIXED_WEIGHT, tpath, errors)
         if param is not None:

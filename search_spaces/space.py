@@ -311,3 +311,10 @@ def _merge(out: dict[str, BaseDistribution], new: dict[str, BaseDistribution]) -
             raise AssertionError(f"parameter {name!r} has two distributions: {out[name]} and "
                                  f"{dist}")
         out[name] = dist
+
+
+def fixed_weight_tasks(space: SearchSpace) -> list[str]:
+    """The task names a space's ``fixed`` weighting gives weights to (empty without ``fixed``):
+    what :meth:`SearchSpace.check_tasks` checks against a job's tasks."""
+    fixed = space._parsed.weightings.get("fixed")
+    return [] if fixed is None else [str(slot.target[-1]) for slot in fixed.slots]

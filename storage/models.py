@@ -53,6 +53,9 @@ class TrialState(str, enum.Enum):
     COMPLETE = "complete"
     FAILED = "failed"
     PRUNED = "pruned"
+    #: stopped before it finished by a cancel, the wall-time budget or a worker shutting down
+    #: (Optuna's FAIL with ``automtl:interrupted``): not a failure, and not counted as one
+    INTERRUPTED = "interrupted"
 
 
 def _enum_column(enum_class: type[enum.Enum], name: str) -> Enum:

@@ -105,6 +105,23 @@ def test_submit_with_bad_yaml_exits_2_before_any_request(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
 
 
+def test_submit_checks_the_spec_before_uploading_its_data(tmp_path, capsys):
+    """New-user pass item 9: a typo'd spec uploaded its data, then got 422. No server runs at
+    this URL, so any upload would fail with a connection error instead of the spec's."""
+    (tmp_path / "clicks.csv").write_text("y1,y2,x\n0,1,0.5\n1,0,0.2\n")
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: typo\ndataset: {path: clicks.csv}\n"
+                    "tasks: [{name: y1}, {name: y2}]\nbudget: {trials: 2, epoch: 2}\n"
+                    "search_space: {topology: {choose: {mmoee: {}}}}\n")
+    assert main(["submit", str(spec), "--url", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "checked here before the data is uploaded" in err
+    assert "budget.epoch: unknown field; did you mean 'epochs'?" in err
+    assert "search_space.topology.choose.mmoee: unknown topology 'mmoee'" in err  # all at once
+    assert "uploaded clicks" not in err and "as dataset" not in err
+    assert "connect" not in err.lower()
+
+
 def test_report_needs_a_job_or_a_search_dir(tmp_path, capsys):
     assert main(["report", "--search-dir", str(tmp_path)]) == 2
     assert "--search-dir" in capsys.readouterr().err and not (tmp_path / "report.html").exists()
@@ -255,7 +272,8 @@ def test_without_the_plugins_only_the_library_commands_exist_and_help_says_why(m
 
     monkeypatch.setattr(automtl.cli, "command_modules", lambda: automtl.cli.COMMAND_MODULES)
     parser = automtl.cli.build_parser()
-    assert set(parser._subparsers._group_actions[0].choices) == {"space", "search"}  # noqa: SLF001
+    assert set(parser._subparsers._group_actions[0].choices) == {  # noqa: SLF001
+        "space", "search", "spec"}
     assert "automtl.commands" in parser.epilog and "bootstrap.sh" in parser.epilog
 
 
@@ -440,6 +458,8 @@ def test_ctrl_c_stops_a_search_as_a_cancel_and_leaves_no_process(tmp_path):
     text = output.decode(errors="replace")
     assert command.returncode == 130, text
     assert "SIGINT: stopping the search" in text and "stopped by cancelled" in text, text
+    # the two trials the stop interrupted are not failures (new-user pass item 13)
+    assert "0 failed, 2 interrupted, stopped by cancelled" in text, text
     assert study is not None
     trials = study.get_trials()
     assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL] * 2  # no third started
@@ -484,3 +504,45 @@ def test_a_second_search_on_the_same_out_folder_exits_2_naming_it_and_the_holder
         holder.wait()
     with lock_output_folder(out):  # released by the killed process's end
         pass
+
+
+def test_spec_validate_checks_a_job_spec_without_running_it(tmp_path, capsys):
+    """New-user pass item 16: no command checked a job spec without running it."""
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: j\ndataset: {builtin: synthetic, rows: 600}\n"
+                    "tasks: [{name: y1}, {name: y2}]\nbudget: {trials: 4, epochs: 2}\n"
+                    "search_space: {preset: moe}\n")
+    assert main(["spec", "validate", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{spec}: valid: job 'j', tasks y1 (binary), y2 (binary)")
+    assert "budget 4 trials x 2 epochs" in out and "the data was not read" in out
+    assert main(["spec", "validate", str(spec), "--data"]) == 0
+    assert "data: train 480, valid 60, test 60 rows" in capsys.readouterr().out
+    spec.write_text("name: j\ndataset: {builtin: synthetic, rows: 600}\n"
+                    "tasks: [{name: y1}, {name: y2}]\nbudget: {trials: 4, epoch: 2}\n"
+                    "search_space: {topology: {choose: {mmoee: {}}}}\n")
+    assert main(["spec", "validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "budget.epoch: unknown field; did you mean 'epochs'?" in err
+    assert "unknown topology 'mmoee' (did you mean 'mmoe'?)" in err
+
+
+def test_space_validate_says_what_it_did_not_check_and_words_counts(tmp_path, capsys):
+    """New-user pass item 16: fixed weights {ctr, cvrr} were "valid" without a word that the
+    task names went unchecked; "1 discrete combinations"; `fixed: {weights: {...}}` got
+    "expected a number ... got keys" without saying the keys are task names."""
+    space = tmp_path / "space.yaml"
+    space.write_text("topology: {choose: {mmoe: {experts: 2}}}\n"
+                     "weighting: {choose: {fixed: {ctr: 1, cvrr: 2}}}\noptimizer: {lr: 0.01}\n")
+    assert main(["space", "validate", str(space)]) == 0
+    out = capsys.readouterr().out
+    assert "1 discrete combination x up to 0 continuous dimensions" in out
+    assert "the fixed weights name the tasks ['ctr', 'cvrr'], which were not checked" in out
+    assert main(["space", "validate", str(space), "--tasks", "ctr,cvr"]) == 2
+    assert "unknown task 'cvrr'" in capsys.readouterr().err
+    space.write_text("topology: {choose: {mmoe: {experts: 2}}}\n"
+                     "weighting: {choose: {fixed: {weights: {ctr: 1, cvr: 2}}}}\n")
+    assert main(["space", "validate", str(space)]) == 2
+    err = capsys.readouterr().err
+    assert "weighting.choose.fixed.weights: the keys of fixed are task names" in err
+    assert "write fixed: {ctr: 1, cvr: 2}" in err

@@ -114,7 +114,9 @@ def test_the_worker_row_the_storage_model_and_the_rest_trial_hold_the_list_s_col
     columns = set(TRIAL_COLUMNS)
     stored = {c.name for c in Trial.__table__.columns} - {"id", "job_id"}
     assert stored == columns | set(ROW_TIMESTAMPS)
-    assert set(TrialRead.model_fields) == columns | set(ROW_TIMESTAMPS)
+    # /trials sends the record's names and the columns as their deprecated aliases
+    record = {f.name for f in TRIAL_FIELDS if f.column is not None}
+    assert set(TrialRead.model_fields) == columns | record | set(ROW_TIMESTAMPS)
     # the number is the upsert's key and the front membership its own update
     assert set(TrialFields.__annotations__) == columns - {"number"} | set(ROW_TIMESTAMPS)
     outcome = outcome_from_trial(_study().trials[0], ["t1", "t2"], front={0})
@@ -196,3 +198,22 @@ def test_wide_attributes_are_shown_short_and_read_back_in_full():
     assert study_attrs(study)["automtl:spec"] == {"name": "j", "tasks": [{"name": "t1"}]}
     old = _study().trials[0]  # written before: the candidate a user attribute
     assert outcome_from_trial(old, ["t1", "t2"]).candidate == old.user_attrs[ATTR_CANDIDATE]
+
+
+def test_the_datas_warnings_stored_with_the_study_reach_the_front_and_the_report():
+    """New-user pass item 5: a rare class in a measured split is said in the front (REST
+    /pareto) and on the report page, not only at submit."""
+    from automtl.report.html import build_report_html
+    from automtl.trial_record import STUDY_DATA_WARNINGS_ATTR, set_study_attr
+
+    study = _study()
+    spec = load_job_spec(SPEC)
+    assert pareto_front(study, spec)["warnings"] == []
+    warning = "task 't2' has 9 positive label(s) in the valid split (of 600 labelled rows)"
+    set_study_attr(study, STUDY_DATA_WARNINGS_ATTR, [warning])
+    front = pareto_front(study, spec)
+    assert front["warnings"] == [warning]
+    page = build_report_html(front, [], tasks=[{"name": "t1", "metric": "auc",
+                                                "direction": "maximize"}])
+    assert "Warning: task &#x27;t2&#x27; has 9 positive label(s)" in page or \
+        "Warning: task 't2' has 9 positive label(s)" in page

@@ -17,9 +17,16 @@ from automtl_api.deps import (
     SettingsDep,
 )
 from automtl_api.errors import ApiError
-from automtl_api.schemas import BODY_ERRORS, ErrorResponse, JobDetail, JobPage, JobRead
+from automtl_api.schemas import (
+    BODY_ERRORS,
+    ErrorResponse,
+    JobDetail,
+    JobPage,
+    JobRead,
+    JobSubmitted,
+)
 from automtl_api.submission import validate_submission
-from automtl_storage import JobRepository, JobStatus, TrialRepository, TrialState
+from automtl_storage import JobRepository, TrialRepository, TrialState
 
 router = APIRouter(prefix="/jobs", tags=["jobs"],
                    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
@@ -51,7 +58,7 @@ def job_spec_components() -> dict[str, Any]:
     return components
 
 
-@router.post("", status_code=202, response_model=JobRead, openapi_extra=_BODY_OPENAPI,
+@router.post("", status_code=202, response_model=JobSubmitted, openapi_extra=_BODY_OPENAPI,
              summary="Submit a search job",
              responses={**BODY_ERRORS,
                         422: {"model": ErrorResponse,
@@ -63,7 +70,7 @@ def submit_job(
     document: Annotated[dict[str, Any], Body(include_in_schema=False)],
     owner: OwnerDep, session: SessionDep, settings: SettingsDep, database: DatabaseDep,
     request: Request, response: Response,
-) -> JobRead:
+) -> JobSubmitted:
     """Validate the spec completely and queue the job; a worker runs it.
 
     The body is the :class:`~automtl.jobspec.JobSpec` documented in /openapi.json. It is
@@ -87,7 +94,8 @@ def submit_job(
             owner.id, validated.spec.name, validated.document,
             dataset_id=validated.dataset.id if validated.dataset is not None else None)
     response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
-    return JobRead.of(job, pruned=0)  # a new job has no trials
+    return JobSubmitted(**JobRead.of(job, pruned=0).model_dump(),  # a new job has no trials
+                        warnings=list(validated.warnings))
 
 
 @router.get("", response_model=JobPage, summary="List your jobs")
@@ -101,9 +109,11 @@ def list_jobs(
     rows = JobRepository(session).list_summaries_for_owner(owner.id, status=status,
                                                            limit=limit + 1, offset=offset)
     total = JobRepository(session).count_for_owner(owner.id, status=status)
-    pruned = TrialRepository(session).count_in_state([j.id for j, _ in rows[:limit]],
-                                                     TrialState.PRUNED)
-    return JobPage(items=[JobRead.of_summary(j, pruned[j.id], budget)
+    ids = [j.id for j, _ in rows[:limit]]
+    pruned = TrialRepository(session).count_in_state(ids, TrialState.PRUNED)
+    interrupted = TrialRepository(session).count_in_state(ids, TrialState.INTERRUPTED)
+    return JobPage(items=[JobRead.of_summary(j, pruned[j.id], budget,
+                                              interrupted=interrupted[j.id])
                           for j, budget in rows[:limit]],
                    limit=limit, offset=offset, has_more=len(rows) > limit, total=total)
 
@@ -113,26 +123,37 @@ def get_job(job: OwnedJobDep, session: SessionDep, settings: SettingsDep) -> Job
     """Status and progress: finished/failed/running trials, budget, elapsed time, front size,
     hypervolume; for a queued job that no live worker can serve, ``waiting_reason`` says why."""
     reason = JobRepository(session).waiting_reason(job, settings.stale_after_s)
-    return JobDetail.of(job, _pruned(session, job.id), reason)
+    return JobDetail.of(job, _pruned(session, job.id), reason,
+                        interrupted=_interrupted(session, job.id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead, summary="Cancel a job",
-             responses={409: {"model": ErrorResponse, "description": "the job already ended"}})
+             responses={409: {"model": ErrorResponse,
+                              "description": "the job already ended (succeeded, failed or "
+                                             "cancelled)"}})
 def cancel_job(job: OwnedJobDep, database: DatabaseDep) -> JobRead:
     """A queued job is cancelled at once; a running one stops its trials and ends
     ``cancelled`` (its finished trials and front stay readable) when its worker reads the
-    request (every heartbeat); one whose last trials end first keeps its status, and
-    ``cancel_outcome`` says ``too_late``."""
-    if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
-        raise ApiError.one(409, "job_id", f"job {job.id} already {job.status.value}",
+    request (every ``cancel_poll_interval_s``); one whose last trials end first keeps its
+    status, and ``cancel_outcome`` says ``too_late``. Asking again while the cancel is pending
+    answers 200 (nothing changes); a job that already ended, cancelled included, answers
+    409."""
+    if job.status.is_terminal:  # succeeded, failed or cancelled: nothing left to stop
+        raise ApiError.one(409, "job_id", f"job {job.id} already {job.status.value}: "
+                           "only a queued or running job can be cancelled",
                            root="path", type_="conflict")
     with database.write_session() as write:
         updated = JobRepository(write).request_cancel(job.id)
-        pruned = _pruned(write, job.id)
+        pruned, interrupted = _pruned(write, job.id), _interrupted(write, job.id)
     assert updated is not None
-    return JobRead.of(updated, pruned)
+    return JobRead.of(updated, pruned, interrupted=interrupted)
 
 
 def _pruned(session: Session, job_id: int) -> int:
     """The job's trials in state pruned (from its trial rows)."""
     return TrialRepository(session).count_in_state([job_id], TrialState.PRUNED)[job_id]
+
+
+def _interrupted(session: Session, job_id: int) -> int:
+    """The job's trials in state interrupted (from its trial rows)."""
+    return TrialRepository(session).count_in_state([job_id], TrialState.INTERRUPTED)[job_id]

@@ -36,7 +36,8 @@ def get_pareto(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
     cache = result_cache(request)
 
     def front() -> dict[str, Any]:
-        return cache.for_job(job, "front", lambda: job_front(job, storage),
+        return cache.for_job(job, "front",
+                             lambda: job_front(job, storage, roots=settings.path_roots),
                              settings.live_results_ttl_s)
 
     def serialised() -> RenderedPage:
@@ -85,7 +86,8 @@ def get_report(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
         if plotly == "shared" else None
 
     def render() -> RenderedPage:
-        return RenderedPage.of(job_report(job, storage, session, plotly_js=plotly_js))
+        return RenderedPage.of(job_report(job, storage, session, plotly_js=plotly_js,
+                                           roots=settings.path_roots))
 
     page = result_cache(request).for_job(job, ("report", plotly, plotly_js), render,
                                          settings.live_results_ttl_s)

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/jobs", tags=["trials"],
 @router.get("/{job_id}/trials", response_model=TrialPage, summary="A job's trials")
 def list_trials(
     job: OwnedJobDep, session: SessionDep, settings: SettingsDep,
-    state: Annotated[Literal["running", "complete", "failed", "pruned"] | None,
+    state: Annotated[Literal["running", "complete", "failed", "pruned", "interrupted"] | None,
                      Query(description="only trials in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,

@@ -226,7 +226,9 @@ class SearchProgress:
 
         done = int(progress.counted)  # what the budget counts: complete + pruned
         pruned = f"pruned {progress.pruned}, " if progress.pruned else ""
-        status = (f"{pruned}failed {progress.failed}, running {progress.running}, "
+        interrupted = getattr(progress, "interrupted", 0)  # a Progress of an older caller
+        stopped = f"interrupted {interrupted}, " if interrupted else ""
+        status = (f"{pruned}failed {progress.failed}, {stopped}running {progress.running}, "
                   f"front {progress.front_size}")
         if self._bar.disable:
             if self._pending is not None:
@@ -295,6 +297,7 @@ def format_dataset_summary(summary: dict[str, Any]) -> str:
                      f"{positives}")
     for item in summary.get("classes", []):
         lines.append(f"  task {item['task']} classes (output order): {item['classes']}")
+    lines += [f"warning: {warning}" for warning in summary.get("warnings", [])]
     return "\n".join(lines)
 
 

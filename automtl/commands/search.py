@@ -96,8 +96,10 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
     states = [t.state for t in study.get_trials(deepcopy=False)]
     pruned = states.count(optuna.trial.TrialState.PRUNED)
     complete = states.count(optuna.trial.TrialState.COMPLETE)
+    stopped = f", {result.interrupted} interrupted" if result.interrupted else ""
     print(f"study {result.study_name}: {complete} complete, {pruned} pruned, {result.failed} "
-          f"failed, stopped by {result.stop_reason}, wall time {result.wall_time_s:.1f}s")
+          f"failed{stopped}, stopped by {result.stop_reason}, wall time "
+          f"{result.wall_time_s:.1f}s")
     if result.constraints:
         print(result.constraints)
     slots = result.wall_time_s * spec.budget.concurrency

@@ -84,17 +84,32 @@ def _validate(args: argparse.Namespace) -> int:
             _print_errors(args.space, exc.errors)
             return 2
     summary = space.summary()
+    combinations = _plural(summary.discrete_combinations, "discrete combination",
+                           "discrete combinations")
+    continuous = _plural(summary.max_continuous, "continuous dimension",
+                         "continuous dimensions")
     print(f"{args.space}: valid ({_plural(len(space.topologies), 'topology', 'topologies')}, "
           f"{_plural(len(space.weightings), 'weighting', 'weightings')}, "
-          f"{summary.discrete_combinations:,} discrete combinations x up to "
-          f"{summary.max_continuous} continuous dimensions)")
+          f"{combinations} x up to {continuous})")
+    fixed = fixed_weight_tasks(space)
+    if fixed and not args.tasks:
+        print(f"  note: the fixed weights name the tasks {fixed}, which were not checked: "
+              "pass --tasks NAME,NAME to check them against a job's tasks (a job checks them "
+              "when it starts)")
     for warning in space.job_field_warnings():  # as POST /search-spaces/validate's warnings
         print(f"  warning: {warning}")
     return 0
 
 
+def fixed_weight_tasks(space: SearchSpace) -> list[str]:
+    """The task names the space's ``fixed`` weighting names (empty without one)."""
+    from search_spaces.space import fixed_weight_tasks as tasks_of
+
+    return tasks_of(space)
+
+
 def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
+    return f"{count:,} {one if count == 1 else many}"
 
 
 def _schema(args: argparse.Namespace) -> int:

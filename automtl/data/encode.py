@@ -28,6 +28,7 @@ from automtl.config import (
 )
 from automtl.data.base import SplitTensors
 from automtl.data.errors import DataError, preview
+from automtl.data.messages import column_not_found, missing_values
 
 #: name suffix of the 0/1 missing-indicator feature of a numeric column
 INDICATOR_SUFFIX = "__missing"
@@ -123,14 +124,16 @@ def numeric_values(series: pd.Series, column: str, what: str = "numeric feature"
     return values
 
 
-def _finite_numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
+def finite_numeric(frame: pd.DataFrame, column: str, where: str = "in these rows", *,
+                   first_row: bool = True) -> np.ndarray:
+    """The column's values as float64; raises :class:`DataError` for a non-numeric, infinite or
+    missing value (``where`` names the rows counted, ``first_row`` whether the message gives
+    the first missing row's index)."""
     values = numeric_values(frame[column], column)
     missing = np.isnan(values)
     if missing.any():
-        first = frame.index[int(np.argmax(missing))]
-        raise DataError(f"numeric feature {column!r} has {int(missing.sum())} missing (NaN) "
-                        f"value(s), first at row {first!r}; impute or drop them first "
-                        "(missing: impute does it with the train mean and an indicator)",
+        first = frame.index[int(np.argmax(missing))] if first_row else None
+        raise DataError(missing_values(column, int(missing.sum()), where, first),
                         column=column)
     return values
 
@@ -162,7 +165,7 @@ def fit_schema(train: pd.DataFrame, numeric: Sequence[str], categorical: Sequenc
     numeric_features = []
     for name in numeric:
         if missing == "error":
-            values = _finite_numeric(train, name)
+            values = finite_numeric(train, name, "in the train split")
         else:
             values = numeric_values(train[name], name)
         absent = np.isnan(values)
@@ -370,8 +373,9 @@ def _check_columns(frame: pd.DataFrame, schema: InputSchema) -> None:
     missing = [name for name in schema.numeric_names + schema.categorical_names
                if name not in frame.columns]
     if missing:
-        raise DataError(f"feature column {missing[0]!r} is not in the data "
-                        f"(missing: {missing})", column=missing[0])
+        raise DataError(column_not_found("feature column", missing[0], list(frame.columns))
+                        + (f" (also missing: {missing[1:]})" if missing[1:] else ""),
+                        column=missing[0])
 
 
 def _numeric_column(frame: pd.DataFrame, feature: NumericFeature, schema: InputSchema,
@@ -381,7 +385,7 @@ def _numeric_column(frame: pd.DataFrame, feature: NumericFeature, schema: InputS
     source = feature.source
     if source not in cache:
         cache.clear()  # only the previous column is ever needed again (its indicator)
-        cache[source] = (_finite_numeric(frame, source) if schema.missing == "error"
+        cache[source] = (finite_numeric(frame, source) if schema.missing == "error"
                          else numeric_values(frame[source], source))
     values = cache[source]
     if feature.indicator_of is not None:

@@ -11,7 +11,12 @@ import torch
 
 from automtl.config import DomainSpec, InputSchema, MissingPolicy, TaskSpec, validate_task_list
 from automtl.data.base import SplitTensors
-from automtl.data.checks import TaskCounts, check_splits, stratification_classes
+from automtl.data.checks import (
+    TaskCounts,
+    check_splits,
+    rare_class_warnings,
+    stratification_classes,
+)
 from automtl.data.domains import check_domain_column
 from automtl.data.encode import (
     MAX_VOCABULARY,
@@ -19,6 +24,7 @@ from automtl.data.encode import (
     class_texts,
     encode_frame,
     encode_parts,
+    finite_numeric,
     fit_schema,
     label_values,
 )
@@ -30,6 +36,7 @@ from automtl.data.io import (
     infer_feature,
     read_table,
 )
+from automtl.data.messages import column_not_found
 from automtl.data.split import SPLITS, split_by_column, split_by_fractions
 
 
@@ -50,7 +57,7 @@ def resolve_features(frame: pd.DataFrame, reserved: Sequence[str],
     columns = list(frame.columns)
     for name in exclude:
         if name not in columns:
-            raise DataError(f"excluded column {name!r} is not in the data", column=name)
+            raise DataError(column_not_found("excluded column", name, columns), column=name)
     if numeric is None and categorical is None:
         inferred: dict[str, list[str]] = {"numeric": [], "categorical": []}
         for name in columns:
@@ -69,7 +76,7 @@ def resolve_features(frame: pd.DataFrame, reserved: Sequence[str],
     seen: set[str] = set()
     for name in numeric_list + categorical_list:
         if name not in columns:
-            raise DataError(f"feature column {name!r} is not in the data", column=name)
+            raise DataError(column_not_found("feature column", name, columns), column=name)
         if name in reserved:
             raise DataError(f"column {name!r} is a label or the split column and cannot also "
                             "be a feature", column=name)
@@ -131,21 +138,22 @@ class TabularDataset:
         labels = [str(t.label) for t in self.tasks]
         for task, column in zip(self.tasks, labels, strict=True):
             if column not in frame.columns:
-                raise DataError(f"label column {column!r} of task {task.name!r} is not in the "
-                                "data", column=column, task=task.name, task_field="label")
+                raise DataError(column_not_found(f"task {task.name!r}: label column", column,
+                                                 list(frame.columns)),
+                                column=column, task=task.name, task_field="label")
         weights = [t.weight for t in self.tasks if t.weight is not None]
         for task in self.tasks:
             if task.weight is not None and task.weight not in frame.columns:
-                raise DataError(f"weight column {task.weight!r} of task {task.name!r} is not in "
-                                "the data", column=task.weight, task=task.name,
-                                task_field="weight")
+                raise DataError(column_not_found(f"task {task.name!r}: weight column",
+                                                 task.weight, list(frame.columns)),
+                                column=task.weight, task=task.name, task_field="weight")
         reserved = list(labels) + weights
         #: the task whose classes stratified the random split (None: not stratified)
         self.stratified_on: str | None = None
         if split_column is not None:
             if split_column not in frame.columns:
-                raise DataError(f"split column {split_column!r} is not in the data",
-                                column=split_column)
+                raise DataError(column_not_found("split column", split_column,
+                                                 list(frame.columns)), column=split_column)
             if split_column in labels:
                 raise DataError(f"split column {split_column!r} is also a label column",
                                 column=split_column)
@@ -185,6 +193,9 @@ class TabularDataset:
                 "categorical", "the domain column (domains.column)")
         #: positional row indices of each split in the source frame (each in row order)
         self.split_rows: dict[str, np.ndarray] = rows
+        if missing == "error":  # worded as the REST submit words it, from the stored schema
+            for name in self.numeric_columns:
+                finite_numeric(frame, name, "in the whole table", first_row=False)
         self.schema: InputSchema = fit_schema(
             frame, self.numeric_columns, self.categorical_columns, self.tasks,
             missing=missing, max_vocabulary=max_vocabulary, min_frequency=min_frequency,
@@ -222,9 +233,17 @@ class TabularDataset:
                        **({"positives": c.positives} if c.positives is not None else {}),
                        **({"classes": c.classes} if c.classes is not None else {})}
                       for c in self.task_counts],
+            "warnings": self.warnings,
             "label_scaling": [s.model_dump() for s in self.schema.labels],
             "classes": [c.model_dump() for c in self.schema.classes],
         }
+
+    @property
+    def warnings(self) -> list[str]:
+        """What makes the job's results doubtful without making it fail: a binary task with
+        too few of one class in the valid or test split
+        (:func:`automtl.data.checks.rare_class_warnings`)."""
+        return rare_class_warnings(self.task_counts)
 
     def describe_features(self) -> list[str]:
         """One line per feature column: its kind and why (for the CLI and logs)."""

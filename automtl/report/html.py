@@ -45,6 +45,7 @@ h2 { font-size: 19px; margin: 0 0 6px; }
 section { background: #fff; border-radius: 8px; padding: 18px 22px; margin: 0 0 20px;
           box-shadow: 0 1px 3px rgba(0,0,0,.08); }
 .note { color: #52606d; font-size: 14px; margin: 0 0 10px; }
+.note.warning { color: #8a4b00; font-weight: 600; }
 .stats { display: flex; flex-wrap: wrap; gap: 12px; }
 .stat { background: #f0f4f8; border-radius: 6px; padding: 10px 14px; min-width: 120px; }
 .stat b { display: block; font-size: 20px; }
@@ -197,8 +198,10 @@ def _summary(front: dict[str, Any], trials: list[dict[str, Any]]) -> str:
     cells = "".join(f'<div class="stat"><b>{_fmt(v)}</b><span>{_e(k)}</span></div>'
                     for k, v in stats)
     objectives = ", ".join(f"{o['name']} ({o['direction']})" for o in front["objectives"])
-    return (f'<section><h2>Summary</h2><p class="note">Objectives (validation split): '
-            f"{_e(objectives)}. Hypervolume reference point: {_e(reference)}.</p>"
+    warnings = "".join(f'<p class="note warning">Warning: {_e(w)}</p>'
+                       for w in front.get("warnings") or [])
+    return (f'<section><h2>Summary</h2>{warnings}<p class="note">Objectives (validation '
+            f"split): {_e(objectives)}. Hypervolume reference point: {_e(reference)}.</p>"
             f'<div class="stats">{cells}</div></section>')
 
 

@@ -33,6 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automtl.jobspec import JobSpec, Objective
 from automtl.trial_record import (
     TRIAL_FIELD_NAMES,
+    data_warnings_of,
     is_feasible,
     outcome_from_trial,
     record_dict,
@@ -104,8 +105,9 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
     :data:`~automtl.trial_record.TRIAL_FIELD_NAMES`: ``number``, ``candidate``, ``values``
     objective -> validation value, ``valid`` / ``test`` task -> metrics, ``num_params``,
     ``latency_ms``, ``artifact``, ...), and the counts ``n_trials`` (complete), ``n_failed``,
-    ``n_infeasible``, ``n_dominated``; with ``domains`` also ``domains``
-    (:func:`domain_columns`).
+    ``n_infeasible``, ``n_dominated``; ``warnings``, what makes the front doubtful (a binary
+    task with too few of one class in the valid or test split); with ``domains`` also
+    ``domains`` (:func:`domain_columns`).
     """
     objectives = spec.objective_list()
     directions = [d.name.lower() for d in study.directions]
@@ -133,6 +135,7 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
         "n_failed": len(failed),
         "n_infeasible": len(complete) - len(feasible),
         "n_dominated": len(feasible) - len(front),
+        "warnings": data_warnings_of(study),
         **({"domains": domain_columns(spec)} if spec.domains is not None else {}),
     }
 

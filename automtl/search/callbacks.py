@@ -30,8 +30,9 @@ class Progress:
     """Where a search stands: trial counts are study-wide (earlier runs included).
 
     ``finished`` counts every trial that ended: ``complete`` + ``pruned`` (stopped by MO-ASHA)
-    + ``failed`` + ``infeasible`` (refused at sampling by a constraint, never trained). The
-    budget counts ``complete + pruned`` (:attr:`counted`)."""
+    + ``failed`` + ``infeasible`` (refused at sampling by a constraint, never trained) +
+    ``interrupted`` (stopped before it finished by a cancel, the wall-time budget or a worker
+    shutting down: not a failure). The budget counts ``complete + pruned`` (:attr:`counted`)."""
 
     finished: int
     failed: int
@@ -43,6 +44,7 @@ class Progress:
     complete: int = 0
     pruned: int = 0
     infeasible: int = 0
+    interrupted: int = 0
 
     @property
     def counted(self) -> int:
@@ -289,24 +291,27 @@ class TuneBridge(tune.Callback):
             running=int(self._searcher.live_trials()), budget=self._spec.budget.trials,
             front_size=len(self._front["trials"]), hypervolume=self._front["hypervolume"],
             elapsed_s=time.monotonic() - self._started, complete=counts["complete"],
-            pruned=counts["pruned"], infeasible=counts["infeasible"])
+            pruned=counts["pruned"], infeasible=counts["infeasible"],
+            interrupted=counts["interrupted"])
         _safe(self._callbacks.on_progress, progress)
 
 
 def trial_counts(study: optuna.Study) -> dict[str, int]:
     """The study's ended trials by kind: ``complete``, ``pruned`` (stopped early by the
-    scheduler), ``failed`` and ``infeasible`` (PRUNED at sampling with the infeasibility mark,
-    never trained); running and waiting trials are not counted."""
+    scheduler), ``failed``, ``interrupted`` (FAIL with the interruption mark: stopped by a
+    cancel, the wall-time budget or a worker shutting down) and ``infeasible`` (PRUNED at
+    sampling with the infeasibility mark, never trained); running and waiting trials are not
+    counted."""
     from optuna.trial import TrialState
 
-    from automtl.trial_record import ATTR_INFEASIBLE
+    from automtl.trial_record import ATTR_INFEASIBLE, ATTR_INTERRUPTED
 
-    counts = {"complete": 0, "pruned": 0, "failed": 0, "infeasible": 0}
+    counts = {"complete": 0, "pruned": 0, "failed": 0, "infeasible": 0, "interrupted": 0}
     for trial in study.get_trials(deepcopy=False):
         if trial.state == TrialState.COMPLETE:
             counts["complete"] += 1
         elif trial.state == TrialState.FAIL:
-            counts["failed"] += 1
+            counts["interrupted" if stored_attrs(trial).get(ATTR_INTERRUPTED) else "failed"] += 1
         elif trial.state == TrialState.PRUNED:
             counts["infeasible" if ATTR_INFEASIBLE in stored_attrs(trial) else "pruned"] += 1
     return counts

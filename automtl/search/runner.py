@@ -20,11 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from optuna.trial import TrialState
-
 from automtl import artifact_store
 from automtl.jobspec import JobSpec, load_job_spec
-from automtl.search.callbacks import CancelStopper, SearchCallbacks, Stage, TuneBridge, _safe
+from automtl.search.callbacks import (
+    CancelStopper,
+    SearchCallbacks,
+    Stage,
+    TuneBridge,
+    _safe,
+    trial_counts,
+)
 from automtl.search.coverage import enqueue_coverage, topology_summary
 from automtl.search.datasets import load_dataset, search_vocabulary
 from automtl.search.samplers import make_sampler
@@ -33,6 +38,7 @@ from automtl.search.study import check_study, existing_trials, open_storage, rec
 from automtl.search.testing import FailureInjection
 from automtl.search.trainable import TrialContext, train_candidate
 from automtl.search.warm_start import WarmStartResolver, enqueue_warm_start, resolve_directory
+from automtl.trial_record import STUDY_DATA_WARNINGS_ATTR, set_study_attr
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +65,9 @@ class SearchResult:
     warm_started: list[int] | None = None
     #: e.g. "0 of 12 trials meet params_max 5,000 (smallest 10,546)"; None without params_max
     constraints: str | None = None
+    #: trials stopped before they finished (a cancel, the time limit, a shutdown): FAIL in the
+    #: study with ``automtl:interrupted``, not counted in ``failed``
+    interrupted: int = 0
 
 
 def default_storage_url(artifact_dir: str | Path) -> str:
@@ -153,6 +162,11 @@ def run_search(
     bridge.attach(searcher)
     study = searcher.study
     check_study(study, spec)
+    warnings = dataset.warnings
+    for warning in warnings:
+        logger.warning("%s: %s", name, warning)
+    # kept with the study, so the front (REST /pareto) and the report say it too
+    set_study_attr(study, STUDY_DATA_WARNINGS_ATTR, warnings)
     warm: list[int] = []
     if spec.warm_start is not None:
         source_url, source_study = (warm_start_resolver or resolve_directory)(spec.warm_start)
@@ -284,10 +298,11 @@ def run_search(
         # (its job may be recorded cancelled, and its report cached): no more writes
         if stop_reason != "cancelled":
             store_importances(study, front["objectives"])
-        failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+        counts = trial_counts(study)  # a trial a stop interrupted is not a failure
         result = SearchResult(
             study_name=name, storage_url=url, artifact_dir=str(artifact_root / name), front=front,
-            complete=searcher.complete_trials, failed=failed, stop_reason=stop_reason,
+            complete=searcher.complete_trials, failed=counts["failed"],
+            interrupted=counts["interrupted"], stop_reason=stop_reason,
             wall_time_s=time.monotonic() - started, train_time_s=bridge.train_time_s,
             requeued=requeued, coverage_trials=coverage, warm_started=warm,
             topologies=topology_summary(study, spec.objective_list()), confirmation=confirmation,

@@ -53,6 +53,49 @@ def test_the_same_table_split_at_random_is_stratified_and_accepted(client, alice
     spec = tiny_spec({"id": dataset["id"]}, tasks=[{"name": "click"}, {"name": "purchase"}])
     response = client.post("/api/v1/jobs", headers=alice, json=spec)
     assert response.status_code == 202, response.text
+    # accepted, but 6 purchases leave about one in each measured split: the answer says so
+    # (new-user pass item 5: a front of AUCs 0.36-0.49 from 9 valid positives, unexplained)
+    warnings = response.json()["warnings"]
+    assert len(warnings) == 2, warnings
+    assert all(w.startswith("task 'purchase' has ") and "fewer than 20" in w for w in warnings)
+    assert [re.search(r"in the (\w+) split", w).group(1) for w in warnings] == ["valid", "test"]
+
+
+def test_rare_class_warnings_name_the_rarer_class_of_each_measured_split():
+    from automtl.data.checks import MIN_CLASS_COUNT, TaskCounts, rare_class_warnings
+
+    counts = [TaskCounts("ctr", "train", 1000, 3),  # train is not measured: no warning
+              TaskCounts("ctr", "valid", 200, 100),
+              TaskCounts("ctr", "test", 200, MIN_CLASS_COUNT),  # exactly the bound: enough
+              TaskCounts("cvr", "valid", 200, 195),  # 5 negatives
+              TaskCounts("cvr", "test", 200, MIN_CLASS_COUNT - 1),
+              TaskCounts("watch", "valid", 200)]  # regression: no classes
+    warnings = rare_class_warnings(counts)
+    assert len(warnings) == 2
+    assert warnings[0].startswith("task 'cvr' has 5 negative label(s) in the valid split "
+                                  "(of 200 labelled rows)")
+    assert warnings[1].startswith(f"task 'cvr' has {MIN_CLASS_COUNT - 1} positive label(s) "
+                                  "in the test split")
+
+
+def test_a_job_without_a_finished_trial_has_no_hypervolume_yet(client, alice, settings):
+    """null while queued and while running before a trial is on the front, not 0.0."""
+    from automtl_storage import Database, JobRepository
+
+    job = client.post("/api/v1/jobs", headers=alice,
+                      json=tiny_spec({"builtin": "synthetic", "rows": 500})).json()
+    assert job["warnings"] == [] and job["progress"]["hypervolume"] is None
+    url = f"/api/v1/jobs/{job['id']}"
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        jobs = JobRepository(session)
+        assert jobs.claim_next("w1") is not None
+        # what the worker reports before any trial finished: an empty front's volume 0.0
+        jobs.update_progress(job["id"], front_size=0, hypervolume=0.0)
+    progress = client.get(url, headers=alice).json()["progress"]
+    assert progress["front_size"] == 0 and progress["hypervolume"] is None
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        JobRepository(session).update_progress(job["id"], front_size=2, hypervolume=0.031)
+    assert client.get(url, headers=alice).json()["progress"]["hypervolume"] == 0.031
 
 
 def test_a_builtin_synthetic_dataset_is_checked_at_submit_naming_task_split_counts(
@@ -237,3 +280,61 @@ def test_uploads_stored_before_integer_codes_was_recorded_still_get_the_hint():
     assert _integer_codes({"values": None, "reason": "integer codes: 40 distinct values"})
     assert not _integer_codes({"values": None, "reason": "float values"})
     assert not _integer_codes({"integer_codes": False, "values": ["0", "1", "2"]})
+
+
+def test_a_tasks_unknown_key_is_not_followed_by_an_error_derived_from_its_lost_type(
+        client, alice, upload):
+    """New-user pass item 11: ``tasks[1].typ`` left the task's type at its default (binary),
+    and the float label then also got "a binary task needs a 0/1 label column"."""
+    dataset = upload(alice, _rare_csv())
+    spec = tiny_spec({"id": dataset["id"]},
+                     tasks=[{"name": "click"}, {"name": "x", "typ": "regression"}],
+                     budget={"trials": 4, "epoch": 2})
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 422, response.text
+    detail = {item["path"]: item["msg"] for item in response.json()["detail"]}
+    assert detail == {"tasks[1].typ": "unknown field; did you mean 'type'?",
+                      "budget.epoch": "unknown field; did you mean 'epochs'?"}
+    # the same label under a valid binary type still gets the label check
+    spec["tasks"][1] = {"name": "x", "type": "binary"}
+    spec["budget"] = {"trials": 4, "epochs": 2}
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert paths_of(response) == ["tasks[1].type"], response.text
+
+
+@pytest.mark.parametrize("problem", ["label", "missing"])
+def test_the_cli_and_rest_word_a_data_problem_alike(client, alice, upload, tmp_path, problem):
+    """New-user pass item 10: a wrong label column listed the columns over REST only, and a
+    NaN feature read "50 missing (NaN) value(s), first at row np.int64(0)" in the CLI (the
+    train split's count, unsaid) and 60 over REST. One message function words both, counted
+    over the whole table, with plain values."""
+    from automtl.data import DataError
+    from automtl.jobspec import load_job_spec
+    from automtl.search.datasets import load_dataset
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=300)
+    x[::5] = np.nan  # 60 missing over the whole table
+    table = pd.DataFrame({"x": x, "z": rng.normal(size=300), "click": rng.integers(0, 2, 300),
+                          "purchase": rng.integers(0, 2, 300)})
+    tasks = [{"name": "click"}, {"name": "purchase", "label": "purchased"}] \
+        if problem == "label" else [{"name": "click"}, {"name": "purchase"}]
+    dataset_extra = {"missing": "error"} if problem == "missing" else {}
+    csv_path = tmp_path / "table.csv"
+    table.to_csv(csv_path, index=False)
+    body = upload(alice, csv_path.read_bytes())
+    response = client.post("/api/v1/jobs", headers=alice, json=tiny_spec(
+        {"id": body["id"], **dataset_extra}, tasks=tasks))
+    assert response.status_code == 422, response.text
+    rest = response.json()["detail"][0]["msg"]
+    spec = load_job_spec(tiny_spec({"path": str(csv_path), **dataset_extra}, tasks=tasks))
+    with pytest.raises(DataError) as cli:
+        load_dataset(spec.dataset, spec.tasks, spec.seed)
+    assert str(cli.value) == rest
+    if problem == "label":
+        assert rest == ("task 'purchase': label column 'purchased' is not in the data; its "
+                        "columns: ['x', 'z', 'click', 'purchase']")
+    else:
+        assert rest.startswith("numeric feature 'x' has 60 missing (NaN) value(s) in the whole "
+                               "table")
+        assert "np." not in rest

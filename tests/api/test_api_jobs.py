@@ -110,7 +110,9 @@ def test_a_label_missing_from_the_uploaded_dataset_is_422(client, alice, upload)
     response = client.post("/api/v1/jobs", headers=alice, json=spec)
     assert response.status_code == 422
     assert paths_of(response) == ["tasks[0].label"]
-    assert "'clicked' is not in the dataset" in response.json()["detail"][0]["msg"]
+    message = response.json()["detail"][0]["msg"]
+    assert message.startswith("task 'ctr': label column 'clicked' is not in the data; its "
+                              "columns: ['x0', ")
 
 
 def test_feature_and_split_columns_must_exist_and_labels_fit_the_task_type(client, alice,
@@ -241,8 +243,11 @@ def test_cancel_a_queued_job_at_once_and_refuse_a_finished_one(client, alice, up
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled" and cancelled.json()["cancel_requested"]
     assert cancelled.json()["cancel_outcome"] == "applied"
+    # a cancelled job has ended like any other: a second cancel is refused (README: "A
+    # finished job's cancel answers 409")
     again = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice)
-    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    assert again.status_code == 409, again.text
+    assert "already cancelled" in again.json()["detail"][0]["msg"]
 
     other = submit(client, alice, tiny_spec({"builtin": "synthetic"}, name="done"))
     with Database(settings.resolved_database_url) as database, database.session() as session:
@@ -261,6 +266,9 @@ def test_a_running_job_gets_a_cancel_request(client, alice, settings):
     response = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice).json()
     assert response["status"] == "running" and response["cancel_requested"] is True
     assert response["cancel_outcome"] == "pending"
+    # asking again while it is pending changes nothing and is no conflict
+    again = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice)
+    assert again.status_code == 200 and again.json()["cancel_outcome"] == "pending"
 
 
 @pytest.mark.parametrize("final, outcome", [(JobStatus.CANCELLED, "applied"),

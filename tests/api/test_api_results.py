@@ -125,6 +125,36 @@ def test_the_front_is_the_studys_best_trials(finished):
     assert front["n_dominated"] == 4 - len(best) and front["status"] == "succeeded"
 
 
+def test_a_front_trial_and_its_trials_entry_share_names_values_and_a_relative_artifact(finished):
+    """/pareto and /trials name a trial's fields alike (the record's names) and show the same
+    relative artifact folder: the study keeps the worker's absolute path, which /pareto once
+    showed (new-user pass item 12)."""
+    from automtl.trial_record import ATTR_ARTIFACT, stored_attrs
+    from automtl_api.schemas import TRIAL_ALIASES
+
+    front = _get(finished, "/pareto").json()["trials"]
+    trials = {t["number"]: t for t in _get(finished, "/trials").json()["items"]}
+    assert front
+    for entry in front:
+        row = trials[entry["number"]]
+        stored = stored_attrs(finished.study.trials[entry["number"]])[ATTR_ARTIFACT]
+        assert Path(stored).is_absolute()  # what the study holds, not what is shown
+        assert entry["artifact"] == row["artifact"] == row["artifact_path"]
+        assert not Path(entry["artifact"]).is_absolute()
+        assert Path(finished.settings.resolved_artifact_dir, entry["artifact"],
+                    "model.pt").is_file()
+        assert str(finished.root) not in _get(finished, "/pareto").text
+        assert entry["values"] == pytest.approx(row["values"])
+        for name in ("candidate", "valid", "test", "num_params", "on_front", "params"):
+            assert entry[name] == row[name], name
+        # every old name is an alias carrying the same value as the record's name
+        for record, alias in TRIAL_ALIASES.items():
+            assert row[alias] == row[record], alias
+    schema = finished.client.get("/openapi.json").json()["components"]["schemas"]["TrialRead"]
+    assert all(schema["properties"][alias].get("deprecated") for alias in TRIAL_ALIASES.values())
+    assert not any(schema["properties"][record].get("deprecated") for record in TRIAL_ALIASES)
+
+
 def test_the_front_as_csv_matches_the_json(finished):
     front = _get(finished, "/pareto").json()
     response = _get(finished, "/pareto?format=csv")
@@ -185,3 +215,44 @@ def test_the_report_renders_in_headless_chromium(finished, tmp_path):
     # no JavaScript error in the console (Chromium logs them as CONSOLE lines)
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
     assert not [line for line in console if "Uncaught" in line or "Error" in line], console
+
+
+def test_the_cli_exports_a_bundle_over_rest_as_the_route_serves_it(finished, tmp_path,
+                                                                     monkeypatch, capsys):
+    """New-user pass item 8: ``automtl export JOB`` needed the server's database while submit,
+    status and report worked over REST; with --url/--token it now fetches GET .../export."""
+    import types
+    import zipfile
+
+    import httpx
+
+    import automtl_api.client as client_module
+    from automtl.cli import main
+
+    app = finished.client.app
+
+    def in_process(base_url: str, timeout: float, headers: dict[str, str]) -> TestClient:
+        return TestClient(app, base_url=base_url, headers=headers)  # the app, no socket
+
+    monkeypatch.setattr(client_module, "httpx",
+                        types.SimpleNamespace(Client=in_process, HTTPError=httpx.HTTPError))
+    monkeypatch.delenv("AUTOMTL_DATABASE_URL", raising=False)
+    token = finished.headers["Authorization"].removeprefix("Bearer ")
+    out = tmp_path / "bundle"
+    command = ["export", str(finished.job_id), "--url", "http://testserver", "--token", token,
+               "--out", str(out), "--trial", "1"]
+    assert main(command) == 0, capsys.readouterr().err
+    assert f"exported trial 1 of job {finished.job_id}" in capsys.readouterr().out
+    served = _get(finished, "/export?trial=1")
+    with zipfile.ZipFile(io.BytesIO(served.content)) as archive:
+        names = {n.split("/", 1)[1] for n in archive.namelist() if not n.endswith("/")}
+        assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == names
+        first = sorted(names)[0]
+        assert (out / first).read_bytes() == next(
+            archive.read(n) for n in archive.namelist() if n.endswith("/" + first))
+    assert (out / "train.py").is_file()
+    assert main(command) == 2  # the folder is not empty now: refused without --force
+    assert "--force" in capsys.readouterr().err
+    command[command.index(str(out))] = str(tmp_path / "other")
+    assert main([*command[:-2], "--trial", "99"]) == 2  # the server's 404, printed
+    assert "HTTP 404" in capsys.readouterr().err

@@ -74,3 +74,41 @@ def test_a_job_route_refuses_a_revoked_token_at_once_and_records_use(client, set
         TokenRepository(session).revoke(token_id)
     for path in (url, f"{url}/trials", f"{url}/pareto", f"{url}/report", "/api/v1/jobs"):
         assert client.get(path, headers=headers).status_code == 401, path
+
+
+def test_token_commands_name_their_database_list_tokens_and_refuse_a_second_revoke(
+        settings, capsys, tmp_path, monkeypatch):
+    """New-user pass item 7: `token create` in another folder silently made
+    ./automtl-data/automtl.db; there was no `token list`; revoking a token twice said "revoked"
+    both times with exit 0."""
+    url = settings.resolved_database_url
+    database_file = url.removeprefix("sqlite:///")
+    assert automtl_main(["token", "create", "ivy", "--db", url]) == 0
+    out, err = capsys.readouterr()
+    assert f"database: sqlite:///{database_file}" in err
+    assert automtl_main(["token", "create", "jon", "--db", url, "--ttl-days", "0"]) == 0
+    capsys.readouterr()
+    assert automtl_main(["token", "list", "--db", url]) == 0
+    out, err = capsys.readouterr()
+    assert f"database: sqlite:///{database_file}" in err
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:3] == ["id", "owner", "label"]
+    rows = {line.split()[1]: line.split() for line in lines[1:]}
+    assert rows["ivy"][-1] == "active" and rows["jon"][-1] == "active"
+    assert "amtl_" not in out  # the tokens themselves are never shown
+    ivy = rows["ivy"][0]
+    assert automtl_main(["token", "revoke", ivy, "--db", url]) == 0
+    assert f"database: sqlite:///{database_file}" in capsys.readouterr().err
+    assert automtl_main(["token", "revoke", ivy, "--db", url]) == 2
+    assert "already revoked" in capsys.readouterr().err
+    assert automtl_main(["token", "revoke", "999999", "--db", url]) == 2
+    assert "no token '999999'" in capsys.readouterr().err
+    assert automtl_main(["token", "list", "--db", url, "--owner", "ivy"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[-1] for line in out.strip().splitlines()[1:]] == ["revoked"]
+    # the default database is shown as an absolute path, whatever the folder
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUTOMTL_DATABASE_URL", raising=False)
+    monkeypatch.delenv("AUTOMTL_DATA_DIR", raising=False)
+    assert automtl_main(["token", "list"]) == 0
+    assert f"database: sqlite:///{tmp_path}/" in capsys.readouterr().err

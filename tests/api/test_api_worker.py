@@ -205,6 +205,13 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_results(client, alice, 
     complete = [t for t in trials if t["state"] == "complete"]
     assert 1 <= len(complete) < 40
     assert not [t for t in trials if t["state"] == "running"]
+    assert all(t["params"] for t in trials)  # no row for a trial that never started
+    # the trials the cancel stopped are interrupted, not failures
+    assert not [t for t in trials if t["state"] == "failed"]
+    assert ended["progress"]["failed"] == 0
+    assert ended["progress"]["interrupted"] == len(
+        [t for t in trials if t["state"] == "interrupted"])
+    assert ended["progress"]["running"] == 0
     front = client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=alice).json()
     assert front["status"] == "cancelled" and front["n_trials"] == len(complete)
     assert {t["number"] for t in front["trials"]} <= {t["number"] for t in complete}
@@ -330,5 +337,62 @@ def test_a_running_jobs_answer_shows_the_stage_its_worker_reported(client, alice
             JobRepository(session).finish(job["id"], JobStatus.SUCCEEDED)
         answer = client.get(url, headers=alice).json()
         assert (answer["stage"], answer["stage_detail"]) == (None, None)
+    finally:
+        database.dispose()
+
+
+def test_a_cancelled_jobs_trial_list_has_no_unstarted_trial_and_no_cancel_as_failure(
+        client, alice, settings):
+    """New-user pass items 2 and 13: trials enqueued in the study but never started (coverage
+    trials a cancel left WAITING) became "running" rows with params {} for good, and the trial
+    the cancel stopped counted as failed. Now the unstarted ones have no row, the stopped one is
+    ``interrupted``, and the trial list and the job's progress agree."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState as OptunaState
+    from optuna.trial import create_trial
+
+    from automtl.search.callbacks import trial_counts
+    from automtl.trial_record import ATTR_ERROR, ATTR_INTERRUPTED
+
+    job = client.post("/api/v1/jobs", headers=alice,
+                      json=tiny_spec({"builtin": "synthetic", "rows": 500})).json()
+    database = Database(settings.resolved_database_url)
+    try:
+        with database.session() as session:
+            assert JobRepository(session).claim_next("w1") is not None
+        study = optuna.create_study(study_name=job["study_name"],
+                                    storage=optuna_storage(settings.resolved_database_url),
+                                    directions=["maximize", "maximize"])
+        x = {"x": FloatDistribution(0.0, 1.0)}
+        study.add_trial(create_trial(params={"x": 0.1}, distributions=x, values=[0.7, 0.6]))
+        study.add_trial(create_trial(
+            params={"x": 0.2}, distributions=x, state=OptunaState.FAIL,
+            user_attrs={ATTR_INTERRUPTED: True,
+                        ATTR_ERROR: "interrupted before it finished (cancelled)"}))
+        study.add_trial(create_trial(params={"x": 0.3}, distributions=x,
+                                     state=OptunaState.FAIL,
+                                     user_attrs={ATTR_ERROR: "ValueError: boom"}))
+        for value in (0.4, 0.5, 0.6):  # coverage trials the cancel left unstarted
+            study.enqueue_trial({"x": value})
+        assert len(study.get_trials(states=(OptunaState.WAITING,))) == 3
+        counts = trial_counts(study)
+        assert (counts["complete"], counts["failed"], counts["interrupted"]) == (1, 1, 1)
+
+        callbacks = JobCallbacks(database, _job(settings, job["id"]), ["y1", "y2"], None,
+                                 threading.Event())
+        callbacks.sync()
+        with database.session() as session:
+            JobRepository(session).update_progress(job["id"], trials_failed=counts["failed"])
+            JobRepository(session).finish(job["id"], JobStatus.CANCELLED)
+        url = f"/api/v1/jobs/{job['id']}"
+        trials = client.get(f"{url}/trials", headers=alice).json()
+        assert trials["total"] == 3
+        assert {t["number"]: t["state"] for t in trials["items"]} == {
+            0: "complete", 1: "interrupted", 2: "failed"}
+        for state, total in (("running", 0), ("interrupted", 1), ("failed", 1)):
+            assert client.get(f"{url}/trials?state={state}",
+                              headers=alice).json()["total"] == total, state
+        progress = client.get(url, headers=alice).json()["progress"]
+        assert (progress["running"], progress["failed"], progress["interrupted"]) == (0, 1, 1)
     finally:
         database.dispose()

@@ -307,3 +307,30 @@ def test_the_readme_states_the_default_presets_coverage_count() -> None:
     spec = load_job_spec(_doc())
     assert spec.space.coverage_size == 1 + int(stated.group(1))
     assert f"use at least {spec.space.coverage_size + 1}" in text
+
+
+def test_a_mistyped_key_is_named_with_the_closest_valid_one() -> None:
+    """New-user pass item 11: ``budget.epoch: Extra inputs are not permitted`` said nothing of
+    ``epochs``; the same for a task's key, a top-level key and a topology name."""
+    doc = _doc(budget={"trials": 3, "epoch": 2}, seed=0, sed=1,
+               tasks=[{"name": "t1", "label": "y1"},
+                      {"name": "t2", "label": "y2", "typ": "binary"}],
+               search_space={"topology": {"choose": {"mmoee": {}}}})
+    with pytest.raises(JobSpecError) as exc:
+        load_job_spec(doc)
+    errors = dict(exc.value.errors)
+    assert errors["budget.epoch"] == "unknown field; did you mean 'epochs'?"
+    assert errors["tasks[1].typ"] == "unknown field; did you mean 'type'?"
+    assert errors["sed"] == "unknown field; did you mean 'seed'?"
+    # the cross-field checks pydantic skips once a field fails run too: all at once
+    assert "unknown topology 'mmoee' (did you mean 'mmoe'?)" in \
+        errors["search_space.topology.choose.mmoee"]
+
+
+def test_a_key_with_no_close_match_lists_the_valid_ones_and_objectives_are_checked_too() -> None:
+    with pytest.raises(JobSpecError) as exc:
+        load_job_spec(_doc(budget={"trials": 3, "zzz": 1}, objectives=["t1", "cvr"]))
+    errors = dict(exc.value.errors)
+    assert errors["budget.zzz"].startswith("unknown field; valid fields: ")
+    assert "epochs" in errors["budget.zzz"] and "trials" in errors["budget.zzz"]
+    assert errors["objectives[1]"].startswith("unknown objective 'cvr'; valid: ['t1', 't2'")

@@ -300,7 +300,7 @@ def test_trial_front_marking_and_listing(db: Database, owner: Owner) -> None:
         assert [t.number for t in trials.list_for_job(job.id, state="complete")] == [0, 1, 3]
         assert trials.count_by_state(job.id) == {
             TrialState.RUNNING: 1, TrialState.COMPLETE: 3, TrialState.FAILED: 1,
-            TrialState.PRUNED: 0}
+            TrialState.PRUNED: 0, TrialState.INTERRUPTED: 0}
         assert trials.list_for_job(other.id, on_front=True)[0].number == 0, "other job untouched"
         assert trials.mark_front(job.id, []) == 0
         assert trials.list_for_job(job.id, on_front=True) == []
