@@ -5,6 +5,7 @@ ones the issue quotes: a missing CSV, a missing label column, bad YAML (search a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import subprocess
@@ -406,6 +407,23 @@ def _session_processes(session_id: int) -> list[int]:
     return found
 
 
+def _running_trials(database: Path) -> int:
+    """RUNNING trials in a study database another process is writing, read-only (0 while it
+    or its tables do not exist yet)."""
+    import sqlite3
+
+    if not database.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True,
+                                                timeout=5)) as connection:
+            row = connection.execute(
+                "SELECT COUNT(*) FROM trials WHERE state = 'RUNNING'").fetchone()
+    except sqlite3.Error:  # no trials table yet, or locked for longer than the timeout
+        return 0
+    return int(row[0])
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_a_search_as_a_cancel_and_leaves_no_process(tmp_path):
     """Ctrl-C while two long trials train: both end interrupted (failed in the study, none left
@@ -436,18 +454,15 @@ def test_ctrl_c_stops_a_search_as_a_cancel_and_leaves_no_process(tmp_path):
         stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        study = None
+        running = 0
         while time.monotonic() < deadline and command.poll() is None:
-            if (out / "automtl.db").exists():
-                try:
-                    study = optuna.load_study(study_name="automtl-long",
-                                              storage=f"sqlite:///{out / 'automtl.db'}")
-                    running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
-                except Exception:  # noqa: BLE001 - not created yet
-                    running = []
-                if len(running) == 2:
-                    break
+            # read-only SQL, not Optuna: loading the study while the command still creates
+            # Optuna's tables raced with it (UNIQUE alembic_version, "table already exists")
+            running = _running_trials(out / "automtl.db")
+            if running == 2:
+                break
             time.sleep(0.5)
+        assert running == 2, "the two trials never ran"
         time.sleep(8)  # the trials' processes reach their training loops
         command.send_signal(signal.SIGINT)
         output, _ = command.communicate(timeout=300)
@@ -460,7 +475,8 @@ def test_ctrl_c_stops_a_search_as_a_cancel_and_leaves_no_process(tmp_path):
     assert "SIGINT: stopping the search" in text and "stopped by cancelled" in text, text
     # the two trials the stop interrupted are not failures (new-user pass item 13)
     assert "0 failed, 2 interrupted, stopped by cancelled" in text, text
-    assert study is not None
+    study = optuna.load_study(study_name="automtl-long",
+                              storage=f"sqlite:///{out / 'automtl.db'}")
     trials = study.get_trials()
     assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL] * 2  # no third started
     assert (out / "front.json").exists() and (out / "trials.csv").exists()
