@@ -602,6 +602,8 @@ def _status_line(job: dict[str, Any]) -> str:
     line = (f"job {job['id']} {job['name']!r}: {job['status']}{stage_phrase(job)}; trials: "
             f"{trials_phrase(p)}, {p['running']} running; front {p['front_size']}, "
             f"hypervolume {hv}; elapsed {elapsed}")
+    if job.get("waiting_reason"):  # a queued job no live worker can serve: say why it waits
+        line += f"\n  waiting: {job['waiting_reason']}"
     return line + (f"\n  error: {job['error']}" if job.get("error") else "")
 
 

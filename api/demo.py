@@ -316,7 +316,7 @@ def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0,
 def _print_front(front: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
     """The front as a table: architecture, validation objectives, test metric of each task."""
     from automtl.commands.search import format_table
-    from automtl.report.pareto import front_rows
+    from automtl.report.pareto import front_rows, reference_point_text
 
     metric = {t["name"]: t["metric"] for t in tasks}
     names = [o["name"] for o in front["objectives"]]
@@ -326,7 +326,8 @@ def _print_front(front: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
     columns = ["trial", "topology", "weighting", *headers.values(), "num_params"]
     print(f"      {front['n_trials']} complete trials, {front.get('n_failed', 0)} failed; "
           f"{len(rows)} on the front, {front['n_dominated']} dominated; hypervolume "
-          f"{front['hypervolume']:.4f} (reference point {front['reference_point']})")
+          f"{front['hypervolume']:.4f} (reference point "
+          f"{reference_point_text(front['reference_point'])})")
     for line in format_table(rows, columns).splitlines():
         print(f"      {line}")
 

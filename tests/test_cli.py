@@ -369,6 +369,20 @@ def test_the_status_line_names_a_running_jobs_stage():
     assert "; stage" not in _status_line({**job, "status": "succeeded", "stage": None})
 
 
+def test_the_status_line_says_why_a_queued_job_waits():
+    """The second new-user pass: a `gpus_per_trial: 1` job printed only "queued"; the
+    answer's waiting_reason was in the JSON alone."""
+    from automtl_api.commands import _status_line
+
+    job = {"id": 2, "name": "g", "status": "queued", "error": None, "stage": None,
+           "waiting_reason": "no registered worker can serve this job: it asks 1 GPU per trial",
+           "progress": {"finished": 0, "pruned": 0, "failed": 0, "budget": 4, "running": 0,
+                        "front_size": 0, "hypervolume": None, "elapsed_s": None}}
+    assert _status_line(job).splitlines()[1] == \
+        "  waiting: no registered worker can serve this job: it asks 1 GPU per trial"
+    assert "waiting" not in _status_line({**job, "waiting_reason": None})
+
+
 BAD_SPEC_RUN = """
 import json, sys
 from automtl.cli import main
@@ -533,7 +547,17 @@ def test_spec_validate_checks_a_job_spec_without_running_it(tmp_path, capsys):
     assert out.startswith(f"{spec}: valid: job 'j', tasks y1 (binary), y2 (binary)")
     assert "budget 4 trials x 2 epochs" in out and "the data was not read" in out
     assert main(["spec", "validate", str(spec), "--data"]) == 0
-    assert "data: train 480, valid 60, test 60 rows" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith(f"{spec}: valid, spec and data: job 'j'")
+    assert "data: train 480, valid 60, test 60 rows" in out
+    # a data error: no "valid" line before it (the second new-user pass read both)
+    table = tmp_path / "t.csv"
+    table.write_text("x,y1\n" + "".join(f"{i},{i % 2}\n" for i in range(40)))
+    spec.write_text(f"name: j\ndataset: {{path: {table}}}\ntasks: [{{name: y1}}, {{name: y2}}]\n"
+                    "budget: {trials: 4, epochs: 2}\n")
+    assert main(["spec", "validate", str(spec), "--data"]) == 2
+    captured = capsys.readouterr()
+    assert "valid" not in captured.out and "y2" in captured.err
     spec.write_text("name: j\ndataset: {builtin: synthetic, rows: 600}\n"
                     "tasks: [{name: y1}, {name: y2}]\nbudget: {trials: 4, epoch: 2}\n"
                     "search_space: {topology: {choose: {mmoee: {}}}}\n")

@@ -61,7 +61,7 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
     from automtl.data import DataError
     from automtl.jobspec import data_error_path
     from automtl.report.html import report_from_study
-    from automtl.report.pareto import front_csv, front_rows, trial_rows
+    from automtl.report.pareto import front_csv, front_rows, reference_point_text, trial_rows
     from automtl.search import run_search
     from automtl.search.study import open_storage
 
@@ -109,7 +109,7 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
               f"({spec.budget.concurrency}) went to everything else (startup, evaluation, "
               "orchestration)")
     print(f"Pareto front ({len(rows)} trials, hypervolume {result.front['hypervolume']:.6g}, "
-          f"reference {result.front['reference_point']}):")
+          f"reference {reference_point_text(result.front['reference_point'])}):")
     print(format_table(front_table_rows(result.front), FRONT_COLUMNS + list(spec.objectives)))
     if not rows and (pruned or result.failed):
         print(f"the front is empty: no trial trained to its last epoch ({pruned} pruned, "

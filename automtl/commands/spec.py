@@ -33,25 +33,30 @@ def _validate(args: argparse.Namespace) -> int:
     tasks = ", ".join(f"{t.name} ({t.type})" for t in spec.tasks)
     budget = spec.budget
     epochs = f" x {budget.epochs} epochs" if budget.epochs else ""
-    print(f"{args.spec}: valid: job {spec.name!r}, tasks {tasks}; objectives "
-          f"{list(spec.objectives)}; {len(space.topologies)} topolog"
-          f"{'y' if len(space.topologies) == 1 else 'ies'}, {len(space.weightings)} "
-          f"weighting{'' if len(space.weightings) == 1 else 's'}; budget {budget.trials} "
-          f"trial{'' if budget.trials == 1 else 's'}{epochs}")
+    summary = (f"job {spec.name!r}, tasks {tasks}; objectives "
+               f"{list(spec.objectives)}; {len(space.topologies)} topolog"
+               f"{'y' if len(space.topologies) == 1 else 'ies'}, {len(space.weightings)} "
+               f"weighting{'' if len(space.weightings) == 1 else 's'}; budget {budget.trials} "
+               f"trial{'' if budget.trials == 1 else 's'}{epochs}")
     note = space.left_out_note()
-    if note:
-        print(f"  note: {note}")
     if not args.data:
+        print(f"{args.spec}: valid: {summary}")
+        if note:
+            print(f"  note: {note}")
         print("  (the data was not read: --data loads it and runs the checks a search runs "
               "before its first trial)")
         return 0
     from automtl.data import DataError
     from automtl.search.datasets import load_dataset
 
+    # "valid" only once the data passed too: a data error after it read as a contradiction
     try:
         dataset = load_dataset(spec.dataset, spec.tasks, spec.seed, domains=spec.domains)
     except DataError as exc:  # named by its spec path, as over REST (tasks[1].type)
         raise UserError(str(exc), field=data_error_path(spec, exc)) from exc
+    print(f"{args.spec}: valid, spec and data: {summary}")
+    if note:
+        print(f"  note: {note}")
     sizes = ", ".join(f"{name} {len(split)}" for name, split in dataset.splits.items())
     print(f"  data: {sizes} rows; {len(dataset.numeric_columns)} numeric and "
           f"{len(dataset.categorical_columns)} categorical features")

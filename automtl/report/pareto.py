@@ -225,6 +225,14 @@ def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
 PARAM_PREFIX = "param:"
 
 
+def reference_point_text(point: Mapping[str, float | None]) -> str:
+    """A front's reference point as a reader wants it, ``"purchase 0.5, spend 0.2313"``
+    (4 significant digits; ``"none yet"`` for an objective without one: no trial to set it),
+    not a Python dict."""
+    return ", ".join(f"{name} {'none yet' if value is None else format(value, '.4g')}"
+                     for name, value in point.items())
+
+
 def objective_label(objective: dict[str, Any], split: str = "valid") -> str:
     """``"ctr auc (valid)"`` for a task objective, ``"params"`` for a cost: what a user reads
     on an axis or in optuna-dashboard."""

@@ -98,6 +98,16 @@ def test_no_feasible_trials_gives_an_empty_front_and_zero_volume() -> None:
     assert front["reference_point"] == {"t1": None, "t2": None}
 
 
+def test_the_reference_point_reads_as_words_not_a_python_dict() -> None:
+    """The second new-user pass: `automtl search` printed `reference {'purchase': 0.5, 'spend':
+    0.23127253397682823}` (and `'spend': None` on an empty front)."""
+    from automtl.report.pareto import reference_point_text
+
+    assert reference_point_text({"purchase": 0.5, "spend": 0.23127253397682823}) == \
+        "purchase 0.5, spend 0.2313"
+    assert reference_point_text({"t1": None, "params": 1000.0}) == "t1 none yet, params 1000"
+
+
 def test_directions_must_match_the_job() -> None:
     with pytest.raises(ValueError, match="directions"):
         pareto_front(_study(["minimize", "maximize"]), _spec())
