@@ -122,6 +122,7 @@ def job_report(job: Job, storage: Any, session: Any, *, plotly_js: str | None = 
     embedded)."""
     from automtl.report.html import build_report_html, report_from_study
 
+    roots = list(roots)  # read twice: the front's paths and the trials' errors
     spec = load_job_spec(job.spec)
     study = load_study(job, storage)
     front = job_front(job, storage, study, roots)
@@ -137,4 +138,5 @@ def job_report(job: Job, storage: Any, session: Any, *, plotly_js: str | None = 
              if t.gate_utilisation}
     session.commit()  # the page renders for ~0.5 s: with no database connection held
     return report_from_study(study, spec, title=title, subtitle=subtitle,
-                             gate_utilisation=usage, front=front, plotly_js=plotly_js)
+                             gate_utilisation=usage, front=front, plotly_js=plotly_js,
+                             redact=lambda text: scrub_paths(text, roots))

@@ -24,7 +24,7 @@ models (``expert-utilisation``) and a sortable table of every trial (``trials-ta
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import plotly.io as pio
@@ -497,14 +497,20 @@ def report_from_study(study: Any, spec: Any, *, title: str | None = None,
                       subtitle: str | None = None,
                       gate_utilisation: Mapping[int, Any] | None = None,
                       front: Mapping[str, Any] | None = None,
-                      plotly_js: str | None = None) -> str:
+                      plotly_js: str | None = None,
+                      redact: Callable[[str | None], str | None] | None = None) -> str:
     """The report page of a job's study (``spec`` is its :class:`~automtl.jobspec.JobSpec`),
-    with the parameter importances; ``front`` (already computed) saves reading it twice."""
+    with the parameter importances; ``front`` (already computed) saves reading it twice.
+    ``redact`` rewrites each trial's error before it is shown (the service passes its
+    server-path scrubber: a failed trial's error names files by their absolute path)."""
     from automtl.report.pareto import pareto_front
     from automtl.trial_record import confirmation_of
 
     front = dict(front) if front is not None else pareto_front(study, spec)
     trials = report_trials(study, list(spec.objectives), gate_utilisation)
+    if redact is not None:
+        for trial in trials:
+            trial["error"] = redact(trial.get("error"))
     tasks = [{"name": t.name, "metric": str(t.metric), "direction": t.direction}
              for t in spec.tasks]
     from automtl.report.importances import study_importances

@@ -170,3 +170,26 @@ def _staircase_area(points: np.ndarray, reference: np.ndarray) -> float:
             area += (reference[0] - first) * (best_second - second)
             best_second = second
     return area
+
+
+def test_the_study_report_shows_each_trial_error_through_the_redaction_it_is_given():
+    """The service's report page showed a failed trial's error as the study holds it, with the
+    server's absolute paths (issue 20 item 8: no response shows them); ``redact`` rewrites each
+    error before it is shown."""
+    import optuna
+
+    from automtl.jobspec import load_job_spec
+    from automtl.report.html import report_from_study
+    from automtl.trial_record import ATTR_ERROR
+
+    spec = load_job_spec({"name": "r", "dataset": {"builtin": "synthetic", "rows": 600},
+                          "tasks": [{"name": "y1"}, {"name": "y2"}]})
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    study.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.FAIL,
+        system_attrs={ATTR_ERROR: "DataError: cannot read '/srv/automtl-data/datasets/ab.csv'"}))
+    plain = report_from_study(study, spec)
+    assert "/srv/automtl-data/datasets/ab.csv" in plain  # the library shows what it holds
+    page = report_from_study(study, spec, redact=lambda text: text and text.replace(
+        "/srv/automtl-data/", ""))
+    assert "/srv/automtl-data" not in page and "datasets/ab.csv" in page
