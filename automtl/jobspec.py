@@ -12,7 +12,6 @@ up to ``budget.max_failures`` of them per run (default: as many as ``trials``).
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Collection, Mapping
@@ -42,6 +41,7 @@ from automtl.config import (
 )
 from automtl.domains import expand_tasks
 from search_spaces import SearchSpace, read_yaml
+from search_spaces.document import closest
 
 #: cost objectives a job may add to the task metrics; all are minimised. ``effective_params``
 #: counts only the parameters a prediction still depends on (SNR's pruned connections and
@@ -602,11 +602,11 @@ def validation_errors(exc: ValidationError,
 
 
 def unknown_field_message(key: str, valid: Collection[str]) -> str:
-    """``unknown field; did you mean 'epochs'?`` (the closest of ``valid`` by
-    :func:`difflib.get_close_matches`), else the valid fields listed."""
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    """``unknown field; did you mean 'epochs'?`` (the closest of ``valid``,
+    :func:`search_spaces.document.closest`), else the valid fields listed."""
+    close = closest(key, valid)
     if close:
-        return f"unknown field; did you mean {close[0]!r}?"
+        return f"unknown field; did you mean {close!r}?"
     if valid:
         return f"unknown field; valid fields: {', '.join(sorted(valid))}"
     return "unknown field"

@@ -148,11 +148,17 @@ def _parse_section(raw: Any, specs: dict[str, ParamSpec], path: str, errors: Err
     return out
 
 
-def did_you_mean(key: str, valid: Collection[str]) -> str:
-    """``" (did you mean 'mmoe'?)"`` for the closest of ``valid`` to a mistyped ``key``
-    (:func:`difflib.get_close_matches`), else ``""``."""
+def closest(key: str, valid: Collection[str]) -> str | None:
+    """The one of ``valid`` closest to a mistyped ``key`` (:func:`difflib.get_close_matches`,
+    cutoff 0.6), else ``None``: the suggestion of every "did you mean" in specs and spaces."""
     close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(key: str, valid: Collection[str]) -> str:
+    """``" (did you mean 'mmoe'?)"`` for :func:`closest`, else ``""``."""
+    close = closest(key, valid)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 def _unknown_parameter(key: str, where: str, specs: dict[str, ParamSpec],
