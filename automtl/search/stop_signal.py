@@ -7,8 +7,8 @@ waiting (5 s) and killed the actor. So when the search stops (a cancel), the dri
 :class:`StopSignal`: a marker file beside the trials' artifacts, named per run (two runs of one
 study never share one: a worker that lost its job must not stop the one that took it over).
 Each trial reads it before every batch, at most once per :attr:`StopSignal.interval_s`
-seconds (a ``stat``; on an fsspec URL an ``exists`` call, so less often), and ends with
-:class:`~automtl.training.result.TrainingInterrupted`.
+seconds (fsspec's ``exists``: a ``stat`` on a local path, a request on a URL, so less
+often there), and ends with :class:`~automtl.training.result.TrainingInterrupted`.
 
 A trial that cannot see the marker (a node of a Ray cluster with no shared artifact location)
 is still ended by Tune's cleanup, as before.
@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import posixpath
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from automtl import artifact_store
 
@@ -60,18 +62,19 @@ class StopSignal:
             return self.poll_s
         return URL_INTERVAL_S if artifact_store.is_url(self.root) else LOCAL_INTERVAL_S
 
+    def _filesystem(self) -> tuple[Any, str]:
+        """The marker's fsspec filesystem and path: a local path and a URL alike."""
+        import fsspec
+
+        return fsspec.core.url_to_fs(self.location)
+
     def raise_(self) -> None:
         """Write the marker (the driver, when the search stops). An error writing it is logged,
         not raised: the trials are then ended by Tune's cleanup instead."""
         try:
-            if artifact_store.is_url(self.root):
-                import fsspec
-
-                with fsspec.open(self.location, "wb") as handle:
-                    handle.write(b"stop\n")
-            else:
-                Path(self.root).mkdir(parents=True, exist_ok=True)
-                Path(self.location).write_text("stop\n")
+            filesystem, path = self._filesystem()
+            filesystem.makedirs(posixpath.dirname(path), exist_ok=True)
+            filesystem.pipe_file(path, b"stop\n")
         except Exception:  # noqa: BLE001 - Tune's cleanup still ends the trials
             logger.warning("could not write the stop marker %s", self.location, exc_info=True)
 
@@ -85,13 +88,8 @@ class StopSignal:
             return False
         self._checked_at = now
         try:
-            if artifact_store.is_url(self.root):
-                import fsspec
-
-                filesystem, path = fsspec.core.url_to_fs(self.location)
-                self._raised = bool(filesystem.exists(path))
-            else:
-                self._raised = Path(self.location).exists()
+            filesystem, path = self._filesystem()
+            self._raised = bool(filesystem.exists(path))
         except Exception:  # noqa: BLE001 - an unreadable store must not fail the trial
             logger.debug("could not read the stop marker %s", self.location, exc_info=True)
         return self._raised
@@ -99,11 +97,6 @@ class StopSignal:
     def clear(self) -> None:
         """Remove the marker (the driver, once the trials are down); absent is fine."""
         with contextlib.suppress(Exception):
-            if artifact_store.is_url(self.root):
-                import fsspec
-
-                filesystem, path = fsspec.core.url_to_fs(self.location)
-                if filesystem.exists(path):
-                    filesystem.rm(path)
-            else:
-                Path(self.location).unlink(missing_ok=True)
+            filesystem, path = self._filesystem()
+            if filesystem.exists(path):
+                filesystem.rm(path)
