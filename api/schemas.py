@@ -303,6 +303,39 @@ class FrontTrial(BaseModel):
     test: dict[str, Any] = Field(default_factory=dict, description="task -> test metrics")
 
 
+class MtlGainRow(BaseModel):
+    """One front point's confirmed gain on one task (the fields of
+    ``automtl.report.pareto.GAIN_FIELDS``, as in the CLI's gains.csv and front.json)."""
+
+    trial: int
+    topology: str | None
+    task: str
+    metric: str
+    gain: float = Field(description="mean over seeds of the paired difference to the "
+                                    "single-task model on the test split (positive = better)")
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None = Field(description="paired t-test")
+    within_noise: bool | None = Field(description="the interval contains 0")
+    baseline_std: float | None = Field(description="the single-task model's seed-to-seed "
+                                                   "standard deviation (seed noise)")
+    seeds: int
+    verdict: str = Field(description="within noise, better than single-task, worse than "
+                                     "single-task or no interval")
+
+
+class MtlGain(BaseModel):
+    """The multi-seed confirmation's MTL gain of each front point over single-task."""
+
+    seeds: int | None
+    split: str
+    confidence: float | None = Field(description="the interval's level, e.g. 0.95")
+    baseline_trial: int | None
+    baseline_missing: str | None = Field(None, description="why there is no single-task "
+                                                           "baseline (then no gains)")
+    gains: list[MtlGainRow]
+
+
 class ParetoFront(BaseModel):
     """The job's Pareto front, read from its Optuna study (also while the job runs)."""
 
@@ -323,6 +356,9 @@ class ParetoFront(BaseModel):
     domains: list[dict[str, str]] | None = Field(
         None, description="multi-domain job: the per-domain tasks (name, task, domain, metric, "
                           "direction) whose metrics each trial's valid/test hold")
+    mtl_gain: MtlGain | None = Field(
+        None, description="the confirmed MTL gain table (spec confirm.seeds > 0), null until "
+                          "the confirmation is stored; as CSV with ?format=csv&table=gains")
 
 
 # ------------------------------------------------------------------------------ datasets

@@ -3,8 +3,9 @@
 Shows a progress bar over the trial budget with its ETA (one line per finished trial with its
 topology, main parameters and objectives above it), then the Pareto front as a table, and
 writes ``front.json`` (the shape of ``GET /jobs/{id}/pareto``), ``front.csv``, ``trials.csv``
-(every trial with its searched parameters) and ``report.html`` (the service's report page)
-into ``--out``. Running it again with the same spec and ``--db`` resumes the study. Bad input
+(every trial with its searched parameters), ``gains.csv`` (a confirmed search's MTL gain per
+front point and task, also printed) and ``report.html`` (the service's report page) into
+``--out``. Running it again with the same spec and ``--db`` resumes the study. Bad input
 (spec, search space, dataset) ends it with one line naming the field or column, exit status 2,
 before anything is written.
 
@@ -61,7 +62,13 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
     from automtl.data import DataError
     from automtl.jobspec import data_error_path
     from automtl.report.html import report_from_study
-    from automtl.report.pareto import front_csv, front_rows, reference_point_text, trial_rows
+    from automtl.report.pareto import (
+        front_csv,
+        front_rows,
+        gains_csv,
+        reference_point_text,
+        trial_rows,
+    )
     from automtl.search import run_search
     from automtl.search.study import open_storage
 
@@ -122,8 +129,13 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
                                        *spec.objectives]))
     for line in under_table:
         print(line)
-    print(f"\nwrote {out / 'front.json'}, {out / 'front.csv'}, {out / 'trials.csv'}, "
-          f"{out / 'topologies.json'}, {out / 'report.html'}")
+    written = [out / "front.json", out / "front.csv", out / "trials.csv", out / "topologies.json"]
+    if result.front.get("mtl_gain") is not None:
+        (out / "gains.csv").write_text(gains_csv(result.front))
+        written.append(out / "gains.csv")
+        print()
+        print(gain_summary(result.front["mtl_gain"]))
+    print(f"\nwrote {', '.join(str(p) for p in [*written, out / 'report.html'])}")
     if stop.signum is not None:  # stopped by Ctrl-C / SIGTERM: 128 + the signal, as shells say
         return 128 + stop.signum
     return 0
@@ -173,6 +185,27 @@ def front_table_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
         row.update(entry["values"])
         rows.append(row)
     return rows
+
+
+def gain_summary(mtl_gain: dict[str, Any]) -> str:
+    """The confirmed MTL-gain table of the end-of-search summary (``front["mtl_gain"]``,
+    :func:`automtl.report.pareto.confirmed_gains`): its heading, then one row per front point
+    and task under the :data:`~automtl.report.pareto.GAIN_FIELDS` names (``within_noise`` is
+    in the verdict), or why there is no single-task baseline."""
+    from automtl.report.pareto import GAIN_FIELDS
+
+    level = mtl_gain.get("confidence")
+    head = (f"MTL gain over single-task (confirmed with {mtl_gain.get('seeds')} seeds on the "
+            f"{mtl_gain.get('split')} split; gain = mean paired difference, positive = "
+            f"sharing helps; ci_low..ci_high its {level:.0%} interval; baseline_std the "
+            "single-task model's seed noise):" if level is not None else
+            f"MTL gain over single-task (confirmed with {mtl_gain.get('seeds')} seeds):")
+    if mtl_gain.get("baseline_trial") is None:
+        return (f"{head}\nno single-task baseline: "
+                f"{mtl_gain.get('baseline_missing') or 'no single_task trial was confirmed'}")
+    columns = [f for f in GAIN_FIELDS if f != "within_noise"]
+    return (f"{head} baseline trial {mtl_gain['baseline_trial']}\n"
+            + format_table(list(mtl_gain.get("gains") or []), columns))
 
 
 def topology_table_rows(topologies: dict[str, Any],

@@ -31,6 +31,7 @@ import plotly.io as pio
 
 from automtl.report import figures, panels, tables
 from automtl.report.architecture import topology_summary
+from automtl.report.pareto import gain_verdict
 
 MAX_UTILISATION_POINTS = 6
 #: topologies whose tasks mix experts through softmax gates (MTLModel.gate_weights)
@@ -413,9 +414,7 @@ def _confirmed_gain_section(confirmation: Mapping[str, Any],
     rows = []
     for gain in gains:
         within = gain.get("within_noise")
-        verdict = ("within noise" if within else
-                   ("better than single-task" if gain["gain"] > 0 else "worse than single-task")
-                   if within is not None else "no interval")
+        verdict = gain_verdict(gain)
         css = "" if within or within is None else ("gain-pos" if gain["gain"] > 0 else
                                                    "gain-neg")
         interval = (f"[{_fmt(gain['ci_low'])}, {_fmt(gain['ci_high'])}]"
