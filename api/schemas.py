@@ -169,7 +169,9 @@ class JobSubmitted(JobRead):
     warnings: list[str] = Field(default_factory=list, description=(
         "what the submit's data checks found doubtful without refusing the job: a binary task "
         "with fewer than 20 of one class in the valid or test split (its AUC there is too "
-        "noisy to rank or compare trials); the front and the report say it too"))
+        "noisy to rank or compare trials), inferred feature columns holding only 0/1 like "
+        "another label (possible leakage); GET /jobs/{id}, the front and the report say it "
+        "too"))
 
 
 class JobDetail(JobRead):
@@ -177,6 +179,9 @@ class JobDetail(JobRead):
     waiting_reason: str | None = Field(
         None, description="why a queued job is not running: no live worker, or none whose Ray "
                           "nodes can hold one of its trials (null when some worker can)")
+    warnings: list[str] = Field(default_factory=list, description=(
+        "the warnings POST /jobs answered (its data checks), kept with the job: empty for a "
+        "job submitted before they were stored"))
 
     @classmethod
     def of(cls, job: Job, pruned: int, waiting_reason: str | None = None, *,
@@ -191,7 +196,7 @@ class JobDetail(JobRead):
             # /datasets gave (and dataset_id holds), whether it was sent as 3 or "3"
             spec["dataset"] = {**spec["dataset"], "id": int(dataset["id"])}
         return cls(**JobRead.of(job, pruned, interrupted=interrupted).model_dump(), spec=spec,
-                   waiting_reason=waiting_reason)
+                   waiting_reason=waiting_reason, warnings=list(job.warnings or []))
 
 
 class JobPage(BaseModel):
