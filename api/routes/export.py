@@ -90,6 +90,8 @@ def export_bundle(
                                          relative_to_root(bundle.path, artifact_root))
     headers = {"X-Automtl-Trial": str(number), "ETag": bundle.etag,
                "Cache-Control": "private, no-cache"}
+    if bundle.choice is not None:  # every objective's weight, the unnamed ones' default too
+        headers["X-Automtl-Weights"] = bundle.choice.weights_header()
     if if_none_match is not None and _matches(if_none_match, bundle.etag):
         return Response(status_code=304, headers=headers)
     return FileResponse(bundle.path, media_type="application/zip",

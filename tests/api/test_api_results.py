@@ -256,6 +256,11 @@ def test_the_cli_exports_a_bundle_over_rest_as_the_route_serves_it(finished, tmp
     command[command.index(str(out))] = str(tmp_path / "other")
     assert main([*command[:-2], "--trial", "99"]) == 2  # the server's 404, printed
     assert "HTTP 404" in capsys.readouterr().err
+    # chosen by the server: the line gives every objective's resolved weight (the header's)
+    chosen = [*command[:-2], "--prefer", "y1=2"]
+    chosen[chosen.index(str(tmp_path / "other"))] = str(tmp_path / "chosen")
+    assert main(chosen) == 0, capsys.readouterr().err
+    assert "chosen by the server (weights y1=2, y2=1)" in capsys.readouterr().out
 
 
 def test_the_confirmed_gain_table_over_rest_json_and_csv(finished):

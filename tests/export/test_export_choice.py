@@ -57,6 +57,21 @@ def test_equal_weights_pick_the_balanced_trial() -> None:
     assert [o["min"] for o in choice.objectives] == [0.60, 0.60, 1000.0]
 
 
+def test_the_resolved_weights_of_every_objective_say_which_were_not_named() -> None:
+    """``--prefer ctr=1`` weighs cvr and params 1 too (equal weights): the choice says every
+    objective's weight and which ones the preference left at the default."""
+    choice = choose_trial(FRONT, OBJECTIVES, {"ctr": 1.0})
+    assert choice.weights == {"ctr": 1.0, "cvr": 1.0, "params": 1.0}
+    assert choice.defaulted == ["cvr", "params"]
+    assert choice.weights_text() == "ctr=1, cvr=1, params=1 (cvr, params not named: weight 1)"
+    assert choice.weights_header() == "ctr=1,cvr=1,params=1"
+    assert choice.to_dict()["defaulted"] == ["cvr", "params"]  # choice.json too
+    assert choose_trial(FRONT, OBJECTIVES).weights_text() == \
+        "ctr=1, cvr=1, params=1 (none named: equal weights)"
+    named = choose_trial(FRONT, OBJECTIVES, {"ctr": 2.0, "cvr": 0.0, "params": 1.0})
+    assert named.defaulted == [] and named.weights_text() == "ctr=2, cvr=0, params=1"
+
+
 @pytest.mark.parametrize(("weights", "expected"), [
     # normalised: 3 = (1, 0, 0), 5 = (0.5, 1, 0.5), 8 = (0, 0.2, 1), 9 = (0.8, 0.8, 0.5)
     ({"ctr": 5.0}, 9),                              # 3: 5; 9: 4 + 0.8 + 0.5 = 5.3
