@@ -209,7 +209,8 @@ def _export_job(args: argparse.Namespace,
             source = job_source(job.id, job.name, job.spec,
                                 TrialRepository(session).list_for_job(job.id),
                                 study_name=job.study_name,
-                                artifact_root=_artifact_root(args.artifact_dir))
+                                artifact_root=_artifact_root(args.artifact_dir),
+                                status=job.status.value)
         result = export_trial(source, args.out, trial=args.trial, prefer=prefer,
                               overwrite=args.force)
         with database.session() as session:

@@ -235,7 +235,8 @@ TRIAL_FIELDS: tuple[TrialField, ...] = (
                "per-epoch validation values"),
     TrialField("error", ATTR_ERROR, "error", "why a failed trial failed"),
     TrialField("feasible", None, None, "every constraint satisfied"),
-    TrialField("interrupted", ATTR_INTERRUPTED, None, "stopped by a worker shutting down"),
+    TrialField("interrupted", ATTR_INTERRUPTED, None, "stopped before it finished by a cancel, "
+               "the wall-time budget or a worker shutting down (not a failure)"),
     TrialField("pruned_epoch", ATTR_PRUNED_EPOCH, "pruned_epoch", "epoch at which MO-ASHA "
                "stopped a pruned trial"),
     TrialField("rungs", ATTR_RUNGS, "rung_values", "rung epoch -> objective values there"),
@@ -256,6 +257,18 @@ ROW_STATE: dict[str, str] = {"RUNNING": "running", "COMPLETE": "complete",
                              "FAIL": "failed", "PRUNED": "pruned"}
 _OPTUNA_STATE: dict[str, str] = {"running": "RUNNING", "complete": "COMPLETE",
                                  "failed": "FAIL", "pruned": "PRUNED", "interrupted": "FAIL"}
+
+
+#: the state shown for a FAIL trial with ``automtl:interrupted`` (Optuna has no such state):
+#: in progress lines, tables, trials.csv, the report and the export's messages
+INTERRUPTED_STATE = "INTERRUPTED"
+
+
+def shown_state(state: str, interrupted: bool | None) -> str:
+    """Optuna's state name as shown to a user: :data:`INTERRUPTED_STATE` for a FAIL trial a
+    cancel, the wall-time budget or a shutdown stopped before it finished (not a failure),
+    else ``state`` itself."""
+    return INTERRUPTED_STATE if state == "FAIL" and interrupted else state
 
 
 def row_state(outcome: TrialOutcome) -> str:

@@ -66,7 +66,8 @@ def export_bundle(
         raise ApiError.one(422, "prefer", str(exc), root="query") from None
     artifact_root = settings.resolved_artifact_dir  # bundles are built here, also with a URL
     source = job_source(job.id, job.name, job.spec, TrialRepository(session).list_for_job(job.id),
-                        study_name=job.study_name, artifact_root=settings.artifact_location)
+                        study_name=job.study_name, artifact_root=settings.artifact_location,
+                        status=job.status.value)
     exports = artifact_root / "exports" / f"job-{job.id}"
     try:
         bundle = cached_bundle_zip(source, exports, f"automtl-job-{job.id}-trial-{{number}}",

@@ -10,9 +10,9 @@ front point and task, also printed) and ``report.html`` (the service's report pa
 before anything is written.
 
 Ctrl-C (or SIGTERM) stops the search as a service cancel does: the running trials end at their
-next batch and are stored as interrupted (failed; a rerun retries them), the finished ones and
-the front are written as above, and the command exits with 128 + the signal (130, 143). A
-second Ctrl-C stops at once.
+next batch and are stored as interrupted (not failures; a rerun retries them, and says so when
+it starts), the finished ones and the front are written as above, and the command exits with
+128 + the signal (130, 143). A second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
         trial_rows,
     )
     from automtl.search import run_search
+    from automtl.search.runner import stop_reason_text
     from automtl.search.study import open_storage
 
     out = Path(args.out)
@@ -105,8 +106,11 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
     complete = states.count(optuna.trial.TrialState.COMPLETE)
     stopped = f", {result.interrupted} interrupted" if result.interrupted else ""
     print(f"study {result.study_name}: {complete} complete, {pruned} pruned, {result.failed} "
-          f"failed{stopped}, stopped by {result.stop_reason}, wall time "
-          f"{result.wall_time_s:.1f}s")
+          f"failed{stopped}; stopped because {stop_reason_text(result.stop_reason)}; wall "
+          f"time {result.wall_time_s:.1f}s")
+    if result.interrupted or result.stop_reason in ("cancelled", "time_limit"):
+        print(f"to resume: run the same command again (same spec, --out {out}): it keeps the "
+              "finished trials, retries the interrupted ones and runs the rest of the budget")
     if result.constraints:
         print(result.constraints)
     slots = result.wall_time_s * spec.budget.concurrency
@@ -125,8 +129,7 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
     (out / "topologies.json").write_text(json.dumps(result.topologies or {}, indent=2))
     print(f"\nper topology ({result.coverage_trials} coverage startup trials this run; best "
           "validation value per objective, trial number in brackets):")
-    print(format_table(topology_rows, ["topology", "trials", "complete", "pruned", "failed",
-                                       *spec.objectives]))
+    print(format_table(topology_rows, ["topology", *TOPOLOGY_COUNTS, *spec.objectives]))
     for line in under_table:
         print(line)
     written = [out / "front.json", out / "front.csv", out / "trials.csv", out / "topologies.json"]
@@ -208,14 +211,17 @@ def gain_summary(mtl_gain: dict[str, Any]) -> str:
             + format_table(list(mtl_gain.get("gains") or []), columns))
 
 
+#: the per-topology table's counts (:func:`automtl.search.coverage.topology_summary`)
+TOPOLOGY_COUNTS: tuple[str, ...] = ("trials", "complete", "pruned", "failed", "interrupted")
+
+
 def topology_table_rows(topologies: dict[str, Any],
                         objectives: list[str]) -> list[dict[str, Any]]:
     """Rows of the per-topology table: counts, then ``best (trial n)`` per objective."""
     rows = []
     for topology, summary in topologies.items():
         row: dict[str, Any] = {"topology": topology,
-                               **{k: summary[k] for k in ("trials", "complete", "pruned",
-                                                          "failed")}}
+                               **{k: summary.get(k, 0) for k in TOPOLOGY_COUNTS}}
         for name in objectives:
             best = summary["best"].get(name)
             row[name] = f"{best['value']:.4g} (#{best['trial']})" if best else None

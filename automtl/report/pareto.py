@@ -32,12 +32,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automtl.jobspec import JobSpec, Objective
 from automtl.trial_record import (
+    ATTR_INTERRUPTED,
     TRIAL_FIELD_NAMES,
     confirmation_of,
     data_warnings_of,
     is_feasible,
     outcome_from_trial,
     record_dict,
+    shown_state,
+    stored_attrs,
 )
 
 _FIXED_REFERENCE: dict[str, tuple[float, str]] = {
@@ -105,8 +108,9 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
     sorted by number, each the trial's record keyed by
     :data:`~automtl.trial_record.TRIAL_FIELD_NAMES`: ``number``, ``candidate``, ``values``
     objective -> validation value, ``valid`` / ``test`` task -> metrics, ``num_params``,
-    ``latency_ms``, ``artifact``, ...), and the counts ``n_trials`` (complete), ``n_failed``,
-    ``n_infeasible``, ``n_dominated``; ``warnings``, what makes the front doubtful (a binary
+    ``latency_ms``, ``artifact``, ...), and the counts ``n_trials`` (complete), ``n_failed``
+    (failures only), ``n_interrupted`` (stopped by a cancel, the time limit or a shutdown
+    before they finished), ``n_infeasible``, ``n_dominated``; ``warnings``, what makes the front doubtful (a binary
     task with too few of one class in the valid or test split); ``mtl_gain``, the confirmed
     MTL gain table (:func:`confirmed_gains`; ``None`` until a confirmation is stored); with
     ``domains`` also ``domains`` (:func:`domain_columns`).
@@ -117,7 +121,8 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
         raise ValueError(f"study {study.study_name!r} has directions {directions}, the job's "
                          f"objectives need {[o.direction for o in objectives]}")
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    ended = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    interrupted = [t for t in ended if stored_attrs(t).get(ATTR_INTERRUPTED)]
     feasible = [t for t in complete if is_feasible(t)]
     front = sorted(study.best_trials, key=lambda t: t.number)
     reference, rules = reference_point(objectives, spec, feasible)
@@ -134,7 +139,8 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
         "hypervolume": hypervolume(front_values, directions, reference),
         "trials": [record_dict(outcome_from_trial(t, names, on_front)) for t in front],
         "n_trials": len(complete),
-        "n_failed": len(failed),
+        "n_failed": len(ended) - len(interrupted),
+        "n_interrupted": len(interrupted),
         "n_infeasible": len(complete) - len(feasible),
         "n_dominated": len(feasible) - len(front),
         "warnings": data_warnings_of(study),
@@ -310,7 +316,7 @@ def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
         outcome = outcome_from_trial(trial, names, front)
         candidate = outcome.candidate or {}
         row: dict[str, Any] = {
-            "trial": outcome.number, "state": outcome.state,
+            "trial": outcome.number, "state": shown_state(outcome.state, outcome.interrupted),
             "topology": candidate.get("architecture", {}).get("topology"),
             "weighting": candidate.get("weighting", {}).get("name"),
         }

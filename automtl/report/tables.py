@@ -112,6 +112,7 @@ def topology_summary(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any
         row: dict[str, Any] = {"topology": topology, "trials": len(group),
                                "complete": states.get("COMPLETE", 0),
                                "failed": states.get("FAIL", 0),
+                               "interrupted": states.get("INTERRUPTED", 0),
                                "pruned": states.get("PRUNED", 0),
                                "running": states.get("RUNNING", 0),
                                "on_front": sum(1 for t in group if t["number"] in on_front),
@@ -136,13 +137,14 @@ def topology_table(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any]]
     if not rows:
         return '<p class="note">No trials yet.</p>'
     objectives = list(front["objectives"])
-    head = ["topology", "trials", "complete", "failed", "pruned", "running", "on front",
+    head = ["topology", "trials", "complete", "failed", "interrupted", "pruned", "running",
+            "on front",
             *[f"best {objective_label(dict(o))}" for o in objectives]]
     body = []
     for row in rows:
         cells = [_cell(row["topology"]), *[_cell(row[k]) for k in
-                                           ("trials", "complete", "failed", "pruned", "running",
-                                            "on_front")]]
+                                           ("trials", "complete", "failed", "interrupted",
+                                            "pruned", "running", "on_front")]]
         for objective in objectives:
             best = row["best"].get(objective["name"])
             cells.append("<td></td>" if best is None else

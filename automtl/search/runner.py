@@ -172,7 +172,15 @@ def run_search(
         source_url, source_study = (warm_start_resolver or resolve_directory)(spec.warm_start)
         warm = enqueue_warm_start(study, space, source_url, source_study)
     coverage = enqueue_coverage(study, space, spec.seed, max(0, spec.budget.trials - len(warm)))
+    resumed = bool(study.get_trials(deepcopy=False))  # before this run added any
     requeued = recover_study(study, storage)
+    if resumed:  # a rerun: say what it kept and what it retries
+        info = {"study": name, "budget": spec.budget.trials, **trial_counts(study),
+                "requeued": requeued}
+        logger.info("%s: resuming: %s", name, info)
+        hook = getattr(callbacks, "on_resume", None)
+        if hook is not None:
+            _safe(hook, info)
 
     _enter(callbacks, Stage("searching"))
     trials_root = artifact_store.join(artifact_url, name) if artifact_url \
@@ -334,6 +342,24 @@ def _confirm_one(candidate: dict[str, Any], seed: int, *, context: Any, threads:
 
     torch.set_num_threads(threads)
     return train_for_confirmation(candidate, seed, context, should_stop, on_epoch)
+
+
+#: why a search stopped (:attr:`SearchResult.stop_reason`), in words for a reader
+STOP_REASON_TEXT: dict[str, str] = {
+    "budget": "its trial budget was used up",
+    "cancelled": "it was cancelled (Ctrl-C, SIGTERM or a cancel request)",
+    "max_failures": "budget.max_failures trials failed",
+    "infeasible": "every recent candidate violated a constraint known before training",
+    "time_limit": "its time limit (budget.time_limit_s) ran out",
+    "incomplete": "Ray Tune stopped placing trials before the budget was used up",
+    "error": "an error",
+}
+
+
+def stop_reason_text(reason: str) -> str:
+    """``"it was cancelled (Ctrl-C, ...)"`` for ``"cancelled"``: a stop reason in words
+    (:data:`STOP_REASON_TEXT`; an unknown one as it is)."""
+    return STOP_REASON_TEXT.get(reason, reason)
 
 
 def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int,

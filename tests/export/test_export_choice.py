@@ -149,6 +149,33 @@ def test_a_search_whose_trials_were_all_pruned_says_so_not_that_none_finished(
         "rung or refused by a constraint and 1 failed)" in message and "budget.trials" in message
 
 
+def test_a_cancelled_search_is_told_to_resume_not_to_raise_the_budget() -> None:
+    """After Ctrl-C / a cancel the trials are interrupted, not failed: the export's message
+    called them failed and advised a larger budget.trials; a cancelled job that never ran a
+    trial was told to wait for one to finish."""
+    import dataclasses
+
+    from automtl.export.sources import export_record
+    from automtl.trial_record import TrialOutcome
+
+    outcome = TrialOutcome(number=0, state="FAIL", params={}, candidate=None, values=None,
+                           interrupted=True)  # a study's trial
+    assert export_record(outcome).state == "interrupted"
+    stopped = [record(0, None, state="interrupted", values=None, on_front=False),
+               record(1, None, state="pruned", values=None, on_front=False)]
+    with pytest.raises(TrialNotFinishedError) as exc:
+        select_trial(source(*stopped))
+    message = str(exc.value)
+    assert "1 interrupted: stopped by a cancel or the time limit" in message
+    assert "failed" not in message and "budget.trials" not in message
+    assert "run the search again to resume it" in message
+    never = dataclasses.replace(source(), status="cancelled")
+    with pytest.raises(TrialNotFinishedError) as exc:
+        select_trial(never)
+    assert "cancelled before any trial finished" in str(exc.value)
+    assert "once one is complete" not in str(exc.value)
+
+
 def test_job_source_reads_service_rows() -> None:
     spec = {"name": "j", "dataset": {"path": "d.csv"}, "objectives": ["click", "watch"],
             "tasks": [t.model_dump(exclude_none=True) for t in TASKS]}

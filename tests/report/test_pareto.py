@@ -215,3 +215,19 @@ def test_the_cli_summary_prints_the_gain_table_under_the_same_names() -> None:
     assert lines[1].split() == [f for f in GAIN_FIELDS if f != "within_noise"]
     assert lines[3].split()[:4] == ["0", "mmoe", "t1", "auc"]
     assert "better than single-task" in lines[3] and "within noise" in lines[4]
+
+
+def test_interrupted_trials_are_not_counted_or_shown_as_failed() -> None:
+    """A trial a cancel cut short is FAIL in Optuna with automtl:interrupted: the front's
+    n_failed (the report's "failed") left it out of the failures, trials.csv called it FAIL."""
+    from automtl.trial_record import ATTR_INTERRUPTED
+
+    study = _study(["maximize", "maximize"])
+    _add(study, [0.8, 0.6])
+    _add(study, None, state=TrialState.FAIL)                       # a real failure
+    study.add_trial(create_trial(state=TrialState.FAIL, params={"x": 0.5}, distributions=DIST,
+                                 user_attrs={ATTR_INTERRUPTED: True}))
+    spec = _spec()
+    front = pareto_front(study, spec)
+    assert (front["n_failed"], front["n_interrupted"]) == (1, 1)
+    assert [r["state"] for r in trial_rows(study, spec)] == ["COMPLETE", "FAIL", "INTERRUPTED"]

@@ -209,8 +209,27 @@ def test_resume_continues_to_the_budget_without_rerunning(
     search_spaces.load(SPACE).sample(dead)
     dead_params = dict(dead.params)
 
-    second = run_search(make_spec("resume", 6), storage_url=url, artifact_dir=tmp_path)
+    class Resumed(SearchCallbacks):
+        def __init__(self) -> None:
+            self.resumed: list[dict[str, Any]] = []
+
+        def on_resume(self, resumed: dict[str, Any]) -> None:
+            self.resumed.append(resumed)
+
+    told = Resumed()
+    second = run_search(make_spec("resume", 6), told, storage_url=url, artifact_dir=tmp_path)
     assert second.requeued == [dead.number]
+    # the rerun said what it resumed (it printed nothing): kept, failed, retried
+    from automtl.commands.console import resume_line
+
+    assert len(told.resumed) == 1
+    info = told.resumed[0]
+    assert (info["study"], info["budget"], info["complete"], info["requeued"]) == (
+        "automtl-resume", 6, 3, [dead.number])
+    assert info["interrupted"] == 1 and info["failed"] == 0
+    assert resume_line(info) == (f"resuming study automtl-resume: 3 of 6 budget trials done "
+                                 f"(3 complete, 0 pruned), 0 failed; 1 interrupted trial(s) "
+                                 f"run again ({dead.number})")
     study = optuna.load_study(study_name="automtl-resume", storage=open_storage(url))
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(complete) == 6
@@ -365,6 +384,14 @@ def test_a_cancel_ends_the_running_trials_and_starts_no_new_one(local_ray: None,
         assert "interrupted before it finished (cancelled)" in stored_attrs(trial)[ATTR_ERROR]
     assert sorted(o.number for o in recorder.outcomes) == [0, 1]
     assert recorder.ended == [("cancelled", 2)]
+    # interrupted, not failed, wherever they are counted or shown (new-user pass item 4)
+    from automtl.commands.console import trial_line
+
+    assert all(" INTERRUPTED " in trial_line(o) for o in recorder.outcomes)
+    assert result.failed == 0 and result.interrupted == 2
+    assert sum(r["interrupted"] for r in result.topologies.values()) == 2
+    assert sum(r["failed"] for r in result.topologies.values()) == 0
+    assert (result.front["n_failed"], result.front["n_interrupted"]) == (0, 2)
     assert not list(tmp_path.rglob(".stop-*"))
 
 
