@@ -61,10 +61,9 @@ def describe_user_error(exc: BaseException) -> list[str]:
             isinstance(p, tuple) and len(p) == 2 for p in problems):
         return [f"{path}: {_one_line(message)}" if path else _one_line(message)
                 for path, message in problems]
-    field = getattr(exc, "field", None)
-    message = str(exc).strip() or type(exc).__name__
-    first = message.splitlines()[0]
-    return [f"{field}: {first}" if field and field not in first else first]
+    from automtl.data.messages import field_message
+
+    return [field_message(getattr(exc, "field", None), str(exc).strip() or type(exc).__name__)]
 
 
 def _one_line(message: object) -> str:
