@@ -158,7 +158,7 @@ def run_search(
 
     bridge = TuneBridge(callbacks, spec)
     searcher = _make_searcher(space, spec, sampler, name, storage, max_failures,
-                              bridge.error_of, scheduler, dataset.schema)
+                              bridge.error_of, scheduler, dataset.schema, len(dataset.train))
     bridge.attach(searcher)
     study = searcher.study
     check_study(study, spec)
@@ -398,27 +398,31 @@ def make_scheduler(spec: JobSpec) -> Any:
 
 def _make_searcher(space: Any, spec: JobSpec, sampler: Any, name: str, storage: Any,
                    max_failures: int, error_lookup: Callable[[str], str | None],
-                   scheduler: Any = None, inputs: Any = None) -> Any:
+                   scheduler: Any = None, inputs: Any = None,
+                   train_rows: int | None = None) -> Any:
     from automtl.search.searcher import AutoMTLOptunaSearch
 
     return AutoMTLOptunaSearch(
-        functools.partial(_sample_for_job, space, spec, inputs=inputs), spec.objective_list(),
+        functools.partial(_sample_for_job, space, spec, inputs=inputs, train_rows=train_rows),
+        spec.objective_list(),
         sampler=sampler, study_name=name, storage=storage,
         budget_trials=spec.budget.trials, max_failures=max_failures,
         constraints=spec.constraints, error_lookup=error_lookup, scheduler=scheduler)
 
 
 def _sample_for_job(space: Any, spec: JobSpec, trial: Any,
-                    inputs: Any = None) -> dict[str, Any]:
-    """The candidate as the trial trains it (the job's epoch override and per-trial seed
-    applied), so the study and the service store what was actually trained. With the input
+                    inputs: Any = None, train_rows: int | None = None) -> dict[str, Any]:
+    """The candidate as the trial trains it (the job's epoch override, per-trial seed and the
+    batch size fitted to ``train_rows`` applied: :func:`~automtl.search.trainable.
+    trial_candidate`, which the trainable applies again to the same effect), so the study,
+    ``/trials`` and the exported config show one batch size, the one trained. With the input
     schema known, its parameter count is stored and checked against ``params_max`` here
     (:class:`~automtl.search.feasibility.InfeasibleCandidate`: never trained)."""
     from automtl.search.feasibility import ATTR_STATIC_PARAMS, check_static_constraints
     from automtl.search.trainable import trial_candidate
 
     sampled = space.sample(trial)
-    candidate = trial_candidate(sampled, spec, trial.number)
+    candidate = trial_candidate(sampled, spec, trial.number, train_rows)
     if inputs is not None:
         try:
             params = check_static_constraints(candidate, inputs, spec.model_tasks,
