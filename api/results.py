@@ -35,7 +35,8 @@ def empty_front(spec: JobSpec) -> dict[str, Any]:
             "reference_point": {o.name: None for o in objectives},
             "reference_rule": {o.name: "no trials yet" for o in objectives},
             "hypervolume": 0.0, "trials": [], "n_trials": 0, "n_failed": 0,
-            "n_interrupted": 0, "n_infeasible": 0, "n_dominated": 0, "warnings": [], "mtl_gain": None}
+            "n_interrupted": 0, "n_infeasible": 0, "n_dominated": 0, "warnings": [],
+            "mtl_gain": None}
 
 
 def job_front(job: Job, storage: Any, study: optuna.Study | None = None,

@@ -279,6 +279,18 @@ def row_state(outcome: TrialOutcome) -> str:
     return ROW_STATE.get(outcome.state, "failed")
 
 
+def state_label(state: str, interrupted: bool | None = False) -> str:
+    """A trial's state as every command, file and page shows it to a reader: the service's
+    names (``complete``, ``pruned``, ``failed``, ``interrupted``, ``running``, as REST's
+    ``/trials`` says them), from Optuna's (``COMPLETE``, ``FAIL``, ...) or
+    :func:`shown_state`'s ``INTERRUPTED``; they were ``COMPLETE`` in the CLI and the report
+    and ``complete`` over REST."""
+    state = shown_state(state, interrupted)
+    if state == INTERRUPTED_STATE:
+        return "interrupted"
+    return ROW_STATE.get(state, state.lower())
+
+
 def finite_or_none(value: Any) -> float | None:
     """``float(value)`` when it is a finite number, else ``None`` (NaN, inf, missing)."""
     try:

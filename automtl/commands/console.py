@@ -346,8 +346,8 @@ def resume_line(resumed: dict[str, Any]) -> str:
 
 
 def trial_line(outcome: Any) -> str:
-    """``trial 7 COMPLETE mmoe/gradnorm experts=4 lr=0.003 | ctr=0.71 watch=1.8`` (or the
-    error's first line for a failed trial; a trial a stop cut short is ``INTERRUPTED``)."""
+    """``trial 7 complete mmoe/gradnorm experts=4 lr=0.003 | ctr=0.71 watch=1.8`` (or the
+    error's first line for a failed trial; a trial a stop cut short is ``interrupted``)."""
     candidate = outcome.candidate or {}
     arch = candidate.get("architecture") or {}
     parts = [f"{arch.get('topology', '?')}/{(candidate.get('weighting') or {}).get('name', '?')}"]
@@ -364,7 +364,7 @@ def trial_line(outcome: Any) -> str:
     else:
         reason = outcome.error or getattr(outcome, "infeasible", None)  # FAIL / refused
         result = reason.splitlines()[0][:80] if reason else ""
-    from automtl.trial_record import shown_state
+    from automtl.trial_record import state_label
 
-    state = shown_state(outcome.state, getattr(outcome, "interrupted", False))
-    return f"trial {outcome.number:>4} {state:<8} {' '.join(parts)} | {result}"
+    state = state_label(outcome.state, getattr(outcome, "interrupted", False))
+    return f"trial {outcome.number:>4} {state:<11} {' '.join(parts)} | {result}"

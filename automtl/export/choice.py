@@ -20,6 +20,7 @@ from typing import Any
 
 from automtl.export.errors import PreferenceError
 from automtl.jobspec import Objective
+from search_spaces.document import did_you_mean
 
 DEFAULT_WEIGHT = 1.0
 RULE = ("each objective min-max normalised over the front, oriented so 1 is the front's best and "
@@ -107,7 +108,8 @@ def choose_trial(front: Sequence[tuple[int, Mapping[str, float]]],
     given = dict(weights or {})
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise PreferenceError(f"unknown objective(s) {unknown}; valid: {names}")
+        hints = "".join(did_you_mean(name, names) for name in unknown)
+        raise PreferenceError(f"unknown objective(s) {unknown}{hints}; valid: {names}")
     resolved = {name: float(given.get(name, DEFAULT_WEIGHT)) for name in names}
     if not any(resolved.values()):
         raise PreferenceError("every weight is 0; give at least one objective a weight")

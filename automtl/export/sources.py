@@ -35,7 +35,7 @@ from automtl.trial_record import (
     TrialOutcome,
     outcome_from_row,
     outcome_from_trial,
-    shown_state,
+    state_label,
     study_attrs,
 )
 
@@ -269,7 +269,7 @@ def export_record(outcome: TrialOutcome, *, artifact: str | None = None,
     """The export's view of a trial's record (``artifact``: where to read it, when that is not
     the recorded path)."""
     fields = {name: getattr(outcome, name) for name in EXPORT_FIELDS}
-    fields.update(state=shown_state(outcome.state, outcome.interrupted).lower(),
+    fields.update(state=state_label(outcome.state, outcome.interrupted),
                   valid=dict(outcome.valid),
                   test=dict(outcome.test), artifact=artifact or outcome.artifact)
     return TrialRecord(**fields, row_id=row_id)

@@ -39,7 +39,7 @@ from automtl.trial_record import (
     is_feasible,
     outcome_from_trial,
     record_dict,
-    shown_state,
+    state_label,
     stored_attrs,
 )
 
@@ -110,10 +110,10 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
     objective -> validation value, ``valid`` / ``test`` task -> metrics, ``num_params``,
     ``latency_ms``, ``artifact``, ...), and the counts ``n_trials`` (complete), ``n_failed``
     (failures only), ``n_interrupted`` (stopped by a cancel, the time limit or a shutdown
-    before they finished), ``n_infeasible``, ``n_dominated``; ``warnings``, what makes the front doubtful (a binary
-    task with too few of one class in the valid or test split); ``mtl_gain``, the confirmed
-    MTL gain table (:func:`confirmed_gains`; ``None`` until a confirmation is stored); with
-    ``domains`` also ``domains`` (:func:`domain_columns`).
+    before they finished), ``n_infeasible``, ``n_dominated``; ``warnings``, what makes the
+    front doubtful (a binary task with too few of one class in the valid or test split);
+    ``mtl_gain``, the confirmed MTL gain table (:func:`confirmed_gains`; ``None`` until a
+    confirmation is stored); with ``domains`` also ``domains`` (:func:`domain_columns`).
     """
     objectives = spec.objective_list()
     directions = [d.name.lower() for d in study.directions]
@@ -316,7 +316,7 @@ def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
         outcome = outcome_from_trial(trial, names, front)
         candidate = outcome.candidate or {}
         row: dict[str, Any] = {
-            "trial": outcome.number, "state": shown_state(outcome.state, outcome.interrupted),
+            "trial": outcome.number, "state": state_label(outcome.state, outcome.interrupted),
             "topology": candidate.get("architecture", {}).get("topology"),
             "weighting": candidate.get("weighting", {}).get("name"),
         }

@@ -13,6 +13,7 @@ from typing import Any
 
 from automtl.report.panels import _topology_key, topology_of
 from automtl.report.pareto import objective_label
+from automtl.trial_record import state_label
 
 #: clicking a header of a ``table.sortable`` sorts by that column (numbers numerically, empty
 #: cells last); clicking again reverses. Plain DOM, no library.
@@ -83,7 +84,7 @@ def trials_table(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any]]) 
         weighting = ((trial.get("candidate") or {}).get("weighting") or {}).get("name")
         values = trial.get("values") or {}
         error = (trial.get("error") or "").splitlines()[0][:120] if trial.get("error") else ""
-        state = trial.get("state")
+        state = state_label(str(trial.get("state")), trial.get("interrupted"))
         state_cell = (f'<td title="{_e(error)}">{_e(state)}</td>' if error
                       else f"<td>{_e(state)}</td>")
         cells = [_cell(trial["number"]), state_cell, _cell(trial["number"] in on_front),

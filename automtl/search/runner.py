@@ -157,16 +157,14 @@ def run_search(
         max_failures = spec.budget.trials
 
     bridge = TuneBridge(callbacks, spec)
-    searcher = _make_searcher(space, spec, sampler, name, storage, max_failures,
-                              bridge.error_of, scheduler, dataset.schema, len(dataset.train))
+    with _quiet("optuna", logging.WARNING):  # no "A new study created" line in a quiet CLI
+        searcher = _make_searcher(space, spec, sampler, name, storage, max_failures,
+                                  bridge.error_of, scheduler, dataset.schema,
+                                  len(dataset.train))
     bridge.attach(searcher)
     study = searcher.study
     check_study(study, spec)
-    warnings = dataset.warnings
-    for warning in warnings:
-        logger.warning("%s: %s", name, warning)
-    # kept with the study, so the front (REST /pareto) and the report say it too
-    set_study_attr(study, STUDY_DATA_WARNINGS_ATTR, warnings)
+    store_data_warnings(study, dataset.warnings)
     warm: list[int] = []
     if spec.warm_start is not None:
         source_url, source_study = (warm_start_resolver or resolve_directory)(spec.warm_start)
@@ -317,6 +315,16 @@ def run_search(
             constraints=constraint_summary(study, spec.constraints))
         end_search(result.stop_reason)
     return result
+
+
+def store_data_warnings(study: Any, warnings: list[str]) -> None:
+    """Keep the data's warnings with the study (the front, REST /pareto and the report say
+    them) and log them at INFO: the caller got them in the dataset summary (``on_dataset``:
+    the CLI prints them there, the service answers them at submit), and a WARNING record
+    reached the terminal a second time through Python's last-resort handler."""
+    for warning in warnings:
+        logger.info("%s: data warning: %s", study.study_name, warning)
+    set_study_attr(study, STUDY_DATA_WARNINGS_ATTR, warnings)
 
 
 def _no_hook(*args: Any) -> None:

@@ -267,12 +267,11 @@ def test_the_confirmed_gain_table_over_rest_json_and_csv(finished):
     """The confirmation's gain table was only in the HTML page: GET /pareto gives it as
     ``mtl_gain`` and ``?format=csv&table=gains`` as CSV, under the front.json names. (Last in
     the module: it stores a confirmation on the shared study, then takes it back.)"""
+    from automtl.jobspec import load_job_spec
     from automtl.report.pareto import GAIN_FIELDS
     from automtl.search.confirm import summarize
     from automtl.trial_record import STUDY_CONFIRMATION_ATTR, set_study_attr
     from automtl_api.report_cache import ResultCache
-
-    from automtl.jobspec import load_job_spec
 
     assert _get(finished, "/pareto").json()["mtl_gain"] is None  # not confirmed
     job_spec = load_job_spec(tiny_spec({"builtin": "synthetic", "rows": 200},

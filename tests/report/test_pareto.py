@@ -128,7 +128,7 @@ def test_rows_for_tables() -> None:
     assert metric_columns == {k: v for k, v in rows[0].items()
                               if k.startswith(("valid_", "test_"))}
     assert [(r["trial"], r["state"], r["on_front"]) for r in trials] == [
-        (0, "COMPLETE", True), (1, "FAIL", False)]
+        (0, "complete", True), (1, "failed", False)]
 
 
 def test_an_empty_front_as_csv_is_its_header_line() -> None:
@@ -230,4 +230,5 @@ def test_interrupted_trials_are_not_counted_or_shown_as_failed() -> None:
     spec = _spec()
     front = pareto_front(study, spec)
     assert (front["n_failed"], front["n_interrupted"]) == (1, 1)
-    assert [r["state"] for r in trial_rows(study, spec)] == ["COMPLETE", "FAIL", "INTERRUPTED"]
+    # and named as REST's /trials names them (COMPLETE vs complete was a papercut too)
+    assert [r["state"] for r in trial_rows(study, spec)] == ["complete", "failed", "interrupted"]

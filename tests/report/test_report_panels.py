@@ -271,7 +271,7 @@ def test_an_interrupted_trial_is_shown_interrupted_not_failed(search):
     page = build_report_html(front, [*trials, stopped], tasks=[
         {"name": "ctr", "metric": "auc", "direction": "maximize"},
         {"name": "watch", "metric": "mse", "direction": "minimize"}])
-    assert 'title="interrupted before it finished (cancelled)">INTERRUPTED</td>' in page
+    assert 'title="interrupted before it finished (cancelled)">interrupted</td>' in page
     assert "<span>interrupted</span>" in page
     assert "<th>interrupted</th>" in page
     from automtl.trial_record import shown_state

@@ -48,3 +48,19 @@ def test_recorded_candidate_has_the_batch_size_the_trial_trains_with() -> None:
     # what the trainable builds from the recorded candidate is the same candidate
     trained = trial_candidate(recorded, spec, 1, 2400).model_dump(mode="json")
     assert trained == recorded
+
+
+def test_data_warnings_are_stored_and_not_logged_a_second_time_at_warning(caplog) -> None:
+    """`automtl search` printed the rare-task warning twice: in its dataset summary, and
+    again as a WARNING record that Python's last-resort handler writes to the terminal."""
+    import logging
+
+    from automtl.search.runner import store_data_warnings
+    from automtl.trial_record import data_warnings_of
+
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    with caplog.at_level(logging.DEBUG, logger="automtl"):
+        store_data_warnings(study, ["task 'y1' has 3 positive label(s) in the valid split"])
+    assert data_warnings_of(study) == ["task 'y1' has 3 positive label(s) in the valid split"]
+    records = [r for r in caplog.records if "positive label" in r.getMessage()]
+    assert len(records) == 1 and records[0].levelno == logging.INFO

@@ -198,10 +198,12 @@ def test_callbacks_heard_every_trial(searched: dict[str, Any]) -> None:
 
 
 def test_resume_continues_to_the_budget_without_rerunning(
-        local_ray: None, tmp_path: Path) -> None:
+        local_ray: None, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     first = run_search(make_spec("resume", 3), storage_url=url, artifact_dir=tmp_path)
     assert first.complete == 3
+    # Optuna's INFO line on creating the study is not printed (the CLI is quiet)
+    assert "A new study created" not in capfd.readouterr().err
     study = optuna.load_study(study_name="automtl-resume", storage=open_storage(url))
     before = {t.number: (t.values, t.params) for t in study.trials}
     # A process that died mid-trial leaves a RUNNING trial behind.
@@ -292,13 +294,14 @@ def test_cli_search_writes_front_and_trials(local_ray: None, tmp_path: Path,
     assert front_csv[0].startswith("trial,topology,weighting,t1,t2")
     assert len(front_csv) == 1 + len(front["trials"])
     trials_csv = (out / "trials.csv").read_text().splitlines()
-    assert len(trials_csv) == 3 and ",COMPLETE," in trials_csv[1]
+    assert len(trials_csv) == 3 and ",complete," in trials_csv[1]
     # the summary names complete and pruned trials apart (the budget counts both)
-    assert ": 2 complete, 0 pruned, 0 failed, stopped by" in printed, printed
+    assert ": 2 complete, 0 pruned, 0 failed; stopped because its trial budget was used up" \
+        in printed, printed
     assert "param:topology" in trials_csv[0].split(",")  # every searched parameter
     # progress went to stderr (not a terminal here, so no bar): one line per trial with the
     # count, its topology and objectives, and the ETA
-    lines = [line for line in captured.err.splitlines() if "COMPLETE" in line]
+    lines = [line for line in captured.err.splitlines() if " complete " in line]
     assert [line.split("]")[0] for line in lines] == ["[1/2", "[2/2"]
     assert all(" | t1=" in line and "ETA" in line for line in lines)
     table = printed.split("Pareto front", 1)[1].splitlines()
@@ -387,7 +390,7 @@ def test_a_cancel_ends_the_running_trials_and_starts_no_new_one(local_ray: None,
     # interrupted, not failed, wherever they are counted or shown (new-user pass item 4)
     from automtl.commands.console import trial_line
 
-    assert all(" INTERRUPTED " in trial_line(o) for o in recorder.outcomes)
+    assert all(" interrupted " in trial_line(o) for o in recorder.outcomes)
     assert result.failed == 0 and result.interrupted == 2
     assert sum(r["interrupted"] for r in result.topologies.values()) == 2
     assert sum(r["failed"] for r in result.topologies.values()) == 0
