@@ -106,10 +106,15 @@ def stage_phrase(job: dict[str, Any]) -> str:
 
 
 def trials_phrase(progress: dict[str, Any]) -> str:
-    """``"N ended (P pruned, F failed[, I interrupted]) of a budget of B"`` from a job's REST
-    ``progress``: the CLI's status line and the demo's progress lines (pruned trials count
-    toward the budget; interrupted ones, stopped by a cancel, only when there are some)."""
+    """``"N ended (C complete, P pruned, F failed[, I interrupted]) of a budget of B"`` from a
+    job's REST ``progress``: the CLI's status line and the demo's progress lines (pruned trials
+    count toward the budget; interrupted ones, stopped by a cancel, only when there are some).
+    The pruned and interrupted counts come from the trial rows, ``finished`` from the worker's
+    last report, which can lag a row behind ("0 ended (1 pruned, ...)"): the ended count is
+    never below the kinds it lists."""
     interrupted = progress.get("interrupted") or 0
+    pruned, failed = progress.get("pruned", 0), progress["failed"]
+    ended = max(progress["finished"], pruned + failed + interrupted)
     stopped = f", {interrupted} interrupted" if interrupted else ""
-    return (f"{progress['finished']} ended ({progress.get('pruned', 0)} pruned, "
-            f"{progress['failed']} failed{stopped}) of a budget of {progress['budget']}")
+    return (f"{ended} ended ({ended - pruned - failed - interrupted} complete, {pruned} "
+            f"pruned, {failed} failed{stopped}) of a budget of {progress['budget']}")

@@ -138,7 +138,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             parser.add_argument("job", type=int, help="job id")
         if name == "status":
             parser.add_argument("--wait", action="store_true",
-                                help="poll until the job ends; exit 1 unless it succeeded")
+                                help="poll until the job ends; exit 0 if it succeeded, 1 if "
+                                     "it failed or was cancelled (2: the server refused the "
+                                     "request, 1: it could not answer)")
             parser.add_argument("--interval", type=float, default=5.0,
                                 help="seconds between two status lines with --wait")
         if name == "report":

@@ -156,7 +156,9 @@ def _export_over_rest(args: argparse.Namespace) -> int:
             target.write_bytes(archive.read(name))
             files.append(str(relative))
     number = response.headers.get("X-Automtl-Trial", "?")
-    weights = f"--prefer {args.prefer}" if args.prefer else "equal weights"
+    resolved = response.headers.get("X-Automtl-Weights")  # every objective's, as applied
+    weights = (f"weights {resolved.replace(',', ', ')}" if resolved else
+               f"--prefer {args.prefer}" if args.prefer else "equal weights")
     how = f"trial {args.trial}" if args.trial is not None else \
         f"front trial {number}, chosen by the server ({weights})"
     print(f"exported {how} of job {args.job} from {client.url}")
@@ -207,7 +209,8 @@ def _export_job(args: argparse.Namespace,
             source = job_source(job.id, job.name, job.spec,
                                 TrialRepository(session).list_for_job(job.id),
                                 study_name=job.study_name,
-                                artifact_root=_artifact_root(args.artifact_dir))
+                                artifact_root=_artifact_root(args.artifact_dir),
+                                status=job.status.value)
         result = export_trial(source, args.out, trial=args.trial, prefer=prefer,
                               overwrite=args.force)
         with database.session() as session:
@@ -228,6 +231,7 @@ def _print_result(source: ExportSource, result: ExportResult) -> None:
         choice = result.choice
         print(f"chose trial {choice.number} of {source.label} from its "
               f"{len(choice.front)}-trial front:")
+        print(f"  weights: {choice.weights_text()}")
         print(f"  {choice.reason}")
         for scored in choice.front:
             values = "  ".join(f"{k}={v:.4g}" for k, v in scored.values.items())

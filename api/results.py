@@ -35,7 +35,8 @@ def empty_front(spec: JobSpec) -> dict[str, Any]:
             "reference_point": {o.name: None for o in objectives},
             "reference_rule": {o.name: "no trials yet" for o in objectives},
             "hypervolume": 0.0, "trials": [], "n_trials": 0, "n_failed": 0,
-            "n_infeasible": 0, "n_dominated": 0, "warnings": []}
+            "n_interrupted": 0, "n_infeasible": 0, "n_dominated": 0, "warnings": [],
+            "mtl_gain": None}
 
 
 def job_front(job: Job, storage: Any, study: optuna.Study | None = None,
@@ -113,6 +114,14 @@ def front_csv(front: dict[str, Any]) -> str:
     from automtl.report.pareto import front_csv as csv_of_front
 
     return csv_of_front(front)
+
+
+def gains_csv(front: dict[str, Any]) -> str:
+    """The confirmed MTL-gain rows (:func:`automtl.report.pareto.gains_csv`: the header also
+    before a confirmation)."""
+    from automtl.report.pareto import gains_csv as csv_of_gains
+
+    return csv_of_gains(front)
 
 
 def job_report(job: Job, storage: Any, session: Any, *, plotly_js: str | None = None,

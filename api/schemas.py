@@ -169,7 +169,9 @@ class JobSubmitted(JobRead):
     warnings: list[str] = Field(default_factory=list, description=(
         "what the submit's data checks found doubtful without refusing the job: a binary task "
         "with fewer than 20 of one class in the valid or test split (its AUC there is too "
-        "noisy to rank or compare trials); the front and the report say it too"))
+        "noisy to rank or compare trials), inferred feature columns holding only 0/1 like "
+        "another label (possible leakage); GET /jobs/{id}, the front and the report say it "
+        "too"))
 
 
 class JobDetail(JobRead):
@@ -177,6 +179,9 @@ class JobDetail(JobRead):
     waiting_reason: str | None = Field(
         None, description="why a queued job is not running: no live worker, or none whose Ray "
                           "nodes can hold one of its trials (null when some worker can)")
+    warnings: list[str] = Field(default_factory=list, description=(
+        "the warnings POST /jobs answered (its data checks), kept with the job: empty for a "
+        "job submitted before they were stored"))
 
     @classmethod
     def of(cls, job: Job, pruned: int, waiting_reason: str | None = None, *,
@@ -191,7 +196,7 @@ class JobDetail(JobRead):
             # /datasets gave (and dataset_id holds), whether it was sent as 3 or "3"
             spec["dataset"] = {**spec["dataset"], "id": int(dataset["id"])}
         return cls(**JobRead.of(job, pruned, interrupted=interrupted).model_dump(), spec=spec,
-                   waiting_reason=waiting_reason)
+                   waiting_reason=waiting_reason, warnings=list(job.warnings or []))
 
 
 class JobPage(BaseModel):
@@ -303,6 +308,39 @@ class FrontTrial(BaseModel):
     test: dict[str, Any] = Field(default_factory=dict, description="task -> test metrics")
 
 
+class MtlGainRow(BaseModel):
+    """One front point's confirmed gain on one task (the fields of
+    ``automtl.report.pareto.GAIN_FIELDS``, as in the CLI's gains.csv and front.json)."""
+
+    trial: int
+    topology: str | None
+    task: str
+    metric: str
+    gain: float = Field(description="mean over seeds of the paired difference to the "
+                                    "single-task model on the test split (positive = better)")
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None = Field(description="paired t-test")
+    within_noise: bool | None = Field(description="the interval contains 0")
+    baseline_std: float | None = Field(description="the single-task model's seed-to-seed "
+                                                   "standard deviation (seed noise)")
+    seeds: int
+    verdict: str = Field(description="within noise, better than single-task, worse than "
+                                     "single-task or no interval")
+
+
+class MtlGain(BaseModel):
+    """The multi-seed confirmation's MTL gain of each front point over single-task."""
+
+    seeds: int | None
+    split: str
+    confidence: float | None = Field(description="the interval's level, e.g. 0.95")
+    baseline_trial: int | None
+    baseline_missing: str | None = Field(None, description="why there is no single-task "
+                                                           "baseline (then no gains)")
+    gains: list[MtlGainRow]
+
+
 class ParetoFront(BaseModel):
     """The job's Pareto front, read from its Optuna study (also while the job runs)."""
 
@@ -323,6 +361,9 @@ class ParetoFront(BaseModel):
     domains: list[dict[str, str]] | None = Field(
         None, description="multi-domain job: the per-domain tasks (name, task, domain, metric, "
                           "direction) whose metrics each trial's valid/test hold")
+    mtl_gain: MtlGain | None = Field(
+        None, description="the confirmed MTL gain table (spec confirm.seeds > 0), null until "
+                          "the confirmation is stored; as CSV with ?format=csv&table=gains")
 
 
 # ------------------------------------------------------------------------------ datasets

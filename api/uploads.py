@@ -57,6 +57,7 @@ def store_upload(source: IO[bytes], filename: str | None, directory: Path,
     (the file is removed).
     """
     from automtl.data import DataError, detect_schema, read_table
+    from automtl.data.io import is_binary
 
     fmt = upload_format(filename)
     directory.mkdir(parents=True, exist_ok=True)
@@ -105,17 +106,6 @@ def store_upload(source: IO[bytes], filename: str | None, directory: Path,
     schema = json.loads(json.dumps({**schema, "format": fmt}))
     return StoredUpload(path=target, size_bytes=size, content_hash=digest.hexdigest(),
                         schema=schema)
-
-
-def is_binary(series: Any) -> bool:
-    """Whether a numeric or boolean column's present values are all 0/1: a binary label."""
-    import numpy as np
-    from pandas.api import types as ptypes
-
-    if not (ptypes.is_bool_dtype(series.dtype) or ptypes.is_numeric_dtype(series.dtype)):
-        return False
-    values = np.asarray(series.dropna().unique(), dtype=float)
-    return len(values) > 0 and bool(np.isin(values, [0.0, 1.0]).all())
 
 
 def is_integer_codes(series: Any) -> bool:

@@ -41,7 +41,7 @@ from automtl.config import (
 )
 from automtl.domains import expand_tasks
 from search_spaces import SearchSpace, read_yaml
-from search_spaces.document import closest
+from search_spaces.document import closest, did_you_mean
 
 #: cost objectives a job may add to the task metrics; all are minimised. ``effective_params``
 #: counts only the parameters a prediction still depends on (SNR's pruned connections and
@@ -428,7 +428,7 @@ class JobSpec(StrictModel):
             list(COST_OBJECTIVES)
         for i, name in enumerate(self.objectives):
             if name not in valid:
-                errors.append((f"objectives[{i}]", f"unknown objective {name!r}; valid: {valid}"))
+                errors.append((f"objectives[{i}]", unknown_objective(name, valid)))
             elif self.objectives.index(name) != i:
                 errors.append((f"objectives[{i}]", f"objective {name!r} is listed twice"))
         space, space_errors = compile_search_space(self.search_space, model_names,
@@ -675,6 +675,12 @@ def _prefixed(errors: list[tuple[str, str]], prefix: str) -> list[tuple[str, str
 _SPLIT_FIELDS = {"valid_fraction": "split.valid", "test_fraction": "split.test"}
 
 
+def unknown_objective(name: Any, valid: list[str]) -> str:
+    """``unknown objective 'ctrr' (did you mean 'ctr'?); valid: [...]``."""
+    hint = did_you_mean(name, valid) if isinstance(name, str) else ""
+    return f"unknown objective {name!r}{hint}; valid: {valid}"
+
+
 def data_error_path(spec: JobSpec, error: Any) -> str:
     """The job-spec path a :class:`~automtl.data.DataError` of loading ``spec``'s data points
     at, the same form as every other spec error: a task's key (``tasks[1].type`` when the
@@ -792,7 +798,7 @@ def skipped_check_errors(document: Mapping[str, Any],
     if isinstance(objectives, list) and names and document.get("domains") is None and \
             not any(p.startswith("objectives") for p, _ in errors):
         valid = names + list(COST_OBJECTIVES)
-        out += [(f"objectives[{i}]", f"unknown objective {name!r}; valid: {valid}")
+        out += [(f"objectives[{i}]", unknown_objective(name, valid))
                 for i, name in enumerate(objectives)
                 if isinstance(name, str) and name not in valid]
     return out

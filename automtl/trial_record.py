@@ -235,7 +235,8 @@ TRIAL_FIELDS: tuple[TrialField, ...] = (
                "per-epoch validation values"),
     TrialField("error", ATTR_ERROR, "error", "why a failed trial failed"),
     TrialField("feasible", None, None, "every constraint satisfied"),
-    TrialField("interrupted", ATTR_INTERRUPTED, None, "stopped by a worker shutting down"),
+    TrialField("interrupted", ATTR_INTERRUPTED, None, "stopped before it finished by a cancel, "
+               "the wall-time budget or a worker shutting down (not a failure)"),
     TrialField("pruned_epoch", ATTR_PRUNED_EPOCH, "pruned_epoch", "epoch at which MO-ASHA "
                "stopped a pruned trial"),
     TrialField("rungs", ATTR_RUNGS, "rung_values", "rung epoch -> objective values there"),
@@ -258,12 +259,36 @@ _OPTUNA_STATE: dict[str, str] = {"running": "RUNNING", "complete": "COMPLETE",
                                  "failed": "FAIL", "pruned": "PRUNED", "interrupted": "FAIL"}
 
 
+#: the state shown for a FAIL trial with ``automtl:interrupted`` (Optuna has no such state):
+#: in progress lines, tables, trials.csv, the report and the export's messages
+INTERRUPTED_STATE = "INTERRUPTED"
+
+
+def shown_state(state: str, interrupted: bool | None) -> str:
+    """Optuna's state name as shown to a user: :data:`INTERRUPTED_STATE` for a FAIL trial a
+    cancel, the wall-time budget or a shutdown stopped before it finished (not a failure),
+    else ``state`` itself."""
+    return INTERRUPTED_STATE if state == "FAIL" and interrupted else state
+
+
 def row_state(outcome: TrialOutcome) -> str:
     """The service row's state of a trial: :data:`ROW_STATE`, but ``interrupted`` for a FAIL
     trial that was stopped before it finished rather than failing."""
     if outcome.state == "FAIL" and outcome.interrupted:
         return "interrupted"
     return ROW_STATE.get(outcome.state, "failed")
+
+
+def state_label(state: str, interrupted: bool | None = False) -> str:
+    """A trial's state as every command, file and page shows it to a reader: the service's
+    names (``complete``, ``pruned``, ``failed``, ``interrupted``, ``running``, as REST's
+    ``/trials`` says them), from Optuna's (``COMPLETE``, ``FAIL``, ...) or
+    :func:`shown_state`'s ``INTERRUPTED``; they were ``COMPLETE`` in the CLI and the report
+    and ``complete`` over REST."""
+    state = shown_state(state, interrupted)
+    if state == INTERRUPTED_STATE:
+        return "interrupted"
+    return ROW_STATE.get(state, state.lower())
 
 
 def finite_or_none(value: Any) -> float | None:

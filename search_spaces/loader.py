@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from search_spaces.document import ParsedSpace, parse_document
+from search_spaces.document import ParsedSpace, did_you_mean, parse_document
 from search_spaces.errors import ErrorCollector, SearchSpaceError
 from search_spaces.space import SearchSpace
 
@@ -39,10 +39,16 @@ def presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
+def unknown_preset(name: Any) -> str:
+    """``unknown preset 'defualt' (did you mean 'default'?); valid: [...]``."""
+    hint = did_you_mean(name, presets()) if isinstance(name, str) else ""
+    return f"unknown preset {name!r}{hint}; valid: {presets()}"
+
+
 def load_preset(name: str) -> SearchSpace:
     """The built-in preset ``name``; an unknown name lists the valid ones."""
     if name not in presets():
-        raise SearchSpaceError([("preset", f"unknown preset {name!r}; valid: {presets()}")])
+        raise SearchSpaceError([("preset", unknown_preset(name))])
     path = PRESET_DIR / f"{name}.yaml"
     document, parsed = _parsed_preset(path, path.stat().st_mtime_ns, _registries())
     # a new SearchSpace per call, with its own copy of the document: a caller may change it
@@ -92,7 +98,8 @@ def load(source: str | Path | Mapping[str, Any] | SearchSpace) -> SearchSpace:
         return load_preset(source)
     path = Path(source)
     if not path.is_file():
-        raise SearchSpaceError([("", f"no preset or file named {str(source)!r}; "
+        hint = did_you_mean(str(source), presets()) if isinstance(source, str) else ""
+        raise SearchSpaceError([("", f"no preset or file named {str(source)!r}{hint}; "
                                      f"presets: {presets()}")])
     text = path.read_text()
     try:
@@ -109,7 +116,7 @@ def _preset_reference(document: Mapping[str, Any]) -> SearchSpace:
     errors = [(k, "a preset reference takes no other keys") for k in extra]
     name = document["preset"]
     if not isinstance(name, str) or name not in presets():
-        errors.append(("preset", f"unknown preset {name!r}; valid: {presets()}"))
+        errors.append(("preset", unknown_preset(name)))
     if errors:
         raise SearchSpaceError(errors)
     return load_preset(name)

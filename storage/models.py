@@ -171,6 +171,8 @@ class Job(Base):
     stage: Mapped[str | None] = mapped_column(String(20), default=None)
     #: within the stage, e.g. ``4/15: trial 12 (mmoe, front) seed 2/3`` while confirming
     stage_detail: Mapped[str | None] = mapped_column(String(200), default=None)
+    #: what the submit's data checks found doubtful (POST /jobs answered them; kept for GET)
+    warnings: Mapped[list[Any] | None] = mapped_column(default=None)
 
 
 class Trial(Base):

@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -208,7 +209,7 @@ def test_the_progress_bar_shows_count_eta_and_each_trial():
     progress.close()
     text = stream.getvalue()
     assert "2/4" in text and "%|" in text  # the bar and its count
-    assert "trial    1 COMPLETE mmoe/gradnorm experts=4 lr=0.003 | ctr=0.71 cvr=0.65" in text
+    assert "trial    1 complete    mmoe/gradnorm experts=4 lr=0.003 | ctr=0.71 cvr=0.65" in text
 
 
 def test_without_a_terminal_each_trial_line_carries_count_and_eta():
@@ -217,7 +218,7 @@ def test_without_a_terminal_each_trial_line_carries_count_and_eta():
     progress.on_trial_complete(_outcome(0))
     progress.on_progress(_progress(1))
     line = stream.getvalue().strip()
-    assert line.startswith("[1/4] trial    0 COMPLETE mmoe/gradnorm")
+    assert line.startswith("[1/4] trial    0 complete    mmoe/gradnorm")  # /trials' name
     assert line.endswith("00:10 elapsed, ETA 00:30")  # 10 s per trial, 3 to go
 
 
@@ -327,7 +328,11 @@ def test_the_status_line_names_pruned_trials_beside_failed_ones():
     job = {"id": 1, "name": "j", "status": "succeeded", "error": None,
            "progress": {"finished": 4, "pruned": 3, "failed": 0, "budget": 4, "running": 0,
                         "front_size": 1, "hypervolume": 0.5, "elapsed_s": 12.0}}
-    assert "trials: 4 ended (3 pruned, 0 failed) of a budget of 4, 0 running" in \
+    assert "trials: 4 ended (1 complete, 3 pruned, 0 failed) of a budget of 4, 0 running" in \
+        _status_line(job)
+    # the worker's finished count lagging the rows read '0 ended (1 pruned, 0 failed)'
+    job["progress"].update(finished=0, pruned=1, interrupted=2)
+    assert "trials: 3 ended (0 complete, 1 pruned, 0 failed, 2 interrupted) of a budget" in \
         _status_line(job)
 
 
@@ -486,9 +491,18 @@ def test_ctrl_c_stops_a_search_as_a_cancel_and_leaves_no_process(tmp_path):
             command.wait()
     text = output.decode(errors="replace")
     assert command.returncode == 130, text
-    assert "SIGINT: stopping the search" in text and "stopped by cancelled" in text, text
-    # the two trials the stop interrupted are not failures (new-user pass item 13)
-    assert "0 failed, 2 interrupted, stopped by cancelled" in text, text
+    assert "SIGINT: stopping the search" in text, text
+    # the two trials the stop interrupted are not failures (new-user pass item 13), in words
+    # ("stopped by cancelled" was not), shown INTERRUPTED not FAIL, and a rerun resumes them
+    assert "0 failed, 2 interrupted; stopped because it was cancelled (Ctrl-C" in text, text
+    states = re.findall(r"trial +\d+ (\w+) ", text)  # each trial line's state
+    assert states == ["interrupted", "interrupted"], text
+    assert "to resume: run the same command again" in text, text
+    table = text[text.index("per topology"):]
+    header = table.splitlines()[1].split()
+    row = table.splitlines()[3].split()
+    assert header[:6] == ["topology", "trials", "complete", "pruned", "failed", "interrupted"]
+    assert row[:6] == ["mmoe", "2", "0", "0", "0", "2"], table
     study = optuna.load_study(study_name="automtl-long",
                               storage=f"sqlite:///{out / 'automtl.db'}")
     trials = study.get_trials()

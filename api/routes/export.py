@@ -66,7 +66,8 @@ def export_bundle(
         raise ApiError.one(422, "prefer", str(exc), root="query") from None
     artifact_root = settings.resolved_artifact_dir  # bundles are built here, also with a URL
     source = job_source(job.id, job.name, job.spec, TrialRepository(session).list_for_job(job.id),
-                        study_name=job.study_name, artifact_root=settings.artifact_location)
+                        study_name=job.study_name, artifact_root=settings.artifact_location,
+                        status=job.status.value)
     exports = artifact_root / "exports" / f"job-{job.id}"
     try:
         bundle = cached_bundle_zip(source, exports, f"automtl-job-{job.id}-trial-{{number}}",
@@ -90,6 +91,8 @@ def export_bundle(
                                          relative_to_root(bundle.path, artifact_root))
     headers = {"X-Automtl-Trial": str(number), "ETag": bundle.etag,
                "Cache-Control": "private, no-cache"}
+    if bundle.choice is not None:  # every objective's weight, the unnamed ones' default too
+        headers["X-Automtl-Weights"] = bundle.choice.weights_header()
     if if_none_match is not None and _matches(if_none_match, bundle.etag):
         return Response(status_code=304, headers=headers)
     return FileResponse(bundle.path, media_type="application/zip",

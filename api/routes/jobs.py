@@ -92,7 +92,8 @@ def submit_job(
     with database.write_session() as write:
         job = JobRepository(write).create(
             owner.id, validated.spec.name, validated.document,
-            dataset_id=validated.dataset.id if validated.dataset is not None else None)
+            dataset_id=validated.dataset.id if validated.dataset is not None else None,
+            warnings=validated.warnings)
     response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
     return JobSubmitted(**JobRead.of(job, pruned=0).model_dump(),  # a new job has no trials
                         warnings=list(validated.warnings))

@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 
 from automtl_api.deps import OwnedJobDep, SessionDep, SettingsDep, StudyStorageDep
 from automtl_api.report_cache import RenderedPage, page_response, result_cache
-from automtl_api.results import front_csv, job_front, job_report
+from automtl_api.results import front_csv, gains_csv, job_front, job_report
 from automtl_api.routes.assets import API_PREFIX, PLOTLY_PATH
 from automtl_api.schemas import ErrorResponse, ParetoFront, json_error
 
@@ -21,14 +21,20 @@ router = APIRouter(prefix="/jobs", tags=["results"],
 
 @router.get("/{job_id}/pareto", response_model=ParetoFront, summary="The job's Pareto front",
             responses={200: {"content": {"text/csv": {}},
-                             "description": "the front as JSON, or CSV with ?format=csv; "
+                             "description": "the front as JSON, or CSV with ?format=csv "
+                                            "(?table=gains: the confirmed MTL-gain rows); "
                                             "gzip when accepted, with an ETag"},
                        304: {"description": "the front named by If-None-Match is current"}})
 def get_pareto(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
                settings: SettingsDep, request: Request,
-               format: Annotated[Literal["json", "csv"], Query()] = "json") -> Response:
+               format: Annotated[Literal["json", "csv"], Query()] = "json",
+               table: Annotated[Literal["front", "gains"], Query(
+                   description="with format=csv: front (one row per front trial) or gains "
+                               "(the confirmed MTL gain per front trial and task, the fields "
+                               "of the JSON's mtl_gain.gains)")] = "front") -> Response:
     """The front: each front trial's candidate, every objective (validation) and its test
-    metrics; the hypervolume and its reference point; the number of dominated trials.
+    metrics; the hypervolume and its reference point; the number of dominated trials; the
+    confirmed MTL gain table (``mtl_gain``) once the confirmation is stored.
     Computed and serialised once per trial landing (a running job's reused for at most a few
     seconds more); the answer has an ETag (a hash of the JSON or CSV), and ``If-None-Match``
     with it gives 304 while the front is unchanged."""
@@ -42,14 +48,17 @@ def get_pareto(job: OwnedJobDep, storage: StudyStorageDep, session: SessionDep,
 
     def serialised() -> RenderedPage:
         if format == "csv":
-            return RenderedPage.of(front_csv(front()))
+            return RenderedPage.of(gains_csv(front()) if table == "gains"
+                                   else front_csv(front()))
         # what FastAPI would send for response_model=ParetoFront, serialised once per version
         return RenderedPage.of_bytes(_FRONT.dump_json(_FRONT.validate_python(front())))
 
-    page = cache.for_job(job, ("front", format), serialised, settings.live_results_ttl_s)
+    kind = table if format == "csv" else "front"
+    page = cache.for_job(job, ("front", format, kind), serialised,
+                         settings.live_results_ttl_s)
     if format == "csv":
         return page_response(request, page, "text/csv", headers={
-            "Content-Disposition": f'attachment; filename="job-{job.id}-front.csv"'})
+            "Content-Disposition": f'attachment; filename="job-{job.id}-{kind}.csv"'})
     return page_response(request, page, "application/json")
 
 

@@ -61,10 +61,9 @@ def describe_user_error(exc: BaseException) -> list[str]:
             isinstance(p, tuple) and len(p) == 2 for p in problems):
         return [f"{path}: {_one_line(message)}" if path else _one_line(message)
                 for path, message in problems]
-    field = getattr(exc, "field", None)
-    message = str(exc).strip() or type(exc).__name__
-    first = message.splitlines()[0]
-    return [f"{field}: {first}" if field and field not in first else first]
+    from automtl.data.messages import field_message
+
+    return [field_message(getattr(exc, "field", None), str(exc).strip() or type(exc).__name__)]
 
 
 def _one_line(message: object) -> str:
@@ -262,6 +261,10 @@ class SearchProgress:
         elapsed = tqdm.format_interval(time.monotonic() - self._stage_started)
         print(f"[{elapsed}] {stage.line()}", file=self._stream, flush=True)
 
+    def on_resume(self, resumed: dict[str, Any]) -> None:
+        """One line before the first new trial of a rerun (:func:`resume_line`)."""
+        self._bar.write(resume_line(resumed), file=self._stream)
+
     def should_stop(self) -> bool:
         return self._stop is not None and self._stop.is_set()
 
@@ -328,9 +331,23 @@ def compact_names(names: list[str], shown: int = 8) -> str:
     return ", ".join(items)
 
 
+def resume_line(resumed: dict[str, Any]) -> str:
+    """``resuming study automtl-x: 6 of 20 budget trials done (5 complete, 1 pruned), 1
+    failed; 2 interrupted trial(s) run again (3, 4)``: what a rerun kept and retries."""
+    done = resumed.get("complete", 0) + resumed.get("pruned", 0)
+    line = (f"resuming study {resumed['study']}: {done} of {resumed['budget']} budget trials "
+            f"done ({resumed.get('complete', 0)} complete, {resumed.get('pruned', 0)} pruned), "
+            f"{resumed.get('failed', 0)} failed")
+    requeued = list(resumed.get("requeued") or [])
+    if requeued:
+        line += (f"; {len(requeued)} interrupted trial(s) run again "
+                 f"({', '.join(str(n) for n in requeued)})")
+    return line
+
+
 def trial_line(outcome: Any) -> str:
-    """``trial 7 COMPLETE mmoe/gradnorm experts=4 lr=0.003 | ctr=0.71 watch=1.8`` (or the
-    error's first line for a failed trial)."""
+    """``trial 7 complete mmoe/gradnorm experts=4 lr=0.003 | ctr=0.71 watch=1.8`` (or the
+    error's first line for a failed trial; a trial a stop cut short is ``interrupted``)."""
     candidate = outcome.candidate or {}
     arch = candidate.get("architecture") or {}
     parts = [f"{arch.get('topology', '?')}/{(candidate.get('weighting') or {}).get('name', '?')}"]
@@ -347,4 +364,7 @@ def trial_line(outcome: Any) -> str:
     else:
         reason = outcome.error or getattr(outcome, "infeasible", None)  # FAIL / refused
         result = reason.splitlines()[0][:80] if reason else ""
-    return f"trial {outcome.number:>4} {outcome.state:<8} {' '.join(parts)} | {result}"
+    from automtl.trial_record import state_label
+
+    state = state_label(outcome.state, getattr(outcome, "interrupted", False))
+    return f"trial {outcome.number:>4} {state:<11} {' '.join(parts)} | {result}"

@@ -3,15 +3,16 @@
 Shows a progress bar over the trial budget with its ETA (one line per finished trial with its
 topology, main parameters and objectives above it), then the Pareto front as a table, and
 writes ``front.json`` (the shape of ``GET /jobs/{id}/pareto``), ``front.csv``, ``trials.csv``
-(every trial with its searched parameters) and ``report.html`` (the service's report page)
-into ``--out``. Running it again with the same spec and ``--db`` resumes the study. Bad input
+(every trial with its searched parameters), ``gains.csv`` (a confirmed search's MTL gain per
+front point and task, also printed) and ``report.html`` (the service's report page) into
+``--out``. Running it again with the same spec and ``--db`` resumes the study. Bad input
 (spec, search space, dataset) ends it with one line naming the field or column, exit status 2,
 before anything is written.
 
 Ctrl-C (or SIGTERM) stops the search as a service cancel does: the running trials end at their
-next batch and are stored as interrupted (failed; a rerun retries them), the finished ones and
-the front are written as above, and the command exits with 128 + the signal (130, 143). A
-second Ctrl-C stops at once.
+next batch and are stored as interrupted (not failures; a rerun retries them, and says so when
+it starts), the finished ones and the front are written as above, and the command exits with
+128 + the signal (130, 143). A second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
@@ -61,8 +62,15 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
     from automtl.data import DataError
     from automtl.jobspec import data_error_path
     from automtl.report.html import report_from_study
-    from automtl.report.pareto import front_csv, front_rows, reference_point_text, trial_rows
+    from automtl.report.pareto import (
+        front_csv,
+        front_rows,
+        gains_csv,
+        reference_point_text,
+        trial_rows,
+    )
     from automtl.search import run_search
+    from automtl.search.runner import stop_reason_text
     from automtl.search.study import open_storage
 
     out = Path(args.out)
@@ -98,8 +106,11 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
     complete = states.count(optuna.trial.TrialState.COMPLETE)
     stopped = f", {result.interrupted} interrupted" if result.interrupted else ""
     print(f"study {result.study_name}: {complete} complete, {pruned} pruned, {result.failed} "
-          f"failed{stopped}, stopped by {result.stop_reason}, wall time "
-          f"{result.wall_time_s:.1f}s")
+          f"failed{stopped}; stopped because {stop_reason_text(result.stop_reason)}; wall "
+          f"time {result.wall_time_s:.1f}s")
+    if result.interrupted or result.stop_reason in ("cancelled", "time_limit"):
+        print(f"to resume: run the same command again (same spec, --out {out}): it keeps the "
+              "finished trials, retries the interrupted ones and runs the rest of the budget")
     if result.constraints:
         print(result.constraints)
     slots = result.wall_time_s * spec.budget.concurrency
@@ -118,12 +129,16 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
     (out / "topologies.json").write_text(json.dumps(result.topologies or {}, indent=2))
     print(f"\nper topology ({result.coverage_trials} coverage startup trials this run; best "
           "validation value per objective, trial number in brackets):")
-    print(format_table(topology_rows, ["topology", "trials", "complete", "pruned", "failed",
-                                       *spec.objectives]))
+    print(format_table(topology_rows, ["topology", *TOPOLOGY_COUNTS, *spec.objectives]))
     for line in under_table:
         print(line)
-    print(f"\nwrote {out / 'front.json'}, {out / 'front.csv'}, {out / 'trials.csv'}, "
-          f"{out / 'topologies.json'}, {out / 'report.html'}")
+    written = [out / "front.json", out / "front.csv", out / "trials.csv", out / "topologies.json"]
+    if result.front.get("mtl_gain") is not None:
+        (out / "gains.csv").write_text(gains_csv(result.front))
+        written.append(out / "gains.csv")
+        print()
+        print(gain_summary(result.front["mtl_gain"]))
+    print(f"\nwrote {', '.join(str(p) for p in [*written, out / 'report.html'])}")
     if stop.signum is not None:  # stopped by Ctrl-C / SIGTERM: 128 + the signal, as shells say
         return 128 + stop.signum
     return 0
@@ -175,14 +190,38 @@ def front_table_rows(front: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def gain_summary(mtl_gain: dict[str, Any]) -> str:
+    """The confirmed MTL-gain table of the end-of-search summary (``front["mtl_gain"]``,
+    :func:`automtl.report.pareto.confirmed_gains`): its heading, then one row per front point
+    and task under the :data:`~automtl.report.pareto.GAIN_FIELDS` names (``within_noise`` is
+    in the verdict), or why there is no single-task baseline."""
+    from automtl.report.pareto import GAIN_FIELDS
+
+    level = mtl_gain.get("confidence")
+    head = (f"MTL gain over single-task (confirmed with {mtl_gain.get('seeds')} seeds on the "
+            f"{mtl_gain.get('split')} split; gain = mean paired difference, positive = "
+            f"sharing helps; ci_low..ci_high its {level:.0%} interval; baseline_std the "
+            "single-task model's seed noise):" if level is not None else
+            f"MTL gain over single-task (confirmed with {mtl_gain.get('seeds')} seeds):")
+    if mtl_gain.get("baseline_trial") is None:
+        return (f"{head}\nno single-task baseline: "
+                f"{mtl_gain.get('baseline_missing') or 'no single_task trial was confirmed'}")
+    columns = [f for f in GAIN_FIELDS if f != "within_noise"]
+    return (f"{head} baseline trial {mtl_gain['baseline_trial']}\n"
+            + format_table(list(mtl_gain.get("gains") or []), columns))
+
+
+#: the per-topology table's counts (:func:`automtl.search.coverage.topology_summary`)
+TOPOLOGY_COUNTS: tuple[str, ...] = ("trials", "complete", "pruned", "failed", "interrupted")
+
+
 def topology_table_rows(topologies: dict[str, Any],
                         objectives: list[str]) -> list[dict[str, Any]]:
     """Rows of the per-topology table: counts, then ``best (trial n)`` per objective."""
     rows = []
     for topology, summary in topologies.items():
         row: dict[str, Any] = {"topology": topology,
-                               **{k: summary[k] for k in ("trials", "complete", "pruned",
-                                                          "failed")}}
+                               **{k: summary.get(k, 0) for k in TOPOLOGY_COUNTS}}
         for name in objectives:
             best = summary["best"].get(name)
             row[name] = f"{best['value']:.4g} (#{best['trial']})" if best else None

@@ -161,3 +161,16 @@ def stratification_classes(labels: Mapping[str, np.ndarray],
     if best is None:
         return None, None
     return best[1], best[2]
+
+
+def label_like_warnings(columns: Sequence[str]) -> list[str]:
+    """One line naming the inferred feature ``columns`` that hold only 0/1 values, like a
+    binary label (:func:`automtl.data.io.is_binary`, both values present): another target the
+    tasks do not name would leak the answer into the features. Empty when there are none."""
+    if not columns:
+        return []
+    names = ", ".join(repr(c) for c in columns)
+    return [f"possible label leakage: column(s) {names} hold only 0/1 values, like a binary "
+            "label, and are used as features (inferred); if one is another target, or is known "
+            "only once the label is, the model learns the answer from it: list the features "
+            "(dataset.features) to leave it out, or make it a task"]

@@ -66,6 +66,14 @@ class FeatureDecision:
     reason: str
 
 
+def is_binary(series: pd.Series) -> bool:
+    """Whether a numeric or boolean column's present values are all 0/1: a binary label."""
+    if not (ptypes.is_bool_dtype(series.dtype) or ptypes.is_numeric_dtype(series.dtype)):
+        return False
+    values = np.asarray(series.dropna().unique(), dtype=float)
+    return len(values) > 0 and bool(np.isin(values, [0.0, 1.0]).all())
+
+
 def infer_feature(series: pd.Series, name: str | None = None) -> FeatureDecision:
     """The inference rule for one column (documented in the README, "Feature inference").
 

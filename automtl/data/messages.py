@@ -27,6 +27,14 @@ def column_not_found(role: str, name: str, columns: Sequence[Any]) -> str:
     return f"{role} {name!r} is not in the data; its columns: {shown_columns(columns)}"
 
 
+def field_message(field: str | None, message: str) -> str:
+    """A data problem as one line, ``FIELD: message`` (the message's first line; the field
+    left out when the message names it already): how ``automtl`` commands and the bundle's
+    ``train.py`` print a :class:`~automtl.data.DataError` (its ``field``)."""
+    first = (message.strip().splitlines() or [""])[0]
+    return f"{field}: {first}" if field and field not in first else first
+
+
 def plain(value: Any) -> Any:
     """A numpy scalar as the Python value it holds (``np.int64(0)`` -> ``0``)."""
     item = getattr(value, "item", None)

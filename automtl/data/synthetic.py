@@ -181,6 +181,11 @@ def make_synthetic(rows: int = 20000, features: int = 100, correlation: float = 
     return pd.DataFrame(columns)
 
 
+#: the label columns of :func:`make_synthetic` and
+#: :func:`~automtl.data.multi_domain.make_multi_domain`
+LABEL_COLUMNS: tuple[str, ...] = ("y1", "y2")
+
+
 def synthetic_tasks(binary: bool = False) -> list[TaskSpec]:
     """The two tasks of :func:`make_synthetic` (labels ``y1``, ``y2``)."""
     kind: TaskType = "binary" if binary else "regression"

@@ -14,6 +14,7 @@ from automtl.data.base import SplitTensors
 from automtl.data.checks import (
     TaskCounts,
     check_splits,
+    label_like_warnings,
     rare_class_warnings,
     stratification_classes,
 )
@@ -34,6 +35,7 @@ from automtl.data.io import (
     TableFormat,
     check_unique_columns,
     infer_feature,
+    is_binary,
     read_table,
 )
 from automtl.data.messages import column_not_found
@@ -187,6 +189,11 @@ class TabularDataset:
                 categorical = [c for c in categorical or [] if c != domains.column]
         self.numeric_columns, self.categorical_columns = resolve_features(
             frame, reserved, numeric, categorical, exclude, self.feature_decisions)
+        #: inferred feature columns holding only 0/1 (both present): another target, perhaps
+        self.label_like_features: list[str] = [] if numeric is not None or \
+            categorical is not None else [
+                name for name in (*self.numeric_columns, *self.categorical_columns)
+                if is_binary(frame[name]) and frame[name].dropna().nunique() == 2]
         if domains is not None:  # the domain is an input the model knows about (star)
             self.categorical_columns.append(domains.column)
             self.feature_decisions[domains.column] = FeatureDecision(
@@ -242,8 +249,10 @@ class TabularDataset:
     def warnings(self) -> list[str]:
         """What makes the job's results doubtful without making it fail: a binary task with
         too few of one class in the valid or test split
-        (:func:`automtl.data.checks.rare_class_warnings`)."""
-        return rare_class_warnings(self.task_counts)
+        (:func:`automtl.data.checks.rare_class_warnings`), inferred features that look like
+        another binary label (:func:`automtl.data.checks.label_like_warnings`)."""
+        return (rare_class_warnings(self.task_counts)
+                + label_like_warnings(self.label_like_features))
 
     def describe_features(self) -> list[str]:
         """One line per feature column: its kind and why (for the CLI and logs)."""

@@ -200,10 +200,9 @@ def _readme(title: str, source: ExportSource, record: TrialRecord, artifacts: Tr
     if choice is None:
         why = f"Trial {record.number} was exported by number."
     else:
-        weights = ", ".join(f"{k}={v:g}" for k, v in choice.weights.items())
         why = (f"Trial {record.number} was chosen from the {len(choice.front)}-trial Pareto "
-               f"front with weights {weights}: {choice.reason}. Rule: {choice.rule}. The "
-               "scores of every front trial are in `choice.json`.")
+               f"front with weights {choice.weights_text()}: {choice.reason}. "
+               f"Rule: {choice.rule}. The scores of every front trial are in `choice.json`.")
     objectives = _table(["objective", "direction", "value"],
                         [[o.name, o.direction, (record.values or {}).get(o.name, "")]
                          for o in source.objectives])

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from automtl import artifact_store
 from automtl.export.bundle import write_bundle, zip_bundle
+from automtl.export.choice import Choice
 from automtl.export.sources import (
     ExportSource,
     Selection,
@@ -36,13 +37,15 @@ BUNDLE_FORMAT = 1
 
 @dataclass(frozen=True)
 class CachedBundle:
-    """A bundle zip in the cache: where it is, its key (the ETag), the trial it holds and
-    whether this call built it (False: it was already there)."""
+    """A bundle zip in the cache: where it is, its key (the ETag), the trial it holds,
+    whether this call built it (False: it was already there) and the choice that picked the
+    trial (None: exported by number)."""
 
     path: Path
     key: str
     record: TrialRecord
     built: bool
+    choice: Choice | None = None
 
     @property
     def etag(self) -> str:
@@ -88,14 +91,15 @@ def cached_bundle_zip(source: ExportSource, cache_dir: str | Path, folder_templa
         cache = Path(cache_dir)
         target = cache / f"{_safe(folder)}-{key[:20]}.zip"
         if target.is_file():
-            return CachedBundle(target, key, selection.record, built=False)
+            return CachedBundle(target, key, selection.record, built=False,
+                                choice=selection.choice)
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache, prefix=".export-") as tmp:
             result = write_bundle(Path(tmp) / "bundle", source, selection.record, artifacts,
                                   selection.choice)
             archive = zip_bundle(result.directory, Path(tmp) / "bundle.zip", folder)
             os.replace(archive, target)
-    return CachedBundle(target, key, selection.record, built=True)
+    return CachedBundle(target, key, selection.record, built=True, choice=selection.choice)
 
 
 def _automtl_version() -> str:

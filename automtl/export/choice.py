@@ -4,18 +4,23 @@ Each objective is min-max normalised over the front and oriented so that 1 is th
 and 0 its worst (``(v - min) / (max - min)`` when maximised, ``(max - v) / (max - min)`` when
 minimised; an objective equal on the whole front scores 1 everywhere). A trial's score is the
 weighted sum; the highest score wins, ties going to the lowest trial number. Objectives not
-named in ``--prefer`` keep weight 1 (equal weights by default); weight 0 ignores one.
+named in ``--prefer`` keep weight 1 (equal weights by default), so ``--prefer ctr=1`` on a
+job with objectives ctr, cvr and params is equal weights; weight 0 ignores one. Every place a
+preference is applied shows the resolved weights of all objectives
+(:meth:`Choice.weights_text`): the CLI's export lines, the bundle's README and choice.json,
+and the REST export's ``X-Automtl-Weights`` header.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from automtl.export.errors import PreferenceError
 from automtl.jobspec import Objective
+from search_spaces.document import did_you_mean
 
 DEFAULT_WEIGHT = 1.0
 RULE = ("each objective min-max normalised over the front, oriented so 1 is the front's best and "
@@ -61,13 +66,32 @@ class Choice:
 
     number: int
     rule: str
+    #: every objective's weight as applied (the named ones, then the default for the rest)
     weights: dict[str, float]
     objectives: list[dict[str, Any]]
     front: list[ScoredTrial]
     reason: str
+    #: the objectives the preference did not name, weighted :data:`DEFAULT_WEIGHT`
+    defaulted: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def weights_text(self) -> str:
+        """``"ctr=2, cvr=1, params=1 (cvr, params not named: weight 1)"``: the resolved
+        weight of every objective, and which ones the preference left at the default."""
+        text = ", ".join(f"{name}={weight:g}" for name, weight in self.weights.items())
+        if self.defaulted and len(self.defaulted) < len(self.weights):
+            text += (f" ({', '.join(self.defaulted)} not named: weight "
+                     f"{DEFAULT_WEIGHT:g})")
+        elif self.defaulted:
+            text += " (none named: equal weights)"
+        return text
+
+    def weights_header(self) -> str:
+        """``"ctr=2,cvr=1,params=1"``: the resolved weights as an HTTP header value (the form
+        ``prefer`` takes)."""
+        return ",".join(f"{name}={weight:g}" for name, weight in self.weights.items())
 
 
 def choose_trial(front: Sequence[tuple[int, Mapping[str, float]]],
@@ -84,7 +108,8 @@ def choose_trial(front: Sequence[tuple[int, Mapping[str, float]]],
     given = dict(weights or {})
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise PreferenceError(f"unknown objective(s) {unknown}; valid: {names}")
+        hints = "".join(did_you_mean(name, names) for name in unknown)
+        raise PreferenceError(f"unknown objective(s) {unknown}{hints}; valid: {names}")
     resolved = {name: float(given.get(name, DEFAULT_WEIGHT)) for name in names}
     if not any(resolved.values()):
         raise PreferenceError("every weight is 0; give at least one objective a weight")
@@ -114,7 +139,8 @@ def choose_trial(front: Sequence[tuple[int, Mapping[str, float]]],
         reason += f"; next is trial {runner_up.number} with {runner_up.score:.4f}"
     return Choice(number=best.number, rule=RULE,
                   weights=resolved, objectives=summary,
-                  front=sorted(scored, key=lambda t: t.number), reason=reason)
+                  front=sorted(scored, key=lambda t: t.number), reason=reason,
+                  defaulted=[name for name in names if name not in given])
 
 
 def _value(number: int, values: Mapping[str, float], name: str) -> float:

@@ -31,7 +31,13 @@ from automtl.export.errors import (
     TrialNotFoundError,
 )
 from automtl.jobspec import JobSpec, JobSpecError, Objective, load_job_spec
-from automtl.trial_record import TrialOutcome, outcome_from_row, outcome_from_trial, study_attrs
+from automtl.trial_record import (
+    TrialOutcome,
+    outcome_from_row,
+    outcome_from_trial,
+    state_label,
+    study_attrs,
+)
 
 COMPLETE = "complete"
 #: files the trainable writes into a trial's artifact directory
@@ -42,7 +48,8 @@ WEIGHTS_FILE, MODEL_CONFIG_FILE, CANDIDATE_FILE = "model.pt", "model_config.json
 class TrialRecord:
     """One trial as an export sees it: the fields of the trial's record
     (:data:`automtl.trial_record.TRIAL_FIELDS`, same names) an export reads, and the service
-    row's id. ``state`` is lowercase (``complete``, ``running``, ...) and ``values`` maps
+    row's id. ``state`` is lowercase (``complete``, ``running``, ``interrupted``: stopped by a
+    cancel or the time limit before it finished, ...) and ``values`` maps
     objective names to validation values (complete trials only)."""
 
     number: int
@@ -75,6 +82,8 @@ class ExportSource:
     #: where a trial's artifacts are when the recorded path moved: ``<dir>/trial-<n>`` (a
     #: directory, or an fsspec URL: :mod:`automtl.artifact_store`)
     artifact_root: str | Path | None = None
+    #: a service job's status (``cancelled``, ...); None for a local search
+    status: str | None = None
 
     def trial(self, number: int) -> TrialRecord:
         for record in self.trials:
@@ -126,27 +135,38 @@ def select_trial(source: ExportSource, trial: int | None = None,
     front = source.front
     if not front:
         raise TrialNotFinishedError(f"{source.label} has no Pareto front to choose from: "
-                                    f"{_no_front_reason(source.trials)}")
+                                    f"{_no_front_reason(source.trials, source.status)}")
     choice = choose_trial([(r.number, r.values or {}) for r in front], source.objectives, prefer)
     return Selection(source.trial(choice.number), choice)
 
 
-def _no_front_reason(trials: Sequence[TrialRecord]) -> str:
-    """Why a search has no front, from its trials' states: none finished yet, complete ones not
-    marked yet, or every finished one stopped early (pruned) or failed."""
+def _no_front_reason(trials: Sequence[TrialRecord], status: str | None = None) -> str:
+    """Why a search has no front, from its trials' states (and a service job's ``status``):
+    cancelled before a trial started, none finished yet, complete ones not marked yet, every
+    finished one stopped early (pruned) or failed, or stopped by a cancel or the time limit
+    before they finished (interrupted: running the search again resumes them)."""
     states = [r.state for r in trials]
     if COMPLETE in states:
         return ("its complete trials are not marked on a front yet; pass a trial number of a "
                 "complete trial")
     pruned = states.count("pruned")
     failed = sum(s in ("fail", "failed") for s in states)  # a study's name, the service's
-    if not pruned and not failed:
+    interrupted = states.count("interrupted")
+    if status == "cancelled" and not (pruned or failed or interrupted):
+        return ("it was cancelled before any trial finished, so nothing was trained; submit "
+                "it again to run it")
+    if not pruned and not failed and not interrupted:
         return "no trial has finished yet; pass a trial number once one is complete"
     parts = ([f"{pruned} pruned: stopped early at a rung or refused by a constraint"]
-             if pruned else []) + ([f"{failed} failed"] if failed else [])
+             if pruned else []) + ([f"{failed} failed"] if failed else []) + (
+        [f"{interrupted} interrupted: stopped by a cancel or the time limit before it "
+         "finished"] if interrupted else [])
+    advice = ("run the search again to resume it (`automtl search` with the same spec and "
+              "--out; a service job: submit it again): the interrupted trials are retried"
+              if interrupted else "run again with a larger budget.trials")
     return (f"none of its {len(states)} trial(s) trained to its last epoch ("
-            f"{' and '.join(parts)}), and only complete trials have weights to export; run "
-            "again with a larger budget.trials")
+            f"{' and '.join(parts)}), and only complete trials have weights to export; "
+            f"{advice}")
 
 
 def load_artifacts(source: ExportSource, record: TrialRecord) -> TrialArtifacts:
@@ -210,7 +230,8 @@ def data_rule(spec: JobSpec) -> dict[str, Any]:
 
 def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
                rows: Iterable[Any], *, study_name: str | None = None,
-               artifact_root: str | Path | None = None) -> ExportSource:
+               artifact_root: str | Path | None = None,
+               status: str | None = None) -> ExportSource:
     """A service job from its stored spec and trial rows (objects with the attributes of
     ``automtl_storage.Trial``: ``id`` and the record's columns,
     :data:`automtl.trial_record.TRIAL_COLUMNS`, read by
@@ -220,6 +241,7 @@ def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
     :mod:`automtl.artifact_store`): relative artifact paths are read
     under it, and a trial whose absolute (older) path no longer exists is looked up as
     ``<artifact_root>/<study_name>/trial-<n>``, where a moved or restored root keeps it.
+    ``status`` (the job's) words the error of a job without a front (a cancelled one).
     """
     root: str | Path | None = artifact_root
     if root is not None and not artifact_store.is_url(root):
@@ -239,7 +261,7 @@ def job_source(job_id: int, name: str, spec: Mapping[str, Any] | JobSpec,
     fallback = _child(root, study_name) if root is not None and study_name else None
     return ExportSource(label=f"job {job_id}", objectives=parsed.objective_list(),
                         trials=sorted(records, key=lambda r: r.number), info=info,
-                        artifact_root=fallback)
+                        artifact_root=fallback, status=status)
 
 
 def export_record(outcome: TrialOutcome, *, artifact: str | None = None,
@@ -247,7 +269,8 @@ def export_record(outcome: TrialOutcome, *, artifact: str | None = None,
     """The export's view of a trial's record (``artifact``: where to read it, when that is not
     the recorded path)."""
     fields = {name: getattr(outcome, name) for name in EXPORT_FIELDS}
-    fields.update(state=outcome.state.lower(), valid=dict(outcome.valid),
+    fields.update(state=state_label(outcome.state, outcome.interrupted),
+                  valid=dict(outcome.valid),
                   test=dict(outcome.test), artifact=artifact or outcome.artifact)
     return TrialRecord(**fields, row_id=row_id)
 

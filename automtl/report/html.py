@@ -31,6 +31,7 @@ import plotly.io as pio
 
 from automtl.report import figures, panels, tables
 from automtl.report.architecture import topology_summary
+from automtl.report.pareto import gain_verdict
 
 MAX_UTILISATION_POINTS = 6
 #: topologies whose tasks mix experts through softmax gates (MTLModel.gate_weights)
@@ -78,8 +79,12 @@ def build_report_html(front: Mapping[str, Any], trials: Sequence[Mapping[str, An
     of embedding Plotly's ~4.6 MB script in the page (``None``: self-contained);
     ``confirmation`` is the stored multi-seed confirmation (:mod:`automtl.search.confirm`),
     which the MTL-gain section then reports instead of the single-run validation values."""
+    from automtl.trial_record import shown_state
+
     front = dict(front)
-    trial_list = [dict(t) for t in trials]
+    # a trial a stop cut short is INTERRUPTED in every table, not FAIL
+    trial_list = [{**t, "state": shown_state(str(t.get("state")), t.get("interrupted"))}
+                  for t in trials]
     plots = _Plots(plotly_js)
     two = len(front["objectives"]) == 2
     front_fig = (panels.zoomed_front_figure(front, trial_list) if two
@@ -191,6 +196,7 @@ def _summary(front: dict[str, Any], trials: list[dict[str, Any]]) -> str:
     reference = ", ".join(f"{k} = {_fmt(v)}" for k, v in front["reference_point"].items())
     stats = [("complete trials", front.get("n_trials", states.get("COMPLETE", 0))),
              ("failed", front.get("n_failed", states.get("FAIL", 0))),
+             ("interrupted", front.get("n_interrupted", states.get("INTERRUPTED", 0))),
              ("running", states.get("RUNNING", 0)),
              ("on the front", len(front["trials"])),
              ("dominated", front.get("n_dominated", 0)),
@@ -413,9 +419,7 @@ def _confirmed_gain_section(confirmation: Mapping[str, Any],
     rows = []
     for gain in gains:
         within = gain.get("within_noise")
-        verdict = ("within noise" if within else
-                   ("better than single-task" if gain["gain"] > 0 else "worse than single-task")
-                   if within is not None else "no interval")
+        verdict = gain_verdict(gain)
         css = "" if within or within is None else ("gain-pos" if gain["gain"] > 0 else
                                                    "gain-neg")
         interval = (f"[{_fmt(gain['ci_low'])}, {_fmt(gain['ci_high'])}]"

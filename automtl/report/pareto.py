@@ -32,11 +32,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automtl.jobspec import JobSpec, Objective
 from automtl.trial_record import (
+    ATTR_INTERRUPTED,
     TRIAL_FIELD_NAMES,
+    confirmation_of,
     data_warnings_of,
     is_feasible,
     outcome_from_trial,
     record_dict,
+    state_label,
+    stored_attrs,
 )
 
 _FIXED_REFERENCE: dict[str, tuple[float, str]] = {
@@ -104,10 +108,12 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
     sorted by number, each the trial's record keyed by
     :data:`~automtl.trial_record.TRIAL_FIELD_NAMES`: ``number``, ``candidate``, ``values``
     objective -> validation value, ``valid`` / ``test`` task -> metrics, ``num_params``,
-    ``latency_ms``, ``artifact``, ...), and the counts ``n_trials`` (complete), ``n_failed``,
-    ``n_infeasible``, ``n_dominated``; ``warnings``, what makes the front doubtful (a binary
-    task with too few of one class in the valid or test split); with ``domains`` also
-    ``domains`` (:func:`domain_columns`).
+    ``latency_ms``, ``artifact``, ...), and the counts ``n_trials`` (complete), ``n_failed``
+    (failures only), ``n_interrupted`` (stopped by a cancel, the time limit or a shutdown
+    before they finished), ``n_infeasible``, ``n_dominated``; ``warnings``, what makes the
+    front doubtful (a binary task with too few of one class in the valid or test split);
+    ``mtl_gain``, the confirmed MTL gain table (:func:`confirmed_gains`; ``None`` until a
+    confirmation is stored); with ``domains`` also ``domains`` (:func:`domain_columns`).
     """
     objectives = spec.objective_list()
     directions = [d.name.lower() for d in study.directions]
@@ -115,7 +121,8 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
         raise ValueError(f"study {study.study_name!r} has directions {directions}, the job's "
                          f"objectives need {[o.direction for o in objectives]}")
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    ended = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    interrupted = [t for t in ended if stored_attrs(t).get(ATTR_INTERRUPTED)]
     feasible = [t for t in complete if is_feasible(t)]
     front = sorted(study.best_trials, key=lambda t: t.number)
     reference, rules = reference_point(objectives, spec, feasible)
@@ -132,12 +139,67 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
         "hypervolume": hypervolume(front_values, directions, reference),
         "trials": [record_dict(outcome_from_trial(t, names, on_front)) for t in front],
         "n_trials": len(complete),
-        "n_failed": len(failed),
+        "n_failed": len(ended) - len(interrupted),
+        "n_interrupted": len(interrupted),
         "n_infeasible": len(complete) - len(feasible),
         "n_dominated": len(feasible) - len(front),
         "warnings": data_warnings_of(study),
+        "mtl_gain": confirmed_gains(confirmation_of(study)),
         **({"domains": domain_columns(spec)} if spec.domains is not None else {}),
     }
+
+
+#: one row of the confirmed MTL-gain table, by these names everywhere it is given (front.json
+#: and the report JSON under ``mtl_gain.gains``, ``GET /jobs/{id}/pareto`` and its
+#: ``?format=csv&table=gains``, the CLI's ``gains.csv`` and end-of-search table): the front
+#: trial, its topology, the task and its metric, the gain (mean over seeds of the paired
+#: difference to the single-task model on the test split, positive = sharing helps), its
+#: interval ``ci_low``..``ci_high``, the paired t-test ``p_value``, ``within_noise`` (the
+#: interval contains 0), ``baseline_std`` (the single-task model's seed-to-seed spread: the
+#: seed noise), ``seeds`` paired and the ``verdict`` in words
+GAIN_FIELDS: tuple[str, ...] = ("trial", "topology", "task", "metric", "gain", "ci_low",
+                                "ci_high", "p_value", "within_noise", "baseline_std", "seeds",
+                                "verdict")
+
+
+def gain_verdict(gain: Mapping[str, Any]) -> str:
+    """``"within noise"`` (the interval contains 0), ``"better than single-task"``,
+    ``"worse than single-task"`` or ``"no interval"`` (fewer than 2 paired seeds)."""
+    within = gain.get("within_noise")
+    if within is None:
+        return "no interval"
+    if within:
+        return "within noise"
+    return "better than single-task" if gain["gain"] > 0 else "worse than single-task"
+
+
+def confirmed_gains(confirmation: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The confirmed MTL-gain table of a stored confirmation
+    (:func:`automtl.search.confirm.summarize`), ``None`` when the search was not confirmed:
+    ``seeds``, ``split`` (``"test"``), ``confidence`` (the interval's level),
+    ``baseline_trial`` (the single-task model, ``None`` with ``baseline_missing`` saying why)
+    and ``gains``, one row per front point and task keyed by :data:`GAIN_FIELDS`."""
+    if not confirmation:
+        return None
+    rows = [{**{name: gain.get(name) for name in GAIN_FIELDS if name != "verdict"},
+             "verdict": gain_verdict(gain)} for gain in confirmation.get("gains") or []]
+    return {"seeds": confirmation.get("seeds"), "split": confirmation.get("split", "test"),
+            "confidence": confirmation.get("confidence"),
+            "baseline_trial": confirmation.get("baseline_trial"),
+            "baseline_missing": confirmation.get("baseline_missing"), "gains": rows}
+
+
+def gains_csv(front: Mapping[str, Any]) -> str:
+    """The front's confirmed MTL-gain rows as CSV (:data:`GAIN_FIELDS` columns, the header
+    also when the search was not confirmed)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(GAIN_FIELDS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows((front.get("mtl_gain") or {}).get("gains") or [])
+    return buffer.getvalue()
 
 
 def domain_columns(spec: JobSpec) -> list[dict[str, str]]:
@@ -254,7 +316,7 @@ def trial_rows(study: optuna.Study, spec: JobSpec) -> list[dict[str, Any]]:
         outcome = outcome_from_trial(trial, names, front)
         candidate = outcome.candidate or {}
         row: dict[str, Any] = {
-            "trial": outcome.number, "state": outcome.state,
+            "trial": outcome.number, "state": state_label(outcome.state, outcome.interrupted),
             "topology": candidate.get("architecture", {}).get("topology"),
             "weighting": candidate.get("weighting", {}).get("name"),
         }

@@ -13,6 +13,7 @@ from typing import Any
 
 from automtl.report.panels import _topology_key, topology_of
 from automtl.report.pareto import objective_label
+from automtl.trial_record import state_label
 
 #: clicking a header of a ``table.sortable`` sorts by that column (numbers numerically, empty
 #: cells last); clicking again reverses. Plain DOM, no library.
@@ -83,7 +84,7 @@ def trials_table(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any]]) 
         weighting = ((trial.get("candidate") or {}).get("weighting") or {}).get("name")
         values = trial.get("values") or {}
         error = (trial.get("error") or "").splitlines()[0][:120] if trial.get("error") else ""
-        state = trial.get("state")
+        state = state_label(str(trial.get("state")), trial.get("interrupted"))
         state_cell = (f'<td title="{_e(error)}">{_e(state)}</td>' if error
                       else f"<td>{_e(state)}</td>")
         cells = [_cell(trial["number"]), state_cell, _cell(trial["number"] in on_front),
@@ -112,6 +113,7 @@ def topology_summary(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any
         row: dict[str, Any] = {"topology": topology, "trials": len(group),
                                "complete": states.get("COMPLETE", 0),
                                "failed": states.get("FAIL", 0),
+                               "interrupted": states.get("INTERRUPTED", 0),
                                "pruned": states.get("PRUNED", 0),
                                "running": states.get("RUNNING", 0),
                                "on_front": sum(1 for t in group if t["number"] in on_front),
@@ -136,13 +138,14 @@ def topology_table(front: Mapping[str, Any], trials: Sequence[Mapping[str, Any]]
     if not rows:
         return '<p class="note">No trials yet.</p>'
     objectives = list(front["objectives"])
-    head = ["topology", "trials", "complete", "failed", "pruned", "running", "on front",
+    head = ["topology", "trials", "complete", "failed", "interrupted", "pruned", "running",
+            "on front",
             *[f"best {objective_label(dict(o))}" for o in objectives]]
     body = []
     for row in rows:
         cells = [_cell(row["topology"]), *[_cell(row[k]) for k in
-                                           ("trials", "complete", "failed", "pruned", "running",
-                                            "on_front")]]
+                                           ("trials", "complete", "failed", "interrupted",
+                                            "pruned", "running", "on_front")]]
         for objective in objectives:
             best = row["best"].get(objective["name"])
             cells.append("<td></td>" if best is None else

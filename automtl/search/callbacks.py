@@ -103,6 +103,12 @@ class SearchCallbacks:
         """The search entered a stage (:class:`Stage`), or, while confirming, a confirmation
         run is about to start (and once more when the last one finished)."""
 
+    def on_resume(self, resumed: dict[str, Any]) -> None:
+        """The study existed (a rerun): what was kept and retried, before the first new
+        trial: ``study``, ``budget`` (``budget.trials``), the study's ended trials by kind
+        (:func:`trial_counts`: ``complete``, ``pruned``, ``failed``, ``interrupted``,
+        ``infeasible``) and ``requeued`` (numbers of the interrupted trials run again)."""
+
     def should_stop(self) -> bool:
         """Polled by the runner (every Ray Tune step, ~0.1 s, and before every batch of a
         confirmation run: keep it cheap); ``True`` stops the search (running trials are

@@ -74,12 +74,13 @@ def enqueue_coverage(study: optuna.Study, space: SearchSpace, seed: int, budget:
 def topology_summary(study: optuna.Study, objectives: list[Objective]) -> dict[str, Any]:
     """Per topology: how many trials tried it, how they ended, and its best value per objective.
 
-    ``{topology: {"trials", "complete", "pruned", "failed", "best": {objective: {"value",
+    ``{topology: {"trials", "complete", "pruned", "failed", "interrupted" (stopped by a
+    cancel or the time limit before it finished: not a failure), "best": {objective: {"value",
     "trial"}}}}`` in the order the topologies were first tried; ``best`` is over the topology's
     COMPLETE feasible trials (validation values, each objective in its own direction), so a
     user can see which topologies were tried and how far each got, not only the front.
     """
-    from automtl.trial_record import ATTR_CANDIDATE, is_feasible, stored_attrs
+    from automtl.trial_record import ATTR_CANDIDATE, ATTR_INTERRUPTED, is_feasible, stored_attrs
 
     out: dict[str, dict[str, Any]] = {}
     for trial in study.get_trials(deepcopy=False):
@@ -88,13 +89,13 @@ def topology_summary(study: optuna.Study, objectives: list[Objective]) -> dict[s
         if topology is None:
             continue
         row = out.setdefault(topology, {"trials": 0, "complete": 0, "pruned": 0, "failed": 0,
-                                        "best": {}})
+                                        "interrupted": 0, "best": {}})
         row["trials"] += 1
         state = trial.state
         if state == TrialState.PRUNED:
             row["pruned"] += 1
         elif state == TrialState.FAIL:
-            row["failed"] += 1
+            row["interrupted" if stored_attrs(trial).get(ATTR_INTERRUPTED) else "failed"] += 1
         elif state == TrialState.COMPLETE:
             row["complete"] += 1
             if trial.values is None or not is_feasible(trial):

@@ -67,7 +67,8 @@ def load_dataset(dataset: DatasetSpec, tasks: Sequence[TaskSpec], seed: int,
                                   bias=dataset.bias, shares=dataset.shares, seed=dataset.seed,
                                   binary=dataset.binary)
         return TabularDataset(frame, tasks, valid_fraction=dataset.split.valid,
-                              test_fraction=dataset.split.test, seed=seed, domains=domains)
+                              test_fraction=dataset.split.test, seed=seed, domains=domains,
+                              exclude=_unused_labels(tasks))
     if domains is not None and isinstance(dataset, CensusIncomeDatasetSpec):
         raise DataError("domains: census-income has no domain column; use a file dataset",
                         field="domains.column")
@@ -77,7 +78,8 @@ def load_dataset(dataset: DatasetSpec, tasks: Sequence[TaskSpec], seed: int,
                                sine_terms=dataset.sine_terms, seed=dataset.seed,
                                binary=dataset.binary, categorical=dataset.categorical,
                                buckets=dataset.buckets)
-        return TabularDataset(frame, tasks, valid_fraction=dataset.split.valid,
+        return TabularDataset(frame, tasks, exclude=_unused_labels(tasks),
+                              valid_fraction=dataset.split.valid,
                               test_fraction=dataset.split.test, seed=seed, domains=domains)
     if isinstance(dataset, CensusIncomeDatasetSpec):
         if dataset.split is None:
@@ -95,6 +97,15 @@ def load_dataset(dataset: DatasetSpec, tasks: Sequence[TaskSpec], seed: int,
     if isinstance(dataset, FileDatasetSpec):
         return _from_file(Path(dataset.path), dataset, tasks, seed, vocabulary, domains)
     raise TypeError(f"unknown dataset spec {type(dataset).__name__}")
+
+
+def _unused_labels(tasks: Sequence[TaskSpec]) -> list[str]:
+    """The generated label columns (y1, y2) of a builtin that no task of the job uses: the
+    other target, never a feature (a job on y1 alone learnt y1 from y2)."""
+    from automtl.data.synthetic import LABEL_COLUMNS
+
+    used = {str(t.label) for t in tasks}
+    return [c for c in LABEL_COLUMNS if c not in used]
 
 
 def _from_file(path: Path, dataset: FileDatasetSpec | UploadedDatasetSpec,

@@ -157,22 +157,28 @@ def run_search(
         max_failures = spec.budget.trials
 
     bridge = TuneBridge(callbacks, spec)
-    searcher = _make_searcher(space, spec, sampler, name, storage, max_failures,
-                              bridge.error_of, scheduler, dataset.schema)
+    with _quiet("optuna", logging.WARNING):  # no "A new study created" line in a quiet CLI
+        searcher = _make_searcher(space, spec, sampler, name, storage, max_failures,
+                                  bridge.error_of, scheduler, dataset.schema,
+                                  len(dataset.train))
     bridge.attach(searcher)
     study = searcher.study
     check_study(study, spec)
-    warnings = dataset.warnings
-    for warning in warnings:
-        logger.warning("%s: %s", name, warning)
-    # kept with the study, so the front (REST /pareto) and the report say it too
-    set_study_attr(study, STUDY_DATA_WARNINGS_ATTR, warnings)
+    store_data_warnings(study, dataset.warnings)
     warm: list[int] = []
     if spec.warm_start is not None:
         source_url, source_study = (warm_start_resolver or resolve_directory)(spec.warm_start)
         warm = enqueue_warm_start(study, space, source_url, source_study)
     coverage = enqueue_coverage(study, space, spec.seed, max(0, spec.budget.trials - len(warm)))
+    resumed = bool(study.get_trials(deepcopy=False))  # before this run added any
     requeued = recover_study(study, storage)
+    if resumed:  # a rerun: say what it kept and what it retries
+        info = {"study": name, "budget": spec.budget.trials, **trial_counts(study),
+                "requeued": requeued}
+        logger.info("%s: resuming: %s", name, info)
+        hook = getattr(callbacks, "on_resume", None)
+        if hook is not None:
+            _safe(hook, info)
 
     _enter(callbacks, Stage("searching"))
     trials_root = artifact_store.join(artifact_url, name) if artifact_url \
@@ -311,6 +317,16 @@ def run_search(
     return result
 
 
+def store_data_warnings(study: Any, warnings: list[str]) -> None:
+    """Keep the data's warnings with the study (the front, REST /pareto and the report say
+    them) and log them at INFO: the caller got them in the dataset summary (``on_dataset``:
+    the CLI prints them there, the service answers them at submit), and a WARNING record
+    reached the terminal a second time through Python's last-resort handler."""
+    for warning in warnings:
+        logger.info("%s: data warning: %s", study.study_name, warning)
+    set_study_attr(study, STUDY_DATA_WARNINGS_ATTR, warnings)
+
+
 def _no_hook(*args: Any) -> None:
     """Stands in for a hook a duck-typed callbacks object lacks."""
 
@@ -334,6 +350,24 @@ def _confirm_one(candidate: dict[str, Any], seed: int, *, context: Any, threads:
 
     torch.set_num_threads(threads)
     return train_for_confirmation(candidate, seed, context, should_stop, on_epoch)
+
+
+#: why a search stopped (:attr:`SearchResult.stop_reason`), in words for a reader
+STOP_REASON_TEXT: dict[str, str] = {
+    "budget": "its trial budget was used up",
+    "cancelled": "it was cancelled (Ctrl-C, SIGTERM or a cancel request)",
+    "max_failures": "budget.max_failures trials failed",
+    "infeasible": "every recent candidate violated a constraint known before training",
+    "time_limit": "its time limit (budget.time_limit_s) ran out",
+    "incomplete": "Ray Tune stopped placing trials before the budget was used up",
+    "error": "an error",
+}
+
+
+def stop_reason_text(reason: str) -> str:
+    """``"it was cancelled (Ctrl-C, ...)"`` for ``"cancelled"``: a stop reason in words
+    (:data:`STOP_REASON_TEXT`; an unknown one as it is)."""
+    return STOP_REASON_TEXT.get(reason, reason)
 
 
 def _stop_reason(stopper: CancelStopper, searcher: Any, budget: int,
@@ -372,27 +406,31 @@ def make_scheduler(spec: JobSpec) -> Any:
 
 def _make_searcher(space: Any, spec: JobSpec, sampler: Any, name: str, storage: Any,
                    max_failures: int, error_lookup: Callable[[str], str | None],
-                   scheduler: Any = None, inputs: Any = None) -> Any:
+                   scheduler: Any = None, inputs: Any = None,
+                   train_rows: int | None = None) -> Any:
     from automtl.search.searcher import AutoMTLOptunaSearch
 
     return AutoMTLOptunaSearch(
-        functools.partial(_sample_for_job, space, spec, inputs=inputs), spec.objective_list(),
+        functools.partial(_sample_for_job, space, spec, inputs=inputs, train_rows=train_rows),
+        spec.objective_list(),
         sampler=sampler, study_name=name, storage=storage,
         budget_trials=spec.budget.trials, max_failures=max_failures,
         constraints=spec.constraints, error_lookup=error_lookup, scheduler=scheduler)
 
 
 def _sample_for_job(space: Any, spec: JobSpec, trial: Any,
-                    inputs: Any = None) -> dict[str, Any]:
-    """The candidate as the trial trains it (the job's epoch override and per-trial seed
-    applied), so the study and the service store what was actually trained. With the input
+                    inputs: Any = None, train_rows: int | None = None) -> dict[str, Any]:
+    """The candidate as the trial trains it (the job's epoch override, per-trial seed and the
+    batch size fitted to ``train_rows`` applied: :func:`~automtl.search.trainable.
+    trial_candidate`, which the trainable applies again to the same effect), so the study,
+    ``/trials`` and the exported config show one batch size, the one trained. With the input
     schema known, its parameter count is stored and checked against ``params_max`` here
     (:class:`~automtl.search.feasibility.InfeasibleCandidate`: never trained)."""
     from automtl.search.feasibility import ATTR_STATIC_PARAMS, check_static_constraints
     from automtl.search.trainable import trial_candidate
 
     sampled = space.sample(trial)
-    candidate = trial_candidate(sampled, spec, trial.number)
+    candidate = trial_candidate(sampled, spec, trial.number, train_rows)
     if inputs is not None:
         try:
             params = check_static_constraints(candidate, inputs, spec.model_tasks,

@@ -69,11 +69,13 @@ class JobRepository:
         *,
         dataset_id: int | None = None,
         study_name: str | None = None,
+        warnings: Sequence[str] = (),
     ) -> Job:
         """A new ``queued`` job; the study name is generated unless given: ``automtl-job<id>-
         <name>-<8 hex>`` (:func:`~automtl_storage.models.job_study_name`), so optuna-dashboard
-        says which job a study belongs to."""
-        job = Job(owner_id=owner_id, name=name, spec=spec, dataset_id=dataset_id)
+        says which job a study belongs to; ``warnings`` are the submit's data warnings."""
+        job = Job(owner_id=owner_id, name=name, spec=spec, dataset_id=dataset_id,
+                  warnings=list(warnings))
         if study_name is not None:
             job.study_name = study_name
         self.session.add(job)

@@ -61,6 +61,22 @@ def test_the_same_table_split_at_random_is_stratified_and_accepted(client, alice
     assert [re.search(r"in the (\w+) split", w).group(1) for w in warnings] == ["valid", "test"]
 
 
+def test_a_leftover_0_1_column_is_a_leakage_warning_kept_with_the_job(client, alice, upload):
+    """A job on click alone took purchase (another 0/1 target) as a feature without a word:
+    POST /jobs accepts it (202) with a warning naming the column, and GET /jobs/{id} gives
+    the submit's warnings back (it dropped them)."""
+    dataset = upload(alice, _rare_csv(2000))
+    spec = tiny_spec({"id": dataset["id"], "split": {"column": "split"}},
+                     tasks=[{"name": "click"}])
+    response = client.post("/api/v1/jobs", headers=alice, json=spec)
+    assert response.status_code == 202, response.text
+    warnings = response.json()["warnings"]
+    leaks = [w for w in warnings if "leakage" in w]
+    assert len(leaks) == 1 and "'purchase'" in leaks[0] and "'click'" not in leaks[0], warnings
+    detail = client.get(f"/api/v1/jobs/{response.json()['id']}", headers=alice)
+    assert detail.status_code == 200 and detail.json()["warnings"] == warnings
+
+
 def test_rare_class_warnings_name_the_rarer_class_of_each_measured_split():
     from automtl.data.checks import MIN_CLASS_COUNT, TaskCounts, rare_class_warnings
 

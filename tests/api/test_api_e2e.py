@@ -120,7 +120,8 @@ def test_a_job_submitted_over_http_runs_and_its_front_matches_the_study(server, 
     # the CLI reads the same things
     status = _cli(server.env, "status", str(job_id))
     assert status.returncode == 0
-    assert "succeeded; trials: 4 ended (0 pruned, 0 failed) of a budget of 4" in status.stdout
+    assert "succeeded; trials: 4 ended (4 complete, 0 pruned, 0 failed) of a budget of 4" in \
+        status.stdout
     out = tmp_path / "front.csv"
     fetched = _cli(server.env, "report", str(job_id), "--format", "csv", "--out", str(out))
     assert fetched.returncode == 0, fetched.stderr

@@ -256,3 +256,48 @@ def test_the_cli_exports_a_bundle_over_rest_as_the_route_serves_it(finished, tmp
     command[command.index(str(out))] = str(tmp_path / "other")
     assert main([*command[:-2], "--trial", "99"]) == 2  # the server's 404, printed
     assert "HTTP 404" in capsys.readouterr().err
+    # chosen by the server: the line gives every objective's resolved weight (the header's)
+    chosen = [*command[:-2], "--prefer", "y1=2"]
+    chosen[chosen.index(str(tmp_path / "other"))] = str(tmp_path / "chosen")
+    assert main(chosen) == 0, capsys.readouterr().err
+    assert "chosen by the server (weights y1=2, y2=1)" in capsys.readouterr().out
+
+
+def test_the_confirmed_gain_table_over_rest_json_and_csv(finished):
+    """The confirmation's gain table was only in the HTML page: GET /pareto gives it as
+    ``mtl_gain`` and ``?format=csv&table=gains`` as CSV, under the front.json names. (Last in
+    the module: it stores a confirmation on the shared study, then takes it back.)"""
+    from automtl.jobspec import load_job_spec
+    from automtl.report.pareto import GAIN_FIELDS
+    from automtl.search.confirm import summarize
+    from automtl.trial_record import STUDY_CONFIRMATION_ATTR, set_study_attr
+    from automtl_api.report_cache import ResultCache
+
+    assert _get(finished, "/pareto").json()["mtl_gain"] is None  # not confirmed
+    job_spec = load_job_spec(tiny_spec({"builtin": "synthetic", "rows": 200},
+                                       confirm={"seeds": 3}))
+    front_trial = _get(finished, "/pareto").json()["trials"][0]
+    candidates = [{"trial": front_trial["number"], "topology": "mmoe", "roles": ["front"]},
+                  {"trial": 99, "topology": "single_task", "roles": ["single_task"]}]
+    tasks = [t.name for t in job_spec.tasks]
+    scores = {front_trial["number"]: [{n: {"auc": 0.8 + s / 100} for n in tasks}
+                                      for s in range(3)],
+              99: [{n: {"auc": 0.7 + s / 50} for n in tasks} for s in range(3)]}
+    set_study_attr(finished.study, STUDY_CONFIRMATION_ATTR,
+                   summarize(job_spec, candidates, scores))
+    finished.client.app.state.result_cache = ResultCache()  # the version did not change
+    try:
+        table = _get(finished, "/pareto").json()["mtl_gain"]
+        assert table["baseline_trial"] == 99 and table["seeds"] == job_spec.confirm.seeds
+        assert [tuple(row) for row in table["gains"]] == [GAIN_FIELDS] * len(tasks)
+        response = _get(finished, "/pareto?format=csv&table=gains")
+        assert response.headers["content-type"].startswith("text/csv")
+        assert "gains.csv" in response.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert list(rows[0]) == list(GAIN_FIELDS)
+        assert [float(r["gain"]) for r in rows] == pytest.approx(
+            [g["gain"] for g in table["gains"]])
+        assert [r["verdict"] for r in rows] == [g["verdict"] for g in table["gains"]]
+    finally:
+        set_study_attr(finished.study, STUDY_CONFIRMATION_ATTR, None)
+        finished.client.app.state.result_cache = ResultCache()

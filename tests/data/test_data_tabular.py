@@ -241,3 +241,37 @@ def test_bad_path_and_format() -> None:
     assert err.value.field == "path"
     with pytest.raises(DataError, match="suffix"):
         TabularDataset("/tmp/data.txt", TASKS)
+
+
+def test_a_leftover_0_1_column_used_as_a_feature_is_warned_about_by_name() -> None:
+    """Another target the user did not name as a task (0/1, like a label) silently became a
+    feature: the dataset's warnings (printed by spec validate and search, answered by REST
+    submit) name it as possible leakage; a 0/1 column with one value present, a non-0/1
+    column and a listed feature are not warned about."""
+    frame = _frame()
+    rng = np.random.default_rng(1)
+    frame["purchase"] = rng.integers(0, 2, len(frame))      # another target, int 0/1
+    frame["refunded"] = rng.integers(0, 2, len(frame)) > 0  # bool
+    frame["always_one"] = 1.0                               # constant: not label-like
+    ds = TabularDataset(frame, TASKS)
+    assert ds.label_like_features == ["purchase", "refunded"]
+    leaks = [w for w in ds.warnings if "leakage" in w]
+    assert len(leaks) == 1 and "'purchase', 'refunded'" in leaks[0]
+    assert "'always_one'" not in leaks[0] and "dataset.features" in leaks[0]
+    assert "possible label leakage" in " ".join(ds.summary()["warnings"])  # type: ignore[arg-type]
+    listed = TabularDataset(frame, TASKS, numeric=["age", "purchase"], categorical=["city"])
+    assert listed.label_like_features == [] and not any("leakage" in w for w in listed.warnings)
+
+
+def test_a_builtin_job_on_one_label_does_not_learn_it_from_the_other() -> None:
+    """A synthetic (or multi-domain) job on y1 alone took y2, the other generated target, as a
+    feature: the builtins leave an unused label column out."""
+    from automtl.jobspec import load_job_spec
+    from automtl.search.datasets import load_dataset
+
+    for builtin in ("synthetic", "multi-domain"):
+        spec = load_job_spec({"name": "one", "dataset": {"builtin": builtin, "rows": 400},
+                              "tasks": [{"name": "y1"}]})
+        ds = load_dataset(spec.dataset, spec.tasks, 0)
+        assert "y2" not in ds.feature_decisions, builtin
+        assert not any("leakage" in w for w in ds.warnings), builtin

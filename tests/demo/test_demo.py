@@ -121,7 +121,8 @@ def test_demo_runs_the_main_job_end_to_end_and_serves_until_interrupted(tmp_path
     for step in range(1, 10):
         assert f"[{step}/9]" in stdout
     # pruned trials count toward the budget and are named (MO-ASHA may stop some)
-    assert re.search(r"succeeded trials: 3 ended \(\d pruned, 0 failed\) of a budget of 3",
+    assert re.search(r"succeeded trials: 3 ended \(\d complete, \d pruned, 0 failed\) of a budget "
+                     r"of 3",
                      stdout), stdout
     assert "trial  topology" in stdout and "valid y1 auc" in stdout and "test y2 auc" in stdout
     front = json.loads((out / "pareto.json").read_text())

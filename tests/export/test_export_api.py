@@ -80,6 +80,8 @@ def test_export_without_a_trial_chooses_from_the_front(client: TestClient,
     response = _get(client, service, "?prefer=watch=3")
     assert response.status_code == 200, response.text
     assert response.headers["x-automtl-trial"] == "1"  # best on watch
+    # every objective's weight as applied, the unnamed click's default 1 too
+    assert response.headers["x-automtl-weights"] == "click=1,watch=3"
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     name = next(n for n in archive.namelist() if n.endswith("choice.json"))
     choice = json.loads(archive.read(name))

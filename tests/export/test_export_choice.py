@@ -57,6 +57,21 @@ def test_equal_weights_pick_the_balanced_trial() -> None:
     assert [o["min"] for o in choice.objectives] == [0.60, 0.60, 1000.0]
 
 
+def test_the_resolved_weights_of_every_objective_say_which_were_not_named() -> None:
+    """``--prefer ctr=1`` weighs cvr and params 1 too (equal weights): the choice says every
+    objective's weight and which ones the preference left at the default."""
+    choice = choose_trial(FRONT, OBJECTIVES, {"ctr": 1.0})
+    assert choice.weights == {"ctr": 1.0, "cvr": 1.0, "params": 1.0}
+    assert choice.defaulted == ["cvr", "params"]
+    assert choice.weights_text() == "ctr=1, cvr=1, params=1 (cvr, params not named: weight 1)"
+    assert choice.weights_header() == "ctr=1,cvr=1,params=1"
+    assert choice.to_dict()["defaulted"] == ["cvr", "params"]  # choice.json too
+    assert choose_trial(FRONT, OBJECTIVES).weights_text() == \
+        "ctr=1, cvr=1, params=1 (none named: equal weights)"
+    named = choose_trial(FRONT, OBJECTIVES, {"ctr": 2.0, "cvr": 0.0, "params": 1.0})
+    assert named.defaulted == [] and named.weights_text() == "ctr=2, cvr=0, params=1"
+
+
 @pytest.mark.parametrize(("weights", "expected"), [
     # normalised: 3 = (1, 0, 0), 5 = (0.5, 1, 0.5), 8 = (0, 0.2, 1), 9 = (0.8, 0.8, 0.5)
     ({"ctr": 5.0}, 9),                              # 3: 5; 9: 4 + 0.8 + 0.5 = 5.3
@@ -132,6 +147,33 @@ def test_a_search_whose_trials_were_all_pruned_says_so_not_that_none_finished(
     assert "no trial has finished" not in message
     assert "none of its 4 trial(s) trained to its last epoch (3 pruned: stopped early at a " \
         "rung or refused by a constraint and 1 failed)" in message and "budget.trials" in message
+
+
+def test_a_cancelled_search_is_told_to_resume_not_to_raise_the_budget() -> None:
+    """After Ctrl-C / a cancel the trials are interrupted, not failed: the export's message
+    called them failed and advised a larger budget.trials; a cancelled job that never ran a
+    trial was told to wait for one to finish."""
+    import dataclasses
+
+    from automtl.export.sources import export_record
+    from automtl.trial_record import TrialOutcome
+
+    outcome = TrialOutcome(number=0, state="FAIL", params={}, candidate=None, values=None,
+                           interrupted=True)  # a study's trial
+    assert export_record(outcome).state == "interrupted"
+    stopped = [record(0, None, state="interrupted", values=None, on_front=False),
+               record(1, None, state="pruned", values=None, on_front=False)]
+    with pytest.raises(TrialNotFinishedError) as exc:
+        select_trial(source(*stopped))
+    message = str(exc.value)
+    assert "1 interrupted: stopped by a cancel or the time limit" in message
+    assert "failed" not in message and "budget.trials" not in message
+    assert "run the search again to resume it" in message
+    never = dataclasses.replace(source(), status="cancelled")
+    with pytest.raises(TrialNotFinishedError) as exc:
+        select_trial(never)
+    assert "cancelled before any trial finished" in str(exc.value)
+    assert "once one is complete" not in str(exc.value)
 
 
 def test_job_source_reads_service_rows() -> None:

@@ -30,6 +30,10 @@ def test_prefer_chooses_prints_and_records(service: Service, tmp_path: Path,
     assert code == 0
     assert f"chose trial 1 of job {service.job_id} from its 2-trial front" in printed
     assert "* trial    1" in printed and "score" in printed
+    # --prefer watch=3 weighs click 1: the resolved weights of both are printed
+    assert "weights: click=1, watch=3 (click not named: weight 1)" in printed
+    assert "weights click=1, watch=3 (click not named: weight 1)" in \
+        (out / "README.md").read_text()
     choice = json.loads((out / "choice.json").read_text())
     assert choice["chosen_trial"] == 1 and choice["weights"] == {"click": 1.0, "watch": 3.0}
     assert "trial 1 has the highest weighted score" in (out / "README.md").read_text()

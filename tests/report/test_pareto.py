@@ -128,7 +128,7 @@ def test_rows_for_tables() -> None:
     assert metric_columns == {k: v for k, v in rows[0].items()
                               if k.startswith(("valid_", "test_"))}
     assert [(r["trial"], r["state"], r["on_front"]) for r in trials] == [
-        (0, "COMPLETE", True), (1, "FAIL", False)]
+        (0, "complete", True), (1, "failed", False)]
 
 
 def test_an_empty_front_as_csv_is_its_header_line() -> None:
@@ -140,3 +140,95 @@ def test_an_empty_front_as_csv_is_its_header_line() -> None:
                             {"name": "t2", "direction": "maximize", "metric": "auc"}],
              "trials": []}
     assert front_csv(front) == "trial,topology,weighting,t1,t2\n"
+
+
+def _confirmed_study() -> tuple[optuna.Study, Any]:
+    """A study whose front point 0 (mmoe) was confirmed against single-task trial 1 with 3
+    seeds: t1 gains clearly, t2 moves within the seed noise."""
+    from automtl.search.confirm import summarize
+    from automtl.trial_record import STUDY_CONFIRMATION_ATTR, set_study_attr
+
+    spec = _spec(confirm={"seeds": 3})
+    study = _study(["maximize", "maximize"])
+    _add(study, [0.8, 0.6])
+    _add(study, [0.6, 0.8])
+    candidates = [{"trial": 0, "topology": "mmoe", "roles": ["front"]},
+                  {"trial": 1, "topology": "single_task", "roles": ["single_task"]}]
+    scores = {0: [{"t1": {"auc": v1}, "t2": {"auc": v2}}
+                  for v1, v2 in [(0.80, 0.70), (0.81, 0.60), (0.82, 0.72)]],
+              1: [{"t1": {"auc": v1}, "t2": {"auc": v2}}
+                  for v1, v2 in [(0.70, 0.66), (0.71, 0.67), (0.70, 0.68)]]}
+    set_study_attr(study, STUDY_CONFIRMATION_ATTR, summarize(spec, candidates, scores))
+    return study, spec
+
+
+def test_the_confirmed_gain_table_is_in_the_front_json_and_its_csv() -> None:
+    """The confirmation's gain table (gain, interval, seed noise) was only in the HTML page: the
+    front (front.json, the report JSON, GET /pareto) carries it under GAIN_FIELDS names, and
+    gains_csv gives the same rows under the same column names."""
+    import csv
+    import io
+
+    from automtl.report.html import report_from_study
+    from automtl.report.pareto import GAIN_FIELDS, gains_csv
+
+    study, spec = _confirmed_study()
+    front = pareto_front(study, spec)
+    table = front["mtl_gain"]
+    assert (table["seeds"], table["split"], table["baseline_trial"]) == (3, "test", 1)
+    rows = table["gains"]
+    assert [(r["trial"], r["task"]) for r in rows] == [(0, "t1"), (0, "t2")]
+    assert all(tuple(r) == GAIN_FIELDS for r in rows)
+    t1, t2 = rows
+    assert t1["gain"] == pytest.approx(np.mean([0.10, 0.10, 0.12]))
+    assert t1["ci_low"] > 0 and t1["verdict"] == "better than single-task"
+    assert t1["within_noise"] is False and t1["seeds"] == 3
+    assert t1["baseline_std"] == pytest.approx(np.std([0.70, 0.71, 0.70], ddof=1))
+    assert t2["ci_low"] < 0 < t2["ci_high"] and t2["verdict"] == "within noise"
+    parsed = list(csv.DictReader(io.StringIO(gains_csv(front))))
+    assert list(parsed[0]) == list(GAIN_FIELDS)
+    assert [float(r["gain"]) for r in parsed] == pytest.approx([t1["gain"], t2["gain"]])
+    assert [r["verdict"] for r in parsed] == [t1["verdict"], t2["verdict"]]
+    page = report_from_study(study, spec, front=front)  # the page says the same verdicts
+    assert "better than single-task" in page and "within noise" in page
+
+
+def test_an_unconfirmed_front_has_no_gain_table_and_a_header_only_gains_csv() -> None:
+    from automtl.report.pareto import GAIN_FIELDS, gains_csv
+
+    study = _study(["maximize", "maximize"])
+    _add(study, [0.8, 0.6])
+    front = pareto_front(study, _spec())
+    assert front["mtl_gain"] is None
+    assert gains_csv(front) == ",".join(GAIN_FIELDS) + "\n"
+
+
+def test_the_cli_summary_prints_the_gain_table_under_the_same_names() -> None:
+    from automtl.commands.search import gain_summary
+    from automtl.report.pareto import GAIN_FIELDS
+
+    study, spec = _confirmed_study()
+    text = gain_summary(pareto_front(study, spec)["mtl_gain"])
+    lines = text.splitlines()
+    assert "confirmed with 3 seeds on the test split" in lines[0]
+    assert "baseline trial 1" in lines[0]
+    assert lines[1].split() == [f for f in GAIN_FIELDS if f != "within_noise"]
+    assert lines[3].split()[:4] == ["0", "mmoe", "t1", "auc"]
+    assert "better than single-task" in lines[3] and "within noise" in lines[4]
+
+
+def test_interrupted_trials_are_not_counted_or_shown_as_failed() -> None:
+    """A trial a cancel cut short is FAIL in Optuna with automtl:interrupted: the front's
+    n_failed (the report's "failed") left it out of the failures, trials.csv called it FAIL."""
+    from automtl.trial_record import ATTR_INTERRUPTED
+
+    study = _study(["maximize", "maximize"])
+    _add(study, [0.8, 0.6])
+    _add(study, None, state=TrialState.FAIL)                       # a real failure
+    study.add_trial(create_trial(state=TrialState.FAIL, params={"x": 0.5}, distributions=DIST,
+                                 user_attrs={ATTR_INTERRUPTED: True}))
+    spec = _spec()
+    front = pareto_front(study, spec)
+    assert (front["n_failed"], front["n_interrupted"]) == (1, 1)
+    # and named as REST's /trials names them (COMPLETE vs complete was a papercut too)
+    assert [r["state"] for r in trial_rows(study, spec)] == ["complete", "failed", "interrupted"]

@@ -257,3 +257,26 @@ def test_importances_stored_when_the_search_ends_are_read_back_until_the_study_c
     study.optimize(objective, n_trials=1)
     with pytest.raises(AssertionError, match="fANOVA fitted"):
         module.study_importances(study, OBJECTIVES)
+
+
+def test_an_interrupted_trial_is_shown_interrupted_not_failed(search):
+    """After a cancel the report called the trials it cut short FAIL and counted them failed:
+    the page shows INTERRUPTED, the topology table counts them apart, the summary too."""
+    from automtl.report.html import build_report_html
+
+    front, trials = search
+    stopped = {**_trial(9, "cgc", None, None, state="FAIL"), "interrupted": True,
+               "error": "interrupted before it finished (cancelled)"}
+    front = {**front, "n_failed": 1, "n_interrupted": 1}
+    page = build_report_html(front, [*trials, stopped], tasks=[
+        {"name": "ctr", "metric": "auc", "direction": "maximize"},
+        {"name": "watch", "metric": "mse", "direction": "minimize"}])
+    assert 'title="interrupted before it finished (cancelled)">interrupted</td>' in page
+    assert "<span>interrupted</span>" in page
+    assert "<th>interrupted</th>" in page
+    from automtl.trial_record import shown_state
+
+    shown = [{**t, "state": shown_state(t["state"], t.get("interrupted"))}
+             for t in [*trials, stopped]]
+    rows = {r["topology"]: r for r in topology_summary(front, shown)}
+    assert (rows["cgc"]["failed"], rows["cgc"]["interrupted"]) == (1, 1)

@@ -97,4 +97,4 @@ def test_topology_summary_counts_states_and_best_values() -> None:
     assert summary["mmoe"]["best"]["t1"] == {"value": 0.7, "trial": 0}
     assert summary["mmoe"]["best"]["t2"] == {"value": 0.8, "trial": 1}
     assert summary["ple"] == {"trials": 1, "complete": 0, "pruned": 0, "failed": 1,
-                              "best": {}}
+                              "interrupted": 0, "best": {}}

@@ -334,3 +334,18 @@ def test_a_key_with_no_close_match_lists_the_valid_ones_and_objectives_are_check
     assert errors["budget.zzz"].startswith("unknown field; valid fields: ")
     assert "epochs" in errors["budget.zzz"] and "trials" in errors["budget.zzz"]
     assert errors["objectives[1]"].startswith("unknown objective 'cvr'; valid: ['t1', 't2'")
+
+
+def test_a_mistyped_objective_gets_a_did_you_mean() -> None:
+    """objectives: [t1, t22] listed the valid names without the one that was meant; also in
+    export's --prefer."""
+    from automtl.export.choice import choose_trial
+    from automtl.export.errors import PreferenceError
+
+    with pytest.raises(JobSpecError) as exc:
+        load_job_spec(_doc(objectives=["t1", "t22"]))
+    assert dict(exc.value.errors)["objectives[1]"].startswith(
+        "unknown objective 't22' (did you mean 't2'?); valid: ['t1', 't2'")
+    spec = load_job_spec(_doc())
+    with pytest.raises(PreferenceError, match=r"\['t22'\] \(did you mean 't2'\?\); valid"):
+        choose_trial([(0, {"t1": 0.5, "t2": 0.5})], spec.objective_list(), {"t22": 1.0})

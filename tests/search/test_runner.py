@@ -198,10 +198,12 @@ def test_callbacks_heard_every_trial(searched: dict[str, Any]) -> None:
 
 
 def test_resume_continues_to_the_budget_without_rerunning(
-        local_ray: None, tmp_path: Path) -> None:
+        local_ray: None, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     first = run_search(make_spec("resume", 3), storage_url=url, artifact_dir=tmp_path)
     assert first.complete == 3
+    # Optuna's INFO line on creating the study is not printed (the CLI is quiet)
+    assert "A new study created" not in capfd.readouterr().err
     study = optuna.load_study(study_name="automtl-resume", storage=open_storage(url))
     before = {t.number: (t.values, t.params) for t in study.trials}
     # A process that died mid-trial leaves a RUNNING trial behind.
@@ -209,8 +211,27 @@ def test_resume_continues_to_the_budget_without_rerunning(
     search_spaces.load(SPACE).sample(dead)
     dead_params = dict(dead.params)
 
-    second = run_search(make_spec("resume", 6), storage_url=url, artifact_dir=tmp_path)
+    class Resumed(SearchCallbacks):
+        def __init__(self) -> None:
+            self.resumed: list[dict[str, Any]] = []
+
+        def on_resume(self, resumed: dict[str, Any]) -> None:
+            self.resumed.append(resumed)
+
+    told = Resumed()
+    second = run_search(make_spec("resume", 6), told, storage_url=url, artifact_dir=tmp_path)
     assert second.requeued == [dead.number]
+    # the rerun said what it resumed (it printed nothing): kept, failed, retried
+    from automtl.commands.console import resume_line
+
+    assert len(told.resumed) == 1
+    info = told.resumed[0]
+    assert (info["study"], info["budget"], info["complete"], info["requeued"]) == (
+        "automtl-resume", 6, 3, [dead.number])
+    assert info["interrupted"] == 1 and info["failed"] == 0
+    assert resume_line(info) == (f"resuming study automtl-resume: 3 of 6 budget trials done "
+                                 f"(3 complete, 0 pruned), 0 failed; 1 interrupted trial(s) "
+                                 f"run again ({dead.number})")
     study = optuna.load_study(study_name="automtl-resume", storage=open_storage(url))
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(complete) == 6
@@ -273,13 +294,14 @@ def test_cli_search_writes_front_and_trials(local_ray: None, tmp_path: Path,
     assert front_csv[0].startswith("trial,topology,weighting,t1,t2")
     assert len(front_csv) == 1 + len(front["trials"])
     trials_csv = (out / "trials.csv").read_text().splitlines()
-    assert len(trials_csv) == 3 and ",COMPLETE," in trials_csv[1]
+    assert len(trials_csv) == 3 and ",complete," in trials_csv[1]
     # the summary names complete and pruned trials apart (the budget counts both)
-    assert ": 2 complete, 0 pruned, 0 failed, stopped by" in printed, printed
+    assert ": 2 complete, 0 pruned, 0 failed; stopped because its trial budget was used up" \
+        in printed, printed
     assert "param:topology" in trials_csv[0].split(",")  # every searched parameter
     # progress went to stderr (not a terminal here, so no bar): one line per trial with the
     # count, its topology and objectives, and the ETA
-    lines = [line for line in captured.err.splitlines() if "COMPLETE" in line]
+    lines = [line for line in captured.err.splitlines() if " complete " in line]
     assert [line.split("]")[0] for line in lines] == ["[1/2", "[2/2"]
     assert all(" | t1=" in line and "ETA" in line for line in lines)
     table = printed.split("Pareto front", 1)[1].splitlines()
@@ -365,6 +387,14 @@ def test_a_cancel_ends_the_running_trials_and_starts_no_new_one(local_ray: None,
         assert "interrupted before it finished (cancelled)" in stored_attrs(trial)[ATTR_ERROR]
     assert sorted(o.number for o in recorder.outcomes) == [0, 1]
     assert recorder.ended == [("cancelled", 2)]
+    # interrupted, not failed, wherever they are counted or shown (new-user pass item 4)
+    from automtl.commands.console import trial_line
+
+    assert all(" interrupted " in trial_line(o) for o in recorder.outcomes)
+    assert result.failed == 0 and result.interrupted == 2
+    assert sum(r["interrupted"] for r in result.topologies.values()) == 2
+    assert sum(r["failed"] for r in result.topologies.values()) == 0
+    assert (result.front["n_failed"], result.front["n_interrupted"]) == (0, 2)
     assert not list(tmp_path.rglob(".stop-*"))
 
 

@@ -171,3 +171,14 @@ def test_yaml_exponent_without_dot_is_a_number(tmp_path):
     path.write_text("topology: {choose: {mmoe: {}}}\noptimizer: {lr: 1e-3}\n")
     space = search_spaces.load(path)
     assert space.fixed_candidate({})["train"]["lr"] == 0.001
+
+
+def test_a_mistyped_preset_gets_a_did_you_mean():
+    """'defualt' listed the presets but did not say which one was meant (as a mistyped
+    topology or field does)."""
+    with pytest.raises(SearchSpaceError, match=r"unknown preset 'defualt' \(did you mean "
+                                               r"'default'\?\); valid: \["):
+        search_spaces.load_preset("defualt")
+    assert "(did you mean 'default'?)" in errors_of({"preset": "defualt"})[0][1]
+    with pytest.raises(SearchSpaceError, match=r"'defualt' \(did you mean 'default'\?\)"):
+        search_spaces.load("defualt")
