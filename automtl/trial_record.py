@@ -273,10 +273,8 @@ def shown_state(state: str, interrupted: bool | None) -> str:
 
 def row_state(outcome: TrialOutcome) -> str:
     """The service row's state of a trial: :data:`ROW_STATE`, but ``interrupted`` for a FAIL
-    trial that was stopped before it finished rather than failing."""
-    if outcome.state == "FAIL" and outcome.interrupted:
-        return "interrupted"
-    return ROW_STATE.get(outcome.state, "failed")
+    trial that was stopped before it finished rather than failing (:func:`state_label`)."""
+    return state_label(outcome.state, outcome.interrupted)
 
 
 def state_label(state: str, interrupted: bool | None = False) -> str:
