@@ -206,6 +206,30 @@ def test_the_api_fits_importances_once_at_start_up_so_a_running_jobs_first_repor
     assert out.splitlines()[-3:] == ["False", "True", "['y1 auc (valid)'] 0"]
 
 
+def test_a_second_app_in_the_process_does_not_render_the_warm_up_report_again(
+        settings, monkeypatch):
+    """What the warm-up render warms (Plotly's validators, the importance evaluator's imports)
+    lasts as long as the process: the first app's start-up renders it, a later app's start-up
+    in the same process does not (~0.5 s of CPU warming nothing); both still import what
+    requests need and freeze their start-up objects."""
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from automtl_api import main, results
+
+    renders = []
+    real_render = results.warm_report_rendering
+    monkeypatch.setattr(results, "warm_report_rendering",
+                        lambda: renders.append(1) or real_render())
+    monkeypatch.setattr(main, "_report_rendering_warmed", False)
+    for _ in range(2):
+        with TestClient(main.create_app(settings)):
+            assert all(name in sys.modules for name in main.WARM_MODULES)
+            assert gc.get_freeze_count() > 0
+    assert renders == [1]
+
+
 def test_sqlites_database_is_locked_is_a_503_and_other_database_errors_stay_500(
         settings, alice, monkeypatch):
     from fastapi.testclient import TestClient
