@@ -173,7 +173,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from automtl_api.main import create_app
-    from automtl_storage import upgrade
+    from automtl_storage import optuna_storage, upgrade
 
     settings = _settings(host=args.host, port=args.port, database_url=args.db,
                          api_workers=args.api_workers)
@@ -183,6 +183,12 @@ def _serve(args: argparse.Namespace) -> int:
     if warning is not None:
         print(f"automtl serve: {warning}", file=sys.stderr, flush=True)
     processes = settings.api_workers
+    if processes > 1:
+        # Optuna's tables created here, once: each API process opens Optuna's storage at its
+        # start, which creates them when missing, and on a new database several processes
+        # did so at once: all but one failed on the tables (or PostgreSQL's enum types)
+        # another had just created, and uvicorn started those processes again
+        optuna_storage(settings.resolved_database_url).engine.dispose()
     # one API process: the app lives here; several: each of uvicorn's processes (spawned, so
     # a fresh interpreter) builds its own from these settings, passed as AUTOMTL_* variables
     app: Any = create_app(settings) if processes == 1 else API_APP_FACTORY

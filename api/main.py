@@ -120,10 +120,18 @@ WARM_MODULES = ("automtl.models.builtin", "automtl.weighting.builtin",
                 "automtl.report.html", "automtl.report.pareto")
 
 
+#: whether this process has rendered its warm-up report: what that render warms (Plotly's
+#: validators and figure classes, the importance evaluator's imports) lasts as long as the
+#: process, so a second app started in it (the API tests start ~200 in one process) does not
+#: render again (~0.5 s of CPU each, warming nothing)
+_report_rendering_warmed = False
+
+
 def warm_up() -> None:
     """Import what requests need, and render one empty report (Plotly's first figure loads
-    its validators), before the server accepts its first request (uvicorn runs the
-    lifespan's start before it listens)."""
+    its validators) once per process, before the server accepts its first request (uvicorn
+    runs the lifespan's start before it listens)."""
+    global _report_rendering_warmed
     for name in WARM_MODULES:
         importlib.import_module(name)
     from automtl.models.registry import available_topologies
@@ -131,9 +139,12 @@ def warm_up() -> None:
 
     available_topologies()
     available_weightings()
+    if _report_rendering_warmed:
+        return
     from automtl_api.results import warm_report_rendering
 
     warm_report_rendering()
+    _report_rendering_warmed = True
 
 
 def freeze_start_up_objects() -> None:

@@ -264,4 +264,7 @@ def test_serve_warns_at_start_up_when_its_pools_exceed_what_postgresql_takes(
     finally:
         _stop(serve)
     assert serve.stderr is not None
-    assert f"automtl serve: {warning}" in serve.stderr.read().decode()
+    stderr = serve.stderr.read().decode()
+    assert f"automtl serve: {warning}" in stderr
+    # on this new database no API process died creating Optuna's tables beside another
+    assert "died" not in stderr and "UniqueViolation" not in stderr, stderr[-3000:]
