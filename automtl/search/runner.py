@@ -165,12 +165,14 @@ def run_search(
     study = searcher.study
     check_study(study, spec)
     store_data_warnings(study, dataset.warnings)
+    # resuming only if the study had trials before this run (warm start and coverage below
+    # enqueue WAITING trials into a new study too)
+    resumed = bool(study.get_trials(deepcopy=False))
     warm: list[int] = []
     if spec.warm_start is not None:
         source_url, source_study = (warm_start_resolver or resolve_directory)(spec.warm_start)
         warm = enqueue_warm_start(study, space, source_url, source_study)
     coverage = enqueue_coverage(study, space, spec.seed, max(0, spec.budget.trials - len(warm)))
-    resumed = bool(study.get_trials(deepcopy=False))  # before this run added any
     requeued = recover_study(study, storage)
     if resumed:  # a rerun: say what it kept and what it retries
         info = {"study": name, "budget": spec.budget.trials, **trial_counts(study),

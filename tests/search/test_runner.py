@@ -200,8 +200,19 @@ def test_callbacks_heard_every_trial(searched: dict[str, Any]) -> None:
 def test_resume_continues_to_the_budget_without_rerunning(
         local_ray: None, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    first = run_search(make_spec("resume", 3), storage_url=url, artifact_dir=tmp_path)
+
+    class Resumed(SearchCallbacks):
+        def __init__(self) -> None:
+            self.resumed: list[dict[str, Any]] = []
+
+        def on_resume(self, resumed: dict[str, Any]) -> None:
+            self.resumed.append(resumed)
+
+    fresh = Resumed()
+    first = run_search(make_spec("resume", 3), fresh, storage_url=url, artifact_dir=tmp_path)
     assert first.complete == 3
+    # a new study is not resumed, although its coverage trials were enqueued before the run
+    assert fresh.resumed == []
     # Optuna's INFO line on creating the study is not printed (the CLI is quiet)
     assert "A new study created" not in capfd.readouterr().err
     study = optuna.load_study(study_name="automtl-resume", storage=open_storage(url))
@@ -210,13 +221,6 @@ def test_resume_continues_to_the_budget_without_rerunning(
     dead = study.ask()
     search_spaces.load(SPACE).sample(dead)
     dead_params = dict(dead.params)
-
-    class Resumed(SearchCallbacks):
-        def __init__(self) -> None:
-            self.resumed: list[dict[str, Any]] = []
-
-        def on_resume(self, resumed: dict[str, Any]) -> None:
-            self.resumed.append(resumed)
 
     told = Resumed()
     second = run_search(make_spec("resume", 6), told, storage_url=url, artifact_dir=tmp_path)
