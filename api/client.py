@@ -105,6 +105,15 @@ def stage_phrase(job: dict[str, Any]) -> str:
     return f"; stage {stage}" + (f" {detail}" if detail else "")
 
 
+def empty_front_warning(job: dict[str, Any]) -> str | None:
+    """The warning ``GET /jobs/{id}`` gives first for a succeeded job whose front is empty
+    (it left nothing to export), or ``None``: the status and demo lines print it."""
+    if job.get("status") != "succeeded" or job["progress"].get("front_size"):
+        return None
+    warnings = job.get("warnings") or []
+    return str(warnings[0]) if warnings else "the Pareto front is empty: nothing to export"
+
+
 def trials_phrase(progress: dict[str, Any]) -> str:
     """``"N ended (C complete, P pruned, F failed[, I interrupted]) of a budget of B"`` from a
     job's REST ``progress``: the CLI's status line and the demo's progress lines (pruned trials

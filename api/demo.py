@@ -180,6 +180,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _search_and_export(demo: Demo, base_url: str, env: dict[str, str], db_url: str) -> int:
     """Steps 3 to 9 against the running server; the job's id."""
+    from automtl_api.client import empty_front_warning
     from automtl_api.demo_service import DemoError
 
     args, out = demo.args, demo.out
@@ -202,6 +203,9 @@ def _search_and_export(demo: Demo, base_url: str, env: dict[str, str], db_url: s
         if job["status"] != "succeeded":
             raise DemoError(f"job {job['id']} ended {job['status']}: "
                             f"{job.get('error') or 'no error recorded'}")
+        empty = empty_front_warning(job)
+        if empty:
+            raise DemoError(f"job {job['id']} succeeded, but {empty}")
 
         demo.step(6, "Pareto front: GET /api/v1/jobs/{id}/pareto")
         front = _call(client.pareto, job["id"], what="reading the front").json()

@@ -9,7 +9,7 @@ from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from automtl.trial_record import TRIAL_FIELDS
+from automtl.trial_record import TRIAL_FIELDS, empty_front_text
 from automtl_api.redact import relative_path, scrub_paths
 from automtl_storage import Dataset, Job, JobStatus, Trial, utcnow
 
@@ -181,7 +181,8 @@ class JobDetail(JobRead):
                           "nodes can hold one of its trials (null when some worker can)")
     warnings: list[str] = Field(default_factory=list, description=(
         "the warnings POST /jobs answered (its data checks), kept with the job: empty for a "
-        "job submitted before they were stored"))
+        "job submitted before they were stored; first, for a succeeded job whose front is "
+        "empty (no trial trained to its last epoch), that it left nothing to export"))
 
     @classmethod
     def of(cls, job: Job, pruned: int, waiting_reason: str | None = None, *,
@@ -195,8 +196,12 @@ class JobDetail(JobRead):
             # an upload's id is stored as the runner's text key; answered as the number POST
             # /datasets gave (and dataset_id holds), whether it was sent as 3 or "3"
             spec["dataset"] = {**spec["dataset"], "id": int(dataset["id"])}
+        warnings = list(job.warnings or [])
+        if job.status == JobStatus.SUCCEEDED and not job.front_size:
+            # it ran to its end, yet left nothing: not a plain success
+            warnings.insert(0, empty_front_text(pruned, job.trials_failed))
         return cls(**JobRead.of(job, pruned, interrupted=interrupted).model_dump(), spec=spec,
-                   waiting_reason=waiting_reason, warnings=list(job.warnings or []))
+                   waiting_reason=waiting_reason, warnings=warnings)
 
 
 class JobPage(BaseModel):

@@ -72,6 +72,7 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
     from automtl.search import run_search
     from automtl.search.runner import stop_reason_text
     from automtl.search.study import open_storage
+    from automtl.trial_record import empty_front_text
 
     out = Path(args.out)
     before, under_table = left_out_notes(spec.space)  # a preset's topologies the job cannot use
@@ -123,8 +124,7 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
           f"reference {reference_point_text(result.front['reference_point'])}):")
     print(format_table(front_table_rows(result.front), FRONT_COLUMNS + list(spec.objectives)))
     if not rows and (pruned or result.failed):
-        print(f"the front is empty: no trial trained to its last epoch ({pruned} pruned, "
-              f"{result.failed} failed); run again with a larger budget.trials")
+        print(f"warning: {empty_front_text(pruned, result.failed)}")
     topology_rows = topology_table_rows(result.topologies or {}, spec.objectives)
     (out / "topologies.json").write_text(json.dumps(result.topologies or {}, indent=2))
     print(f"\nper topology ({result.coverage_trials} coverage startup trials this run; best "

@@ -259,6 +259,31 @@ def test_cancel_a_queued_job_at_once_and_refuse_a_finished_one(client, alice, up
     assert "already succeeded" in refused.json()["detail"][0]["msg"]
 
 
+def test_a_succeeded_job_with_an_empty_front_says_it_left_nothing(client, alice, settings):
+    """The new user's demo job: 16 trials, all pruned at the first rung, front 0, and
+    'succeeded' with no word of it until the export's 409."""
+    empty = submit(client, alice, tiny_spec({"builtin": "synthetic"}, name="empty"))
+    full = submit(client, alice, tiny_spec({"builtin": "synthetic"}, name="full"))
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        jobs = JobRepository(session)
+        for job in (empty, full):
+            assert jobs.claim_next("w1") is not None
+        jobs.update_progress(empty["id"], trials_finished=4, trials_failed=1, front_size=0)
+        jobs.update_progress(full["id"], trials_finished=4, front_size=2, hypervolume=0.3)
+        for job in (empty, full):
+            assert jobs.finish(job["id"], JobStatus.SUCCEEDED, worker_id="w1")
+    detail = client.get(f"/api/v1/jobs/{empty['id']}", headers=alice).json()
+    assert detail["status"] == "succeeded"
+    assert detail["warnings"][0].startswith("the search ended without a result: no trial "
+                                            "trained to its last epoch (0 stopped early "
+                                            "(pruned), 1 failed)")
+    assert "no model to export" in detail["warnings"][0]
+    assert client.get(f"/api/v1/jobs/{full['id']}", headers=alice).json()["warnings"] == []
+    from automtl_api.commands import _status_line
+
+    assert _status_line(detail).splitlines()[1] == f"  warning: {detail['warnings'][0]}"
+
+
 def test_a_running_job_gets_a_cancel_request(client, alice, settings):
     job = submit(client, alice, tiny_spec({"builtin": "synthetic"}))
     with Database(settings.resolved_database_url) as database, database.session() as session:
