@@ -63,6 +63,9 @@ class ApiClient:
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
         return self._send("POST", "/jobs", json=spec).json()
 
+    def resume(self, job_id: int) -> dict[str, Any]:
+        return self._send("POST", f"/jobs/{job_id}/resume").json()
+
     def job(self, job_id: int) -> dict[str, Any]:
         return self._send("GET", f"/jobs/{job_id}").json()
 

@@ -124,6 +124,23 @@ def test_submit_checks_the_spec_before_uploading_its_data(tmp_path, capsys):
     assert "connect" not in err.lower()
 
 
+def test_submit_runs_the_data_checks_before_uploading(tmp_path, capsys):
+    """The new user's binary `buy` label held 0/1/2: submit uploaded the file, then the server
+    refused the job. The checks `automtl spec validate --data` runs come first now (no server
+    runs at this URL: an upload would fail with a connection error instead)."""
+    rows = "".join(f"{i % 7 / 7},{i % 2},{i % 3}\n" for i in range(60))
+    (tmp_path / "three.csv").write_text("x,click,buy\n" + rows)
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: three\ndataset: {path: three.csv}\n"
+                    "tasks: [{name: ctr, label: click, type: binary},"
+                    " {name: cvr, label: buy, type: binary}]\nbudget: {trials: 2}\n")
+    assert main(["submit", str(spec), "--url", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "checked here before the data is uploaded" in err
+    assert "buy" in err and "2" in err
+    assert "as dataset" not in err and "connect" not in err.lower()
+
+
 def test_report_needs_a_job_or_a_search_dir(tmp_path, capsys):
     assert main(["report", "--search-dir", str(tmp_path)]) == 2
     assert "--search-dir" in capsys.readouterr().err and not (tmp_path / "report.html").exists()

@@ -266,7 +266,7 @@ def test_a_succeeded_job_with_an_empty_front_says_it_left_nothing(client, alice,
     full = submit(client, alice, tiny_spec({"builtin": "synthetic"}, name="full"))
     with Database(settings.resolved_database_url) as database, database.session() as session:
         jobs = JobRepository(session)
-        for job in (empty, full):
+        for _ in (empty, full):
             assert jobs.claim_next("w1") is not None
         jobs.update_progress(empty["id"], trials_finished=4, trials_failed=1, front_size=0)
         jobs.update_progress(full["id"], trials_finished=4, front_size=2, hypervolume=0.3)
@@ -282,6 +282,39 @@ def test_a_succeeded_job_with_an_empty_front_says_it_left_nothing(client, alice,
     from automtl_api.commands import _status_line
 
     assert _status_line(detail).splitlines()[1] == f"  warning: {detail['warnings'][0]}"
+
+
+def test_only_a_cancelled_or_failed_job_is_resumed(client, alice, bob, settings):
+    """POST /jobs/{id}/resume queues a cancelled or failed job again with its study (and
+    clears its cancel and error); a queued, running or succeeded one answers 409."""
+    jobs_of = {name: submit(client, alice, tiny_spec({"builtin": "synthetic"}, name=name))
+               for name in ("cancelled", "failed", "succeeded", "running", "queued")}
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        jobs = JobRepository(session)
+        for _ in range(4):
+            assert jobs.claim_next("w1") is not None
+        jobs.request_cancel(jobs_of["cancelled"]["id"])
+        assert jobs.finish(jobs_of["cancelled"]["id"], JobStatus.CANCELLED, worker_id="w1")
+        assert jobs.finish(jobs_of["failed"]["id"], JobStatus.FAILED, "boom", worker_id="w1")
+        assert jobs.finish(jobs_of["succeeded"]["id"], JobStatus.SUCCEEDED, worker_id="w1")
+    for name in ("succeeded", "running", "queued"):
+        refused = client.post(f"/api/v1/jobs/{jobs_of[name]['id']}/resume", headers=alice)
+        assert refused.status_code == 409, (name, refused.text)
+        assert f"is {name}: only a cancelled or failed job" in refused.json()["detail"][0]["msg"]
+    # another owner's job is not found, as for every job route
+    assert client.post(f"/api/v1/jobs/{jobs_of['failed']['id']}/resume",
+                       headers=bob).status_code == 404
+    for name in ("cancelled", "failed"):
+        job = jobs_of[name]
+        answer = client.post(f"/api/v1/jobs/{job['id']}/resume", headers=alice)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert (body["status"], body["study_name"], body["error"], body["cancel_requested"],
+                body["finished_at"]) == ("queued", job["study_name"], None, False, None)
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        # the oldest queued job is claimed first: the resumed ones kept their place
+        claimed = JobRepository(session).claim_next("w2")
+        assert claimed is not None and claimed.id == jobs_of["cancelled"]["id"]
 
 
 def test_a_running_job_gets_a_cancel_request(client, alice, settings):
