@@ -319,8 +319,13 @@ def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0,
 
 def _print_front(front: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
     """The front as a table: architecture, validation objectives, test metric of each task."""
-    from automtl.commands.search import format_table
-    from automtl.report.pareto import front_rows, reference_point_text
+    from automtl.commands.search import format_table, gain_summary
+    from automtl.report.pareto import (
+        below_chance_warnings,
+        front_rows,
+        reference_point_text,
+        zero_hypervolume_note,
+    )
 
     metric = {t["name"]: t["metric"] for t in tasks}
     names = [o["name"] for o in front["objectives"]]
@@ -330,10 +335,20 @@ def _print_front(front: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
     columns = ["trial", "topology", "weighting", *headers.values(), "num_params"]
     print(f"      {front['n_trials']} complete trials, {front.get('n_failed', 0)} failed; "
           f"{len(rows)} on the front, {front['n_dominated']} dominated; hypervolume "
-          f"{front['hypervolume']:.4f} (reference point "
+          f"{'-' if front['hypervolume'] is None else format(front['hypervolume'], '.4f')} "
+          f"(reference point "
           f"{reference_point_text(front['reference_point'])})")
     for line in format_table(rows, columns).splitlines():
         print(f"      {line}")
+    zero = zero_hypervolume_note(front)
+    if zero:
+        print(f"      {zero}")
+    for warning in below_chance_warnings(front):
+        print(f"      warning: {warning}")
+    if front.get("mtl_gain") is not None:  # the table automtl search prints too
+        print()
+        for line in gain_summary(front["mtl_gain"]).splitlines():
+            print(f"      {line}")
 
 
 def _export(demo: Demo, client: Any, job_id: int) -> Path:

@@ -355,7 +355,9 @@ class ParetoFront(BaseModel):
     status: str
     objectives: list[dict[str, str | None]]
     reference_point: dict[str, float | None]
-    hypervolume: float
+    hypervolume: float | None = Field(description="the volume the front dominates up to the "
+                                                  "reference point; null while the front is "
+                                                  "empty (as the job's progress.hypervolume)")
     trials: list[FrontTrial]
     n_trials: int
     n_dominated: int
