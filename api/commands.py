@@ -600,9 +600,11 @@ def _local_spec_errors(spec: dict[str, Any], base: Path) -> list[tuple[str, str]
     from automtl.search.datasets import load_dataset
 
     try:  # the data checks `automtl spec validate --data` runs (a label's values, ...)
-        load_dataset(loaded.dataset, loaded.tasks, loaded.seed, domains=loaded.domains)
+        dataset = load_dataset(loaded.dataset, loaded.tasks, loaded.seed, domains=loaded.domains)
     except DataError as exc:
         return [(data_error_path(loaded, exc), str(exc))]
+    for note in dataset.notes:  # e.g. missing values imputed: said before the upload
+        print(f"note: {note}", file=sys.stderr)
     return []
 
 

@@ -567,6 +567,27 @@ def test_a_second_search_on_the_same_out_folder_exits_2_naming_it_and_the_holder
         pass
 
 
+def test_missing_feature_values_are_noted_by_validate_and_submit(tmp_path, capsys):
+    """NaN in a feature column passed silently (it is mean-imputed with an indicator): now a
+    note names the column and the count, in spec validate --data and before submit uploads."""
+    rows = "".join(f"{'' if i % 10 == 0 else i / 7},{i % 3},{i % 2},{(i // 2) % 2}\n"
+                   for i in range(200))
+    (tmp_path / "nan.csv").write_text("price,city,click,buy\n" + rows)
+    spec = tmp_path / "job.yaml"
+    spec.write_text(f"name: nan\ndataset: {{path: {tmp_path / 'nan.csv'}}}\n"
+                    "tasks: [{name: click}, {name: buy}]\nbudget: {trials: 2}\n")
+    note = ("note: feature column 'price' has 20 missing value(s): filled with the train mean, "
+            "plus a 0/1 feature 'price__missing' that marks them")
+    assert main(["spec", "validate", str(spec), "--data"]) == 0
+    out = capsys.readouterr().out
+    assert f"  {note}" in out.splitlines()
+    assert "'city'" not in out  # a column without missing values gets no note
+    # submit says it before the upload (no server here: the upload then fails to connect)
+    main(["submit", str(spec), "--url", "http://127.0.0.1:9", "--token", "t"])
+    err = capsys.readouterr().err
+    assert note in err.splitlines()
+
+
 def test_spec_validate_checks_a_job_spec_without_running_it(tmp_path, capsys):
     """New-user pass item 16: no command checked a job spec without running it."""
     spec = tmp_path / "job.yaml"
