@@ -130,7 +130,7 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
     front_values = np.array([t.values for t in front], dtype=float).reshape(-1, len(objectives))
     names = [o.name for o in objectives]
     on_front = {t.number for t in front}
-    result = {
+    result: dict[str, Any] = {
         "study": study.study_name,
         "objectives": [{"name": o.name, "direction": o.direction, "metric": o.metric}
                        for o in objectives],
@@ -145,11 +145,11 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
         "n_interrupted": len(interrupted),
         "n_infeasible": len(complete) - len(feasible),
         "n_dominated": len(feasible) - len(front),
-        "warnings": data_warnings_of(study),
+        "warnings": [],  # below
         "mtl_gain": confirmed_gains(confirmation_of(study)),
         **({"domains": domain_columns(spec)} if spec.domains is not None else {}),
     }
-    result["warnings"] = [*result["warnings"], *below_chance_warnings(result)]
+    result["warnings"] = data_warnings_of(study) + below_chance_warnings(result)
     return result
 
 
@@ -160,8 +160,9 @@ def below_chance_warnings(front: Mapping[str, Any]) -> list[str]:
     tasks = sorted({task for trial in trials for task in (trial.get("valid") or {})})
     out = []
     for task in tasks:
-        aucs = [((trial.get("valid") or {}).get(task) or {}).get("auc") for trial in trials]
-        if trials and all(isinstance(v, float) and v < 0.5 for v in aucs):
+        found = [((trial.get("valid") or {}).get(task) or {}).get("auc") for trial in trials]
+        aucs = [float(v) for v in found if isinstance(v, float)]
+        if trials and len(aucs) == len(trials) and all(v < 0.5 for v in aucs):
             out.append(f"task {task!r}: validation AUC below 0.5 (below chance) on every front "
                        f"point (best {max(aucs):.3f}): too few epochs, or a label the features "
                        f"do not predict?")
