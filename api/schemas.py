@@ -154,7 +154,11 @@ class JobRead(BaseModel):
             stage=stage, stage_detail=job.stage_detail if stage is not None else None,
             error=scrub_paths(job.error),
             attempts=job.attempts,
-            progress=JobProgress(finished=job.trials_finished, failed=job.trials_failed,
+            # finished includes the pruned, failed and interrupted trials: never below them
+            # (the worker's count lags the rows, and a requeued job's is from its last run)
+            progress=JobProgress(finished=max(job.trials_finished,
+                                              pruned + job.trials_failed + interrupted),
+                                 failed=job.trials_failed,
                                  pruned=pruned, interrupted=interrupted,
                                  running=job.trials_running, budget=budget,
                                  elapsed_s=elapsed,

@@ -204,11 +204,17 @@ def run_search(
         bridge.report_finished(searcher.interrupt_live_trials("cancelled"))
         end_search("cancelled")
 
+    def stop_asked() -> bool:
+        return bool(_safe(callbacks.should_stop, default=False))
+
     # a cancelled search shuts its Ray down last, after on_search_end (the caller records the
     # cancel without waiting for it); otherwise Ray is down before a confirmation trains here
     with contextlib.ExitStack() as ray_session:
         stop_reason = "budget"
-        if searcher.complete_trials < spec.budget.trials:
+        if searcher.complete_trials < spec.budget.trials and stop_asked():
+            # asked while preparing (a job cancelled as its worker claimed it): no Ray starts
+            stop_reason = "cancelled"
+        elif searcher.complete_trials < spec.budget.trials:
             # Tune's default CSV/JSON/TensorBoard loggers write every result to disk; the study
             # and the artifacts are the record here, so they are off.
             os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -219,6 +225,9 @@ def run_search(
             bridge.watch_stop(stopper, on_cancelled)
             stop_reason = "error"  # until Tune returns
             try:
+                if stop_asked():  # asked while Ray started (seconds): no trial starts
+                    stop_reason = "cancelled"
+                    raise _StopBeforeTune
                 tuner = tune.Tuner(
                     tune.with_resources(
                         tune.with_parameters(train_candidate, context=context),
@@ -247,6 +256,8 @@ def run_search(
                     tuner.fit()  # (it warns that the disabled loggers left no result files)
                 stop_reason = _stop_reason(stopper, searcher, spec.budget.trials,
                                            spec.budget.time_limit_s)
+            except _StopBeforeTune:
+                pass
             finally:
                 bridge.report_finished(searcher.interrupt_live_trials(stop_reason))
                 stop_signal.clear()
@@ -317,6 +328,10 @@ def run_search(
             constraints=constraint_summary(study, spec.constraints))
         end_search(result.stop_reason)
     return result
+
+
+class _StopBeforeTune(Exception):
+    """A stop asked before Tune started: the search ends ``cancelled`` with no trial run."""
 
 
 def store_data_warnings(study: Any, warnings: list[str]) -> None:

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from automtl.jobspec import load_job_spec
 from automtl_api.settings import Settings
-from automtl_storage import Database, JobRepository, JobStatus, TrialRepository
+from automtl_storage import Database, JobRepository, JobStatus, TrialRepository, TrialState
 
 
 def submit(client: TestClient, headers: dict[str, str], spec: dict[str, Any]) -> dict[str, Any]:
@@ -315,6 +315,18 @@ def test_only_a_cancelled_or_failed_job_is_resumed(client, alice, bob, settings)
         # the oldest queued job is claimed first: the resumed ones kept their place
         claimed = JobRepository(session).claim_next("w2")
         assert claimed is not None and claimed.id == jobs_of["cancelled"]["id"]
+
+
+def test_finished_is_never_below_the_interrupted_pruned_and_failed_trials(client, alice,
+                                                                          settings):
+    """A queued job (given back by its worker) showed {'finished': 0, 'interrupted': 1}; the
+    README says finished includes the interrupted trials."""
+    job = submit(client, alice, tiny_spec({"builtin": "synthetic"}))
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        TrialRepository(session).upsert(job["id"], 0, state=TrialState.INTERRUPTED, params={})
+        JobRepository(session).update_progress(job["id"], trials_finished=0, trials_failed=1)
+    progress = client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()["progress"]
+    assert (progress["finished"], progress["interrupted"], progress["failed"]) == (2, 1, 1)
 
 
 def test_a_running_job_gets_a_cancel_request(client, alice, settings):
