@@ -117,6 +117,18 @@ def empty_front_warning(job: dict[str, Any]) -> str | None:
     return str(warnings[0]) if warnings else "the Pareto front is empty: nothing to export"
 
 
+def running_phrase(job: dict[str, Any]) -> str:
+    """``"2 running"``, or ``"0 running (starting: Ray and the first trials)"`` while a
+    searching job has no trial running and none ended yet (its workers take 10-20 s to
+    start), for the status and demo lines."""
+    p = job["progress"]
+    running = int(p.get("running") or 0)
+    ended = (p.get("finished") or 0) + (p.get("interrupted") or 0)
+    if job.get("stage") == "searching" and running == 0 and ended == 0:
+        return "0 running (starting: Ray and the first trials)"
+    return f"{running} running"
+
+
 def trials_phrase(progress: dict[str, Any]) -> str:
     """``"N ended (C complete, P pruned, F failed[, I interrupted]) of a budget of B"`` from a
     job's REST ``progress``: the CLI's status line and the demo's progress lines (pruned trials

@@ -612,10 +612,15 @@ def _status_line(job: dict[str, Any]) -> str:
     p = job["progress"]
     hv = f"{p['hypervolume']:.4g}" if p.get("hypervolume") is not None else "-"
     elapsed = f"{p['elapsed_s']:.0f}s" if p.get("elapsed_s") is not None else "-"
-    from automtl_api.client import empty_front_warning, stage_phrase, trials_phrase
+    from automtl_api.client import (
+        empty_front_warning,
+        running_phrase,
+        stage_phrase,
+        trials_phrase,
+    )
 
     line = (f"job {job['id']} {job['name']!r}: {job['status']}{stage_phrase(job)}; trials: "
-            f"{trials_phrase(p)}, {p['running']} running; front {p['front_size']}, "
+            f"{trials_phrase(p)}, {running_phrase(job)}; front {p['front_size']}, "
             f"hypervolume {hv}; elapsed {elapsed}")
     if job.get("waiting_reason"):  # a queued job no live worker can serve: say why it waits
         line += f"\n  waiting: {job['waiting_reason']}"

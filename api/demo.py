@@ -298,7 +298,7 @@ def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0,
     """Poll ``GET /jobs/{id}`` until the job ends; print a line when the status or the stage
     changes (so one per confirmation run: ``stage confirming 4/15: trial 12 ...``), and when
     the trial progress has changed at most once per ``every`` seconds."""
-    from automtl_api.client import stage_phrase, trials_phrase
+    from automtl_api.client import running_phrase, stage_phrase, trials_phrase
 
     last_line, last_state, last_time = None, None, 0.0
     while True:
@@ -306,7 +306,7 @@ def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0,
         p = job["progress"]
         hv = f"{p['hypervolume']:.4f}" if p.get("hypervolume") is not None else "-"
         state = (job["status"], job.get("stage"), job.get("stage_detail"))
-        line = (f"{job['status']:<9} trials: {trials_phrase(p)}, {p['running']} running; "
+        line = (f"{job['status']:<9} trials: {trials_phrase(p)}, {running_phrase(job)}; "
                 f"front {p['front_size']}, hypervolume {hv}{stage_phrase(job)}")
         now = time.monotonic()
         if state != last_state or (line != last_line and now - last_time >= every):

@@ -389,6 +389,13 @@ def test_the_status_line_names_a_running_jobs_stage():
     assert _status_line(job).startswith(
         "job 1 'j': running; stage confirming 4/15: trial 12 (mmoe, front) seed 2/3; trials: ")
     assert "; stage" not in _status_line({**job, "status": "succeeded", "stage": None})
+    # the 10-20 s while its workers start: 'starting', not a bare '0 running'
+    starting = {**job, "stage": "searching", "stage_detail": None,
+                "progress": {**job["progress"], "finished": 0, "pruned": 0}}
+    assert "of a budget of 4, 0 running (starting: Ray and the first trials); front" in \
+        _status_line(starting)
+    starting["progress"]["finished"] = 1  # a trial ended: 0 running is just 0 running
+    assert ", 0 running; front" in _status_line(starting)
 
 
 def test_the_status_line_says_why_a_queued_job_waits():
