@@ -333,7 +333,8 @@ def _print_front(front: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
     headers.update({f"test_{t}_{m}": f"test {t} {m}" for t, m in metric.items()})
     rows = [{headers.get(k, k): v for k, v in row.items()} for row in front_rows(front)]
     columns = ["trial", "topology", "weighting", *headers.values(), "num_params"]
-    print(f"      {front['n_trials']} complete trials, {front.get('n_failed', 0)} failed; "
+    print(f"      {front['n_trials']} complete trial{'' if front['n_trials'] == 1 else 's'}, "
+          f"{front.get('n_failed', 0)} failed; "
           f"{len(rows)} on the front, {front['n_dominated']} dominated; hypervolume "
           f"{'-' if front['hypervolume'] is None else format(front['hypervolume'], '.4f')} "
           f"(reference point "

@@ -182,7 +182,7 @@ def test_the_demos_front_step_prints_the_mtl_gain_table_and_says_why_a_volume_is
                           "gains": [gain]}}
     _print_front(front, [{"name": "y1", "metric": "auc"}, {"name": "y2", "metric": "auc"}])
     out = capsys.readouterr().out
-    assert "hypervolume 0.0000" in out
+    assert "1 complete trial, 0 failed; 1 on the front" in out and "hypervolume 0.0000" in out
     assert "      hypervolume 0: no front point is better than the reference point " \
            "(y1 0.5, y2 0.5)" in out
     assert "      warning: task 'y1': validation AUC below 0.5 (below chance)" in out
