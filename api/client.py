@@ -63,6 +63,9 @@ class ApiClient:
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
         return self._send("POST", "/jobs", json=spec).json()
 
+    def resume(self, job_id: int) -> dict[str, Any]:
+        return self._send("POST", f"/jobs/{job_id}/resume").json()
+
     def job(self, job_id: int) -> dict[str, Any]:
         return self._send("GET", f"/jobs/{job_id}").json()
 
@@ -103,6 +106,27 @@ def stage_phrase(job: dict[str, Any]) -> str:
         return ""
     detail = job.get("stage_detail")
     return f"; stage {stage}" + (f" {detail}" if detail else "")
+
+
+def empty_front_warning(job: dict[str, Any]) -> str | None:
+    """The warning ``GET /jobs/{id}`` gives first for a succeeded job whose front is empty
+    (it left nothing to export), or ``None``: the status and demo lines print it."""
+    if job.get("status") != "succeeded" or job["progress"].get("front_size"):
+        return None
+    warnings = job.get("warnings") or []
+    return str(warnings[0]) if warnings else "the Pareto front is empty: nothing to export"
+
+
+def running_phrase(job: dict[str, Any]) -> str:
+    """``"2 running"``, or ``"0 running (starting: Ray and the first trials)"`` while a
+    searching job has no trial running and none ended yet (its workers take 10-20 s to
+    start), for the status and demo lines."""
+    p = job["progress"]
+    running = int(p.get("running") or 0)
+    ended = (p.get("finished") or 0) + (p.get("interrupted") or 0)
+    if job.get("stage") == "searching" and running == 0 and ended == 0:
+        return "0 running (starting: Ray and the first trials)"
+    return f"{running} running"
 
 
 def trials_phrase(progress: dict[str, Any]) -> str:

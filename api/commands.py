@@ -112,6 +112,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, helptext, handler in (
             ("submit", "submit a job spec to a running server", _submit),
             ("status", "show a job's status and progress", _status),
+            ("resume", "queue a cancelled or failed job again: it keeps its finished trials "
+                       "and retries the interrupted ones", _resume),
             ("report", "fetch a job's Pareto front (json, csv) or report page (html)", _report)):
         parser = subparsers.add_parser(name, help=helptext, description=helptext)
         parser.add_argument("--url", default=None, help="server (default: $AUTOMTL_URL or "
@@ -559,7 +561,7 @@ def _submit(args: argparse.Namespace) -> int:
     if isinstance(dataset, dict) and "path" in dataset and "builtin" not in dataset:
         problems = _local_spec_errors(spec, args.spec.parent)
         if problems:  # refused before the data is uploaded (the server would refuse it after)
-            print("error (the spec, checked here before the data is uploaded):",
+            print("error (the spec and its data, checked here before the data is uploaded):",
                   file=sys.stderr)
             for path, message in problems:
                 print(f"  {path + ': ' if path else ''}{message}", file=sys.stderr)
@@ -585,8 +587,9 @@ def _submit(args: argparse.Namespace) -> int:
 
 def _local_spec_errors(spec: dict[str, Any], base: Path) -> list[tuple[str, str]]:
     """Every error :func:`automtl.jobspec.load_job_spec` finds in a spec whose dataset is a
-    local file (its ``path`` read relative to ``base``, the spec's folder), so ``submit`` does
-    not upload the data of a spec the server would refuse; ``[]`` when it is valid here (the
+    local file (its ``path`` read relative to ``base``, the spec's folder), or else the first
+    error of the data checks ``automtl spec validate --data`` runs, so ``submit`` does not
+    upload the data of a spec the server would refuse; ``[]`` when it is valid here (the
     server still checks it against its limits and the uploaded columns)."""
     import copy
 
@@ -595,9 +598,19 @@ def _local_spec_errors(spec: dict[str, Any], base: Path) -> list[tuple[str, str]
     local = copy.deepcopy(spec)
     local["dataset"]["path"] = str((base / str(local["dataset"]["path"])).resolve())
     try:
-        load_job_spec(local)
+        loaded = load_job_spec(local)
     except JobSpecError as exc:
         return list(exc.errors)
+    from automtl.data import DataError
+    from automtl.jobspec import data_error_path
+    from automtl.search.datasets import load_dataset
+
+    try:  # the data checks `automtl spec validate --data` runs (a label's values, ...)
+        dataset = load_dataset(loaded.dataset, loaded.tasks, loaded.seed, domains=loaded.domains)
+    except DataError as exc:
+        return [(data_error_path(loaded, exc), str(exc))]
+    for note in dataset.notes:  # e.g. missing values imputed: said before the upload
+        print(f"note: {note}", file=sys.stderr)
     return []
 
 
@@ -605,13 +618,21 @@ def _status_line(job: dict[str, Any]) -> str:
     p = job["progress"]
     hv = f"{p['hypervolume']:.4g}" if p.get("hypervolume") is not None else "-"
     elapsed = f"{p['elapsed_s']:.0f}s" if p.get("elapsed_s") is not None else "-"
-    from automtl_api.client import stage_phrase, trials_phrase
+    from automtl_api.client import (
+        empty_front_warning,
+        running_phrase,
+        stage_phrase,
+        trials_phrase,
+    )
 
     line = (f"job {job['id']} {job['name']!r}: {job['status']}{stage_phrase(job)}; trials: "
-            f"{trials_phrase(p)}, {p['running']} running; front {p['front_size']}, "
+            f"{trials_phrase(p)}, {running_phrase(job)}; front {p['front_size']}, "
             f"hypervolume {hv}; elapsed {elapsed}")
     if job.get("waiting_reason"):  # a queued job no live worker can serve: say why it waits
         line += f"\n  waiting: {job['waiting_reason']}"
+    empty = empty_front_warning(job)
+    if empty:  # succeeded, and left nothing
+        line += f"\n  warning: {empty}"
     return line + (f"\n  error: {job['error']}" if job.get("error") else "")
 
 
@@ -629,6 +650,18 @@ def _status(args: argparse.Namespace) -> int:
     except ApiClientError as exc:
         return _fail(exc)
     return 0 if not args.wait or job["status"] == "succeeded" else 1
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from automtl_api.client import ApiClientError
+
+    try:
+        with _client(args) as client:
+            job = client.resume(args.job)
+    except ApiClientError as exc:
+        return _fail(exc)
+    print(_status_line(job))
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:

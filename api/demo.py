@@ -180,6 +180,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _search_and_export(demo: Demo, base_url: str, env: dict[str, str], db_url: str) -> int:
     """Steps 3 to 9 against the running server; the job's id."""
+    from automtl_api.client import empty_front_warning
     from automtl_api.demo_service import DemoError
 
     args, out = demo.args, demo.out
@@ -202,6 +203,9 @@ def _search_and_export(demo: Demo, base_url: str, env: dict[str, str], db_url: s
         if job["status"] != "succeeded":
             raise DemoError(f"job {job['id']} ended {job['status']}: "
                             f"{job.get('error') or 'no error recorded'}")
+        empty = empty_front_warning(job)
+        if empty:
+            raise DemoError(f"job {job['id']} succeeded, but {empty}")
 
         demo.step(6, "Pareto front: GET /api/v1/jobs/{id}/pareto")
         front = _call(client.pareto, job["id"], what="reading the front").json()
@@ -294,7 +298,7 @@ def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0,
     """Poll ``GET /jobs/{id}`` until the job ends; print a line when the status or the stage
     changes (so one per confirmation run: ``stage confirming 4/15: trial 12 ...``), and when
     the trial progress has changed at most once per ``every`` seconds."""
-    from automtl_api.client import stage_phrase, trials_phrase
+    from automtl_api.client import running_phrase, stage_phrase, trials_phrase
 
     last_line, last_state, last_time = None, None, 0.0
     while True:
@@ -302,7 +306,7 @@ def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0,
         p = job["progress"]
         hv = f"{p['hypervolume']:.4f}" if p.get("hypervolume") is not None else "-"
         state = (job["status"], job.get("stage"), job.get("stage_detail"))
-        line = (f"{job['status']:<9} trials: {trials_phrase(p)}, {p['running']} running; "
+        line = (f"{job['status']:<9} trials: {trials_phrase(p)}, {running_phrase(job)}; "
                 f"front {p['front_size']}, hypervolume {hv}{stage_phrase(job)}")
         now = time.monotonic()
         if state != last_state or (line != last_line and now - last_time >= every):
@@ -315,8 +319,13 @@ def _follow(demo: Demo, client: Any, job_id: int, interval: float = 2.0,
 
 def _print_front(front: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
     """The front as a table: architecture, validation objectives, test metric of each task."""
-    from automtl.commands.search import format_table
-    from automtl.report.pareto import front_rows, reference_point_text
+    from automtl.commands.search import format_table, gain_summary
+    from automtl.report.pareto import (
+        below_chance_warnings,
+        front_rows,
+        reference_point_text,
+        zero_hypervolume_note,
+    )
 
     metric = {t["name"]: t["metric"] for t in tasks}
     names = [o["name"] for o in front["objectives"]]
@@ -324,12 +333,23 @@ def _print_front(front: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
     headers.update({f"test_{t}_{m}": f"test {t} {m}" for t, m in metric.items()})
     rows = [{headers.get(k, k): v for k, v in row.items()} for row in front_rows(front)]
     columns = ["trial", "topology", "weighting", *headers.values(), "num_params"]
-    print(f"      {front['n_trials']} complete trials, {front.get('n_failed', 0)} failed; "
+    print(f"      {front['n_trials']} complete trial{'' if front['n_trials'] == 1 else 's'}, "
+          f"{front.get('n_failed', 0)} failed; "
           f"{len(rows)} on the front, {front['n_dominated']} dominated; hypervolume "
-          f"{front['hypervolume']:.4f} (reference point "
+          f"{'-' if front['hypervolume'] is None else format(front['hypervolume'], '.4f')} "
+          f"(reference point "
           f"{reference_point_text(front['reference_point'])})")
     for line in format_table(rows, columns).splitlines():
         print(f"      {line}")
+    zero = zero_hypervolume_note(front)
+    if zero:
+        print(f"      {zero}")
+    for warning in below_chance_warnings(front):
+        print(f"      warning: {warning}")
+    if front.get("mtl_gain") is not None:  # the table automtl search prints too
+        print()
+        for line in gain_summary(front["mtl_gain"]).splitlines():
+            print(f"      {line}")
 
 
 def _export(demo: Demo, client: Any, job_id: int) -> Path:

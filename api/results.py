@@ -34,7 +34,7 @@ def empty_front(spec: JobSpec) -> dict[str, Any]:
                            for o in objectives],
             "reference_point": {o.name: None for o in objectives},
             "reference_rule": {o.name: "no trials yet" for o in objectives},
-            "hypervolume": 0.0, "trials": [], "n_trials": 0, "n_failed": 0,
+            "hypervolume": None, "trials": [], "n_trials": 0, "n_failed": 0,
             "n_interrupted": 0, "n_infeasible": 0, "n_dominated": 0, "warnings": [],
             "mtl_gain": None}
 
@@ -71,7 +71,7 @@ def warm_report_rendering() -> None:
         front = {"job_id": 0, "status": "queued", "study": None, "objectives": objectives,
                  "reference_point": {n: None for n in names},
                  "reference_rule": {n: "no trials yet" for n in names},
-                 "hypervolume": 0.0, "trials": [], "n_trials": 0, "n_failed": 0,
+                 "hypervolume": None, "trials": [], "n_trials": 0, "n_failed": 0,
                  "n_infeasible": 0, "n_dominated": 0}
         build_report_html(front, [], tasks=[{"name": n, "metric": "auc",
                                              "direction": "maximize"} for n in names],

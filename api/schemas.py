@@ -9,7 +9,7 @@ from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from automtl.trial_record import TRIAL_FIELDS
+from automtl.trial_record import TRIAL_FIELDS, empty_front_text
 from automtl_api.redact import relative_path, scrub_paths
 from automtl_storage import Dataset, Job, JobStatus, Trial, utcnow
 
@@ -154,7 +154,11 @@ class JobRead(BaseModel):
             stage=stage, stage_detail=job.stage_detail if stage is not None else None,
             error=scrub_paths(job.error),
             attempts=job.attempts,
-            progress=JobProgress(finished=job.trials_finished, failed=job.trials_failed,
+            # finished includes the pruned, failed and interrupted trials: never below them
+            # (the worker's count lags the rows, and a requeued job's is from its last run)
+            progress=JobProgress(finished=max(job.trials_finished,
+                                              pruned + job.trials_failed + interrupted),
+                                 failed=job.trials_failed,
                                  pruned=pruned, interrupted=interrupted,
                                  running=job.trials_running, budget=budget,
                                  elapsed_s=elapsed,
@@ -181,7 +185,8 @@ class JobDetail(JobRead):
                           "nodes can hold one of its trials (null when some worker can)")
     warnings: list[str] = Field(default_factory=list, description=(
         "the warnings POST /jobs answered (its data checks), kept with the job: empty for a "
-        "job submitted before they were stored"))
+        "job submitted before they were stored; first, for a succeeded job whose front is "
+        "empty (no trial trained to its last epoch), that it left nothing to export"))
 
     @classmethod
     def of(cls, job: Job, pruned: int, waiting_reason: str | None = None, *,
@@ -195,8 +200,12 @@ class JobDetail(JobRead):
             # an upload's id is stored as the runner's text key; answered as the number POST
             # /datasets gave (and dataset_id holds), whether it was sent as 3 or "3"
             spec["dataset"] = {**spec["dataset"], "id": int(dataset["id"])}
+        warnings = list(job.warnings or [])
+        if job.status == JobStatus.SUCCEEDED and not job.front_size:
+            # it ran to its end, yet left nothing: not a plain success
+            warnings.insert(0, empty_front_text(pruned, job.trials_failed))
         return cls(**JobRead.of(job, pruned, interrupted=interrupted).model_dump(), spec=spec,
-                   waiting_reason=waiting_reason, warnings=list(job.warnings or []))
+                   waiting_reason=waiting_reason, warnings=warnings)
 
 
 class JobPage(BaseModel):
@@ -350,7 +359,9 @@ class ParetoFront(BaseModel):
     status: str
     objectives: list[dict[str, str | None]]
     reference_point: dict[str, float | None]
-    hypervolume: float
+    hypervolume: float | None = Field(description="the volume the front dominates up to the "
+                                                  "reference point; null while the front is "
+                                                  "empty (as the job's progress.hypervolume)")
     trials: list[FrontTrial]
     n_trials: int
     n_dominated: int

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from automtl.config import MAX_CLASSES, binary_label_hint
+from automtl.config import MAX_CLASSES, binary_label_message
 from automtl.data.messages import column_not_found
 from automtl.jobspec import (
     CensusIncomeDatasetSpec,
@@ -348,6 +348,19 @@ def _integer_codes(column: Mapping[str, Any]) -> bool:
     return str(column.get("reason", "")).startswith("integer codes")
 
 
+def _non_binary_values(column: Mapping[str, Any]) -> list[float] | None:
+    """The values other than 0/1 of an upload's column from its few recorded ``values``, or
+    ``None`` when they are not recorded (many values) or not all numbers."""
+    values = column.get("values")
+    if not isinstance(values, list):
+        return None
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        return None
+    return [v for v in numbers if v not in (0.0, 1.0)] or None
+
+
 def _label_type_errors(doc: Mapping[str, Any], info: dict[str, dict[str, Any]]) -> Errors:
     """A binary task needs a 0/1 column, a regression task a numeric one, a multiclass task
     more than two and at most ``MAX_CLASSES`` values (upload schema)."""
@@ -361,10 +374,9 @@ def _label_type_errors(doc: Mapping[str, Any], info: dict[str, dict[str, Any]]) 
             continue
         kind = task.get("type", "binary")
         if kind == "binary" and column.get("binary") is False:
-            hint = binary_label_hint(_integer_codes(column), int(column.get("distinct") or 0))
-            errors.append((f"tasks[{i}].type", f"a binary task needs a 0/1 label column; "
-                                               f"{column['name']!r} ({column['dtype']}) holds "
-                                               f"other values ({hint})"))
+            errors.append((f"tasks[{i}].type", binary_label_message(
+                str(task.get("name")), column["name"], _non_binary_values(column),
+                _integer_codes(column), int(column.get("distinct") or 0))))
         elif kind == "multiclass" and column.get("binary") is True:
             errors.append((f"tasks[{i}].type", f"a multiclass task needs 3 or more classes; "
                                                f"{column['name']!r} holds 0/1 values (use "

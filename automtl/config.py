@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import (
@@ -64,6 +65,22 @@ def binary_label_hint(non_negative_integers: bool, distinct: int) -> str:
     if non_negative_integers and distinct == 2:
         return "recode its two values to 0/1"
     return "use type: regression for a numeric target"
+
+def binary_label_message(task: str, column: str, bad: Sequence[float] | None,
+                         non_negative_integers: bool, distinct: int) -> str:
+    """The one message for a binary task whose label column holds values other than 0/1
+    (the library's label check and the REST upload check): the task, the column, up to five
+    offending values (``bad``; written as integers when they are whole numbers; ``None`` when
+    not known) and :func:`binary_label_hint`."""
+    if bad is None:
+        found = "values other than 0 and 1"
+    else:
+        values = sorted({float(v) for v in bad})
+        shown = [str(int(v)) if v.is_integer() else repr(v) for v in values[:5]]
+        found = ", ".join(shown) + (", ..." if len(values) > 5 else "")
+    return (f"binary task {task!r}: label column {column!r} must hold 0/1 (or bool) values, "
+            f"found {found} ({binary_label_hint(non_negative_integers, distinct)})")
+
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOMAIN_VALUE_RE = re.compile(r"^[A-Za-z0-9_]{1,40}$")

@@ -433,3 +433,11 @@ def confirmation_of(study: Any) -> dict[str, Any] | None:
     confirmed (written by :func:`automtl.search.confirm.run_confirmation`)."""
     value = study_attrs(study).get(STUDY_CONFIRMATION_ATTR)
     return value if isinstance(value, dict) else None
+
+
+def empty_front_text(pruned: int, failed: int) -> str:
+    """What a search that ended with no complete trial left (the CLI's summary, a job's
+    warnings): no front, nothing to export, and what to change."""
+    return (f"the search ended without a result: no trial trained to its last epoch "
+            f"({pruned} stopped early (pruned), {failed} failed), so the Pareto front is "
+            f"empty and there is no model to export; run it again with a larger budget.trials")

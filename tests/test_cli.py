@@ -124,6 +124,23 @@ def test_submit_checks_the_spec_before_uploading_its_data(tmp_path, capsys):
     assert "connect" not in err.lower()
 
 
+def test_submit_runs_the_data_checks_before_uploading(tmp_path, capsys):
+    """The new user's binary `buy` label held 0/1/2: submit uploaded the file, then the server
+    refused the job. The checks `automtl spec validate --data` runs come first now (no server
+    runs at this URL: an upload would fail with a connection error instead)."""
+    rows = "".join(f"{i % 7 / 7},{i % 2},{i % 3}\n" for i in range(60))
+    (tmp_path / "three.csv").write_text("x,click,buy\n" + rows)
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: three\ndataset: {path: three.csv}\n"
+                    "tasks: [{name: ctr, label: click, type: binary},"
+                    " {name: cvr, label: buy, type: binary}]\nbudget: {trials: 2}\n")
+    assert main(["submit", str(spec), "--url", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "checked here before the data is uploaded" in err
+    assert "buy" in err and "2" in err
+    assert "as dataset" not in err and "connect" not in err.lower()
+
+
 def test_report_needs_a_job_or_a_search_dir(tmp_path, capsys):
     assert main(["report", "--search-dir", str(tmp_path)]) == 2
     assert "--search-dir" in capsys.readouterr().err and not (tmp_path / "report.html").exists()
@@ -372,6 +389,13 @@ def test_the_status_line_names_a_running_jobs_stage():
     assert _status_line(job).startswith(
         "job 1 'j': running; stage confirming 4/15: trial 12 (mmoe, front) seed 2/3; trials: ")
     assert "; stage" not in _status_line({**job, "status": "succeeded", "stage": None})
+    # the 10-20 s while its workers start: 'starting', not a bare '0 running'
+    starting = {**job, "stage": "searching", "stage_detail": None,
+                "progress": {**job["progress"], "finished": 0, "pruned": 0}}
+    assert "of a budget of 4, 0 running (starting: Ray and the first trials); front" in \
+        _status_line(starting)
+    starting["progress"]["finished"] = 1  # a trial ended: 0 running is just 0 running
+    assert ", 0 running; front" in _status_line(starting)
 
 
 def test_the_status_line_says_why_a_queued_job_waits():
@@ -548,6 +572,27 @@ def test_a_second_search_on_the_same_out_folder_exits_2_naming_it_and_the_holder
         holder.wait()
     with lock_output_folder(out):  # released by the killed process's end
         pass
+
+
+def test_missing_feature_values_are_noted_by_validate_and_submit(tmp_path, capsys):
+    """NaN in a feature column passed silently (it is mean-imputed with an indicator): now a
+    note names the column and the count, in spec validate --data and before submit uploads."""
+    rows = "".join(f"{'' if i % 10 == 0 else i / 7},{i % 3},{i % 2},{(i // 2) % 2}\n"
+                   for i in range(200))
+    (tmp_path / "nan.csv").write_text("price,city,click,buy\n" + rows)
+    spec = tmp_path / "job.yaml"
+    spec.write_text(f"name: nan\ndataset: {{path: {tmp_path / 'nan.csv'}}}\n"
+                    "tasks: [{name: click}, {name: buy}]\nbudget: {trials: 2}\n")
+    note = ("note: feature column 'price' has 20 missing value(s): filled with the train mean, "
+            "plus a 0/1 feature 'price__missing' that marks them")
+    assert main(["spec", "validate", str(spec), "--data"]) == 0
+    out = capsys.readouterr().out
+    assert f"  {note}" in out.splitlines()
+    assert "'city'" not in out  # a column without missing values gets no note
+    # submit says it before the upload (no server here: the upload then fails to connect)
+    main(["submit", str(spec), "--url", "http://127.0.0.1:9", "--token", "t"])
+    err = capsys.readouterr().err
+    assert note in err.splitlines()
 
 
 def test_spec_validate_checks_a_job_spec_without_running_it(tmp_path, capsys):

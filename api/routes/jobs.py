@@ -25,8 +25,9 @@ from automtl_api.schemas import (
     JobRead,
     JobSubmitted,
 )
+from automtl_api.settings import Settings
 from automtl_api.submission import validate_submission
-from automtl_storage import JobRepository, TrialRepository, TrialState
+from automtl_storage import JobRepository, JobStatus, Owner, TrialRepository, TrialState
 
 router = APIRouter(prefix="/jobs", tags=["jobs"],
                    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
@@ -79,14 +80,7 @@ def submit_job(
     validated once (and its search space compiled once) in this process. The ``Location``
     header is the new job's URL (``GET`` it for status and progress).
     """
-    limits = settings.for_owner(owner.limits)
-    active = JobRepository(session).count_active_for_owner(owner.id)
-    if active >= limits.max_active_jobs:
-        source = ("your limit" if owner.limits and "max_active_jobs" in owner.limits
-                  else "this server's limit (AUTOMTL_MAX_ACTIVE_JOBS)")
-        raise ApiError.one(429, "", f"you have {active} queued or running jobs, {source} is "
-                           f"{limits.max_active_jobs}: wait for one to finish or cancel one",
-                           type_="too_many_jobs", headers={"Retry-After": "60"})
+    _check_active_limit(owner, session, settings)
     validated = validate_submission(document, owner.id, session, settings, owner.limits)
     session.commit()  # the reads end here; the write is one short transaction of its own
     with database.write_session() as write:
@@ -148,6 +142,45 @@ def cancel_job(job: OwnedJobDep, database: DatabaseDep) -> JobRead:
         pruned, interrupted = _pruned(write, job.id), _interrupted(write, job.id)
     assert updated is not None
     return JobRead.of(updated, pruned, interrupted=interrupted)
+
+
+@router.post("/{job_id}/resume", response_model=JobRead, summary="Resume a job",
+             responses={409: {"model": ErrorResponse,
+                              "description": "the job is queued, running or succeeded"},
+                        429: {"model": ErrorResponse,
+                              "description": "you have max_active_jobs queued or running "
+                                             "jobs (see GET /limits)"}})
+def resume_job(job: OwnedJobDep, owner: OwnerDep, session: SessionDep, settings: SettingsDep,
+               database: DatabaseDep) -> JobRead:
+    """A cancelled or failed job is queued again with the same study: the worker that runs
+    it keeps its finished trials, retries the interrupted ones and runs the rest of the
+    budget (a new ``POST /jobs`` starts a new study from zero). A queued, running or
+    succeeded job answers 409."""
+    if job.status not in (JobStatus.CANCELLED, JobStatus.FAILED):
+        raise ApiError.one(409, "job_id", f"job {job.id} is {job.status.value}: only a "
+                           "cancelled or failed job can be resumed", root="path",
+                           type_="conflict")
+    _check_active_limit(owner, session, settings)
+    session.commit()
+    with database.write_session() as write:
+        resumed = JobRepository(write).resume(job.id)
+        if resumed is None:  # its status changed meanwhile
+            raise ApiError.one(409, "job_id", f"job {job.id} is no longer cancelled or "
+                               "failed", root="path", type_="conflict")
+        pruned, interrupted = _pruned(write, job.id), _interrupted(write, job.id)
+    return JobRead.of(resumed, pruned, interrupted=interrupted)
+
+
+def _check_active_limit(owner: Owner, session: Session, settings: Settings) -> None:
+    """429 when ``owner`` has ``max_active_jobs`` queued or running jobs."""
+    limits = settings.for_owner(owner.limits)
+    active = JobRepository(session).count_active_for_owner(owner.id)
+    if active >= limits.max_active_jobs:
+        source = ("your limit" if owner.limits and "max_active_jobs" in owner.limits
+                  else "this server's limit (AUTOMTL_MAX_ACTIVE_JOBS)")
+        raise ApiError.one(429, "", f"you have {active} queued or running jobs, {source} is "
+                           f"{limits.max_active_jobs}: wait for one to finish or cancel one",
+                           type_="too_many_jobs", headers={"Retry-After": "60"})
 
 
 def _pruned(session: Session, job_id: int) -> int:

@@ -63,15 +63,18 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
     from automtl.jobspec import data_error_path
     from automtl.report.html import report_from_study
     from automtl.report.pareto import (
+        below_chance_warnings,
         front_csv,
         front_rows,
         gains_csv,
         reference_point_text,
         trial_rows,
+        zero_hypervolume_note,
     )
     from automtl.search import run_search
     from automtl.search.runner import stop_reason_text
     from automtl.search.study import open_storage
+    from automtl.trial_record import empty_front_text
 
     out = Path(args.out)
     before, under_table = left_out_notes(spec.space)  # a preset's topologies the job cannot use
@@ -119,12 +122,18 @@ def _search(args: argparse.Namespace, spec: Any) -> int:
               f"{1 - result.train_time_s / slots:.0%} of wall time x concurrency "
               f"({spec.budget.concurrency}) went to everything else (startup, evaluation, "
               "orchestration)")
-    print(f"Pareto front ({len(rows)} trials, hypervolume {result.front['hypervolume']:.6g}, "
+    volume = result.front["hypervolume"]
+    print(f"Pareto front ({len(rows)} trial{'' if len(rows) == 1 else 's'}, hypervolume "
+          f"{'-' if volume is None else format(volume, '.6g')}, "
           f"reference {reference_point_text(result.front['reference_point'])}):")
     print(format_table(front_table_rows(result.front), FRONT_COLUMNS + list(spec.objectives)))
+    zero = zero_hypervolume_note(result.front)
+    if zero:
+        print(zero)
+    for warning in below_chance_warnings(result.front):  # (the data's were printed above)
+        print(f"warning: {warning}")
     if not rows and (pruned or result.failed):
-        print(f"the front is empty: no trial trained to its last epoch ({pruned} pruned, "
-              f"{result.failed} failed); run again with a larger budget.trials")
+        print(f"warning: {empty_front_text(pruned, result.failed)}")
     topology_rows = topology_table_rows(result.topologies or {}, spec.objectives)
     (out / "topologies.json").write_text(json.dumps(result.topologies or {}, indent=2))
     print(f"\nper topology ({result.coverage_trials} coverage startup trials this run; best "

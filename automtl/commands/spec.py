@@ -60,6 +60,8 @@ def _validate(args: argparse.Namespace) -> int:
     sizes = ", ".join(f"{name} {len(split)}" for name, split in dataset.splits.items())
     print(f"  data: {sizes} rows; {len(dataset.numeric_columns)} numeric and "
           f"{len(dataset.categorical_columns)} categorical features")
+    for line in dataset.notes:
+        print(f"  note: {line}")
     for warning in dataset.warnings:
         print(f"  warning: {warning}")
     return 0

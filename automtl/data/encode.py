@@ -24,7 +24,7 @@ from automtl.config import (
     MissingPolicy,
     NumericFeature,
     TaskSpec,
-    binary_label_hint,
+    binary_label_message,
 )
 from automtl.data.base import SplitTensors
 from automtl.data.errors import DataError, preview
@@ -342,11 +342,10 @@ def label_values(series: pd.Series, task: TaskSpec) -> np.ndarray:
         bad = present[(present != 0.0) & (present != 1.0)]
         if len(bad):
             distinct = np.unique(present)
-            hint = binary_label_hint(bool((distinct >= 0).all() and
-                                          (distinct == np.floor(distinct)).all()), len(distinct))
-            raise DataError(f"binary task {task.name!r}: label column {column!r} must hold 0/1 "
-                            f"(or bool) values, found {preview(np.unique(bad))} ({hint})",
-                            column=column, task=task.name, task_field="type")
+            raise DataError(binary_label_message(
+                task.name, column, [float(v) for v in np.unique(bad)],
+                bool((distinct >= 0).all() and (distinct == np.floor(distinct)).all()),
+                len(distinct)), column=column, task=task.name, task_field="type")
     return values
 
 

@@ -200,6 +200,10 @@ class TabularDataset:
                 "categorical", "the domain column (domains.column)")
         #: positional row indices of each split in the source frame (each in row order)
         self.split_rows: dict[str, np.ndarray] = rows
+        #: numeric feature -> its missing values in the whole table (imputed; only those with)
+        self.missing_counts: dict[str, int] = {} if missing == "error" else {
+            name: int(frame[name].isna().sum()) for name in self.numeric_columns
+            if frame[name].isna().any()}
         if missing == "error":  # worded as the REST submit words it, from the stored schema
             for name in self.numeric_columns:
                 finite_numeric(frame, name, "in the whole table", first_row=False)
@@ -253,6 +257,17 @@ class TabularDataset:
         another binary label (:func:`automtl.data.checks.label_like_warnings`)."""
         return (rare_class_warnings(self.task_counts)
                 + label_like_warnings(self.label_like_features))
+
+    @property
+    def notes(self) -> list[str]:
+        """What the data checks changed without doubting the results: each numeric feature
+        with missing values, their count and how they are filled (``spec validate --data``
+        and ``submit`` print them)."""
+        indicators = {f.indicator_of: f.name for f in self.schema.numeric if f.indicator_of}
+        return [f"feature column {name!r} has {count} missing value(s): filled with the "
+                f"train mean" + (f", plus a 0/1 feature {indicators[name]!r} that marks them"
+                                 if name in indicators else "")
+                for name, count in self.missing_counts.items()]
 
     def describe_features(self) -> list[str]:
         """One line per feature column: its kind and why (for the CLI and logs)."""

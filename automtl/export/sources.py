@@ -162,7 +162,8 @@ def _no_front_reason(trials: Sequence[TrialRecord], status: str | None = None) -
         [f"{interrupted} interrupted: stopped by a cancel or the time limit before it "
          "finished"] if interrupted else [])
     advice = ("run the search again to resume it (`automtl search` with the same spec and "
-              "--out; a service job: submit it again): the interrupted trials are retried"
+              "--out; a service job: POST /jobs/{id}/resume or `automtl resume JOB`): the "
+              "interrupted trials are retried"
               if interrupted else "run again with a larger budget.trials")
     return (f"none of its {len(states)} trial(s) trained to its last epoch ("
             f"{' and '.join(parts)}), and only complete trials have weights to export; "

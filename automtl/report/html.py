@@ -31,7 +31,7 @@ import plotly.io as pio
 
 from automtl.report import figures, panels, tables
 from automtl.report.architecture import topology_summary
-from automtl.report.pareto import gain_verdict
+from automtl.report.pareto import gain_verdict, zero_hypervolume_note
 
 MAX_UTILISATION_POINTS = 6
 #: topologies whose tasks mix experts through softmax gates (MTLModel.gate_weights)
@@ -204,8 +204,9 @@ def _summary(front: dict[str, Any], trials: list[dict[str, Any]]) -> str:
     cells = "".join(f'<div class="stat"><b>{_fmt(v)}</b><span>{_e(k)}</span></div>'
                     for k, v in stats)
     objectives = ", ".join(f"{o['name']} ({o['direction']})" for o in front["objectives"])
+    zero = zero_hypervolume_note(front)
     warnings = "".join(f'<p class="note warning">Warning: {_e(w)}</p>'
-                       for w in front.get("warnings") or [])
+                       for w in [*(front.get("warnings") or []), *([zero] if zero else [])])
     return (f'<section><h2>Summary</h2>{warnings}<p class="note">Objectives (validation '
             f"split): {_e(objectives)}. Hypervolume reference point: {_e(reference)}.</p>"
             f'<div class="stats">{cells}</div></section>')

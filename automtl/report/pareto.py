@@ -112,6 +112,7 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
     (failures only), ``n_interrupted`` (stopped by a cancel, the time limit or a shutdown
     before they finished), ``n_infeasible``, ``n_dominated``; ``warnings``, what makes the
     front doubtful (a binary task with too few of one class in the valid or test split);
+    and a task below chance on every front point (:func:`below_chance_warnings`);
     ``mtl_gain``, the confirmed MTL gain table (:func:`confirmed_gains`; ``None`` until a
     confirmation is stored); with ``domains`` also ``domains`` (:func:`domain_columns`).
     """
@@ -129,24 +130,43 @@ def pareto_front(study: optuna.Study, spec: JobSpec) -> dict[str, Any]:
     front_values = np.array([t.values for t in front], dtype=float).reshape(-1, len(objectives))
     names = [o.name for o in objectives]
     on_front = {t.number for t in front}
-    return {
+    result: dict[str, Any] = {
         "study": study.study_name,
         "objectives": [{"name": o.name, "direction": o.direction, "metric": o.metric}
                        for o in objectives],
         "reference_point": {o.name: _json_float(v) for o, v in zip(objectives, reference,
                                                                   strict=True)},
         "reference_rule": {o.name: r for o, r in zip(objectives, rules, strict=True)},
-        "hypervolume": hypervolume(front_values, directions, reference),
+        # an empty front has no volume: null, as a job's progress says it (not 0.0)
+        "hypervolume": hypervolume(front_values, directions, reference) if front else None,
         "trials": [record_dict(outcome_from_trial(t, names, on_front)) for t in front],
         "n_trials": len(complete),
         "n_failed": len(ended) - len(interrupted),
         "n_interrupted": len(interrupted),
         "n_infeasible": len(complete) - len(feasible),
         "n_dominated": len(feasible) - len(front),
-        "warnings": data_warnings_of(study),
+        "warnings": [],  # below
         "mtl_gain": confirmed_gains(confirmation_of(study)),
         **({"domains": domain_columns(spec)} if spec.domains is not None else {}),
     }
+    result["warnings"] = data_warnings_of(study) + below_chance_warnings(result)
+    return result
+
+
+def below_chance_warnings(front: Mapping[str, Any]) -> list[str]:
+    """One warning per task whose validation AUC is below 0.5 (worse than chance) on every
+    trial of a non-empty front: the front ranks models that learned nothing useful for it."""
+    trials = front.get("trials") or []
+    tasks = sorted({task for trial in trials for task in (trial.get("valid") or {})})
+    out = []
+    for task in tasks:
+        found = [((trial.get("valid") or {}).get(task) or {}).get("auc") for trial in trials]
+        aucs = [float(v) for v in found if isinstance(v, float)]
+        if trials and len(aucs) == len(trials) and all(v < 0.5 for v in aucs):
+            out.append(f"task {task!r}: validation AUC below 0.5 (below chance) on every front "
+                       f"point (best {max(aucs):.3f}): too few epochs, or a label the features "
+                       f"do not predict?")
+    return out
 
 
 #: one row of the confirmed MTL-gain table, by these names everywhere it is given (front.json
@@ -293,6 +313,17 @@ def reference_point_text(point: Mapping[str, float | None]) -> str:
     not a Python dict."""
     return ", ".join(f"{name} {'none yet' if value is None else format(value, '.4g')}"
                      for name, value in point.items())
+
+
+def zero_hypervolume_note(front: Mapping[str, Any]) -> str | None:
+    """Why a front with points has hypervolume 0 (``None`` otherwise): no point beats the
+    reference point in every objective, and only those add volume (:func:`hypervolume`)."""
+    if not front.get("trials") or front.get("hypervolume"):
+        return None
+    return (f"hypervolume 0: no front point is better than the reference point "
+            f"({reference_point_text(front.get('reference_point') or {})}) in every "
+            f"objective, and points below it count for nothing (a validation AUC under 0.5 "
+            f"is worse than chance)")
 
 
 def objective_label(objective: dict[str, Any], split: str = "valid") -> str:

@@ -39,7 +39,7 @@ class Progress:
     running: int
     budget: int
     front_size: int
-    hypervolume: float
+    hypervolume: float | None
     elapsed_s: float
     complete: int = 0
     pruned: int = 0

@@ -20,7 +20,8 @@ rung, ranked by non-dominated sorting, ties inside a front broken by crowding di
   arrival: the first ``eta - 1`` trials at every rung stop there (``"pause"`` below pauses
   them for a later promotion instead). No trial is promoted on fewer than ``eta`` results,
   at the price of ``(eta - 1) * r`` epochs per rung; a search whose budget is smaller than
-  about ``eta^2`` trials may then end with no complete trial. Measured there: 0-6 complete
+  about ``eta^2`` trials trains few trials to the end (at least one: the last trial standing,
+  below). Measured there: 0-6 complete
   trials in budgets of 27-47 (against 5-9 of 18-32 with ``"eager"``), so the job spec
   keeps ``"eager"``.
 
@@ -46,6 +47,17 @@ rung is ``grace_epochs * eta**s`` (Hyperband's brackets, Li et al. JMLR 2018, in
 asynchronous form, Ray Tune's ``AsyncHyperBandScheduler(brackets=...)``); each bracket has its
 own rungs, so a trial of bracket ``s`` is compared only with trials of its bracket, and a
 bracket whose first rung is at or beyond the last epoch trains its trials to the end.
+
+The last trial standing is never stopped (all three rules): a trial that a rung would stop
+(or pause), coverage trials at their first rung included, continues instead when no other
+trial of the search has completed or is still running (pending, or kept at its rungs so far).
+A search under this scheduler thus ends with at least one complete trial whenever a trial
+reached a rung with finite values, unless that trial then fails or the search is cancelled:
+Tune starts a new trial only while budget is left, so some trial is always the last one
+running, and that one trains to its last epoch. (The scheduler learns which trials exist from
+Tune's ``on_trial_add``; a scheduler no trial was added to, as when :meth:`decide` is called on
+its own, applies the rank rules only.) Without it a search whose coverage trials stop at the
+first rung and whose few later trials rank below them there ended with nothing to export.
 
 A rung at or beyond a trial's last epoch is skipped (stopping there would save nothing). The
 scheduler keeps, per trial, its objective values at each rung it reached (:meth:`rung_values`)
@@ -215,6 +227,10 @@ class MOASHAScheduler(FIFOScheduler):
         # the trials that went on from it
         self._paused: dict[str, tuple[int, int]] = {}
         self._promoted: dict[tuple[int, int], set[str]] = {}
+        # the trials Tune added, and those of them that ended without completing (error,
+        # removed while pending or paused): the last trial standing is never stopped
+        self._added: set[str] = set()
+        self._gone: set[str] = set()
 
     # ------------------------------------------------------------------ what the searcher reads
 
@@ -304,6 +320,27 @@ class MOASHAScheduler(FIFOScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         return self.decide(trial.trial_id, result)
 
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        self.add_trial(trial.trial_id)
+
+    def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+        self._gone.add(trial.trial_id)
+
+    def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
+        self._gone.add(trial.trial_id)
+
+    def add_trial(self, trial_id: str) -> None:
+        """``trial_id`` is one of the search's trials (pending or running): it may still
+        complete (Tune's ``on_trial_add``; module docstring, the last trial standing)."""
+        self._added.add(trial_id)
+
+    def _last_standing(self, trial_id: str) -> bool:
+        """Whether no trial but ``trial_id`` has completed or may still complete (only once
+        Tune added trials: the scheduler does not know the others otherwise)."""
+        return bool(self._added) and not any(
+            other != trial_id and other not in self._pruned and other not in self._paused
+            and other not in self._gone for other in self._added)
+
     def choose_trial_to_run(self, tune_controller: Any) -> Any:
         """Tune's next trial: with ``promotion="pause"``, a paused trial that
         :meth:`next_promotion` promotes, else a pending one; a paused trial that is not
@@ -345,7 +382,8 @@ class MOASHAScheduler(FIFOScheduler):
         keep = promoted_count(len(ids), self._eta, self._promotion)
         within_noise = bool(np.any(self._epsilon > 0)) and not dominated_by_margin(
             losses, ids.index(trial_id), self._epsilon)
-        kept = (position < keep or within_noise) and trial_id not in self._first_rung_only
+        kept = ((position < keep or within_noise) and trial_id not in self._first_rung_only) \
+            or self._last_standing(trial_id)
         if self._promotion == "pause" and kept:  # in the top floor(n/eta): promoted at once
             self._promoted.setdefault((bracket, epoch), set()).add(trial_id)
         self._decisions.setdefault(trial_id, []).append(

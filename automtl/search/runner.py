@@ -165,12 +165,14 @@ def run_search(
     study = searcher.study
     check_study(study, spec)
     store_data_warnings(study, dataset.warnings)
+    # resuming only if the study had trials before this run (warm start and coverage below
+    # enqueue WAITING trials into a new study too)
+    resumed = bool(study.get_trials(deepcopy=False))
     warm: list[int] = []
     if spec.warm_start is not None:
         source_url, source_study = (warm_start_resolver or resolve_directory)(spec.warm_start)
         warm = enqueue_warm_start(study, space, source_url, source_study)
     coverage = enqueue_coverage(study, space, spec.seed, max(0, spec.budget.trials - len(warm)))
-    resumed = bool(study.get_trials(deepcopy=False))  # before this run added any
     requeued = recover_study(study, storage)
     if resumed:  # a rerun: say what it kept and what it retries
         info = {"study": name, "budget": spec.budget.trials, **trial_counts(study),
@@ -202,11 +204,17 @@ def run_search(
         bridge.report_finished(searcher.interrupt_live_trials("cancelled"))
         end_search("cancelled")
 
+    def stop_asked() -> bool:
+        return bool(_safe(callbacks.should_stop, default=False))
+
     # a cancelled search shuts its Ray down last, after on_search_end (the caller records the
     # cancel without waiting for it); otherwise Ray is down before a confirmation trains here
     with contextlib.ExitStack() as ray_session:
         stop_reason = "budget"
-        if searcher.complete_trials < spec.budget.trials:
+        if searcher.complete_trials < spec.budget.trials and stop_asked():
+            # asked while preparing (a job cancelled as its worker claimed it): no Ray starts
+            stop_reason = "cancelled"
+        elif searcher.complete_trials < spec.budget.trials:
             # Tune's default CSV/JSON/TensorBoard loggers write every result to disk; the study
             # and the artifacts are the record here, so they are off.
             os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -217,6 +225,9 @@ def run_search(
             bridge.watch_stop(stopper, on_cancelled)
             stop_reason = "error"  # until Tune returns
             try:
+                if stop_asked():  # asked while Ray started (seconds): no trial starts
+                    stop_reason = "cancelled"
+                    raise _StopBeforeTune
                 tuner = tune.Tuner(
                     tune.with_resources(
                         tune.with_parameters(train_candidate, context=context),
@@ -245,6 +256,8 @@ def run_search(
                     tuner.fit()  # (it warns that the disabled loggers left no result files)
                 stop_reason = _stop_reason(stopper, searcher, spec.budget.trials,
                                            spec.budget.time_limit_s)
+            except _StopBeforeTune:
+                pass
             finally:
                 bridge.report_finished(searcher.interrupt_live_trials(stop_reason))
                 stop_signal.clear()
@@ -315,6 +328,10 @@ def run_search(
             constraints=constraint_summary(study, spec.constraints))
         end_search(result.stop_reason)
     return result
+
+
+class _StopBeforeTune(Exception):
+    """A stop asked before Tune started: the search ends ``cancelled`` with no trial run."""
 
 
 def store_data_warnings(study: Any, warnings: list[str]) -> None:

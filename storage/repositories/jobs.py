@@ -324,6 +324,17 @@ class JobRepository:
         )
         return self.refresh(job_id)
 
+    def resume(self, job_id: int) -> Job | None:
+        """Queue a ``cancelled`` or ``failed`` job again with the same study: the worker that
+        claims it resumes the study (``run_search`` keeps the finished trials and retries the
+        interrupted ones). Its cancel request, error and worker's report are cleared.
+        ``None`` when the job is in another status (or there is no such job)."""
+        where = (Job.id == job_id) & Job.status.in_([JobStatus.CANCELLED, JobStatus.FAILED])
+        return self._guarded_update(where, {
+            "status": JobStatus.QUEUED, "cancel_requested": False, "error": None,
+            "finished_at": None, "worker_id": None, "heartbeat_at": None, "stage": None,
+            "stage_detail": None, "trials_running": 0})
+
     def finish(
         self,
         job_id: int,

@@ -159,16 +159,18 @@ def test_census_income_is_checked_at_submit_and_missing_files_name_the_builtin(t
         assert ok.status_code == 202, ok.text
 
 
-@pytest.mark.parametrize(("values", "hint"), [
-    ([0, 1, 2], "use type: multiclass for 3 integer classes"),
-    ([0.0, 0.5, 1.7], "use type: regression"),
-    ([-1, 0, 1], "use type: regression"),
-    ([1, 2], "recode its two values to 0/1"),
+@pytest.mark.parametrize(("values", "hint", "found"), [
+    ([0, 1, 2], "use type: multiclass for 3 integer classes", "found 2 ("),
+    ([0.0, 0.5, 1.7], "use type: regression", "found 0.5, 1.7 ("),
+    ([-1, 0, 1], "use type: regression", "found -1 ("),
+    ([1, 2], "recode its two values to 0/1", "found 2 ("),
 ])
 def test_a_binary_task_on_other_labels_is_told_the_type_they_fit(client, alice, upload,
-                                                                 values, hint):
+                                                                 values, hint, found):
     """0/1/2 labels were told 'use type: regression?': small non-negative integers are
-    classes; the REST check and the library's (automtl search) give the one hint."""
+    classes; the REST check and the library's (automtl search) give the one hint, in one
+    message naming the task, the column and the offending values (integers as integers: the
+    CLI said "found [2.0]", REST "'buy' (int64) holds other values")."""
     from automtl.config import TaskSpec
     from automtl.data import DataError
     from automtl.data.encode import label_values
@@ -180,9 +182,12 @@ def test_a_binary_task_on_other_labels_is_told_the_type_they_fit(client, alice, 
     refused = client.post("/api/v1/jobs", headers=alice, json=tiny_spec(
         {"id": dataset["id"]}, tasks=[{"name": "y1"}, {"name": "t", "label": "label"}]))
     assert refused.status_code == 422 and paths_of(refused) == ["tasks[1].type"]
-    assert f"({hint}" in refused.json()["detail"][0]["msg"]
-    with pytest.raises(DataError, match=re.escape(f"({hint}")):
+    message = refused.json()["detail"][0]["msg"]
+    assert message.startswith("binary task 't': label column 'label' must hold 0/1 (or bool) "
+                              f"values, {found}{hint}")
+    with pytest.raises(DataError) as local:
         label_values(frame["label"], TaskSpec(name="t", label="label"))
+    assert str(local.value) == message
 
 
 def test_a_multiclass_task_over_rest_binary_labels_are_told_to_use_binary(client, alice,

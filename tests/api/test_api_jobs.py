@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from automtl.jobspec import load_job_spec
 from automtl_api.settings import Settings
-from automtl_storage import Database, JobRepository, JobStatus, TrialRepository
+from automtl_storage import Database, JobRepository, JobStatus, TrialRepository, TrialState
 
 
 def submit(client: TestClient, headers: dict[str, str], spec: dict[str, Any]) -> dict[str, Any]:
@@ -259,6 +259,76 @@ def test_cancel_a_queued_job_at_once_and_refuse_a_finished_one(client, alice, up
     assert "already succeeded" in refused.json()["detail"][0]["msg"]
 
 
+def test_a_succeeded_job_with_an_empty_front_says_it_left_nothing(client, alice, settings):
+    """The new user's demo job: 16 trials, all pruned at the first rung, front 0, and
+    'succeeded' with no word of it until the export's 409."""
+    empty = submit(client, alice, tiny_spec({"builtin": "synthetic"}, name="empty"))
+    full = submit(client, alice, tiny_spec({"builtin": "synthetic"}, name="full"))
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        jobs = JobRepository(session)
+        for _ in (empty, full):
+            assert jobs.claim_next("w1") is not None
+        jobs.update_progress(empty["id"], trials_finished=4, trials_failed=1, front_size=0)
+        jobs.update_progress(full["id"], trials_finished=4, front_size=2, hypervolume=0.3)
+        for job in (empty, full):
+            assert jobs.finish(job["id"], JobStatus.SUCCEEDED, worker_id="w1")
+    detail = client.get(f"/api/v1/jobs/{empty['id']}", headers=alice).json()
+    assert detail["status"] == "succeeded"
+    assert detail["warnings"][0].startswith("the search ended without a result: no trial "
+                                            "trained to its last epoch (0 stopped early "
+                                            "(pruned), 1 failed)")
+    assert "no model to export" in detail["warnings"][0]
+    assert client.get(f"/api/v1/jobs/{full['id']}", headers=alice).json()["warnings"] == []
+    from automtl_api.commands import _status_line
+
+    assert _status_line(detail).splitlines()[1] == f"  warning: {detail['warnings'][0]}"
+
+
+def test_only_a_cancelled_or_failed_job_is_resumed(client, alice, bob, settings):
+    """POST /jobs/{id}/resume queues a cancelled or failed job again with its study (and
+    clears its cancel and error); a queued, running or succeeded one answers 409."""
+    jobs_of = {name: submit(client, alice, tiny_spec({"builtin": "synthetic"}, name=name))
+               for name in ("cancelled", "failed", "succeeded", "running", "queued")}
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        jobs = JobRepository(session)
+        for _ in range(4):
+            assert jobs.claim_next("w1") is not None
+        jobs.request_cancel(jobs_of["cancelled"]["id"])
+        assert jobs.finish(jobs_of["cancelled"]["id"], JobStatus.CANCELLED, worker_id="w1")
+        assert jobs.finish(jobs_of["failed"]["id"], JobStatus.FAILED, "boom", worker_id="w1")
+        assert jobs.finish(jobs_of["succeeded"]["id"], JobStatus.SUCCEEDED, worker_id="w1")
+    for name in ("succeeded", "running", "queued"):
+        refused = client.post(f"/api/v1/jobs/{jobs_of[name]['id']}/resume", headers=alice)
+        assert refused.status_code == 409, (name, refused.text)
+        assert f"is {name}: only a cancelled or failed job" in refused.json()["detail"][0]["msg"]
+    # another owner's job is not found, as for every job route
+    assert client.post(f"/api/v1/jobs/{jobs_of['failed']['id']}/resume",
+                       headers=bob).status_code == 404
+    for name in ("cancelled", "failed"):
+        job = jobs_of[name]
+        answer = client.post(f"/api/v1/jobs/{job['id']}/resume", headers=alice)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert (body["status"], body["study_name"], body["error"], body["cancel_requested"],
+                body["finished_at"]) == ("queued", job["study_name"], None, False, None)
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        # the oldest queued job is claimed first: the resumed ones kept their place
+        claimed = JobRepository(session).claim_next("w2")
+        assert claimed is not None and claimed.id == jobs_of["cancelled"]["id"]
+
+
+def test_finished_is_never_below_the_interrupted_pruned_and_failed_trials(client, alice,
+                                                                          settings):
+    """A queued job (given back by its worker) showed {'finished': 0, 'interrupted': 1}; the
+    README says finished includes the interrupted trials."""
+    job = submit(client, alice, tiny_spec({"builtin": "synthetic"}))
+    with Database(settings.resolved_database_url) as database, database.session() as session:
+        TrialRepository(session).upsert(job["id"], 0, state=TrialState.INTERRUPTED, params={})
+        JobRepository(session).update_progress(job["id"], trials_finished=0, trials_failed=1)
+    progress = client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()["progress"]
+    assert (progress["finished"], progress["interrupted"], progress["failed"]) == (2, 1, 1)
+
+
 def test_a_running_job_gets_a_cancel_request(client, alice, settings):
     job = submit(client, alice, tiny_spec({"builtin": "synthetic"}))
     with Database(settings.resolved_database_url) as database, database.session() as session:
@@ -298,7 +368,7 @@ def test_a_cancel_the_worker_did_not_act_on_in_time_says_so(client, alice, setti
 def test_a_queued_job_has_an_empty_front_and_a_report(client, alice):
     job = submit(client, alice, tiny_spec({"builtin": "synthetic"}))
     front = client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=alice).json()
-    assert front["trials"] == [] and front["hypervolume"] == 0.0
+    assert front["trials"] == [] and front["hypervolume"] is None
     assert [o["name"] for o in front["objectives"]] == ["y1", "y2"]
     csv = client.get(f"/api/v1/jobs/{job['id']}/pareto?format=csv", headers=alice)
     assert csv.headers["content-type"].startswith("text/csv")

@@ -77,6 +77,11 @@ def test_active_jobs_are_capped_with_429_and_a_cancel_frees_a_slot(tmp_path):
         assert client.post(f"/api/v1/jobs/{first.json()['id']}/cancel",
                            headers=alice).status_code in (200, 202)
         assert client.post("/api/v1/jobs", headers=alice, json=_synthetic()).status_code == 202
+        # resuming the cancelled job would make a third active one: refused the same way
+        resumed = client.post(f"/api/v1/jobs/{first.json()['id']}/resume", headers=alice)
+        assert resumed.status_code == 429, resumed.text
+        assert client.get(f"/api/v1/jobs/{first.json()['id']}",
+                          headers=alice).json()["status"] == "cancelled"
 
 
 def test_get_limits_shows_each_cap_and_its_source(client, settings, alice):

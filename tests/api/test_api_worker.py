@@ -216,6 +216,48 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_results(client, alice, 
     assert front["status"] == "cancelled" and front["n_trials"] == len(complete)
     assert {t["number"] for t in front["trials"]} <= {t["number"] for t in complete}
 
+    # resumed: the export's 409 said "the interrupted trials are retried", but over REST a
+    # new submit started a new study from zero; POST /jobs/{id}/resume queues this job again
+    # with its study, and the worker that claims it keeps the finished trials and retries the
+    # interrupted ones
+    resumed = client.post(f"/api/v1/jobs/{job['id']}/resume", headers=alice)
+    assert resumed.status_code == 200, resumed.text
+    assert (resumed.json()["status"], resumed.json()["study_name"],
+            resumed.json()["cancel_requested"], resumed.json()["cancel_outcome"]) == (
+        "queued", job["study_name"], False, None)
+    again = client.post(f"/api/v1/jobs/{job['id']}/resume", headers=alice)
+    assert again.status_code == 409 and "is queued" in again.json()["detail"][0]["msg"]
+    from automtl.search.study import open_storage
+    from automtl.trial_record import ATTR_RETRY_OF, stored_attrs
+
+    interrupted = {t["number"] for t in trials if t["state"] == "interrupted"}
+    kept = {t["number"]: t["values"] for t in complete}
+
+    def retried() -> bool:
+        study = optuna.load_study(study_name=job["study_name"],
+                                  storage=open_storage(settings.resolved_database_url))
+        ran = [t for t in study.get_trials(deepcopy=False)
+               if t.state != optuna.trial.TrialState.WAITING and t.number not in kept
+               and t.number not in interrupted]
+        return bool(ran) and interrupted <= {stored_attrs(t).get(ATTR_RETRY_OF) for t in ran}
+
+    worker = Worker(settings)
+    thread = threading.Thread(target=worker.run_once)
+    thread.start()
+    try:
+        wait_for(retried, 240, "the interrupted trials run again")
+        assert _job(settings, job["id"]).status.value == "running"
+        client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=alice)
+        thread.join(timeout=240)
+        assert not thread.is_alive()
+    finally:
+        worker.stop.set()
+        thread.join(timeout=60)
+        worker.close()
+    after = client.get(f"/api/v1/jobs/{job['id']}/trials", headers=alice).json()["items"]
+    # the first run's complete trials are kept as they were
+    assert {t["number"]: t["values"] for t in after if t["number"] in kept} == kept
+
 
 def _start_worker(settings: Settings, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings.environment(), "TUNE_DISABLE_SIGINT_HANDLER": "1"}

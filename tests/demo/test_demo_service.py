@@ -159,3 +159,37 @@ def test_the_demo_prints_a_line_per_confirmation_run(monkeypatch: pytest.MonkeyP
     assert [line.rsplit("; stage ", 1)[-1] for line in lines[1:4]] == [
         f"confirming {k}/3: trial 1 (mmoe, front) seed {k + 1}/3" for k in range(3)]
     assert lines[4].endswith("; stage reporting") and "; stage" not in lines[5]
+
+
+def test_the_demos_front_step_prints_the_mtl_gain_table_and_says_why_a_volume_is_0(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Step 6 printed no MTL gain table (automtl search does), and 'hypervolume 0.0000'
+    without a reason for a front below the reference point."""
+    from automtl_api.demo import _print_front
+
+    gain = {"trial": 3, "topology": "mmoe", "task": "y1", "metric": "auc", "gain": 0.012,
+            "ci_low": -0.01, "ci_high": 0.03, "p_value": 0.2, "within_noise": True,
+            "baseline_std": 0.004, "seeds": 2, "verdict": "within noise"}
+    objectives = [{"name": "y1", "direction": "maximize", "metric": "auc"},
+                  {"name": "y2", "direction": "maximize", "metric": "auc"}]
+    trial = {"number": 3, "state": "complete", "values": {"y1": 0.46, "y2": 0.61},
+             "candidate": {"architecture": {"topology": "mmoe"}, "weighting": {"name": "equal"}},
+             "valid": {"y1": {"auc": 0.46}, "y2": {"auc": 0.61}}, "test": {}, "on_front": True}
+    front = {"objectives": objectives, "reference_point": {"y1": 0.5, "y2": 0.5},
+             "hypervolume": 0.0, "trials": [trial], "n_trials": 1, "n_failed": 0,
+             "n_dominated": 0,
+             "mtl_gain": {"seeds": 2, "split": "test", "confidence": 0.95, "baseline_trial": 0,
+                          "gains": [gain]}}
+    _print_front(front, [{"name": "y1", "metric": "auc"}, {"name": "y2", "metric": "auc"}])
+    out = capsys.readouterr().out
+    assert "1 complete trial, 0 failed; 1 on the front" in out and "hypervolume 0.0000" in out
+    assert "      hypervolume 0: no front point is better than the reference point " \
+           "(y1 0.5, y2 0.5)" in out
+    assert "      warning: task 'y1': validation AUC below 0.5 (below chance)" in out
+    assert "      MTL gain over single-task (confirmed with 2 seeds" in out
+    assert "baseline trial 0" in out and "within noise" in out
+    # an empty front: no volume at all, as GET /jobs/{id} says it
+    _print_front({**front, "trials": [], "n_trials": 0, "hypervolume": None,
+                  "mtl_gain": None}, [{"name": "y1", "metric": "auc"}])
+    out = capsys.readouterr().out
+    assert "hypervolume - (reference point" in out and "MTL gain" not in out

@@ -23,12 +23,14 @@ def _spec(**overrides: Any) -> Any:
 
 
 def _add(study: optuna.Study, values: list[float] | None, *, params: int = 10,
-         state: TrialState = TrialState.COMPLETE, infeasible: bool = False) -> None:
+         state: TrialState = TrialState.COMPLETE, infeasible: bool = False,
+         valid: dict[str, Any] | None = None) -> None:
     candidate = {"architecture": {"topology": "mmoe"}, "weighting": {"name": "equal"}}
     trial = create_trial(
         state=state, values=values, params={"x": 0.5}, distributions=DIST,
         user_attrs={"automtl:candidate": candidate, "automtl:params": params,
-                    "automtl:valid": {"t1": {"auc": 0.7, "logloss": 0.5}, "t2": {"auc": 0.65}},
+                    "automtl:valid": valid or {"t1": {"auc": 0.7, "logloss": 0.5},
+                                               "t2": {"auc": 0.65}},
                     "automtl:test": {"t1": {"auc": 0.6}, "t2": {"auc": 0.6}}},
         system_attrs={"constraints:params_max": 1.0 if infeasible else -1.0})
     study.add_trial(trial)
@@ -73,6 +75,45 @@ def test_points_beyond_the_reference_add_nothing() -> None:
     assert hypervolume(values[:1], ["maximize", "maximize"], [0.5, 0.5]) == 0.0
 
 
+def test_a_front_below_the_reference_point_says_why_its_hypervolume_is_zero() -> None:
+    """The new user's front of one trial with validation AUCs 0.46 / 0.62 showed hypervolume
+    0 with no reason; the CLI, the demo and the report print this note beside it."""
+    from automtl.report.html import build_report_html
+    from automtl.report.pareto import zero_hypervolume_note
+
+    study = _study(["maximize", "maximize"])
+    _add(study, [0.46, 0.62])
+    front = pareto_front(study, _spec())
+    assert len(front["trials"]) == 1 and front["hypervolume"] == 0.0
+    note = zero_hypervolume_note(front)
+    assert note is not None and note.startswith(
+        "hypervolume 0: no front point is better than the reference point (t1 0.5, t2 0.5) "
+        "in every objective")
+    assert "AUC under 0.5" in note
+    tasks = [{"name": t, "metric": "auc", "direction": "maximize"} for t in ("t1", "t2")]
+    assert note in build_report_html(front, [], tasks=tasks, plotly_js="/p.js")
+    _add(study, [0.7, 0.7])  # above the reference: a volume, no note
+    assert zero_hypervolume_note(pareto_front(study, _spec())) is None
+    assert zero_hypervolume_note(pareto_front(_study(["maximize", "maximize"]), _spec())) \
+        is None  # an empty front has no volume at all (null)
+
+
+def test_a_task_below_chance_on_every_front_point_is_warned_about() -> None:
+    """A 2-epoch search's front had validation AUC 0.46 for one task on every point, and
+    nothing said so."""
+    study = _study(["maximize", "maximize"])
+    _add(study, [0.46, 0.7], valid={"t1": {"auc": 0.46}, "t2": {"auc": 0.7}})
+    _add(study, [0.44, 0.8], valid={"t1": {"auc": 0.44}, "t2": {"auc": 0.8}})
+    front = pareto_front(study, _spec())
+    assert len(front["trials"]) == 2
+    assert front["warnings"] == [
+        "task 't1': validation AUC below 0.5 (below chance) on every front point (best "
+        "0.460): too few epochs, or a label the features do not predict?"]
+    # one front point above chance: no warning
+    _add(study, [0.55, 0.5], valid={"t1": {"auc": 0.55}, "t2": {"auc": 0.5}})
+    assert pareto_front(study, _spec())["warnings"] == []
+
+
 def test_reference_for_minimised_metrics_and_costs() -> None:
     spec = _spec(tasks=[{"name": "t1", "label": "y1", "metric": "logloss"},
                         {"name": "t2", "label": "y2", "type": "regression"}],
@@ -89,12 +130,12 @@ def test_reference_for_minimised_metrics_and_costs() -> None:
     assert front["hypervolume"] == pytest.approx(expected) and expected > 0
 
 
-def test_no_feasible_trials_gives_an_empty_front_and_zero_volume() -> None:
+def test_no_feasible_trials_gives_an_empty_front_and_no_volume() -> None:
     study = _study(["minimize", "minimize"])
     spec = _spec(tasks=[{"name": "t1", "label": "y1", "metric": "logloss"},
                         {"name": "t2", "label": "y2", "metric": "logloss"}])
     front = pareto_front(study, spec)
-    assert front["trials"] == [] and front["hypervolume"] == 0.0
+    assert front["trials"] == [] and front["hypervolume"] is None
     assert front["reference_point"] == {"t1": None, "t2": None}
 
 

@@ -295,3 +295,49 @@ def test_tune_resumes_only_a_promotable_paused_trial_under_the_pause_rule() -> N
     assert scheduler.choose_trial_to_run(controller) is pending
     pending.status = Trial.RUNNING
     assert scheduler.choose_trial_to_run(controller) is None
+
+
+class _Trial:
+    def __init__(self, trial_id: str) -> None:
+        self.trial_id = trial_id
+
+
+@pytest.mark.parametrize("promotion", ["eager", "eta", "pause"])
+def test_the_last_trial_standing_is_never_stopped(promotion: str) -> None:
+    """The demo's 16 trials: 14 coverage trials to the first rung only, then 2 sampled trials
+    that rank below them there; before, all 16 stopped at rung 1 and the search had no complete
+    trial. Two at a time: a trial is stopped while another may still complete, the last one
+    standing goes on."""
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                grace_epochs=1, reduction_factor=3, coverage="first_rung",
+                                promotion=promotion)
+    coverage = [f"c{i}" for i in range(14)]
+    for tid in coverage:
+        scheduler.start_coverage_trial(tid)
+    scheduler.on_trial_add(None, _Trial("c0"))
+    for i, tid in enumerate(coverage):  # the next trial starts before this one reaches the rung
+        scheduler.on_trial_add(None, _Trial(coverage[i + 1] if i + 1 < 14 else "t14"))
+        assert scheduler.decide(tid, _result(1, 0.9, 0.9)) == STOP
+    scheduler.on_trial_add(None, _Trial("t15"))
+    stopped = PAUSE if promotion == "pause" else STOP
+    assert scheduler.decide("t14", _result(1, 0.5, 0.5)) == stopped  # t15 may still complete
+    # t15 ranks last of 16 and is the last trial standing: it goes on, at every rung
+    assert scheduler.decide("t15", _result(1, 0.4, 0.4)) == CONTINUE
+    assert scheduler.decide("t15", _result(3, 0.4, 0.4)) == CONTINUE
+    assert scheduler.decisions("t15")[0] == RungDecision(epoch=1, rank=15, n=16, kept=True)
+    assert scheduler.pruned_epoch("t15") is None
+
+
+def test_a_failed_trial_does_not_count_as_standing() -> None:
+    scheduler = MOASHAScheduler(["objective/a", "objective/b"], ["max", "max"],
+                                grace_epochs=1, reduction_factor=3)
+    for tid in ("a", "b", "c"):
+        scheduler.on_trial_add(None, _Trial(tid))
+    assert scheduler.decide("a", _result(1, 0.9, 0.9)) == CONTINUE  # first at the rung
+    scheduler.on_trial_error(None, _Trial("a"))  # ... and then it crashed
+    scheduler.on_trial_remove(None, _Trial("b"))  # b never started (cancelled while pending)
+    # c ranks 2nd of 2 (ceil(2/3) = 1 goes on), but no other trial can complete any more
+    assert scheduler.decide("c", _result(1, 0.5, 0.5)) == CONTINUE
+    # c may still complete: a later trial below it at the rung is stopped as before
+    scheduler.on_trial_add(None, _Trial("d"))
+    assert scheduler.decide("d", _result(1, 0.1, 0.1)) == STOP

@@ -200,8 +200,19 @@ def test_callbacks_heard_every_trial(searched: dict[str, Any]) -> None:
 def test_resume_continues_to_the_budget_without_rerunning(
         local_ray: None, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    first = run_search(make_spec("resume", 3), storage_url=url, artifact_dir=tmp_path)
+
+    class Resumed(SearchCallbacks):
+        def __init__(self) -> None:
+            self.resumed: list[dict[str, Any]] = []
+
+        def on_resume(self, resumed: dict[str, Any]) -> None:
+            self.resumed.append(resumed)
+
+    fresh = Resumed()
+    first = run_search(make_spec("resume", 3), fresh, storage_url=url, artifact_dir=tmp_path)
     assert first.complete == 3
+    # a new study is not resumed, although its coverage trials were enqueued before the run
+    assert fresh.resumed == []
     # Optuna's INFO line on creating the study is not printed (the CLI is quiet)
     assert "A new study created" not in capfd.readouterr().err
     study = optuna.load_study(study_name="automtl-resume", storage=open_storage(url))
@@ -210,13 +221,6 @@ def test_resume_continues_to_the_budget_without_rerunning(
     dead = study.ask()
     search_spaces.load(SPACE).sample(dead)
     dead_params = dict(dead.params)
-
-    class Resumed(SearchCallbacks):
-        def __init__(self) -> None:
-            self.resumed: list[dict[str, Any]] = []
-
-        def on_resume(self, resumed: dict[str, Any]) -> None:
-            self.resumed.append(resumed)
 
     told = Resumed()
     second = run_search(make_spec("resume", 6), told, storage_url=url, artifact_dir=tmp_path)
@@ -420,3 +424,43 @@ def test_an_artifact_url_receives_every_trial_folder(local_ray: None, tmp_path: 
         model = build_model(config)
         model.load_state_dict(torch.load(folder / "model.pt"), strict=True)
     assert not list((tmp_path / "local").rglob("model.pt"))
+
+
+@pytest.mark.parametrize("when", ["preparing", "starting_ray"])
+def test_a_stop_asked_before_tune_starts_ends_the_search_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    """A job cancelled as its worker claimed it took ~8 s to end: the cancel was read only at
+    Tune's first step, after Ray's start. Now it is read before Ray starts and after."""
+    import ray.tune
+
+    from automtl.search import runner
+
+    class Cancelled(SearchCallbacks):
+        def __init__(self) -> None:
+            self.asked = when == "preparing"
+            self.ended: list[str] = []
+
+        def should_stop(self) -> bool:
+            return self.asked
+
+        def on_search_end(self, stop_reason: str) -> None:
+            self.ended.append(stop_reason)
+
+    told = Cancelled()
+    starts: list[bool] = []
+
+    def ensure_ray(*args: Any) -> bool:  # Ray's start, during which the cancel arrives
+        starts.append(True)
+        told.asked = True
+        return False
+
+    def no_tune(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("Tune started after the stop was asked")
+
+    monkeypatch.setattr(runner, "_ensure_ray", ensure_ray)
+    monkeypatch.setattr(ray.tune, "Tuner", no_tune)
+    result = run_search(make_spec("early-stop", 4), told,
+                        storage_url=f"sqlite:///{tmp_path / 'optuna.db'}", artifact_dir=tmp_path)
+    assert result.stop_reason == "cancelled" and told.ended == ["cancelled"]
+    assert starts == ([] if when == "preparing" else [True])  # Ray not even started
+    assert result.complete == 0 and result.failed == 0 and result.interrupted == 0
