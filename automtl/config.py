@@ -134,6 +134,12 @@ class TaskSpec(StrictModel):
             raise ValueError(f"task name {value!r} must be an identifier ([A-Za-z_][A-Za-z0-9_]*)")
         return value
 
+    @property
+    def label_field(self) -> str:
+        """The spec field that named the label column: ``label`` when given, else ``name`` (the
+        label defaults to it), for errors that point at what the user wrote."""
+        return "label" if "label" in self.model_fields_set else "name"
+
     @model_validator(mode="after")
     def _defaults_and_checks(self) -> TaskSpec:
         if self.label is None:

@@ -447,7 +447,7 @@ def encode_parts(frame: pd.DataFrame, schema: InputSchema, tasks: Sequence[TaskS
             column = str(task.label)
             if column not in frame.columns:
                 raise DataError(f"label column {column!r} of task {task.name!r} is not in the "
-                                "data", column=column, task=task.name, task_field="label")
+                                "data", column=column, task=task.name, task_field=task.label_field)
             if task.type == "multiclass":
                 values = _multiclass_values(frame[column], schema, task, parts)
             else:
@@ -493,7 +493,7 @@ def _multiclass_values(series: pd.Series, schema: InputSchema, task: TaskSpec,
                         f"class(es) {shown} that the train split does not have, in "
                         f"{', '.join(where)}; every class must be in the train split (train "
                         f"classes: {preview(labels.classes, 10)})", column=str(task.label),
-                        task=task.name, task_field="label")
+                        task=task.name, task_field=task.label_field)
     return values
 
 

@@ -142,7 +142,7 @@ class TabularDataset:
             if column not in frame.columns:
                 raise DataError(column_not_found(f"task {task.name!r}: label column", column,
                                                  list(frame.columns)),
-                                column=column, task=task.name, task_field="label")
+                                column=column, task=task.name, task_field=task.label_field)
         weights = [t.weight for t in self.tasks if t.weight is not None]
         for task in self.tasks:
             if task.weight is not None and task.weight not in frame.columns:

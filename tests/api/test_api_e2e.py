@@ -142,7 +142,7 @@ def test_the_cli_submits_a_spec_with_a_local_file_and_reports_bad_fields(server,
     refused = _cli(server.env, "submit", str(spec))
     assert refused.returncode == 2  # a user error, found by the data checks before the upload
     assert "checked here before the data is uploaded" in refused.stderr
-    assert "tasks[1].label: task 'missing': label column 'missing' is not in the data" in \
+    assert "tasks[1].name: task 'missing': label column 'missing' is not in the data" in \
         refused.stderr
     assert server.http.get("/datasets").json()["total"] == 0  # nothing was uploaded
     spec.write_text("name: from-cli\ndataset: {path: clicks.csv}\n"

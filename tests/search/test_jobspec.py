@@ -258,8 +258,27 @@ def test_a_class_outside_the_train_split_names_the_tasks_label() -> None:
                           "part": ["train"] * 36 + ["valid"] * 4 + ["test"] * 4})
     with pytest.raises(DataError) as caught:
         TabularDataset(frame, [TaskSpec(name="seg", type="multiclass")], split_column="part")
-    assert (caught.value.task, caught.value.task_field) == ("seg", "label")
+    # the label column defaulted to the task's name: the field the user wrote is `name`
+    assert (caught.value.task, caught.value.task_field) == ("seg", "name")
     assert "'z'" in str(caught.value)
+    with pytest.raises(DataError) as caught:
+        TabularDataset(frame, [TaskSpec(name="segment", label="seg", type="multiclass")],
+                       split_column="part")
+    assert (caught.value.task, caught.value.task_field) == ("segment", "label")
+
+
+def test_a_missing_label_column_names_the_field_the_spec_used() -> None:
+    import pandas as pd
+
+    from automtl.config import TaskSpec
+    from automtl.data import DataError, TabularDataset
+
+    frame = pd.DataFrame({"x": [0.0, 1.0] * 10, "y": [0, 1] * 10})
+    for task, field in ((TaskSpec(name="missing"), "name"),
+                        (TaskSpec(name="ctr", label="clicked"), "label")):
+        with pytest.raises(DataError) as caught:
+            TabularDataset(frame, [TaskSpec(name="y"), task])
+        assert caught.value.task_field == field
 
 
 def test_a_budget_the_mo_asha_coverage_would_use_up_is_refused_naming_the_minimum() -> None:
