@@ -139,12 +139,13 @@ def test_the_cli_submits_a_spec_with_a_local_file_and_reports_bad_fields(server,
     spec = tmp_path / "job.yaml"
     spec.write_text("name: from-cli\ndataset: {path: clicks.csv}\n"
                     "tasks: [{name: y1}, {name: missing}]\nbudget: {trials: 2}\n")
+    uploaded_before = server.http.get("/datasets").json()["total"]  # the module's server
     refused = _cli(server.env, "submit", str(spec))
     assert refused.returncode == 2  # a user error, found by the data checks before the upload
     assert "checked here before the data is uploaded" in refused.stderr
     assert "tasks[1].name: task 'missing': label column 'missing' is not in the data" in \
         refused.stderr
-    assert server.http.get("/datasets").json()["total"] == 0  # nothing was uploaded
+    assert server.http.get("/datasets").json()["total"] == uploaded_before  # no upload
     spec.write_text("name: from-cli\ndataset: {path: clicks.csv}\n"
                     "tasks: [{name: y1}, {name: y2}]\nbudget: {trials: 2}\n")
     accepted = _cli(server.env, "submit", str(spec))
