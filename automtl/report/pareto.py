@@ -212,13 +212,18 @@ def confirmed_gains(confirmation: Mapping[str, Any] | None) -> dict[str, Any] | 
 def gains_csv(front: Mapping[str, Any]) -> str:
     """The front's confirmed MTL-gain rows as CSV (:data:`GAIN_FIELDS` columns, the header
     also when the search was not confirmed)."""
+    return csv_text(list(GAIN_FIELDS), (front.get("mtl_gain") or {}).get("gains") or [])
+
+
+def csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """``rows`` as CSV text with ``columns`` as its header (written also without rows)."""
     import csv
     import io
 
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(GAIN_FIELDS), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows((front.get("mtl_gain") or {}).get("gains") or [])
+    writer.writerows(rows)
     return buffer.getvalue()
 
 
@@ -258,18 +263,11 @@ def front_csv(front: dict[str, Any]) -> str:
     always written (``trial, topology, weighting``, each objective, then the rows' other
     columns), so an empty front is a header line, not an empty file (the service's CSV always
     was)."""
-    import csv
-    import io
-
     rows = front_rows(front)
     columns = ["trial", "topology", "weighting", *[o["name"] for o in front["objectives"]]]
     for row in rows:
         columns += [c for c in row if c not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text(columns, rows)
 
 
 def front_rows(front: dict[str, Any]) -> list[dict[str, Any]]:

@@ -178,9 +178,7 @@ def run_search(
         info = {"study": name, "budget": spec.budget.trials, **trial_counts(study),
                 "requeued": requeued}
         logger.info("%s: resuming: %s", name, info)
-        hook = getattr(callbacks, "on_resume", None)
-        if hook is not None:
-            _safe(hook, info)
+        _safe(getattr(callbacks, "on_resume", _no_hook), info)
 
     _enter(callbacks, Stage("searching"))
     trials_root = artifact_store.join(artifact_url, name) if artifact_url \
@@ -227,37 +225,35 @@ def run_search(
             try:
                 if stop_asked():  # asked while Ray started (seconds): no trial starts
                     stop_reason = "cancelled"
-                    raise _StopBeforeTune
-                tuner = tune.Tuner(
-                    tune.with_resources(
-                        tune.with_parameters(train_candidate, context=context),
-                        spec.resources.ray_request(),
-                    ),
-                    tune_config=tune.TuneConfig(
-                        search_alg=ConcurrencyLimiter(searcher,
-                                                      max_concurrent=spec.budget.concurrency),
-                        num_samples=-1,
-                        scheduler=scheduler,
-                        time_budget_s=spec.budget.time_limit_s,
-                        reuse_actors=True,
-                        trial_dirname_creator=lambda trial: f"trial-{trial.trial_id}",
-                    ),
-                    run_config=tune.RunConfig(
-                        name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                        storage_path=str(artifact_root / "ray"),
-                        stop=stopper,
-                        callbacks=[bridge],
-                        failure_config=tune.FailureConfig(max_failures=0),
-                        verbose=0,
-                    ),
-                )
-                with _quiet("ray.tune.analysis.experiment_analysis"), \
-                        _quiet("ray.tune", logging.WARNING):
-                    tuner.fit()  # (it warns that the disabled loggers left no result files)
-                stop_reason = _stop_reason(stopper, searcher, spec.budget.trials,
-                                           spec.budget.time_limit_s)
-            except _StopBeforeTune:
-                pass
+                else:
+                    tuner = tune.Tuner(
+                        tune.with_resources(
+                            tune.with_parameters(train_candidate, context=context),
+                            spec.resources.ray_request(),
+                        ),
+                        tune_config=tune.TuneConfig(
+                            search_alg=ConcurrencyLimiter(searcher,
+                                                          max_concurrent=spec.budget.concurrency),
+                            num_samples=-1,
+                            scheduler=scheduler,
+                            time_budget_s=spec.budget.time_limit_s,
+                            reuse_actors=True,
+                            trial_dirname_creator=lambda trial: f"trial-{trial.trial_id}",
+                        ),
+                        run_config=tune.RunConfig(
+                            name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                            storage_path=str(artifact_root / "ray"),
+                            stop=stopper,
+                            callbacks=[bridge],
+                            failure_config=tune.FailureConfig(max_failures=0),
+                            verbose=0,
+                        ),
+                    )
+                    with _quiet("ray.tune.analysis.experiment_analysis"), \
+                            _quiet("ray.tune", logging.WARNING):
+                        tuner.fit()  # (it warns that the disabled loggers left no result files)
+                    stop_reason = _stop_reason(stopper, searcher, spec.budget.trials,
+                                               spec.budget.time_limit_s)
             finally:
                 bridge.report_finished(searcher.interrupt_live_trials(stop_reason))
                 stop_signal.clear()
@@ -328,10 +324,6 @@ def run_search(
             constraints=constraint_summary(study, spec.constraints))
         end_search(result.stop_reason)
     return result
-
-
-class _StopBeforeTune(Exception):
-    """A stop asked before Tune started: the search ends ``cancelled`` with no trial run."""
 
 
 def store_data_warnings(study: Any, warnings: list[str]) -> None:
